@@ -1,0 +1,113 @@
+//! The browser binding: the `pdm` cookie that ties a browser to its portal session.
+//!
+//! The trigger answer sets `pdm=<sid>.<secret>`; the token carries `bnd =
+//! base64url(SHA-256(secret))`, so only the browser that received the trigger can read or
+//! select that session's offers.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::rand::{SecureRandom, bytes};
+
+/// The cookie's name.
+pub const COOKIE_NAME: &str = "pdm";
+/// Longest cookie value considered.
+const MAX_VALUE_LEN: usize = 128;
+
+/// A browser's claim to a portal session, as read from its cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserBinding {
+    /// The portal session id (base64url of 16 bytes).
+    pub sid: String,
+    secret: String,
+}
+
+impl BrowserBinding {
+    /// A fresh session id and secret.
+    pub fn generate(rng: &mut dyn SecureRandom) -> Self {
+        BrowserBinding {
+            sid: B64URL.encode(bytes::<16>(rng)),
+            secret: B64URL.encode(bytes::<32>(rng)),
+        }
+    }
+
+    /// The `bnd` claim for this secret.
+    pub fn bnd(&self) -> String {
+        bnd_of(&self.secret)
+    }
+
+    /// Whether this browser's secret hashes to `bnd` (constant time).
+    pub fn matches(&self, bnd: &str) -> bool {
+        bool::from(self.bnd().as_bytes().ct_eq(bnd.as_bytes()))
+    }
+
+    /// The cookie value `<sid>.<secret>`.
+    pub fn cookie_value(&self) -> String {
+        format!("{}.{}", self.sid, self.secret)
+    }
+
+    /// The `Set-Cookie` header for this binding, living `max_age_secs`.
+    pub fn set_cookie(&self, max_age_secs: u64) -> String {
+        format!(
+            "{COOKIE_NAME}={}; Path=/; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite=Lax",
+            self.cookie_value()
+        )
+    }
+
+    /// Finds and parses the `pdm` cookie in a `Cookie` request header.
+    pub fn from_cookie_header(header: &str) -> Option<Self> {
+        header.split(';').find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            if name != COOKIE_NAME || value.len() > MAX_VALUE_LEN {
+                return None;
+            }
+            let (sid, secret) = value.split_once('.')?;
+            let well_formed = |s: &str, n: usize| {
+                B64URL.decode(s).map(|b| b.len() == n).unwrap_or(false)
+            };
+            (well_formed(sid, 16) && well_formed(secret, 32))
+                .then(|| BrowserBinding { sid: sid.to_owned(), secret: secret.to_owned() })
+        })
+    }
+}
+
+fn bnd_of(secret: &str) -> String {
+    B64URL.encode(Sha256::digest(secret.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rand::TestRng;
+
+    #[test]
+    fn parses_its_own_cookie_among_others() {
+        let b = BrowserBinding::generate(&mut TestRng(11));
+        let header = format!("a=1; {}={}; z=2", COOKIE_NAME, b.cookie_value());
+        let parsed = BrowserBinding::from_cookie_header(&header).expect("found");
+        assert_eq!(parsed, b);
+        assert!(parsed.matches(&b.bnd()));
+    }
+
+    #[test]
+    fn another_secret_does_not_match() {
+        let a = BrowserBinding::generate(&mut TestRng(1));
+        let b = BrowserBinding::generate(&mut TestRng(2));
+        assert!(!a.matches(&b.bnd()));
+    }
+
+    #[test]
+    fn rejects_malformed_cookies() {
+        assert_eq!(BrowserBinding::from_cookie_header("pdm=abc"), None);
+        assert_eq!(BrowserBinding::from_cookie_header("pdm=a.b"), None);
+        assert_eq!(BrowserBinding::from_cookie_header(""), None);
+    }
+
+    #[test]
+    fn cookie_is_http_only_secure_lax() {
+        let c = BrowserBinding::generate(&mut TestRng(1)).set_cookie(600);
+        assert!(c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Lax"));
+    }
+}

@@ -1,0 +1,177 @@
+//! Signed CDN download URLs: `/dl/<blob>?d=<device>&e=<expiry>&s=<kid>.<mac>`.
+//!
+//! `mac` is HMAC-SHA-256 over the path, the device and the expiry, with a key shared by
+//! origin and edge and named by `kid` so keys rotate. The edge checks it before any byte
+//! leaves; the origin's blob endpoint checks the same URL again.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::keys::NamedKey;
+use crate::time::UnixMillis;
+
+/// The path prefix of downloads.
+pub const PREFIX: &str = "/dl/";
+/// Longest query string considered.
+const MAX_QUERY_LEN: usize = 1024;
+/// Longest device id in a URL.
+const MAX_DEVICE_LEN: usize = 256;
+
+/// Why a download URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CdnError {
+    /// The path is not `/dl/<64 hex>`.
+    #[error("download path is invalid")]
+    BadPath,
+    /// `d`, `e` or `s` is missing or malformed.
+    #[error("download URL is missing or has malformed parameters")]
+    BadQuery,
+    /// No key with this id.
+    #[error("download URL key is unknown")]
+    UnknownKey,
+    /// The MAC does not verify.
+    #[error("download URL signature is invalid")]
+    BadSignature,
+    /// Past the expiry.
+    #[error("download URL has expired")]
+    Expired,
+    /// No keys configured.
+    #[error("no CDN keys configured")]
+    NoKeys,
+}
+
+/// A verified download: which blob, for which device, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedDownload {
+    /// Blob id: SHA-256 of the content, lower-case hex.
+    pub blob: String,
+    /// The device the URL was issued to.
+    pub device: String,
+    /// Expiry, seconds since the epoch.
+    pub expires: u64,
+}
+
+/// Whether `blob` is a valid blob id (64 lower-case hex digits).
+pub fn is_blob_id(blob: &str) -> bool {
+    blob.len() == 64 && blob.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The MAC state over (path, device, expiry), ready to finalize or verify.
+fn mac(key: &NamedKey, blob: &str, device: &str, expires: u64) -> Result<Hmac<Sha256>, CdnError> {
+    let mut m = Hmac::<Sha256>::new_from_slice(&key.bytes).map_err(|_| CdnError::NoKeys)?;
+    m.update(b"portaldm-cdn-v1\n");
+    m.update(PREFIX.as_bytes());
+    m.update(blob.as_bytes());
+    m.update(b"\n");
+    m.update(device.as_bytes());
+    m.update(b"\n");
+    m.update(expires.to_string().as_bytes());
+    Ok(m)
+}
+
+/// The path and query (`/dl/<blob>?d=…&e=…&s=…`) of a download URL signed with `keys[0]`.
+pub fn sign(keys: &[NamedKey], blob: &str, device: &str, expires: u64) -> Result<String, CdnError> {
+    let key = keys.first().ok_or(CdnError::NoKeys)?;
+    if !is_blob_id(blob) {
+        return Err(CdnError::BadPath);
+    }
+    let sig = format!("{}.{}", key.kid, B64URL.encode(mac(key, blob, device, expires)?.finalize().into_bytes()));
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("d", device)
+        .append_pair("e", &expires.to_string())
+        .append_pair("s", &sig)
+        .finish();
+    Ok(format!("{PREFIX}{blob}?{query}"))
+}
+
+/// Checks the path and query of a download request at `now`.
+pub fn verify(keys: &[NamedKey], path: &str, query: &str, now: UnixMillis) -> Result<SignedDownload, CdnError> {
+    let blob = path.strip_prefix(PREFIX).ok_or(CdnError::BadPath)?;
+    if !is_blob_id(blob) {
+        return Err(CdnError::BadPath);
+    }
+    if query.len() > MAX_QUERY_LEN {
+        return Err(CdnError::BadQuery);
+    }
+    let (mut d, mut e, mut s) = (None, None, None);
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        let slot = match k.as_ref() {
+            "d" => &mut d,
+            "e" => &mut e,
+            "s" => &mut s,
+            _ => continue,
+        };
+        if slot.replace(v.into_owned()).is_some() {
+            return Err(CdnError::BadQuery); // a repeated parameter is an attempt to confuse
+        }
+    }
+    let (device, expires, sig) = (d.ok_or(CdnError::BadQuery)?, e.ok_or(CdnError::BadQuery)?, s.ok_or(CdnError::BadQuery)?);
+    if device.is_empty() || device.len() > MAX_DEVICE_LEN {
+        return Err(CdnError::BadQuery);
+    }
+    let expires: u64 = expires.parse().map_err(|_| CdnError::BadQuery)?;
+    let (kid, mac_b64) = sig.split_once('.').ok_or(CdnError::BadQuery)?;
+    let given = B64URL.decode(mac_b64).map_err(|_| CdnError::BadQuery)?;
+    let key = keys.iter().find(|k| k.kid == kid).ok_or(CdnError::UnknownKey)?;
+    mac(key, blob, &device, expires)?
+        .verify_slice(&given).map_err(|_| CdnError::BadSignature)?;
+    if now.as_secs() > expires {
+        return Err(CdnError::Expired);
+    }
+    Ok(SignedDownload { blob: blob.to_owned(), device, expires })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rand::TestRng;
+
+    const BLOB: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    fn keys() -> Vec<NamedKey> {
+        vec![NamedKey::generate("c1", &mut TestRng(4)).expect("key")]
+    }
+
+    fn split(url: &str) -> (&str, &str) {
+        url.split_once('?').expect("has query")
+    }
+
+    #[test]
+    fn verifies_what_it_signs() {
+        let k = keys();
+        let url = sign(&k, BLOB, "IMEI:35 1", 2000).expect("signs");
+        let (p, q) = split(&url);
+        let ok = verify(&k, p, q, UnixMillis(1_000_000)).expect("verifies");
+        assert_eq!(ok.device, "IMEI:35 1");
+        assert_eq!(verify(&k, p, q, UnixMillis(2_001_000)), Err(CdnError::Expired));
+    }
+
+    #[test]
+    fn rejects_tampering() {
+        let k = keys();
+        let url = sign(&k, BLOB, "dev1", 2000).expect("signs");
+        let (p, q) = split(&url);
+        let now = UnixMillis(1000);
+        let other_blob = format!("{PREFIX}{}", "0".repeat(64));
+        assert_eq!(verify(&k, &other_blob, q, now), Err(CdnError::BadSignature));
+        assert_eq!(verify(&k, p, &q.replace("dev1", "dev2"), now), Err(CdnError::BadSignature));
+        assert_eq!(verify(&k, p, &q.replace("e=2000", "e=9000"), now), Err(CdnError::BadSignature));
+        assert_eq!(verify(&k, p, &q.replace("s=c1.", "s=c1.A"), now), Err(CdnError::BadSignature));
+        assert_eq!(verify(&k, p, &q.replace("s=c1", "s=c9"), now), Err(CdnError::UnknownKey));
+        assert_eq!(verify(&k, "/dl/../etc", q, now), Err(CdnError::BadPath));
+        assert_eq!(verify(&k, p, "d=x", now), Err(CdnError::BadQuery));
+        assert_eq!(verify(&k, p, &format!("{q}&d=dev2"), now), Err(CdnError::BadQuery));
+    }
+
+    #[test]
+    fn a_rotated_key_still_verifies() {
+        let old = keys();
+        let url = sign(&old, BLOB, "dev1", 2000).expect("signs");
+        let mut rotated = vec![NamedKey::generate("c2", &mut TestRng(8)).expect("key")];
+        rotated.extend(old);
+        let (p, q) = split(&url);
+        assert!(verify(&rotated, p, q, UnixMillis(1000)).is_ok());
+    }
+}

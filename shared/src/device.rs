@@ -1,0 +1,121 @@
+//! Device details: what a handset reports about itself in `./DevInfo` and `./DevDetail`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::syncml::{Item, Meta};
+
+/// The DevInfo leaves sent in package 1 (OMA-TS-DM_StdObj-V1_2, 5.3).
+pub const DEVINFO: [&str; 5] = ["./DevInfo/DevId", "./DevInfo/Man", "./DevInfo/Mod", "./DevInfo/DmV", "./DevInfo/Lang"];
+/// The DevDetail leaves the server reads in package 2 (StdObj 5.4).
+pub const DEVDETAIL: [&str; 5] =
+    ["./DevDetail/FwV", "./DevDetail/SwV", "./DevDetail/HwV", "./DevDetail/DevTyp", "./DevDetail/OEM"];
+/// Longest value kept for any one leaf.
+pub const MAX_LEAF_LEN: usize = 256;
+
+/// Everything portaldm knows about a device from its DM tree.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeviceDetails {
+    /// `DevId` (e.g. `IMEI:…`).
+    pub dev_id: String,
+    /// `Man`.
+    pub man: Option<String>,
+    /// `Mod`.
+    pub model: Option<String>,
+    /// `DmV`.
+    pub dm_v: Option<String>,
+    /// `Lang`.
+    pub lang: Option<String>,
+    /// `FwV`.
+    pub fw_v: Option<String>,
+    /// `SwV`.
+    pub sw_v: Option<String>,
+    /// `HwV`.
+    pub hw_v: Option<String>,
+    /// `DevTyp`.
+    pub dev_typ: Option<String>,
+    /// `OEM`.
+    pub oem: Option<String>,
+}
+
+impl DeviceDetails {
+    /// Records the value of a DevInfo or DevDetail leaf; other URIs are ignored.
+    pub fn set(&mut self, uri: &str, value: &str) {
+        let uri = uri.strip_prefix("./").unwrap_or(uri);
+        let value: String = value.chars().take(MAX_LEAF_LEN).collect();
+        let slot = match uri {
+            "DevInfo/DevId" => {
+                self.dev_id = value;
+                return;
+            }
+            "DevInfo/Man" => &mut self.man,
+            "DevInfo/Mod" => &mut self.model,
+            "DevInfo/DmV" => &mut self.dm_v,
+            "DevInfo/Lang" => &mut self.lang,
+            "DevDetail/FwV" => &mut self.fw_v,
+            "DevDetail/SwV" => &mut self.sw_v,
+            "DevDetail/HwV" => &mut self.hw_v,
+            "DevDetail/DevTyp" => &mut self.dev_typ,
+            "DevDetail/OEM" => &mut self.oem,
+            _ => return,
+        };
+        *slot = Some(value);
+    }
+
+    /// The value of a DevInfo or DevDetail leaf, if known.
+    pub fn get(&self, uri: &str) -> Option<&str> {
+        match uri.strip_prefix("./").unwrap_or(uri) {
+            "DevInfo/DevId" => Some(self.dev_id.as_str()),
+            "DevInfo/Man" => self.man.as_deref(),
+            "DevInfo/Mod" => self.model.as_deref(),
+            "DevInfo/DmV" => self.dm_v.as_deref(),
+            "DevInfo/Lang" => self.lang.as_deref(),
+            "DevDetail/FwV" => self.fw_v.as_deref(),
+            "DevDetail/SwV" => self.sw_v.as_deref(),
+            "DevDetail/HwV" => self.hw_v.as_deref(),
+            "DevDetail/DevTyp" => self.dev_typ.as_deref(),
+            "DevDetail/OEM" => self.oem.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Takes every leaf item (Source LocURI + Data) it knows.
+    pub fn absorb(&mut self, items: &[Item]) {
+        for i in items {
+            if let (Some(uri), Some(data)) = (&i.source, &i.data) {
+                if i.meta.format_lower().as_deref() != Some("node") {
+                    self.set(uri, data);
+                }
+            }
+        }
+    }
+
+    /// Items for the given leaves that have values, as the client reports them.
+    pub fn items(&self, uris: &[&str]) -> Vec<Item> {
+        uris.iter()
+            .filter_map(|u| {
+                self.get(u).map(|v| Item::source_data(u, Meta::typed(Some("chr"), Some("text/plain")), Some(v.into())))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absorbs_leaves_and_skips_interior_nodes() {
+        let mut d = DeviceDetails::default();
+        d.absorb(&[
+            Item::source_data("./DevInfo/DevId", Meta::default(), Some("IMEI:1".into())),
+            Item::source_data("./DevInfo/Mod", Meta::typed(Some("Chr"), None), Some("X1".into())),
+            Item::source_data("./DevInfo/Man", Meta::typed(Some("node"), None), Some("a/b".into())),
+            Item::source_data("./DevDetail/FwV", Meta::default(), Some("1.2".into())),
+        ]);
+        assert_eq!(d.dev_id, "IMEI:1");
+        assert_eq!(d.model.as_deref(), Some("X1"));
+        assert_eq!(d.man, None);
+        assert_eq!(d.fw_v.as_deref(), Some("1.2"));
+        assert_eq!(d.items(&DEVINFO).len(), 2);
+    }
+}

@@ -1,0 +1,205 @@
+//! FUMO (`urn:oma:mo:oma-fumo:1.0`): the firmware delivery commands and the result alert.
+//!
+//! The server writes `PkgName`, `PkgVersion`, `DownloadAndUpdate/PkgURL` and integrity
+//! data under `Ext` into `./FUMO/<node>`, then `Exec`s `DownloadAndUpdate` with a
+//! `Correlator`. The client answers 202, and later reports the outcome in a new session
+//! with a generic alert (OMA-TS-DM_FUMO-V1_0, 6.3, 8).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::syncml::codes::AlertCode;
+use crate::syncml::{Alert, Command, Exec, Item, ItemCommand, Meta};
+
+/// The FUMO management object URN.
+pub const MO_URN: &str = "urn:oma:mo:oma-fumo:1.0";
+/// Meta Type of the DownloadAndUpdate result alert.
+pub const RESULT_ALERT_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.downloadandupdate";
+/// Root of the FUMO subtree portaldm writes.
+pub const ROOT: &str = "./FUMO/";
+
+/// FUMO result codes (FUMO 1.0, 6.3) as a newtype.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ResultCode(pub u16);
+
+impl ResultCode {
+    /// 200: successful.
+    pub const SUCCESS: ResultCode = ResultCode(200);
+    /// 402: corrupted firmware update package.
+    pub const CORRUPTED: ResultCode = ResultCode(402);
+    /// 404: failed firmware update package validation.
+    pub const VALIDATION_FAILED: ResultCode = ResultCode(404);
+    /// 407: download timeout.
+    pub const DOWNLOAD_TIMEOUT: ResultCode = ResultCode(407);
+    /// 410: firmware update failed.
+    pub const UPDATE_FAILED: ResultCode = ResultCode(410);
+    /// 412: download server unavailable.
+    pub const DOWNLOAD_SERVER_UNAVAILABLE: ResultCode = ResultCode(412);
+
+    /// A plain-words description of the code.
+    pub fn describe(self) -> &'static str {
+        match self.0 {
+            200 => "installed successfully",
+            402 => "the package arrived corrupted",
+            404 => "the package failed validation",
+            407 => "the download timed out",
+            410 => "the update failed on the device",
+            412 => "the download server was unavailable",
+            _ => "the device reported an unknown failure",
+        }
+    }
+}
+
+/// A firmware delivery, as the server sends it and the client receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FumoDelivery {
+    /// The node name under `./FUMO/`.
+    pub node: String,
+    /// `PkgName`.
+    pub pkg_name: String,
+    /// `PkgVersion`.
+    pub pkg_version: String,
+    /// `DownloadAndUpdate/PkgURL`: the signed CDN URL.
+    pub url: String,
+    /// `Ext/PkgSHA256`: hex.
+    pub sha256: String,
+    /// `Ext/PkgSize`: bytes.
+    pub size: u64,
+    /// The `Correlator` the result alert echoes.
+    pub correlator: String,
+}
+
+impl FumoDelivery {
+    fn uri(&self, leaf: &str) -> String {
+        format!("{ROOT}{}/{leaf}", self.node)
+    }
+
+    /// The `Replace` and `Exec` commands, numbered by `next_cmd_id`.
+    pub fn commands(&self, next_cmd_id: &mut dyn FnMut() -> String) -> Vec<Command> {
+        let chr = |v: &str| Some(v.to_owned());
+        let leaves = [
+            ("PkgName", chr(&self.pkg_name)),
+            ("PkgVersion", chr(&self.pkg_version)),
+            ("DownloadAndUpdate/PkgURL", chr(&self.url)),
+            ("Ext/PkgSHA256", chr(&self.sha256)),
+            ("Ext/PkgSize", Some(self.size.to_string())),
+        ];
+        let items = leaves
+            .into_iter()
+            .map(|(leaf, data)| {
+                let format = if leaf == "Ext/PkgSize" { "int" } else { "chr" };
+                Item::target_data(&self.uri(leaf), Meta::typed(Some(format), Some("text/plain")), data)
+            })
+            .collect();
+        let replace = Command::Replace(ItemCommand { cmd_id: next_cmd_id(), items, ..ItemCommand::default() });
+        let exec = Command::Exec(Exec {
+            cmd_id: next_cmd_id(),
+            no_resp: false,
+            correlator: Some(self.correlator.clone()),
+            items: vec![Item::target_data(&self.uri("DownloadAndUpdate"), Meta::default(), None)],
+        });
+        vec![replace, exec]
+    }
+
+    /// Rebuilds a delivery from the FUMO leaves a client received and the `Exec` target.
+    pub fn from_tree(tree: &BTreeMap<String, String>, exec_target: &str, correlator: Option<&str>) -> Option<Self> {
+        let node = exec_target.strip_prefix(ROOT)?.strip_suffix("/DownloadAndUpdate")?;
+        if node.is_empty() || node.contains('/') {
+            return None;
+        }
+        let get = |leaf: &str| tree.get(&format!("{ROOT}{node}/{leaf}")).cloned();
+        Some(FumoDelivery {
+            node: node.to_owned(),
+            pkg_name: get("PkgName").unwrap_or_default(),
+            pkg_version: get("PkgVersion").unwrap_or_default(),
+            url: get("DownloadAndUpdate/PkgURL")?,
+            sha256: get("Ext/PkgSHA256")?,
+            size: get("Ext/PkgSize")?.parse().ok()?,
+            correlator: correlator?.to_owned(),
+        })
+    }
+}
+
+/// The outcome of a DownloadAndUpdate, as the client reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FumoResult {
+    /// The FUMO node's URI (`./FUMO/<node>/DownloadAndUpdate`).
+    pub source: String,
+    /// The correlator from the `Exec`.
+    pub correlator: String,
+    /// The result code.
+    pub code: ResultCode,
+}
+
+impl FumoResult {
+    /// The generic alert (1226) that reports this result.
+    pub fn alert(&self, cmd_id: String) -> Alert {
+        Alert {
+            cmd_id,
+            no_resp: false,
+            data: AlertCode::GENERIC.0,
+            correlator: Some(self.correlator.clone()),
+            items: vec![Item::source_data(
+                &self.source,
+                Meta::typed(Some("int"), Some(RESULT_ALERT_TYPE)),
+                Some(self.code.0.to_string()),
+            )],
+        }
+    }
+
+    /// Reads a FUMO result from a generic alert, if it is one.
+    pub fn from_alert(alert: &Alert) -> Option<Self> {
+        if alert.code() != AlertCode::GENERIC {
+            return None;
+        }
+        let item = alert.items.first()?;
+        if item.meta.type_.as_deref() != Some(RESULT_ALERT_TYPE) {
+            return None;
+        }
+        Some(FumoResult {
+            source: item.source.clone().unwrap_or_default(),
+            correlator: alert.correlator.clone()?,
+            code: ResultCode(item.data.as_deref()?.trim().parse().ok()?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_rebuilds_what_server_sends() {
+        let d = FumoDelivery {
+            node: "pdm7".into(),
+            pkg_name: "fw".into(),
+            pkg_version: "1.2".into(),
+            url: "https://edge/dl/x?d=1".into(),
+            sha256: "ab".into(),
+            size: 42,
+            correlator: "c1".into(),
+        };
+        let mut id = 4;
+        let cmds = d.commands(&mut || {
+            id += 1;
+            id.to_string()
+        });
+        assert_eq!(id, 6);
+        let (Command::Replace(r), Command::Exec(e)) = (&cmds[0], &cmds[1]) else { panic!("Replace, Exec") };
+        let tree: BTreeMap<String, String> = r
+            .items
+            .iter()
+            .map(|i| (i.target.clone().unwrap_or_default(), i.data.clone().unwrap_or_default()))
+            .collect();
+        let target = e.items[0].target.as_deref().unwrap_or_default();
+        assert_eq!(FumoDelivery::from_tree(&tree, target, e.correlator.as_deref()), Some(d));
+        assert_eq!(FumoDelivery::from_tree(&tree, "./FUMO/../x/DownloadAndUpdate", Some("c")), None);
+    }
+
+    #[test]
+    fn result_alert_round_trips() {
+        let r = FumoResult { source: "./FUMO/p/DownloadAndUpdate".into(), correlator: "c".into(), code: ResultCode(410) };
+        assert_eq!(FumoResult::from_alert(&r.alert("3".into())), Some(r));
+    }
+}

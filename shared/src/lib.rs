@@ -1,0 +1,25 @@
+//! portaldm's protocol core, sans-I/O.
+//!
+//! Every wire format and protocol rule of portaldm lives here as pure functions and
+//! state machines over bytes and values: no sockets, no clock, no database, no ambient
+//! randomness. Time enters as [`time::UnixMillis`] arguments and random bytes through
+//! [`rand::SecureRandom`], so the edge (wasm32), the origin and dmclient feed their own,
+//! and tests feed fixed values.
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod binding;
+pub mod catalog;
+pub mod cdn;
+pub mod device;
+pub mod fumo;
+pub mod fwver;
+pub mod keys;
+pub mod media;
+pub mod pkg0;
+pub mod rand;
+pub mod session;
+pub mod syncml;
+pub mod time;
+pub mod trigger;
+pub mod token;

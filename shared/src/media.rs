@@ -1,0 +1,59 @@
+//! Media types portaldm speaks and the rules for recognising them.
+
+/// OMA DM 1.2 package #0, the trigger that starts a DM session.
+pub const NOTIFICATION: &str = "application/vnd.syncml.notification";
+/// SyncML DM in XML (OMA DM 1.2).
+pub const DM_XML: &str = "application/vnd.syncml.dm+xml";
+/// SyncML DM in WBXML (OMA DM 1.2).
+pub const DM_WBXML: &str = "application/vnd.syncml.dm+wbxml";
+/// The older SyncML XML type some clients (libdmclient) still post with.
+pub const SYNCML_XML: &str = "application/vnd.syncml+xml";
+/// The older SyncML WBXML type.
+pub const SYNCML_WBXML: &str = "application/vnd.syncml+wbxml";
+
+/// How a DM message body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DmEncoding {
+    /// XML text.
+    Xml,
+    /// WAP binary XML.
+    Wbxml,
+}
+
+/// Classifies a `Content-Type` header value (parameters such as `charset` ignored).
+pub fn dm_encoding(content_type: &str) -> Option<DmEncoding> {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case(DM_XML) || essence.eq_ignore_ascii_case(SYNCML_XML) {
+        Some(DmEncoding::Xml)
+    } else if essence.eq_ignore_ascii_case(DM_WBXML) || essence.eq_ignore_ascii_case(SYNCML_WBXML) {
+        Some(DmEncoding::Wbxml)
+    } else {
+        None
+    }
+}
+
+/// Whether an `Accept` header lists the trigger type.
+pub fn accepts_notification(accept: &str) -> bool {
+    accept
+        .split(',')
+        .any(|part| part.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(NOTIFICATION))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_all_dm_types_with_parameters() {
+        assert_eq!(dm_encoding("application/vnd.syncml.dm+xml; charset=UTF-8"), Some(DmEncoding::Xml));
+        assert_eq!(dm_encoding("application/vnd.syncml+xml"), Some(DmEncoding::Xml));
+        assert_eq!(dm_encoding("Application/VND.syncml.dm+wbxml"), Some(DmEncoding::Wbxml));
+        assert_eq!(dm_encoding("text/xml"), None);
+    }
+
+    #[test]
+    fn finds_notification_in_accept() {
+        assert!(accepts_notification("text/html, application/vnd.syncml.notification;q=0.9"));
+        assert!(!accepts_notification("text/html,*/*"));
+    }
+}

@@ -1,0 +1,30 @@
+//! Randomness as the core sees it: bytes drawn from a source the caller supplies.
+
+/// A cryptographically secure source of random bytes (the OS at the origin and dmclient,
+/// `crypto.getRandomValues` at the edge, a seeded stream in tests).
+pub trait SecureRandom {
+    /// Fills `dest` with random bytes.
+    fn fill(&mut self, dest: &mut [u8]);
+}
+
+/// Draws `N` random bytes from `rng`.
+pub fn bytes<const N: usize>(rng: &mut dyn SecureRandom) -> [u8; N] {
+    let mut out = [0u8; N];
+    rng.fill(&mut out);
+    out
+}
+
+/// A deterministic, NOT secure stream for tests (xorshift64*).
+#[derive(Debug, Clone)]
+pub struct TestRng(pub u64);
+
+impl SecureRandom for TestRng {
+    fn fill(&mut self, dest: &mut [u8]) {
+        for b in dest {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            *b = (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8;
+        }
+    }
+}

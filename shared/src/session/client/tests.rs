@@ -1,0 +1,198 @@
+//! Two-sided session tests: a server and a client session stepped by hand, every message
+//! going through the XML codec as it would on the wire.
+
+use super::*;
+use crate::fumo::ResultCode;
+use crate::keys::NamedKey;
+use crate::rand::TestRng;
+use crate::session::report::ReportOpening;
+use crate::session::server::{ServerSession, State, Step, token_of};
+use crate::syncml::xml;
+use crate::time::UnixMillis;
+use crate::token::{Claims, TokenSigner, TokenVerified, TokenVerifier};
+
+const NOW: UnixMillis = UnixMillis(1_700_000_000_000);
+
+fn wire(m: &SyncMl) -> SyncMl {
+    xml::decode(&xml::encode(m)).expect("own messages decode")
+}
+
+fn device() -> DeviceDetails {
+    DeviceDetails {
+        dev_id: "IMEI:490154203237518".into(),
+        man: Some("Acme".into()),
+        model: Some("X1".into()),
+        dm_v: Some("1.2".into()),
+        lang: Some("en-US".into()),
+        fw_v: Some("1.0".into()),
+        sw_v: Some("1.0".into()),
+        hw_v: Some("A".into()),
+        dev_typ: Some("phone".into()),
+        oem: Some("Acme".into()),
+    }
+}
+
+fn token(nsid: u16) -> (String, TokenVerifier) {
+    let seed = NamedKey::generate("k1", &mut TestRng(9)).expect("key");
+    let c = Claims {
+        iss: "edge".into(),
+        aud: "origin".into(),
+        sid: "portal-1".into(),
+        nsid,
+        srv: "portaldm".into(),
+        iat: NOW.as_secs(),
+        nbf: NOW.as_secs(),
+        exp: NOW.as_secs() + 300,
+        jti: "j".into(),
+        bnd: "b".into(),
+        colo: "L".into(),
+    };
+    let t = TokenSigner::new(&seed).expect("signer").sign(&c).expect("signs");
+    (t, TokenVerifier::new(&[seed.ed25519_public()], "origin", "portaldm"))
+}
+
+fn delivery() -> FumoDelivery {
+    FumoDelivery {
+        node: "pdm1".into(),
+        pkg_name: "X1 firmware".into(),
+        pkg_version: "1.2".into(),
+        url: "https://edge.example/dl/ab?d=x&e=1&s=k.m".into(),
+        sha256: "ab".repeat(32),
+        size: 1234,
+        correlator: "corr-1".into(),
+    }
+}
+
+fn open() -> (ClientSession, ServerSession, SyncMl) {
+    let (t, v) = token(0x2A);
+    let mut client = ClientSession::server_initiated(device(), "https://srv/dm", "2A", &t);
+    let pkg1 = wire(&client.first_message());
+    let verified: TokenVerified = v.verify(token_of(&pkg1).expect("token alert"), NOW).expect("verifies");
+    let (server, pkg2) = ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm").expect("accepts");
+    (client, server, wire(&pkg2))
+}
+
+fn send(step: ClientStep) -> SyncMl {
+    match step {
+        ClientStep::Send(m) => wire(&m),
+        ClientStep::Done => panic!("client ended early"),
+    }
+}
+
+#[test]
+fn full_portal_session_with_held_package_4() {
+    let (mut client, mut server, pkg2) = open();
+    assert_eq!(server.device.model.as_deref(), Some("X1"));
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    assert_eq!(server.device.fw_v.as_deref(), Some("1.0"));
+
+    // No choice yet: held message without Final; the client asks for the next one.
+    let hold = wire(&server.poll_hold().expect("hold"));
+    assert!(!hold.body.final_);
+    let next = send(client.handle(&hold).expect("hold"));
+    assert!(next.body.commands.iter().any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::NEXT_MESSAGE)));
+    assert_eq!(server.handle(&next).expect("1222"), Step::AwaitChoice);
+
+    let pkg4 = wire(&server.poll_deliver(&delivery()).expect("deliver"));
+    assert!(pkg4.body.final_);
+    let pkg5 = send(client.handle(&pkg4).expect("pkg4"));
+    assert_eq!(client.deliveries(), &[delivery()]);
+    let Step::Delivered { correlator, status, reply } = server.handle(&pkg5).expect("pkg5") else {
+        panic!("expected Delivered")
+    };
+    assert_eq!((correlator.as_str(), status), ("corr-1", StatusCode::ACCEPTED));
+    assert_eq!(client.handle(&wire(&reply)).expect("closing"), ClientStep::Done);
+    assert_eq!(server.state, State::Ended);
+}
+
+#[test]
+fn a_repeated_client_message_is_answered_again_not_reprocessed() {
+    let (mut client, mut server, pkg2) = open();
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    assert_eq!(server.handle(&pkg3).expect("again"), Step::Repeat);
+}
+
+#[test]
+fn session_end_while_choosing_closes_cleanly() {
+    let (mut client, mut server, pkg2) = open();
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let end = wire(&server.poll_end().expect("end"));
+    assert!(end.body.final_);
+    assert_eq!(client.handle(&end).expect("end"), ClientStep::Done);
+    assert!(client.deliveries().is_empty());
+}
+
+#[test]
+fn survives_persistence_between_messages() {
+    let (mut client, server, pkg2) = open();
+    let json = serde_json::to_string(&server).expect("serializes");
+    let mut server: ServerSession = serde_json::from_str(&json).expect("restores");
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+}
+
+#[test]
+fn refuses_a_token_for_another_trigger() {
+    let (t, v) = token(0x2B);
+    let mut client = ClientSession::server_initiated(device(), "https://srv/dm", "2A", &t);
+    let pkg1 = wire(&client.first_message());
+    let verified = v.verify(token_of(&pkg1).expect("token"), NOW).expect("verifies");
+    assert!(matches!(
+        ServerSession::accept_portal(&pkg1, &verified, "s"),
+        Err(ProtocolError::TokenMismatch(_))
+    ));
+}
+
+#[test]
+fn out_of_order_messages_are_refused() {
+    let (_client, mut server, _pkg2) = open();
+    let mut stray = wire(&server.poll_hold().map(|_| SyncMl::default()).unwrap_or_default());
+    stray.hdr = SyncHdr { ver_dtd: "1.2".into(), ver_proto: "DM/1.2".into(), ..SyncHdr::default() };
+    assert!(server.handle(&stray).is_err());
+}
+
+#[test]
+fn report_session_records_the_result() {
+    let r = FumoResult { source: "./FUMO/pdm1/DownloadAndUpdate".into(), correlator: "corr-1".into(), code: ResultCode::SUCCESS };
+    let mut client = ClientSession::report(device(), "https://srv/dm", "3", &r);
+    let pkg1 = wire(&client.first_message());
+    assert!(ReportOpening::is_report(&pkg1));
+    let opening = ReportOpening::read(&pkg1).expect("reads");
+    assert_eq!(opening.results, vec![r]);
+    let reply = wire(&opening.reply(&pkg1, "https://srv/dm", &[StatusCode::OK]));
+    assert_eq!(client.handle(&reply).expect("reply"), ClientStep::Done);
+    assert_eq!(client.report_statuses(), &[StatusCode::OK]);
+}
+
+#[test]
+fn client_refuses_writes_outside_fumo_and_unknown_exec() {
+    let (mut client, _server, pkg2) = open();
+    let mut m = pkg2.clone();
+    m.body.commands = vec![
+        Command::Replace(ItemCommand {
+            cmd_id: "1".into(),
+            items: vec![Item::target_data("./DevInfo/DevId", Meta::default(), Some("evil".into()))],
+            ..ItemCommand::default()
+        }),
+        Command::Exec(crate::syncml::Exec {
+            cmd_id: "2".into(),
+            items: vec![Item::target_data("./FUMO/nope/DownloadAndUpdate", Meta::default(), None)],
+            ..Default::default()
+        }),
+    ];
+    let out = send(client.handle(&m).expect("handles"));
+    let codes: Vec<u16> = out
+        .body
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Status(s) if s.cmd != "SyncHdr" => Some(s.data),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(codes, vec![405, 404]);
+    assert!(client.deliveries().is_empty());
+}

@@ -1,0 +1,118 @@
+//! DM session state machines (OMA-TS-DM_Protocol-V1_2, section 8), server and client side.
+//!
+//! Both are sans-I/O: they take decoded messages and return the messages to send and what
+//! happened. The origin persists [`server::ServerSession`] between HTTP requests (serde);
+//! dmclient drives [`client::ClientSession`] over its HTTP connection.
+
+pub mod client;
+pub mod report;
+pub mod server;
+
+use crate::syncml::codes::StatusCode;
+use crate::syncml::{Command, Status, SyncHdr, SyncMl};
+
+/// The protocol versions portaldm speaks.
+pub const VER_DTD: &str = "1.2";
+/// `VerProto` of DM 1.2.
+pub const VER_PROTO: &str = "DM/1.2";
+/// MaxMsgSize portaldm announces.
+pub const MAX_MSG_SIZE: u64 = 65_536;
+
+/// A protocol fault by the peer, mapped once to a SyncML status (and by the origin to HTTP).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// Not DM 1.2.
+    #[error("unsupported protocol version {0}")]
+    Version(String),
+    /// A required command or value is missing.
+    #[error("incomplete message: {0}")]
+    Incomplete(&'static str),
+    /// The message does not belong to this session or this point of it.
+    #[error("unexpected message: {0}")]
+    Unexpected(&'static str),
+    /// The session token does not fit this session.
+    #[error("session token does not match the message: {0}")]
+    TokenMismatch(&'static str),
+    /// The session has ended.
+    #[error("the session has ended")]
+    Ended,
+    /// The server refused the client's credentials.
+    #[error("server refused authentication with status {0}")]
+    Unauthorized(u16),
+}
+
+impl ProtocolError {
+    /// The SyncML status that answers this fault.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProtocolError::Version(_) => StatusCode(505),
+            ProtocolError::Incomplete(_) => StatusCode::INCOMPLETE,
+            ProtocolError::Unexpected(_) | ProtocolError::Ended => StatusCode::BAD_REQUEST,
+            ProtocolError::TokenMismatch(_) | ProtocolError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        }
+    }
+}
+
+/// Checks the version fields of a header.
+pub(crate) fn check_version(hdr: &SyncHdr) -> Result<(), ProtocolError> {
+    if hdr.ver_dtd != VER_DTD || !hdr.ver_proto.eq_ignore_ascii_case(VER_PROTO) {
+        return Err(ProtocolError::Version(format!("{} {}", hdr.ver_dtd, hdr.ver_proto)));
+    }
+    Ok(())
+}
+
+/// The header of a message answering `to`, from `source` to `target`.
+pub(crate) fn reply_header(to: &SyncHdr, msg_id: u32, source: &str, target: &str) -> SyncHdr {
+    SyncHdr {
+        ver_dtd: VER_DTD.into(),
+        ver_proto: VER_PROTO.into(),
+        session_id: to.session_id.clone(),
+        msg_id: msg_id.to_string(),
+        target: target.to_owned(),
+        source: source.to_owned(),
+        meta: crate::syncml::Meta { max_msg_size: Some(MAX_MSG_SIZE), ..Default::default() },
+        ..SyncHdr::default()
+    }
+}
+
+/// The Status answering the header of `to`.
+pub(crate) fn header_status(to: &SyncHdr, cmd_id: String, code: StatusCode) -> Status {
+    Status {
+        cmd_id,
+        msg_ref: to.msg_id.clone(),
+        cmd_ref: "0".into(),
+        cmd: "SyncHdr".into(),
+        target_refs: vec![to.target.clone()],
+        source_refs: vec![to.source.clone()],
+        data: code.0,
+        ..Status::default()
+    }
+}
+
+/// The Status answering command `c` of message `msg_id`.
+pub(crate) fn command_status(msg_id: &str, c: &Command, cmd_id: String, code: StatusCode) -> Status {
+    Status {
+        cmd_id,
+        msg_ref: msg_id.to_owned(),
+        cmd_ref: c.cmd_id().to_owned(),
+        cmd: c.name().into(),
+        data: code.0,
+        ..Status::default()
+    }
+}
+
+/// Numbers commands within one message.
+#[derive(Debug, Default)]
+pub(crate) struct CmdIds(u32);
+
+impl CmdIds {
+    pub(crate) fn next(&mut self) -> String {
+        self.0 += 1;
+        self.0.to_string()
+    }
+}
+
+/// A message from its header and commands.
+pub(crate) fn message(hdr: SyncHdr, commands: Vec<Command>, final_: bool) -> SyncMl {
+    SyncMl { hdr, body: crate::syncml::SyncBody { commands, final_ } }
+}

@@ -1,0 +1,69 @@
+//! The server side of a client-initiated session that reports FUMO results (Alert 1201 with
+//! generic alerts 1226). It is one exchange: read the results with [`ReportOpening::read`],
+//! record them, then answer with [`ReportOpening::reply`] giving one status per result.
+
+use super::{CmdIds, ProtocolError, check_version, command_status, header_status, message, reply_header};
+use crate::device::DeviceDetails;
+use crate::fumo::FumoResult;
+use crate::syncml::codes::{AlertCode, StatusCode};
+use crate::syncml::{Command, SyncMl};
+
+/// A client-initiated session that carries results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportOpening {
+    /// The device as it describes itself.
+    pub device: DeviceDetails,
+    /// The FUMO results, in message order.
+    pub results: Vec<FumoResult>,
+}
+
+impl ReportOpening {
+    /// Whether `msg` opens a client-initiated session (Alert 1201).
+    pub fn is_report(msg: &SyncMl) -> bool {
+        msg.body.commands.iter().any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::CLIENT_INITIATED))
+    }
+
+    /// Reads the device and results of a client-initiated package 1.
+    pub fn read(msg: &SyncMl) -> Result<Self, ProtocolError> {
+        check_version(&msg.hdr)?;
+        if !Self::is_report(msg) {
+            return Err(ProtocolError::Incomplete("no Alert 1201"));
+        }
+        let mut device = DeviceDetails { dev_id: msg.hdr.source.clone(), ..DeviceDetails::default() };
+        let mut results = Vec::new();
+        for c in &msg.body.commands {
+            match c {
+                Command::Replace(r) => device.absorb(&r.items),
+                Command::Alert(a) => results.extend(FumoResult::from_alert(a)),
+                _ => {}
+            }
+        }
+        if device.dev_id != msg.hdr.source {
+            return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
+        }
+        if results.is_empty() {
+            return Err(ProtocolError::Incomplete("no FUMO result alert"));
+        }
+        Ok(ReportOpening { device, results })
+    }
+
+    /// The answer: `verdicts[i]` is the status for `results[i]`; the session ends.
+    pub fn reply(&self, msg: &SyncMl, server_uri: &str, verdicts: &[StatusCode]) -> SyncMl {
+        let mut ids = CmdIds::default();
+        let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::AUTH_ACCEPTED))];
+        let mut nth = 0;
+        for c in &msg.body.commands {
+            let code = match c {
+                Command::Status(_) | Command::Results(_) => continue,
+                Command::Alert(a) if FumoResult::from_alert(a).is_some() => {
+                    let v = verdicts.get(nth).copied().unwrap_or(StatusCode::FAILED);
+                    nth += 1;
+                    v
+                }
+                _ => StatusCode::OK,
+            };
+            cmds.push(Command::Status(command_status(&msg.hdr.msg_id, c, ids.next(), code)));
+        }
+        message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), cmds, true)
+    }
+}

@@ -1,0 +1,272 @@
+//! The server side of a portal-triggered DM session (DESIGN.md, "The DM session").
+//!
+//! Call order: [`ServerSession::accept_portal`] with package 1 and a verified token (it
+//! answers package 2: `Get ./DevDetail/…`); then [`ServerSession::handle`] for each later
+//! client message. When it returns [`Step::AwaitChoice`], the device is known: tell the
+//! portal, wait (≤ 25 s) for the user, and answer with exactly one of
+//! [`ServerSession::poll_hold`] (no choice yet, no `Final`), [`ServerSession::poll_deliver`]
+//! (the delivery, with `Final`) or [`ServerSession::poll_end`] (session over). A repeated
+//! client message gets [`Step::Repeat`]: resend the previous answer.
+
+use serde::{Deserialize, Serialize};
+
+use super::{CmdIds, ProtocolError, check_version, command_status, header_status, message, reply_header};
+use crate::device::{DEVDETAIL, DEVINFO, DeviceDetails};
+use crate::fumo::FumoDelivery;
+use crate::syncml::codes::{AlertCode, SESSION_TOKEN_TYPE, StatusCode};
+use crate::syncml::{Alert, Command, Item, ItemCommand, Meta, Status, SyncHdr, SyncMl};
+use crate::token::TokenVerified;
+
+/// Where the session stands, named after what it waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum State {
+    /// Package 2 sent; waiting for the Results of `Get ./DevDetail`.
+    ExpectDevDetail,
+    /// Device known; package 4 is being held while the user chooses.
+    Choosing,
+    /// The delivery was sent; waiting for the client's Status for the `Exec`.
+    ExpectExecStatus {
+        /// The correlator of the delivery.
+        correlator: String,
+    },
+    /// Over.
+    Ended,
+}
+
+/// What the caller must do after [`ServerSession::handle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Step {
+    /// Send this message.
+    Reply(SyncMl),
+    /// The device details are complete: tell the portal, wait for a choice, then poll.
+    AwaitChoice,
+    /// The client acknowledged the delivery's `Exec` with `status`; send `reply`.
+    Delivered {
+        /// The correlator of the delivery.
+        correlator: String,
+        /// The client's status for the Exec (202 accepted, or a failure).
+        status: StatusCode,
+        /// The closing message.
+        reply: SyncMl,
+    },
+    /// The client repeated its last message: resend the previous answer.
+    Repeat,
+}
+
+/// A server-side DM session, persisted between HTTP requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerSession {
+    /// SyncHdr/SessionID.
+    pub session_id: String,
+    /// The portal session this DM session serves.
+    pub portal_sid: String,
+    /// What the device has told us.
+    pub device: DeviceDetails,
+    /// Where the session stands.
+    pub state: State,
+    server_uri: String,
+    next_msg_id: u32,
+    last_client_msg_id: String,
+    /// The client header and statuses owed in the next answer, while choosing.
+    pending: Option<(SyncHdr, Vec<Status>)>,
+}
+
+impl ServerSession {
+    /// Opens a session from package 1 carrying a verified token; returns package 2.
+    pub fn accept_portal(
+        msg: &SyncMl,
+        token: &TokenVerified,
+        server_uri: &str,
+    ) -> Result<(Self, SyncMl), ProtocolError> {
+        check_version(&msg.hdr)?;
+        let claims = token.claims();
+        if !msg.hdr.session_id.eq_ignore_ascii_case(&format!("{:X}", claims.nsid)) {
+            return Err(ProtocolError::TokenMismatch("SessionID is not the trigger's session id"));
+        }
+        let mut device = DeviceDetails::default();
+        let mut server_initiated = false;
+        for c in &msg.body.commands {
+            match c {
+                Command::Alert(a) if a.code() == AlertCode::SERVER_INITIATED => server_initiated = true,
+                Command::Replace(r) => device.absorb(&r.items),
+                _ => {}
+            }
+        }
+        if !server_initiated {
+            return Err(ProtocolError::Incomplete("package 1 has no Alert 1200"));
+        }
+        if device.dev_id.is_empty() {
+            return Err(ProtocolError::Incomplete("package 1 has no ./DevInfo/DevId"));
+        }
+        if device.dev_id != msg.hdr.source {
+            return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
+        }
+        let mut s = ServerSession {
+            session_id: msg.hdr.session_id.clone(),
+            portal_sid: claims.sid.clone(),
+            device,
+            state: State::ExpectDevDetail,
+            server_uri: server_uri.to_owned(),
+            next_msg_id: 1,
+            last_client_msg_id: msg.hdr.msg_id.clone(),
+            pending: None,
+        };
+        let mut ids = CmdIds::default();
+        let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::AUTH_ACCEPTED))];
+        cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
+        let items = DEVDETAIL.iter().map(|u| Item::target_data(u, Meta::default(), None)).collect();
+        cmds.push(Command::Get(ItemCommand { cmd_id: ids.next(), items, ..ItemCommand::default() }));
+        let reply = s.reply(&msg.hdr, cmds, true);
+        Ok((s, reply))
+    }
+
+    /// Whether `msg` is the next message of this session (same SessionID and device).
+    pub fn owns(&self, msg: &SyncMl) -> bool {
+        msg.hdr.session_id.eq_ignore_ascii_case(&self.session_id) && msg.hdr.source == self.device.dev_id
+    }
+
+    /// Takes a later client message.
+    pub fn handle(&mut self, msg: &SyncMl) -> Result<Step, ProtocolError> {
+        check_version(&msg.hdr)?;
+        if !self.owns(msg) {
+            return Err(ProtocolError::Unexpected("message belongs to another session"));
+        }
+        if msg.hdr.msg_id == self.last_client_msg_id {
+            return Ok(Step::Repeat);
+        }
+        if self.state == State::Ended {
+            return Err(ProtocolError::Ended);
+        }
+        self.last_client_msg_id = msg.hdr.msg_id.clone();
+        let aborted = msg.body.commands.iter().any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::SESSION_ABORT));
+        if aborted {
+            self.state = State::Ended;
+            let mut ids = CmdIds::default();
+            let cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
+            return Ok(Step::Reply(self.reply(&msg.hdr, cmds, true)));
+        }
+        match self.state.clone() {
+            State::ExpectDevDetail => {
+                let mut got = false;
+                for c in &msg.body.commands {
+                    if let Command::Results(r) = c {
+                        self.device.absorb(&r.items);
+                        got = true;
+                    }
+                }
+                if !got {
+                    return Err(ProtocolError::Incomplete("package 3 has no Results for ./DevDetail"));
+                }
+                self.state = State::Choosing;
+                self.owe(msg);
+                Ok(Step::AwaitChoice)
+            }
+            State::Choosing => {
+                let next = msg.body.commands.iter().any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::NEXT_MESSAGE));
+                if !next {
+                    return Err(ProtocolError::Unexpected("expected Alert 1222 while package 4 is held"));
+                }
+                self.owe(msg);
+                Ok(Step::AwaitChoice)
+            }
+            State::ExpectExecStatus { correlator } => {
+                let status = msg
+                    .body
+                    .commands
+                    .iter()
+                    .find_map(|c| match c {
+                        Command::Status(s) if s.cmd == "Exec" => Some(s.code()),
+                        _ => None,
+                    })
+                    .ok_or(ProtocolError::Incomplete("package 5 has no Status for the Exec"))?;
+                self.state = State::Ended;
+                let mut ids = CmdIds::default();
+                let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
+                cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
+                let reply = self.reply(&msg.hdr, cmds, true);
+                Ok(Step::Delivered { correlator, status, reply })
+            }
+            State::Ended => Err(ProtocolError::Ended),
+        }
+    }
+
+    /// No choice yet: a package-4 message without `Final`, holding the session open.
+    pub fn poll_hold(&mut self) -> Result<SyncMl, ProtocolError> {
+        let (hdr, cmds) = self.take_pending()?;
+        Ok(self.reply(&hdr, cmds, false))
+    }
+
+    /// The user chose: the delivery, with `Final`.
+    pub fn poll_deliver(&mut self, delivery: &FumoDelivery) -> Result<SyncMl, ProtocolError> {
+        let (hdr, mut cmds) = self.take_pending()?;
+        let mut ids = CmdIds::default();
+        // Renumber from after the owed statuses.
+        for _ in 0..cmds.len() {
+            ids.next();
+        }
+        cmds.extend(delivery.commands(&mut || ids.next()));
+        self.state = State::ExpectExecStatus { correlator: delivery.correlator.clone() };
+        Ok(self.reply(&hdr, cmds, true))
+    }
+
+    /// The portal session is over: a message with `Final` and no command ends the session.
+    pub fn poll_end(&mut self) -> Result<SyncMl, ProtocolError> {
+        let (hdr, cmds) = self.take_pending()?;
+        self.state = State::Ended;
+        Ok(self.reply(&hdr, cmds, true))
+    }
+
+    fn owe(&mut self, msg: &SyncMl) {
+        let mut ids = CmdIds::default();
+        let mut st = vec![header_status(&msg.hdr, ids.next(), StatusCode::OK)];
+        st.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK).into_iter().filter_map(
+            |c| match c {
+                Command::Status(s) => Some(s),
+                _ => None,
+            },
+        ));
+        self.pending = Some((msg.hdr.clone(), st));
+    }
+
+    fn take_pending(&mut self) -> Result<(SyncHdr, Vec<Command>), ProtocolError> {
+        if self.state != State::Choosing {
+            return Err(ProtocolError::Unexpected("no package 4 is being held"));
+        }
+        let (hdr, st) = self.pending.take().ok_or(ProtocolError::Unexpected("no client message to answer"))?;
+        Ok((hdr, st.into_iter().map(Command::Status).collect()))
+    }
+
+    fn reply(&mut self, to: &SyncHdr, commands: Vec<Command>, final_: bool) -> SyncMl {
+        let hdr = reply_header(to, self.next_msg_id, &self.server_uri, &to.source);
+        self.next_msg_id += 1;
+        message(hdr, commands, final_)
+    }
+}
+
+/// Statuses for every command of a message except Status and Results (which get none).
+pub(crate) fn statuses(
+    hdr: &SyncHdr,
+    cmds: &[Command],
+    ids: &mut CmdIds,
+    code: impl Fn(&Command) -> StatusCode,
+) -> Vec<Command> {
+    cmds.iter()
+        .filter(|c| !matches!(c, Command::Status(_) | Command::Results(_)))
+        .map(|c| Command::Status(command_status(&hdr.msg_id, c, ids.next(), code(c))))
+        .collect()
+}
+
+/// The session-token alert of package 1, if present.
+pub fn token_of(msg: &SyncMl) -> Option<&str> {
+    msg.body.commands.iter().find_map(|c| match c {
+        Command::Alert(Alert { data, items, .. }) if AlertCode(*data) == AlertCode::GENERIC => items
+            .iter()
+            .find(|i| i.meta.type_.as_deref() == Some(SESSION_TOKEN_TYPE))
+            .and_then(|i| i.data.as_deref()),
+        _ => None,
+    })
+}
+
+/// The DevInfo leaves a client must send in package 1.
+pub const REQUIRED_DEVINFO: &[&str] = &DEVINFO;
