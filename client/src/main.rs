@@ -1,1 +1,36 @@
-fn main() {}
+//! `dmclient`: portaldm's reference OMA DM device agent.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod config;
+mod download;
+mod exit;
+mod http;
+mod install;
+mod pending;
+mod report;
+mod session;
+mod trigger;
+
+fn main() -> std::process::ExitCode {
+    let cli = <cli::Cli as clap::Parser>::parse();
+    let result = match config::Config::load(&cli.config) {
+        Ok(cfg) => match cli.command {
+            cli::Command::Trigger { file } => trigger::run(&cfg, &file),
+            cli::Command::Report => report::run_pending(&cfg),
+        },
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                eprintln!("  Caused by: {s}");
+                source = s.source();
+            }
+            std::process::ExitCode::from(e.exit_code())
+        }
+    }
+}

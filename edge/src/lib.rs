@@ -1,1 +1,39 @@
+//! portaldm's edge: a Cloudflare Worker that mints triggers close to the handset, passes
+//! portal and DM traffic to the origin, and serves signed downloads. A thin adapter: every
+//! protocol decision is made in `portaldm-shared`.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod config;
+mod download;
+mod proxy;
+mod respond;
+mod trigger;
+
+use worker::{Context, Env, Request, Response, Result, event};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    route(req, env).await
+}
+
+/// Routes a request; every outcome, error or not, is a deliberate response. (An `Err` is
+/// left only when the runtime cannot build a response at all.)
+async fn route(req: Request, env: Env) -> Result<Response> {
+    let cfg = match config::EdgeConfig::from_env(&env) {
+        Ok(c) => c,
+        Err(e) => return respond::error(500, &format!("edge misconfigured: {e}")),
+    };
+    let path = req.path();
+    let outcome = if path == "/portal/trigger" {
+        trigger::handle(&req, &cfg)
+    } else if path.starts_with(portaldm_shared::cdn::PREFIX) {
+        download::handle(&req, &cfg).await
+    } else if path == "/dm" || path == "/portal" || path.starts_with("/portal/") {
+        proxy::forward(&req, &cfg, &path).await
+    } else if path == "/" {
+        respond::redirect("/portal/")
+    } else {
+        respond::error(404, "not found")
+    };
+    outcome.or_else(|e| respond::error(502, &format!("edge error: {e}")))
+}

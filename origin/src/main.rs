@@ -1,1 +1,17 @@
-fn main() {}
+//! `portaldm-origin`: the OMA DM server, portal API and catalog.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod app;
+mod blobs;
+mod cli;
+mod clock;
+mod commands;
+mod config;
+mod dm;
+mod error;
+mod portal;
+mod store;
+
+fn main() -> std::process::ExitCode {
+    commands::run(<cli::Cli as clap::Parser>::parse())
+}

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::rand::{SecureRandom, bytes};
+use crate::rand::{RandomUnavailable, SecureRandom, bytes};
 
 /// The cookie's name.
 pub const COOKIE_NAME: &str = "pdm";
@@ -26,11 +26,11 @@ pub struct BrowserBinding {
 
 impl BrowserBinding {
     /// A fresh session id and secret.
-    pub fn generate(rng: &mut dyn SecureRandom) -> Self {
-        BrowserBinding {
-            sid: B64URL.encode(bytes::<16>(rng)),
-            secret: B64URL.encode(bytes::<32>(rng)),
-        }
+    pub fn generate(rng: &mut dyn SecureRandom) -> Result<Self, RandomUnavailable> {
+        Ok(BrowserBinding {
+            sid: B64URL.encode(bytes::<16>(rng)?),
+            secret: B64URL.encode(bytes::<32>(rng)?),
+        })
     }
 
     /// The `bnd` claim for this secret.
@@ -64,11 +64,12 @@ impl BrowserBinding {
                 return None;
             }
             let (sid, secret) = value.split_once('.')?;
-            let well_formed = |s: &str, n: usize| {
-                B64URL.decode(s).map(|b| b.len() == n).unwrap_or(false)
-            };
-            (well_formed(sid, 16) && well_formed(secret, 32))
-                .then(|| BrowserBinding { sid: sid.to_owned(), secret: secret.to_owned() })
+            let well_formed =
+                |s: &str, n: usize| B64URL.decode(s).map(|b| b.len() == n).unwrap_or(false);
+            (well_formed(sid, 16) && well_formed(secret, 32)).then(|| BrowserBinding {
+                sid: sid.to_owned(),
+                secret: secret.to_owned(),
+            })
         })
     }
 }
@@ -84,7 +85,7 @@ mod tests {
 
     #[test]
     fn parses_its_own_cookie_among_others() {
-        let b = BrowserBinding::generate(&mut TestRng(11));
+        let b = BrowserBinding::generate(&mut TestRng(11)).expect("random");
         let header = format!("a=1; {}={}; z=2", COOKIE_NAME, b.cookie_value());
         let parsed = BrowserBinding::from_cookie_header(&header).expect("found");
         assert_eq!(parsed, b);
@@ -93,8 +94,8 @@ mod tests {
 
     #[test]
     fn another_secret_does_not_match() {
-        let a = BrowserBinding::generate(&mut TestRng(1));
-        let b = BrowserBinding::generate(&mut TestRng(2));
+        let a = BrowserBinding::generate(&mut TestRng(1)).expect("random");
+        let b = BrowserBinding::generate(&mut TestRng(2)).expect("random");
         assert!(!a.matches(&b.bnd()));
     }
 
@@ -107,7 +108,9 @@ mod tests {
 
     #[test]
     fn cookie_is_http_only_secure_lax() {
-        let c = BrowserBinding::generate(&mut TestRng(1)).set_cookie(600);
+        let c = BrowserBinding::generate(&mut TestRng(1))
+            .expect("random")
+            .set_cookie(600);
         assert!(c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Lax"));
     }
 }

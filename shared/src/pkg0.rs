@@ -181,7 +181,8 @@ impl Package0 {
         if rest.len() < sid_len {
             return Err(Pkg0Error::Truncated);
         }
-        let server_id = std::str::from_utf8(&rest[..sid_len]).map_err(|_| Pkg0Error::BadServerId)?;
+        let server_id =
+            std::str::from_utf8(&rest[..sid_len]).map_err(|_| Pkg0Error::BadServerId)?;
         if server_id.is_empty() {
             return Err(Pkg0Error::BadServerId);
         }
@@ -288,7 +289,10 @@ mod tests {
         let mut p = sample();
         p.version = 10;
         let bytes = p.encode(b"pw", b"").expect("encodes");
-        assert_eq!(Package0::decode(&bytes), Err(Pkg0Error::UnsupportedVersion(10)));
+        assert_eq!(
+            Package0::decode(&bytes),
+            Err(Pkg0Error::UnsupportedVersion(10))
+        );
         let mut bytes = sample().encode(b"pw", b"").expect("encodes");
         bytes[23] = 200;
         assert_eq!(Package0::decode(&bytes), Err(Pkg0Error::Truncated));
@@ -299,7 +303,10 @@ mod tests {
         let mut p = sample();
         p.version = 12;
         let bytes = p.encode(b"pw", b"").expect("encodes");
-        assert_eq!(Package0::decode(&bytes).expect("decodes").package.version, 12);
+        assert_eq!(
+            Package0::decode(&bytes).expect("decodes").package.version,
+            12
+        );
     }
 
     proptest! {

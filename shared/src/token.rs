@@ -90,7 +90,10 @@ impl TokenSigner {
         let der = SigningKey::from_bytes(&seed.bytes)
             .to_pkcs8_der()
             .map_err(|_| TokenError::BadSigningKey)?;
-        Ok(TokenSigner { kid: seed.kid.clone(), key: EncodingKey::from_ed_der(der.as_bytes()) })
+        Ok(TokenSigner {
+            kid: seed.kid.clone(),
+            key: EncodingKey::from_ed_der(der.as_bytes()),
+        })
     }
 
     /// The compact JWS of `claims`.
@@ -128,10 +131,16 @@ impl TokenVerifier {
         let keys = public_keys
             .iter()
             .filter_map(|k| {
-                DecodingKey::from_ed_components(&B64URL.encode(k.bytes)).ok().map(|d| (k.kid.clone(), d))
+                DecodingKey::from_ed_components(&B64URL.encode(k.bytes))
+                    .ok()
+                    .map(|d| (k.kid.clone(), d))
             })
             .collect();
-        TokenVerifier { keys, audience: audience.to_owned(), server_id: server_id.to_owned() }
+        TokenVerifier {
+            keys,
+            audience: audience.to_owned(),
+            server_id: server_id.to_owned(),
+        }
     }
 
     /// Checks `token` at time `now`.
@@ -156,11 +165,11 @@ impl TokenVerifier {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| {
-            match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
-                _ => TokenError::Malformed,
-            }
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e
+            .kind()
+        {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
+            _ => TokenError::Malformed,
         })?;
         let c = data.claims;
         if c.aud != self.audience {
@@ -214,25 +223,52 @@ mod tests {
         let t = s.sign(&claims(1000)).expect("signs");
         let ok = v.verify(&t, UnixMillis(1_100_000)).expect("verifies");
         assert_eq!(ok.claims().sid, "sid");
-        assert_eq!(v.verify(&t, UnixMillis(2_000_000)), Err(TokenError::Expired));
-        assert_eq!(v.verify(&t, UnixMillis(900_000)), Err(TokenError::NotYetValid));
+        assert_eq!(
+            v.verify(&t, UnixMillis(2_000_000)),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            v.verify(&t, UnixMillis(900_000)),
+            Err(TokenError::NotYetValid)
+        );
     }
 
     #[test]
     fn rejects_forged_and_foreign_tokens() {
         let (s, v, _) = setup();
         let other = NamedKey::generate("k1", &mut TestRng(99)).expect("key");
-        let forged = TokenSigner::new(&other).expect("signer").sign(&claims(1000)).expect("signs");
-        assert_eq!(v.verify(&forged, UnixMillis(1_000_000)), Err(TokenError::BadSignature));
+        let forged = TokenSigner::new(&other)
+            .expect("signer")
+            .sign(&claims(1000))
+            .expect("signs");
+        assert_eq!(
+            v.verify(&forged, UnixMillis(1_000_000)),
+            Err(TokenError::BadSignature)
+        );
         let stranger = NamedKey::generate("k9", &mut TestRng(5)).expect("key");
-        let t = TokenSigner::new(&stranger).expect("signer").sign(&claims(1000)).expect("signs");
-        assert_eq!(v.verify(&t, UnixMillis(1_000_000)), Err(TokenError::UnknownKey));
+        let t = TokenSigner::new(&stranger)
+            .expect("signer")
+            .sign(&claims(1000))
+            .expect("signs");
+        assert_eq!(
+            v.verify(&t, UnixMillis(1_000_000)),
+            Err(TokenError::UnknownKey)
+        );
         let mut c = claims(1000);
         c.aud = "elsewhere".into();
         let t = s.sign(&c).expect("signs");
-        assert_eq!(v.verify(&t, UnixMillis(1_000_000)), Err(TokenError::WrongAudience));
-        assert_eq!(v.verify("not.a.token", UnixMillis(0)), Err(TokenError::Malformed));
-        assert_eq!(v.verify(&"x".repeat(5000), UnixMillis(0)), Err(TokenError::Malformed));
+        assert_eq!(
+            v.verify(&t, UnixMillis(1_000_000)),
+            Err(TokenError::WrongAudience)
+        );
+        assert_eq!(
+            v.verify("not.a.token", UnixMillis(0)),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(
+            v.verify(&"x".repeat(5000), UnixMillis(0)),
+            Err(TokenError::Malformed)
+        );
     }
 
     #[test]
@@ -243,6 +279,9 @@ mod tests {
         let mut c = claims(1000);
         c.sid = "someone-else".into();
         parts[1] = B64URL.encode(serde_json::to_vec(&c).expect("json"));
-        assert_eq!(v.verify(&parts.join("."), UnixMillis(1_000_000)), Err(TokenError::BadSignature));
+        assert_eq!(
+            v.verify(&parts.join("."), UnixMillis(1_000_000)),
+            Err(TokenError::BadSignature)
+        );
     }
 }

@@ -48,6 +48,9 @@ pub enum MintError {
     /// Signing failed.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// The random source failed.
+    #[error(transparent)]
+    Random(#[from] crate::rand::RandomUnavailable),
     /// The package could not be encoded (ServerID too long or empty).
     #[error(transparent)]
     Package(#[from] Pkg0Error),
@@ -60,9 +63,9 @@ pub fn mint(
     rng: &mut dyn SecureRandom,
     now: UnixMillis,
 ) -> Result<Minted, MintError> {
-    let binding = BrowserBinding::generate(rng);
+    let binding = BrowserBinding::generate(rng)?;
     let nsid = loop {
-        let n = u16::from_be_bytes(bytes::<2>(rng));
+        let n = u16::from_be_bytes(bytes::<2>(rng)?);
         if n != 0 {
             break n;
         }
@@ -77,14 +80,18 @@ pub fn mint(
         iat: secs,
         nbf: secs,
         exp: secs + cfg.ttl_secs,
-        jti: B64URL.encode(bytes::<16>(rng)),
+        jti: B64URL.encode(bytes::<16>(rng)?),
         bnd: binding.bnd(),
         colo: cfg.colo.clone(),
     };
     let token = signer.sign(&claims)?;
     let package = Package0::with_token(nsid, &cfg.server_id, UiMode::UserInteraction, &token)
         .encode(cfg.server_password.as_bytes(), cfg.nonce.as_bytes())?;
-    Ok(Minted { package, set_cookie: binding.set_cookie(cfg.ttl_secs), claims })
+    Ok(Minted {
+        package,
+        set_cookie: binding.set_cookie(cfg.ttl_secs),
+        claims,
+    })
 }
 
 #[cfg(test)]
@@ -108,12 +115,20 @@ mod tests {
             colo: "LOCAL".into(),
         };
         let now = UnixMillis(1_700_000_000_000);
-        let m = mint(&cfg, &TokenSigner::new(&seed).expect("signer"), &mut rng, now).expect("mints");
+        let m = mint(
+            &cfg,
+            &TokenSigner::new(&seed).expect("signer"),
+            &mut rng,
+            now,
+        )
+        .expect("mints");
         let d = Package0::decode(&m.package).expect("decodes");
         d.verify_digest(b"pw", b"").expect("digest");
         assert_eq!(d.package.session_id, m.claims.nsid);
         let v = TokenVerifier::new(&[seed.ed25519_public()], "origin", "portaldm");
-        let ok = v.verify(d.package.token().expect("token"), now).expect("verifies");
+        let ok = v
+            .verify(d.package.token().expect("token"), now)
+            .expect("verifies");
         let cookie = m.set_cookie.split(';').next().expect("pair");
         let b = BrowserBinding::from_cookie_header(cookie).expect("cookie");
         assert_eq!(b.sid, ok.claims().sid);

@@ -53,7 +53,8 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(DecodeError::Limit("message size"));
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::Malformed("not UTF-8".into()))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| DecodeError::Malformed("not UTF-8".into()))?;
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Element> = Vec::new();
@@ -72,10 +73,15 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
                     return Err(DecodeError::Limit("nesting depth"));
                 }
                 if root.is_some() {
-                    return Err(DecodeError::Malformed("content after the root element".into()));
+                    return Err(DecodeError::Malformed(
+                        "content after the root element".into(),
+                    ));
                 }
                 let name = String::from_utf8_lossy(s.local_name().as_ref()).into_owned();
-                let el = Element { name, ..Element::default() };
+                let el = Element {
+                    name,
+                    ..Element::default()
+                };
                 if matches!(event, Event::Empty(_)) {
                     attach(&mut stack, &mut root, el);
                 } else {
@@ -83,22 +89,30 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
                 }
             }
             Event::End(_) => {
-                let el = stack.pop().ok_or_else(|| DecodeError::Malformed("unbalanced end tag".into()))?;
+                let el = stack
+                    .pop()
+                    .ok_or_else(|| DecodeError::Malformed("unbalanced end tag".into()))?;
                 attach(&mut stack, &mut root, el);
             }
             Event::Text(t) => {
-                let s = t.decode().map_err(|e| DecodeError::Malformed(e.to_string()))?;
+                let s = t
+                    .decode()
+                    .map_err(|e| DecodeError::Malformed(e.to_string()))?;
                 push_text(&mut stack, &s)?;
             }
             Event::CData(t) => {
-                let s = t.decode().map_err(|e| DecodeError::Malformed(e.to_string()))?;
+                let s = t
+                    .decode()
+                    .map_err(|e| DecodeError::Malformed(e.to_string()))?;
                 push_text(&mut stack, &s)?;
             }
             Event::GeneralRef(r) => {
                 let resolved = match r.resolve_char_ref().map_err(bad)? {
                     Some(c) => c.to_string(),
                     None => {
-                        let name = r.decode().map_err(|e| DecodeError::Malformed(e.to_string()))?;
+                        let name = r
+                            .decode()
+                            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
                         match name.as_ref() {
                             "amp" => "&",
                             "lt" => "<",
@@ -137,7 +151,9 @@ fn push_text(stack: &mut [Element], s: &str) -> Result<(), DecodeError> {
             Ok(())
         }
         None if s.trim().is_empty() => Ok(()),
-        None => Err(DecodeError::Malformed("text outside the root element".into())),
+        None => Err(DecodeError::Malformed(
+            "text outside the root element".into(),
+        )),
     }
 }
 
@@ -147,7 +163,8 @@ mod tests {
 
     #[test]
     fn strips_prefixes_and_joins_text() {
-        let el = parse(b"<a:X xmlns:a='u'><B>1 &amp; <![CDATA[<2>]]></B><C/></a:X>").expect("parses");
+        let el =
+            parse(b"<a:X xmlns:a='u'><B>1 &amp; <![CDATA[<2>]]></B><C/></a:X>").expect("parses");
         assert_eq!(el.name, "X");
         assert_eq!(el.child_text("B").as_deref(), Some("1 & <2>"));
         assert!(el.has("C"));
@@ -163,8 +180,14 @@ mod tests {
     #[test]
     fn caps_depth_and_rejects_broken_xml() {
         let deep = "<a>".repeat(100) + &"</a>".repeat(100);
-        assert_eq!(parse(deep.as_bytes()), Err(DecodeError::Limit("nesting depth")));
-        assert!(matches!(parse(b"<a><b></a>"), Err(DecodeError::Malformed(_))));
+        assert_eq!(
+            parse(deep.as_bytes()),
+            Err(DecodeError::Limit("nesting depth"))
+        );
+        assert!(matches!(
+            parse(b"<a><b></a>"),
+            Err(DecodeError::Malformed(_))
+        ));
         assert!(matches!(parse(b"<a>"), Err(DecodeError::Malformed(_))));
         assert!(matches!(parse(b""), Err(DecodeError::Malformed(_))));
         assert!(matches!(parse(b"<a/><b/>"), Err(DecodeError::Malformed(_))));

@@ -18,10 +18,15 @@ pub const MAX_ITEMS: usize = 500;
 pub fn decode(bytes: &[u8]) -> Result<SyncMl, DecodeError> {
     let root = tree::parse(bytes)?;
     if root.name != "SyncML" {
-        return Err(invalid(format!("root element is <{}>, not <SyncML>", root.name)));
+        return Err(invalid(format!(
+            "root element is <{}>, not <SyncML>",
+            root.name
+        )));
     }
     let hdr = root.child("SyncHdr").ok_or_else(|| invalid("no SyncHdr"))?;
-    let body = root.child("SyncBody").ok_or_else(|| invalid("no SyncBody"))?;
+    let body = root
+        .child("SyncBody")
+        .ok_or_else(|| invalid("no SyncBody"))?;
     let mut budget = MAX_COMMANDS;
     Ok(SyncMl {
         hdr: SyncHdr {
@@ -29,14 +34,19 @@ pub fn decode(bytes: &[u8]) -> Result<SyncMl, DecodeError> {
             ver_proto: required(hdr, "VerProto")?,
             session_id: required(hdr, "SessionID")?,
             msg_id: required(hdr, "MsgID")?,
-            target: loc_uri(hdr, "Target").ok_or_else(|| invalid("SyncHdr has no Target/LocURI"))?,
-            source: loc_uri(hdr, "Source").ok_or_else(|| invalid("SyncHdr has no Source/LocURI"))?,
+            target: loc_uri(hdr, "Target")
+                .ok_or_else(|| invalid("SyncHdr has no Target/LocURI"))?,
+            source: loc_uri(hdr, "Source")
+                .ok_or_else(|| invalid("SyncHdr has no Source/LocURI"))?,
             source_name: hdr.child("Source").and_then(|s| s.child_text("LocName")),
             resp_uri: hdr.child_text("RespURI"),
             cred: hdr.child("Cred").map(cred),
             meta: meta(hdr),
         },
-        body: SyncBody { commands: commands(body, &mut budget)?, final_: body.has("Final") },
+        body: SyncBody {
+            commands: commands(body, &mut budget)?,
+            final_: body.has("Final"),
+        },
     })
 }
 
@@ -45,7 +55,8 @@ fn invalid(why: impl Into<String>) -> DecodeError {
 }
 
 fn required(el: &Element, name: &str) -> Result<String, DecodeError> {
-    el.child_text(name).ok_or_else(|| invalid(format!("<{}> has no <{name}>", el.name)))
+    el.child_text(name)
+        .ok_or_else(|| invalid(format!("<{}> has no <{name}>", el.name)))
 }
 
 fn loc_uri(el: &Element, name: &str) -> Option<String> {
@@ -53,7 +64,9 @@ fn loc_uri(el: &Element, name: &str) -> Option<String> {
 }
 
 fn meta(el: &Element) -> Meta {
-    let Some(m) = el.child("Meta") else { return Meta::default() };
+    let Some(m) = el.child("Meta") else {
+        return Meta::default();
+    };
     let num = |n: &str| m.child_text(n).and_then(|v| v.parse().ok());
     Meta {
         format: m.child_text("Format"),
@@ -66,7 +79,10 @@ fn meta(el: &Element) -> Meta {
 }
 
 fn cred(el: &Element) -> Cred {
-    Cred { meta: meta(el), data: el.child_text("Data").unwrap_or_default() }
+    Cred {
+        meta: meta(el),
+        data: el.child_text("Data").unwrap_or_default(),
+    }
 }
 
 fn items(el: &Element) -> Result<Vec<Item>, DecodeError> {
@@ -88,7 +104,8 @@ fn items(el: &Element) -> Result<Vec<Item>, DecodeError> {
 
 fn code(el: &Element) -> Result<u16, DecodeError> {
     let d = required(el, "Data")?;
-    d.parse().map_err(|_| invalid(format!("<{}> Data {d:?} is not a code", el.name)))
+    d.parse()
+        .map_err(|_| invalid(format!("<{}> Data {d:?} is not a code", el.name)))
 }
 
 fn commands(parent: &Element, budget: &mut usize) -> Result<Vec<Command>, DecodeError> {
@@ -99,7 +116,12 @@ fn commands(parent: &Element, budget: &mut usize) -> Result<Vec<Command>, Decode
         }
         let cmd_id = || required(el, "CmdID");
         let item_cmd = || -> Result<ItemCommand, DecodeError> {
-            Ok(ItemCommand { cmd_id: cmd_id()?, no_resp: el.has("NoResp"), meta: meta(el), items: items(el)? })
+            Ok(ItemCommand {
+                cmd_id: cmd_id()?,
+                no_resp: el.has("NoResp"),
+                meta: meta(el),
+                items: items(el)?,
+            })
         };
         let cmd = match el.name.as_str() {
             "Final" => continue,
@@ -115,8 +137,14 @@ fn commands(parent: &Element, budget: &mut usize) -> Result<Vec<Command>, Decode
                 msg_ref: required(el, "MsgRef")?,
                 cmd_ref: required(el, "CmdRef")?,
                 cmd: required(el, "Cmd")?,
-                target_refs: el.all("TargetRef").map(|t| t.text.trim().to_owned()).collect(),
-                source_refs: el.all("SourceRef").map(|t| t.text.trim().to_owned()).collect(),
+                target_refs: el
+                    .all("TargetRef")
+                    .map(|t| t.text.trim().to_owned())
+                    .collect(),
+                source_refs: el
+                    .all("SourceRef")
+                    .map(|t| t.text.trim().to_owned())
+                    .collect(),
                 cred: el.child("Cred").map(cred),
                 chal: el.child("Chal").map(|c| Chal { meta: meta(c) }),
                 data: code(el)?,
@@ -127,8 +155,14 @@ fn commands(parent: &Element, budget: &mut usize) -> Result<Vec<Command>, Decode
                 msg_ref: el.child_text("MsgRef"),
                 cmd_ref: required(el, "CmdRef")?,
                 meta: meta(el),
-                target_refs: el.all("TargetRef").map(|t| t.text.trim().to_owned()).collect(),
-                source_refs: el.all("SourceRef").map(|t| t.text.trim().to_owned()).collect(),
+                target_refs: el
+                    .all("TargetRef")
+                    .map(|t| t.text.trim().to_owned())
+                    .collect(),
+                source_refs: el
+                    .all("SourceRef")
+                    .map(|t| t.text.trim().to_owned())
+                    .collect(),
                 items: items(el)?,
             }),
             "Get" => Command::Get(item_cmd()?),
@@ -150,7 +184,11 @@ fn commands(parent: &Element, budget: &mut usize) -> Result<Vec<Command>, Decode
                     meta: meta(el),
                     commands: commands(el, budget)?,
                 };
-                out.push(if el.name == "Atomic" { Command::Atomic(c) } else { Command::Sequence(c) });
+                out.push(if el.name == "Atomic" {
+                    Command::Atomic(c)
+                } else {
+                    Command::Sequence(c)
+                });
                 continue;
             }
             other => return Err(invalid(format!("unknown command <{other}>"))),
@@ -164,7 +202,9 @@ fn commands(parent: &Element, budget: &mut usize) -> Result<Vec<Command>, Decode
 /// Encodes a message as XML in DTD order.
 pub fn encode(msg: &SyncMl) -> Vec<u8> {
     let mut w = String::with_capacity(1024);
-    w.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?><SyncML xmlns=\"SYNCML:SYNCML1.2\"><SyncHdr>");
+    w.push_str(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><SyncML xmlns=\"SYNCML:SYNCML1.2\"><SyncHdr>",
+    );
     let h = &msg.hdr;
     leaf(&mut w, "VerDTD", &h.ver_dtd);
     leaf(&mut w, "VerProto", &h.ver_proto);
@@ -289,7 +329,11 @@ fn write_command(w: &mut String, c: &Command) {
             r.source_refs.iter().for_each(|t| leaf(w, "SourceRef", t));
             write_items(w, &r.items);
         }
-        Command::Get(i) | Command::Replace(i) | Command::Add(i) | Command::Delete(i) | Command::Copy(i) => {
+        Command::Get(i)
+        | Command::Replace(i)
+        | Command::Add(i)
+        | Command::Delete(i)
+        | Command::Copy(i) => {
             flag(w, "NoResp", i.no_resp);
             write_meta(w, &i.meta);
             write_items(w, &i.items);

@@ -1,0 +1,35 @@
+//! The command line: clap definitions only.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// dmclient: the device agent that answers portaldm triggers.
+#[derive(Debug, Parser)]
+#[command(name = "dmclient", version, after_help = crate::exit::HELP)]
+pub struct Cli {
+    /// Configuration file (TOML).
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "DMCLIENT_CONFIG",
+        default_value = "/etc/dmclient.toml"
+    )]
+    pub config: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Answer a trigger (`application/vnd.syncml.notification`) as a content dispatcher hands it over.
+    Trigger {
+        /// The package #0 file, or `-` for standard input.
+        file: PathBuf,
+    },
+    /// Send results that could not be reported earlier.
+    Report,
+}

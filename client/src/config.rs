@@ -1,0 +1,121 @@
+//! dmclient's configuration file (TOML): device identity, DM account, install method.
+
+use std::path::{Path, PathBuf};
+
+use portaldm_shared::device::DeviceDetails;
+use portaldm_shared::keys::{NamedKey, parse_key_list};
+use serde::Deserialize;
+
+use crate::exit::ClientError;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where jobs and pending results are kept.
+    pub state_dir: PathBuf,
+    /// What this device is.
+    pub device: Device,
+    /// The DM account.
+    pub account: Account,
+    /// How updates are installed.
+    pub install: Install,
+}
+
+/// Device identity, as reported in `./DevInfo` and `./DevDetail`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    /// `DevId`.
+    pub dev_id: String,
+    /// `Man`.
+    pub man: Option<String>,
+    /// `Mod`.
+    pub model: Option<String>,
+    /// `DmV`.
+    pub dm_v: Option<String>,
+    /// `Lang`.
+    pub lang: Option<String>,
+    /// `FwV`.
+    pub fw_v: Option<String>,
+    /// `SwV`.
+    pub sw_v: Option<String>,
+    /// `HwV`.
+    pub hw_v: Option<String>,
+    /// `DevTyp`.
+    pub dev_typ: Option<String>,
+    /// `OEM`.
+    pub oem: Option<String>,
+}
+
+/// One DM account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// The server's ServerID.
+    pub server_id: String,
+    /// Where DM messages are posted (never taken from a trigger).
+    pub dm_url: String,
+    /// Server password for the pkg#0 digest.
+    pub server_password: Option<String>,
+    /// Nonce for the pkg#0 digest.
+    #[serde(default)]
+    pub nonce: String,
+    /// Token audience expected.
+    pub audience: String,
+    /// Trusted token public keys, `kid:base64url`, comma-separated.
+    pub trusted_keys: String,
+}
+
+/// How a downloaded update is installed: a command, or staging into a folder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Install {
+    /// Command and arguments; run with `PDM_PACKAGE`, `PDM_PKG_NAME`, `PDM_PKG_VERSION`, `PDM_SHA256`.
+    pub command: Option<Vec<String>>,
+    /// Folder the verified package is copied into.
+    pub stage_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Reads and checks the file.
+    pub fn load(path: &Path) -> Result<Self, ClientError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ClientError::Config(format!("cannot read {}: {e}", path.display())))?;
+        let cfg: Config = toml::from_str(&text)
+            .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+        cfg.trusted_keys()?;
+        if cfg.install.command.is_none() && cfg.install.stage_dir.is_none() {
+            return Err(ClientError::Config(
+                "[install] needs `command` or `stage_dir`".into(),
+            ));
+        }
+        if cfg.device.dev_id.trim().is_empty() {
+            return Err(ClientError::Config("[device] dev_id is empty".into()));
+        }
+        Ok(cfg)
+    }
+
+    /// The trusted token keys.
+    pub fn trusted_keys(&self) -> Result<Vec<NamedKey>, ClientError> {
+        parse_key_list(&self.account.trusted_keys)
+            .map_err(|e| ClientError::Config(format!("account.trusted_keys: {e}")))
+    }
+
+    /// The device as the core models it.
+    pub fn device(&self) -> DeviceDetails {
+        let d = &self.device;
+        DeviceDetails {
+            dev_id: d.dev_id.clone(),
+            man: d.man.clone(),
+            model: d.model.clone(),
+            dm_v: d.dm_v.clone(),
+            lang: d.lang.clone(),
+            fw_v: d.fw_v.clone(),
+            sw_v: d.sw_v.clone(),
+            hw_v: d.hw_v.clone(),
+            dev_typ: d.dev_typ.clone(),
+            oem: d.oem.clone(),
+        }
+    }
+}

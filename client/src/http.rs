@@ -1,0 +1,47 @@
+//! HTTP for dmclient: posting SyncML and fetching downloads, with timeouts.
+
+use std::time::Duration;
+
+use portaldm_shared::media;
+use portaldm_shared::syncml::{SyncMl, xml};
+
+use crate::exit::ClientError;
+
+/// Largest DM answer read.
+const MAX_ANSWER: u64 = 1 << 20;
+
+/// An HTTP agent whose timeouts outlast a held package-4 message (≤ 25 s).
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// Posts `msg` to `url` and decodes the answer.
+pub fn exchange(agent: &ureq::Agent, url: &str, msg: &SyncMl) -> Result<SyncMl, ClientError> {
+    let body = xml::encode(msg);
+    let mut resp = agent
+        .post(url)
+        .header("Content-Type", media::DM_XML)
+        .header("Accept", media::DM_XML)
+        .send(&body[..])
+        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    let status = resp.status();
+    let bytes = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_ANSWER)
+        .read_to_vec()
+        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&bytes);
+        return Err(ClientError::Transport(format!(
+            "HTTP {status}: {}",
+            text.chars().take(200).collect::<String>()
+        )));
+    }
+    xml::decode(&bytes).map_err(ClientError::Decode)
+}

@@ -1,0 +1,64 @@
+//! Installs a verified package: a configured command, or staging into a folder.
+
+use std::path::Path;
+use std::process::Command;
+
+use portaldm_shared::fumo::{FumoDelivery, ResultCode};
+
+use crate::config::Install;
+
+/// Installs `package`; the FUMO result code.
+pub fn install(cfg: &Install, d: &FumoDelivery, package: &Path) -> ResultCode {
+    if let Some(cmd) = &cfg.command {
+        let Some((prog, args)) = cmd.split_first() else {
+            return ResultCode::UPDATE_FAILED;
+        };
+        let status = Command::new(prog)
+            .args(args)
+            .env("PDM_PACKAGE", package)
+            .env("PDM_PKG_NAME", &d.pkg_name)
+            .env("PDM_PKG_VERSION", &d.pkg_version)
+            .env("PDM_SHA256", &d.sha256)
+            .status();
+        return match status {
+            Ok(s) if s.success() => ResultCode::SUCCESS,
+            // An installer may say why with its exit status: 2 corrupted, 3 invalid; else failed.
+            Ok(s) => match s.code() {
+                Some(2) => ResultCode::CORRUPTED,
+                Some(3) => ResultCode::VALIDATION_FAILED,
+                _ => ResultCode::UPDATE_FAILED,
+            },
+            Err(_) => ResultCode::UPDATE_FAILED,
+        };
+    }
+    if let Some(dir) = &cfg.stage_dir {
+        let target = dir.join(format!(
+            "{}-{}.bin",
+            sanitize(&d.pkg_name),
+            sanitize(&d.pkg_version)
+        ));
+        let staged = std::fs::create_dir_all(dir).and_then(|_| std::fs::copy(package, &target));
+        return if staged.is_ok() {
+            ResultCode::SUCCESS
+        } else {
+            ResultCode::UPDATE_FAILED
+        };
+    }
+    ResultCode::UPDATE_FAILED
+}
+
+/// A file-name-safe version of a server-supplied name.
+fn sanitize(s: &str) -> String {
+    let out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    out.trim_start_matches('.').to_owned()
+}

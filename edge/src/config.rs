@@ -1,0 +1,53 @@
+//! The edge's configuration: Worker vars and secrets (`wrangler.toml`, `wrangler secret put`).
+
+use portaldm_shared::keys::{NamedKey, parse_key_list};
+use portaldm_shared::trigger::TriggerConfig;
+use worker::Env;
+
+/// What the edge is configured with.
+pub struct EdgeConfig {
+    /// Base URL of the origin.
+    pub origin_url: String,
+    /// The token signing seed (secret `PDM_TOKEN_KEY`, `kid:base64url`).
+    pub token_key: NamedKey,
+    /// CDN URL keys (secret `PDM_CDN_KEYS`).
+    pub cdn_keys: Vec<NamedKey>,
+    /// What minting needs.
+    pub trigger: TriggerConfig,
+}
+
+fn text(env: &Env, name: &str) -> Result<String, String> {
+    env.var(name)
+        .map(|v| v.to_string())
+        .map_err(|_| format!("{name} is not set"))
+}
+
+impl EdgeConfig {
+    /// Reads the bindings.
+    pub fn from_env(env: &Env) -> Result<Self, String> {
+        let token_key = NamedKey::parse(&text(env, "PDM_TOKEN_KEY")?)
+            .map_err(|e| format!("PDM_TOKEN_KEY: {e}"))?;
+        let cdn_keys = parse_key_list(&text(env, "PDM_CDN_KEYS")?)
+            .map_err(|e| format!("PDM_CDN_KEYS: {e}"))?;
+        let ttl = text(env, "PDM_TOKEN_TTL_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(600);
+        Ok(EdgeConfig {
+            origin_url: text(env, "PDM_ORIGIN_URL")?
+                .trim_end_matches('/')
+                .to_owned(),
+            token_key,
+            cdn_keys,
+            trigger: TriggerConfig {
+                issuer: text(env, "PDM_ISSUER")?,
+                audience: text(env, "PDM_AUDIENCE")?,
+                server_id: text(env, "PDM_SERVER_ID")?,
+                server_password: text(env, "PDM_SERVER_PASSWORD")?,
+                nonce: text(env, "PDM_NONCE").unwrap_or_default(),
+                ttl_secs: ttl,
+                colo: text(env, "PDM_COLO").unwrap_or_else(|_| "UNKNOWN".into()),
+            },
+        })
+    }
+}

@@ -1,0 +1,35 @@
+//! `GET /dl/<blob>?d=&e=&s=`: the signature and expiry are checked before any byte leaves,
+//! then the bytes come from the origin's blob endpoint.
+
+use portaldm_shared::cdn;
+use portaldm_shared::time::UnixMillis;
+use worker::{Fetch, Method, Request, Response};
+
+use crate::config::EdgeConfig;
+use crate::respond;
+
+/// The handler.
+pub async fn handle(req: &Request, cfg: &EdgeConfig) -> worker::Result<Response> {
+    if req.method() != Method::Get && req.method() != Method::Head {
+        return respond::error(405, "use GET");
+    }
+    let url = req.url()?;
+    let query = url.query().unwrap_or("");
+    let now = UnixMillis(worker::Date::now().as_millis());
+    let signed = match cdn::verify(&cfg.cdn_keys, url.path(), query, now) {
+        Ok(s) => s,
+        Err(e) => return respond::error(e.http_status(), &e.to_string()),
+    };
+    let origin = format!("{}/blobs/{}?{query}", cfg.origin_url, signed.blob);
+    let upstream = match Fetch::Url(origin.parse()?).send().await {
+        Ok(r) => r,
+        Err(_) => {
+            return respond::error(502, "the package store is unreachable; try again shortly");
+        }
+    };
+    match upstream.status_code() {
+        200 => Ok(upstream),
+        404 | 410 | 403 => respond::error(upstream.status_code(), "this download is not available"),
+        _ => respond::error(502, "the package store failed; try again shortly"),
+    }
+}

@@ -1,0 +1,29 @@
+//! Deliberate responses: errors, redirects, byte answers with headers.
+
+use worker::{Headers, Response};
+
+/// A plain-text error with `status`.
+pub fn error(status: u16, message: &str) -> worker::Result<Response> {
+    let h = Headers::new();
+    h.set("Content-Type", "text/plain; charset=utf-8")?;
+    h.set("Cache-Control", "no-store")?;
+    Ok(Response::error(message, status)?.with_headers(h))
+}
+
+/// A 302 to `location`.
+pub fn redirect(location: &str) -> worker::Result<Response> {
+    let headers = Headers::new();
+    headers.set("Location", location)?;
+    Ok(Response::empty()?.with_status(302).with_headers(headers))
+}
+
+/// Bytes with headers.
+pub fn bytes(status: u16, body: Vec<u8>, headers: &[(&str, &str)]) -> worker::Result<Response> {
+    let h = Headers::new();
+    for (k, v) in headers {
+        h.append(k, v)?;
+    }
+    Ok(Response::from_bytes(body)?
+        .with_status(status)
+        .with_headers(h))
+}

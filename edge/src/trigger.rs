@@ -1,0 +1,46 @@
+//! `GET /portal/trigger`: mints a portal session and answers package #0, with no origin trip.
+
+use portaldm_shared::media;
+use portaldm_shared::rand::{RandomUnavailable, SecureRandom};
+use portaldm_shared::time::UnixMillis;
+use portaldm_shared::token::TokenSigner;
+use portaldm_shared::trigger;
+use worker::{Method, Request, Response};
+
+use crate::config::EdgeConfig;
+use crate::respond;
+
+/// `crypto.getRandomValues`, through getrandom's `wasm_js` backend.
+struct WebRandom;
+
+impl SecureRandom for WebRandom {
+    fn fill(&mut self, dest: &mut [u8]) -> Result<(), RandomUnavailable> {
+        getrandom::fill(dest).map_err(|_| RandomUnavailable)
+    }
+}
+
+/// The handler.
+pub fn handle(req: &Request, cfg: &EdgeConfig) -> worker::Result<Response> {
+    if req.method() != Method::Get && req.method() != Method::Head {
+        return respond::error(405, "use GET");
+    }
+    let signer = match TokenSigner::new(&cfg.token_key) {
+        Ok(s) => s,
+        Err(e) => return respond::error(500, &format!("edge misconfigured: {e}")),
+    };
+    let now = UnixMillis(worker::Date::now().as_millis());
+    let minted = match trigger::mint(&cfg.trigger, &signer, &mut WebRandom, now) {
+        Ok(m) => m,
+        Err(e) => return respond::error(500, &format!("cannot mint a trigger: {e}")),
+    };
+    respond::bytes(
+        200,
+        minted.package,
+        &[
+            ("Content-Type", media::NOTIFICATION),
+            ("Set-Cookie", &minted.set_cookie),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+        ],
+    )
+}

@@ -1,0 +1,72 @@
+//! The router and the state every handler shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use portaldm_shared::keys::NamedKey;
+use portaldm_shared::token::TokenVerifier;
+use tokio::sync::broadcast;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::store::Store;
+use crate::{blobs, dm, portal};
+
+/// Shared by all handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// Configuration.
+    pub cfg: Arc<Config>,
+    /// Persistent state.
+    pub store: Arc<dyn Store>,
+    /// Session token verification.
+    pub verifier: Arc<TokenVerifier>,
+    /// CDN URL keys.
+    pub cdn_keys: Arc<Vec<NamedKey>>,
+    /// Wake-ups: a portal session id whose user just chose.
+    pub wake: broadcast::Sender<String>,
+}
+
+impl AppState {
+    /// Builds the state from configuration and a store.
+    pub fn new(cfg: Config, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        let verifier = TokenVerifier::new(&cfg.token_keys()?, &cfg.audience, &cfg.server_id);
+        let cdn_keys = cfg.cdn_key_list()?;
+        let (wake, _) = broadcast::channel(1024);
+        Ok(AppState {
+            cfg: Arc::new(cfg),
+            store,
+            verifier: Arc::new(verifier),
+            cdn_keys: Arc::new(cdn_keys),
+            wake,
+        })
+    }
+}
+
+/// Every route of the origin.
+pub fn router(state: AppState) -> Router {
+    // Long enough for a held package-4 message, short enough that nothing hangs.
+    let timeout = Duration::from_secs(state.cfg.hold_secs + 15);
+    let max_body = state.cfg.max_body_bytes;
+    Router::new()
+        .route("/dm", post(dm::post_dm))
+        .route("/portal", get(portal::page))
+        .route("/portal/", get(portal::page))
+        .route("/portal/api/session", get(portal::session))
+        .route("/portal/api/select", post(portal::select))
+        .route("/blobs/{blob}", get(blobs::get_blob))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::GATEWAY_TIMEOUT,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

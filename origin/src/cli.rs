@@ -1,0 +1,86 @@
+//! The command line: clap definitions only.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// portaldm's origin: OMA DM server, portal API and catalog.
+#[derive(Debug, Parser)]
+#[command(name = "portaldm-origin", version)]
+pub struct Cli {
+    /// Configuration file (TOML); `PORTALDM_<KEY>` environment variables override its keys.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "PORTALDM_CONFIG",
+        default_value = "origin.toml"
+    )]
+    pub config: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the DM server and portal API.
+    Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage the package catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Write a local development setup (keys, origin, edge and dmclient configuration).
+    DevSetup(DevSetupArgs),
+}
+
+/// Catalog subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Add a firmware package from a file.
+    Add {
+        /// Package name.
+        #[arg(long)]
+        name: String,
+        /// The firmware version it installs.
+        #[arg(long)]
+        version: String,
+        /// Model patterns it fits (`*` wildcards), comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        models: Vec<String>,
+        /// Lowest base firmware it applies to.
+        #[arg(long)]
+        base_min: Option<String>,
+        /// Highest base firmware it applies to.
+        #[arg(long)]
+        base_max: Option<String>,
+        /// Release notes.
+        #[arg(long, default_value = "")]
+        notes: String,
+        /// The package file.
+        file: PathBuf,
+    },
+    /// List published packages.
+    List,
+    /// Load the demo catalog (synthetic firmware for the demo phone models).
+    Demo,
+}
+
+/// Arguments of `dev-setup`.
+#[derive(Debug, clap::Args)]
+pub struct DevSetupArgs {
+    /// Folder to write into (keys already there are kept).
+    #[arg(long, default_value = ".dev")]
+    pub dir: PathBuf,
+    /// Origin port on 127.0.0.1.
+    #[arg(long, default_value_t = 8081)]
+    pub origin_port: u16,
+    /// Edge port on 127.0.0.1.
+    #[arg(long, default_value_t = 8787)]
+    pub edge_port: u16,
+    /// The built edge bundle folder (holding worker.mjs and index_bg.wasm).
+    #[arg(long, default_value = "edge/build")]
+    pub edge_bundle: PathBuf,
+}

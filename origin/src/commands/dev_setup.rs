@@ -1,0 +1,154 @@
+//! `dev-setup`: a complete local configuration (keys, origin, edge under workerd, dmclient),
+//! as `make run` and the end-to-end tests use it. Keys already in the folder are kept.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use portaldm_shared::keys::NamedKey;
+use portaldm_shared::rand::bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::DevSetupArgs;
+use crate::clock::OsRandom;
+
+/// The ServerID of the local setup.
+const SERVER_ID: &str = "portaldm";
+/// The token audience of the local setup.
+const AUDIENCE: &str = "portaldm-origin";
+
+#[derive(Serialize, Deserialize)]
+struct Keys {
+    token_key: String,
+    cdn_key: String,
+    server_password: String,
+}
+
+fn keys(dir: &Path) -> anyhow::Result<Keys> {
+    let path = dir.join("keys.toml");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return toml::from_str(&text).with_context(|| format!("parsing {}", path.display()));
+    }
+    let mut rng = OsRandom;
+    let k = Keys {
+        token_key: NamedKey::generate("dev1", &mut rng)?.to_entry(),
+        cdn_key: NamedKey::generate("cdn1", &mut rng)?.to_entry(),
+        server_password: B64URL.encode(bytes::<18>(&mut rng)?),
+    };
+    std::fs::write(&path, toml::to_string(&k)?)?;
+    Ok(k)
+}
+
+/// A TOML/capnp string literal (both accept JSON-style escapes for what we write).
+fn lit(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+/// `to` as a path relative to the folder `from` (both absolute).
+fn relative(from: &Path, to: &Path) -> std::path::PathBuf {
+    let (f, t): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    let mut out = std::path::PathBuf::new();
+    for _ in common..f.len() {
+        out.push("..");
+    }
+    for c in &t[common..] {
+        out.push(c);
+    }
+    out
+}
+
+/// Writes the setup.
+pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&a.dir)?;
+    let dir = a.dir.canonicalize()?;
+    std::fs::create_dir_all(&a.edge_bundle)?;
+    // capnp `embed` only takes paths relative to the config file.
+    let bundle = relative(&dir, &a.edge_bundle.canonicalize()?);
+    let k = keys(&dir)?;
+    let public = NamedKey::parse(&k.token_key)?.ed25519_public().to_entry();
+    let edge = format!("http://127.0.0.1:{}", a.edge_port);
+    let origin = format!("http://127.0.0.1:{}", a.origin_port);
+    let d = |p: &str| lit(&dir.join(p).to_string_lossy());
+
+    let origin_toml = format!(
+        "# portaldm origin, local development (written by `portaldm-origin dev-setup`)\n\
+         listen = {listen}\ndatabase = {db}\nblob_dir = {blobs}\nserver_id = {sid}\naudience = {aud}\n\
+         dm_uri = {dm}\npublic_url = {edge}\ntoken_public_keys = {tpk}\ncdn_keys = {cdn}\nhold_secs = 25\n",
+        listen = lit(&format!("127.0.0.1:{}", a.origin_port)),
+        db = lit(&format!(
+            "sqlite://{}",
+            dir.join("origin.db").to_string_lossy()
+        )),
+        blobs = d("blobs"),
+        sid = lit(SERVER_ID),
+        aud = lit(AUDIENCE),
+        dm = lit(&format!("{edge}/dm")),
+        edge = lit(&edge),
+        tpk = lit(&public),
+        cdn = lit(&k.cdn_key),
+    );
+    std::fs::write(dir.join("origin.toml"), origin_toml)?;
+
+    let client_toml = format!(
+        "# dmclient, local development: a demo handset (written by `portaldm-origin dev-setup`)\n\
+         state_dir = {state}\n\n[device]\ndev_id = \"IMEI:490154203237518\"\nman = \"portaldm\"\n\
+         model = \"PDM-Phone-1\"\ndm_v = \"1.2\"\nlang = \"en-US\"\nfw_v = \"1.0.0\"\nsw_v = \"1.0.0\"\n\
+         hw_v = \"A1\"\ndev_typ = \"phone\"\noem = \"portaldm\"\n\n[account]\nserver_id = {sid}\n\
+         dm_url = {dm}\nserver_password = {pw}\naudience = {aud}\ntrusted_keys = {tpk}\n\n\
+         [install]\nstage_dir = {staged}\n",
+        state = d("dmclient"),
+        sid = lit(SERVER_ID),
+        dm = lit(&format!("{edge}/dm")),
+        pw = lit(&k.server_password),
+        aud = lit(AUDIENCE),
+        tpk = lit(&public),
+        staged = d("dmclient/installed"),
+    );
+    std::fs::write(dir.join("dmclient.toml"), client_toml)?;
+
+    let vars = [
+        ("PDM_TOKEN_KEY", k.token_key.as_str()),
+        ("PDM_CDN_KEYS", k.cdn_key.as_str()),
+        ("PDM_ORIGIN_URL", origin.as_str()),
+        ("PDM_SERVER_ID", SERVER_ID),
+        ("PDM_SERVER_PASSWORD", k.server_password.as_str()),
+        ("PDM_ISSUER", "portaldm-edge-local"),
+        ("PDM_AUDIENCE", AUDIENCE),
+        ("PDM_TOKEN_TTL_SECS", "600"),
+        ("PDM_COLO", "LOCAL"),
+    ];
+    let bindings: Vec<String> = vars
+        .iter()
+        .map(|(n, v)| format!("    (name = {}, text = {}),", lit(n), lit(v)))
+        .collect();
+    let capnp = format!(
+        "# portaldm edge under workerd, local development (written by `portaldm-origin dev-setup`)\n\
+         using Workerd = import \"/workerd/workerd.capnp\";\n\n\
+         const config :Workerd.Config = (\n  services = [\n    (name = \"edge\", worker = .edgeWorker),\n\
+         \x20   (name = \"internet\", network = (allow = [\"public\", \"local\", \"private\"])),\n  ],\n\
+         \x20 sockets = [(name = \"http\", address = {addr}, http = (), service = \"edge\")],\n);\n\n\
+         const edgeWorker :Workerd.Worker = (\n  modules = [\n\
+         \x20   (name = \"worker.mjs\", esModule = embed {js}),\n\
+         \x20   (name = \"index_bg.wasm\", wasm = embed {wasm}),\n  ],\n\
+         \x20 compatibilityDate = \"2025-09-01\",\n  bindings = [\n{bindings}\n  ],\n\
+         \x20 globalOutbound = \"internet\",\n);\n",
+        addr = lit(&format!("127.0.0.1:{}", a.edge_port)),
+        js = lit(&bundle.join("worker.mjs").to_string_lossy()),
+        wasm = lit(&bundle.join("index_bg.wasm").to_string_lossy()),
+        bindings = bindings.join("\n"),
+    );
+    std::fs::write(dir.join("workerd.capnp"), capnp)?;
+    // The same values for `wrangler dev`, which reads .dev.vars beside wrangler.toml.
+    let dev_vars: String = vars
+        .iter()
+        .map(|(n, v)| format!("{n}={}\n", lit(v)))
+        .collect();
+    std::fs::write(dir.join("dev.vars"), dev_vars)?;
+    println!(
+        "wrote {}/{{origin.toml,dmclient.toml,workerd.capnp,dev.vars,keys.toml}}",
+        dir.display()
+    );
+    Ok(())
+}

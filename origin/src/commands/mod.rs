@@ -1,0 +1,78 @@
+//! One file per subcommand; this module dispatches and turns errors into exit codes.
+
+mod catalog;
+mod dev_setup;
+mod serve;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+/// Runs the command; prints `error:` and its causes and exits 1 on failure.
+pub fn run(cli: Cli) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::DevSetup(args) => dev_setup::run(&args),
+            Command::Serve => serve::run(Config::load(&cli.config)?).await,
+            Command::Migrate => {
+                open_store(&Config::load(&cli.config)?).await?;
+                println!("database is up to date");
+                Ok(())
+            }
+            Command::Catalog(c) => catalog::run(&Config::load(&cli.config)?, c).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  Caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the configured store.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    if cfg.database.starts_with("sqlite:") {
+        if let Some(path) = cfg
+            .database
+            .strip_prefix("sqlite://")
+            .and_then(|p| std::path::Path::new(p).parent())
+        {
+            if !path.as_os_str().is_empty() {
+                std::fs::create_dir_all(path)?;
+            }
+        }
+        Ok(Arc::new(SqliteStore::open(&cfg.database).await?))
+    } else {
+        anyhow::bail!(
+            "unsupported database URL {:?}: use sqlite://PATH",
+            cfg.database
+        )
+    }
+}

@@ -1,0 +1,99 @@
+//! The origin's configuration: a TOML file, with `PORTALDM_<KEY>` environment overrides.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use portaldm_shared::keys::{NamedKey, parse_key_list};
+use serde::Deserialize;
+
+/// Everything the origin is configured with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`127.0.0.1:0` picks a free port and prints it).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// sqlx database URL (`sqlite://path.db`).
+    pub database: String,
+    /// Folder of package blobs, named by SHA-256.
+    pub blob_dir: PathBuf,
+    /// The DM server's ServerID.
+    pub server_id: String,
+    /// The session token audience this origin accepts.
+    pub audience: String,
+    /// This server's URI in SyncML headers (where clients post, through the edge).
+    pub dm_uri: String,
+    /// Public base URL of the edge, for CDN download URLs.
+    pub public_url: String,
+    /// Trusted token public keys, `kid:base64url`, comma-separated.
+    pub token_public_keys: String,
+    /// CDN URL keys shared with the edge, `kid:base64url`, comma-separated; the first signs.
+    pub cdn_keys: String,
+    /// Longest hold of a package-4 message while the user chooses (seconds).
+    #[serde(default = "default_hold")]
+    pub hold_secs: u64,
+    /// Lifetime of a download URL (seconds).
+    #[serde(default = "default_download_ttl")]
+    pub download_ttl_secs: u64,
+    /// Lifetime of a portal session once its DM session opened (seconds).
+    #[serde(default = "default_portal_ttl")]
+    pub portal_ttl_secs: u64,
+    /// Largest request body accepted (bytes).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8081".into()
+}
+fn default_hold() -> u64 {
+    25
+}
+fn default_download_ttl() -> u64 {
+    3600
+}
+fn default_portal_ttl() -> u64 {
+    900
+}
+fn default_max_body() -> usize {
+    64 * 1024
+}
+
+impl Config {
+    /// Reads `path` and applies `PORTALDM_*` overrides.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        for (k, v) in std::env::vars() {
+            let Some(key) = k.strip_prefix("PORTALDM_") else {
+                continue;
+            };
+            if key == "CONFIG" {
+                continue;
+            }
+            let value = v
+                .parse::<i64>()
+                .map(toml::Value::Integer)
+                .unwrap_or(toml::Value::String(v));
+            table.insert(key.to_ascii_lowercase(), value);
+        }
+        let cfg: Config = table
+            .try_into()
+            .with_context(|| format!("invalid configuration in {}", path.display()))?;
+        cfg.token_keys().context("token_public_keys")?;
+        cfg.cdn_key_list().context("cdn_keys")?;
+        Ok(cfg)
+    }
+
+    /// The trusted token public keys.
+    pub fn token_keys(&self) -> anyhow::Result<Vec<NamedKey>> {
+        Ok(parse_key_list(&self.token_public_keys)?)
+    }
+
+    /// The CDN keys.
+    pub fn cdn_key_list(&self) -> anyhow::Result<Vec<NamedKey>> {
+        Ok(parse_key_list(&self.cdn_keys)?)
+    }
+}

@@ -1,0 +1,65 @@
+//! The origin's one error type, and how each variant becomes an HTTP response.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::store::StoreError;
+
+/// An error that ends a request.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No credentials (e.g. no portal cookie).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Credentials that do not grant this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Not there (or not for this caller).
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// Not possible in the current state.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// A body type the endpoint does not take.
+    #[error("{0}")]
+    UnsupportedMedia(&'static str),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else that is our fault.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    /// A refusal with an explicit status code.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = if status.is_server_error() {
+            // Internal detail goes to the log, never to the client.
+            tracing::error!(error = %self, "request failed");
+            "something went wrong".to_owned()
+        } else {
+            self.to_string()
+        };
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}

@@ -1,0 +1,169 @@
+//! The portal API for the handset's browser, guarded by the `pdm` cookie, and its page.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use portaldm_shared::binding::BrowserBinding;
+use portaldm_shared::catalog::{self, Offer};
+use portaldm_shared::fumo::{FumoDelivery, ResultCode};
+use portaldm_shared::portal::{PortalState, ResultView, SelectRequest, SessionView};
+use portaldm_shared::rand::{SecureRandom, bytes};
+use portaldm_shared::{cdn, time::UnixMillis};
+
+use crate::app::AppState;
+use crate::clock::{OsRandom, now, now_ms};
+use crate::error::AppError;
+use crate::store::PortalRecord;
+
+/// The browser's binding, read from its `pdm` cookie.
+pub struct Browser(BrowserBinding);
+
+impl<S: Send + Sync> FromRequestParts<S> for Browser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(BrowserBinding::from_cookie_header)
+            .map(Browser)
+            .ok_or(AppError::Unauthorized(
+                "no portal session cookie: open the portal page first",
+            ))
+    }
+}
+
+/// The portal session of this browser, if the phone has opened it yet.
+async fn bound_session(
+    st: &AppState,
+    b: &BrowserBinding,
+) -> Result<Option<PortalRecord>, AppError> {
+    let Some(p) = st.store.portal(&b.sid).await? else {
+        return Ok(None);
+    };
+    if !b.matches(&p.bnd) {
+        return Err(AppError::Forbidden(
+            "this portal session belongs to another browser",
+        ));
+    }
+    Ok(Some(p))
+}
+
+async fn offers_for(st: &AppState, p: &PortalRecord) -> Result<Vec<Offer>, AppError> {
+    let packages = st.store.packages().await?;
+    Ok(catalog::offers(&packages, &p.device))
+}
+
+async fn view(st: &AppState, p: Option<PortalRecord>) -> Result<SessionView, AppError> {
+    let Some(p) = p else {
+        return Ok(SessionView {
+            state: PortalState::Waiting,
+            device: None,
+            offers: vec![],
+            selected: None,
+            result: None,
+        });
+    };
+    let mut state = p.state;
+    if state == PortalState::Choosing && now_ms() > p.expires_at {
+        state = PortalState::Ended;
+    }
+    let offers = match state {
+        PortalState::Waiting | PortalState::Connecting => vec![],
+        _ => offers_for(st, &p).await?,
+    };
+    Ok(SessionView {
+        state,
+        device: (state != PortalState::Connecting).then(|| p.device.clone()),
+        offers,
+        selected: p.package_id,
+        result: p.result_code.map(|c| ResultView::of(ResultCode(c))),
+    })
+}
+
+/// `GET /portal/api/session`.
+pub async fn session(
+    State(st): State<AppState>,
+    Browser(b): Browser,
+) -> Result<Response, AppError> {
+    let p = bound_session(&st, &b).await?;
+    let v = view(&st, p).await?;
+    Ok(no_store(Json(v).into_response()))
+}
+
+/// `POST /portal/api/select`: the user's choice, handed to the held DM session.
+pub async fn select(
+    State(st): State<AppState>,
+    Browser(b): Browser,
+    Json(req): Json<SelectRequest>,
+) -> Result<Response, AppError> {
+    let p = bound_session(&st, &b)
+        .await?
+        .ok_or(AppError::Conflict("the phone has not connected yet"))?;
+    if p.state != PortalState::Choosing || now_ms() > p.expires_at {
+        return Err(AppError::Conflict(
+            "this portal session is not choosing any more",
+        ));
+    }
+    let offer = offers_for(&st, &p)
+        .await?
+        .into_iter()
+        .find(|o| o.package.id == req.package_id)
+        .ok_or(AppError::NotFound(
+            "that package is not offered to this phone",
+        ))?;
+    let delivery = delivery_for(&st, &p, &offer, now())?;
+    if !st
+        .store
+        .select(&p.sid, offer.package.id, &delivery, now_ms())
+        .await?
+    {
+        return Err(AppError::Conflict(
+            "this portal session is not choosing any more",
+        ));
+    }
+    // Nobody waiting is fine: the DM session reads the state when it next asks.
+    let _ = st.wake.send(p.sid.clone());
+    tracing::info!(sid = %p.sid, package = offer.package.id, "offer selected");
+    let v = view(&st, st.store.portal(&p.sid).await?).await?;
+    Ok(no_store(Json(v).into_response()))
+}
+
+fn delivery_for(
+    st: &AppState,
+    p: &PortalRecord,
+    offer: &Offer,
+    now: UnixMillis,
+) -> Result<FumoDelivery, AppError> {
+    let expires = now.as_secs() + st.cfg.download_ttl_secs;
+    let path = cdn::sign(&st.cdn_keys, &offer.package.blob, &p.dev_id, expires)
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let correlator = B64URL
+        .encode(bytes::<16>(&mut OsRandom as &mut dyn SecureRandom).map_err(anyhow::Error::from)?);
+    Ok(FumoDelivery {
+        node: format!("pdm{}", offer.package.id),
+        pkg_name: offer.package.name.clone(),
+        pkg_version: offer.package.version.clone(),
+        url: format!("{}{path}", st.cfg.public_url.trim_end_matches('/')),
+        sha256: offer.package.blob.clone(),
+        size: offer.package.size,
+        correlator,
+    })
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// `GET /portal/`: the landing page that starts the trigger and follows the session.
+pub async fn page() -> Response {
+    no_store(Html(include_str!("../assets/portal.html")).into_response())
+}

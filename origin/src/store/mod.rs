@@ -1,0 +1,157 @@
+//! The origin's persistent state behind one trait; SQL lives only in the backends.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use portaldm_shared::catalog::CatalogPackage;
+use portaldm_shared::device::DeviceDetails;
+use portaldm_shared::fumo::{FumoDelivery, ResultCode};
+use portaldm_shared::portal::PortalState;
+use portaldm_shared::session::server::ServerSession;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The database failed to migrate.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored JSON value no longer parses.
+    #[error("stored value is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Shorthand.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A portal session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalRecord {
+    /// Portal session id (from the token).
+    pub sid: String,
+    /// SHA-256 of the browser's secret (from the token).
+    pub bnd: String,
+    /// The pkg#0 session id.
+    pub nsid: u16,
+    /// The device.
+    pub dev_id: String,
+    /// Where it stands.
+    pub state: PortalState,
+    /// The device details.
+    pub device: DeviceDetails,
+    /// The chosen package.
+    pub package_id: Option<i64>,
+    /// The delivery prepared for the chosen package.
+    pub delivery: Option<FumoDelivery>,
+    /// The client's status for the Exec.
+    pub exec_status: Option<u16>,
+    /// The reported result.
+    pub result_code: Option<u16>,
+    /// When it expires (Unix ms).
+    pub expires_at: i64,
+}
+
+/// A DM session as stored, with the last answer sent (for repeats).
+#[derive(Debug, Clone)]
+pub struct DmRecord {
+    /// The session machine.
+    pub session: ServerSession,
+    /// The encoded last answer.
+    pub last_reply: Option<Vec<u8>>,
+    /// Last update (Unix ms).
+    pub updated_at: i64,
+}
+
+/// A new catalog package.
+#[derive(Debug, Clone)]
+pub struct NewPackage {
+    /// Name.
+    pub name: String,
+    /// Version it installs.
+    pub version: String,
+    /// Model patterns.
+    pub models: Vec<String>,
+    /// Base firmware range.
+    pub base_min: Option<String>,
+    /// Base firmware range.
+    pub base_max: Option<String>,
+    /// Blob id.
+    pub blob: String,
+    /// Size.
+    pub size: u64,
+    /// Release notes.
+    pub notes: String,
+}
+
+/// What recording a result did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Recorded now.
+    Recorded,
+    /// Already recorded earlier (the client repeated its report): not counted twice.
+    Duplicate,
+    /// No delivery with this correlator for this device.
+    Unknown,
+}
+
+/// Everything the origin persists.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Marks a token id used; false if it was used before.
+    async fn use_jti(&self, jti: &str, expires_at: i64) -> StoreResult<bool>;
+    /// Records what a device reported.
+    async fn upsert_device(&self, device: &DeviceDetails, now: i64) -> StoreResult<()>;
+    /// Creates a portal session.
+    async fn create_portal(&self, p: &PortalRecord, now: i64) -> StoreResult<()>;
+    /// Reads a portal session.
+    async fn portal(&self, sid: &str) -> StoreResult<Option<PortalRecord>>;
+    /// Moves a portal session to `state` with the device details.
+    async fn set_portal_state(
+        &self,
+        sid: &str,
+        state: PortalState,
+        device: &DeviceDetails,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Records the user's choice if the session is still choosing; false otherwise.
+    async fn select(
+        &self,
+        sid: &str,
+        package_id: i64,
+        delivery: &FumoDelivery,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Records the client's Exec status for a delivery.
+    async fn delivered(
+        &self,
+        correlator: &str,
+        exec_status: u16,
+        state: PortalState,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Records a result once.
+    async fn record_result(
+        &self,
+        dev_id: &str,
+        correlator: &str,
+        code: ResultCode,
+        now: i64,
+    ) -> StoreResult<RecordOutcome>;
+    /// Reads a DM session.
+    async fn dm_session(&self, dev_id: &str, session_id: &str) -> StoreResult<Option<DmRecord>>;
+    /// Writes a DM session and its last answer.
+    async fn save_dm_session(
+        &self,
+        s: &ServerSession,
+        last_reply: &[u8],
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Adds a package.
+    async fn add_package(&self, p: &NewPackage, now: i64) -> StoreResult<i64>;
+    /// All published packages.
+    async fn packages(&self) -> StoreResult<Vec<CatalogPackage>>;
+    /// Whether a published package has this blob.
+    async fn blob_published(&self, blob: &str) -> StoreResult<bool>;
+}

@@ -1,0 +1,317 @@
+//! The SQLite backend (the embedded default).
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use portaldm_shared::catalog::CatalogPackage;
+use portaldm_shared::device::DeviceDetails;
+use portaldm_shared::fumo::{FumoDelivery, ResultCode};
+use portaldm_shared::portal::PortalState;
+use portaldm_shared::session::server::ServerSession;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{DmRecord, NewPackage, PortalRecord, RecordOutcome, Store, StoreError, StoreResult};
+
+/// A store in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` and applies migrations.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn portal_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<PortalRecord> {
+    let state: String = r.try_get("state")?;
+    let delivery: Option<String> = r.try_get("delivery")?;
+    Ok(PortalRecord {
+        sid: r.try_get("sid")?,
+        bnd: r.try_get("bnd")?,
+        nsid: u16::try_from(r.try_get::<i64, _>("nsid")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        dev_id: r.try_get("dev_id")?,
+        state: PortalState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("portal state {state}")))?,
+        device: parse(&r.try_get::<String, _>("device")?)?,
+        package_id: r.try_get("package_id")?,
+        delivery: delivery.as_deref().map(parse).transpose()?,
+        exec_status: r
+            .try_get::<Option<i64>, _>("exec_status")?
+            .map(|v| v as u16),
+        result_code: r
+            .try_get::<Option<i64>, _>("result_code")?
+            .map(|v| v as u16),
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn use_jti(&self, jti: &str, expires_at: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO used_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn upsert_device(&self, d: &DeviceDetails, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (dev_id) DO UPDATE SET details = excluded.details, last_seen = excluded.last_seen",
+        )
+        .bind(&d.dev_id)
+        .bind(json(d)?)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn create_portal(&self, p: &PortalRecord, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO portal_sessions (sid, bnd, nsid, dev_id, state, device, expires_at, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.sid)
+        .bind(&p.bnd)
+        .bind(i64::from(p.nsid))
+        .bind(&p.dev_id)
+        .bind(p.state.as_str())
+        .bind(json(&p.device)?)
+        .bind(p.expires_at)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn portal(&self, sid: &str) -> StoreResult<Option<PortalRecord>> {
+        let row = sqlx::query("SELECT * FROM portal_sessions WHERE sid = ?")
+            .bind(sid)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(portal_from_row).transpose()
+    }
+
+    async fn set_portal_state(
+        &self,
+        sid: &str,
+        state: PortalState,
+        device: &DeviceDetails,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE portal_sessions SET state = ?, device = ?, updated_at = ? WHERE sid = ?",
+        )
+        .bind(state.as_str())
+        .bind(json(device)?)
+        .bind(now)
+        .bind(sid)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn select(
+        &self,
+        sid: &str,
+        package_id: i64,
+        delivery: &FumoDelivery,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE portal_sessions SET state = 'selected', package_id = ?, delivery = ?, correlator = ?, updated_at = ? \
+             WHERE sid = ? AND state = 'choosing'",
+        )
+        .bind(package_id)
+        .bind(json(delivery)?)
+        .bind(&delivery.correlator)
+        .bind(now)
+        .bind(sid)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delivered(
+        &self,
+        correlator: &str,
+        exec_status: u16,
+        state: PortalState,
+        now: i64,
+    ) -> StoreResult<()> {
+        // A result may already have arrived (the client reported before its status got through).
+        sqlx::query(
+            "UPDATE portal_sessions SET exec_status = ?, state = CASE WHEN result_code IS NULL THEN ? ELSE state END, \
+             updated_at = ? WHERE correlator = ?",
+        )
+        .bind(i64::from(exec_status))
+        .bind(state.as_str())
+        .bind(now)
+        .bind(correlator)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_result(
+        &self,
+        dev_id: &str,
+        correlator: &str,
+        code: ResultCode,
+        now: i64,
+    ) -> StoreResult<RecordOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let portal = sqlx::query(
+            "SELECT sid, package_id FROM portal_sessions WHERE correlator = ? AND dev_id = ?",
+        )
+        .bind(correlator)
+        .bind(dev_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(portal) = portal else {
+            return Ok(RecordOutcome::Unknown);
+        };
+        let sid: String = portal.try_get("sid")?;
+        let package_id: Option<i64> = portal.try_get("package_id")?;
+        let inserted = sqlx::query(
+            "INSERT INTO results (correlator, dev_id, portal_sid, package_id, code, recorded_at) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (correlator) DO NOTHING",
+        )
+        .bind(correlator)
+        .bind(dev_id)
+        .bind(&sid)
+        .bind(package_id)
+        .bind(i64::from(code.0))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            tx.commit().await?;
+            return Ok(RecordOutcome::Duplicate);
+        }
+        sqlx::query(
+            "UPDATE portal_sessions SET result_code = ?, state = ?, updated_at = ? WHERE sid = ?",
+        )
+        .bind(i64::from(code.0))
+        .bind(PortalState::after_result(code).as_str())
+        .bind(now)
+        .bind(&sid)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RecordOutcome::Recorded)
+    }
+
+    async fn dm_session(&self, dev_id: &str, session_id: &str) -> StoreResult<Option<DmRecord>> {
+        let row = sqlx::query("SELECT session, last_reply, updated_at FROM dm_sessions WHERE dev_id = ? AND session_id = ?")
+            .bind(dev_id)
+            .bind(session_id.to_ascii_uppercase())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(DmRecord {
+            session: parse(&row.try_get::<String, _>("session")?)?,
+            last_reply: row.try_get("last_reply")?,
+            updated_at: row.try_get("updated_at")?,
+        }))
+    }
+
+    async fn save_dm_session(
+        &self,
+        s: &ServerSession,
+        last_reply: &[u8],
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO dm_sessions (dev_id, session_id, session, last_reply, updated_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (dev_id, session_id) DO UPDATE SET session = excluded.session, \
+             last_reply = excluded.last_reply, updated_at = excluded.updated_at",
+        )
+        .bind(&s.device.dev_id)
+        .bind(s.session_id.to_ascii_uppercase())
+        .bind(json(s)?)
+        .bind(last_reply)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn add_package(&self, p: &NewPackage, now: i64) -> StoreResult<i64> {
+        let done = sqlx::query(
+            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.name)
+        .bind(&p.version)
+        .bind(json(&p.models)?)
+        .bind(&p.base_min)
+        .bind(&p.base_max)
+        .bind(&p.blob)
+        .bind(p.size as i64)
+        .bind(&p.notes)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.last_insert_rowid())
+    }
+
+    async fn packages(&self) -> StoreResult<Vec<CatalogPackage>> {
+        let rows = sqlx::query("SELECT * FROM packages WHERE published = 1 ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CatalogPackage {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    version: r.try_get("version")?,
+                    models: parse(&r.try_get::<String, _>("models")?)?,
+                    base_min: r.try_get("base_min")?,
+                    base_max: r.try_get("base_max")?,
+                    blob: r.try_get("blob")?,
+                    size: r.try_get::<i64, _>("size")? as u64,
+                    notes: r.try_get("notes")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn blob_published(&self, blob: &str) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 FROM packages WHERE blob = ? AND published = 1 LIMIT 1")
+            .bind(blob)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+}

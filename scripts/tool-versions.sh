@@ -1,0 +1,10 @@
+# Pinned tool versions and where they live; sourced by the other scripts.
+# Installed tools sit in a versioned folder under $HOME/.cache so a fresh clone on the
+# same machine finds them again; nothing depends on what a developer installed by hand.
+WASM_BINDGEN_VERSION=0.2.129
+TOOLS_HOME=${PORTALDM_TOOLS:-$HOME/.cache/portaldm/tools}
+WASM_BINDGEN_BIN=$TOOLS_HOME/wasm-bindgen-cli-$WASM_BINDGEN_VERSION/bin/wasm-bindgen
+ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ESBUILD_BIN=$ROOT_DIR/node_modules/.bin/esbuild
+WORKERD_BIN=$ROOT_DIR/node_modules/.bin/workerd
+export WASM_BINDGEN_BIN ESBUILD_BIN WORKERD_BIN

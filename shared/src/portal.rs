@@ -1,0 +1,118 @@
+//! The portal session as the browser sees it: its states, their order, and the JSON view.
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Offer;
+use crate::device::DeviceDetails;
+use crate::fumo::ResultCode;
+
+/// Where a portal session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PortalState {
+    /// The trigger was minted; the phone's DM client has not opened its session yet.
+    Waiting,
+    /// The DM session is open; the device details are being read.
+    Connecting,
+    /// The device is known; the user is choosing among the offers.
+    Choosing,
+    /// The user chose; the delivery goes out in the held DM session.
+    Selected,
+    /// The phone accepted the delivery and is downloading and installing.
+    Delivered,
+    /// The phone reported success.
+    Done,
+    /// The phone reported a failure, or refused the delivery.
+    Failed,
+    /// The session ended without a delivery (expired, or the phone went away).
+    Ended,
+}
+
+impl PortalState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortalState::Waiting => "waiting",
+            PortalState::Connecting => "connecting",
+            PortalState::Choosing => "choosing",
+            PortalState::Selected => "selected",
+            PortalState::Delivered => "delivered",
+            PortalState::Done => "done",
+            PortalState::Failed => "failed",
+            PortalState::Ended => "ended",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "waiting" => PortalState::Waiting,
+            "connecting" => PortalState::Connecting,
+            "choosing" => PortalState::Choosing,
+            "selected" => PortalState::Selected,
+            "delivered" => PortalState::Delivered,
+            "done" => PortalState::Done,
+            "failed" => PortalState::Failed,
+            "ended" => PortalState::Ended,
+            _ => return None,
+        })
+    }
+
+    /// The state after the phone reported `code` for the delivery.
+    pub fn after_result(code: ResultCode) -> Self {
+        if code == ResultCode::SUCCESS {
+            PortalState::Done
+        } else {
+            PortalState::Failed
+        }
+    }
+
+    /// Whether nothing more will happen.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            PortalState::Done | PortalState::Failed | PortalState::Ended
+        )
+    }
+}
+
+/// The result as the browser shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultView {
+    /// The FUMO result code.
+    pub code: u16,
+    /// Plain words for it.
+    pub message: String,
+}
+
+impl ResultView {
+    /// The view of a result code.
+    pub fn of(code: ResultCode) -> Self {
+        ResultView {
+            code: code.0,
+            message: code.describe().to_owned(),
+        }
+    }
+}
+
+/// `GET /portal/api/session`: everything the browser may know of its session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// The state.
+    pub state: PortalState,
+    /// The device, once known.
+    pub device: Option<DeviceDetails>,
+    /// The compatible offers, while choosing and after.
+    pub offers: Vec<Offer>,
+    /// The chosen package id.
+    pub selected: Option<i64>,
+    /// The outcome, once reported.
+    pub result: Option<ResultView>,
+}
+
+/// `POST /portal/api/select` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectRequest {
+    /// The chosen package id (one of the offers).
+    pub package_id: i64,
+}
