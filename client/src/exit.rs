@@ -45,6 +45,9 @@ pub enum ClientError {
     /// Network or HTTP failure.
     #[error("DM server unreachable or failing: {0}")]
     Transport(String),
+    /// The server refused a message at the HTTP level (4xx).
+    #[error("DM server refused the message with HTTP {0}: {1}")]
+    Refused(u16, String),
     /// The server's message does not decode.
     #[error("DM server sent an undecodable message")]
     Decode(#[source] DecodeError),
@@ -72,7 +75,7 @@ impl ClientError {
             ClientError::BadDigest => 5,
             ClientError::Token(_) | ClientError::TokenMismatch => 6,
             ClientError::Transport(_) => 7,
-            ClientError::Decode(_) | ClientError::Protocol(_) => 8,
+            ClientError::Decode(_) | ClientError::Protocol(_) | ClientError::Refused(..) => 8,
             ClientError::UpdateFailed(..) => 9,
             ClientError::ReportPending(_) => 10,
         }

@@ -36,6 +36,14 @@ pub fn exchange(agent: &ureq::Agent, url: &str, msg: &SyncMl) -> Result<SyncMl, 
         .limit(MAX_ANSWER)
         .read_to_vec()
         .map_err(|e| ClientError::Transport(e.to_string()))?;
+    if status.is_client_error() {
+        // The server refused this message as such: resending it will not help.
+        let text = String::from_utf8_lossy(&bytes);
+        return Err(ClientError::Refused(
+            status.as_u16(),
+            text.chars().take(200).collect(),
+        ));
+    }
     if !status.is_success() {
         let text = String::from_utf8_lossy(&bytes);
         return Err(ClientError::Transport(format!(

@@ -10,12 +10,36 @@ use crate::http;
 
 /// Most messages one session may take, so a misbehaving server cannot loop us forever.
 const MAX_MESSAGES: usize = 200;
+/// Tries per message when the server is unreachable or failing (it may be restarting).
+const TRIES: u32 = 6;
+
+/// Posts `msg`, retrying transport failures with backoff. Resending is safe: the server
+/// answers a repeated message with its previous answer instead of acting twice.
+fn exchange_retrying(
+    agent: &ureq::Agent,
+    url: &str,
+    msg: &portaldm_shared::syncml::SyncMl,
+) -> Result<portaldm_shared::syncml::SyncMl, ClientError> {
+    let mut delay = std::time::Duration::from_millis(250);
+    let mut tries = 1;
+    loop {
+        match http::exchange(agent, url, msg) {
+            Err(ClientError::Transport(e)) if tries < TRIES => {
+                eprintln!("DM server unavailable ({e}); retrying in {delay:?}");
+                std::thread::sleep(delay);
+                delay *= 2;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
 
 /// Runs `s` against `url`.
 pub fn drive(agent: &ureq::Agent, url: &str, s: &mut ClientSession) -> Result<(), ClientError> {
     let mut out = s.first_message();
     for _ in 0..MAX_MESSAGES {
-        let answer = http::exchange(agent, url, &out)?;
+        let answer = exchange_retrying(agent, url, &out)?;
         refused(&answer)?;
         match s.handle(&answer).map_err(ClientError::Protocol)? {
             ClientStep::Send(m) => out = m,

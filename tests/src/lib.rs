@@ -1,1 +1,292 @@
+//! The end-to-end harness: starts the real origin, the real edge (wasm in workerd) and
+//! dmclient on loopback with ephemeral ports, and stops them (by PID) when dropped.
 
+use std::io::{BufRead as _, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use portaldm_shared::keys::NamedKey;
+
+pub mod browser;
+
+/// Where the workspace is.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A built binary of the workspace (`make test` builds them before the suite).
+pub fn bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("PORTALDM_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/debug"));
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `make test` (it builds the binaries and the edge first)",
+        p.display()
+    );
+    p
+}
+
+fn tool(env: &str, default: &str) -> PathBuf {
+    let p = std::env::var_os(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(default));
+    assert!(
+        p.exists(),
+        "{} is missing: run `make test` (scripts/setup.sh installs it)",
+        p.display()
+    );
+    p
+}
+
+/// A free loopback port (bound then released: the window for a clash is tiny).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// Options for [`System::start`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Seconds the origin holds package 4 before answering without `Final`.
+    pub hold_secs: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { hold_secs: 2 }
+    }
+}
+
+/// A running origin + edge pair with its configuration folder.
+pub struct System {
+    /// The configuration folder (kept until drop).
+    pub dir: tempfile::TempDir,
+    /// `http://127.0.0.1:<edge port>`.
+    pub edge: String,
+    /// `http://127.0.0.1:<origin port>`.
+    pub origin: String,
+    origin_proc: Option<Child>,
+    edge_proc: Option<Child>,
+}
+
+/// The keys dev-setup wrote.
+pub struct Keys {
+    /// Token signing seed.
+    pub token: NamedKey,
+    /// CDN URL key.
+    pub cdn: NamedKey,
+    /// pkg#0 server password.
+    pub server_password: String,
+}
+
+impl System {
+    /// Writes a configuration, loads the demo catalog, starts origin and edge, waits for both.
+    pub fn start(opts: Options) -> System {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (op, ep) = (free_port(), free_port());
+        let bundle = std::env::var_os("PORTALDM_EDGE_BUNDLE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("edge/build"));
+        assert!(
+            bundle.join("index_bg.wasm").exists(),
+            "edge bundle missing: run `make test`"
+        );
+        let out = Command::new(bin("portaldm-origin"))
+            .args(["dev-setup", "--dir"])
+            .arg(dir.path())
+            .args([
+                "--origin-port",
+                &op.to_string(),
+                "--edge-port",
+                &ep.to_string(),
+                "--edge-bundle",
+            ])
+            .arg(&bundle)
+            .output()
+            .expect("dev-setup runs");
+        assert!(
+            out.status.success(),
+            "dev-setup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cfg = dir.path().join("origin.toml");
+        let text = std::fs::read_to_string(&cfg).expect("origin.toml");
+        std::fs::write(
+            &cfg,
+            text.replace("hold_secs = 25", &format!("hold_secs = {}", opts.hold_secs)),
+        )
+        .expect("write");
+        let mut sys = System {
+            edge: format!("http://127.0.0.1:{ep}"),
+            origin: format!("http://127.0.0.1:{op}"),
+            dir,
+            origin_proc: None,
+            edge_proc: None,
+        };
+        let demo = sys
+            .origin_cmd(&["catalog", "demo"])
+            .output()
+            .expect("catalog demo");
+        assert!(
+            demo.status.success(),
+            "catalog demo: {}",
+            String::from_utf8_lossy(&demo.stderr)
+        );
+        sys.start_origin();
+        let workerd = Command::new(tool("WORKERD_BIN", "node_modules/.bin/workerd"))
+            .arg("serve")
+            .arg(sys.dir.path().join("workerd.capnp"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(sys.dir.path().join("workerd.log")).expect("log"),
+            ))
+            .spawn()
+            .expect("workerd starts");
+        sys.edge_proc = Some(workerd);
+        sys.wait_ready(&format!("{}/portal/", sys.edge));
+        sys
+    }
+
+    /// A `portaldm-origin` command on this system's configuration.
+    pub fn origin_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin("portaldm-origin"));
+        c.arg("-c")
+            .arg(self.dir.path().join("origin.toml"))
+            .args(args);
+        c
+    }
+
+    /// Starts (or restarts) the origin and waits until it listens.
+    pub fn start_origin(&mut self) {
+        let mut child = self
+            .origin_cmd(&["serve"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::File::create(self.dir.path().join("origin.log")).expect("log"),
+            ))
+            .spawn()
+            .expect("origin starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("origin prints its address");
+        assert!(
+            line.contains("listening on"),
+            "origin did not start: {line:?}; see origin.log"
+        );
+        self.origin_proc = Some(child);
+    }
+
+    /// Stops the origin (SIGKILL: a crash, as far as the system can tell).
+    pub fn kill_origin(&mut self) {
+        if let Some(mut c) = self.origin_proc.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn wait_ready(&self, url: &str) {
+        let agent = browser::agent();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = agent.get(url).call() {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "{url} did not come up; logs in {}",
+            self.dir.path().display()
+        );
+    }
+
+    /// The keys dev-setup wrote.
+    pub fn keys(&self) -> Keys {
+        let text = std::fs::read_to_string(self.dir.path().join("keys.toml")).expect("keys.toml");
+        let field = |name: &str| -> String {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} = ")))
+                .map(|v| v.trim().trim_matches('"').to_owned())
+                .expect("key field")
+        };
+        Keys {
+            token: NamedKey::parse(&field("token_key")).expect("token key"),
+            cdn: NamedKey::parse(&field("cdn_key")).expect("cdn key"),
+            server_password: field("server_password"),
+        }
+    }
+
+    /// The dmclient configuration file (edit it to test refusals).
+    pub fn client_config(&self) -> PathBuf {
+        self.dir.path().join("dmclient.toml")
+    }
+
+    /// Where dmclient stages installed packages.
+    pub fn staged_dir(&self) -> PathBuf {
+        self.dir.path().join("dmclient/installed")
+    }
+
+    /// Starts `dmclient trigger` on `trigger` bytes, as a content dispatcher would.
+    pub fn spawn_dmclient(&self, config: &Path, trigger: &[u8]) -> Child {
+        let file = self.dir.path().join(format!("trigger-{}.bin", free_port()));
+        std::fs::write(&file, trigger).expect("write trigger");
+        Command::new(bin("dmclient"))
+            .arg("-c")
+            .arg(config)
+            .arg("trigger")
+            .arg(&file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dmclient starts")
+    }
+
+    /// Runs `dmclient trigger` to completion.
+    pub fn run_dmclient(&self, config: &Path, trigger: &[u8]) -> Output {
+        wait_with_timeout(
+            self.spawn_dmclient(config, trigger),
+            Duration::from_secs(90),
+        )
+    }
+}
+
+/// Waits for `child`, killing it past `limit`.
+pub fn wait_with_timeout(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return child.wait_with_output().expect("output"),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "process did not finish in {limit:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        for c in [self.origin_proc.take(), self.edge_proc.take()]
+            .into_iter()
+            .flatten()
+        {
+            let mut c = c;
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! A browser stand-in: HTTP with its own cookie, as a handset's browser keeps it.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// An HTTP agent that reports every status instead of failing on 4xx/5xx.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+/// A response reduced to what tests look at.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers, lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The first header named `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+fn reply(mut r: ureq::http::Response<ureq::Body>) -> Reply {
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .expect("body");
+    Reply {
+        status: r.status().as_u16(),
+        headers,
+        body,
+    }
+}
+
+/// A browser: a base URL and a cookie header.
+pub struct Browser {
+    agent: ureq::Agent,
+    /// The edge base URL.
+    pub base: String,
+    /// `pdm=<sid>.<secret>`, once set.
+    pub cookie: Option<String>,
+}
+
+impl Browser {
+    /// A browser with no cookie.
+    pub fn new(base: &str) -> Self {
+        Browser {
+            agent: agent(),
+            base: base.to_owned(),
+            cookie: None,
+        }
+    }
+
+    /// GET `path`, sending the cookie and keeping any `pdm` cookie set.
+    pub fn get(&mut self, path: &str) -> Reply {
+        let mut req = self.agent.get(&format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", c);
+        }
+        let r = reply(req.call().expect("GET"));
+        if let Some(set) = r.header("set-cookie") {
+            if let Some(pair) = set.split(';').next().filter(|p| p.starts_with("pdm=")) {
+                self.cookie = Some(pair.to_owned());
+            }
+        }
+        r
+    }
+
+    /// POST JSON to `path` with the cookie.
+    pub fn post_json(&self, path: &str, body: &Value) -> Reply {
+        let mut req = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .header("Content-Type", "application/json");
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", c);
+        }
+        reply(req.send(body.to_string().as_bytes()).expect("POST"))
+    }
+
+    /// The portal session view.
+    pub fn session(&mut self) -> Value {
+        let r = self.get("/portal/api/session");
+        assert_eq!(
+            r.status,
+            200,
+            "session: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()
+    }
+
+    /// Polls the session until its state is `state` (or fails after `limit`).
+    pub fn wait_for(&mut self, state: &str, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let v = self.session();
+            if v["state"] == state {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "state never became {state}: last {v}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Any request, for tests of raw endpoints.
+pub fn post(url: &str, content_type: &str, body: &[u8]) -> Reply {
+    reply(
+        agent()
+            .post(url)
+            .header("Content-Type", content_type)
+            .send(body)
+            .expect("POST"),
+    )
+}
+
+/// A GET without cookies.
+pub fn get(url: &str) -> Reply {
+    reply(agent().get(url).call().expect("GET"))
+}
