@@ -42,7 +42,7 @@ pub fn drive(agent: &ureq::Agent, url: &str, s: &mut ClientSession) -> Result<()
         let answer = exchange_retrying(agent, url, &out)?;
         refused(&answer)?;
         match s.handle(&answer).map_err(ClientError::Protocol)? {
-            ClientStep::Send(m) => out = m,
+            ClientStep::Send(m) => out = *m,
             ClientStep::Done => return Ok(()),
         }
     }

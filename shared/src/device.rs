@@ -92,10 +92,10 @@ impl DeviceDetails {
     /// Takes every leaf item (Source LocURI + Data) it knows.
     pub fn absorb(&mut self, items: &[Item]) {
         for i in items {
-            if let (Some(uri), Some(data)) = (&i.source, &i.data) {
-                if i.meta.format_lower().as_deref() != Some("node") {
-                    self.set(uri, data);
-                }
+            if let (Some(uri), Some(data)) = (&i.source, &i.data)
+                && i.meta.format_lower().as_deref() != Some("node")
+            {
+                self.set(uri, data);
             }
         }
     }

@@ -91,10 +91,12 @@ impl Browser {
             req = req.header("Cookie", c);
         }
         let r = reply(req.call().expect("GET"));
-        if let Some(set) = r.header("set-cookie") {
-            if let Some(pair) = set.split(';').next().filter(|p| p.starts_with("pdm=")) {
-                self.cookie = Some(pair.to_owned());
-            }
+        if let Some(pair) = r
+            .header("set-cookie")
+            .and_then(|set| set.split(';').next())
+            .filter(|p| p.starts_with("pdm="))
+        {
+            self.cookie = Some(pair.to_owned());
         }
         r
     }

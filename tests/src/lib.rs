@@ -196,10 +196,8 @@ impl System {
         let agent = browser::agent();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(r) = agent.get(url).call() {
-                if r.status() == 200 {
-                    return;
-                }
+            if agent.get(url).call().is_ok_and(|r| r.status() == 200) {
+                return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -219,9 +219,13 @@ fn signed_downloads_through_the_edge_are_checked_before_any_byte() {
     for (url, status) in tampered {
         assert_eq!(get(&format!("{}{url}", sys.edge)).status, status, "{url}");
     }
-    let expired =
-        portaldm_shared::cdn::sign(&[keys.cdn.clone()], &blob, "IMEI:1", now().as_secs() - 10)
-            .expect("sign");
+    let expired = portaldm_shared::cdn::sign(
+        std::slice::from_ref(&keys.cdn),
+        &blob,
+        "IMEI:1",
+        now().as_secs() - 10,
+    )
+    .expect("sign");
     assert_eq!(get(&format!("{}{expired}", sys.edge)).status, 410);
     // The origin's blob endpoint checks the same signature: no way around the edge.
     assert_eq!(

@@ -108,7 +108,16 @@ fn synthetic(seed: &str, len: usize) -> Vec<u8> {
 /// The demo catalog: firmware for two demo phone models, idempotent.
 async fn demo(cfg: &Config, store: &dyn Store) -> anyhow::Result<()> {
     let existing = store.packages().await?;
-    let demo: [(&str, &str, &str, Option<&str>, Option<&str>, &str); 4] = [
+    // (name, version, model, base_min, base_max, notes)
+    type Demo<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a str,
+    );
+    let demo: [Demo; 4] = [
         (
             "PDM Phone 1 firmware",
             "1.1.0",

@@ -59,14 +59,12 @@ pub fn run(cli: Cli) -> ExitCode {
 /// Opens the configured store.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     if cfg.database.starts_with("sqlite:") {
-        if let Some(path) = cfg
+        let folder = cfg
             .database
             .strip_prefix("sqlite://")
-            .and_then(|p| std::path::Path::new(p).parent())
-        {
-            if !path.as_os_str().is_empty() {
-                std::fs::create_dir_all(path)?;
-            }
+            .and_then(|p| std::path::Path::new(p).parent());
+        if let Some(path) = folder.filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(path)?;
         }
         Ok(Arc::new(SqliteStore::open(&cfg.database).await?))
     } else {

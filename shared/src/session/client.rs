@@ -18,7 +18,7 @@ use crate::syncml::{Alert, Command, Item, ItemCommand, Meta, Results, Status, Sy
 #[must_use]
 pub enum ClientStep {
     /// Send this message.
-    Send(SyncMl),
+    Send(Box<SyncMl>),
     /// The session is over.
     Done,
 }
@@ -264,14 +264,14 @@ impl ClientSession {
                 ..Alert::default()
             }));
             let hdr = self.header();
-            return Ok(ClientStep::Send(message(hdr, out, false)));
+            return Ok(ClientStep::Send(Box::new(message(hdr, out, false))));
         }
         if !answered {
             self.ended = true;
             return Ok(ClientStep::Done);
         }
         let hdr = self.header();
-        Ok(ClientStep::Send(message(hdr, out, true)))
+        Ok(ClientStep::Send(Box::new(message(hdr, out, true))))
     }
 
     fn take_status(&mut self, s: &Status) -> Result<(), ProtocolError> {

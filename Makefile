@@ -1,0 +1,40 @@
+# portaldm: every target installs what it needs first (scripts/setup.sh, pinned versions).
+.PHONY: setup build edge run test lint fmt deploy clean
+
+CARGO ?= cargo
+
+setup:
+	@scripts/setup.sh
+
+# Host binaries (origin, dmclient) and the edge bundle.
+build: setup
+	$(CARGO) build --workspace --exclude portaldm-edge --bins
+	@scripts/edge-bundle.sh
+
+edge: setup
+	@scripts/edge-bundle.sh
+
+run: build
+	@scripts/run.sh
+
+# Unit, property and end-to-end tests. The e2e suites start origin, workerd and dmclient
+# on ephemeral loopback ports; they need the binaries and edge bundle `build` makes.
+test: build
+	$(CARGO) build --target wasm32-unknown-unknown -p portaldm-shared
+	$(CARGO) test -- --test-threads=2
+
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy -p portaldm-edge --target wasm32-unknown-unknown -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+# Deploys the edge with wrangler (needs `npx wrangler login` and the secrets in README).
+deploy: edge
+	npx --yes wrangler@4.86.0 deploy
+
+clean:
+	$(CARGO) clean
+	rm -rf edge/build

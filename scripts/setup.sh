@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what building and testing portaldm needs, pinned, and only what is missing:
+# the wasm32 target, wasm-bindgen-cli (exactly the version in Cargo.lock) under
+# $HOME/.cache/portaldm/tools, and the npm tools (workerd, esbuild) from package-lock.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/tool-versions.sh
+
+say() { printf 'setup: %s\n' "$*"; }
+
+command -v cargo >/dev/null || { echo "setup: cargo is required (install Rust with rustup)" >&2; exit 1; }
+
+if ! command -v npm >/dev/null; then
+  say "installing Node.js and npm from Debian's packages"
+  apt-get update -qq && apt-get install -y -qq nodejs npm
+fi
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+locked=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+if [ "$locked" != "$WASM_BINDGEN_VERSION" ]; then
+  echo "setup: Cargo.lock has wasm-bindgen $locked but tools pin $WASM_BINDGEN_VERSION" >&2
+  exit 1
+fi
+if [ "$("$WASM_BINDGEN_BIN" --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once per machine)"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --locked --quiet \
+    --root "$TOOLS_HOME/wasm-bindgen-cli-$WASM_BINDGEN_VERSION"
+fi
+
+if [ ! -x "$WORKERD_BIN" ] || [ ! -x "$ESBUILD_BIN" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm tools from package-lock.json"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+"$WORKERD_BIN" --version >/dev/null
+"$ESBUILD_BIN" --version >/dev/null
+say "tools ready"
