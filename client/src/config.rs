@@ -14,38 +14,12 @@ use crate::exit::ClientError;
 pub struct Config {
     /// Where jobs and pending results are kept.
     pub state_dir: PathBuf,
-    /// What this device is.
-    pub device: Device,
+    /// What this device is, as reported in `./DevInfo` and `./DevDetail`.
+    pub device: DeviceDetails,
     /// The DM account.
     pub account: Account,
     /// How updates are installed.
     pub install: Install,
-}
-
-/// Device identity, as reported in `./DevInfo` and `./DevDetail`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Device {
-    /// `DevId`.
-    pub dev_id: String,
-    /// `Man`.
-    pub man: Option<String>,
-    /// `Mod`.
-    pub model: Option<String>,
-    /// `DmV`.
-    pub dm_v: Option<String>,
-    /// `Lang`.
-    pub lang: Option<String>,
-    /// `FwV`.
-    pub fw_v: Option<String>,
-    /// `SwV`.
-    pub sw_v: Option<String>,
-    /// `HwV`.
-    pub hw_v: Option<String>,
-    /// `DevTyp`.
-    pub dev_typ: Option<String>,
-    /// `OEM`.
-    pub oem: Option<String>,
 }
 
 /// One DM account.
@@ -104,18 +78,6 @@ impl Config {
 
     /// The device as the core models it.
     pub fn device(&self) -> DeviceDetails {
-        let d = &self.device;
-        DeviceDetails {
-            dev_id: d.dev_id.clone(),
-            man: d.man.clone(),
-            model: d.model.clone(),
-            dm_v: d.dm_v.clone(),
-            lang: d.lang.clone(),
-            fw_v: d.fw_v.clone(),
-            sw_v: d.sw_v.clone(),
-            hw_v: d.hw_v.clone(),
-            dev_typ: d.dev_typ.clone(),
-            oem: d.oem.clone(),
-        }
+        self.device.clone()
     }
 }

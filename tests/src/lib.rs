@@ -11,6 +11,14 @@ use portaldm_shared::keys::NamedKey;
 
 pub mod browser;
 
+/// Now, from the OS clock.
+pub fn now() -> portaldm_shared::time::UnixMillis {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64);
+    portaldm_shared::time::UnixMillis(ms.unwrap_or(0))
+}
+
 /// Where the workspace is.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

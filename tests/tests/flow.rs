@@ -7,27 +7,24 @@ use std::time::Duration;
 use portaldm_shared::binding::BrowserBinding;
 use portaldm_shared::media;
 use portaldm_shared::pkg0::{Package0, UiMode};
-use portaldm_shared::time::UnixMillis;
 use portaldm_shared::token::TokenVerifier;
 use portaldm_tests::browser::{Browser, get};
-use portaldm_tests::{Options, System, wait_with_timeout};
+use portaldm_tests::{Options, System, now, wait_with_timeout};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
-
-fn now() -> UnixMillis {
-    UnixMillis(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_millis() as u64,
-    )
-}
 
 #[test]
 fn a_handset_gets_a_compatible_update_through_the_portal() {
     let sys = System::start(Options { hold_secs: 1 });
     let keys = sys.keys();
     let mut phone = Browser::new(&sys.edge);
+
+    // The landing page comes through the edge and starts the trigger itself.
+    let page = phone.get("/portal/");
+    assert_eq!(page.status, 200);
+    assert!(page.header("content-type").is_some_and(|t| t.starts_with("text/html")));
+    assert!(String::from_utf8_lossy(&page.body).contains("/portal/trigger"));
+    assert!(phone.cookie.is_none(), "the page itself mints nothing");
 
     // The trigger: dedicated MIME type, pkg#0 layout, verifiable token, binding cookie.
     let trig = phone.get("/portal/trigger");

@@ -11,22 +11,12 @@ use portaldm_shared::pkg0::{Package0, UiMode};
 use portaldm_shared::rand::TestRng;
 use portaldm_shared::session::client::ClientSession;
 use portaldm_shared::syncml::{Command, xml};
-use portaldm_shared::time::UnixMillis;
 use portaldm_shared::token::{Claims, TokenSigner};
 use portaldm_tests::browser::{Browser, post};
-use portaldm_tests::{Options, System, wait_with_timeout};
+use portaldm_tests::{Options, System, now, wait_with_timeout};
 use serde_json::json;
 
 const DM_XML: &str = "application/vnd.syncml.dm+xml";
-
-fn now() -> UnixMillis {
-    UnixMillis(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_millis() as u64,
-    )
-}
 
 fn claims(nsid: u16, jti: &str) -> Claims {
     let t = now().as_secs();
