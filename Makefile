@@ -6,9 +6,10 @@ CARGO ?= cargo
 setup:
 	@scripts/setup.sh
 
-# Host binaries (origin, dmclient) and the edge bundle.
+# Host binaries (origin, dmclient), test targets and the edge bundle. Bins and tests are
+# built in one invocation so features unify once and `cargo test` reuses every artifact.
 build: setup
-	$(CARGO) build --workspace --exclude portaldm-edge --bins
+	$(CARGO) build --workspace --exclude portaldm-edge --bins --tests
 	@scripts/edge-bundle.sh
 
 edge: setup

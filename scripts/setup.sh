@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing portaldm needs, pinned, and only what is missing:
-# the wasm32 target, wasm-bindgen-cli (exactly the version in Cargo.lock) under
+# Debian packages (Node.js, libwbxml2-utils), the wasm32 target, wasm-bindgen-cli (exactly the version in Cargo.lock) under
 # $HOME/.cache/portaldm/tools, and the npm tools (workerd, esbuild) from package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,9 +10,15 @@ say() { printf 'setup: %s\n' "$*"; }
 
 command -v cargo >/dev/null || { echo "setup: cargo is required (install Rust with rustup)" >&2; exit 1; }
 
-if ! command -v npm >/dev/null; then
-  say "installing Node.js and npm from Debian's packages"
-  apt-get update -qq && apt-get install -y -qq nodejs npm
+# Debian packages: Node.js/npm (tools), libwbxml2-utils (a real WBXML codec the interop
+# tests check ours against). Checked with dpkg first so reruns are fast.
+apt_missing=()
+command -v npm >/dev/null || apt_missing+=(nodejs npm)
+dpkg -s libwbxml2-utils >/dev/null 2>&1 || apt_missing+=(libwbxml2-utils)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${apt_missing[*]}"
+  sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "${apt_missing[@]}" >/dev/null
 fi
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then

@@ -9,13 +9,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "dmclient", version, after_help = crate::exit::HELP)]
 pub struct Cli {
     /// Configuration file (TOML).
-    #[arg(
-        long,
-        short,
-        global = true,
-        env = "DMCLIENT_CONFIG",
-        default_value = "/etc/dmclient.toml"
-    )]
+    #[arg(long, short, global = true, env = "DMCLIENT_CONFIG", default_value = "/etc/dmclient.toml")]
     pub config: PathBuf,
     /// What to do.
     #[command(subcommand)]

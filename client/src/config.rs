@@ -39,6 +39,30 @@ pub struct Account {
     pub audience: String,
     /// Trusted token public keys, `kid:base64url`, comma-separated.
     pub trusted_keys: String,
+    /// How DM messages are encoded on the wire.
+    #[serde(default)]
+    pub encoding: Encoding,
+}
+
+/// The DM message encoding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// `application/vnd.syncml.dm+xml`.
+    #[default]
+    Xml,
+    /// `application/vnd.syncml.dm+wbxml`.
+    Wbxml,
+}
+
+impl Encoding {
+    /// The core's view of it.
+    pub fn dm(self) -> portaldm_shared::media::DmEncoding {
+        match self {
+            Encoding::Xml => portaldm_shared::media::DmEncoding::Xml,
+            Encoding::Wbxml => portaldm_shared::media::DmEncoding::Wbxml,
+        }
+    }
 }
 
 /// How a downloaded update is installed: a command, or staging into a folder.
@@ -56,13 +80,10 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ClientError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ClientError::Config(format!("cannot read {}: {e}", path.display())))?;
-        let cfg: Config = toml::from_str(&text)
-            .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+        let cfg: Config = toml::from_str(&text).map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
         cfg.trusted_keys()?;
         if cfg.install.command.is_none() && cfg.install.stage_dir.is_none() {
-            return Err(ClientError::Config(
-                "[install] needs `command` or `stage_dir`".into(),
-            ));
+            return Err(ClientError::Config("[install] needs `command` or `stage_dir`".into()));
         }
         if cfg.device.dev_id.trim().is_empty() {
             return Err(ClientError::Config("[device] dev_id is empty".into()));

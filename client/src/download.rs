@@ -11,10 +11,7 @@ pub fn fetch(agent: &ureq::Agent, d: &FumoDelivery, dest: &Path) -> Result<(), R
     if !(d.url.starts_with("https://") || d.url.starts_with("http://")) {
         return Err(ResultCode::VALIDATION_FAILED);
     }
-    let resp = agent
-        .get(&d.url)
-        .call()
-        .map_err(|_| ResultCode::DOWNLOAD_SERVER_UNAVAILABLE)?;
+    let resp = agent.get(&d.url).call().map_err(|_| ResultCode::DOWNLOAD_SERVER_UNAVAILABLE)?;
     if !resp.status().is_success() {
         return Err(ResultCode::DOWNLOAD_SERVER_UNAVAILABLE);
     }
@@ -24,9 +21,7 @@ pub fn fetch(agent: &ureq::Agent, d: &FumoDelivery, dest: &Path) -> Result<(), R
     let mut total: u64 = 0;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = reader
-            .read(&mut buf)
-            .map_err(|_| ResultCode::DOWNLOAD_TIMEOUT)?;
+        let n = reader.read(&mut buf).map_err(|_| ResultCode::DOWNLOAD_TIMEOUT)?;
         if n == 0 {
             break;
         }
@@ -35,8 +30,7 @@ pub fn fetch(agent: &ureq::Agent, d: &FumoDelivery, dest: &Path) -> Result<(), R
             return Err(ResultCode::CORRUPTED); // more than announced: stop reading
         }
         hasher.update(&buf[..n]);
-        file.write_all(&buf[..n])
-            .map_err(|_| ResultCode::UPDATE_FAILED)?;
+        file.write_all(&buf[..n]).map_err(|_| ResultCode::UPDATE_FAILED)?;
     }
     file.sync_all().map_err(|_| ResultCode::UPDATE_FAILED)?;
     if total != d.size || !hex::encode(hasher.finalize()).eq_ignore_ascii_case(&d.sha256) {

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use portaldm_shared::media;
-use portaldm_shared::syncml::{SyncMl, xml};
+use portaldm_shared::media::{self, DmEncoding};
+use portaldm_shared::syncml::{self, SyncMl};
 
 use crate::exit::ClientError;
 
@@ -20,16 +20,22 @@ pub fn agent() -> ureq::Agent {
         .into()
 }
 
-/// Posts `msg` to `url` and decodes the answer.
-pub fn exchange(agent: &ureq::Agent, url: &str, msg: &SyncMl) -> Result<SyncMl, ClientError> {
-    let body = xml::encode(msg);
+/// Posts `msg` to `url` in `enc` and decodes the answer (in the encoding it declares).
+pub fn exchange(agent: &ureq::Agent, url: &str, msg: &SyncMl, enc: DmEncoding) -> Result<SyncMl, ClientError> {
+    let body = syncml::encode(enc, msg).map_err(ClientError::Decode)?;
+    let ct = match enc {
+        DmEncoding::Xml => media::DM_XML,
+        DmEncoding::Wbxml => media::DM_WBXML,
+    };
     let mut resp = agent
         .post(url)
-        .header("Content-Type", media::DM_XML)
-        .header("Accept", media::DM_XML)
+        .header("Content-Type", ct)
+        .header("Accept", ct)
         .send(&body[..])
         .map_err(|e| ClientError::Transport(e.to_string()))?;
     let status = resp.status();
+    let answer_enc =
+        resp.headers().get("content-type").and_then(|v| v.to_str().ok()).and_then(media::dm_encoding).unwrap_or(enc);
     let bytes = resp
         .body_mut()
         .with_config()
@@ -39,17 +45,11 @@ pub fn exchange(agent: &ureq::Agent, url: &str, msg: &SyncMl) -> Result<SyncMl, 
     if status.is_client_error() {
         // The server refused this message as such: resending it will not help.
         let text = String::from_utf8_lossy(&bytes);
-        return Err(ClientError::Refused(
-            status.as_u16(),
-            text.chars().take(200).collect(),
-        ));
+        return Err(ClientError::Refused(status.as_u16(), text.chars().take(200).collect()));
     }
     if !status.is_success() {
         let text = String::from_utf8_lossy(&bytes);
-        return Err(ClientError::Transport(format!(
-            "HTTP {status}: {}",
-            text.chars().take(200).collect::<String>()
-        )));
+        return Err(ClientError::Transport(format!("HTTP {status}: {}", text.chars().take(200).collect::<String>())));
     }
-    xml::decode(&bytes).map_err(ClientError::Decode)
+    syncml::decode(answer_enc, &bytes).map_err(ClientError::Decode)
 }

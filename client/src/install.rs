@@ -32,33 +32,16 @@ pub fn install(cfg: &Install, d: &FumoDelivery, package: &Path) -> ResultCode {
         };
     }
     if let Some(dir) = &cfg.stage_dir {
-        let target = dir.join(format!(
-            "{}-{}.bin",
-            sanitize(&d.pkg_name),
-            sanitize(&d.pkg_version)
-        ));
+        let target = dir.join(format!("{}-{}.bin", sanitize(&d.pkg_name), sanitize(&d.pkg_version)));
         let staged = std::fs::create_dir_all(dir).and_then(|_| std::fs::copy(package, &target));
-        return if staged.is_ok() {
-            ResultCode::SUCCESS
-        } else {
-            ResultCode::UPDATE_FAILED
-        };
+        return if staged.is_ok() { ResultCode::SUCCESS } else { ResultCode::UPDATE_FAILED };
     }
     ResultCode::UPDATE_FAILED
 }
 
 /// A file-name-safe version of a server-supplied name.
 fn sanitize(s: &str) -> String {
-    let out: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
+    let out: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).take(64).collect();
     out.trim_start_matches('.').to_owned()
 }

@@ -13,9 +13,8 @@ fn path(state_dir: &Path) -> PathBuf {
 /// The pending results.
 pub fn load(state_dir: &Path) -> Result<Vec<FumoResult>, ClientError> {
     match std::fs::read(path(state_dir)) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            ClientError::State(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-        }),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::State(std::io::Error::new(std::io::ErrorKind::InvalidData, e))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(ClientError::State(e)),
     }

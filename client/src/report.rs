@@ -32,15 +32,12 @@ pub fn run_pending(cfg: &Config) -> Result<(), ClientError> {
 /// One report session for one result.
 fn report_one(cfg: &Config, agent: &ureq::Agent, r: &FumoResult) -> Result<(), ClientError> {
     let mut sid = [0u8; 2];
-    getrandom::fill(&mut sid)
-        .map_err(|e| ClientError::State(std::io::Error::other(e.to_string())))?;
+    getrandom::fill(&mut sid).map_err(|e| ClientError::State(std::io::Error::other(e.to_string())))?;
     let session_id = format!("{:X}", u16::from_be_bytes(sid).max(1));
     let mut s = ClientSession::report(cfg.device(), &cfg.account.dm_url, &session_id, r);
-    session::drive(agent, &cfg.account.dm_url, &mut s)?;
+    session::drive(cfg.account.encoding.dm(), agent, &cfg.account.dm_url, &mut s)?;
     match s.report_statuses() {
         [StatusCode::OK] => Ok(()),
-        other => Err(ClientError::ReportPending(format!(
-            "server answered {other:?}"
-        ))),
+        other => Err(ClientError::ReportPending(format!("server answered {other:?}"))),
     }
 }

@@ -16,6 +16,7 @@ const TRIES: u32 = 6;
 /// Posts `msg`, retrying transport failures with backoff. Resending is safe: the server
 /// answers a repeated message with its previous answer instead of acting twice.
 fn exchange_retrying(
+    enc: portaldm_shared::media::DmEncoding,
     agent: &ureq::Agent,
     url: &str,
     msg: &portaldm_shared::syncml::SyncMl,
@@ -23,7 +24,7 @@ fn exchange_retrying(
     let mut delay = std::time::Duration::from_millis(250);
     let mut tries = 1;
     loop {
-        match http::exchange(agent, url, msg) {
+        match http::exchange(agent, url, msg, enc) {
             Err(ClientError::Transport(e)) if tries < TRIES => {
                 eprintln!("DM server unavailable ({e}); retrying in {delay:?}");
                 std::thread::sleep(delay);
@@ -36,19 +37,22 @@ fn exchange_retrying(
 }
 
 /// Runs `s` against `url`.
-pub fn drive(agent: &ureq::Agent, url: &str, s: &mut ClientSession) -> Result<(), ClientError> {
+pub fn drive(
+    enc: portaldm_shared::media::DmEncoding,
+    agent: &ureq::Agent,
+    url: &str,
+    s: &mut ClientSession,
+) -> Result<(), ClientError> {
     let mut out = s.first_message();
     for _ in 0..MAX_MESSAGES {
-        let answer = exchange_retrying(agent, url, &out)?;
+        let answer = exchange_retrying(enc, agent, url, &out)?;
         refused(&answer)?;
         match s.handle(&answer).map_err(ClientError::Protocol)? {
             ClientStep::Send(m) => out = *m,
             ClientStep::Done => return Ok(()),
         }
     }
-    Err(ClientError::Protocol(ProtocolError::Unexpected(
-        "session did not end",
-    )))
+    Err(ClientError::Protocol(ProtocolError::Unexpected("session did not end")))
 }
 
 /// A server that refuses the header (401, 407, 400, …) and ends the session.

@@ -15,9 +15,7 @@ use crate::exit::ClientError;
 use crate::{download, http, install, pending, report, session};
 
 fn now() -> UnixMillis {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64);
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64);
     UnixMillis(ms.unwrap_or(0))
 }
 
@@ -25,10 +23,7 @@ fn read_trigger(file: &Path) -> Result<Vec<u8>, ClientError> {
     let mut bytes = Vec::new();
     let limit = (MAX_PACKAGE_LEN + 1) as u64;
     if file.as_os_str() == "-" {
-        std::io::stdin()
-            .take(limit)
-            .read_to_end(&mut bytes)
-            .map_err(ClientError::TriggerRead)?;
+        std::io::stdin().take(limit).read_to_end(&mut bytes).map_err(ClientError::TriggerRead)?;
     } else {
         std::fs::File::open(file)
             .and_then(|f| f.take(limit).read_to_end(&mut bytes))
@@ -46,18 +41,14 @@ fn check(cfg: &Config, bytes: &[u8]) -> Result<(Package0, String), ClientError> 
     }
     let token = pkg.token().map(str::to_owned);
     match (&cfg.account.server_password, &token) {
-        (Some(pw), _) => decoded
-            .verify_digest(pw.as_bytes(), cfg.account.nonce.as_bytes())
-            .map_err(|_| ClientError::BadDigest)?,
+        (Some(pw), _) => {
+            decoded.verify_digest(pw.as_bytes(), cfg.account.nonce.as_bytes()).map_err(|_| ClientError::BadDigest)?
+        }
         (None, None) => return Err(ClientError::BadDigest),
         (None, Some(_)) => {} // the token's signature is the proof
     }
     let token = token.ok_or(ClientError::TokenMismatch)?;
-    let verifier = TokenVerifier::new(
-        &cfg.trusted_keys()?,
-        &cfg.account.audience,
-        &cfg.account.server_id,
-    );
+    let verifier = TokenVerifier::new(&cfg.trusted_keys()?, &cfg.account.audience, &cfg.account.server_id);
     let verified = verifier.verify(&token, now()).map_err(ClientError::Token)?;
     if verified.claims().nsid != pkg.session_id {
         return Err(ClientError::TokenMismatch);
@@ -69,19 +60,10 @@ fn check(cfg: &Config, bytes: &[u8]) -> Result<(Package0, String), ClientError> 
 pub fn run(cfg: &Config, file: &Path) -> Result<(), ClientError> {
     let bytes = read_trigger(file)?;
     let (pkg, token) = check(cfg, &bytes)?;
-    eprintln!(
-        "trigger accepted: session {} with {}",
-        pkg.session_id_hex(),
-        cfg.account.dm_url
-    );
+    eprintln!("trigger accepted: session {} with {}", pkg.session_id_hex(), cfg.account.dm_url);
     let agent = http::agent();
-    let mut s = ClientSession::server_initiated(
-        cfg.device(),
-        &cfg.account.dm_url,
-        &pkg.session_id_hex(),
-        &token,
-    );
-    session::drive(&agent, &cfg.account.dm_url, &mut s)?;
+    let mut s = ClientSession::server_initiated(cfg.device(), &cfg.account.dm_url, &pkg.session_id_hex(), &token);
+    session::drive(cfg.account.encoding.dm(), &agent, &cfg.account.dm_url, &mut s)?;
     let deliveries = s.deliveries().to_vec();
     if deliveries.is_empty() {
         eprintln!("session ended without a delivery");
@@ -92,10 +74,7 @@ pub fn run(cfg: &Config, file: &Path) -> Result<(), ClientError> {
     let mut failure = None;
     for d in &deliveries {
         let dest = jobs.join(format!("{}.pkg", d.node));
-        eprintln!(
-            "downloading {} {} ({} bytes)",
-            d.pkg_name, d.pkg_version, d.size
-        );
+        eprintln!("downloading {} {} ({} bytes)", d.pkg_name, d.pkg_version, d.size);
         let code = match download::fetch(&agent, d, &dest) {
             Ok(()) => install::install(&cfg.install, d, &dest),
             Err(code) => code,

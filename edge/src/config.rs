@@ -17,26 +17,17 @@ pub struct EdgeConfig {
 }
 
 fn text(env: &Env, name: &str) -> Result<String, String> {
-    env.var(name)
-        .map(|v| v.to_string())
-        .map_err(|_| format!("{name} is not set"))
+    env.var(name).map(|v| v.to_string()).map_err(|_| format!("{name} is not set"))
 }
 
 impl EdgeConfig {
     /// Reads the bindings.
     pub fn from_env(env: &Env) -> Result<Self, String> {
-        let token_key = NamedKey::parse(&text(env, "PDM_TOKEN_KEY")?)
-            .map_err(|e| format!("PDM_TOKEN_KEY: {e}"))?;
-        let cdn_keys = parse_key_list(&text(env, "PDM_CDN_KEYS")?)
-            .map_err(|e| format!("PDM_CDN_KEYS: {e}"))?;
-        let ttl = text(env, "PDM_TOKEN_TTL_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(600);
+        let token_key = NamedKey::parse(&text(env, "PDM_TOKEN_KEY")?).map_err(|e| format!("PDM_TOKEN_KEY: {e}"))?;
+        let cdn_keys = parse_key_list(&text(env, "PDM_CDN_KEYS")?).map_err(|e| format!("PDM_CDN_KEYS: {e}"))?;
+        let ttl = text(env, "PDM_TOKEN_TTL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(600);
         Ok(EdgeConfig {
-            origin_url: text(env, "PDM_ORIGIN_URL")?
-                .trim_end_matches('/')
-                .to_owned(),
+            origin_url: text(env, "PDM_ORIGIN_URL")?.trim_end_matches('/').to_owned(),
             token_key,
             cdn_keys,
             trigger: TriggerConfig {

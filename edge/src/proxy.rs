@@ -6,16 +6,8 @@ use crate::config::EdgeConfig;
 use crate::respond;
 
 /// Hop-by-hop headers (RFC 9110, 7.6.1) that never cross a proxy.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-];
+const HOP_BY_HOP: [&str; 8] =
+    ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host"];
 
 /// Forwards `req` to the same path and query at the origin, streaming the bodies.
 pub async fn forward(req: &Request, cfg: &EdgeConfig, path: &str) -> worker::Result<Response> {

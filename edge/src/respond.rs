@@ -23,7 +23,5 @@ pub fn bytes(status: u16, body: Vec<u8>, headers: &[(&str, &str)]) -> worker::Re
     for (k, v) in headers {
         h.append(k, v)?;
     }
-    Ok(Response::from_bytes(body)?
-        .with_status(status)
-        .with_headers(h))
+    Ok(Response::from_bytes(body)?.with_status(status).with_headers(h))
 }

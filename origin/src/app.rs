@@ -38,13 +38,7 @@ impl AppState {
         let verifier = TokenVerifier::new(&cfg.token_keys()?, &cfg.audience, &cfg.server_id);
         let cdn_keys = cfg.cdn_key_list()?;
         let (wake, _) = broadcast::channel(1024);
-        Ok(AppState {
-            cfg: Arc::new(cfg),
-            store,
-            verifier: Arc::new(verifier),
-            cdn_keys: Arc::new(cdn_keys),
-            wake,
-        })
+        Ok(AppState { cfg: Arc::new(cfg), store, verifier: Arc::new(verifier), cdn_keys: Arc::new(cdn_keys), wake })
     }
 }
 
@@ -62,10 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/blobs/{blob}", get(blobs::get_blob))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::GATEWAY_TIMEOUT,
-            timeout,
-        ))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, timeout))
         .layer(CatchPanicLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)

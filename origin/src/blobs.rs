@@ -33,21 +33,11 @@ pub async fn get_blob(
         }
         Err(e) => return Err(AppError::Internal(e.into())),
     };
-    let len = file
-        .metadata()
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?
-        .len();
+    let len = file.metadata().await.map_err(|e| AppError::Internal(e.into()))?.len();
     let mut r = Body::from_stream(ReaderStream::new(file)).into_response();
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    h.insert(
-        header::ETAG,
-        HeaderValue::from_str(&format!("\"{blob}\"")).map_err(|e| AppError::Internal(e.into()))?,
-    );
+    h.insert(header::ETAG, HeaderValue::from_str(&format!("\"{blob}\"")).map_err(|e| AppError::Internal(e.into()))?);
     Ok(r)
 }

@@ -9,13 +9,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "portaldm-origin", version)]
 pub struct Cli {
     /// Configuration file (TOML); `PORTALDM_<KEY>` environment variables override its keys.
-    #[arg(
-        long,
-        short,
-        global = true,
-        env = "PORTALDM_CONFIG",
-        default_value = "origin.toml"
-    )]
+    #[arg(long, short, global = true, env = "PORTALDM_CONFIG", default_value = "origin.toml")]
     pub config: PathBuf,
     /// What to do.
     #[command(subcommand)]

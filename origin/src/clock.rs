@@ -5,10 +5,8 @@ use portaldm_shared::time::UnixMillis;
 
 /// Now, from the OS clock.
 pub fn now() -> UnixMillis {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     UnixMillis(ms)
 }
 

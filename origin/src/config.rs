@@ -62,10 +62,8 @@ fn default_max_body() -> usize {
 impl Config {
     /// Reads `path` and applies `PORTALDM_*` overrides.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut table: toml::Table =
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut table: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         for (k, v) in std::env::vars() {
             let Some(key) = k.strip_prefix("PORTALDM_") else {
                 continue;
@@ -73,15 +71,10 @@ impl Config {
             if key == "CONFIG" {
                 continue;
             }
-            let value = v
-                .parse::<i64>()
-                .map(toml::Value::Integer)
-                .unwrap_or(toml::Value::String(v));
+            let value = v.parse::<i64>().map(toml::Value::Integer).unwrap_or(toml::Value::String(v));
             table.insert(key.to_ascii_lowercase(), value);
         }
-        let cfg: Config = table
-            .try_into()
-            .with_context(|| format!("invalid configuration in {}", path.display()))?;
+        let cfg: Config = table.try_into().with_context(|| format!("invalid configuration in {}", path.display()))?;
         cfg.token_keys().context("token_public_keys")?;
         cfg.cdn_key_list().context("cdn_keys")?;
         Ok(cfg)

@@ -10,8 +10,9 @@ use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::refuse;
 use portaldm_shared::session::report::ReportOpening;
 use portaldm_shared::session::server::{ServerSession, State as DmState, Step, token_of};
+use portaldm_shared::syncml;
+use portaldm_shared::syncml::SyncMl;
 use portaldm_shared::syncml::codes::StatusCode;
-use portaldm_shared::syncml::{SyncMl, xml};
 use tokio::time::{Instant, timeout_at};
 
 use crate::app::AppState;
@@ -23,84 +24,63 @@ use crate::store::{PortalRecord, RecordOutcome};
 const IDLE_MS: i64 = 30 * 60 * 1000;
 
 /// The handler.
-pub async fn post_dm(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, AppError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    match media::dm_encoding(content_type) {
-        Some(DmEncoding::Xml) => {}
-        Some(DmEncoding::Wbxml) => {
-            return Err(AppError::UnsupportedMedia(
-                "WBXML is not supported yet: post application/vnd.syncml.dm+xml",
-            ));
-        }
-        None => {
-            return Err(AppError::UnsupportedMedia(
-                "expected application/vnd.syncml.dm+xml",
-            ));
-        }
-    }
-    let msg = xml::decode(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let answer = exchange(&st, &msg).await?;
-    // Answer in the type the client used (libdmclient posts the older vnd.syncml+xml).
-    let answer_type = content_type
-        .split(';')
-        .next()
-        .unwrap_or(media::DM_XML)
-        .trim()
-        .to_ascii_lowercase();
+pub async fn post_dm(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let enc = media::dm_encoding(content_type).ok_or(AppError::UnsupportedMedia(
+        "expected application/vnd.syncml.dm+xml or application/vnd.syncml.dm+wbxml",
+    ))?;
+    let msg = syncml::decode(enc, &body).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let answer = exchange(&Exchange { st: &st, enc }, &msg).await?;
+    // Answer in the type and encoding the client used (libdmclient posts the older vnd.syncml+…).
+    let answer_type = content_type.split(';').next().unwrap_or(media::DM_XML).trim().to_ascii_lowercase();
     Ok(([(header::CONTENT_TYPE, answer_type)], answer).into_response())
 }
 
-async fn exchange(st: &AppState, msg: &SyncMl) -> Result<Vec<u8>, AppError> {
+/// One request's context: the state and the wire encoding the answer must use.
+struct Exchange<'a> {
+    st: &'a AppState,
+    enc: DmEncoding,
+}
+
+impl Exchange<'_> {
+    fn encode(&self, msg: &SyncMl) -> Result<Vec<u8>, AppError> {
+        syncml::encode(self.enc, msg).map_err(|e| AppError::Internal(e.into()))
+    }
+}
+
+async fn exchange(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppError> {
+    let st = x.st;
     let now = now_ms();
-    if let Some(rec) = st
-        .store
-        .dm_session(&msg.hdr.source, &msg.hdr.session_id)
-        .await?
-    {
+    if let Some(rec) = st.store.dm_session(&msg.hdr.source, &msg.hdr.session_id).await? {
         let restarted = rec.session.state == DmState::Ended && msg.hdr.msg_id == "1";
         if now - rec.updated_at < IDLE_MS && !restarted {
-            return continue_session(st, rec.session, rec.last_reply, msg).await;
+            return continue_session(x, rec.session, rec.last_reply, msg).await;
         }
     }
-    open_session(st, msg).await
+    open_session(x, msg).await
 }
 
-fn refusal(st: &AppState, msg: &SyncMl, code: StatusCode, why: &dyn std::fmt::Display) -> Vec<u8> {
+fn refusal(x: &Exchange<'_>, msg: &SyncMl, code: StatusCode, why: &dyn std::fmt::Display) -> Result<Vec<u8>, AppError> {
     tracing::info!(dev_id = %msg.hdr.source, code = code.0, %why, "DM message refused");
-    xml::encode(&refuse(msg, &st.cfg.dm_uri, code))
+    x.encode(&refuse(msg, &x.st.cfg.dm_uri, code))
 }
 
-async fn open_session(st: &AppState, msg: &SyncMl) -> Result<Vec<u8>, AppError> {
+async fn open_session(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppError> {
+    let st = x.st;
     let now = now_ms();
     if let Some(token) = token_of(msg) {
         let verified = match st.verifier.verify(token, crate::clock::now()) {
             Ok(v) => v,
-            Err(e) => return Ok(refusal(st, msg, StatusCode::UNAUTHORIZED, &e)),
+            Err(e) => return refusal(x, msg, StatusCode::UNAUTHORIZED, &e),
         };
         let (session, pkg2) = match ServerSession::accept_portal(msg, &verified, &st.cfg.dm_uri) {
-            Ok(x) => x,
-            Err(e) => return Ok(refusal(st, msg, e.status(), &e)),
+            Ok(opened) => opened,
+            Err(e) => return refusal(x, msg, e.status(), &e),
         };
         let claims = verified.claims();
         // Single use, checked after the cheap checks so garbage cannot burn a token.
-        if !st
-            .store
-            .use_jti(&claims.jti, (claims.exp as i64) * 1000)
-            .await?
-        {
-            return Ok(refusal(
-                st,
-                msg,
-                StatusCode::UNAUTHORIZED,
-                &"session token was already used",
-            ));
+        if !st.store.use_jti(&claims.jti, (claims.exp as i64) * 1000).await? {
+            return refusal(x, msg, StatusCode::UNAUTHORIZED, &"session token was already used");
         }
         st.store.upsert_device(&session.device, now).await?;
         let portal = PortalRecord {
@@ -117,7 +97,7 @@ async fn open_session(st: &AppState, msg: &SyncMl) -> Result<Vec<u8>, AppError> 
             expires_at: now + (st.cfg.portal_ttl_secs as i64) * 1000,
         };
         st.store.create_portal(&portal, now).await?;
-        let bytes = xml::encode(&pkg2);
+        let bytes = x.encode(&pkg2)?;
         st.store.save_dm_session(&session, &bytes, now).await?;
         tracing::info!(dev_id = %session.device.dev_id, sid = %claims.sid, "portal DM session opened");
         return Ok(bytes);
@@ -125,83 +105,56 @@ async fn open_session(st: &AppState, msg: &SyncMl) -> Result<Vec<u8>, AppError> 
     if ReportOpening::is_report(msg) {
         let opening = match ReportOpening::read(msg) {
             Ok(o) => o,
-            Err(e) => return Ok(refusal(st, msg, e.status(), &e)),
+            Err(e) => return refusal(x, msg, e.status(), &e),
         };
         st.store.upsert_device(&opening.device, now).await?;
         let mut verdicts = Vec::with_capacity(opening.results.len());
         for r in &opening.results {
-            let outcome = st
-                .store
-                .record_result(&opening.device.dev_id, &r.correlator, r.code, now)
-                .await?;
+            let outcome = st.store.record_result(&opening.device.dev_id, &r.correlator, r.code, now).await?;
             tracing::info!(dev_id = %opening.device.dev_id, correlator = %r.correlator, code = r.code.0, ?outcome, "result");
             verdicts.push(match outcome {
                 RecordOutcome::Recorded | RecordOutcome::Duplicate => StatusCode::OK,
                 RecordOutcome::Unknown => StatusCode::NOT_FOUND,
             });
         }
-        return Ok(xml::encode(&opening.reply(msg, &st.cfg.dm_uri, &verdicts)));
+        return x.encode(&opening.reply(msg, &st.cfg.dm_uri, &verdicts));
     }
-    Ok(refusal(
-        st,
-        msg,
-        StatusCode::MISSING_CREDENTIALS,
-        &"no session token and no result report",
-    ))
+    refusal(x, msg, StatusCode::MISSING_CREDENTIALS, &"no session token and no result report")
 }
 
 async fn continue_session(
-    st: &AppState,
+    x: &Exchange<'_>,
     mut session: ServerSession,
     last_reply: Option<Vec<u8>>,
     msg: &SyncMl,
 ) -> Result<Vec<u8>, AppError> {
+    let st = x.st;
     let step = match session.handle(msg) {
         Ok(step) => step,
-        Err(e) => return Ok(refusal(st, msg, e.status(), &e)),
+        Err(e) => return refusal(x, msg, e.status(), &e),
     };
     let reply = match step {
         Step::Repeat => {
-            return last_reply.ok_or_else(|| {
-                AppError::Internal(anyhow::anyhow!("repeat with no stored answer"))
-            });
+            return last_reply.ok_or_else(|| AppError::Internal(anyhow::anyhow!("repeat with no stored answer")));
         }
         Step::Reply(m) => m,
         Step::AwaitChoice => {
             let portal = st.store.portal(&session.portal_sid).await?;
-            if portal
-                .as_ref()
-                .is_some_and(|p| p.state == PortalState::Connecting)
-            {
+            if portal.as_ref().is_some_and(|p| p.state == PortalState::Connecting) {
                 st.store.upsert_device(&session.device, now_ms()).await?;
                 st.store
-                    .set_portal_state(
-                        &session.portal_sid,
-                        PortalState::Choosing,
-                        &session.device,
-                        now_ms(),
-                    )
+                    .set_portal_state(&session.portal_sid, PortalState::Choosing, &session.device, now_ms())
                     .await?;
             }
             hold_for_choice(st, &mut session).await?
         }
-        Step::Delivered {
-            correlator,
-            status,
-            reply,
-        } => {
-            let state = if status.0 < 300 {
-                PortalState::Delivered
-            } else {
-                PortalState::Failed
-            };
-            st.store
-                .delivered(&correlator, status.0, state, now_ms())
-                .await?;
+        Step::Delivered { correlator, status, reply } => {
+            let state = if status.0 < 300 { PortalState::Delivered } else { PortalState::Failed };
+            st.store.delivered(&correlator, status.0, state, now_ms()).await?;
             reply
         }
     };
-    let bytes = xml::encode(&reply);
+    let bytes = x.encode(&reply)?;
     st.store.save_dm_session(&session, &bytes, now_ms()).await?;
     Ok(bytes)
 }
@@ -219,18 +172,14 @@ async fn hold_for_choice(st: &AppState, session: &mut ServerSession) -> Result<S
         };
         match portal.state {
             PortalState::Choosing if now_ms() > portal.expires_at => {
-                st.store
-                    .set_portal_state(&portal.sid, PortalState::Ended, &session.device, now_ms())
-                    .await?;
+                st.store.set_portal_state(&portal.sid, PortalState::Ended, &session.device, now_ms()).await?;
                 return session.poll_end().map_err(internal);
             }
             PortalState::Choosing => {}
             PortalState::Selected => match &portal.delivery {
                 Some(d) => return session.poll_deliver(d).map_err(internal),
                 None => {
-                    return Err(AppError::Internal(anyhow::anyhow!(
-                        "selected without a delivery"
-                    )));
+                    return Err(AppError::Internal(anyhow::anyhow!("selected without a delivery")));
                 }
             },
             _ => return session.poll_end().map_err(internal),

@@ -33,24 +33,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Browser {
             .filter_map(|v| v.to_str().ok())
             .find_map(BrowserBinding::from_cookie_header)
             .map(Browser)
-            .ok_or(AppError::Unauthorized(
-                "no portal session cookie: open the portal page first",
-            ))
+            .ok_or(AppError::Unauthorized("no portal session cookie: open the portal page first"))
     }
 }
 
 /// The portal session of this browser, if the phone has opened it yet.
-async fn bound_session(
-    st: &AppState,
-    b: &BrowserBinding,
-) -> Result<Option<PortalRecord>, AppError> {
+async fn bound_session(st: &AppState, b: &BrowserBinding) -> Result<Option<PortalRecord>, AppError> {
     let Some(p) = st.store.portal(&b.sid).await? else {
         return Ok(None);
     };
     if !b.matches(&p.bnd) {
-        return Err(AppError::Forbidden(
-            "this portal session belongs to another browser",
-        ));
+        return Err(AppError::Forbidden("this portal session belongs to another browser"));
     }
     Ok(Some(p))
 }
@@ -88,10 +81,7 @@ async fn view(st: &AppState, p: Option<PortalRecord>) -> Result<SessionView, App
 }
 
 /// `GET /portal/api/session`.
-pub async fn session(
-    State(st): State<AppState>,
-    Browser(b): Browser,
-) -> Result<Response, AppError> {
+pub async fn session(State(st): State<AppState>, Browser(b): Browser) -> Result<Response, AppError> {
     let p = bound_session(&st, &b).await?;
     let v = view(&st, p).await?;
     Ok(no_store(Json(v).into_response()))
@@ -103,30 +93,18 @@ pub async fn select(
     Browser(b): Browser,
     Json(req): Json<SelectRequest>,
 ) -> Result<Response, AppError> {
-    let p = bound_session(&st, &b)
-        .await?
-        .ok_or(AppError::Conflict("the phone has not connected yet"))?;
+    let p = bound_session(&st, &b).await?.ok_or(AppError::Conflict("the phone has not connected yet"))?;
     if p.state != PortalState::Choosing || now_ms() > p.expires_at {
-        return Err(AppError::Conflict(
-            "this portal session is not choosing any more",
-        ));
+        return Err(AppError::Conflict("this portal session is not choosing any more"));
     }
     let offer = offers_for(&st, &p)
         .await?
         .into_iter()
         .find(|o| o.package.id == req.package_id)
-        .ok_or(AppError::NotFound(
-            "that package is not offered to this phone",
-        ))?;
+        .ok_or(AppError::NotFound("that package is not offered to this phone"))?;
     let delivery = delivery_for(&st, &p, &offer, now())?;
-    if !st
-        .store
-        .select(&p.sid, offer.package.id, &delivery, now_ms())
-        .await?
-    {
-        return Err(AppError::Conflict(
-            "this portal session is not choosing any more",
-        ));
+    if !st.store.select(&p.sid, offer.package.id, &delivery, now_ms()).await? {
+        return Err(AppError::Conflict("this portal session is not choosing any more"));
     }
     // Nobody waiting is fine: the DM session reads the state when it next asks.
     let _ = st.wake.send(p.sid.clone());
@@ -135,17 +113,11 @@ pub async fn select(
     Ok(no_store(Json(v).into_response()))
 }
 
-fn delivery_for(
-    st: &AppState,
-    p: &PortalRecord,
-    offer: &Offer,
-    now: UnixMillis,
-) -> Result<FumoDelivery, AppError> {
+fn delivery_for(st: &AppState, p: &PortalRecord, offer: &Offer, now: UnixMillis) -> Result<FumoDelivery, AppError> {
     let expires = now.as_secs() + st.cfg.download_ttl_secs;
-    let path = cdn::sign(&st.cdn_keys, &offer.package.blob, &p.dev_id, expires)
-        .map_err(|e| AppError::Internal(e.into()))?;
-    let correlator = B64URL
-        .encode(bytes::<16>(&mut OsRandom as &mut dyn SecureRandom).map_err(anyhow::Error::from)?);
+    let path =
+        cdn::sign(&st.cdn_keys, &offer.package.blob, &p.dev_id, expires).map_err(|e| AppError::Internal(e.into()))?;
+    let correlator = B64URL.encode(bytes::<16>(&mut OsRandom as &mut dyn SecureRandom).map_err(anyhow::Error::from)?);
     Ok(FumoDelivery {
         node: format!("pdm{}", offer.package.id),
         pkg_name: offer.package.name.clone(),
@@ -158,8 +130,7 @@ fn delivery_for(
 }
 
 fn no_store(mut r: Response) -> Response {
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 

@@ -27,10 +27,7 @@ pub struct BrowserBinding {
 impl BrowserBinding {
     /// A fresh session id and secret.
     pub fn generate(rng: &mut dyn SecureRandom) -> Result<Self, RandomUnavailable> {
-        Ok(BrowserBinding {
-            sid: B64URL.encode(bytes::<16>(rng)?),
-            secret: B64URL.encode(bytes::<32>(rng)?),
-        })
+        Ok(BrowserBinding { sid: B64URL.encode(bytes::<16>(rng)?), secret: B64URL.encode(bytes::<32>(rng)?) })
     }
 
     /// The `bnd` claim for this secret.
@@ -50,10 +47,7 @@ impl BrowserBinding {
 
     /// The `Set-Cookie` header for this binding, living `max_age_secs`.
     pub fn set_cookie(&self, max_age_secs: u64) -> String {
-        format!(
-            "{COOKIE_NAME}={}; Path=/; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite=Lax",
-            self.cookie_value()
-        )
+        format!("{COOKIE_NAME}={}; Path=/; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite=Lax", self.cookie_value())
     }
 
     /// Finds and parses the `pdm` cookie in a `Cookie` request header.
@@ -64,12 +58,9 @@ impl BrowserBinding {
                 return None;
             }
             let (sid, secret) = value.split_once('.')?;
-            let well_formed =
-                |s: &str, n: usize| B64URL.decode(s).map(|b| b.len() == n).unwrap_or(false);
-            (well_formed(sid, 16) && well_formed(secret, 32)).then(|| BrowserBinding {
-                sid: sid.to_owned(),
-                secret: secret.to_owned(),
-            })
+            let well_formed = |s: &str, n: usize| B64URL.decode(s).map(|b| b.len() == n).unwrap_or(false);
+            (well_formed(sid, 16) && well_formed(secret, 32))
+                .then(|| BrowserBinding { sid: sid.to_owned(), secret: secret.to_owned() })
         })
     }
 }
@@ -108,9 +99,7 @@ mod tests {
 
     #[test]
     fn cookie_is_http_only_secure_lax() {
-        let c = BrowserBinding::generate(&mut TestRng(1))
-            .expect("random")
-            .set_cookie(600);
+        let c = BrowserBinding::generate(&mut TestRng(1)).expect("random").set_cookie(600);
         assert!(c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Lax"));
     }
 }

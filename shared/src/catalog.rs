@@ -71,44 +71,23 @@ pub fn is_compatible(pkg: &CatalogPackage, device: &DeviceDetails) -> bool {
         return false;
     };
     pkg.models.iter().any(|m| glob_match(m, model))
-        && pkg
-            .base_min
-            .as_deref()
-            .is_none_or(|min| fwver::compare(fw, min) != Ordering::Less)
-        && pkg
-            .base_max
-            .as_deref()
-            .is_none_or(|max| fwver::compare(fw, max) != Ordering::Greater)
+        && pkg.base_min.as_deref().is_none_or(|min| fwver::compare(fw, min) != Ordering::Less)
+        && pkg.base_max.as_deref().is_none_or(|max| fwver::compare(fw, max) != Ordering::Greater)
         && fwver::compare(&pkg.version, fw) == Ordering::Greater
 }
 
 /// The offers for `device`, newest first, the first recommended.
 pub fn offers(packages: &[CatalogPackage], device: &DeviceDetails) -> Vec<Offer> {
-    let mut fit: Vec<&CatalogPackage> = packages
-        .iter()
-        .filter(|p| is_compatible(p, device))
-        .collect();
+    let mut fit: Vec<&CatalogPackage> = packages.iter().filter(|p| is_compatible(p, device)).collect();
     fit.sort_by(|a, b| fwver::compare(&b.version, &a.version).then(a.id.cmp(&b.id)));
-    fit.into_iter()
-        .enumerate()
-        .map(|(i, p)| Offer {
-            package: p.clone(),
-            recommended: i == 0,
-        })
-        .collect()
+    fit.into_iter().enumerate().map(|(i, p)| Offer { package: p.clone(), recommended: i == 0 }).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pkg(
-        id: i64,
-        version: &str,
-        models: &[&str],
-        min: Option<&str>,
-        max: Option<&str>,
-    ) -> CatalogPackage {
+    fn pkg(id: i64, version: &str, models: &[&str], min: Option<&str>, max: Option<&str>) -> CatalogPackage {
         CatalogPackage {
             id,
             name: format!("fw-{version}"),
@@ -123,12 +102,7 @@ mod tests {
     }
 
     fn device(model: &str, fw: &str) -> DeviceDetails {
-        DeviceDetails {
-            dev_id: "d".into(),
-            model: Some(model.into()),
-            fw_v: Some(fw.into()),
-            ..Default::default()
-        }
+        DeviceDetails { dev_id: "d".into(), model: Some(model.into()), fw_v: Some(fw.into()), ..Default::default() }
     }
 
     #[test]
@@ -145,9 +119,9 @@ mod tests {
         let pkgs = vec![
             pkg(1, "1.1", &["X1"], Some("1.0"), Some("1.0.9")),
             pkg(2, "1.2", &["X1"], Some("1.0"), None),
-            pkg(3, "2.0", &["X2"], None, None), // other model
+            pkg(3, "2.0", &["X2"], None, None),        // other model
             pkg(4, "1.5", &["X1"], Some("1.1"), None), // needs newer base firmware
-            pkg(5, "0.9", &["X*"], None, None), // a downgrade
+            pkg(5, "0.9", &["X*"], None, None),        // a downgrade
         ];
         let o = offers(&pkgs, &device("X1", "1.0"));
         let ids: Vec<i64> = o.iter().map(|o| o.package.id).collect();

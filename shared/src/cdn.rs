@@ -90,11 +90,7 @@ pub fn sign(keys: &[NamedKey], blob: &str, device: &str, expires: u64) -> Result
     if !is_blob_id(blob) {
         return Err(CdnError::BadPath);
     }
-    let sig = format!(
-        "{}.{}",
-        key.kid,
-        B64URL.encode(mac(key, blob, device, expires)?.finalize().into_bytes())
-    );
+    let sig = format!("{}.{}", key.kid, B64URL.encode(mac(key, blob, device, expires)?.finalize().into_bytes()));
     let query = form_urlencoded::Serializer::new(String::new())
         .append_pair("d", device)
         .append_pair("e", &expires.to_string())
@@ -104,12 +100,7 @@ pub fn sign(keys: &[NamedKey], blob: &str, device: &str, expires: u64) -> Result
 }
 
 /// Checks the path and query of a download request at `now`.
-pub fn verify(
-    keys: &[NamedKey],
-    path: &str,
-    query: &str,
-    now: UnixMillis,
-) -> Result<SignedDownload, CdnError> {
+pub fn verify(keys: &[NamedKey], path: &str, query: &str, now: UnixMillis) -> Result<SignedDownload, CdnError> {
     let blob = path.strip_prefix(PREFIX).ok_or(CdnError::BadPath)?;
     if !is_blob_id(blob) {
         return Err(CdnError::BadPath);
@@ -129,32 +120,20 @@ pub fn verify(
             return Err(CdnError::BadQuery); // a repeated parameter is an attempt to confuse
         }
     }
-    let (device, expires, sig) = (
-        d.ok_or(CdnError::BadQuery)?,
-        e.ok_or(CdnError::BadQuery)?,
-        s.ok_or(CdnError::BadQuery)?,
-    );
+    let (device, expires, sig) =
+        (d.ok_or(CdnError::BadQuery)?, e.ok_or(CdnError::BadQuery)?, s.ok_or(CdnError::BadQuery)?);
     if device.is_empty() || device.len() > MAX_DEVICE_LEN {
         return Err(CdnError::BadQuery);
     }
     let expires: u64 = expires.parse().map_err(|_| CdnError::BadQuery)?;
     let (kid, mac_b64) = sig.split_once('.').ok_or(CdnError::BadQuery)?;
     let given = B64URL.decode(mac_b64).map_err(|_| CdnError::BadQuery)?;
-    let key = keys
-        .iter()
-        .find(|k| k.kid == kid)
-        .ok_or(CdnError::UnknownKey)?;
-    mac(key, blob, &device, expires)?
-        .verify_slice(&given)
-        .map_err(|_| CdnError::BadSignature)?;
+    let key = keys.iter().find(|k| k.kid == kid).ok_or(CdnError::UnknownKey)?;
+    mac(key, blob, &device, expires)?.verify_slice(&given).map_err(|_| CdnError::BadSignature)?;
     if now.as_secs() > expires {
         return Err(CdnError::Expired);
     }
-    Ok(SignedDownload {
-        blob: blob.to_owned(),
-        device,
-        expires,
-    })
+    Ok(SignedDownload { blob: blob.to_owned(), device, expires })
 }
 
 #[cfg(test)]
@@ -179,10 +158,7 @@ mod tests {
         let (p, q) = split(&url);
         let ok = verify(&k, p, q, UnixMillis(1_000_000)).expect("verifies");
         assert_eq!(ok.device, "IMEI:35 1");
-        assert_eq!(
-            verify(&k, p, q, UnixMillis(2_001_000)),
-            Err(CdnError::Expired)
-        );
+        assert_eq!(verify(&k, p, q, UnixMillis(2_001_000)), Err(CdnError::Expired));
     }
 
     #[test]
@@ -193,28 +169,13 @@ mod tests {
         let now = UnixMillis(1000);
         let other_blob = format!("{PREFIX}{}", "0".repeat(64));
         assert_eq!(verify(&k, &other_blob, q, now), Err(CdnError::BadSignature));
-        assert_eq!(
-            verify(&k, p, &q.replace("dev1", "dev2"), now),
-            Err(CdnError::BadSignature)
-        );
-        assert_eq!(
-            verify(&k, p, &q.replace("e=2000", "e=9000"), now),
-            Err(CdnError::BadSignature)
-        );
-        assert_eq!(
-            verify(&k, p, &q.replace("s=c1.", "s=c1.A"), now),
-            Err(CdnError::BadSignature)
-        );
-        assert_eq!(
-            verify(&k, p, &q.replace("s=c1", "s=c9"), now),
-            Err(CdnError::UnknownKey)
-        );
+        assert_eq!(verify(&k, p, &q.replace("dev1", "dev2"), now), Err(CdnError::BadSignature));
+        assert_eq!(verify(&k, p, &q.replace("e=2000", "e=9000"), now), Err(CdnError::BadSignature));
+        assert_eq!(verify(&k, p, &q.replace("s=c1.", "s=c1.A"), now), Err(CdnError::BadSignature));
+        assert_eq!(verify(&k, p, &q.replace("s=c1", "s=c9"), now), Err(CdnError::UnknownKey));
         assert_eq!(verify(&k, "/dl/../etc", q, now), Err(CdnError::BadPath));
         assert_eq!(verify(&k, p, "d=x", now), Err(CdnError::BadQuery));
-        assert_eq!(
-            verify(&k, p, &format!("{q}&d=dev2"), now),
-            Err(CdnError::BadQuery)
-        );
+        assert_eq!(verify(&k, p, &format!("{q}&d=dev2"), now), Err(CdnError::BadQuery));
     }
 
     #[test]

@@ -5,21 +5,10 @@ use serde::{Deserialize, Serialize};
 use crate::syncml::{Item, Meta};
 
 /// The DevInfo leaves sent in package 1 (OMA-TS-DM_StdObj-V1_2, 5.3).
-pub const DEVINFO: [&str; 5] = [
-    "./DevInfo/DevId",
-    "./DevInfo/Man",
-    "./DevInfo/Mod",
-    "./DevInfo/DmV",
-    "./DevInfo/Lang",
-];
+pub const DEVINFO: [&str; 5] = ["./DevInfo/DevId", "./DevInfo/Man", "./DevInfo/Mod", "./DevInfo/DmV", "./DevInfo/Lang"];
 /// The DevDetail leaves the server reads in package 2 (StdObj 5.4).
-pub const DEVDETAIL: [&str; 5] = [
-    "./DevDetail/FwV",
-    "./DevDetail/SwV",
-    "./DevDetail/HwV",
-    "./DevDetail/DevTyp",
-    "./DevDetail/OEM",
-];
+pub const DEVDETAIL: [&str; 5] =
+    ["./DevDetail/FwV", "./DevDetail/SwV", "./DevDetail/HwV", "./DevDetail/DevTyp", "./DevDetail/OEM"];
 /// Longest value kept for any one leaf.
 pub const MAX_LEAF_LEN: usize = 256;
 
@@ -104,13 +93,7 @@ impl DeviceDetails {
     pub fn items(&self, uris: &[&str]) -> Vec<Item> {
         uris.iter()
             .filter_map(|u| {
-                self.get(u).map(|v| {
-                    Item::source_data(
-                        u,
-                        Meta::typed(Some("chr"), Some("text/plain")),
-                        Some(v.into()),
-                    )
-                })
+                self.get(u).map(|v| Item::source_data(u, Meta::typed(Some("chr"), Some("text/plain")), Some(v.into())))
             })
             .collect()
     }
@@ -125,16 +108,8 @@ mod tests {
         let mut d = DeviceDetails::default();
         d.absorb(&[
             Item::source_data("./DevInfo/DevId", Meta::default(), Some("IMEI:1".into())),
-            Item::source_data(
-                "./DevInfo/Mod",
-                Meta::typed(Some("Chr"), None),
-                Some("X1".into()),
-            ),
-            Item::source_data(
-                "./DevInfo/Man",
-                Meta::typed(Some("node"), None),
-                Some("a/b".into()),
-            ),
+            Item::source_data("./DevInfo/Mod", Meta::typed(Some("Chr"), None), Some("X1".into())),
+            Item::source_data("./DevInfo/Man", Meta::typed(Some("node"), None), Some("a/b".into())),
             Item::source_data("./DevDetail/FwV", Meta::default(), Some("1.2".into())),
         ]);
         assert_eq!(d.dev_id, "IMEI:1");

@@ -89,40 +89,22 @@ impl FumoDelivery {
             .into_iter()
             .map(|(leaf, data)| {
                 let format = if leaf == "Ext/PkgSize" { "int" } else { "chr" };
-                Item::target_data(
-                    &self.uri(leaf),
-                    Meta::typed(Some(format), Some("text/plain")),
-                    data,
-                )
+                Item::target_data(&self.uri(leaf), Meta::typed(Some(format), Some("text/plain")), data)
             })
             .collect();
-        let replace = Command::Replace(ItemCommand {
-            cmd_id: next_cmd_id(),
-            items,
-            ..ItemCommand::default()
-        });
+        let replace = Command::Replace(ItemCommand { cmd_id: next_cmd_id(), items, ..ItemCommand::default() });
         let exec = Command::Exec(Exec {
             cmd_id: next_cmd_id(),
             no_resp: false,
             correlator: Some(self.correlator.clone()),
-            items: vec![Item::target_data(
-                &self.uri("DownloadAndUpdate"),
-                Meta::default(),
-                None,
-            )],
+            items: vec![Item::target_data(&self.uri("DownloadAndUpdate"), Meta::default(), None)],
         });
         vec![replace, exec]
     }
 
     /// Rebuilds a delivery from the FUMO leaves a client received and the `Exec` target.
-    pub fn from_tree(
-        tree: &BTreeMap<String, String>,
-        exec_target: &str,
-        correlator: Option<&str>,
-    ) -> Option<Self> {
-        let node = exec_target
-            .strip_prefix(ROOT)?
-            .strip_suffix("/DownloadAndUpdate")?;
+    pub fn from_tree(tree: &BTreeMap<String, String>, exec_target: &str, correlator: Option<&str>) -> Option<Self> {
+        let node = exec_target.strip_prefix(ROOT)?.strip_suffix("/DownloadAndUpdate")?;
         if node.is_empty() || node.contains('/') {
             return None;
         }
@@ -204,37 +186,21 @@ mod tests {
             id.to_string()
         });
         assert_eq!(id, 6);
-        let (Command::Replace(r), Command::Exec(e)) = (&cmds[0], &cmds[1]) else {
-            panic!("Replace, Exec")
-        };
+        let (Command::Replace(r), Command::Exec(e)) = (&cmds[0], &cmds[1]) else { panic!("Replace, Exec") };
         let tree: BTreeMap<String, String> = r
             .items
             .iter()
-            .map(|i| {
-                (
-                    i.target.clone().unwrap_or_default(),
-                    i.data.clone().unwrap_or_default(),
-                )
-            })
+            .map(|i| (i.target.clone().unwrap_or_default(), i.data.clone().unwrap_or_default()))
             .collect();
         let target = e.items[0].target.as_deref().unwrap_or_default();
-        assert_eq!(
-            FumoDelivery::from_tree(&tree, target, e.correlator.as_deref()),
-            Some(d)
-        );
-        assert_eq!(
-            FumoDelivery::from_tree(&tree, "./FUMO/../x/DownloadAndUpdate", Some("c")),
-            None
-        );
+        assert_eq!(FumoDelivery::from_tree(&tree, target, e.correlator.as_deref()), Some(d));
+        assert_eq!(FumoDelivery::from_tree(&tree, "./FUMO/../x/DownloadAndUpdate", Some("c")), None);
     }
 
     #[test]
     fn result_alert_round_trips() {
-        let r = FumoResult {
-            source: "./FUMO/p/DownloadAndUpdate".into(),
-            correlator: "c".into(),
-            code: ResultCode(410),
-        };
+        let r =
+            FumoResult { source: "./FUMO/p/DownloadAndUpdate".into(), correlator: "c".into(), code: ResultCode(410) };
         assert_eq!(FumoResult::from_alert(&r.alert("3".into())), Some(r));
     }
 }

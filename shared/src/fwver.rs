@@ -61,15 +61,7 @@ mod tests {
 
     #[test]
     fn orders_real_versions() {
-        let ordered = [
-            "1.2",
-            "1.2.1",
-            "1.2.9",
-            "1.2.10-b45",
-            "1.2.10-b46",
-            "1.3",
-            "10.0",
-        ];
+        let ordered = ["1.2", "1.2.1", "1.2.9", "1.2.10-b45", "1.2.10-b46", "1.3", "10.0"];
         for w in ordered.windows(2) {
             assert_eq!(compare(w[0], w[1]), Ordering::Less, "{} < {}", w[0], w[1]);
             assert_eq!(compare(w[1], w[0]), Ordering::Greater);
@@ -77,9 +69,6 @@ mod tests {
         assert_eq!(compare("R17A.0.3", "R17B.0.1"), Ordering::Less);
         assert_eq!(compare("1.02", "1.2"), Ordering::Equal);
         assert_eq!(compare("v1.2", "V1.2"), Ordering::Equal);
-        assert_eq!(
-            compare("99999999999999999999999.1", "1.1"),
-            Ordering::Greater
-        );
+        assert_eq!(compare("99999999999999999999999.1", "1.1"), Ordering::Greater);
     }
 }

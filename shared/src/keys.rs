@@ -45,9 +45,7 @@ pub struct NamedKey {
 impl std::fmt::Debug for NamedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key bytes: they may be secrets.
-        f.debug_struct("NamedKey")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("NamedKey").field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -56,14 +54,9 @@ impl NamedKey {
     pub fn parse(entry: &str) -> Result<Self, KeyError> {
         let (kid, material) = entry.trim().split_once(':').ok_or(KeyError::Syntax)?;
         check_kid(kid)?;
-        let raw = B64URL
-            .decode(material.trim())
-            .map_err(|_| KeyError::BadMaterial)?;
+        let raw = B64URL.decode(material.trim()).map_err(|_| KeyError::BadMaterial)?;
         let bytes: [u8; 32] = raw.try_into().map_err(|_| KeyError::BadMaterial)?;
-        Ok(NamedKey {
-            kid: kid.to_owned(),
-            bytes,
-        })
+        Ok(NamedKey { kid: kid.to_owned(), bytes })
     }
 
     /// The `kid:base64url` form.
@@ -74,30 +67,18 @@ impl NamedKey {
     /// A fresh random key.
     pub fn generate(kid: &str, rng: &mut dyn SecureRandom) -> Result<Self, KeyError> {
         check_kid(kid)?;
-        Ok(NamedKey {
-            kid: kid.to_owned(),
-            bytes: bytes::<32>(rng)?,
-        })
+        Ok(NamedKey { kid: kid.to_owned(), bytes: bytes::<32>(rng)? })
     }
 
     /// For an Ed25519 seed: the matching public key, under the same key id.
     pub fn ed25519_public(&self) -> NamedKey {
-        NamedKey {
-            kid: self.kid.clone(),
-            bytes: SigningKey::from_bytes(&self.bytes)
-                .verifying_key()
-                .to_bytes(),
-        }
+        NamedKey { kid: self.kid.clone(), bytes: SigningKey::from_bytes(&self.bytes).verifying_key().to_bytes() }
     }
 }
 
 /// Parses a comma-separated list of `kid:base64url` entries; the first is the current one.
 pub fn parse_key_list(list: &str) -> Result<Vec<NamedKey>, KeyError> {
-    let keys = list
-        .split(',')
-        .filter(|e| !e.trim().is_empty())
-        .map(NamedKey::parse)
-        .collect::<Result<Vec<_>, _>>()?;
+    let keys = list.split(',').filter(|e| !e.trim().is_empty()).map(NamedKey::parse).collect::<Result<Vec<_>, _>>()?;
     if keys.is_empty() {
         return Err(KeyError::Empty);
     }
@@ -106,18 +87,13 @@ pub fn parse_key_list(list: &str) -> Result<Vec<NamedKey>, KeyError> {
 
 /// Formats keys as the list [`parse_key_list`] reads.
 pub fn format_key_list(keys: &[NamedKey]) -> String {
-    keys.iter()
-        .map(NamedKey::to_entry)
-        .collect::<Vec<_>>()
-        .join(",")
+    keys.iter().map(NamedKey::to_entry).collect::<Vec<_>>().join(",")
 }
 
 fn check_kid(kid: &str) -> Result<(), KeyError> {
     let ok = !kid.is_empty()
         && kid.len() <= MAX_KID_LEN
-        && kid
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok { Ok(()) } else { Err(KeyError::BadKid) }
 }
 

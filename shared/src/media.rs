@@ -34,13 +34,7 @@ pub fn dm_encoding(content_type: &str) -> Option<DmEncoding> {
 
 /// Whether an `Accept` header lists the trigger type.
 pub fn accepts_notification(accept: &str) -> bool {
-    accept.split(',').any(|part| {
-        part.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case(NOTIFICATION)
-    })
+    accept.split(',').any(|part| part.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(NOTIFICATION))
 }
 
 #[cfg(test)]
@@ -49,26 +43,15 @@ mod tests {
 
     #[test]
     fn recognises_all_dm_types_with_parameters() {
-        assert_eq!(
-            dm_encoding("application/vnd.syncml.dm+xml; charset=UTF-8"),
-            Some(DmEncoding::Xml)
-        );
-        assert_eq!(
-            dm_encoding("application/vnd.syncml+xml"),
-            Some(DmEncoding::Xml)
-        );
-        assert_eq!(
-            dm_encoding("Application/VND.syncml.dm+wbxml"),
-            Some(DmEncoding::Wbxml)
-        );
+        assert_eq!(dm_encoding("application/vnd.syncml.dm+xml; charset=UTF-8"), Some(DmEncoding::Xml));
+        assert_eq!(dm_encoding("application/vnd.syncml+xml"), Some(DmEncoding::Xml));
+        assert_eq!(dm_encoding("Application/VND.syncml.dm+wbxml"), Some(DmEncoding::Wbxml));
         assert_eq!(dm_encoding("text/xml"), None);
     }
 
     #[test]
     fn finds_notification_in_accept() {
-        assert!(accepts_notification(
-            "text/html, application/vnd.syncml.notification;q=0.9"
-        ));
+        assert!(accepts_notification("text/html, application/vnd.syncml.notification;q=0.9"));
         assert!(!accepts_notification("text/html,*/*"));
     }
 }

@@ -181,8 +181,7 @@ impl Package0 {
         if rest.len() < sid_len {
             return Err(Pkg0Error::Truncated);
         }
-        let server_id =
-            std::str::from_utf8(&rest[..sid_len]).map_err(|_| Pkg0Error::BadServerId)?;
+        let server_id = std::str::from_utf8(&rest[..sid_len]).map_err(|_| Pkg0Error::BadServerId)?;
         if server_id.is_empty() {
             return Err(Pkg0Error::BadServerId);
         }
@@ -218,11 +217,7 @@ impl Decoded {
     /// Checks the digest against the server credentials shared by the ServerID's devices.
     pub fn verify_digest(&self, password: &[u8], nonce: &[u8]) -> Result<(), Pkg0Error> {
         let expected = digest(&self.package.server_id, password, nonce, &self.trigger);
-        if bool::from(expected.ct_eq(&self.digest)) {
-            Ok(())
-        } else {
-            Err(Pkg0Error::BadDigest)
-        }
+        if bool::from(expected.ct_eq(&self.digest)) { Ok(()) } else { Err(Pkg0Error::BadDigest) }
     }
 }
 
@@ -289,10 +284,7 @@ mod tests {
         let mut p = sample();
         p.version = 10;
         let bytes = p.encode(b"pw", b"").expect("encodes");
-        assert_eq!(
-            Package0::decode(&bytes),
-            Err(Pkg0Error::UnsupportedVersion(10))
-        );
+        assert_eq!(Package0::decode(&bytes), Err(Pkg0Error::UnsupportedVersion(10)));
         let mut bytes = sample().encode(b"pw", b"").expect("encodes");
         bytes[23] = 200;
         assert_eq!(Package0::decode(&bytes), Err(Pkg0Error::Truncated));
@@ -303,10 +295,7 @@ mod tests {
         let mut p = sample();
         p.version = 12;
         let bytes = p.encode(b"pw", b"").expect("encodes");
-        assert_eq!(
-            Package0::decode(&bytes).expect("decodes").package.version,
-            12
-        );
+        assert_eq!(Package0::decode(&bytes).expect("decodes").package.version, 12);
     }
 
     proptest! {

@@ -60,19 +60,12 @@ impl PortalState {
 
     /// The state after the phone reported `code` for the delivery.
     pub fn after_result(code: ResultCode) -> Self {
-        if code == ResultCode::SUCCESS {
-            PortalState::Done
-        } else {
-            PortalState::Failed
-        }
+        if code == ResultCode::SUCCESS { PortalState::Done } else { PortalState::Failed }
     }
 
     /// Whether nothing more will happen.
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            PortalState::Done | PortalState::Failed | PortalState::Ended
-        )
+        matches!(self, PortalState::Done | PortalState::Failed | PortalState::Ended)
     }
 }
 
@@ -88,10 +81,7 @@ pub struct ResultView {
 impl ResultView {
     /// The view of a result code.
     pub fn of(code: ResultCode) -> Self {
-        ResultView {
-            code: code.0,
-            message: code.describe().to_owned(),
-        }
+        ResultView { code: code.0, message: code.describe().to_owned() }
     }
 }
 

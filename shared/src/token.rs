@@ -87,13 +87,8 @@ pub struct TokenSigner {
 impl TokenSigner {
     /// A signer for an Ed25519 seed named by its key id.
     pub fn new(seed: &NamedKey) -> Result<Self, TokenError> {
-        let der = SigningKey::from_bytes(&seed.bytes)
-            .to_pkcs8_der()
-            .map_err(|_| TokenError::BadSigningKey)?;
-        Ok(TokenSigner {
-            kid: seed.kid.clone(),
-            key: EncodingKey::from_ed_der(der.as_bytes()),
-        })
+        let der = SigningKey::from_bytes(&seed.bytes).to_pkcs8_der().map_err(|_| TokenError::BadSigningKey)?;
+        Ok(TokenSigner { kid: seed.kid.clone(), key: EncodingKey::from_ed_der(der.as_bytes()) })
     }
 
     /// The compact JWS of `claims`.
@@ -130,17 +125,9 @@ impl TokenVerifier {
     pub fn new(public_keys: &[NamedKey], audience: &str, server_id: &str) -> Self {
         let keys = public_keys
             .iter()
-            .filter_map(|k| {
-                DecodingKey::from_ed_components(&B64URL.encode(k.bytes))
-                    .ok()
-                    .map(|d| (k.kid.clone(), d))
-            })
+            .filter_map(|k| DecodingKey::from_ed_components(&B64URL.encode(k.bytes)).ok().map(|d| (k.kid.clone(), d)))
             .collect();
-        TokenVerifier {
-            keys,
-            audience: audience.to_owned(),
-            server_id: server_id.to_owned(),
-        }
+        TokenVerifier { keys, audience: audience.to_owned(), server_id: server_id.to_owned() }
     }
 
     /// Checks `token` at time `now`.
@@ -153,21 +140,14 @@ impl TokenVerifier {
             return Err(TokenError::WrongAlgorithm);
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
-        let key = self
-            .keys
-            .iter()
-            .find(|(k, _)| *k == kid)
-            .map(|(_, d)| d)
-            .ok_or(TokenError::UnknownKey)?;
+        let key = self.keys.iter().find(|(k, _)| *k == kid).map(|(_, d)| d).ok_or(TokenError::UnknownKey)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         // Time comes from the caller, never from the library's clock.
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e
-            .kind()
-        {
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
             _ => TokenError::Malformed,
         })?;
@@ -223,52 +203,25 @@ mod tests {
         let t = s.sign(&claims(1000)).expect("signs");
         let ok = v.verify(&t, UnixMillis(1_100_000)).expect("verifies");
         assert_eq!(ok.claims().sid, "sid");
-        assert_eq!(
-            v.verify(&t, UnixMillis(2_000_000)),
-            Err(TokenError::Expired)
-        );
-        assert_eq!(
-            v.verify(&t, UnixMillis(900_000)),
-            Err(TokenError::NotYetValid)
-        );
+        assert_eq!(v.verify(&t, UnixMillis(2_000_000)), Err(TokenError::Expired));
+        assert_eq!(v.verify(&t, UnixMillis(900_000)), Err(TokenError::NotYetValid));
     }
 
     #[test]
     fn rejects_forged_and_foreign_tokens() {
         let (s, v, _) = setup();
         let other = NamedKey::generate("k1", &mut TestRng(99)).expect("key");
-        let forged = TokenSigner::new(&other)
-            .expect("signer")
-            .sign(&claims(1000))
-            .expect("signs");
-        assert_eq!(
-            v.verify(&forged, UnixMillis(1_000_000)),
-            Err(TokenError::BadSignature)
-        );
+        let forged = TokenSigner::new(&other).expect("signer").sign(&claims(1000)).expect("signs");
+        assert_eq!(v.verify(&forged, UnixMillis(1_000_000)), Err(TokenError::BadSignature));
         let stranger = NamedKey::generate("k9", &mut TestRng(5)).expect("key");
-        let t = TokenSigner::new(&stranger)
-            .expect("signer")
-            .sign(&claims(1000))
-            .expect("signs");
-        assert_eq!(
-            v.verify(&t, UnixMillis(1_000_000)),
-            Err(TokenError::UnknownKey)
-        );
+        let t = TokenSigner::new(&stranger).expect("signer").sign(&claims(1000)).expect("signs");
+        assert_eq!(v.verify(&t, UnixMillis(1_000_000)), Err(TokenError::UnknownKey));
         let mut c = claims(1000);
         c.aud = "elsewhere".into();
         let t = s.sign(&c).expect("signs");
-        assert_eq!(
-            v.verify(&t, UnixMillis(1_000_000)),
-            Err(TokenError::WrongAudience)
-        );
-        assert_eq!(
-            v.verify("not.a.token", UnixMillis(0)),
-            Err(TokenError::Malformed)
-        );
-        assert_eq!(
-            v.verify(&"x".repeat(5000), UnixMillis(0)),
-            Err(TokenError::Malformed)
-        );
+        assert_eq!(v.verify(&t, UnixMillis(1_000_000)), Err(TokenError::WrongAudience));
+        assert_eq!(v.verify("not.a.token", UnixMillis(0)), Err(TokenError::Malformed));
+        assert_eq!(v.verify(&"x".repeat(5000), UnixMillis(0)), Err(TokenError::Malformed));
     }
 
     #[test]
@@ -279,9 +232,6 @@ mod tests {
         let mut c = claims(1000);
         c.sid = "someone-else".into();
         parts[1] = B64URL.encode(serde_json::to_vec(&c).expect("json"));
-        assert_eq!(
-            v.verify(&parts.join("."), UnixMillis(1_000_000)),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(v.verify(&parts.join("."), UnixMillis(1_000_000)), Err(TokenError::BadSignature));
     }
 }

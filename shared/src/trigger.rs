@@ -87,11 +87,7 @@ pub fn mint(
     let token = signer.sign(&claims)?;
     let package = Package0::with_token(nsid, &cfg.server_id, UiMode::UserInteraction, &token)
         .encode(cfg.server_password.as_bytes(), cfg.nonce.as_bytes())?;
-    Ok(Minted {
-        package,
-        set_cookie: binding.set_cookie(cfg.ttl_secs),
-        claims,
-    })
+    Ok(Minted { package, set_cookie: binding.set_cookie(cfg.ttl_secs), claims })
 }
 
 #[cfg(test)]
@@ -115,20 +111,12 @@ mod tests {
             colo: "LOCAL".into(),
         };
         let now = UnixMillis(1_700_000_000_000);
-        let m = mint(
-            &cfg,
-            &TokenSigner::new(&seed).expect("signer"),
-            &mut rng,
-            now,
-        )
-        .expect("mints");
+        let m = mint(&cfg, &TokenSigner::new(&seed).expect("signer"), &mut rng, now).expect("mints");
         let d = Package0::decode(&m.package).expect("decodes");
         d.verify_digest(b"pw", b"").expect("digest");
         assert_eq!(d.package.session_id, m.claims.nsid);
         let v = TokenVerifier::new(&[seed.ed25519_public()], "origin", "portaldm");
-        let ok = v
-            .verify(d.package.token().expect("token"), now)
-            .expect("verifies");
+        let ok = v.verify(d.package.token().expect("token"), now).expect("verifies");
         let cookie = m.set_cookie.split(';').next().expect("pair");
         let b = BrowserBinding::from_cookie_header(cookie).expect("cookie");
         assert_eq!(b.sid, ok.claims().sid);

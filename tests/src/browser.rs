@@ -28,10 +28,7 @@ pub struct Reply {
 impl Reply {
     /// The first header named `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// The body as JSON.
@@ -45,24 +42,10 @@ fn reply(mut r: ureq::http::Response<ureq::Body>) -> Reply {
     let headers = r
         .headers()
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_ascii_lowercase(),
-                v.to_str().unwrap_or("").to_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or("").to_owned()))
         .collect();
-    let body = r
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_vec()
-        .expect("body");
-    Reply {
-        status: r.status().as_u16(),
-        headers,
-        body,
-    }
+    let body = r.body_mut().with_config().limit(64 << 20).read_to_vec().expect("body");
+    Reply { status: r.status().as_u16(), headers, body }
 }
 
 /// A browser: a base URL and a cookie header.
@@ -77,11 +60,7 @@ pub struct Browser {
 impl Browser {
     /// A browser with no cookie.
     pub fn new(base: &str) -> Self {
-        Browser {
-            agent: agent(),
-            base: base.to_owned(),
-            cookie: None,
-        }
+        Browser { agent: agent(), base: base.to_owned(), cookie: None }
     }
 
     /// GET `path`, sending the cookie and keeping any `pdm` cookie set.
@@ -91,10 +70,8 @@ impl Browser {
             req = req.header("Cookie", c);
         }
         let r = reply(req.call().expect("GET"));
-        if let Some(pair) = r
-            .header("set-cookie")
-            .and_then(|set| set.split(';').next())
-            .filter(|p| p.starts_with("pdm="))
+        if let Some(pair) =
+            r.header("set-cookie").and_then(|set| set.split(';').next()).filter(|p| p.starts_with("pdm="))
         {
             self.cookie = Some(pair.to_owned());
         }
@@ -103,10 +80,7 @@ impl Browser {
 
     /// POST JSON to `path` with the cookie.
     pub fn post_json(&self, path: &str, body: &Value) -> Reply {
-        let mut req = self
-            .agent
-            .post(&format!("{}{path}", self.base))
-            .header("Content-Type", "application/json");
+        let mut req = self.agent.post(&format!("{}{path}", self.base)).header("Content-Type", "application/json");
         if let Some(c) = &self.cookie {
             req = req.header("Cookie", c);
         }
@@ -116,12 +90,7 @@ impl Browser {
     /// The portal session view.
     pub fn session(&mut self) -> Value {
         let r = self.get("/portal/api/session");
-        assert_eq!(
-            r.status,
-            200,
-            "session: {}",
-            String::from_utf8_lossy(&r.body)
-        );
+        assert_eq!(r.status, 200, "session: {}", String::from_utf8_lossy(&r.body));
         r.json()
     }
 
@@ -133,10 +102,7 @@ impl Browser {
             if v["state"] == state {
                 return v;
             }
-            assert!(
-                Instant::now() < deadline,
-                "state never became {state}: last {v}"
-            );
+            assert!(Instant::now() < deadline, "state never became {state}: last {v}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -144,13 +110,7 @@ impl Browser {
 
 /// Any request, for tests of raw endpoints.
 pub fn post(url: &str, content_type: &str, body: &[u8]) -> Reply {
-    reply(
-        agent()
-            .post(url)
-            .header("Content-Type", content_type)
-            .send(body)
-            .expect("POST"),
-    )
+    reply(agent().post(url).header("Content-Type", content_type).send(body).expect("POST"))
 }
 
 /// A GET without cookies.

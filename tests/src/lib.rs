@@ -13,9 +13,7 @@ pub mod browser;
 
 /// Now, from the OS clock.
 pub fn now() -> portaldm_shared::time::UnixMillis {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64);
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64);
     portaldm_shared::time::UnixMillis(ms.unwrap_or(0))
 }
 
@@ -26,36 +24,22 @@ pub fn workspace() -> PathBuf {
 
 /// A built binary of the workspace (`make test` builds them before the suite).
 pub fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("PORTALDM_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/debug"));
+    let dir =
+        std::env::var_os("PORTALDM_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target/debug"));
     let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run `make test` (it builds the binaries and the edge first)",
-        p.display()
-    );
+    assert!(p.exists(), "{} is missing: run `make test` (it builds the binaries and the edge first)", p.display());
     p
 }
 
 fn tool(env: &str, default: &str) -> PathBuf {
-    let p = std::env::var_os(env)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(default));
-    assert!(
-        p.exists(),
-        "{} is missing: run `make test` (scripts/setup.sh installs it)",
-        p.display()
-    );
+    let p = std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| workspace().join(default));
+    assert!(p.exists(), "{} is missing: run `make test` (scripts/setup.sh installs it)", p.display());
     p
 }
 
 /// A free loopback port (bound then released: the window for a clash is tiny).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
 }
 
 /// Options for [`System::start`].
@@ -101,35 +85,19 @@ impl System {
         let bundle = std::env::var_os("PORTALDM_EDGE_BUNDLE")
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace().join("edge/build"));
-        assert!(
-            bundle.join("index_bg.wasm").exists(),
-            "edge bundle missing: run `make test`"
-        );
+        assert!(bundle.join("index_bg.wasm").exists(), "edge bundle missing: run `make test`");
         let out = Command::new(bin("portaldm-origin"))
             .args(["dev-setup", "--dir"])
             .arg(dir.path())
-            .args([
-                "--origin-port",
-                &op.to_string(),
-                "--edge-port",
-                &ep.to_string(),
-                "--edge-bundle",
-            ])
+            .args(["--origin-port", &op.to_string(), "--edge-port", &ep.to_string(), "--edge-bundle"])
             .arg(&bundle)
             .output()
             .expect("dev-setup runs");
-        assert!(
-            out.status.success(),
-            "dev-setup failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "dev-setup failed: {}", String::from_utf8_lossy(&out.stderr));
         let cfg = dir.path().join("origin.toml");
         let text = std::fs::read_to_string(&cfg).expect("origin.toml");
-        std::fs::write(
-            &cfg,
-            text.replace("hold_secs = 25", &format!("hold_secs = {}", opts.hold_secs)),
-        )
-        .expect("write");
+        std::fs::write(&cfg, text.replace("hold_secs = 25", &format!("hold_secs = {}", opts.hold_secs)))
+            .expect("write");
         let mut sys = System {
             edge: format!("http://127.0.0.1:{ep}"),
             origin: format!("http://127.0.0.1:{op}"),
@@ -137,23 +105,14 @@ impl System {
             origin_proc: None,
             edge_proc: None,
         };
-        let demo = sys
-            .origin_cmd(&["catalog", "demo"])
-            .output()
-            .expect("catalog demo");
-        assert!(
-            demo.status.success(),
-            "catalog demo: {}",
-            String::from_utf8_lossy(&demo.stderr)
-        );
+        let demo = sys.origin_cmd(&["catalog", "demo"]).output().expect("catalog demo");
+        assert!(demo.status.success(), "catalog demo: {}", String::from_utf8_lossy(&demo.stderr));
         sys.start_origin();
         let workerd = Command::new(tool("WORKERD_BIN", "node_modules/.bin/workerd"))
             .arg("serve")
             .arg(sys.dir.path().join("workerd.capnp"))
             .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(sys.dir.path().join("workerd.log")).expect("log"),
-            ))
+            .stderr(Stdio::from(std::fs::File::create(sys.dir.path().join("workerd.log")).expect("log")))
             .spawn()
             .expect("workerd starts");
         sys.edge_proc = Some(workerd);
@@ -164,9 +123,7 @@ impl System {
     /// A `portaldm-origin` command on this system's configuration.
     pub fn origin_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin("portaldm-origin"));
-        c.arg("-c")
-            .arg(self.dir.path().join("origin.toml"))
-            .args(args);
+        c.arg("-c").arg(self.dir.path().join("origin.toml")).args(args);
         c
     }
 
@@ -175,20 +132,13 @@ impl System {
         let mut child = self
             .origin_cmd(&["serve"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                std::fs::File::create(self.dir.path().join("origin.log")).expect("log"),
-            ))
+            .stderr(Stdio::from(std::fs::File::create(self.dir.path().join("origin.log")).expect("log")))
             .spawn()
             .expect("origin starts");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("origin prints its address");
-        assert!(
-            line.contains("listening on"),
-            "origin did not start: {line:?}; see origin.log"
-        );
+        BufReader::new(stdout).read_line(&mut line).expect("origin prints its address");
+        assert!(line.contains("listening on"), "origin did not start: {line:?}; see origin.log");
         self.origin_proc = Some(child);
     }
 
@@ -209,10 +159,7 @@ impl System {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!(
-            "{url} did not come up; logs in {}",
-            self.dir.path().display()
-        );
+        panic!("{url} did not come up; logs in {}", self.dir.path().display());
     }
 
     /// The keys dev-setup wrote.
@@ -234,6 +181,14 @@ impl System {
     /// The dmclient configuration file (edit it to test refusals).
     pub fn client_config(&self) -> PathBuf {
         self.dir.path().join("dmclient.toml")
+    }
+
+    /// A copy of the dmclient configuration with `line` added to its `[account]`.
+    pub fn client_config_with(&self, name: &str, line: &str) -> PathBuf {
+        let text = std::fs::read_to_string(self.client_config()).expect("dmclient.toml");
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text.replace("[account]\n", &format!("[account]\n{line}\n"))).expect("write");
+        path
     }
 
     /// Where dmclient stages installed packages.
@@ -258,10 +213,7 @@ impl System {
 
     /// Runs `dmclient trigger` to completion.
     pub fn run_dmclient(&self, config: &Path, trigger: &[u8]) -> Output {
-        wait_with_timeout(
-            self.spawn_dmclient(config, trigger),
-            Duration::from_secs(90),
-        )
+        wait_with_timeout(self.spawn_dmclient(config, trigger), Duration::from_secs(90))
     }
 }
 
@@ -275,10 +227,7 @@ pub fn wait_with_timeout(mut child: Child, limit: Duration) -> Output {
             _ => {
                 let _ = child.kill();
                 let out = child.wait_with_output().expect("output");
-                panic!(
-                    "process did not finish in {limit:?}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                panic!("process did not finish in {limit:?}: {}", String::from_utf8_lossy(&out.stderr));
             }
         }
     }
@@ -286,10 +235,7 @@ pub fn wait_with_timeout(mut child: Child, limit: Duration) -> Output {
 
 impl Drop for System {
     fn drop(&mut self) {
-        for c in [self.origin_proc.take(), self.edge_proc.take()]
-            .into_iter()
-            .flatten()
-        {
+        for c in [self.origin_proc.take(), self.edge_proc.take()].into_iter().flatten() {
             let mut c = c;
             let _ = c.kill();
             let _ = c.wait();

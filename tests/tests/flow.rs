@@ -32,42 +32,20 @@ fn a_handset_gets_a_compatible_update_through_the_portal() {
     assert_eq!(trig.header("content-type"), Some(media::NOTIFICATION));
     let set_cookie = trig.header("set-cookie").expect("cookie set").to_owned();
     for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
-        assert!(
-            set_cookie.contains(attr),
-            "cookie lacks {attr}: {set_cookie}"
-        );
+        assert!(set_cookie.contains(attr), "cookie lacks {attr}: {set_cookie}");
     }
     let decoded = Package0::decode(&trig.body).expect("trigger decodes");
-    decoded
-        .verify_digest(keys.server_password.as_bytes(), b"")
-        .expect("digest over the server credentials");
+    decoded.verify_digest(keys.server_password.as_bytes(), b"").expect("digest over the server credentials");
     let pkg = &decoded.package;
-    assert_eq!(
-        (pkg.version, pkg.ui_mode, pkg.server_initiated),
-        (11, UiMode::UserInteraction, true)
-    );
+    assert_eq!((pkg.version, pkg.ui_mode, pkg.server_initiated), (11, UiMode::UserInteraction, true));
     assert_eq!(pkg.server_id, "portaldm");
-    assert_eq!(
-        &trig.body[32..36],
-        b"PDM1",
-        "vendor part opens with PDM1 after an 8-byte server id"
-    );
-    let verifier = TokenVerifier::new(
-        &[keys.token.ed25519_public()],
-        "portaldm-origin",
-        "portaldm",
-    );
-    let token = verifier
-        .verify(pkg.token().expect("token in trigger"), now())
-        .expect("token verifies");
+    assert_eq!(&trig.body[32..36], b"PDM1", "vendor part opens with PDM1 after an 8-byte server id");
+    let verifier = TokenVerifier::new(&[keys.token.ed25519_public()], "portaldm-origin", "portaldm");
+    let token = verifier.verify(pkg.token().expect("token in trigger"), now()).expect("token verifies");
     assert_eq!(token.claims().nsid, pkg.session_id);
-    let binding = BrowserBinding::from_cookie_header(phone.cookie.as_deref().expect("cookie"))
-        .expect("pdm cookie");
+    let binding = BrowserBinding::from_cookie_header(phone.cookie.as_deref().expect("cookie")).expect("pdm cookie");
     assert_eq!(binding.sid, token.claims().sid);
-    assert!(
-        binding.matches(&token.claims().bnd),
-        "cookie secret hashes to the token's bnd"
-    );
+    assert!(binding.matches(&token.claims().bnd), "cookie secret hashes to the token's bnd");
 
     // Before the phone connects the browser waits.
     assert_eq!(phone.session()["state"], "waiting");
@@ -77,10 +55,7 @@ fn a_handset_gets_a_compatible_update_through_the_portal() {
     let view = phone.wait_for("choosing", Duration::from_secs(20));
     assert_eq!(view["device"]["dev_id"], "IMEI:490154203237518");
     assert_eq!(view["device"]["model"], "PDM-Phone-1");
-    assert_eq!(
-        view["device"]["fw_v"], "1.0.0",
-        "DevDetail was read with Get"
-    );
+    assert_eq!(view["device"]["fw_v"], "1.0.0", "DevDetail was read with Get");
 
     // Offers: compatible only, newest first. The demo catalog also holds a package for
     // PDM-Phone-2 and one that needs base firmware 1.2.0: neither is offered.
@@ -88,63 +63,29 @@ fn a_handset_gets_a_compatible_update_through_the_portal() {
         .as_array()
         .expect("offers")
         .iter()
-        .map(|o| {
-            (
-                o["package"]["version"].as_str().unwrap_or("").to_owned(),
-                o["recommended"] == true,
-            )
-        })
+        .map(|o| (o["package"]["version"].as_str().unwrap_or("").to_owned(), o["recommended"] == true))
         .collect();
-    assert_eq!(
-        offered,
-        vec![("1.2.0".to_owned(), true), ("1.1.0".to_owned(), false)]
-    );
+    assert_eq!(offered, vec![("1.2.0".to_owned(), true), ("1.1.0".to_owned(), false)]);
     let chosen = &view["offers"][0]["package"];
 
     // A stranger's browser cannot see or pick this session's offers.
     let mut stranger = Browser::new(&sys.edge);
     stranger.get("/portal/trigger");
     assert_eq!(stranger.session()["state"], "waiting");
-    assert!(
-        stranger.session()["offers"]
-            .as_array()
-            .is_some_and(|a| a.is_empty())
-    );
+    assert!(stranger.session()["offers"].as_array().is_some_and(|a| a.is_empty()));
     let mut forger = Browser::new(&sys.edge);
-    let stranger_secret = stranger
-        .cookie
-        .as_deref()
-        .and_then(|c| c.split_once('.'))
-        .map(|(_, s)| s.to_owned());
-    forger.cookie = Some(format!(
-        "pdm={}.{}",
-        binding.sid,
-        stranger_secret.expect("secret")
-    ));
+    let stranger_secret = stranger.cookie.as_deref().and_then(|c| c.split_once('.')).map(|(_, s)| s.to_owned());
+    forger.cookie = Some(format!("pdm={}.{}", binding.sid, stranger_secret.expect("secret")));
     assert_eq!(forger.get("/portal/api/session").status, 403);
     let pick = json!({ "package_id": chosen["id"] });
     assert_eq!(forger.post_json("/portal/api/select", &pick).status, 403);
-    assert_eq!(
-        Browser::new(&sys.edge)
-            .post_json("/portal/api/select", &pick)
-            .status,
-        401
-    );
+    assert_eq!(Browser::new(&sys.edge).post_json("/portal/api/select", &pick).status, 401);
 
     // Package 4 is held at least once (hold is 1 s) before the user chooses.
     std::thread::sleep(Duration::from_millis(2500));
     let picked = phone.post_json("/portal/api/select", &pick);
-    assert_eq!(
-        picked.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&picked.body)
-    );
-    assert_eq!(
-        phone.post_json("/portal/api/select", &pick).status,
-        409,
-        "a second choice is refused"
-    );
+    assert_eq!(picked.status, 200, "{}", String::from_utf8_lossy(&picked.body));
+    assert_eq!(phone.post_json("/portal/api/select", &pick).status, 409, "a second choice is refused");
 
     let out = wait_with_timeout(client, Duration::from_secs(60));
     let log = String::from_utf8_lossy(&out.stderr);
@@ -155,21 +96,29 @@ fn a_handset_gets_a_compatible_update_through_the_portal() {
     assert_eq!(view["selected"], chosen["id"]);
 
     // The bytes that reached the phone are the package's.
-    let staged = std::fs::read_dir(sys.staged_dir())
-        .expect("staged")
-        .next()
-        .expect("one file")
-        .expect("entry")
-        .path();
+    let staged = std::fs::read_dir(sys.staged_dir()).expect("staged").next().expect("one file").expect("entry").path();
     let bytes = std::fs::read(staged).expect("read staged");
-    assert_eq!(
-        hex::encode(Sha256::digest(&bytes)),
-        chosen["blob"].as_str().expect("blob")
-    );
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), chosen["blob"].as_str().expect("blob"));
     assert_eq!(bytes.len() as u64, chosen["size"].as_u64().expect("size"));
 
     // The result is this browser's alone.
     assert!(stranger.session()["result"].is_null());
+}
+
+#[test]
+fn a_wbxml_handset_gets_its_update_too() {
+    let sys = System::start(Options::default());
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let cfg = sys.client_config_with("wbxml.toml", "encoding = \"wbxml\"");
+    let client = sys.spawn_dmclient(&cfg, &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    assert_eq!(view["device"]["fw_v"], "1.0.0", "DevDetail read over WBXML");
+    let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
+    assert_eq!(phone.post_json("/portal/api/select", &pick).status, 200);
+    let out = wait_with_timeout(client, Duration::from_secs(60));
+    assert!(out.status.success(), "dmclient: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
 }
 
 #[test]
@@ -178,37 +127,19 @@ fn signed_downloads_through_the_edge_are_checked_before_any_byte() {
     let keys = sys.keys();
     let listing = sys.origin_cmd(&["catalog", "list"]).output().expect("list");
     let text = String::from_utf8_lossy(&listing.stdout);
-    let blob = text
-        .lines()
-        .next()
-        .and_then(|l| l.split("sha256=").nth(1))
-        .expect("a package")
-        .trim()
-        .to_owned();
+    let blob = text.lines().next().and_then(|l| l.split("sha256=").nth(1)).expect("a package").trim().to_owned();
     let exp = now().as_secs() + 600;
-    let good = portaldm_shared::cdn::sign(std::slice::from_ref(&keys.cdn), &blob, "IMEI:1", exp)
-        .expect("sign");
+    let good = portaldm_shared::cdn::sign(std::slice::from_ref(&keys.cdn), &blob, "IMEI:1", exp).expect("sign");
 
     let r = get(&format!("{}{good}", sys.edge));
     assert_eq!(r.status, 200);
-    assert_eq!(
-        hex::encode(Sha256::digest(&r.body)),
-        blob,
-        "bytes through the edge match the SHA-256"
-    );
+    assert_eq!(hex::encode(Sha256::digest(&r.body)), blob, "bytes through the edge match the SHA-256");
 
-    let other_blob = format!(
-        "{}{}",
-        &blob[..63],
-        if blob.ends_with('0') { '1' } else { '0' }
-    );
+    let other_blob = format!("{}{}", &blob[..63], if blob.ends_with('0') { '1' } else { '0' });
     let tampered = [
         (good.replacen(&blob, &other_blob, 1), 403),
         (good.replace("IMEI%3A1", "IMEI%3A2"), 403),
-        (
-            good.replace(&format!("e={exp}"), &format!("e={}", exp + 1)),
-            403,
-        ),
+        (good.replace(&format!("e={exp}"), &format!("e={}", exp + 1)), 403),
         (format!("{good}x"), 403),
         (good.replace(&format!("&e={exp}"), ""), 400),
         (good.replace("s=cdn1.", "s=cdn9."), 403),
@@ -216,21 +147,9 @@ fn signed_downloads_through_the_edge_are_checked_before_any_byte() {
     for (url, status) in tampered {
         assert_eq!(get(&format!("{}{url}", sys.edge)).status, status, "{url}");
     }
-    let expired = portaldm_shared::cdn::sign(
-        std::slice::from_ref(&keys.cdn),
-        &blob,
-        "IMEI:1",
-        now().as_secs() - 10,
-    )
-    .expect("sign");
+    let expired = portaldm_shared::cdn::sign(std::slice::from_ref(&keys.cdn), &blob, "IMEI:1", now().as_secs() - 10)
+        .expect("sign");
     assert_eq!(get(&format!("{}{expired}", sys.edge)).status, 410);
     // The origin's blob endpoint checks the same signature: no way around the edge.
-    assert_eq!(
-        get(&format!(
-            "{}/blobs/{blob}?d=x&e={exp}&s=cdn1.AAAA",
-            sys.origin
-        ))
-        .status,
-        403
-    );
+    assert_eq!(get(&format!("{}/blobs/{blob}?d=x&e={exp}&s=cdn1.AAAA", sys.origin)).status, 403);
 }

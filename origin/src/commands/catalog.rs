@@ -15,31 +15,13 @@ use crate::store::{NewPackage, Store};
 pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
     let store = super::open_store(cfg).await?;
     match cmd {
-        CatalogCommand::Add {
-            name,
-            version,
-            models,
-            base_min,
-            base_max,
-            notes,
-            file,
-        } => {
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        CatalogCommand::Add { name, version, models, base_min, base_max, notes, file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let id = add(
                 cfg,
                 store.as_ref(),
                 &bytes,
-                NewPackage {
-                    name,
-                    version,
-                    models,
-                    base_min,
-                    base_max,
-                    blob: String::new(),
-                    size: 0,
-                    notes,
-                },
+                NewPackage { name, version, models, base_min, base_max, blob: String::new(), size: 0, notes },
             )
             .await?;
             println!("added package {id}");
@@ -65,12 +47,7 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
 }
 
 /// Stores `bytes` as a blob named by its SHA-256 and adds the package.
-pub async fn add(
-    cfg: &Config,
-    store: &dyn Store,
-    bytes: &[u8],
-    mut p: NewPackage,
-) -> anyhow::Result<i64> {
+pub async fn add(cfg: &Config, store: &dyn Store, bytes: &[u8], mut p: NewPackage) -> anyhow::Result<i64> {
     let blob = hex::encode(Sha256::digest(bytes));
     write_blob(&cfg.blob_dir, &blob, bytes)?;
     p.blob = blob;
@@ -109,59 +86,19 @@ fn synthetic(seed: &str, len: usize) -> Vec<u8> {
 async fn demo(cfg: &Config, store: &dyn Store) -> anyhow::Result<()> {
     let existing = store.packages().await?;
     // (name, version, model, base_min, base_max, notes)
-    type Demo<'a> = (
-        &'a str,
-        &'a str,
-        &'a str,
-        Option<&'a str>,
-        Option<&'a str>,
-        &'a str,
-    );
+    type Demo<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>, &'a str);
     let demo: [Demo; 4] = [
-        (
-            "PDM Phone 1 firmware",
-            "1.1.0",
-            "PDM-Phone-1",
-            Some("1.0.0"),
-            Some("1.0.9"),
-            "Security fixes for 1.0.x.",
-        ),
-        (
-            "PDM Phone 1 firmware",
-            "1.2.0",
-            "PDM-Phone-1",
-            Some("1.0.0"),
-            None,
-            "New camera app, battery improvements.",
-        ),
-        (
-            "PDM Phone 1 firmware",
-            "1.3.0",
-            "PDM-Phone-1",
-            Some("1.2.0"),
-            None,
-            "Delta update from 1.2.x only.",
-        ),
-        (
-            "PDM Phone 2 firmware",
-            "2.0.0",
-            "PDM-Phone-2",
-            None,
-            None,
-            "For the other demo model.",
-        ),
+        ("PDM Phone 1 firmware", "1.1.0", "PDM-Phone-1", Some("1.0.0"), Some("1.0.9"), "Security fixes for 1.0.x."),
+        ("PDM Phone 1 firmware", "1.2.0", "PDM-Phone-1", Some("1.0.0"), None, "New camera app, battery improvements."),
+        ("PDM Phone 1 firmware", "1.3.0", "PDM-Phone-1", Some("1.2.0"), None, "Delta update from 1.2.x only."),
+        ("PDM Phone 2 firmware", "2.0.0", "PDM-Phone-2", None, None, "For the other demo model."),
     ];
     for (name, version, model, min, max, notes) in demo {
-        if existing
-            .iter()
-            .any(|p| p.name == name && p.version == version)
-        {
+        if existing.iter().any(|p| p.name == name && p.version == version) {
             continue;
         }
         let mut bytes = Vec::new();
-        synthetic(&format!("{name} {version}"), 256 * 1024)
-            .as_slice()
-            .read_to_end(&mut bytes)?;
+        synthetic(&format!("{name} {version}"), 256 * 1024).as_slice().read_to_end(&mut bytes)?;
         let id = add(
             cfg,
             store,

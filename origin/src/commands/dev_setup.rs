@@ -77,10 +77,7 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
          listen = {listen}\ndatabase = {db}\nblob_dir = {blobs}\nserver_id = {sid}\naudience = {aud}\n\
          dm_uri = {dm}\npublic_url = {edge}\ntoken_public_keys = {tpk}\ncdn_keys = {cdn}\nhold_secs = 25\n",
         listen = lit(&format!("127.0.0.1:{}", a.origin_port)),
-        db = lit(&format!(
-            "sqlite://{}",
-            dir.join("origin.db").to_string_lossy()
-        )),
+        db = lit(&format!("sqlite://{}", dir.join("origin.db").to_string_lossy())),
         blobs = d("blobs"),
         sid = lit(SERVER_ID),
         aud = lit(AUDIENCE),
@@ -119,10 +116,8 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
         ("PDM_TOKEN_TTL_SECS", "600"),
         ("PDM_COLO", "LOCAL"),
     ];
-    let bindings: Vec<String> = vars
-        .iter()
-        .map(|(n, v)| format!("    (name = {}, text = {}),", lit(n), lit(v)))
-        .collect();
+    let bindings: Vec<String> =
+        vars.iter().map(|(n, v)| format!("    (name = {}, text = {}),", lit(n), lit(v))).collect();
     let capnp = format!(
         "# portaldm edge under workerd, local development (written by `portaldm-origin dev-setup`)\n\
          using Workerd = import \"/workerd/workerd.capnp\";\n\n\
@@ -141,14 +136,8 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
     );
     std::fs::write(dir.join("workerd.capnp"), capnp)?;
     // The same values for `wrangler dev`, which reads .dev.vars beside wrangler.toml.
-    let dev_vars: String = vars
-        .iter()
-        .map(|(n, v)| format!("{n}={}\n", lit(v)))
-        .collect();
+    let dev_vars: String = vars.iter().map(|(n, v)| format!("{n}={}\n", lit(v))).collect();
     std::fs::write(dir.join("dev.vars"), dev_vars)?;
-    println!(
-        "wrote {}/{{origin.toml,dmclient.toml,workerd.capnp,dev.vars,keys.toml}}",
-        dir.display()
-    );
+    println!("wrote {}/{{origin.toml,dmclient.toml,workerd.capnp,dev.vars,keys.toml}}", dir.display());
     Ok(())
 }

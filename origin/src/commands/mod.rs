@@ -16,16 +16,12 @@ use crate::store::sqlite::SqliteStore;
 pub fn run(cli: Cli) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info")
-            }),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info")),
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -59,18 +55,12 @@ pub fn run(cli: Cli) -> ExitCode {
 /// Opens the configured store.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     if cfg.database.starts_with("sqlite:") {
-        let folder = cfg
-            .database
-            .strip_prefix("sqlite://")
-            .and_then(|p| std::path::Path::new(p).parent());
+        let folder = cfg.database.strip_prefix("sqlite://").and_then(|p| std::path::Path::new(p).parent());
         if let Some(path) = folder.filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(path)?;
         }
         Ok(Arc::new(SqliteStore::open(&cfg.database).await?))
     } else {
-        anyhow::bail!(
-            "unsupported database URL {:?}: use sqlite://PATH",
-            cfg.database
-        )
+        anyhow::bail!("unsupported database URL {:?}: use sqlite://PATH", cfg.database)
     }
 }

@@ -10,11 +10,9 @@ use crate::config::Config;
 /// Runs the server.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let store = super::open_store(&cfg).await?;
-    std::fs::create_dir_all(&cfg.blob_dir)
-        .with_context(|| format!("creating {}", cfg.blob_dir.display()))?;
-    let listener = tokio::net::TcpListener::bind(&cfg.listen)
-        .await
-        .with_context(|| format!("binding {}", cfg.listen))?;
+    std::fs::create_dir_all(&cfg.blob_dir).with_context(|| format!("creating {}", cfg.blob_dir.display()))?;
+    let listener =
+        tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let hold = cfg.hold_secs;
     let app = router(AppState::new(cfg, store)?);
@@ -46,14 +44,13 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -116,21 +116,9 @@ pub trait Store: Send + Sync {
         now: i64,
     ) -> StoreResult<()>;
     /// Records the user's choice if the session is still choosing; false otherwise.
-    async fn select(
-        &self,
-        sid: &str,
-        package_id: i64,
-        delivery: &FumoDelivery,
-        now: i64,
-    ) -> StoreResult<bool>;
+    async fn select(&self, sid: &str, package_id: i64, delivery: &FumoDelivery, now: i64) -> StoreResult<bool>;
     /// Records the client's Exec status for a delivery.
-    async fn delivered(
-        &self,
-        correlator: &str,
-        exec_status: u16,
-        state: PortalState,
-        now: i64,
-    ) -> StoreResult<()>;
+    async fn delivered(&self, correlator: &str, exec_status: u16, state: PortalState, now: i64) -> StoreResult<()>;
     /// Records a result once.
     async fn record_result(
         &self,
@@ -142,12 +130,7 @@ pub trait Store: Send + Sync {
     /// Reads a DM session.
     async fn dm_session(&self, dev_id: &str, session_id: &str) -> StoreResult<Option<DmRecord>>;
     /// Writes a DM session and its last answer.
-    async fn save_dm_session(
-        &self,
-        s: &ServerSession,
-        last_reply: &[u8],
-        now: i64,
-    ) -> StoreResult<()>;
+    async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()>;
     /// Adds a package.
     async fn add_package(&self, p: &NewPackage, now: i64) -> StoreResult<i64>;
     /// All published packages.

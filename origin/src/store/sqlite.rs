@@ -27,10 +27,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore { pool })
     }
@@ -50,20 +47,14 @@ fn portal_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<PortalRecord> {
     Ok(PortalRecord {
         sid: r.try_get("sid")?,
         bnd: r.try_get("bnd")?,
-        nsid: u16::try_from(r.try_get::<i64, _>("nsid")?)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        nsid: u16::try_from(r.try_get::<i64, _>("nsid")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         dev_id: r.try_get("dev_id")?,
-        state: PortalState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("portal state {state}")))?,
+        state: PortalState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("portal state {state}")))?,
         device: parse(&r.try_get::<String, _>("device")?)?,
         package_id: r.try_get("package_id")?,
         delivery: delivery.as_deref().map(parse).transpose()?,
-        exec_status: r
-            .try_get::<Option<i64>, _>("exec_status")?
-            .map(|v| v as u16),
-        result_code: r
-            .try_get::<Option<i64>, _>("result_code")?
-            .map(|v| v as u16),
+        exec_status: r.try_get::<Option<i64>, _>("exec_status")?.map(|v| v as u16),
+        result_code: r.try_get::<Option<i64>, _>("result_code")?.map(|v| v as u16),
         expires_at: r.try_get("expires_at")?,
     })
 }
@@ -71,13 +62,11 @@ fn portal_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<PortalRecord> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn use_jti(&self, jti: &str, expires_at: i64) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "INSERT INTO used_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING",
-        )
-        .bind(jti)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query("INSERT INTO used_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -115,10 +104,8 @@ impl Store for SqliteStore {
     }
 
     async fn portal(&self, sid: &str) -> StoreResult<Option<PortalRecord>> {
-        let row = sqlx::query("SELECT * FROM portal_sessions WHERE sid = ?")
-            .bind(sid)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT * FROM portal_sessions WHERE sid = ?").bind(sid).fetch_optional(&self.pool).await?;
         row.as_ref().map(portal_from_row).transpose()
     }
 
@@ -129,25 +116,17 @@ impl Store for SqliteStore {
         device: &DeviceDetails,
         now: i64,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE portal_sessions SET state = ?, device = ?, updated_at = ? WHERE sid = ?",
-        )
-        .bind(state.as_str())
-        .bind(json(device)?)
-        .bind(now)
-        .bind(sid)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("UPDATE portal_sessions SET state = ?, device = ?, updated_at = ? WHERE sid = ?")
+            .bind(state.as_str())
+            .bind(json(device)?)
+            .bind(now)
+            .bind(sid)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
-    async fn select(
-        &self,
-        sid: &str,
-        package_id: i64,
-        delivery: &FumoDelivery,
-        now: i64,
-    ) -> StoreResult<bool> {
+    async fn select(&self, sid: &str, package_id: i64, delivery: &FumoDelivery, now: i64) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE portal_sessions SET state = 'selected', package_id = ?, delivery = ?, correlator = ?, updated_at = ? \
              WHERE sid = ? AND state = 'choosing'",
@@ -162,13 +141,7 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn delivered(
-        &self,
-        correlator: &str,
-        exec_status: u16,
-        state: PortalState,
-        now: i64,
-    ) -> StoreResult<()> {
+    async fn delivered(&self, correlator: &str, exec_status: u16, state: PortalState, now: i64) -> StoreResult<()> {
         // A result may already have arrived (the client reported before its status got through).
         sqlx::query(
             "UPDATE portal_sessions SET exec_status = ?, state = CASE WHEN result_code IS NULL THEN ? ELSE state END, \
@@ -191,13 +164,11 @@ impl Store for SqliteStore {
         now: i64,
     ) -> StoreResult<RecordOutcome> {
         let mut tx = self.pool.begin().await?;
-        let portal = sqlx::query(
-            "SELECT sid, package_id FROM portal_sessions WHERE correlator = ? AND dev_id = ?",
-        )
-        .bind(correlator)
-        .bind(dev_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let portal = sqlx::query("SELECT sid, package_id FROM portal_sessions WHERE correlator = ? AND dev_id = ?")
+            .bind(correlator)
+            .bind(dev_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(portal) = portal else {
             return Ok(RecordOutcome::Unknown);
         };
@@ -219,25 +190,24 @@ impl Store for SqliteStore {
             tx.commit().await?;
             return Ok(RecordOutcome::Duplicate);
         }
-        sqlx::query(
-            "UPDATE portal_sessions SET result_code = ?, state = ?, updated_at = ? WHERE sid = ?",
-        )
-        .bind(i64::from(code.0))
-        .bind(PortalState::after_result(code).as_str())
-        .bind(now)
-        .bind(&sid)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE portal_sessions SET result_code = ?, state = ?, updated_at = ? WHERE sid = ?")
+            .bind(i64::from(code.0))
+            .bind(PortalState::after_result(code).as_str())
+            .bind(now)
+            .bind(&sid)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(RecordOutcome::Recorded)
     }
 
     async fn dm_session(&self, dev_id: &str, session_id: &str) -> StoreResult<Option<DmRecord>> {
-        let row = sqlx::query("SELECT session, last_reply, updated_at FROM dm_sessions WHERE dev_id = ? AND session_id = ?")
-            .bind(dev_id)
-            .bind(session_id.to_ascii_uppercase())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT session, last_reply, updated_at FROM dm_sessions WHERE dev_id = ? AND session_id = ?")
+                .bind(dev_id)
+                .bind(session_id.to_ascii_uppercase())
+                .fetch_optional(&self.pool)
+                .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(DmRecord {
             session: parse(&row.try_get::<String, _>("session")?)?,
@@ -246,12 +216,7 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn save_dm_session(
-        &self,
-        s: &ServerSession,
-        last_reply: &[u8],
-        now: i64,
-    ) -> StoreResult<()> {
+    async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO dm_sessions (dev_id, session_id, session, last_reply, updated_at) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT (dev_id, session_id) DO UPDATE SET session = excluded.session, \
@@ -287,9 +252,7 @@ impl Store for SqliteStore {
     }
 
     async fn packages(&self) -> StoreResult<Vec<CatalogPackage>> {
-        let rows = sqlx::query("SELECT * FROM packages WHERE published = 1 ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query("SELECT * FROM packages WHERE published = 1 ORDER BY id").fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(CatalogPackage {

@@ -53,20 +53,11 @@ impl ClientSession {
     }
 
     /// A session answering a trigger: Alert 1200, DevInfo, and the session token.
-    pub fn server_initiated(
-        device: DeviceDetails,
-        server_uri: &str,
-        session_id_hex: &str,
-        token: &str,
-    ) -> Self {
+    pub fn server_initiated(device: DeviceDetails, server_uri: &str, session_id_hex: &str, token: &str) -> Self {
         let mut s = Self::new(device, server_uri, session_id_hex);
         let mut ids = CmdIds::default();
         s.opening = vec![
-            Command::Alert(Alert {
-                cmd_id: ids.next(),
-                data: AlertCode::SERVER_INITIATED.0,
-                ..Alert::default()
-            }),
+            Command::Alert(Alert { cmd_id: ids.next(), data: AlertCode::SERVER_INITIATED.0, ..Alert::default() }),
             s.devinfo(ids.next()),
             Command::Alert(Alert {
                 cmd_id: ids.next(),
@@ -83,20 +74,11 @@ impl ClientSession {
     }
 
     /// A client-initiated session that reports `result`.
-    pub fn report(
-        device: DeviceDetails,
-        server_uri: &str,
-        session_id_hex: &str,
-        result: &FumoResult,
-    ) -> Self {
+    pub fn report(device: DeviceDetails, server_uri: &str, session_id_hex: &str, result: &FumoResult) -> Self {
         let mut s = Self::new(device, server_uri, session_id_hex);
         let mut ids = CmdIds::default();
         s.opening = vec![
-            Command::Alert(Alert {
-                cmd_id: ids.next(),
-                data: AlertCode::CLIENT_INITIATED.0,
-                ..Alert::default()
-            }),
+            Command::Alert(Alert { cmd_id: ids.next(), data: AlertCode::CLIENT_INITIATED.0, ..Alert::default() }),
             s.devinfo(ids.next()),
             Command::Alert(result.alert(ids.next())),
         ];
@@ -104,11 +86,7 @@ impl ClientSession {
     }
 
     fn devinfo(&self, cmd_id: String) -> Command {
-        Command::Replace(ItemCommand {
-            cmd_id,
-            items: self.device.items(&DEVINFO),
-            ..ItemCommand::default()
-        })
+        Command::Replace(ItemCommand { cmd_id, items: self.device.items(&DEVINFO), ..ItemCommand::default() })
     }
 
     /// Package 1.
@@ -128,12 +106,7 @@ impl ClientSession {
     }
 
     fn header(&mut self) -> SyncHdr {
-        let mut h = reply_header(
-            &SyncHdr::default(),
-            self.next_msg_id,
-            &self.device.dev_id,
-            &self.server_uri,
-        );
+        let mut h = reply_header(&SyncHdr::default(), self.next_msg_id, &self.device.dev_id, &self.server_uri);
         h.session_id = self.session_id.clone();
         self.next_msg_id += 1;
         h
@@ -171,17 +144,8 @@ impl ClientSession {
                         .filter_map(|i| i.target.as_deref())
                         .filter_map(|u| self.device.items(&[u]).pop())
                         .collect();
-                    let code = if found.is_empty() {
-                        StatusCode::NOT_FOUND
-                    } else {
-                        StatusCode::OK
-                    };
-                    out.push(Command::Status(command_status(
-                        &msg.hdr.msg_id,
-                        c,
-                        ids.next(),
-                        code,
-                    )));
+                    let code = if found.is_empty() { StatusCode::NOT_FOUND } else { StatusCode::OK };
+                    out.push(Command::Status(command_status(&msg.hdr.msg_id, c, ids.next(), code)));
                     if !found.is_empty() {
                         out.push(Command::Results(Results {
                             cmd_id: ids.next(),
@@ -194,11 +158,7 @@ impl ClientSession {
                 }
                 Command::Replace(r) | Command::Add(r) => {
                     answered = true;
-                    let ok = r.items.iter().all(|i| {
-                        i.target
-                            .as_deref()
-                            .is_some_and(|t| t.starts_with(FUMO_ROOT))
-                    });
+                    let ok = r.items.iter().all(|i| i.target.as_deref().is_some_and(|t| t.starts_with(FUMO_ROOT)));
                     if ok {
                         for i in &r.items {
                             if let (Some(t), Some(d)) = (&i.target, &i.data) {
@@ -206,30 +166,13 @@ impl ClientSession {
                             }
                         }
                     }
-                    let code = if ok {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::NOT_ALLOWED
-                    };
-                    out.push(Command::Status(command_status(
-                        &msg.hdr.msg_id,
-                        c,
-                        ids.next(),
-                        code,
-                    )));
+                    let code = if ok { StatusCode::OK } else { StatusCode::NOT_ALLOWED };
+                    out.push(Command::Status(command_status(&msg.hdr.msg_id, c, ids.next(), code)));
                 }
                 Command::Exec(e) => {
                     answered = true;
-                    let target = e
-                        .items
-                        .first()
-                        .and_then(|i| i.target.as_deref())
-                        .unwrap_or_default();
-                    let code = match FumoDelivery::from_tree(
-                        &self.tree,
-                        target,
-                        e.correlator.as_deref(),
-                    ) {
+                    let target = e.items.first().and_then(|i| i.target.as_deref()).unwrap_or_default();
+                    let code = match FumoDelivery::from_tree(&self.tree, target, e.correlator.as_deref()) {
                         Some(d) => {
                             self.deliveries.push(d);
                             StatusCode::ACCEPTED
@@ -258,11 +201,7 @@ impl ClientSession {
         }
         if !msg.body.final_ {
             // The server holds its package open: ask for the next message.
-            out.push(Command::Alert(Alert {
-                cmd_id: ids.next(),
-                data: AlertCode::NEXT_MESSAGE.0,
-                ..Alert::default()
-            }));
+            out.push(Command::Alert(Alert { cmd_id: ids.next(), data: AlertCode::NEXT_MESSAGE.0, ..Alert::default() }));
             let hdr = self.header();
             return Ok(ClientStep::Send(Box::new(message(hdr, out, false))));
         }
@@ -280,9 +219,9 @@ impl ClientSession {
             return Err(ProtocolError::Unauthorized(code.0));
         }
         let is_result_alert = s.cmd == "Alert"
-            && self.opening.iter().any(|c| {
-                matches!(c, Command::Alert(a) if a.cmd_id == s.cmd_ref && FumoResult::from_alert(a).is_some())
-            });
+            && self.opening.iter().any(
+                |c| matches!(c, Command::Alert(a) if a.cmd_id == s.cmd_ref && FumoResult::from_alert(a).is_some()),
+            );
         if is_result_alert && s.msg_ref == "1" {
             self.report_statuses.push(code);
         }

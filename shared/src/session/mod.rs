@@ -48,9 +48,7 @@ impl ProtocolError {
             ProtocolError::Version(_) => StatusCode(505),
             ProtocolError::Incomplete(_) => StatusCode::INCOMPLETE,
             ProtocolError::Unexpected(_) | ProtocolError::Ended => StatusCode::BAD_REQUEST,
-            ProtocolError::TokenMismatch(_) | ProtocolError::Unauthorized(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            ProtocolError::TokenMismatch(_) | ProtocolError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         }
     }
 }
@@ -59,20 +57,13 @@ impl ProtocolError {
 /// bad token, 407 for no credentials) and ends the session.
 pub fn refuse(msg: &SyncMl, server_uri: &str, code: StatusCode) -> SyncMl {
     let status = header_status(&msg.hdr, "1".into(), code);
-    message(
-        reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source),
-        vec![Command::Status(status)],
-        true,
-    )
+    message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), vec![Command::Status(status)], true)
 }
 
 /// Checks the version fields of a header.
 pub(crate) fn check_version(hdr: &SyncHdr) -> Result<(), ProtocolError> {
     if hdr.ver_dtd != VER_DTD || !hdr.ver_proto.eq_ignore_ascii_case(VER_PROTO) {
-        return Err(ProtocolError::Version(format!(
-            "{} {}",
-            hdr.ver_dtd, hdr.ver_proto
-        )));
+        return Err(ProtocolError::Version(format!("{} {}", hdr.ver_dtd, hdr.ver_proto)));
     }
     Ok(())
 }
@@ -86,10 +77,7 @@ pub(crate) fn reply_header(to: &SyncHdr, msg_id: u32, source: &str, target: &str
         msg_id: msg_id.to_string(),
         target: target.to_owned(),
         source: source.to_owned(),
-        meta: crate::syncml::Meta {
-            max_msg_size: Some(MAX_MSG_SIZE),
-            ..Default::default()
-        },
+        meta: crate::syncml::Meta { max_msg_size: Some(MAX_MSG_SIZE), ..Default::default() },
         ..SyncHdr::default()
     }
 }
@@ -109,12 +97,7 @@ pub(crate) fn header_status(to: &SyncHdr, cmd_id: String, code: StatusCode) -> S
 }
 
 /// The Status answering command `c` of message `msg_id`.
-pub(crate) fn command_status(
-    msg_id: &str,
-    c: &Command,
-    cmd_id: String,
-    code: StatusCode,
-) -> Status {
+pub(crate) fn command_status(msg_id: &str, c: &Command, cmd_id: String, code: StatusCode) -> Status {
     Status {
         cmd_id,
         msg_ref: msg_id.to_owned(),
@@ -138,8 +121,5 @@ impl CmdIds {
 
 /// A message from its header and commands.
 pub(crate) fn message(hdr: SyncHdr, commands: Vec<Command>, final_: bool) -> SyncMl {
-    SyncMl {
-        hdr,
-        body: crate::syncml::SyncBody { commands, final_ },
-    }
+    SyncMl { hdr, body: crate::syncml::SyncBody { commands, final_ } }
 }

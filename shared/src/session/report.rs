@@ -2,9 +2,7 @@
 //! generic alerts 1226). It is one exchange: read the results with [`ReportOpening::read`],
 //! record them, then answer with [`ReportOpening::reply`] giving one status per result.
 
-use super::{
-    CmdIds, ProtocolError, check_version, command_status, header_status, message, reply_header,
-};
+use super::{CmdIds, ProtocolError, check_version, command_status, header_status, message, reply_header};
 use crate::device::DeviceDetails;
 use crate::fumo::FumoResult;
 use crate::syncml::codes::{AlertCode, StatusCode};
@@ -22,10 +20,7 @@ pub struct ReportOpening {
 impl ReportOpening {
     /// Whether `msg` opens a client-initiated session (Alert 1201).
     pub fn is_report(msg: &SyncMl) -> bool {
-        msg.body
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::CLIENT_INITIATED))
+        msg.body.commands.iter().any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::CLIENT_INITIATED))
     }
 
     /// Reads the device and results of a client-initiated package 1.
@@ -34,10 +29,7 @@ impl ReportOpening {
         if !Self::is_report(msg) {
             return Err(ProtocolError::Incomplete("no Alert 1201"));
         }
-        let mut device = DeviceDetails {
-            dev_id: msg.hdr.source.clone(),
-            ..DeviceDetails::default()
-        };
+        let mut device = DeviceDetails { dev_id: msg.hdr.source.clone(), ..DeviceDetails::default() };
         let mut results = Vec::new();
         for c in &msg.body.commands {
             match c {
@@ -47,9 +39,7 @@ impl ReportOpening {
             }
         }
         if device.dev_id != msg.hdr.source {
-            return Err(ProtocolError::Unexpected(
-                "./DevInfo/DevId differs from the header Source",
-            ));
+            return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
         }
         if results.is_empty() {
             return Err(ProtocolError::Incomplete("no FUMO result alert"));
@@ -60,11 +50,7 @@ impl ReportOpening {
     /// The answer: `verdicts[i]` is the status for `results[i]`; the session ends.
     pub fn reply(&self, msg: &SyncMl, server_uri: &str, verdicts: &[StatusCode]) -> SyncMl {
         let mut ids = CmdIds::default();
-        let mut cmds = vec![Command::Status(header_status(
-            &msg.hdr,
-            ids.next(),
-            StatusCode::AUTH_ACCEPTED,
-        ))];
+        let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::AUTH_ACCEPTED))];
         let mut nth = 0;
         for c in &msg.body.commands {
             let code = match c {
@@ -76,17 +62,8 @@ impl ReportOpening {
                 }
                 _ => StatusCode::OK,
             };
-            cmds.push(Command::Status(command_status(
-                &msg.hdr.msg_id,
-                c,
-                ids.next(),
-                code,
-            )));
+            cmds.push(Command::Status(command_status(&msg.hdr.msg_id, c, ids.next(), code)));
         }
-        message(
-            reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source),
-            cmds,
-            true,
-        )
+        message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), cmds, true)
     }
 }

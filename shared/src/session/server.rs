@@ -10,9 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    CmdIds, ProtocolError, check_version, command_status, header_status, message, reply_header,
-};
+use super::{CmdIds, ProtocolError, check_version, command_status, header_status, message, reply_header};
 use crate::device::{DEVDETAIL, DEVINFO, DeviceDetails};
 use crate::fumo::FumoDelivery;
 use crate::syncml::codes::{AlertCode, SESSION_TOKEN_TYPE, StatusCode};
@@ -83,22 +81,14 @@ impl ServerSession {
     ) -> Result<(Self, SyncMl), ProtocolError> {
         check_version(&msg.hdr)?;
         let claims = token.claims();
-        if !msg
-            .hdr
-            .session_id
-            .eq_ignore_ascii_case(&format!("{:X}", claims.nsid))
-        {
-            return Err(ProtocolError::TokenMismatch(
-                "SessionID is not the trigger's session id",
-            ));
+        if !msg.hdr.session_id.eq_ignore_ascii_case(&format!("{:X}", claims.nsid)) {
+            return Err(ProtocolError::TokenMismatch("SessionID is not the trigger's session id"));
         }
         let mut device = DeviceDetails::default();
         let mut server_initiated = false;
         for c in &msg.body.commands {
             match c {
-                Command::Alert(a) if a.code() == AlertCode::SERVER_INITIATED => {
-                    server_initiated = true
-                }
+                Command::Alert(a) if a.code() == AlertCode::SERVER_INITIATED => server_initiated = true,
                 Command::Replace(r) => device.absorb(&r.items),
                 _ => {}
             }
@@ -107,14 +97,10 @@ impl ServerSession {
             return Err(ProtocolError::Incomplete("package 1 has no Alert 1200"));
         }
         if device.dev_id.is_empty() {
-            return Err(ProtocolError::Incomplete(
-                "package 1 has no ./DevInfo/DevId",
-            ));
+            return Err(ProtocolError::Incomplete("package 1 has no ./DevInfo/DevId"));
         }
         if device.dev_id != msg.hdr.source {
-            return Err(ProtocolError::Unexpected(
-                "./DevInfo/DevId differs from the header Source",
-            ));
+            return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
         }
         let mut s = ServerSession {
             session_id: msg.hdr.session_id.clone(),
@@ -127,40 +113,24 @@ impl ServerSession {
             pending: None,
         };
         let mut ids = CmdIds::default();
-        let mut cmds = vec![Command::Status(header_status(
-            &msg.hdr,
-            ids.next(),
-            StatusCode::AUTH_ACCEPTED,
-        ))];
-        cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| {
-            StatusCode::OK
-        }));
-        let items = DEVDETAIL
-            .iter()
-            .map(|u| Item::target_data(u, Meta::default(), None))
-            .collect();
-        cmds.push(Command::Get(ItemCommand {
-            cmd_id: ids.next(),
-            items,
-            ..ItemCommand::default()
-        }));
+        let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::AUTH_ACCEPTED))];
+        cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
+        let items = DEVDETAIL.iter().map(|u| Item::target_data(u, Meta::default(), None)).collect();
+        cmds.push(Command::Get(ItemCommand { cmd_id: ids.next(), items, ..ItemCommand::default() }));
         let reply = s.reply(&msg.hdr, cmds, true);
         Ok((s, reply))
     }
 
     /// Whether `msg` is the next message of this session (same SessionID and device).
     pub fn owns(&self, msg: &SyncMl) -> bool {
-        msg.hdr.session_id.eq_ignore_ascii_case(&self.session_id)
-            && msg.hdr.source == self.device.dev_id
+        msg.hdr.session_id.eq_ignore_ascii_case(&self.session_id) && msg.hdr.source == self.device.dev_id
     }
 
     /// Takes a later client message.
     pub fn handle(&mut self, msg: &SyncMl) -> Result<Step, ProtocolError> {
         check_version(&msg.hdr)?;
         if !self.owns(msg) {
-            return Err(ProtocolError::Unexpected(
-                "message belongs to another session",
-            ));
+            return Err(ProtocolError::Unexpected("message belongs to another session"));
         }
         if msg.hdr.msg_id == self.last_client_msg_id {
             return Ok(Step::Repeat);
@@ -169,19 +139,12 @@ impl ServerSession {
             return Err(ProtocolError::Ended);
         }
         self.last_client_msg_id = msg.hdr.msg_id.clone();
-        let aborted = msg
-            .body
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::SESSION_ABORT));
+        let aborted =
+            msg.body.commands.iter().any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::SESSION_ABORT));
         if aborted {
             self.state = State::Ended;
             let mut ids = CmdIds::default();
-            let cmds = vec![Command::Status(header_status(
-                &msg.hdr,
-                ids.next(),
-                StatusCode::OK,
-            ))];
+            let cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
             return Ok(Step::Reply(self.reply(&msg.hdr, cmds, true)));
         }
         match self.state.clone() {
@@ -194,23 +157,20 @@ impl ServerSession {
                     }
                 }
                 if !got {
-                    return Err(ProtocolError::Incomplete(
-                        "package 3 has no Results for ./DevDetail",
-                    ));
+                    return Err(ProtocolError::Incomplete("package 3 has no Results for ./DevDetail"));
                 }
                 self.state = State::Choosing;
                 self.owe(msg);
                 Ok(Step::AwaitChoice)
             }
             State::Choosing => {
-                let next =
-                    msg.body.commands.iter().any(
-                        |c| matches!(c, Command::Alert(a) if a.code() == AlertCode::NEXT_MESSAGE),
-                    );
+                let next = msg
+                    .body
+                    .commands
+                    .iter()
+                    .any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::NEXT_MESSAGE));
                 if !next {
-                    return Err(ProtocolError::Unexpected(
-                        "expected Alert 1222 while package 4 is held",
-                    ));
+                    return Err(ProtocolError::Unexpected("expected Alert 1222 while package 4 is held"));
                 }
                 self.owe(msg);
                 Ok(Step::AwaitChoice)
@@ -224,25 +184,13 @@ impl ServerSession {
                         Command::Status(s) if s.cmd == "Exec" => Some(s.code()),
                         _ => None,
                     })
-                    .ok_or(ProtocolError::Incomplete(
-                        "package 5 has no Status for the Exec",
-                    ))?;
+                    .ok_or(ProtocolError::Incomplete("package 5 has no Status for the Exec"))?;
                 self.state = State::Ended;
                 let mut ids = CmdIds::default();
-                let mut cmds = vec![Command::Status(header_status(
-                    &msg.hdr,
-                    ids.next(),
-                    StatusCode::OK,
-                ))];
-                cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| {
-                    StatusCode::OK
-                }));
+                let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
+                cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
                 let reply = self.reply(&msg.hdr, cmds, true);
-                Ok(Step::Delivered {
-                    correlator,
-                    status,
-                    reply,
-                })
+                Ok(Step::Delivered { correlator, status, reply })
             }
             State::Ended => Err(ProtocolError::Ended),
         }
@@ -263,9 +211,7 @@ impl ServerSession {
             ids.next();
         }
         cmds.extend(delivery.commands(&mut || ids.next()));
-        self.state = State::ExpectExecStatus {
-            correlator: delivery.correlator.clone(),
-        };
+        self.state = State::ExpectExecStatus { correlator: delivery.correlator.clone() };
         Ok(self.reply(&hdr, cmds, true))
     }
 
@@ -279,14 +225,12 @@ impl ServerSession {
     fn owe(&mut self, msg: &SyncMl) {
         let mut ids = CmdIds::default();
         let mut st = vec![header_status(&msg.hdr, ids.next(), StatusCode::OK)];
-        st.extend(
-            statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK)
-                .into_iter()
-                .filter_map(|c| match c {
-                    Command::Status(s) => Some(s),
-                    _ => None,
-                }),
-        );
+        st.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK).into_iter().filter_map(|c| {
+            match c {
+                Command::Status(s) => Some(s),
+                _ => None,
+            }
+        }));
         self.pending = Some((msg.hdr.clone(), st));
     }
 
@@ -294,10 +238,7 @@ impl ServerSession {
         if self.state != State::Choosing {
             return Err(ProtocolError::Unexpected("no package 4 is being held"));
         }
-        let (hdr, st) = self
-            .pending
-            .take()
-            .ok_or(ProtocolError::Unexpected("no client message to answer"))?;
+        let (hdr, st) = self.pending.take().ok_or(ProtocolError::Unexpected("no client message to answer"))?;
         Ok((hdr, st.into_iter().map(Command::Status).collect()))
     }
 
@@ -325,10 +266,7 @@ pub(crate) fn statuses(
 pub fn token_of(msg: &SyncMl) -> Option<&str> {
     msg.body.commands.iter().find_map(|c| match c {
         Command::Alert(Alert { data, items, .. }) if AlertCode(*data) == AlertCode::GENERIC => {
-            items
-                .iter()
-                .find(|i| i.meta.type_.as_deref() == Some(SESSION_TOKEN_TYPE))
-                .and_then(|i| i.data.as_deref())
+            items.iter().find(|i| i.meta.type_.as_deref() == Some(SESSION_TOKEN_TYPE)).and_then(|i| i.data.as_deref())
         }
         _ => None,
     })

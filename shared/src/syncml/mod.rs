@@ -3,9 +3,28 @@
 pub mod codes;
 pub mod model;
 pub mod tree;
+pub mod wbxml;
 pub mod xml;
 
 pub use model::*;
+
+use crate::media::DmEncoding;
+
+/// Decodes a message in either encoding.
+pub fn decode(encoding: DmEncoding, bytes: &[u8]) -> Result<SyncMl, DecodeError> {
+    match encoding {
+        DmEncoding::Xml => xml::decode(bytes),
+        DmEncoding::Wbxml => wbxml::decode(bytes),
+    }
+}
+
+/// Encodes a message in either encoding.
+pub fn encode(encoding: DmEncoding, msg: &SyncMl) -> Result<Vec<u8>, DecodeError> {
+    match encoding {
+        DmEncoding::Xml => Ok(xml::encode(msg)),
+        DmEncoding::Wbxml => wbxml::encode(msg),
+    }
+}
 
 /// Why a SyncML message could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

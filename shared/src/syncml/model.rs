@@ -80,11 +80,7 @@ impl Meta {
 
     /// A Meta with just a Format and a Type.
     pub fn typed(format: Option<&str>, type_: Option<&str>) -> Self {
-        Meta {
-            format: format.map(str::to_owned),
-            type_: type_.map(str::to_owned),
-            ..Meta::default()
-        }
+        Meta { format: format.map(str::to_owned), type_: type_.map(str::to_owned), ..Meta::default() }
     }
 
     /// The Format, lower-cased (senders write `Chr`, `chr`, …).
@@ -111,22 +107,12 @@ pub struct Item {
 impl Item {
     /// An item addressed to `target` with `data`.
     pub fn target_data(target: &str, meta: Meta, data: Option<String>) -> Self {
-        Item {
-            target: Some(target.to_owned()),
-            meta,
-            data,
-            ..Item::default()
-        }
+        Item { target: Some(target.to_owned()), meta, data, ..Item::default() }
     }
 
     /// An item from `source` with `data`.
     pub fn source_data(source: &str, meta: Meta, data: Option<String>) -> Self {
-        Item {
-            source: Some(source.to_owned()),
-            meta,
-            data,
-            ..Item::default()
-        }
+        Item { source: Some(source.to_owned()), meta, data, ..Item::default() }
     }
 }
 
@@ -190,11 +176,9 @@ impl Command {
             Command::Alert(a) => &a.cmd_id,
             Command::Status(s) => &s.cmd_id,
             Command::Results(r) => &r.cmd_id,
-            Command::Get(c)
-            | Command::Replace(c)
-            | Command::Add(c)
-            | Command::Delete(c)
-            | Command::Copy(c) => &c.cmd_id,
+            Command::Get(c) | Command::Replace(c) | Command::Add(c) | Command::Delete(c) | Command::Copy(c) => {
+                &c.cmd_id
+            }
             Command::Exec(e) => &e.cmd_id,
             Command::Atomic(c) | Command::Sequence(c) => &c.cmd_id,
         }

@@ -1,6 +1,6 @@
 //! A bounded element tree read from XML with quick-xml: the tolerant first stage of
 //! decoding. Prefixes and `xmlns` attributes are dropped (SyncML and MetInf elements are
-//! recognised by local name), text and CDATA are joined, DOCTYPEs and non-predefined
+//! recognised by local name), text and CDATA are joined, internal DTD subsets and non-predefined
 //! entities are refused, and depth, element count and size are capped.
 
 use quick_xml::Reader;
@@ -26,7 +26,56 @@ pub struct Element {
     pub text: String,
 }
 
+/// MetInf elements (OMA-SUP-DTD_SyncML_MetInf-V1_2): namespace `syncml:metinf`, WBXML page 1.
+pub const METINF: [&str; 18] = [
+    "Anchor",
+    "EMI",
+    "Format",
+    "FreeID",
+    "FreeMem",
+    "Last",
+    "Mark",
+    "MaxMsgSize",
+    "Mem",
+    "MetInf",
+    "Next",
+    "NextNonce",
+    "SharedMem",
+    "Size",
+    "Type",
+    "Version",
+    "MaxObjSize",
+    "FieldLevel",
+];
+
+/// Whether `name` is a MetInf element.
+pub fn is_metinf(name: &str) -> bool {
+    METINF.contains(&name)
+}
+
 impl Element {
+    /// An empty element.
+    pub fn new(name: &str) -> Self {
+        Element { name: name.to_owned(), ..Element::default() }
+    }
+
+    /// Appends a child.
+    pub fn push(&mut self, child: Element) {
+        self.children.push(child);
+    }
+
+    /// Appends a child holding `text`.
+    pub fn leaf(&mut self, name: &str, text: &str) {
+        self.children.push(Element { name: name.to_owned(), text: text.to_owned(), children: Vec::new() });
+    }
+
+    /// Appends a child holding `text`, if there is one.
+    pub fn opt_leaf(&mut self, name: &str, text: Option<&str>) {
+        if let Some(t) = text {
+            self.leaf(name, t);
+        }
+    }
+
     /// The first child named `name`.
     pub fn child(&self, name: &str) -> Option<&Element> {
         self.children.iter().find(|c| c.name == name)
@@ -53,8 +102,7 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(DecodeError::Limit("message size"));
     }
-    let text =
-        std::str::from_utf8(bytes).map_err(|_| DecodeError::Malformed("not UTF-8".into()))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::Malformed("not UTF-8".into()))?;
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Element> = Vec::new();
@@ -73,15 +121,10 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
                     return Err(DecodeError::Limit("nesting depth"));
                 }
                 if root.is_some() {
-                    return Err(DecodeError::Malformed(
-                        "content after the root element".into(),
-                    ));
+                    return Err(DecodeError::Malformed("content after the root element".into()));
                 }
                 let name = String::from_utf8_lossy(s.local_name().as_ref()).into_owned();
-                let el = Element {
-                    name,
-                    ..Element::default()
-                };
+                let el = Element { name, ..Element::default() };
                 if matches!(event, Event::Empty(_)) {
                     attach(&mut stack, &mut root, el);
                 } else {
@@ -89,30 +132,22 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
                 }
             }
             Event::End(_) => {
-                let el = stack
-                    .pop()
-                    .ok_or_else(|| DecodeError::Malformed("unbalanced end tag".into()))?;
+                let el = stack.pop().ok_or_else(|| DecodeError::Malformed("unbalanced end tag".into()))?;
                 attach(&mut stack, &mut root, el);
             }
             Event::Text(t) => {
-                let s = t
-                    .decode()
-                    .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+                let s = t.decode().map_err(|e| DecodeError::Malformed(e.to_string()))?;
                 push_text(&mut stack, &s)?;
             }
             Event::CData(t) => {
-                let s = t
-                    .decode()
-                    .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+                let s = t.decode().map_err(|e| DecodeError::Malformed(e.to_string()))?;
                 push_text(&mut stack, &s)?;
             }
             Event::GeneralRef(r) => {
                 let resolved = match r.resolve_char_ref().map_err(bad)? {
                     Some(c) => c.to_string(),
                     None => {
-                        let name = r
-                            .decode()
-                            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+                        let name = r.decode().map_err(|e| DecodeError::Malformed(e.to_string()))?;
                         match name.as_ref() {
                             "amp" => "&",
                             "lt" => "<",
@@ -126,7 +161,10 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
                 };
                 push_text(&mut stack, &resolved)?;
             }
-            Event::DocType(_) => return Err(DecodeError::Entity),
+            // A DOCTYPE naming the public DTD is harmless (nothing is fetched); an internal
+            // subset could declare entities, so it is refused.
+            Event::DocType(d) if d.as_ref().contains(&b'[') => return Err(DecodeError::Entity),
+            Event::DocType(_) => {}
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => break,
         }
@@ -151,9 +189,7 @@ fn push_text(stack: &mut [Element], s: &str) -> Result<(), DecodeError> {
             Ok(())
         }
         None if s.trim().is_empty() => Ok(()),
-        None => Err(DecodeError::Malformed(
-            "text outside the root element".into(),
-        )),
+        None => Err(DecodeError::Malformed("text outside the root element".into())),
     }
 }
 
@@ -163,8 +199,7 @@ mod tests {
 
     #[test]
     fn strips_prefixes_and_joins_text() {
-        let el =
-            parse(b"<a:X xmlns:a='u'><B>1 &amp; <![CDATA[<2>]]></B><C/></a:X>").expect("parses");
+        let el = parse(b"<a:X xmlns:a='u'><B>1 &amp; <![CDATA[<2>]]></B><C/></a:X>").expect("parses");
         assert_eq!(el.name, "X");
         assert_eq!(el.child_text("B").as_deref(), Some("1 & <2>"));
         assert!(el.has("C"));
@@ -175,19 +210,15 @@ mod tests {
         let bomb = b"<!DOCTYPE x [<!ENTITY a 'aaaa'>]><x>&a;</x>";
         assert_eq!(parse(bomb), Err(DecodeError::Entity));
         assert_eq!(parse(b"<x>&a;</x>"), Err(DecodeError::Entity));
+        let public = b"<!DOCTYPE SyncML PUBLIC \"-//SYNCML//DTD SyncML 1.2//EN\" \"http://x/dtd\"><SyncML/>";
+        assert_eq!(parse(public).expect("public DOCTYPE is fine").name, "SyncML");
     }
 
     #[test]
     fn caps_depth_and_rejects_broken_xml() {
         let deep = "<a>".repeat(100) + &"</a>".repeat(100);
-        assert_eq!(
-            parse(deep.as_bytes()),
-            Err(DecodeError::Limit("nesting depth"))
-        );
-        assert!(matches!(
-            parse(b"<a><b></a>"),
-            Err(DecodeError::Malformed(_))
-        ));
+        assert_eq!(parse(deep.as_bytes()), Err(DecodeError::Limit("nesting depth")));
+        assert!(matches!(parse(b"<a><b></a>"), Err(DecodeError::Malformed(_))));
         assert!(matches!(parse(b"<a>"), Err(DecodeError::Malformed(_))));
         assert!(matches!(parse(b""), Err(DecodeError::Malformed(_))));
         assert!(matches!(parse(b"<a/><b/>"), Err(DecodeError::Malformed(_))));

@@ -16,17 +16,16 @@ pub const MAX_ITEMS: usize = 500;
 
 /// Decodes an XML SyncML message.
 pub fn decode(bytes: &[u8]) -> Result<SyncMl, DecodeError> {
-    let root = tree::parse(bytes)?;
+    from_tree(&tree::parse(bytes)?)
+}
+
+/// Reads a message from an element tree (the XML and WBXML decoders both produce one).
+pub fn from_tree(root: &Element) -> Result<SyncMl, DecodeError> {
     if root.name != "SyncML" {
-        return Err(invalid(format!(
-            "root element is <{}>, not <SyncML>",
-            root.name
-        )));
+        return Err(invalid(format!("root element is <{}>, not <SyncML>", root.name)));
     }
     let hdr = root.child("SyncHdr").ok_or_else(|| invalid("no SyncHdr"))?;
-    let body = root
-        .child("SyncBody")
-        .ok_or_else(|| invalid("no SyncBody"))?;
+    let body = root.child("SyncBody").ok_or_else(|| invalid("no SyncBody"))?;
     let mut budget = MAX_COMMANDS;
     Ok(SyncMl {
         hdr: SyncHdr {
@@ -34,19 +33,14 @@ pub fn decode(bytes: &[u8]) -> Result<SyncMl, DecodeError> {
             ver_proto: required(hdr, "VerProto")?,
             session_id: required(hdr, "SessionID")?,
             msg_id: required(hdr, "MsgID")?,
-            target: loc_uri(hdr, "Target")
-                .ok_or_else(|| invalid("SyncHdr has no Target/LocURI"))?,
-            source: loc_uri(hdr, "Source")
-                .ok_or_else(|| invalid("SyncHdr has no Source/LocURI"))?,
+            target: loc_uri(hdr, "Target").ok_or_else(|| invalid("SyncHdr has no Target/LocURI"))?,
+            source: loc_uri(hdr, "Source").ok_or_else(|| invalid("SyncHdr has no Source/LocURI"))?,
             source_name: hdr.child("Source").and_then(|s| s.child_text("LocName")),
             resp_uri: hdr.child_text("RespURI"),
             cred: hdr.child("Cred").map(cred),
             meta: meta(hdr),
         },
-        body: SyncBody {
-            commands: commands(body, &mut budget)?,
-            final_: body.has("Final"),
-        },
+        body: SyncBody { commands: commands(body, &mut budget)?, final_: body.has("Final") },
     })
 }
 
@@ -55,8 +49,7 @@ fn invalid(why: impl Into<String>) -> DecodeError {
 }
 
 fn required(el: &Element, name: &str) -> Result<String, DecodeError> {
-    el.child_text(name)
-        .ok_or_else(|| invalid(format!("<{}> has no <{name}>", el.name)))
+    el.child_text(name).ok_or_else(|| invalid(format!("<{}> has no <{name}>", el.name)))
 }
 
 fn loc_uri(el: &Element, name: &str) -> Option<String> {
@@ -79,10 +72,7 @@ fn meta(el: &Element) -> Meta {
 }
 
 fn cred(el: &Element) -> Cred {
-    Cred {
-        meta: meta(el),
-        data: el.child_text("Data").unwrap_or_default(),
-    }
+    Cred { meta: meta(el), data: el.child_text("Data").unwrap_or_default() }
 }
 
 fn items(el: &Element) -> Result<Vec<Item>, DecodeError> {
@@ -104,8 +94,7 @@ fn items(el: &Element) -> Result<Vec<Item>, DecodeError> {
 
 fn code(el: &Element) -> Result<u16, DecodeError> {
     let d = required(el, "Data")?;
-    d.parse()
-        .map_err(|_| invalid(format!("<{}> Data {d:?} is not a code", el.name)))
+    d.parse().map_err(|_| invalid(format!("<{}> Data {d:?} is not a code", el.name)))
 }
 
 fn commands(parent: &Element, budget: &mut usize) -> Result<Vec<Command>, DecodeError> {
@@ -116,12 +105,7 @@ fn commands(parent: &Element, budget: &mut usize) -> Result<Vec<Command>, Decode
         }
         let cmd_id = || required(el, "CmdID");
         let item_cmd = || -> Result<ItemCommand, DecodeError> {
-            Ok(ItemCommand {
-                cmd_id: cmd_id()?,
-                no_resp: el.has("NoResp"),
-                meta: meta(el),
-                items: items(el)?,
-            })
+            Ok(ItemCommand { cmd_id: cmd_id()?, no_resp: el.has("NoResp"), meta: meta(el), items: items(el)? })
         };
         let cmd = match el.name.as_str() {
             "Final" => continue,
@@ -137,14 +121,8 @@ fn commands(parent: &Element, budget: &mut usize) -> Result<Vec<Command>, Decode
                 msg_ref: required(el, "MsgRef")?,
                 cmd_ref: required(el, "CmdRef")?,
                 cmd: required(el, "Cmd")?,
-                target_refs: el
-                    .all("TargetRef")
-                    .map(|t| t.text.trim().to_owned())
-                    .collect(),
-                source_refs: el
-                    .all("SourceRef")
-                    .map(|t| t.text.trim().to_owned())
-                    .collect(),
+                target_refs: el.all("TargetRef").map(|t| t.text.trim().to_owned()).collect(),
+                source_refs: el.all("SourceRef").map(|t| t.text.trim().to_owned()).collect(),
                 cred: el.child("Cred").map(cred),
                 chal: el.child("Chal").map(|c| Chal { meta: meta(c) }),
                 data: code(el)?,
@@ -155,14 +133,8 @@ fn commands(parent: &Element, budget: &mut usize) -> Result<Vec<Command>, Decode
                 msg_ref: el.child_text("MsgRef"),
                 cmd_ref: required(el, "CmdRef")?,
                 meta: meta(el),
-                target_refs: el
-                    .all("TargetRef")
-                    .map(|t| t.text.trim().to_owned())
-                    .collect(),
-                source_refs: el
-                    .all("SourceRef")
-                    .map(|t| t.text.trim().to_owned())
-                    .collect(),
+                target_refs: el.all("TargetRef").map(|t| t.text.trim().to_owned()).collect(),
+                source_refs: el.all("SourceRef").map(|t| t.text.trim().to_owned()).collect(),
                 items: items(el)?,
             }),
             "Get" => Command::Get(item_cmd()?),
@@ -184,11 +156,7 @@ fn commands(parent: &Element, budget: &mut usize) -> Result<Vec<Command>, Decode
                     meta: meta(el),
                     commands: commands(el, budget)?,
                 };
-                out.push(if el.name == "Atomic" {
-                    Command::Atomic(c)
-                } else {
-                    Command::Sequence(c)
-                });
+                out.push(if el.name == "Atomic" { Command::Atomic(c) } else { Command::Sequence(c) });
                 continue;
             }
             other => return Err(invalid(format!("unknown command <{other}>"))),
@@ -202,154 +170,162 @@ fn commands(parent: &Element, budget: &mut usize) -> Result<Vec<Command>, Decode
 /// Encodes a message as XML in DTD order.
 pub fn encode(msg: &SyncMl) -> Vec<u8> {
     let mut w = String::with_capacity(1024);
-    w.push_str(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><SyncML xmlns=\"SYNCML:SYNCML1.2\"><SyncHdr>",
-    );
-    let h = &msg.hdr;
-    leaf(&mut w, "VerDTD", &h.ver_dtd);
-    leaf(&mut w, "VerProto", &h.ver_proto);
-    leaf(&mut w, "SessionID", &h.session_id);
-    leaf(&mut w, "MsgID", &h.msg_id);
-    loc(&mut w, "Target", &h.target, None);
-    loc(&mut w, "Source", &h.source, h.source_name.as_deref());
-    opt_leaf(&mut w, "RespURI", h.resp_uri.as_deref());
-    if let Some(c) = &h.cred {
-        write_cred(&mut w, c);
-    }
-    write_meta(&mut w, &h.meta);
-    w.push_str("</SyncHdr><SyncBody>");
-    for c in &msg.body.commands {
-        write_command(&mut w, c);
-    }
-    if msg.body.final_ {
-        w.push_str("<Final/>");
-    }
-    w.push_str("</SyncBody></SyncML>");
+    w.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+    write_xml(&mut w, &to_tree(msg), true);
     w.into_bytes()
 }
 
-fn leaf(w: &mut String, name: &str, value: &str) {
-    let _ = write!(w, "<{name}>{}</{name}>", escape(value));
-}
-
-fn opt_leaf(w: &mut String, name: &str, value: Option<&str>) {
-    if let Some(v) = value {
-        leaf(w, name, v);
+fn write_xml(w: &mut String, el: &Element, root: bool) {
+    let ns = if root {
+        " xmlns=\"SYNCML:SYNCML1.2\""
+    } else if tree::is_metinf(&el.name) {
+        " xmlns=\"syncml:metinf\""
+    } else {
+        ""
+    };
+    if el.children.is_empty() && el.text.is_empty() {
+        let _ = write!(w, "<{}{ns}/>", el.name);
+        return;
     }
-}
-
-fn flag(w: &mut String, name: &str, on: bool) {
-    if on {
-        let _ = write!(w, "<{name}/>");
+    let _ = write!(w, "<{}{ns}>{}", el.name, escape(&el.text));
+    for c in &el.children {
+        write_xml(w, c, false);
     }
+    let _ = write!(w, "</{}>", el.name);
 }
 
-fn loc(w: &mut String, name: &str, uri: &str, loc_name: Option<&str>) {
-    let _ = write!(w, "<{name}>");
-    leaf(w, "LocURI", uri);
-    opt_leaf(w, "LocName", loc_name);
-    let _ = write!(w, "</{name}>");
+/// The element tree of a message, in DTD order: the one mapping both encoders serialize.
+pub fn to_tree(msg: &SyncMl) -> Element {
+    let h = &msg.hdr;
+    let mut hdr = Element::new("SyncHdr");
+    hdr.leaf("VerDTD", &h.ver_dtd);
+    hdr.leaf("VerProto", &h.ver_proto);
+    hdr.leaf("SessionID", &h.session_id);
+    hdr.leaf("MsgID", &h.msg_id);
+    hdr.push(loc("Target", &h.target, None));
+    hdr.push(loc("Source", &h.source, h.source_name.as_deref()));
+    hdr.opt_leaf("RespURI", h.resp_uri.as_deref());
+    if let Some(c) = &h.cred {
+        hdr.push(cred_el(c));
+    }
+    push_meta(&mut hdr, &h.meta);
+    let mut body = Element::new("SyncBody");
+    for c in &msg.body.commands {
+        body.push(command_el(c));
+    }
+    if msg.body.final_ {
+        body.push(Element::new("Final"));
+    }
+    let mut root = Element::new("SyncML");
+    root.push(hdr);
+    root.push(body);
+    root
 }
 
-fn write_meta(w: &mut String, m: &Meta) {
+fn loc(name: &str, uri: &str, loc_name: Option<&str>) -> Element {
+    let mut e = Element::new(name);
+    e.leaf("LocURI", uri);
+    e.opt_leaf("LocName", loc_name);
+    e
+}
+
+fn push_meta(parent: &mut Element, m: &Meta) {
     if m.is_empty() {
         return;
     }
-    w.push_str("<Meta>");
-    let mut metinf = |name: &str, v: Option<String>| {
-        if let Some(v) = v {
-            let _ = write!(w, "<{name} xmlns=\"syncml:metinf\">{}</{name}>", escape(&v));
-        }
-    };
-    metinf("Format", m.format.clone());
-    metinf("Type", m.type_.clone());
-    metinf("Size", m.size.map(|v| v.to_string()));
-    metinf("NextNonce", m.next_nonce.clone());
-    metinf("MaxMsgSize", m.max_msg_size.map(|v| v.to_string()));
-    metinf("MaxObjSize", m.max_obj_size.map(|v| v.to_string()));
-    w.push_str("</Meta>");
+    let mut e = Element::new("Meta");
+    e.opt_leaf("Format", m.format.as_deref());
+    e.opt_leaf("Type", m.type_.as_deref());
+    e.opt_leaf("Size", m.size.map(|v| v.to_string()).as_deref());
+    e.opt_leaf("NextNonce", m.next_nonce.as_deref());
+    e.opt_leaf("MaxMsgSize", m.max_msg_size.map(|v| v.to_string()).as_deref());
+    e.opt_leaf("MaxObjSize", m.max_obj_size.map(|v| v.to_string()).as_deref());
+    parent.push(e);
 }
 
-fn write_cred(w: &mut String, c: &Cred) {
-    w.push_str("<Cred>");
-    write_meta(w, &c.meta);
-    leaf(w, "Data", &c.data);
-    w.push_str("</Cred>");
+fn cred_el(c: &Cred) -> Element {
+    let mut e = Element::new("Cred");
+    push_meta(&mut e, &c.meta);
+    e.leaf("Data", &c.data);
+    e
 }
 
-fn write_items(w: &mut String, items: &[Item]) {
+fn push_items(parent: &mut Element, items: &[Item]) {
     for i in items {
-        w.push_str("<Item>");
+        let mut e = Element::new("Item");
         if let Some(t) = &i.target {
-            loc(w, "Target", t, None);
+            e.push(loc("Target", t, None));
         }
         if let Some(s) = &i.source {
-            loc(w, "Source", s, None);
+            e.push(loc("Source", s, None));
         }
-        write_meta(w, &i.meta);
-        opt_leaf(w, "Data", i.data.as_deref());
-        flag(w, "MoreData", i.more_data);
-        w.push_str("</Item>");
+        push_meta(&mut e, &i.meta);
+        e.opt_leaf("Data", i.data.as_deref());
+        if i.more_data {
+            e.push(Element::new("MoreData"));
+        }
+        parent.push(e);
     }
 }
 
-fn write_command(w: &mut String, c: &Command) {
-    let name = c.name();
-    let _ = write!(w, "<{name}>");
-    leaf(w, "CmdID", c.cmd_id());
+fn flag(parent: &mut Element, name: &str, on: bool) {
+    if on {
+        parent.push(Element::new(name));
+    }
+}
+
+fn command_el(c: &Command) -> Element {
+    let mut e = Element::new(c.name());
+    e.leaf("CmdID", c.cmd_id());
     match c {
         Command::Alert(a) => {
-            flag(w, "NoResp", a.no_resp);
-            leaf(w, "Data", &a.data.to_string());
-            opt_leaf(w, "Correlator", a.correlator.as_deref());
-            write_items(w, &a.items);
+            flag(&mut e, "NoResp", a.no_resp);
+            e.leaf("Data", &a.data.to_string());
+            e.opt_leaf("Correlator", a.correlator.as_deref());
+            push_items(&mut e, &a.items);
         }
         Command::Status(s) => {
-            leaf(w, "MsgRef", &s.msg_ref);
-            leaf(w, "CmdRef", &s.cmd_ref);
-            leaf(w, "Cmd", &s.cmd);
-            s.target_refs.iter().for_each(|t| leaf(w, "TargetRef", t));
-            s.source_refs.iter().for_each(|t| leaf(w, "SourceRef", t));
+            e.leaf("MsgRef", &s.msg_ref);
+            e.leaf("CmdRef", &s.cmd_ref);
+            e.leaf("Cmd", &s.cmd);
+            s.target_refs.iter().for_each(|t| e.leaf("TargetRef", t));
+            s.source_refs.iter().for_each(|t| e.leaf("SourceRef", t));
             if let Some(c) = &s.cred {
-                write_cred(w, c);
+                e.push(cred_el(c));
             }
             if let Some(ch) = &s.chal {
-                w.push_str("<Chal>");
-                write_meta(w, &ch.meta);
-                w.push_str("</Chal>");
+                let mut chal = Element::new("Chal");
+                push_meta(&mut chal, &ch.meta);
+                e.push(chal);
             }
-            leaf(w, "Data", &s.data.to_string());
-            write_items(w, &s.items);
+            e.leaf("Data", &s.data.to_string());
+            push_items(&mut e, &s.items);
         }
         Command::Results(r) => {
-            opt_leaf(w, "MsgRef", r.msg_ref.as_deref());
-            leaf(w, "CmdRef", &r.cmd_ref);
-            write_meta(w, &r.meta);
-            r.target_refs.iter().for_each(|t| leaf(w, "TargetRef", t));
-            r.source_refs.iter().for_each(|t| leaf(w, "SourceRef", t));
-            write_items(w, &r.items);
+            e.opt_leaf("MsgRef", r.msg_ref.as_deref());
+            e.leaf("CmdRef", &r.cmd_ref);
+            push_meta(&mut e, &r.meta);
+            r.target_refs.iter().for_each(|t| e.leaf("TargetRef", t));
+            r.source_refs.iter().for_each(|t| e.leaf("SourceRef", t));
+            push_items(&mut e, &r.items);
         }
-        Command::Get(i)
-        | Command::Replace(i)
-        | Command::Add(i)
-        | Command::Delete(i)
-        | Command::Copy(i) => {
-            flag(w, "NoResp", i.no_resp);
-            write_meta(w, &i.meta);
-            write_items(w, &i.items);
+        Command::Get(i) | Command::Replace(i) | Command::Add(i) | Command::Delete(i) | Command::Copy(i) => {
+            flag(&mut e, "NoResp", i.no_resp);
+            push_meta(&mut e, &i.meta);
+            push_items(&mut e, &i.items);
         }
-        Command::Exec(e) => {
-            flag(w, "NoResp", e.no_resp);
-            opt_leaf(w, "Correlator", e.correlator.as_deref());
-            write_items(w, &e.items);
+        Command::Exec(x) => {
+            flag(&mut e, "NoResp", x.no_resp);
+            e.opt_leaf("Correlator", x.correlator.as_deref());
+            push_items(&mut e, &x.items);
         }
         Command::Atomic(k) | Command::Sequence(k) => {
-            flag(w, "NoResp", k.no_resp);
-            write_meta(w, &k.meta);
-            k.commands.iter().for_each(|c| write_command(w, c));
+            flag(&mut e, "NoResp", k.no_resp);
+            push_meta(&mut e, &k.meta);
+            k.commands.iter().for_each(|c| e.push(command_el(c)));
         }
     }
-    let _ = write!(w, "</{name}>");
+    e
 }
 
 #[cfg(test)]

@@ -47,14 +47,8 @@ fn token(nsid: u16) -> (String, TokenVerifier) {
         bnd: "b".into(),
         colo: "L".into(),
     };
-    let t = TokenSigner::new(&seed)
-        .expect("signer")
-        .sign(&c)
-        .expect("signs");
-    (
-        t,
-        TokenVerifier::new(&[seed.ed25519_public()], "origin", "portaldm"),
-    )
+    let t = TokenSigner::new(&seed).expect("signer").sign(&c).expect("signs");
+    (t, TokenVerifier::new(&[seed.ed25519_public()], "origin", "portaldm"))
 }
 
 fn delivery() -> FumoDelivery {
@@ -73,11 +67,8 @@ fn open() -> (ClientSession, ServerSession, SyncMl) {
     let (t, v) = token(0x2A);
     let mut client = ClientSession::server_initiated(device(), "https://srv/dm", "2A", &t);
     let pkg1 = wire(&client.first_message());
-    let verified: TokenVerified = v
-        .verify(token_of(&pkg1).expect("token alert"), NOW)
-        .expect("verifies");
-    let (server, pkg2) =
-        ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm").expect("accepts");
+    let verified: TokenVerified = v.verify(token_of(&pkg1).expect("token alert"), NOW).expect("verifies");
+    let (server, pkg2) = ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm").expect("accepts");
     (client, server, wire(&pkg2))
 }
 
@@ -100,34 +91,18 @@ fn full_portal_session_with_held_package_4() {
     let hold = wire(&server.poll_hold().expect("hold"));
     assert!(!hold.body.final_);
     let next = send(client.handle(&hold).expect("hold"));
-    assert!(
-        next.body
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::NEXT_MESSAGE))
-    );
+    assert!(next.body.commands.iter().any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::NEXT_MESSAGE)));
     assert_eq!(server.handle(&next).expect("1222"), Step::AwaitChoice);
 
     let pkg4 = wire(&server.poll_deliver(&delivery()).expect("deliver"));
     assert!(pkg4.body.final_);
     let pkg5 = send(client.handle(&pkg4).expect("pkg4"));
     assert_eq!(client.deliveries(), &[delivery()]);
-    let Step::Delivered {
-        correlator,
-        status,
-        reply,
-    } = server.handle(&pkg5).expect("pkg5")
-    else {
+    let Step::Delivered { correlator, status, reply } = server.handle(&pkg5).expect("pkg5") else {
         panic!("expected Delivered")
     };
-    assert_eq!(
-        (correlator.as_str(), status),
-        ("corr-1", StatusCode::ACCEPTED)
-    );
-    assert_eq!(
-        client.handle(&wire(&reply)).expect("closing"),
-        ClientStep::Done
-    );
+    assert_eq!((correlator.as_str(), status), ("corr-1", StatusCode::ACCEPTED));
+    assert_eq!(client.handle(&wire(&reply)).expect("closing"), ClientStep::Done);
     assert_eq!(server.state, State::Ended);
 }
 
@@ -164,29 +139,15 @@ fn refuses_a_token_for_another_trigger() {
     let (t, v) = token(0x2B);
     let mut client = ClientSession::server_initiated(device(), "https://srv/dm", "2A", &t);
     let pkg1 = wire(&client.first_message());
-    let verified = v
-        .verify(token_of(&pkg1).expect("token"), NOW)
-        .expect("verifies");
-    assert!(matches!(
-        ServerSession::accept_portal(&pkg1, &verified, "s"),
-        Err(ProtocolError::TokenMismatch(_))
-    ));
+    let verified = v.verify(token_of(&pkg1).expect("token"), NOW).expect("verifies");
+    assert!(matches!(ServerSession::accept_portal(&pkg1, &verified, "s"), Err(ProtocolError::TokenMismatch(_))));
 }
 
 #[test]
 fn out_of_order_messages_are_refused() {
     let (_client, mut server, _pkg2) = open();
-    let mut stray = wire(
-        &server
-            .poll_hold()
-            .map(|_| SyncMl::default())
-            .unwrap_or_default(),
-    );
-    stray.hdr = SyncHdr {
-        ver_dtd: "1.2".into(),
-        ver_proto: "DM/1.2".into(),
-        ..SyncHdr::default()
-    };
+    let mut stray = wire(&server.poll_hold().map(|_| SyncMl::default()).unwrap_or_default());
+    stray.hdr = SyncHdr { ver_dtd: "1.2".into(), ver_proto: "DM/1.2".into(), ..SyncHdr::default() };
     assert!(server.handle(&stray).is_err());
 }
 
@@ -214,20 +175,12 @@ fn client_refuses_writes_outside_fumo_and_unknown_exec() {
     m.body.commands = vec![
         Command::Replace(ItemCommand {
             cmd_id: "1".into(),
-            items: vec![Item::target_data(
-                "./DevInfo/DevId",
-                Meta::default(),
-                Some("evil".into()),
-            )],
+            items: vec![Item::target_data("./DevInfo/DevId", Meta::default(), Some("evil".into()))],
             ..ItemCommand::default()
         }),
         Command::Exec(crate::syncml::Exec {
             cmd_id: "2".into(),
-            items: vec![Item::target_data(
-                "./FUMO/nope/DownloadAndUpdate",
-                Meta::default(),
-                None,
-            )],
+            items: vec![Item::target_data("./FUMO/nope/DownloadAndUpdate", Meta::default(), None)],
             ..Default::default()
         }),
     ];

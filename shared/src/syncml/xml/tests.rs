@@ -5,10 +5,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::syncml::codes::AlertCode;
 
-const LIBDM_PKG1: &[u8] =
-    include_bytes!("../../../fixtures/vectors/libdmclient-pkg1-basic-auth.xml");
-const LIBDM_PKG3: &[u8] =
-    include_bytes!("../../../fixtures/vectors/libdmclient-pkg3-exec-generic-alert.xml");
+const LIBDM_PKG1: &[u8] = include_bytes!("../../../fixtures/vectors/libdmclient-pkg1-basic-auth.xml");
+const LIBDM_PKG3: &[u8] = include_bytes!("../../../fixtures/vectors/libdmclient-pkg3-exec-generic-alert.xml");
 
 #[test]
 fn decodes_libdmclient_package1() {
@@ -19,42 +17,23 @@ fn decodes_libdmclient_package1() {
     let cred = m.hdr.cred.as_ref().expect("cred");
     assert_eq!(cred.meta.type_.as_deref(), Some("syncml:auth-basic"));
     assert!(m.body.final_);
-    let Command::Alert(a) = &m.body.commands[0] else {
-        panic!("first is Alert")
-    };
+    let Command::Alert(a) = &m.body.commands[0] else { panic!("first is Alert") };
     assert_eq!(a.code(), AlertCode::CLIENT_INITIATED);
-    let Command::Replace(r) = &m.body.commands[1] else {
-        panic!("second is Replace")
-    };
+    let Command::Replace(r) = &m.body.commands[1] else { panic!("second is Replace") };
     assert_eq!(r.items.len(), 13);
-    let devid = r
-        .items
-        .iter()
-        .find(|i| i.source.as_deref() == Some("./DevInfo/DevId"))
-        .expect("DevId");
+    let devid = r.items.iter().find(|i| i.source.as_deref() == Some("./DevInfo/DevId")).expect("DevId");
     assert_eq!(devid.data.as_deref(), Some("DMCtest"));
-    let node = r
-        .items
-        .iter()
-        .find(|i| i.source.as_deref() == Some("./DevInfo/Ext"))
-        .expect("node");
+    let node = r.items.iter().find(|i| i.source.as_deref() == Some("./DevInfo/Ext")).expect("node");
     assert_eq!(node.meta.format_lower().as_deref(), Some("node"));
 }
 
 #[test]
 fn decodes_libdmclient_generic_alert_after_exec() {
     let m = decode(LIBDM_PKG3).expect("decodes");
-    let Command::Status(s) = &m.body.commands[0] else {
-        panic!("Status")
-    };
+    let Command::Status(s) = &m.body.commands[0] else { panic!("Status") };
     assert_eq!((s.cmd.as_str(), s.data), ("SyncHdr", 212));
-    assert_eq!(
-        s.chal.as_ref().and_then(|c| c.meta.next_nonce.as_deref()),
-        Some("NzJYZFBqRE03UGM9")
-    );
-    let Command::Alert(a) = &m.body.commands[1] else {
-        panic!("Alert")
-    };
+    assert_eq!(s.chal.as_ref().and_then(|c| c.meta.next_nonce.as_deref()), Some("NzJYZFBqRE03UGM9"));
+    let Command::Alert(a) = &m.body.commands[1] else { panic!("Alert") };
     assert_eq!(a.code(), AlertCode::GENERIC);
     assert_eq!(a.items[0].data.as_deref(), Some("200"));
 }
@@ -70,19 +49,13 @@ fn round_trips_the_vectors() {
 #[test]
 fn rejects_non_syncml_and_missing_parts() {
     assert!(matches!(decode(b"<html/>"), Err(DecodeError::Invalid(_))));
-    assert!(matches!(
-        decode(b"<SyncML><SyncBody/></SyncML>"),
-        Err(DecodeError::Invalid(_))
-    ));
+    assert!(matches!(decode(b"<SyncML><SyncBody/></SyncML>"), Err(DecodeError::Invalid(_))));
     let no_data = b"<SyncML><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>1</SessionID>\
         <MsgID>1</MsgID><Target><LocURI>s</LocURI></Target><Source><LocURI>d</LocURI></Source></SyncHdr>\
         <SyncBody><Alert><CmdID>1</CmdID><Data>x</Data></Alert></SyncBody></SyncML>";
     assert!(matches!(decode(no_data), Err(DecodeError::Invalid(_))));
     let unknown = String::from_utf8_lossy(no_data).replace("Alert", "Frobnicate");
-    assert!(matches!(
-        decode(unknown.as_bytes()),
-        Err(DecodeError::Invalid(_))
-    ));
+    assert!(matches!(decode(unknown.as_bytes()), Err(DecodeError::Invalid(_))));
 }
 
 #[test]
@@ -93,9 +66,7 @@ fn accepts_prefixed_namespaces_and_any_format_case() {
         <s:Item><s:Source><s:LocURI>./DevInfo/Mod</s:LocURI></s:Source><s:Meta><m:Format>Chr</m:Format></s:Meta>\
         <s:Data><![CDATA[X&Y]]></s:Data></s:Item></s:Replace><s:Final/></s:SyncBody></s:SyncML>";
     let m = decode(x).expect("decodes");
-    let Command::Replace(r) = &m.body.commands[0] else {
-        panic!("Replace")
-    };
+    let Command::Replace(r) = &m.body.commands[0] else { panic!("Replace") };
     assert_eq!(r.items[0].meta.format_lower().as_deref(), Some("chr"));
     assert_eq!(r.items[0].data.as_deref(), Some("X&Y"));
 }
@@ -105,37 +76,29 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn item() -> impl Strategy<Value = Item> {
-    (
-        proptest::option::of(text()),
-        proptest::option::of(text()),
-        proptest::option::of(text()),
-        any::<bool>(),
-    )
-        .prop_map(|(target, source, data, more_data)| Item {
+    (proptest::option::of(text()), proptest::option::of(text()), proptest::option::of(text()), any::<bool>()).prop_map(
+        |(target, source, data, more_data)| Item {
             target: target.filter(|s| !s.is_empty()),
             source: source.filter(|s| !s.is_empty()),
             meta: Meta::typed(Some("chr"), Some("text/plain")),
             data,
             more_data,
-        })
+        },
+    )
 }
 
 fn command() -> impl Strategy<Value = Command> {
     let id = "[1-9][0-9]{0,3}";
     prop_oneof![
-        (
-            id,
-            any::<u16>(),
-            proptest::option::of("[a-z0-9]{1,8}"),
-            proptest::collection::vec(item(), 0..3)
-        )
-            .prop_map(|(cmd_id, data, correlator, items)| Command::Alert(Alert {
+        (id, any::<u16>(), proptest::option::of("[a-z0-9]{1,8}"), proptest::collection::vec(item(), 0..3)).prop_map(
+            |(cmd_id, data, correlator, items)| Command::Alert(Alert {
                 cmd_id,
                 no_resp: false,
                 data,
                 correlator,
                 items
-            })),
+            })
+        ),
         (id, "[1-9]", "[0-9]{1,3}", any::<u16>()).prop_map(|(cmd_id, msg_ref, cmd_ref, data)| {
             Command::Status(Status {
                 cmd_id,
@@ -147,20 +110,13 @@ fn command() -> impl Strategy<Value = Command> {
                 ..Status::default()
             })
         }),
-        (id, proptest::collection::vec(item(), 1..4)).prop_map(|(cmd_id, items)| Command::Replace(
-            ItemCommand {
-                cmd_id,
-                items,
-                ..ItemCommand::default()
-            }
-        )),
+        (id, proptest::collection::vec(item(), 1..4)).prop_map(|(cmd_id, items)| Command::Replace(ItemCommand {
+            cmd_id,
+            items,
+            ..ItemCommand::default()
+        })),
         (id, proptest::option::of("[a-z0-9]{1,8}"), item()).prop_map(|(cmd_id, correlator, i)| {
-            Command::Exec(Exec {
-                cmd_id,
-                no_resp: false,
-                correlator,
-                items: vec![i],
-            })
+            Command::Exec(Exec { cmd_id, no_resp: false, correlator, items: vec![i] })
         }),
     ]
 }

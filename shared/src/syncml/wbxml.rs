@@ -1,0 +1,349 @@
+//! SyncML DM 1.2 in WBXML (WAP-192-WBXML 1.3; code pages of OMA-TS-SyncML_RepPro 1.2,
+//! appendix "WBXML"): code page 0 SyncML, page 1 MetInf. The tokenizer reads into the same
+//! bounded [`Element`] tree as XML, so one mapping turns trees into messages and back.
+
+use super::DecodeError;
+use super::model::SyncMl;
+use super::tree::{self, Element, MAX_DEPTH, MAX_ELEMENTS, MAX_MESSAGE_BYTES};
+use super::xml;
+
+/// Public id of "-//SYNCML//DTD SyncML 1.2//EN".
+pub const PUBLIC_ID_SYNCML_12: u32 = 0x1201;
+/// The SyncML 1.2 formal public identifier, for the string-table form.
+pub const FPI_SYNCML_12: &str = "-//SYNCML//DTD SyncML 1.2//EN";
+/// IANA MIBenum of UTF-8.
+const UTF8: u32 = 106;
+
+const SWITCH_PAGE: u8 = 0x00;
+const END: u8 = 0x01;
+const ENTITY: u8 = 0x02;
+const STR_I: u8 = 0x03;
+const LITERAL: u8 = 0x04;
+const STR_T: u8 = 0x83;
+const OPAQUE: u8 = 0xC3;
+const HAS_ATTRS: u8 = 0x80;
+const HAS_CONTENT: u8 = 0x40;
+
+/// Code page 0: SyncML (token = index + 5).
+const SYNCML: [&str; 56] = [
+    "Add",
+    "Alert",
+    "Archive",
+    "Atomic",
+    "Chal",
+    "Cmd",
+    "CmdID",
+    "CmdRef",
+    "Copy",
+    "Cred",
+    "Data",
+    "Delete",
+    "Exec",
+    "Final",
+    "Get",
+    "Item",
+    "Lang",
+    "LocName",
+    "LocURI",
+    "Map",
+    "MapItem",
+    "Meta",
+    "MsgID",
+    "MsgRef",
+    "NoResp",
+    "NoResults",
+    "Put",
+    "Replace",
+    "RespURI",
+    "Results",
+    "Search",
+    "Sequence",
+    "SessionID",
+    "SftDel",
+    "Source",
+    "SourceRef",
+    "Status",
+    "Sync",
+    "SyncBody",
+    "SyncHdr",
+    "SyncML",
+    "Target",
+    "TargetRef",
+    "",
+    "VerDTD",
+    "VerProto",
+    "NumberOfChanges",
+    "MoreData",
+    "Field",
+    "Filter",
+    "Record",
+    "FilterType",
+    "SourceParent",
+    "TargetParent",
+    "Move",
+    "Correlator",
+];
+
+/// The name of tag `token` on `page`.
+fn tag_name(page: u8, token: u8) -> Option<&'static str> {
+    let i = usize::from(token.checked_sub(5)?);
+    let name = match page {
+        0 => SYNCML.get(i)?,
+        1 => tree::METINF.get(i)?,
+        _ => return None,
+    };
+    (!name.is_empty()).then_some(*name)
+}
+
+/// The (page, token) of an element name.
+fn tag_token(name: &str) -> Option<(u8, u8)> {
+    if let Some(i) = tree::METINF.iter().position(|n| *n == name) {
+        return Some((1, i as u8 + 5));
+    }
+    SYNCML.iter().position(|n| *n == name && !n.is_empty()).map(|i| (0, i as u8 + 5))
+}
+
+/// Decodes a WBXML SyncML message.
+pub fn decode(bytes: &[u8]) -> Result<SyncMl, DecodeError> {
+    xml::from_tree(&parse(bytes)?)
+}
+
+/// Encodes a message as WBXML 1.2 (public id 0x1201, UTF-8, no string table).
+pub fn encode(msg: &SyncMl) -> Result<Vec<u8>, DecodeError> {
+    let mut out = vec![0x02];
+    put_mb(&mut out, PUBLIC_ID_SYNCML_12);
+    put_mb(&mut out, UTF8);
+    put_mb(&mut out, 0);
+    let mut page = 0u8;
+    write(&mut out, &xml::to_tree(msg), &mut page)?;
+    Ok(out)
+}
+
+fn write(out: &mut Vec<u8>, el: &Element, page: &mut u8) -> Result<(), DecodeError> {
+    let (p, token) =
+        tag_token(&el.name).ok_or_else(|| DecodeError::Invalid(format!("no WBXML token for <{}>", el.name)))?;
+    if p != *page {
+        out.extend_from_slice(&[SWITCH_PAGE, p]);
+        *page = p;
+    }
+    let has_content = !el.text.is_empty() || !el.children.is_empty();
+    out.push(if has_content { token | HAS_CONTENT } else { token });
+    if !has_content {
+        return Ok(());
+    }
+    if !el.text.is_empty() {
+        if el.name == "Data" || el.text.contains('\0') {
+            // Opaque carries any bytes; clients send Data this way.
+            out.push(OPAQUE);
+            put_mb(out, el.text.len() as u32);
+            out.extend_from_slice(el.text.as_bytes());
+        } else {
+            out.push(STR_I);
+            out.extend_from_slice(el.text.as_bytes());
+            out.push(0);
+        }
+    }
+    for c in &el.children {
+        write(out, c, page)?;
+    }
+    out.push(END);
+    Ok(())
+}
+
+fn put_mb(out: &mut Vec<u8>, mut v: u32) {
+    let mut tmp = [0u8; 5];
+    let mut n = 0;
+    loop {
+        tmp[n] = (v & 0x7F) as u8;
+        n += 1;
+        v >>= 7;
+        if v == 0 {
+            break;
+        }
+    }
+    for i in (0..n).rev() {
+        out.push(if i == 0 { tmp[i] } else { tmp[i] | 0x80 });
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Result<u8, DecodeError> {
+        let v = *self.b.get(self.pos).ok_or_else(truncated)?;
+        self.pos += 1;
+        Ok(v)
+    }
+
+    fn mb(&mut self) -> Result<u32, DecodeError> {
+        let mut v: u32 = 0;
+        for _ in 0..5 {
+            let b = self.byte()?;
+            v = v.checked_shl(7).ok_or_else(|| malformed("mb_u_int32 overflows"))? | u32::from(b & 0x7F);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(malformed("mb_u_int32 longer than 5 bytes"))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(n).filter(|e| *e <= self.b.len()).ok_or_else(truncated)?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn cstr(&mut self) -> Result<&'a [u8], DecodeError> {
+        let rest = &self.b[self.pos..];
+        let n = rest.iter().position(|b| *b == 0).ok_or_else(truncated)?;
+        self.pos += n + 1;
+        Ok(&rest[..n])
+    }
+}
+
+fn truncated() -> DecodeError {
+    DecodeError::Malformed("WBXML is truncated".into())
+}
+
+fn malformed(why: &str) -> DecodeError {
+    DecodeError::Malformed(format!("WBXML: {why}"))
+}
+
+fn utf8(b: &[u8]) -> Result<&str, DecodeError> {
+    std::str::from_utf8(b).map_err(|_| malformed("text is not UTF-8"))
+}
+
+fn table_str(table: &[u8], index: u32) -> Result<&[u8], DecodeError> {
+    let rest = table.get(index as usize..).ok_or_else(|| malformed("string table index out of range"))?;
+    let n = rest.iter().position(|b| *b == 0).ok_or_else(|| malformed("unterminated string table entry"))?;
+    Ok(&rest[..n])
+}
+
+/// Reads the root element of a WBXML document.
+pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(DecodeError::Limit("message size"));
+    }
+    let mut r = Reader { b: bytes, pos: 0 };
+    let version = r.byte()?;
+    if !(0x01..=0x03).contains(&version) {
+        return Err(malformed("unsupported WBXML version"));
+    }
+    let public_id = r.mb()?;
+    let fpi_index = if public_id == 0 { Some(r.mb()?) } else { None };
+    let charset = r.mb()?;
+    if charset != UTF8 && charset != 0 {
+        return Err(DecodeError::Invalid(format!("WBXML charset {charset} is not UTF-8")));
+    }
+    let table_len = r.mb()? as usize;
+    let table = r.take(table_len)?;
+    match fpi_index {
+        Some(i) if !utf8(table_str(table, i)?)?.contains("SyncML") => {
+            return Err(DecodeError::Invalid("WBXML document is not SyncML".into()));
+        }
+        None if public_id != PUBLIC_ID_SYNCML_12 && public_id != 1 => {
+            return Err(DecodeError::Invalid(format!("WBXML public id {public_id:#x} is not SyncML 1.2")));
+        }
+        _ => {}
+    }
+    let mut page = 0u8;
+    let mut stack: Vec<Element> = Vec::new();
+    let mut count = 0usize;
+    loop {
+        let t = r.byte()?;
+        match t {
+            SWITCH_PAGE => page = r.byte()?,
+            END => {
+                let el = stack.pop().ok_or_else(|| malformed("END without an open element"))?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => return Ok(el), // trailing bytes after the root are ignored
+                }
+            }
+            ENTITY => {
+                let c = char::from_u32(r.mb()?).ok_or_else(|| malformed("invalid entity"))?;
+                text(&mut stack, &c.to_string())?;
+            }
+            STR_I => {
+                let s = r.cstr()?;
+                text(&mut stack, utf8(s)?)?;
+            }
+            STR_T => {
+                let i = r.mb()?;
+                text(&mut stack, utf8(table_str(table, i)?)?)?;
+            }
+            OPAQUE => {
+                let n = r.mb()? as usize;
+                let s = r.take(n)?;
+                text(&mut stack, utf8(s)?)?;
+            }
+            0x40..=0x43 | 0x80..=0x82 | 0xC0..=0xC2 => {
+                return Err(malformed("extension tokens and PIs are not supported"));
+            }
+            _ => {
+                let name = if t & 0x3F == LITERAL {
+                    let i = r.mb()?;
+                    utf8(table_str(table, i)?)?.to_owned()
+                } else {
+                    tag_name(page, t & 0x3F)
+                        .ok_or_else(|| malformed(&format!("unknown tag {:#04x} on code page {page}", t & 0x3F)))?
+                        .to_owned()
+                };
+                count += 1;
+                if count > MAX_ELEMENTS {
+                    return Err(DecodeError::Limit("element count"));
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(DecodeError::Limit("nesting depth"));
+                }
+                if t & HAS_ATTRS != 0 {
+                    skip_attributes(&mut r)?;
+                }
+                let el = Element::new(&name);
+                if t & HAS_CONTENT != 0 {
+                    stack.push(el);
+                } else {
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(el),
+                        None => return Ok(el),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn text(stack: &mut [Element], s: &str) -> Result<(), DecodeError> {
+    stack.last_mut().ok_or_else(|| malformed("text outside the root element"))?.text.push_str(s);
+    Ok(())
+}
+
+/// SyncML uses no attributes; skip any, token by token, up to their END.
+fn skip_attributes(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    loop {
+        match r.byte()? {
+            END => return Ok(()),
+            SWITCH_PAGE => {
+                r.byte()?;
+            }
+            STR_I => {
+                r.cstr()?;
+            }
+            STR_T | LITERAL | ENTITY => {
+                r.mb()?;
+            }
+            OPAQUE => {
+                let n = r.mb()? as usize;
+                r.take(n)?;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
