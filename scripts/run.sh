@@ -33,10 +33,12 @@ portaldm is running.
   origin (direct):            http://127.0.0.1:$ORIGIN_PORT/
   logs:                       .dev/origin.log, .dev/edge.log
 
-Play the phone with dmclient, in another terminal:
+Play browser and phone from another terminal (README, "Trying it"):
   curl -s -c .dev/cookies -o .dev/trigger.bin http://127.0.0.1:$EDGE_PORT/portal/trigger
-  target/debug/dmclient -c .dev/dmclient.toml trigger .dev/trigger.bin
-(or open the portal in a browser, save the trigger it downloads, and hand that file to dmclient).
+  target/debug/dmclient -c .dev/dmclient.toml trigger .dev/trigger.bin &
+  curl -s -b .dev/cookies http://127.0.0.1:$EDGE_PORT/portal/api/session
+  curl -s -b .dev/cookies -H 'content-type: application/json' -d '{"package_id":2}' \\
+       http://127.0.0.1:$EDGE_PORT/portal/api/select
 
 Ctrl-C stops both.
 MSG
