@@ -78,11 +78,6 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppErro
             Err(e) => return refusal(x, msg, e.status(), &e),
         };
         let claims = verified.claims();
-        // Single use, checked after the cheap checks so garbage cannot burn a token.
-        if !st.store.use_jti(&claims.jti, (claims.exp as i64) * 1000).await? {
-            return refusal(x, msg, StatusCode::UNAUTHORIZED, &"session token was already used");
-        }
-        st.store.upsert_device(&session.device, now).await?;
         let portal = PortalRecord {
             sid: claims.sid.clone(),
             bnd: claims.bnd.clone(),
@@ -96,9 +91,13 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppErro
             result_code: None,
             expires_at: now + (st.cfg.portal_ttl_secs as i64) * 1000,
         };
-        st.store.create_portal(&portal, now).await?;
         let bytes = x.encode(&pkg2)?;
-        st.store.save_dm_session(&session, &bytes, now).await?;
+        // Single use, checked after the cheap checks so garbage cannot burn a token; one
+        // transaction, so a crash cannot burn it without opening the session.
+        let jti_expires = (claims.exp as i64) * 1000;
+        if !st.store.open_portal(&claims.jti, jti_expires, &portal, &session, &bytes, now).await? {
+            return refusal(x, msg, StatusCode::UNAUTHORIZED, &"session token was already used");
+        }
         tracing::info!(dev_id = %session.device.dev_id, sid = %claims.sid, "portal DM session opened");
         return Ok(bytes);
     }

@@ -122,6 +122,29 @@ fn a_wbxml_handset_gets_its_update_too() {
 }
 
 #[test]
+fn a_failed_install_is_reported_and_shown_in_plain_words() {
+    let sys = System::start(Options::default());
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let text = std::fs::read_to_string(sys.client_config()).expect("config");
+    let stage = text.lines().find(|l| l.starts_with("stage_dir")).expect("stage_dir").to_owned();
+    // The installer sees the verified package and its metadata, then fails.
+    let installer = "command = [\"sh\", \"-c\", \"test -s \\\"$PDM_PACKAGE\\\" && test \\\"$PDM_PKG_VERSION\\\" = 1.2.0 && exit 1; exit 3\"]";
+    let cfg = sys.dir.path().join("failing.toml");
+    std::fs::write(&cfg, text.replace(&stage, installer)).expect("write");
+    let client = sys.spawn_dmclient(&cfg, &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
+    assert_eq!(view["offers"][0]["package"]["version"], "1.2.0");
+    assert_eq!(phone.post_json("/portal/api/select", &pick).status, 200);
+    let out = wait_with_timeout(client, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(9), "update failed: {}", String::from_utf8_lossy(&out.stderr));
+    let view = phone.wait_for("failed", Duration::from_secs(10));
+    assert_eq!(view["result"]["code"], 410);
+    assert_eq!(view["result"]["message"], "the update failed on the device");
+}
+
+#[test]
 fn signed_downloads_through_the_edge_are_checked_before_any_byte() {
     let sys = System::start(Options::default());
     let keys = sys.keys();

@@ -99,12 +99,20 @@ pub enum RecordOutcome {
 /// Everything the origin persists.
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Marks a token id used; false if it was used before.
-    async fn use_jti(&self, jti: &str, expires_at: i64) -> StoreResult<bool>;
+    /// Opens a portal-triggered DM session in one transaction: uses the token id (false,
+    /// and nothing written, if it was used before), records the device, creates the portal
+    /// session and saves the DM session with its first answer.
+    async fn open_portal(
+        &self,
+        jti: &str,
+        jti_expires_at: i64,
+        portal: &PortalRecord,
+        session: &ServerSession,
+        reply: &[u8],
+        now: i64,
+    ) -> StoreResult<bool>;
     /// Records what a device reported.
     async fn upsert_device(&self, device: &DeviceDetails, now: i64) -> StoreResult<()>;
-    /// Creates a portal session.
-    async fn create_portal(&self, p: &PortalRecord, now: i64) -> StoreResult<()>;
     /// Reads a portal session.
     async fn portal(&self, sid: &str) -> StoreResult<Option<PortalRecord>>;
     /// Moves a portal session to `state` with the device details.

@@ -9,7 +9,7 @@ use portaldm_shared::fumo::{FumoDelivery, ResultCode};
 use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::server::ServerSession;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::{DmRecord, NewPackage, PortalRecord, RecordOutcome, Store, StoreError, StoreResult};
 
@@ -59,48 +59,92 @@ fn portal_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<PortalRecord> {
     })
 }
 
+async fn use_jti_on(c: &mut SqliteConnection, jti: &str, expires_at: i64) -> StoreResult<bool> {
+    let done = sqlx::query("INSERT INTO used_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&mut *c)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn upsert_device_on(c: &mut SqliteConnection, d: &DeviceDetails, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (dev_id) DO UPDATE SET details = excluded.details, last_seen = excluded.last_seen",
+    )
+    .bind(&d.dev_id)
+    .bind(json(d)?)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+async fn create_portal_on(c: &mut SqliteConnection, p: &PortalRecord, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO portal_sessions (sid, bnd, nsid, dev_id, state, device, expires_at, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&p.sid)
+    .bind(&p.bnd)
+    .bind(i64::from(p.nsid))
+    .bind(&p.dev_id)
+    .bind(p.state.as_str())
+    .bind(json(&p.device)?)
+    .bind(p.expires_at)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+async fn save_dm_on(c: &mut SqliteConnection, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO dm_sessions (dev_id, session_id, session, last_reply, updated_at) VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT (dev_id, session_id) DO UPDATE SET session = excluded.session, \
+         last_reply = excluded.last_reply, updated_at = excluded.updated_at",
+    )
+    .bind(&s.device.dev_id)
+    .bind(s.session_id.to_ascii_uppercase())
+    .bind(json(s)?)
+    .bind(last_reply)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
-    async fn use_jti(&self, jti: &str, expires_at: i64) -> StoreResult<bool> {
-        let done = sqlx::query("INSERT INTO used_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
-            .bind(jti)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+    async fn open_portal(
+        &self,
+        jti: &str,
+        jti_expires_at: i64,
+        portal: &PortalRecord,
+        session: &ServerSession,
+        reply: &[u8],
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        if !use_jti_on(&mut tx, jti, jti_expires_at).await? {
+            return Ok(false); // dropped: rolled back
+        }
+        upsert_device_on(&mut tx, &session.device, now).await?;
+        create_portal_on(&mut tx, portal, now).await?;
+        save_dm_on(&mut tx, session, reply, now).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn upsert_device(&self, d: &DeviceDetails, now: i64) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (dev_id) DO UPDATE SET details = excluded.details, last_seen = excluded.last_seen",
-        )
-        .bind(&d.dev_id)
-        .bind(json(d)?)
-        .bind(now)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        upsert_device_on(&mut *self.pool.acquire().await?, d, now).await
     }
 
-    async fn create_portal(&self, p: &PortalRecord, now: i64) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO portal_sessions (sid, bnd, nsid, dev_id, state, device, expires_at, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&p.sid)
-        .bind(&p.bnd)
-        .bind(i64::from(p.nsid))
-        .bind(&p.dev_id)
-        .bind(p.state.as_str())
-        .bind(json(&p.device)?)
-        .bind(p.expires_at)
-        .bind(now)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()> {
+        save_dm_on(&mut *self.pool.acquire().await?, s, last_reply, now).await
     }
 
     async fn portal(&self, sid: &str) -> StoreResult<Option<PortalRecord>> {
@@ -214,22 +258,6 @@ impl Store for SqliteStore {
             last_reply: row.try_get("last_reply")?,
             updated_at: row.try_get("updated_at")?,
         }))
-    }
-
-    async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO dm_sessions (dev_id, session_id, session, last_reply, updated_at) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT (dev_id, session_id) DO UPDATE SET session = excluded.session, \
-             last_reply = excluded.last_reply, updated_at = excluded.updated_at",
-        )
-        .bind(&s.device.dev_id)
-        .bind(s.session_id.to_ascii_uppercase())
-        .bind(json(s)?)
-        .bind(last_reply)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     async fn add_package(&self, p: &NewPackage, now: i64) -> StoreResult<i64> {
