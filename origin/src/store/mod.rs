@@ -146,3 +146,6 @@ pub trait Store: Send + Sync {
     /// Whether a published package has this blob.
     async fn blob_published(&self, blob: &str) -> StoreResult<bool>;
 }
+
+#[cfg(test)]
+mod tests;

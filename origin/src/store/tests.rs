@@ -1,0 +1,138 @@
+//! Store behaviour every backend must show (run here on SQLite).
+
+use portaldm_shared::device::DeviceDetails;
+use portaldm_shared::fumo::{FumoDelivery, ResultCode};
+use portaldm_shared::portal::PortalState;
+use portaldm_shared::session::server::ServerSession;
+use portaldm_shared::syncml::xml;
+
+use super::sqlite::SqliteStore;
+use super::*;
+
+async fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    (dir, SqliteStore::open(&url).await.expect("opens"))
+}
+
+fn device() -> DeviceDetails {
+    DeviceDetails { dev_id: "IMEI:1".into(), model: Some("M".into()), fw_v: Some("1.0".into()), ..Default::default() }
+}
+
+fn portal(sid: &str) -> PortalRecord {
+    PortalRecord {
+        sid: sid.into(),
+        bnd: "b".into(),
+        nsid: 7,
+        dev_id: "IMEI:1".into(),
+        state: PortalState::Connecting,
+        device: device(),
+        package_id: None,
+        delivery: None,
+        exec_status: None,
+        result_code: None,
+        expires_at: i64::MAX,
+    }
+}
+
+/// A real server session, as the DM handler would save it.
+fn session(sid: &str) -> ServerSession {
+    use portaldm_shared::keys::NamedKey;
+    use portaldm_shared::rand::TestRng;
+    use portaldm_shared::session::client::ClientSession;
+    use portaldm_shared::token::{Claims, TokenSigner, TokenVerifier};
+    let seed = NamedKey::generate("k", &mut TestRng(1)).expect("key");
+    let c = Claims {
+        iss: "e".into(),
+        aud: "o".into(),
+        sid: sid.into(),
+        nsid: 7,
+        srv: "s".into(),
+        iat: 0,
+        nbf: 0,
+        exp: u64::MAX / 2000,
+        jti: "j".into(),
+        bnd: "b".into(),
+        colo: "c".into(),
+    };
+    let token = TokenSigner::new(&seed).expect("signer").sign(&c).expect("signs");
+    let pkg1 = xml::decode(&xml::encode(&ClientSession::server_initiated(device(), "u", "7", &token).first_message()))
+        .expect("decodes");
+    let v = TokenVerifier::new(&[seed.ed25519_public()], "o", "s")
+        .verify(&token, portaldm_shared::time::UnixMillis(1000))
+        .expect("verifies");
+    ServerSession::accept_portal(&pkg1, &v, "u").expect("accepts").0
+}
+
+fn delivery(correlator: &str) -> FumoDelivery {
+    FumoDelivery {
+        node: "n".into(),
+        pkg_name: "p".into(),
+        pkg_version: "2".into(),
+        url: "u".into(),
+        sha256: "s".into(),
+        size: 1,
+        correlator: correlator.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_token_opens_one_session_only() {
+    let (_d, s) = store().await;
+    assert!(s.open_portal("j1", 1, &portal("a"), &session("a"), b"reply", 1).await.expect("opens"));
+    assert!(!s.open_portal("j1", 1, &portal("b"), &session("b"), b"reply", 1).await.expect("refuses"));
+    assert!(s.portal("b").await.expect("reads").is_none(), "a refused replay writes nothing");
+    let rec = s.dm_session("IMEI:1", "7").await.expect("reads").expect("saved");
+    assert_eq!(rec.last_reply.as_deref(), Some(&b"reply"[..]));
+    assert_eq!(rec.session, session("a"));
+}
+
+#[tokio::test]
+async fn a_choice_is_taken_once_and_only_while_choosing() {
+    let (_d, s) = store().await;
+    assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
+    assert!(!s.select("a", 1, &delivery("c1"), 2).await.expect("select"), "not choosing yet");
+    s.set_portal_state("a", PortalState::Choosing, &device(), 2).await.expect("state");
+    assert!(s.select("a", 1, &delivery("c1"), 3).await.expect("select"));
+    assert!(!s.select("a", 2, &delivery("c2"), 4).await.expect("select"), "a second choice is refused");
+    let p = s.portal("a").await.expect("reads").expect("there");
+    assert_eq!((p.state, p.package_id), (PortalState::Selected, Some(1)));
+    assert_eq!(p.delivery, Some(delivery("c1")));
+}
+
+#[tokio::test]
+async fn results_are_recorded_once_for_the_right_device() {
+    let (_d, s) = store().await;
+    assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
+    s.set_portal_state("a", PortalState::Choosing, &device(), 2).await.expect("state");
+    assert!(s.select("a", 1, &delivery("c1"), 3).await.expect("select"));
+    assert_eq!(s.record_result("IMEI:2", "c1", ResultCode(200), 4).await.expect("r"), RecordOutcome::Unknown);
+    assert_eq!(s.record_result("IMEI:1", "nope", ResultCode(200), 4).await.expect("r"), RecordOutcome::Unknown);
+    assert_eq!(s.record_result("IMEI:1", "c1", ResultCode(410), 5).await.expect("r"), RecordOutcome::Recorded);
+    assert_eq!(s.record_result("IMEI:1", "c1", ResultCode(200), 6).await.expect("r"), RecordOutcome::Duplicate);
+    // The client's late Exec status does not overwrite the reported outcome.
+    s.delivered("c1", 202, PortalState::Delivered, 7).await.expect("delivered");
+    let p = s.portal("a").await.expect("reads").expect("there");
+    assert_eq!((p.state, p.result_code, p.exec_status), (PortalState::Failed, Some(410), Some(202)));
+}
+
+#[tokio::test]
+async fn packages_round_trip_and_blobs_are_known() {
+    let (_d, s) = store().await;
+    let p = NewPackage {
+        name: "fw".into(),
+        version: "1.2".into(),
+        models: vec!["X*".into()],
+        base_min: Some("1.0".into()),
+        base_max: None,
+        blob: "ab".repeat(32),
+        size: 9,
+        notes: "n".into(),
+    };
+    let id = s.add_package(&p, 1).await.expect("adds");
+    let all = s.packages().await.expect("lists");
+    assert_eq!(all.len(), 1);
+    assert_eq!((all[0].id, all[0].models.clone(), all[0].size), (id, vec!["X*".to_owned()], 9));
+    assert!(s.blob_published(&"ab".repeat(32)).await.expect("q"));
+    assert!(!s.blob_published(&"cd".repeat(32)).await.expect("q"));
+}
