@@ -1,40 +1,120 @@
-//! Downloads a package to disk while hashing it, and checks SHA-256 and size.
+//! Downloads a package to disk while hashing it, resuming with `Range`, and checks SHA-256
+//! and size. Partial bytes live in `<dir>/<sha256>.part`, so a cut download (in this run or
+//! a crashed earlier one) continues where it stopped instead of starting over.
 
+use std::fs::OpenOptions;
 use std::io::{Read as _, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
+use portaldm_shared::range;
 use sha2::{Digest as _, Sha256};
 
-/// Streams `d.url` into `dest`; the FUMO result code on failure.
-pub fn fetch(agent: &ureq::Agent, d: &FumoDelivery, dest: &Path) -> Result<(), ResultCode> {
-    if !(d.url.starts_with("https://") || d.url.starts_with("http://")) {
+/// Attempts per download; each after the first resumes from the bytes already on disk.
+const ATTEMPTS: u32 = 4;
+
+/// Why one attempt stopped.
+enum Stop {
+    /// Worth another attempt (connection cut, server unavailable).
+    Retry(ResultCode),
+    /// Final.
+    Fail(ResultCode),
+}
+
+/// Fetches `d` into `dir`; the verified file's path, or the FUMO result code on failure.
+pub fn fetch(agent: &ureq::Agent, d: &FumoDelivery, dir: &Path) -> Result<PathBuf, ResultCode> {
+    if !(d.url.starts_with("https://") || d.url.starts_with("http://")) || !portaldm_shared::cdn::is_blob_id(&d.sha256)
+    {
         return Err(ResultCode::VALIDATION_FAILED);
     }
-    let resp = agent.get(&d.url).call().map_err(|_| ResultCode::DOWNLOAD_SERVER_UNAVAILABLE)?;
-    if !resp.status().is_success() {
-        return Err(ResultCode::DOWNLOAD_SERVER_UNAVAILABLE);
+    let part = dir.join(format!("{}.part", d.sha256));
+    let mut last = ResultCode::DOWNLOAD_SERVER_UNAVAILABLE;
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(300 << attempt));
+        }
+        match attempt_once(agent, d, &part) {
+            Ok(()) => return verify(d, &part),
+            Err(Stop::Retry(code)) => last = code,
+            Err(Stop::Fail(code)) => {
+                let _ = std::fs::remove_file(&part);
+                return Err(code);
+            }
+        }
     }
+    Err(last)
+}
+
+fn attempt_once(agent: &ureq::Agent, d: &FumoDelivery, part: &Path) -> Result<(), Stop> {
+    let mut have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+    if have > d.size {
+        let _ = std::fs::remove_file(part);
+        have = 0;
+    }
+    let mut req = agent.get(&d.url);
+    if have > 0 {
+        eprintln!("resuming download at {have} of {} bytes", d.size);
+        req = req.header("Range", &format!("bytes={have}-")).header("If-Range", &range::etag(&d.sha256));
+    }
+    let resp = req.call().map_err(|_| Stop::Retry(ResultCode::DOWNLOAD_SERVER_UNAVAILABLE))?;
+    let status = resp.status().as_u16();
+    let content_range = resp.headers().get("content-range").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let append = match status {
+        206 if have > 0 && content_range.starts_with(&format!("bytes {have}-")) => true,
+        200 => false,
+        416 if have == d.size => return Ok(()), // everything is already here
+        500..=599 => return Err(Stop::Retry(ResultCode::DOWNLOAD_SERVER_UNAVAILABLE)),
+        _ => return Err(Stop::Fail(ResultCode::DOWNLOAD_SERVER_UNAVAILABLE)),
+    };
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(part)
+        .map_err(|_| Stop::Fail(ResultCode::UPDATE_FAILED))?;
+    let mut total = if append { have } else { 0 };
     let mut reader = resp.into_body().into_reader();
-    let mut file = std::fs::File::create(dest).map_err(|_| ResultCode::UPDATE_FAILED)?;
-    let mut hasher = Sha256::new();
-    let mut total: u64 = 0;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = reader.read(&mut buf).map_err(|_| ResultCode::DOWNLOAD_TIMEOUT)?;
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(_) => {
+                let _ = file.sync_all(); // keep what arrived: the next attempt resumes from it
+                return Err(Stop::Retry(ResultCode::DOWNLOAD_TIMEOUT));
+            }
+        };
+        total += n as u64;
+        if total > d.size {
+            return Err(Stop::Fail(ResultCode::CORRUPTED)); // more than announced: stop reading
+        }
+        file.write_all(&buf[..n]).map_err(|_| Stop::Fail(ResultCode::UPDATE_FAILED))?;
+    }
+    file.sync_all().map_err(|_| Stop::Fail(ResultCode::UPDATE_FAILED))?;
+    if total < d.size {
+        return Err(Stop::Retry(ResultCode::DOWNLOAD_TIMEOUT));
+    }
+    Ok(())
+}
+
+/// Checks size and SHA-256 of the whole file; a mismatch removes it.
+fn verify(d: &FumoDelivery, part: &Path) -> Result<PathBuf, ResultCode> {
+    let mut file = std::fs::File::open(part).map_err(|_| ResultCode::UPDATE_FAILED)?;
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).map_err(|_| ResultCode::UPDATE_FAILED)?;
         if n == 0 {
             break;
         }
         total += n as u64;
-        if total > d.size {
-            return Err(ResultCode::CORRUPTED); // more than announced: stop reading
-        }
         hasher.update(&buf[..n]);
-        file.write_all(&buf[..n]).map_err(|_| ResultCode::UPDATE_FAILED)?;
     }
-    file.sync_all().map_err(|_| ResultCode::UPDATE_FAILED)?;
     if total != d.size || !hex::encode(hasher.finalize()).eq_ignore_ascii_case(&d.sha256) {
+        let _ = std::fs::remove_file(part);
         return Err(ResultCode::CORRUPTED);
     }
-    Ok(())
+    Ok(part.to_path_buf())
 }

@@ -73,13 +73,15 @@ pub fn run(cfg: &Config, file: &Path) -> Result<(), ClientError> {
     std::fs::create_dir_all(&jobs).map_err(ClientError::State)?;
     let mut failure = None;
     for d in &deliveries {
-        let dest = jobs.join(format!("{}.pkg", d.node));
         eprintln!("downloading {} {} ({} bytes)", d.pkg_name, d.pkg_version, d.size);
-        let code = match download::fetch(&agent, d, &dest) {
-            Ok(()) => install::install(&cfg.install, d, &dest),
+        let code = match download::fetch(&agent, d, &jobs) {
+            Ok(file) => {
+                let code = install::install(&cfg.install, d, &file);
+                let _ = std::fs::remove_file(&file);
+                code
+            }
             Err(code) => code,
         };
-        let _ = std::fs::remove_file(&dest);
         eprintln!("result {}: {}", code.0, code.describe());
         if code != ResultCode::SUCCESS {
             failure = Some(code);

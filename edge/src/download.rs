@@ -1,9 +1,10 @@
-//! `GET /dl/<blob>?d=&e=&s=`: the signature and expiry are checked before any byte leaves,
-//! then the bytes come from the origin's blob endpoint.
+//! `GET`/`HEAD /dl/<blob>?d=&e=&s=`: the signature and expiry are checked before any byte
+//! leaves, then the bytes come from the origin's blob endpoint, which answers ranges and
+//! validators (`shared::range`); the edge passes them through.
 
 use portaldm_shared::cdn;
 use portaldm_shared::time::UnixMillis;
-use worker::{Fetch, Method, Request, Response};
+use worker::{Fetch, Headers, Method, Request, RequestInit, Response};
 
 use crate::config::EdgeConfig;
 use crate::respond;
@@ -21,14 +22,20 @@ pub async fn handle(req: &Request, cfg: &EdgeConfig) -> worker::Result<Response>
         Err(e) => return respond::error(e.http_status(), &e.to_string()),
     };
     let origin = format!("{}/blobs/{}?{query}", cfg.origin_url, signed.blob);
-    let upstream = match Fetch::Url(origin.parse()?).send().await {
-        Ok(r) => r,
-        Err(_) => {
-            return respond::error(502, "the package store is unreachable; try again shortly");
+    let headers = Headers::new();
+    for name in ["Range", "If-Range", "If-None-Match"] {
+        if let Some(v) = req.headers().get(name)? {
+            headers.set(name, &v)?;
         }
+    }
+    let mut init = RequestInit::new();
+    init.with_method(req.method()).with_headers(headers);
+    let upstream = match Fetch::Request(Request::new_with_init(&origin, &init)?).send().await {
+        Ok(r) => r,
+        Err(_) => return respond::error(502, "the package store is unreachable; try again shortly"),
     };
     match upstream.status_code() {
-        200 => Ok(upstream),
+        200 | 206 | 304 | 416 => Ok(upstream),
         404 | 410 | 403 => respond::error(upstream.status_code(), "this download is not available"),
         _ => respond::error(502, "the package store failed; try again shortly"),
     }

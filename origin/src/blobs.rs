@@ -1,21 +1,29 @@
-//! `GET /blobs/<sha256>`: package bytes for the edge, only for a valid signed download URL.
+//! `GET`/`HEAD /blobs/<sha256>`: package bytes for the edge, only for a valid signed
+//! download URL, with byte ranges and validators as `shared::range` decides them.
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use portaldm_shared::cdn;
+use portaldm_shared::{cdn, range};
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 use tokio_util::io::ReaderStream;
 
 use crate::app::AppState;
 use crate::clock::now;
 use crate::error::AppError;
 
+fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
 /// The handler: the same signed query the edge checked is checked here again.
 pub async fn get_blob(
     State(st): State<AppState>,
+    method: Method,
     Path(blob): Path<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let path = format!("{}{blob}", cdn::PREFIX);
     if let Err(e) = cdn::verify(&st.cdn_keys, &path, query.as_deref().unwrap_or(""), now()) {
@@ -25,19 +33,41 @@ pub async fn get_blob(
     if !st.store.blob_published(&blob).await? {
         return Err(AppError::NotFound("no published package has this blob"));
     }
-    let file_path = st.cfg.blob_dir.join(&blob);
-    let file = match tokio::fs::File::open(&file_path).await {
+    let mut file = match tokio::fs::File::open(st.cfg.blob_dir.join(&blob)).await {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(AppError::NotFound("blob is missing"));
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(AppError::NotFound("blob is missing")),
         Err(e) => return Err(AppError::Internal(e.into())),
     };
     let len = file.metadata().await.map_err(|e| AppError::Internal(e.into()))?.len();
-    let mut r = Body::from_stream(ReaderStream::new(file)).into_response();
+    let tag = range::etag(&blob);
+    let sel = range::select(
+        len,
+        &tag,
+        header_str(&headers, header::IF_NONE_MATCH),
+        header_str(&headers, header::RANGE),
+        header_str(&headers, header::IF_RANGE),
+    );
+    let body_len = sel.body_len(len);
+    let body = if method == Method::HEAD || body_len == 0 {
+        Body::empty()
+    } else {
+        if let range::Selection::Partial { start, .. } = sel {
+            file.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| AppError::Internal(e.into()))?;
+        }
+        Body::from_stream(ReaderStream::new(file.take(body_len)))
+    };
+    let mut r = body.into_response();
+    *r.status_mut() = StatusCode::from_u16(sel.status()).unwrap_or(StatusCode::OK);
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    h.insert(header::ETAG, HeaderValue::from_str(&format!("\"{blob}\"")).map_err(|e| AppError::Internal(e.into()))?);
+    let bad = |e: axum::http::header::InvalidHeaderValue| AppError::Internal(e.into());
+    h.insert(header::ETAG, HeaderValue::from_str(&tag).map_err(bad)?);
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if sel.status() != 304 {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+    }
+    if let Some(cr) = sel.content_range(len) {
+        h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&cr).map_err(bad)?);
+    }
     Ok(r)
 }

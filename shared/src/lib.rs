@@ -19,6 +19,7 @@ pub mod media;
 pub mod pkg0;
 pub mod portal;
 pub mod rand;
+pub mod range;
 pub mod session;
 pub mod syncml;
 pub mod time;

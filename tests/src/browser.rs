@@ -115,5 +115,19 @@ pub fn post(url: &str, content_type: &str, body: &[u8]) -> Reply {
 
 /// A GET without cookies.
 pub fn get(url: &str) -> Reply {
-    reply(agent().get(url).call().expect("GET"))
+    get_with(url, &[])
+}
+
+/// A GET with extra headers.
+pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = agent().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    reply(req.call().expect("GET"))
+}
+
+/// A HEAD request.
+pub fn head(url: &str) -> Reply {
+    reply(agent().head(url).call().expect("HEAD"))
 }

@@ -8,7 +8,7 @@ use portaldm_shared::binding::BrowserBinding;
 use portaldm_shared::media;
 use portaldm_shared::pkg0::{Package0, UiMode};
 use portaldm_shared::token::TokenVerifier;
-use portaldm_tests::browser::{Browser, get};
+use portaldm_tests::browser::{Browser, get, get_with, head};
 use portaldm_tests::{Options, System, now, wait_with_timeout};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
@@ -145,6 +145,30 @@ fn a_failed_install_is_reported_and_shown_in_plain_words() {
 }
 
 #[test]
+fn a_cut_download_resumes_where_it_stopped() {
+    let sys = System::start(Options::default());
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let client_started = sys.spawn_dmclient(&sys.client_config(), &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    let chosen = view["offers"][0]["package"].clone();
+    let blob = chosen["blob"].as_str().expect("blob").to_owned();
+    // A previous run got 100,000 bytes before it was cut.
+    let bytes = std::fs::read(sys.dir.path().join("blobs").join(&blob)).expect("blob file");
+    let jobs = sys.dir.path().join("dmclient/jobs");
+    std::fs::create_dir_all(&jobs).expect("jobs dir");
+    std::fs::write(jobs.join(format!("{blob}.part")), &bytes[..100_000]).expect("seed");
+    assert_eq!(phone.post_json("/portal/api/select", &json!({ "package_id": chosen["id"] })).status, 200);
+    let out = wait_with_timeout(client_started, Duration::from_secs(60));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("resuming download at 100000 of 262144 bytes"), "{log}");
+    assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
+    let staged = std::fs::read_dir(sys.staged_dir()).expect("staged").next().expect("file").expect("entry").path();
+    assert_eq!(hex::encode(Sha256::digest(std::fs::read(staged).expect("read"))), blob);
+}
+
+#[test]
 fn signed_downloads_through_the_edge_are_checked_before_any_byte() {
     let sys = System::start(Options::default());
     let keys = sys.keys();
@@ -170,6 +194,23 @@ fn signed_downloads_through_the_edge_are_checked_before_any_byte() {
     for (url, status) in tampered {
         assert_eq!(get(&format!("{}{url}", sys.edge)).status, status, "{url}");
     }
+    // Ranges and validators, decided at the origin and passed through by the edge.
+    let url = format!("{}{good}", sys.edge);
+    let etag = format!("\"{blob}\"");
+    let part = get_with(&url, &[("Range", "bytes=1000-1999")]);
+    assert_eq!((part.status, part.header("content-range")), (206, Some("bytes 1000-1999/262144")));
+    assert_eq!(part.body, r.body[1000..2000]);
+    let tail = get_with(&url, &[("Range", "bytes=-16"), ("If-Range", &etag)]);
+    assert_eq!((tail.status, &tail.body[..]), (206, &r.body[r.body.len() - 16..]));
+    assert_eq!(get_with(&url, &[("Range", "bytes=5-"), ("If-Range", "\"stale\"")]).status, 200);
+    let past = get_with(&url, &[("Range", "bytes=999999-")]);
+    assert_eq!((past.status, past.header("content-range")), (416, Some("bytes */262144")));
+    assert_eq!(get_with(&url, &[("If-None-Match", &etag)]).status, 304);
+    let h = head(&url);
+    assert_eq!((h.status, h.header("content-length"), h.body.len()), (200, Some("262144"), 0));
+    assert_eq!(h.header("etag"), Some(etag.as_str()));
+    assert_eq!(h.header("accept-ranges"), Some("bytes"));
+
     let expired = portaldm_shared::cdn::sign(std::slice::from_ref(&keys.cdn), &blob, "IMEI:1", now().as_secs() - 10)
         .expect("sign");
     assert_eq!(get(&format!("{}{expired}", sys.edge)).status, 410);

@@ -1,0 +1,157 @@
+//! HTTP byte ranges and validators for package downloads (RFC 9110, 13.1 and 14): which
+//! bytes of a blob a `GET` gets, decided once for the origin and the edge alike.
+
+/// What a download request asks for, after its conditional headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// 304: the client's copy (`If-None-Match`) is current.
+    NotModified,
+    /// 200: the whole blob.
+    Full,
+    /// 206: bytes `start..=end`.
+    Partial {
+        /// First byte.
+        start: u64,
+        /// Last byte, inclusive.
+        end: u64,
+    },
+    /// 416: the range lies outside the blob.
+    Unsatisfiable,
+}
+
+impl Selection {
+    /// The HTTP status.
+    pub fn status(self) -> u16 {
+        match self {
+            Selection::NotModified => 304,
+            Selection::Full => 200,
+            Selection::Partial { .. } => 206,
+            Selection::Unsatisfiable => 416,
+        }
+    }
+
+    /// The `Content-Range` header value, where one is sent.
+    pub fn content_range(self, len: u64) -> Option<String> {
+        match self {
+            Selection::Partial { start, end } => Some(format!("bytes {start}-{end}/{len}")),
+            Selection::Unsatisfiable => Some(format!("bytes */{len}")),
+            _ => None,
+        }
+    }
+
+    /// How many body bytes go out.
+    pub fn body_len(self, len: u64) -> u64 {
+        match self {
+            Selection::Full => len,
+            Selection::Partial { start, end } => end - start + 1,
+            _ => 0,
+        }
+    }
+}
+
+/// The strong `ETag` of a blob: its SHA-256, quoted.
+pub fn etag(blob: &str) -> String {
+    format!("\"{blob}\"")
+}
+
+fn etag_listed(header: &str, tag: &str) -> bool {
+    header.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == tag)
+}
+
+/// Decides what to send for a blob of `len` bytes with entity tag `tag`, given the request's
+/// `If-None-Match`, `Range` and `If-Range` headers. Only single ranges are honoured; a
+/// malformed or multi-range `Range` is ignored (the whole blob is sent), as RFC 9110 allows.
+pub fn select(
+    len: u64,
+    tag: &str,
+    if_none_match: Option<&str>,
+    range: Option<&str>,
+    if_range: Option<&str>,
+) -> Selection {
+    if if_none_match.is_some_and(|h| etag_listed(h, tag)) {
+        return Selection::NotModified;
+    }
+    let Some(range) = range else { return Selection::Full };
+    // A range whose validator no longer matches gets the whole, current blob.
+    if if_range.is_some_and(|v| v.trim() != tag) {
+        return Selection::Full;
+    }
+    let Some(spec) = range.trim().strip_prefix("bytes=") else { return Selection::Full };
+    if spec.contains(',') {
+        return Selection::Full;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else { return Selection::Full };
+    let parse = |s: &str| s.trim().parse::<u64>().ok();
+    match (a.trim().is_empty(), parse(a), parse(b)) {
+        // bytes=-N: the last N bytes.
+        (true, _, Some(n)) => {
+            if n == 0 || len == 0 {
+                Selection::Unsatisfiable
+            } else {
+                Selection::Partial { start: len.saturating_sub(n), end: len - 1 }
+            }
+        }
+        // bytes=A- and bytes=A-B.
+        (false, Some(start), end) if b.trim().is_empty() || end.is_some() => {
+            if start >= len {
+                return Selection::Unsatisfiable;
+            }
+            let end = end.map_or(len - 1, |e| e.min(len - 1));
+            if end < start { Selection::Full } else { Selection::Partial { start, end } }
+        }
+        _ => Selection::Full,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const T: &str = "\"abc\"";
+
+    #[test]
+    fn single_ranges() {
+        assert_eq!(select(100, T, None, Some("bytes=0-9"), None), Selection::Partial { start: 0, end: 9 });
+        assert_eq!(select(100, T, None, Some("bytes=90-"), None), Selection::Partial { start: 90, end: 99 });
+        assert_eq!(select(100, T, None, Some("bytes=-10"), None), Selection::Partial { start: 90, end: 99 });
+        assert_eq!(select(100, T, None, Some("bytes=-500"), None), Selection::Partial { start: 0, end: 99 });
+        assert_eq!(select(100, T, None, Some("bytes=50-500"), None), Selection::Partial { start: 50, end: 99 });
+        assert_eq!(select(100, T, None, Some("bytes=100-"), None), Selection::Unsatisfiable);
+        assert_eq!(select(100, T, None, Some("bytes=-0"), None), Selection::Unsatisfiable);
+        assert_eq!(select(0, T, None, Some("bytes=0-"), None), Selection::Unsatisfiable);
+    }
+
+    #[test]
+    fn odd_ranges_get_the_whole_blob() {
+        for r in ["bytes=0-1,5-6", "items=0-1", "bytes=x-y", "bytes=9-3", "bytes=", "bytes=-"] {
+            assert_eq!(select(100, T, None, Some(r), None), Selection::Full, "{r}");
+        }
+    }
+
+    #[test]
+    fn validators() {
+        assert_eq!(select(100, T, Some(T), Some("bytes=0-9"), None), Selection::NotModified);
+        assert_eq!(select(100, T, Some("\"x\", W/\"abc\""), None, None), Selection::NotModified);
+        assert_eq!(select(100, T, Some("\"x\""), None, None), Selection::Full);
+        assert_eq!(select(100, T, None, Some("bytes=5-"), Some(T)), Selection::Partial { start: 5, end: 99 });
+        assert_eq!(select(100, T, None, Some("bytes=5-"), Some("\"old\"")), Selection::Full);
+    }
+
+    #[test]
+    fn headers() {
+        let p = Selection::Partial { start: 5, end: 9 };
+        assert_eq!((p.status(), p.content_range(100).as_deref(), p.body_len(100)), (206, Some("bytes 5-9/100"), 5));
+        assert_eq!(Selection::Unsatisfiable.content_range(100).as_deref(), Some("bytes */100"));
+    }
+
+    proptest! {
+        #[test]
+        fn partial_ranges_stay_inside_the_blob(len in 0u64..1000, h in "bytes=[0-9 ,-]{0,12}") {
+            if let Selection::Partial { start, end } = select(len, T, None, Some(&h), None) {
+                prop_assert!(start <= end && end < len);
+            }
+        }
+    }
+}
