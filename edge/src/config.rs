@@ -12,6 +12,8 @@ pub struct EdgeConfig {
     pub token_key: NamedKey,
     /// CDN URL keys (secret `PDM_CDN_KEYS`).
     pub cdn_keys: Vec<NamedKey>,
+    /// Keys of the credential on every origin request (secret `PDM_EDGE_KEYS`).
+    pub edge_keys: Vec<NamedKey>,
     /// What minting needs.
     pub trigger: TriggerConfig,
 }
@@ -21,15 +23,23 @@ fn text(env: &Env, name: &str) -> Result<String, String> {
 }
 
 impl EdgeConfig {
+    /// The `x-portaldm-edge` header value for a request to the origin.
+    pub fn origin_credential(&self, method: &worker::Method, target: &str) -> Result<String, String> {
+        let now = portaldm_shared::time::UnixMillis(worker::Date::now().as_millis());
+        portaldm_shared::edgeauth::sign(&self.edge_keys, method.as_ref(), target, now).map_err(|e| e.to_string())
+    }
+
     /// Reads the bindings.
     pub fn from_env(env: &Env) -> Result<Self, String> {
         let token_key = NamedKey::parse(&text(env, "PDM_TOKEN_KEY")?).map_err(|e| format!("PDM_TOKEN_KEY: {e}"))?;
         let cdn_keys = parse_key_list(&text(env, "PDM_CDN_KEYS")?).map_err(|e| format!("PDM_CDN_KEYS: {e}"))?;
+        let edge_keys = parse_key_list(&text(env, "PDM_EDGE_KEYS")?).map_err(|e| format!("PDM_EDGE_KEYS: {e}"))?;
         let ttl = text(env, "PDM_TOKEN_TTL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(600);
         Ok(EdgeConfig {
             origin_url: text(env, "PDM_ORIGIN_URL")?.trim_end_matches('/').to_owned(),
             token_key,
             cdn_keys,
+            edge_keys,
             trigger: TriggerConfig {
                 issuer: text(env, "PDM_ISSUER")?,
                 audience: text(env, "PDM_AUDIENCE")?,

@@ -21,8 +21,13 @@ pub async fn handle(req: &Request, cfg: &EdgeConfig) -> worker::Result<Response>
         Ok(s) => s,
         Err(e) => return respond::error(e.http_status(), &e.to_string()),
     };
-    let origin = format!("{}/blobs/{}?{query}", cfg.origin_url, signed.blob);
+    let path_and_query = format!("/blobs/{}?{query}", signed.blob);
+    let origin = format!("{}{path_and_query}", cfg.origin_url);
     let headers = Headers::new();
+    match cfg.origin_credential(&req.method(), &path_and_query) {
+        Ok(c) => headers.set(portaldm_shared::edgeauth::HEADER, &c)?,
+        Err(e) => return respond::error(500, &format!("edge misconfigured: {e}")),
+    }
     for name in ["Range", "If-Range", "If-None-Match"] {
         if let Some(v) = req.headers().get(name)? {
             headers.set(name, &v)?;

@@ -12,10 +12,11 @@ const HOP_BY_HOP: [&str; 8] =
 /// Forwards `req` to the same path and query at the origin, streaming the bodies.
 pub async fn forward(req: &Request, cfg: &EdgeConfig, path: &str) -> worker::Result<Response> {
     let url = req.url()?;
-    let target = match url.query() {
-        Some(q) => format!("{}{path}?{q}", cfg.origin_url),
-        None => format!("{}{path}", cfg.origin_url),
+    let path_and_query = match url.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
     };
+    let target = format!("{}{path_and_query}", cfg.origin_url);
     let headers = Headers::new();
     for (k, v) in req.headers().entries() {
         if !HOP_BY_HOP.contains(&k.to_ascii_lowercase().as_str()) {
@@ -26,6 +27,10 @@ pub async fn forward(req: &Request, cfg: &EdgeConfig, path: &str) -> worker::Res
         headers.set("X-Forwarded-For", &ip)?;
     }
     headers.set("X-Forwarded-Host", url.host_str().unwrap_or(""))?;
+    match cfg.origin_credential(&req.method(), &path_and_query) {
+        Ok(c) => headers.set(portaldm_shared::edgeauth::HEADER, &c)?,
+        Err(e) => return respond::error(500, &format!("edge misconfigured: {e}")),
+    }
     let mut init = RequestInit::new();
     init.with_method(req.method()).with_headers(headers);
     if let Some(body) = req.inner().body() {

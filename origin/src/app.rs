@@ -3,9 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
+use portaldm_shared::edgeauth;
 use portaldm_shared::keys::NamedKey;
 use portaldm_shared::token::TokenVerifier;
 use tokio::sync::broadcast;
@@ -28,6 +31,8 @@ pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
     /// CDN URL keys.
     pub cdn_keys: Arc<Vec<NamedKey>>,
+    /// Keys of the edge's request credential.
+    pub edge_keys: Arc<Vec<NamedKey>>,
     /// Wake-ups: a portal session id whose user just chose.
     pub wake: broadcast::Sender<String>,
 }
@@ -37,8 +42,16 @@ impl AppState {
     pub fn new(cfg: Config, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let verifier = TokenVerifier::new(&cfg.token_keys()?, &cfg.audience, &cfg.server_id);
         let cdn_keys = cfg.cdn_key_list()?;
+        let edge_keys = cfg.edge_key_list()?;
         let (wake, _) = broadcast::channel(1024);
-        Ok(AppState { cfg: Arc::new(cfg), store, verifier: Arc::new(verifier), cdn_keys: Arc::new(cdn_keys), wake })
+        Ok(AppState {
+            cfg: Arc::new(cfg),
+            store,
+            verifier: Arc::new(verifier),
+            cdn_keys: Arc::new(cdn_keys),
+            edge_keys: Arc::new(edge_keys),
+            wake,
+        })
     }
 }
 
@@ -54,10 +67,25 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/api/session", get(portal::session))
         .route("/portal/api/select", post(portal::select))
         .route("/blobs/{blob}", get(blobs::get_blob))
+        // Everything above only through the edge.
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_edge))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, timeout))
         .layer(CatchPanicLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Refuses requests without a valid edge credential (403), before any handler runs.
+async fn require_edge(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let header = req.headers().get(edgeauth::HEADER).and_then(|v| v.to_str().ok());
+    match edgeauth::verify(&st.edge_keys, header, req.method().as_str(), target, crate::clock::now()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => {
+            tracing::warn!(%target, error = %e, "request refused: not from the edge");
+            (axum::http::StatusCode::FORBIDDEN, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
+        }
+    }
 }

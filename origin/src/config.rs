@@ -29,6 +29,8 @@ pub struct Config {
     pub token_public_keys: String,
     /// CDN URL keys shared with the edge, `kid:base64url`, comma-separated; the first signs.
     pub cdn_keys: String,
+    /// Keys the edge signs its requests with (`x-portaldm-edge`), `kid:base64url`, comma-separated.
+    pub edge_keys: String,
     /// Longest hold of a package-4 message while the user chooses (seconds).
     #[serde(default = "default_hold")]
     pub hold_secs: u64,
@@ -77,12 +79,18 @@ impl Config {
         let cfg: Config = table.try_into().with_context(|| format!("invalid configuration in {}", path.display()))?;
         cfg.token_keys().context("token_public_keys")?;
         cfg.cdn_key_list().context("cdn_keys")?;
+        cfg.edge_key_list().context("edge_keys")?;
         Ok(cfg)
     }
 
     /// The trusted token public keys.
     pub fn token_keys(&self) -> anyhow::Result<Vec<NamedKey>> {
         Ok(parse_key_list(&self.token_public_keys)?)
+    }
+
+    /// The edge request keys.
+    pub fn edge_key_list(&self) -> anyhow::Result<Vec<NamedKey>> {
+        Ok(parse_key_list(&self.edge_keys)?)
     }
 
     /// The CDN keys.

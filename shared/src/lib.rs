@@ -12,6 +12,7 @@ pub mod binding;
 pub mod catalog;
 pub mod cdn;
 pub mod device;
+pub mod edgeauth;
 pub mod fumo;
 pub mod fwver;
 pub mod keys;

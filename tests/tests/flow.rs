@@ -214,6 +214,16 @@ fn signed_downloads_through_the_edge_are_checked_before_any_byte() {
     let expired = portaldm_shared::cdn::sign(std::slice::from_ref(&keys.cdn), &blob, "IMEI:1", now().as_secs() - 10)
         .expect("sign");
     assert_eq!(get(&format!("{}{expired}", sys.edge)).status, 410);
-    // The origin's blob endpoint checks the same signature: no way around the edge.
-    assert_eq!(get(&format!("{}/blobs/{blob}?d=x&e={exp}&s=cdn1.AAAA", sys.origin)).status, 403);
+    // No way around the edge: the origin refuses requests without the edge's credential,
+    // even with a valid download signature, and its blob endpoint re-checks that signature.
+    let query = good.split_once('?').expect("query").1;
+    let direct = get(&format!("{}/blobs/{blob}?{query}", sys.origin));
+    assert_eq!(direct.status, 403);
+    assert!(String::from_utf8_lossy(&direct.body).contains("did not come through the edge"));
+    for path in ["/portal/", "/portal/api/session"] {
+        assert_eq!(get(&format!("{}{path}", sys.origin)).status, 403, "{path}");
+    }
+    let dm = portaldm_tests::browser::post(&format!("{}/dm", sys.origin), media::DM_XML, b"<SyncML/>");
+    assert_eq!(dm.status, 403);
+    assert_eq!(get(&format!("{}/healthz", sys.origin)).status, 200);
 }

@@ -23,19 +23,25 @@ struct Keys {
     token_key: String,
     cdn_key: String,
     server_password: String,
+    /// Added after the first release: generated when an older keys.toml lacks it.
+    edge_key: Option<String>,
 }
 
 fn keys(dir: &Path) -> anyhow::Result<Keys> {
     let path = dir.join("keys.toml");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        return toml::from_str(&text).with_context(|| format!("parsing {}", path.display()));
-    }
     let mut rng = OsRandom;
-    let k = Keys {
-        token_key: NamedKey::generate("dev1", &mut rng)?.to_entry(),
-        cdn_key: NamedKey::generate("cdn1", &mut rng)?.to_entry(),
-        server_password: B64URL.encode(bytes::<18>(&mut rng)?),
+    let mut k = match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?,
+        Err(_) => Keys {
+            token_key: NamedKey::generate("dev1", &mut rng)?.to_entry(),
+            cdn_key: NamedKey::generate("cdn1", &mut rng)?.to_entry(),
+            server_password: B64URL.encode(bytes::<18>(&mut rng)?),
+            edge_key: None,
+        },
     };
+    if k.edge_key.is_none() {
+        k.edge_key = Some(NamedKey::generate("edge1", &mut rng)?.to_entry());
+    }
     std::fs::write(&path, toml::to_string(&k)?)?;
     Ok(k)
 }
@@ -67,6 +73,7 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
     // capnp `embed` only takes paths relative to the config file.
     let bundle = relative(&dir, &a.edge_bundle.canonicalize()?);
     let k = keys(&dir)?;
+    let edge_key = k.edge_key.clone().unwrap_or_default();
     let public = NamedKey::parse(&k.token_key)?.ed25519_public().to_entry();
     let edge = format!("http://127.0.0.1:{}", a.edge_port);
     let origin = format!("http://127.0.0.1:{}", a.origin_port);
@@ -75,7 +82,7 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
     let origin_toml = format!(
         "# portaldm origin, local development (written by `portaldm-origin dev-setup`)\n\
          listen = {listen}\ndatabase = {db}\nblob_dir = {blobs}\nserver_id = {sid}\naudience = {aud}\n\
-         dm_uri = {dm}\npublic_url = {edge}\ntoken_public_keys = {tpk}\ncdn_keys = {cdn}\nhold_secs = 25\n",
+         dm_uri = {dm}\npublic_url = {edge}\ntoken_public_keys = {tpk}\ncdn_keys = {cdn}\nedge_keys = {ek}\nhold_secs = 25\n",
         listen = lit(&format!("127.0.0.1:{}", a.origin_port)),
         db = lit(&format!("sqlite://{}", dir.join("origin.db").to_string_lossy())),
         blobs = d("blobs"),
@@ -85,6 +92,7 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
         edge = lit(&edge),
         tpk = lit(&public),
         cdn = lit(&k.cdn_key),
+        ek = lit(&edge_key),
     );
     std::fs::write(dir.join("origin.toml"), origin_toml)?;
 
@@ -108,6 +116,7 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
     let vars = [
         ("PDM_TOKEN_KEY", k.token_key.as_str()),
         ("PDM_CDN_KEYS", k.cdn_key.as_str()),
+        ("PDM_EDGE_KEYS", edge_key.as_str()),
         ("PDM_ORIGIN_URL", origin.as_str()),
         ("PDM_SERVER_ID", SERVER_ID),
         ("PDM_SERVER_PASSWORD", k.server_password.as_str()),
