@@ -16,6 +16,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     route(req, env).await
 }
 
+/// The portal's entry pages, where a handset that asks for the trigger type gets it at once.
+fn is_entry_page(path: &str) -> bool {
+    matches!(path, "/" | "/portal" | "/portal/")
+}
+
 /// Routes a request; every outcome, error or not, is a deliberate response. (An `Err` is
 /// left only when the runtime cannot build a response at all.)
 async fn route(req: Request, env: Env) -> Result<Response> {
@@ -24,7 +29,7 @@ async fn route(req: Request, env: Env) -> Result<Response> {
         Err(e) => return respond::error(500, &format!("edge misconfigured: {e}")),
     };
     let path = req.path();
-    let outcome = if path == "/portal/trigger" {
+    let outcome = if path == "/portal/trigger" || (is_entry_page(&path) && trigger::wanted(&req)) {
         trigger::handle(&req, &cfg)
     } else if path.starts_with(portaldm_shared::cdn::PREFIX) {
         download::handle(&req, &cfg).await

@@ -1,5 +1,6 @@
 //! `GET /portal/trigger`: mints a portal session and answers package #0, with no origin trip.
 
+use portaldm_shared::binding::BrowserBinding;
 use portaldm_shared::media;
 use portaldm_shared::rand::{RandomUnavailable, SecureRandom};
 use portaldm_shared::time::UnixMillis;
@@ -17,6 +18,13 @@ impl SecureRandom for WebRandom {
     fn fill(&mut self, dest: &mut [u8]) -> Result<(), RandomUnavailable> {
         getrandom::fill(dest).map_err(|_| RandomUnavailable)
     }
+}
+
+/// Whether an entry-page request should get the trigger itself: its `Accept` lists the
+/// trigger type and it has no portal session cookie yet (a live session is not re-triggered).
+pub fn wanted(req: &Request) -> bool {
+    let header = |name: &str| req.headers().get(name).ok().flatten().unwrap_or_default();
+    media::accepts_notification(&header("Accept")) && BrowserBinding::from_cookie_header(&header("Cookie")).is_none()
 }
 
 /// The handler.

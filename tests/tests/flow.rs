@@ -26,6 +26,16 @@ fn a_handset_gets_a_compatible_update_through_the_portal() {
     assert!(String::from_utf8_lossy(&page.body).contains("/portal/trigger"));
     assert!(phone.cookie.is_none(), "the page itself mints nothing");
 
+    // A handset that asks for the trigger type on an entry page gets the trigger at once,
+    // unless it already has a portal session.
+    let asks = [("Accept", "text/html, application/vnd.syncml.notification;q=0.9")];
+    let direct = get_with(&format!("{}/portal/", sys.edge), &asks);
+    assert_eq!(direct.header("content-type"), Some(media::NOTIFICATION));
+    assert!(Package0::decode(&direct.body).is_ok());
+    let cookie = direct.header("set-cookie").and_then(|c| c.split(';').next()).expect("cookie").to_owned();
+    let again = get_with(&format!("{}/portal/", sys.edge), &[asks[0], ("Cookie", &cookie)]);
+    assert!(again.header("content-type").is_some_and(|t| t.starts_with("text/html")), "not re-triggered");
+
     // The trigger: dedicated MIME type, pkg#0 layout, verifiable token, binding cookie.
     let trig = phone.get("/portal/trigger");
     assert_eq!(trig.status, 200);

@@ -193,3 +193,46 @@ fn a_restarted_origin_continues_the_session_and_loses_no_result() {
     let done = phone.wait_for("done", Duration::from_secs(10));
     assert_eq!(done["result"]["code"], 200);
 }
+
+#[test]
+fn a_result_that_cannot_be_reported_is_kept_and_sent_later() {
+    let mut sys = System::start(Options::default());
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    // The installer takes a while; the origin goes away meanwhile.
+    let text = std::fs::read_to_string(sys.client_config()).expect("config");
+    let stage = text.lines().find(|l| l.starts_with("stage_dir")).expect("stage_dir").to_owned();
+    let cfg = sys.dir.path().join("slow.toml");
+    std::fs::write(&cfg, text.replace(&stage, "command = [\"sh\", \"-c\", \"sleep 2\"]")).expect("write");
+    let client = sys.spawn_dmclient(&cfg, &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
+    assert_eq!(phone.post_json("/portal/api/select", &pick).status, 200);
+    phone.wait_for("delivered", Duration::from_secs(20));
+    sys.kill_origin();
+    let out = wait_with_timeout(client, Duration::from_secs(60));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(10), "result kept for later: {log}");
+    let pending = std::fs::read_to_string(sys.dir.path().join("dmclient/pending-results.json")).expect("pending");
+    assert!(pending.contains("\"code\": 200"), "{pending}");
+
+    sys.start_origin();
+    let report = std::process::Command::new(portaldm_tests::bin("dmclient"))
+        .arg("-c")
+        .arg(&cfg)
+        .arg("report")
+        .output()
+        .expect("dmclient report");
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
+    let pending = std::fs::read_to_string(sys.dir.path().join("dmclient/pending-results.json")).expect("pending");
+    assert_eq!(pending.trim(), "[]", "nothing left to report");
+    // With nothing pending, another report run is a clean no-op.
+    let again = std::process::Command::new(portaldm_tests::bin("dmclient"))
+        .arg("-c")
+        .arg(&cfg)
+        .arg("report")
+        .output()
+        .expect("dmclient report");
+    assert!(again.status.success());
+}
