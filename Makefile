@@ -22,7 +22,7 @@ run: build
 # on ephemeral loopback ports; they need the binaries and edge bundle `build` makes.
 # (The edge bundle in `build` also proves that `shared` builds for wasm32.)
 test: build
-	$(CARGO) test -- --test-threads=2
+	scripts/with-postgres.sh $(CARGO) test -- --test-threads=2
 
 lint: setup
 	$(CARGO) fmt --all -- --check

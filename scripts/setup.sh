@@ -11,10 +11,12 @@ say() { printf 'setup: %s\n' "$*"; }
 command -v cargo >/dev/null || { echo "setup: cargo is required (install Rust with rustup)" >&2; exit 1; }
 
 # Debian packages: Node.js/npm (tools), libwbxml2-utils (a real WBXML codec the interop
-# tests check ours against). Checked with dpkg first so reruns are fast.
+# tests check ours against), PostgreSQL (the tests start a throwaway cluster; the packaged
+# one on 5432 is neither started nor needed). Checked with dpkg first so reruns are fast.
 apt_missing=()
 command -v npm >/dev/null || apt_missing+=(nodejs npm)
 dpkg -s libwbxml2-utils >/dev/null 2>&1 || apt_missing+=(libwbxml2-utils)
+dpkg -s postgresql >/dev/null 2>&1 || apt_missing+=(postgresql)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${apt_missing[*]}"
   sudo=$([ "$(id -u)" = 0 ] || echo sudo)

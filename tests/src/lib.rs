@@ -47,12 +47,26 @@ pub fn free_port() -> u16 {
 pub struct Options {
     /// Seconds the origin holds package 4 before answering without `Final`.
     pub hold_secs: u64,
+    /// Run the origin on a fresh database of the throwaway PostgreSQL (`PDM_TEST_POSTGRES`)
+    /// instead of SQLite.
+    pub postgres: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { hold_secs: 2 }
+        Options { hold_secs: 2, postgres: false }
     }
+}
+
+/// A fresh database on the throwaway PostgreSQL that `make test` starts; its URL.
+pub fn fresh_postgres_database() -> String {
+    let admin = std::env::var("PDM_TEST_POSTGRES")
+        .expect("PDM_TEST_POSTGRES is not set: run the tests with `make test` (it starts a throwaway PostgreSQL)");
+    let db = format!("e2e_{}", free_port());
+    let out = Command::new("psql").arg(&admin).args(["-q", "-c", &format!("CREATE DATABASE {db}")]).output();
+    let out = out.expect("psql runs");
+    assert!(out.status.success(), "CREATE DATABASE: {}", String::from_utf8_lossy(&out.stderr));
+    format!("{}/{db}", admin.rsplit_once('/').expect("url with a database").0)
 }
 
 /// A running origin + edge pair with its configuration folder.
@@ -96,8 +110,12 @@ impl System {
         assert!(out.status.success(), "dev-setup failed: {}", String::from_utf8_lossy(&out.stderr));
         let cfg = dir.path().join("origin.toml");
         let text = std::fs::read_to_string(&cfg).expect("origin.toml");
-        std::fs::write(&cfg, text.replace("hold_secs = 25", &format!("hold_secs = {}", opts.hold_secs)))
-            .expect("write");
+        let mut text = text.replace("hold_secs = 25", &format!("hold_secs = {}", opts.hold_secs));
+        if opts.postgres {
+            let line = text.lines().find(|l| l.starts_with("database = ")).expect("database line").to_owned();
+            text = text.replace(&line, &format!("database = \"{}\"", fresh_postgres_database()));
+        }
+        std::fs::write(&cfg, text).expect("write");
         let mut sys = System {
             edge: format!("http://127.0.0.1:{ep}"),
             origin: format!("http://127.0.0.1:{op}"),

@@ -15,7 +15,15 @@ use sha2::{Digest as _, Sha256};
 
 #[test]
 fn a_handset_gets_a_compatible_update_through_the_portal() {
-    let sys = System::start(Options { hold_secs: 1 });
+    whole_flow(System::start(Options { hold_secs: 1, ..Options::default() }));
+}
+
+#[test]
+fn the_whole_flow_runs_on_postgresql_too() {
+    whole_flow(System::start(Options { hold_secs: 1, postgres: true }));
+}
+
+fn whole_flow(sys: System) {
     let keys = sys.keys();
     let mut phone = Browser::new(&sys.edge);
 

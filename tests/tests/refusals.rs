@@ -167,7 +167,7 @@ fn dmclient_refuses_bad_triggers_without_contacting_anyone() {
 
 #[test]
 fn a_restarted_origin_continues_the_session_and_loses_no_result() {
-    let mut sys = System::start(Options { hold_secs: 1 });
+    let mut sys = System::start(Options { hold_secs: 1, ..Options::default() });
     let mut phone = Browser::new(&sys.edge);
     assert_eq!(phone.post_json("/portal/api/select", &json!({"package_id": 1})).status, 401, "no cookie yet");
     let trig = phone.get("/portal/trigger");

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::cli::{Cli, Command};
 use crate::config::Config;
 use crate::store::Store;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 
 /// Runs the command; prints `error:` and its causes and exits 1 on failure.
@@ -60,7 +61,9 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
             std::fs::create_dir_all(path)?;
         }
         Ok(Arc::new(SqliteStore::open(&cfg.database).await?))
+    } else if cfg.database.starts_with("postgres://") || cfg.database.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::open(&cfg.database).await?))
     } else {
-        anyhow::bail!("unsupported database URL {:?}: use sqlite://PATH", cfg.database)
+        anyhow::bail!("unsupported database URL {:?}: use sqlite://PATH or postgres://…", cfg.database)
     }
 }

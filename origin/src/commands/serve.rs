@@ -15,7 +15,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let hold = cfg.hold_secs;
-    let app = router(AppState::new(cfg, store)?);
+    let state = AppState::new(cfg, store.clone())?;
+    store.forward_wakeups(state.wake.clone()).await.context("listening for wake-ups")?;
+    let app = router(state);
     // Tests and scripts read this line to learn the port.
     println!("portaldm-origin listening on http://{addr}");
     tracing::info!(%addr, "listening");

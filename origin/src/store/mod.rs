@@ -1,5 +1,6 @@
 //! The origin's persistent state behind one trait; SQL lives only in the backends.
 
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -25,6 +26,16 @@ pub enum StoreError {
 
 /// Shorthand.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A value as the JSON the backends store.
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A stored JSON value read back.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
 
 /// A portal session as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +156,10 @@ pub trait Store: Send + Sync {
     async fn packages(&self) -> StoreResult<Vec<CatalogPackage>>;
     /// Whether a published package has this blob.
     async fn blob_published(&self, blob: &str) -> StoreResult<bool>;
+    /// Forwards choices made on other replicas into `wake` (a single process needs nothing).
+    async fn forward_wakeups(&self, _wake: tokio::sync::broadcast::Sender<String>) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

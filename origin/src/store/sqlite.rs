@@ -11,7 +11,7 @@ use portaldm_shared::session::server::ServerSession;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::{DmRecord, NewPackage, PortalRecord, RecordOutcome, Store, StoreError, StoreResult};
+use super::{DmRecord, NewPackage, PortalRecord, RecordOutcome, Store, StoreError, StoreResult, json, parse};
 
 /// A store in one SQLite file.
 #[derive(Clone)]
@@ -31,14 +31,6 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore { pool })
     }
-}
-
-fn json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn parse<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn portal_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<PortalRecord> {

@@ -1,4 +1,5 @@
-//! Store behaviour every backend must show (run here on SQLite).
+//! Store behaviour every backend must show, run on SQLite and on PostgreSQL (a throwaway
+//! cluster that `make test` starts; `PDM_TEST_POSTGRES` is its admin URL).
 
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
@@ -6,14 +7,49 @@ use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::server::ServerSession;
 use portaldm_shared::syncml::xml;
 
+use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::*;
 
-async fn store() -> (tempfile::TempDir, SqliteStore) {
+/// A fresh store of one backend, and the folder that must live as long as it (SQLite).
+struct Fresh(Box<dyn Store>, #[allow(dead_code)] Option<tempfile::TempDir>);
+
+async fn sqlite() -> Fresh {
     let dir = tempfile::tempdir().expect("dir");
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    (dir, SqliteStore::open(&url).await.expect("opens"))
+    Fresh(Box::new(SqliteStore::open(&url).await.expect("opens")), Some(dir))
 }
+
+async fn postgres() -> Fresh {
+    let admin = std::env::var("PDM_TEST_POSTGRES")
+        .expect("PDM_TEST_POSTGRES is not set: run the tests with `make test` (it starts a throwaway PostgreSQL)");
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.expect("admin connection");
+    let mut id = [0u8; 8];
+    getrandom::fill(&mut id).expect("random");
+    let db = format!("store_{}", hex::encode(id));
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut conn).await.expect("create database");
+    let url = format!("{}/{db}", admin.rsplit_once('/').expect("url with a database").0);
+    Fresh(Box::new(PgStore::open(&url).await.expect("opens")), None)
+}
+
+/// Each behaviour as one test per backend.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[tokio::test] async fn $name() { let f = super::sqlite().await; super::$name(f.0.as_ref()).await; })*
+        }
+        mod on_postgres {
+            $(#[tokio::test] async fn $name() { let f = super::postgres().await; super::$name(f.0.as_ref()).await; })*
+        }
+    };
+}
+
+on_both!(
+    a_token_opens_one_session_only,
+    a_choice_is_taken_once_and_only_while_choosing,
+    results_are_recorded_once_for_the_right_device,
+    packages_round_trip_and_blobs_are_known,
+);
 
 fn device() -> DeviceDetails {
     DeviceDetails { dev_id: "IMEI:1".into(), model: Some("M".into()), fw_v: Some("1.0".into()), ..Default::default() }
@@ -76,9 +112,7 @@ fn delivery(correlator: &str) -> FumoDelivery {
     }
 }
 
-#[tokio::test]
-async fn a_token_opens_one_session_only() {
-    let (_d, s) = store().await;
+async fn a_token_opens_one_session_only(s: &dyn Store) {
     assert!(s.open_portal("j1", 1, &portal("a"), &session("a"), b"reply", 1).await.expect("opens"));
     assert!(!s.open_portal("j1", 1, &portal("b"), &session("b"), b"reply", 1).await.expect("refuses"));
     assert!(s.portal("b").await.expect("reads").is_none(), "a refused replay writes nothing");
@@ -87,9 +121,7 @@ async fn a_token_opens_one_session_only() {
     assert_eq!(rec.session, session("a"));
 }
 
-#[tokio::test]
-async fn a_choice_is_taken_once_and_only_while_choosing() {
-    let (_d, s) = store().await;
+async fn a_choice_is_taken_once_and_only_while_choosing(s: &dyn Store) {
     assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
     assert!(!s.select("a", 1, &delivery("c1"), 2).await.expect("select"), "not choosing yet");
     s.set_portal_state("a", PortalState::Choosing, &device(), 2).await.expect("state");
@@ -100,9 +132,7 @@ async fn a_choice_is_taken_once_and_only_while_choosing() {
     assert_eq!(p.delivery, Some(delivery("c1")));
 }
 
-#[tokio::test]
-async fn results_are_recorded_once_for_the_right_device() {
-    let (_d, s) = store().await;
+async fn results_are_recorded_once_for_the_right_device(s: &dyn Store) {
     assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
     s.set_portal_state("a", PortalState::Choosing, &device(), 2).await.expect("state");
     assert!(s.select("a", 1, &delivery("c1"), 3).await.expect("select"));
@@ -116,9 +146,7 @@ async fn results_are_recorded_once_for_the_right_device() {
     assert_eq!((p.state, p.result_code, p.exec_status), (PortalState::Failed, Some(410), Some(202)));
 }
 
-#[tokio::test]
-async fn packages_round_trip_and_blobs_are_known() {
-    let (_d, s) = store().await;
+async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
     let p = NewPackage {
         name: "fw".into(),
         version: "1.2".into(),

@@ -1,0 +1,329 @@
+//! The PostgreSQL backend (scale-out: any number of origin replicas over one database).
+//! Choices made wake held DM sessions on every replica through `LISTEN/NOTIFY`.
+
+use async_trait::async_trait;
+use portaldm_shared::catalog::CatalogPackage;
+use portaldm_shared::device::DeviceDetails;
+use portaldm_shared::fumo::{FumoDelivery, ResultCode};
+use portaldm_shared::portal::PortalState;
+use portaldm_shared::session::server::ServerSession;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::{PgConnection, PgPool, Row};
+use tokio::sync::broadcast;
+
+use super::{DmRecord, NewPackage, PortalRecord, RecordOutcome, Store, StoreError, StoreResult, json, parse};
+
+/// The channel a choice is announced on; the payload is the portal session id.
+const WAKE_CHANNEL: &str = "portaldm_select";
+
+/// A store in a PostgreSQL database.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` and applies migrations.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+}
+
+fn portal_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<PortalRecord> {
+    let state: String = r.try_get("state")?;
+    let delivery: Option<String> = r.try_get("delivery")?;
+    Ok(PortalRecord {
+        sid: r.try_get("sid")?,
+        bnd: r.try_get("bnd")?,
+        nsid: u16::try_from(r.try_get::<i64, _>("nsid")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        dev_id: r.try_get("dev_id")?,
+        state: PortalState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("portal state {state}")))?,
+        device: parse(&r.try_get::<String, _>("device")?)?,
+        package_id: r.try_get("package_id")?,
+        delivery: delivery.as_deref().map(parse).transpose()?,
+        exec_status: r.try_get::<Option<i64>, _>("exec_status")?.map(|v| v as u16),
+        result_code: r.try_get::<Option<i64>, _>("result_code")?.map(|v| v as u16),
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+async fn use_jti_on(c: &mut PgConnection, jti: &str, expires_at: i64) -> StoreResult<bool> {
+    let done = sqlx::query("INSERT INTO used_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&mut *c)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn upsert_device_on(c: &mut PgConnection, d: &DeviceDetails, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (dev_id) DO UPDATE SET details = excluded.details, last_seen = excluded.last_seen",
+    )
+    .bind(&d.dev_id)
+    .bind(json(d)?)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+async fn create_portal_on(c: &mut PgConnection, p: &PortalRecord, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO portal_sessions (sid, bnd, nsid, dev_id, state, device, expires_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&p.sid)
+    .bind(&p.bnd)
+    .bind(i64::from(p.nsid))
+    .bind(&p.dev_id)
+    .bind(p.state.as_str())
+    .bind(json(&p.device)?)
+    .bind(p.expires_at)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+async fn save_dm_on(c: &mut PgConnection, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO dm_sessions (dev_id, session_id, session, last_reply, updated_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (dev_id, session_id) DO UPDATE SET session = excluded.session, \
+         last_reply = excluded.last_reply, updated_at = excluded.updated_at",
+    )
+    .bind(&s.device.dev_id)
+    .bind(s.session_id.to_ascii_uppercase())
+    .bind(json(s)?)
+    .bind(last_reply)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn open_portal(
+        &self,
+        jti: &str,
+        jti_expires_at: i64,
+        portal: &PortalRecord,
+        session: &ServerSession,
+        reply: &[u8],
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        if !use_jti_on(&mut tx, jti, jti_expires_at).await? {
+            return Ok(false); // dropped: rolled back
+        }
+        upsert_device_on(&mut tx, &session.device, now).await?;
+        create_portal_on(&mut tx, portal, now).await?;
+        save_dm_on(&mut tx, session, reply, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn upsert_device(&self, d: &DeviceDetails, now: i64) -> StoreResult<()> {
+        upsert_device_on(&mut *self.pool.acquire().await?, d, now).await
+    }
+
+    async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()> {
+        save_dm_on(&mut *self.pool.acquire().await?, s, last_reply, now).await
+    }
+
+    async fn portal(&self, sid: &str) -> StoreResult<Option<PortalRecord>> {
+        let row =
+            sqlx::query("SELECT * FROM portal_sessions WHERE sid = $1").bind(sid).fetch_optional(&self.pool).await?;
+        row.as_ref().map(portal_from_row).transpose()
+    }
+
+    async fn set_portal_state(
+        &self,
+        sid: &str,
+        state: PortalState,
+        device: &DeviceDetails,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE portal_sessions SET state = $1, device = $2, updated_at = $3 WHERE sid = $4")
+            .bind(state.as_str())
+            .bind(json(device)?)
+            .bind(now)
+            .bind(sid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn select(&self, sid: &str, package_id: i64, delivery: &FumoDelivery, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE portal_sessions SET state = 'selected', package_id = $1, delivery = $2, correlator = $3, \
+             updated_at = $4 WHERE sid = $5 AND state = 'choosing'",
+        )
+        .bind(package_id)
+        .bind(json(delivery)?)
+        .bind(&delivery.correlator)
+        .bind(now)
+        .bind(sid)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            // Delivered on commit, to every replica holding this session's package 4.
+            sqlx::query("SELECT pg_notify($1, $2)").bind(WAKE_CHANNEL).bind(sid).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn forward_wakeups(&self, wake: broadcast::Sender<String>) -> StoreResult<()> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(WAKE_CHANNEL).await?;
+        tokio::spawn(async move {
+            // PgListener reconnects by itself after a dropped connection.
+            loop {
+                match listener.recv().await {
+                    Ok(n) => {
+                        let _ = wake.send(n.payload().to_owned());
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "wake-up listener failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn delivered(&self, correlator: &str, exec_status: u16, state: PortalState, now: i64) -> StoreResult<()> {
+        // A result may already have arrived (the client reported before its status got through).
+        sqlx::query(
+            "UPDATE portal_sessions SET exec_status = $1, state = CASE WHEN result_code IS NULL THEN $2 ELSE state END, \
+             updated_at = $3 WHERE correlator = $4",
+        )
+        .bind(i64::from(exec_status))
+        .bind(state.as_str())
+        .bind(now)
+        .bind(correlator)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_result(
+        &self,
+        dev_id: &str,
+        correlator: &str,
+        code: ResultCode,
+        now: i64,
+    ) -> StoreResult<RecordOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let portal = sqlx::query("SELECT sid, package_id FROM portal_sessions WHERE correlator = $1 AND dev_id = $2")
+            .bind(correlator)
+            .bind(dev_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(portal) = portal else {
+            return Ok(RecordOutcome::Unknown);
+        };
+        let sid: String = portal.try_get("sid")?;
+        let package_id: Option<i64> = portal.try_get("package_id")?;
+        let inserted = sqlx::query(
+            "INSERT INTO results (correlator, dev_id, portal_sid, package_id, code, recorded_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (correlator) DO NOTHING",
+        )
+        .bind(correlator)
+        .bind(dev_id)
+        .bind(&sid)
+        .bind(package_id)
+        .bind(i64::from(code.0))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            tx.commit().await?;
+            return Ok(RecordOutcome::Duplicate);
+        }
+        sqlx::query("UPDATE portal_sessions SET result_code = $1, state = $2, updated_at = $3 WHERE sid = $4")
+            .bind(i64::from(code.0))
+            .bind(PortalState::after_result(code).as_str())
+            .bind(now)
+            .bind(&sid)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(RecordOutcome::Recorded)
+    }
+
+    async fn dm_session(&self, dev_id: &str, session_id: &str) -> StoreResult<Option<DmRecord>> {
+        let row = sqlx::query(
+            "SELECT session, last_reply, updated_at FROM dm_sessions WHERE dev_id = $1 AND session_id = $2",
+        )
+        .bind(dev_id)
+        .bind(session_id.to_ascii_uppercase())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(DmRecord {
+            session: parse(&row.try_get::<String, _>("session")?)?,
+            last_reply: row.try_get("last_reply")?,
+            updated_at: row.try_get("updated_at")?,
+        }))
+    }
+
+    async fn add_package(&self, p: &NewPackage, now: i64) -> StoreResult<i64> {
+        let done = sqlx::query(
+            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(&p.name)
+        .bind(&p.version)
+        .bind(json(&p.models)?)
+        .bind(&p.base_min)
+        .bind(&p.base_max)
+        .bind(&p.blob)
+        .bind(p.size as i64)
+        .bind(&p.notes)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(done.try_get("id")?)
+    }
+
+    async fn packages(&self) -> StoreResult<Vec<CatalogPackage>> {
+        let rows = sqlx::query("SELECT * FROM packages WHERE published = 1 ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CatalogPackage {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    version: r.try_get("version")?,
+                    models: parse(&r.try_get::<String, _>("models")?)?,
+                    base_min: r.try_get("base_min")?,
+                    base_max: r.try_get("base_max")?,
+                    blob: r.try_get("blob")?,
+                    size: r.try_get::<i64, _>("size")? as u64,
+                    notes: r.try_get("notes")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn blob_published(&self, blob: &str) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 FROM packages WHERE blob = $1 AND published = 1 LIMIT 1")
+            .bind(blob)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+}
