@@ -96,13 +96,19 @@ impl Browser {
 
     /// Polls the session until its state is `state` (or fails after `limit`).
     pub fn wait_for(&mut self, state: &str, limit: Duration) -> Value {
+        self.wait_for_any(&[state], limit)
+    }
+
+    /// Polls the session until its state is one of `states`: a fast phone can pass through a
+    /// state between two polls.
+    pub fn wait_for_any(&mut self, states: &[&str], limit: Duration) -> Value {
         let deadline = Instant::now() + limit;
         loop {
             let v = self.session();
-            if v["state"] == state {
+            if states.iter().any(|s| v["state"] == *s) {
                 return v;
             }
-            assert!(Instant::now() < deadline, "state never became {state}: last {v}");
+            assert!(Instant::now() < deadline, "state never became one of {states:?}: last {v}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }

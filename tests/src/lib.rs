@@ -89,6 +89,8 @@ pub struct Keys {
     pub cdn: NamedKey,
     /// pkg#0 server password.
     pub server_password: String,
+    /// The edge's origin-request key.
+    pub edge: NamedKey,
 }
 
 impl System {
@@ -160,6 +162,23 @@ impl System {
         self.origin_proc = Some(child);
     }
 
+    /// Starts another origin on the same configuration and database (a replica), on its own
+    /// port; it stops when the returned guard is dropped.
+    pub fn start_replica(&self) -> Replica {
+        let port = free_port();
+        let mut child = self
+            .origin_cmd(&["serve"])
+            .env("PORTALDM_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(self.dir.path().join("replica.log")).expect("log")))
+            .spawn()
+            .expect("replica starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("replica prints its address");
+        assert!(line.contains("listening on"), "replica did not start: {line:?}");
+        Replica { child, url: format!("http://127.0.0.1:{port}") }
+    }
+
     /// Stops the origin (SIGKILL: a crash, as far as the system can tell).
     pub fn kill_origin(&mut self) {
         if let Some(mut c) = self.origin_proc.take() {
@@ -193,6 +212,7 @@ impl System {
             token: NamedKey::parse(&field("token_key")).expect("token key"),
             cdn: NamedKey::parse(&field("cdn_key")).expect("cdn key"),
             server_password: field("server_password"),
+            edge: NamedKey::parse(&field("edge_key")).expect("edge key"),
         }
     }
 
@@ -248,6 +268,20 @@ pub fn wait_with_timeout(mut child: Child, limit: Duration) -> Output {
                 panic!("process did not finish in {limit:?}: {}", String::from_utf8_lossy(&out.stderr));
             }
         }
+    }
+}
+
+/// A second origin process; killed (by PID) when dropped, even when a test fails.
+pub struct Replica {
+    child: Child,
+    /// Its base URL.
+    pub url: String,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

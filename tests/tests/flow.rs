@@ -124,6 +124,36 @@ fn whole_flow(sys: System) {
 }
 
 #[test]
+fn a_choice_made_on_another_replica_wakes_the_held_session_at_once() {
+    // Package 4 is held for 30 s: only a cross-replica wake-up (LISTEN/NOTIFY) delivers sooner.
+    let sys = System::start(Options { hold_secs: 30, postgres: true });
+    let replica = sys.start_replica();
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let client = sys.spawn_dmclient(&sys.client_config(), &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(500)); // the DM session is now held on the first origin
+
+    // The choice reaches the replica (as if the edge had routed it there).
+    let body = json!({ "package_id": view["offers"][0]["package"]["id"] }).to_string();
+    let cred = portaldm_shared::edgeauth::sign(&[sys.keys().edge], "POST", "/portal/api/select", now()).expect("sign");
+    let started = std::time::Instant::now();
+    let r = portaldm_tests::browser::agent()
+        .post(&format!("{}/portal/api/select", replica.url))
+        .header("Content-Type", "application/json")
+        .header("Cookie", phone.cookie.as_deref().expect("cookie"))
+        .header(portaldm_shared::edgeauth::HEADER, &cred)
+        .send(body.as_bytes())
+        .expect("select on the replica");
+    assert_eq!(r.status(), 200);
+    phone.wait_for_any(&["delivered", "done"], Duration::from_secs(10));
+    assert!(started.elapsed() < Duration::from_secs(10), "woken by NOTIFY, not by the 30 s hold expiring");
+    let out = wait_with_timeout(client, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
+}
+
+#[test]
 fn a_wbxml_handset_gets_its_update_too() {
     let sys = System::start(Options::default());
     let mut phone = Browser::new(&sys.edge);
