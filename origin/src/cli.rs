@@ -58,6 +58,11 @@ pub enum CatalogCommand {
     },
     /// List published packages.
     List,
+    /// Revoke a package: never offered again, its download URLs stop working.
+    Revoke {
+        /// The package id (see `catalog list`).
+        id: i64,
+    },
     /// Load the demo catalog (synthetic firmware for the demo phone models).
     Demo,
 }

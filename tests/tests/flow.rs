@@ -259,6 +259,14 @@ fn signed_downloads_through_the_edge_are_checked_before_any_byte() {
     assert_eq!(h.header("etag"), Some(etag.as_str()));
     assert_eq!(h.header("accept-ranges"), Some("bytes"));
 
+    // A revoked package's URLs stop working at once.
+    let id = text.lines().next().and_then(|l| l.split_whitespace().next()).expect("id").to_owned();
+    let revoked = sys.origin_cmd(&["catalog", "revoke", &id]).output().expect("revoke");
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    assert_eq!(get(&url).status, 404);
+    let again = sys.origin_cmd(&["catalog", "revoke", &id]).output().expect("revoke");
+    assert_eq!(again.status.code(), Some(1), "revoking twice is an error");
+
     let expired = portaldm_shared::cdn::sign(std::slice::from_ref(&keys.cdn), &blob, "IMEI:1", now().as_secs() - 10)
         .expect("sign");
     assert_eq!(get(&format!("{}{expired}", sys.edge)).status, 410);

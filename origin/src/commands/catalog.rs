@@ -42,6 +42,12 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
             }
         }
         CatalogCommand::Demo => demo(cfg, store.as_ref()).await?,
+        CatalogCommand::Revoke { id } => {
+            if !store.revoke(id, now_ms()).await? {
+                anyhow::bail!("no published package {id}");
+            }
+            println!("revoked package {id}");
+        }
     }
     Ok(())
 }

@@ -152,6 +152,9 @@ pub trait Store: Send + Sync {
     async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()>;
     /// Adds a package.
     async fn add_package(&self, p: &NewPackage, now: i64) -> StoreResult<i64>;
+    /// Withdraws a published package: never offered again, its download URLs stop working
+    /// (unless another published package has the same bytes). False if there was none.
+    async fn revoke(&self, id: i64, now: i64) -> StoreResult<bool>;
     /// All published packages.
     async fn packages(&self) -> StoreResult<Vec<CatalogPackage>>;
     /// Whether a published package has this blob.

@@ -271,6 +271,14 @@ impl Store for SqliteStore {
         Ok(done.last_insert_rowid())
     }
 
+    async fn revoke(&self, id: i64, _now: i64) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE packages SET published = 0 WHERE id = ? AND published = 1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn packages(&self) -> StoreResult<Vec<CatalogPackage>> {
         let rows = sqlx::query("SELECT * FROM packages WHERE published = 1 ORDER BY id").fetch_all(&self.pool).await?;
         rows.iter()

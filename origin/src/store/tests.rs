@@ -49,6 +49,7 @@ on_both!(
     a_choice_is_taken_once_and_only_while_choosing,
     results_are_recorded_once_for_the_right_device,
     packages_round_trip_and_blobs_are_known,
+    a_revoked_package_is_gone,
 );
 
 fn device() -> DeviceDetails {
@@ -163,4 +164,23 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
     assert_eq!((all[0].id, all[0].models.clone(), all[0].size), (id, vec!["X*".to_owned()], 9));
     assert!(s.blob_published(&"ab".repeat(32)).await.expect("q"));
     assert!(!s.blob_published(&"cd".repeat(32)).await.expect("q"));
+}
+
+async fn a_revoked_package_is_gone(s: &dyn Store) {
+    let p = NewPackage {
+        name: "fw".into(),
+        version: "1.2".into(),
+        models: vec!["X".into()],
+        base_min: None,
+        base_max: None,
+        blob: "ef".repeat(32),
+        size: 1,
+        notes: String::new(),
+    };
+    let id = s.add_package(&p, 1).await.expect("adds");
+    assert!(s.revoke(id, 2).await.expect("revokes"));
+    assert!(!s.revoke(id, 3).await.expect("revokes"), "only once");
+    assert!(!s.revoke(id + 100, 3).await.expect("revokes"), "unknown id");
+    assert!(s.packages().await.expect("lists").is_empty());
+    assert!(!s.blob_published(&"ef".repeat(32)).await.expect("q"));
 }
