@@ -9,7 +9,7 @@ use portaldm_shared::media::{self, DmEncoding};
 use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::refuse;
 use portaldm_shared::session::report::ReportOpening;
-use portaldm_shared::session::server::{ServerSession, State as DmState, Step, token_of};
+use portaldm_shared::session::server::{ServerSession, Step, token_of};
 use portaldm_shared::syncml;
 use portaldm_shared::syncml::SyncMl;
 use portaldm_shared::syncml::codes::StatusCode;
@@ -19,9 +19,6 @@ use crate::app::AppState;
 use crate::clock::now_ms;
 use crate::error::AppError;
 use crate::store::{PortalRecord, RecordOutcome};
-
-/// A DM session idle longer than this is forgotten and a message for it starts afresh.
-const IDLE_MS: i64 = 30 * 60 * 1000;
 
 /// The handler.
 pub async fn post_dm(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
@@ -51,11 +48,10 @@ impl Exchange<'_> {
 async fn exchange(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppError> {
     let st = x.st;
     let now = now_ms();
-    if let Some(rec) = st.store.dm_session(&msg.hdr.source, &msg.hdr.session_id).await? {
-        let restarted = rec.session.state == DmState::Ended && msg.hdr.msg_id == "1";
-        if now - rec.updated_at < IDLE_MS && !restarted {
-            return continue_session(x, rec.session, rec.last_reply, msg).await;
-        }
+    if let Some(rec) = st.store.dm_session(&msg.hdr.source, &msg.hdr.session_id).await?
+        && rec.session.continued_by(msg, now.saturating_sub(rec.updated_at).max(0) as u64)
+    {
+        return continue_session(x, rec.session, rec.last_reply, msg).await;
     }
     open_session(x, msg).await
 }
@@ -169,8 +165,8 @@ async fn hold_for_choice(st: &AppState, session: &mut ServerSession) -> Result<S
         let Some(portal) = portal else {
             return session.poll_end().map_err(internal);
         };
-        match portal.state {
-            PortalState::Choosing if now_ms() > portal.expires_at => {
+        match portal.state.at(now_ms(), portal.expires_at) {
+            PortalState::Ended if portal.state == PortalState::Choosing => {
                 st.store.set_portal_state(&portal.sid, PortalState::Ended, &session.device, now_ms()).await?;
                 return session.poll_end().map_err(internal);
             }

@@ -63,10 +63,7 @@ async fn view(st: &AppState, p: Option<PortalRecord>) -> Result<SessionView, App
             result: None,
         });
     };
-    let mut state = p.state;
-    if state == PortalState::Choosing && now_ms() > p.expires_at {
-        state = PortalState::Ended;
-    }
+    let state = p.state.at(now_ms(), p.expires_at);
     let offers = match state {
         PortalState::Waiting | PortalState::Connecting => vec![],
         _ => offers_for(st, &p).await?,
@@ -94,7 +91,7 @@ pub async fn select(
     Json(req): Json<SelectRequest>,
 ) -> Result<Response, AppError> {
     let p = bound_session(&st, &b).await?.ok_or(AppError::Conflict("the phone has not connected yet"))?;
-    if p.state != PortalState::Choosing || now_ms() > p.expires_at {
+    if p.state.at(now_ms(), p.expires_at) != PortalState::Choosing {
         return Err(AppError::Conflict("this portal session is not choosing any more"));
     }
     let offer = offers_for(&st, &p)

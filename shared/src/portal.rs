@@ -58,6 +58,12 @@ impl PortalState {
         })
     }
 
+    /// The state as it stands at `now_ms` for a session expiring at `expires_ms`: one still
+    /// choosing when it expires has ended (a choice already made still goes through).
+    pub fn at(self, now_ms: i64, expires_ms: i64) -> Self {
+        if self == PortalState::Choosing && now_ms > expires_ms { PortalState::Ended } else { self }
+    }
+
     /// The state after the phone reported `code` for the delivery.
     pub fn after_result(code: ResultCode) -> Self {
         if code == ResultCode::SUCCESS { PortalState::Done } else { PortalState::Failed }
@@ -105,4 +111,17 @@ pub struct SessionView {
 pub struct SelectRequest {
     /// The chosen package id (one of the offers).
     pub package_id: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_choosing_session_expires() {
+        assert_eq!(PortalState::Choosing.at(10, 20), PortalState::Choosing);
+        assert_eq!(PortalState::Choosing.at(30, 20), PortalState::Ended);
+        assert_eq!(PortalState::Selected.at(30, 20), PortalState::Selected, "a choice made goes through");
+        assert_eq!(PortalState::Done.at(30, 20), PortalState::Done);
+    }
 }

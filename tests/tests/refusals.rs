@@ -199,16 +199,22 @@ fn a_result_that_cannot_be_reported_is_kept_and_sent_later() {
     let mut sys = System::start(Options::default());
     let mut phone = Browser::new(&sys.edge);
     let trig = phone.get("/portal/trigger");
-    // The installer takes a while; the origin goes away meanwhile.
+    // The installer takes a while (and says when it starts); the origin goes away meanwhile.
     let text = std::fs::read_to_string(sys.client_config()).expect("config");
     let stage = text.lines().find(|l| l.starts_with("stage_dir")).expect("stage_dir").to_owned();
+    let marker = sys.dir.path().join("installing");
+    let installer = format!("command = [\"sh\", \"-c\", \"touch '{}' && sleep 2\"]", marker.display());
     let cfg = sys.dir.path().join("slow.toml");
-    std::fs::write(&cfg, text.replace(&stage, "command = [\"sh\", \"-c\", \"sleep 2\"]")).expect("write");
+    std::fs::write(&cfg, text.replace(&stage, &installer)).expect("write");
     let client = sys.spawn_dmclient(&cfg, &trig.body);
     let view = phone.wait_for("choosing", Duration::from_secs(20));
     let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
     assert_eq!(phone.post_json("/portal/api/select", &pick).status, 200);
-    phone.wait_for("delivered", Duration::from_secs(20));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !marker.exists() {
+        assert!(std::time::Instant::now() < deadline, "the installer never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     sys.kill_origin();
     let out = wait_with_timeout(client, Duration::from_secs(60));
     let log = String::from_utf8_lossy(&out.stderr);

@@ -17,6 +17,9 @@ use crate::syncml::codes::{AlertCode, SESSION_TOKEN_TYPE, StatusCode};
 use crate::syncml::{Alert, Command, Item, ItemCommand, Meta, Status, SyncHdr, SyncMl};
 use crate::token::TokenVerified;
 
+/// A DM session idle longer than this is forgotten.
+pub const IDLE_LIMIT_MS: u64 = 30 * 60 * 1000;
+
 /// Where the session stands, named after what it waits for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
@@ -119,6 +122,13 @@ impl ServerSession {
         cmds.push(Command::Get(ItemCommand { cmd_id: ids.next(), items, ..ItemCommand::default() }));
         let reply = s.reply(&msg.hdr, cmds, true);
         Ok((s, reply))
+    }
+
+    /// Whether `msg`, arriving `idle_ms` after this session last moved, continues it. The
+    /// 16-bit SessionID repeats: a message 1 after the session ended, or any message after
+    /// [`IDLE_LIMIT_MS`], opens a new session instead.
+    pub fn continued_by(&self, msg: &SyncMl, idle_ms: u64) -> bool {
+        idle_ms < IDLE_LIMIT_MS && !(self.state == State::Ended && msg.hdr.msg_id == "1")
     }
 
     /// Whether `msg` is the next message of this session (same SessionID and device).

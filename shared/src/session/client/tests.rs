@@ -126,6 +126,20 @@ fn session_end_while_choosing_closes_cleanly() {
 }
 
 #[test]
+fn a_reused_session_id_opens_a_new_session_only_when_the_old_one_is_over() {
+    let (mut client, mut server, pkg2) = open();
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert!(server.continued_by(&pkg3, 1_000));
+    assert!(!server.continued_by(&pkg3, crate::session::server::IDLE_LIMIT_MS), "idle too long");
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let _ = server.poll_end().expect("end");
+    let mut first = pkg3.clone();
+    first.hdr.msg_id = "1".into();
+    assert!(!server.continued_by(&first, 1_000), "message 1 after the end is a new session");
+    assert!(server.continued_by(&pkg3, 1_000), "a repeat of the last message still belongs to it");
+}
+
+#[test]
 fn survives_persistence_between_messages() {
     let (mut client, server, pkg2) = open();
     let json = serde_json::to_string(&server).expect("serializes");
