@@ -9,6 +9,7 @@ use portaldm_shared::pkg0::{MAX_PACKAGE_LEN, Package0};
 use portaldm_shared::session::client::ClientSession;
 use portaldm_shared::time::UnixMillis;
 use portaldm_shared::token::TokenVerifier;
+use portaldm_shared::trigger;
 
 use crate::config::Config;
 use crate::exit::ClientError;
@@ -32,28 +33,22 @@ fn read_trigger(file: &Path) -> Result<Vec<u8>, ClientError> {
     Ok(bytes)
 }
 
-/// Checks the trigger; nothing is contacted unless it passes.
+/// Checks the trigger (the rules are the core's); nothing is contacted unless it passes.
 fn check(cfg: &Config, bytes: &[u8]) -> Result<(Package0, String), ClientError> {
-    let decoded = Package0::decode(bytes).map_err(ClientError::Trigger)?;
-    let pkg = decoded.package.clone();
-    if pkg.server_id != cfg.account.server_id {
-        return Err(ClientError::UnknownServer(pkg.server_id));
-    }
-    let token = pkg.token().map(str::to_owned);
-    match (&cfg.account.server_password, &token) {
-        (Some(pw), _) => {
-            decoded.verify_digest(pw.as_bytes(), cfg.account.nonce.as_bytes()).map_err(|_| ClientError::BadDigest)?
-        }
-        (None, None) => return Err(ClientError::BadDigest),
-        (None, Some(_)) => {} // the token's signature is the proof
-    }
-    let token = token.ok_or(ClientError::TokenMismatch)?;
     let verifier = TokenVerifier::new(&cfg.trusted_keys()?, &cfg.account.audience, &cfg.account.server_id);
-    let verified = verifier.verify(&token, now()).map_err(ClientError::Token)?;
-    if verified.claims().nsid != pkg.session_id {
-        return Err(ClientError::TokenMismatch);
-    }
-    Ok((pkg, token))
+    let account = trigger::Account {
+        server_id: &cfg.account.server_id,
+        server_password: cfg.account.server_password.as_deref().map(str::as_bytes),
+        nonce: cfg.account.nonce.as_bytes(),
+    };
+    let accepted = trigger::accept(bytes, account, &verifier, now()).map_err(|r| match r {
+        trigger::Refusal::Malformed(e) => ClientError::Trigger(e),
+        trigger::Refusal::UnknownServer(s) => ClientError::UnknownServer(s),
+        trigger::Refusal::BadDigest => ClientError::BadDigest,
+        trigger::Refusal::TokenMismatch => ClientError::TokenMismatch,
+        trigger::Refusal::Token(e) => ClientError::Token(e),
+    })?;
+    Ok((accepted.package, accepted.token))
 }
 
 /// Runs the subcommand.
