@@ -2,8 +2,6 @@
 
 use portaldm_shared::session::ProtocolError;
 use portaldm_shared::session::client::{ClientSession, ClientStep};
-use portaldm_shared::syncml::Command;
-use portaldm_shared::syncml::codes::StatusCode;
 
 use crate::exit::ClientError;
 use crate::http;
@@ -46,25 +44,10 @@ pub fn drive(
     let mut out = s.first_message();
     for _ in 0..MAX_MESSAGES {
         let answer = exchange_retrying(enc, agent, url, &out)?;
-        refused(&answer)?;
         match s.handle(&answer).map_err(ClientError::Protocol)? {
             ClientStep::Send(m) => out = *m,
             ClientStep::Done => return Ok(()),
         }
     }
     Err(ClientError::Protocol(ProtocolError::Unexpected("session did not end")))
-}
-
-/// A server that refuses the header (401, 407, 400, …) and ends the session.
-fn refused(answer: &portaldm_shared::syncml::SyncMl) -> Result<(), ClientError> {
-    let header = answer.body.commands.iter().find_map(|c| match c {
-        Command::Status(s) if s.cmd == "SyncHdr" => Some(s.code()),
-        _ => None,
-    });
-    match header {
-        Some(code) if code.0 >= 400 && answer.body.final_ => {
-            Err(ClientError::Protocol(ProtocolError::Unauthorized(code.0)))
-        }
-        Some(StatusCode(_)) | None => Ok(()),
-    }
 }

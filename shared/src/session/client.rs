@@ -215,8 +215,14 @@ impl ClientSession {
 
     fn take_status(&mut self, s: &Status) -> Result<(), ProtocolError> {
         let code = s.code();
-        if s.cmd == "SyncHdr" && matches!(code.0, 401 | 407) {
-            return Err(ProtocolError::Unauthorized(code.0));
+        // A refused header ends the session (DM 1.2 has the client retry with credentials
+        // after a challenge; portaldm's clients authenticate by token, so there is nothing to retry).
+        if s.cmd == "SyncHdr" && code.0 >= 400 {
+            return Err(if matches!(code.0, 401 | 407) {
+                ProtocolError::Unauthorized(code.0)
+            } else {
+                ProtocolError::Refused(code.0)
+            });
         }
         let is_result_alert = s.cmd == "Alert"
             && self.opening.iter().any(

@@ -36,9 +36,12 @@ pub enum ProtocolError {
     /// The session has ended.
     #[error("the session has ended")]
     Ended,
-    /// The server refused the client's credentials.
+    /// The server refused the client's credentials (401, 407).
     #[error("server refused authentication with status {0}")]
     Unauthorized(u16),
+    /// The server refused the message header with another failure status and ended the session.
+    #[error("server refused the session with status {0}")]
+    Refused(u16),
 }
 
 impl ProtocolError {
@@ -47,7 +50,7 @@ impl ProtocolError {
         match self {
             ProtocolError::Version(_) => StatusCode(505),
             ProtocolError::Incomplete(_) => StatusCode::INCOMPLETE,
-            ProtocolError::Unexpected(_) | ProtocolError::Ended => StatusCode::BAD_REQUEST,
+            ProtocolError::Unexpected(_) | ProtocolError::Ended | ProtocolError::Refused(_) => StatusCode::BAD_REQUEST,
             ProtocolError::TokenMismatch(_) | ProtocolError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         }
     }

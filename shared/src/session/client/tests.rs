@@ -166,6 +166,22 @@ fn out_of_order_messages_are_refused() {
 }
 
 #[test]
+fn a_refused_header_ends_the_session_with_the_servers_reason() {
+    let (t, _) = token(0x2A);
+    let pkg1 = wire(&ClientSession::server_initiated(device(), "s", "2A", &t).first_message());
+    for (code, expected) in [
+        (401, ProtocolError::Unauthorized(401)),
+        (407, ProtocolError::Unauthorized(407)),
+        (400, ProtocolError::Refused(400)),
+    ] {
+        let mut client = ClientSession::server_initiated(device(), "s", "2A", &t);
+        let _ = client.first_message();
+        let answer = wire(&crate::session::refuse(&pkg1, "s", StatusCode(code)));
+        assert_eq!(client.handle(&answer), Err(expected));
+    }
+}
+
+#[test]
 fn report_session_records_the_result() {
     let r = FumoResult {
         source: "./FUMO/pdm1/DownloadAndUpdate".into(),
