@@ -276,6 +276,14 @@ fn signed_downloads_through_the_edge_are_checked_before_any_byte() {
     let direct = get(&format!("{}/blobs/{blob}?{query}", sys.origin));
     assert_eq!(direct.status, 403);
     assert!(String::from_utf8_lossy(&direct.body).contains("did not come through the edge"));
+    // With the edge's credential but a tampered download signature, the blob endpoint's own
+    // check refuses it too.
+    let tampered = format!("/blobs/{blob}?{}", query.replace("IMEI%3A1", "IMEI%3A2"));
+    let cred =
+        portaldm_shared::edgeauth::sign(std::slice::from_ref(&keys.edge), "GET", &tampered, now()).expect("sign");
+    let r = get_with(&format!("{}{tampered}", sys.origin), &[(portaldm_shared::edgeauth::HEADER, &cred)]);
+    assert_eq!(r.status, 403);
+    assert!(String::from_utf8_lossy(&r.body).contains("download URL signature is invalid"));
     for path in ["/portal/", "/portal/api/session"] {
         assert_eq!(get(&format!("{}{path}", sys.origin)).status, 403, "{path}");
     }
