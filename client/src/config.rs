@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use portaldm_shared::auth::{self, Scheme, Secret};
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::keys::{NamedKey, parse_key_list};
 use serde::Deserialize;
@@ -42,6 +43,51 @@ pub struct Account {
     /// How DM messages are encoded on the wire.
     #[serde(default)]
     pub encoding: Encoding,
+    /// DM authentication; without it the session token (or the result's correlator) is the
+    /// only proof, which servers with open enrolment accept.
+    pub auth: Option<AccountAuth>,
+}
+
+/// The DM account's credentials (`[account.auth]`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountAuth {
+    /// `md5`, `hmac` or `basic`.
+    pub scheme: Scheme,
+    /// The client's user name (usually the DevId).
+    pub client_name: String,
+    /// The client's password.
+    pub client_password: String,
+    /// The server's user name; with `server_password`, the server must prove itself.
+    pub server_name: Option<String>,
+    /// The server's password.
+    pub server_password: Option<String>,
+}
+
+impl std::fmt::Debug for AccountAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountAuth")
+            .field("scheme", &self.scheme)
+            .field("client_name", &self.client_name)
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccountAuth {
+    /// The account as the core models it (keys, not passwords).
+    pub fn account(&self) -> Result<auth::Account, ClientError> {
+        let server = match (&self.server_name, &self.server_password) {
+            (Some(n), Some(p)) => Some(Secret::from_password(n, p)),
+            (None, None) => None,
+            _ => return Err(ClientError::Config("[account.auth] needs both server_name and server_password".into())),
+        };
+        Ok(auth::Account {
+            scheme: self.scheme,
+            client: Secret::from_password(&self.client_name, &self.client_password),
+            server,
+        })
+    }
 }
 
 /// The DM message encoding.
@@ -82,6 +128,9 @@ impl Config {
             .map_err(|e| ClientError::Config(format!("cannot read {}: {e}", path.display())))?;
         let cfg: Config = toml::from_str(&text).map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
         cfg.trusted_keys()?;
+        if let Some(a) = &cfg.account.auth {
+            a.account()?;
+        }
         if cfg.install.command.is_none() && cfg.install.stage_dir.is_none() {
             return Err(ClientError::Config("[install] needs `command` or `stage_dir`".into()));
         }

@@ -54,6 +54,9 @@ pub enum ClientError {
     /// Protocol failure.
     #[error("DM session failed")]
     Protocol(#[source] ProtocolError),
+    /// The server did not prove itself with the account's server credentials.
+    #[error("DM server failed to authenticate itself; nothing it asked for was done")]
+    ServerUnauthenticated,
     /// The update failed (and was reported).
     #[error("update failed with FUMO result {0}: {1}")]
     UpdateFailed(u16, &'static str),
@@ -75,7 +78,10 @@ impl ClientError {
             ClientError::BadDigest => 5,
             ClientError::Token(_) | ClientError::TokenMismatch => 6,
             ClientError::Transport(_) => 7,
-            ClientError::Decode(_) | ClientError::Protocol(_) | ClientError::Refused(..) => 8,
+            ClientError::Decode(_)
+            | ClientError::Protocol(_)
+            | ClientError::Refused(..)
+            | ClientError::ServerUnauthenticated => 8,
             ClientError::UpdateFailed(..) => 9,
             ClientError::ReportPending(_) => 10,
         }

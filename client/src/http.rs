@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use portaldm_shared::auth;
 use portaldm_shared::media::{self, DmEncoding};
 use portaldm_shared::syncml::{self, SyncMl};
 
@@ -20,19 +21,36 @@ pub fn agent() -> ureq::Agent {
         .into()
 }
 
-/// Posts `msg` to `url` in `enc` and decodes the answer (in the encoding it declares).
-pub fn exchange(agent: &ureq::Agent, url: &str, msg: &SyncMl, enc: DmEncoding) -> Result<SyncMl, ClientError> {
-    let body = syncml::encode(enc, msg).map_err(ClientError::Decode)?;
+/// A decoded DM answer with what an HMAC check needs.
+#[derive(Debug)]
+pub struct Answer {
+    /// The message.
+    pub msg: SyncMl,
+    /// Its bytes as received.
+    pub body: Vec<u8>,
+    /// The `x-syncml-hmac` header, if any.
+    pub hmac: Option<String>,
+}
+
+/// Posts the encoded message `body` (with its `x-syncml-hmac`, if any) to `url` and decodes
+/// the answer (in the encoding it declares).
+pub fn exchange(
+    agent: &ureq::Agent,
+    url: &str,
+    body: &[u8],
+    hmac: Option<&str>,
+    enc: DmEncoding,
+) -> Result<Answer, ClientError> {
     let ct = match enc {
         DmEncoding::Xml => media::DM_XML,
         DmEncoding::Wbxml => media::DM_WBXML,
     };
-    let mut resp = agent
-        .post(url)
-        .header("Content-Type", ct)
-        .header("Accept", ct)
-        .send(&body[..])
-        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    let mut req = agent.post(url).header("Content-Type", ct).header("Accept", ct);
+    if let Some(h) = hmac {
+        req = req.header(auth::HMAC_HEADER, h);
+    }
+    let mut resp = req.send(body).map_err(|e| ClientError::Transport(e.to_string()))?;
+    let answer_hmac = resp.headers().get(auth::HMAC_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let status = resp.status();
     let answer_enc =
         resp.headers().get("content-type").and_then(|v| v.to_str().ok()).and_then(media::dm_encoding).unwrap_or(enc);
@@ -51,5 +69,6 @@ pub fn exchange(agent: &ureq::Agent, url: &str, msg: &SyncMl, enc: DmEncoding) -
         let text = String::from_utf8_lossy(&bytes);
         return Err(ClientError::Transport(format!("HTTP {status}: {}", text.chars().take(200).collect::<String>())));
     }
-    syncml::decode(answer_enc, &bytes).map_err(ClientError::Decode)
+    let msg = syncml::decode(answer_enc, &bytes).map_err(ClientError::Decode)?;
+    Ok(Answer { msg, body: bytes, hmac: answer_hmac })
 }

@@ -1,6 +1,7 @@
 //! `dmclient`: portaldm's reference OMA DM device agent.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth;
 mod cli;
 mod config;
 mod download;

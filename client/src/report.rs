@@ -34,8 +34,8 @@ fn report_one(cfg: &Config, agent: &ureq::Agent, r: &FumoResult) -> Result<(), C
     let mut sid = [0u8; 2];
     getrandom::fill(&mut sid).map_err(|e| ClientError::State(std::io::Error::other(e.to_string())))?;
     let session_id = format!("{:X}", u16::from_be_bytes(sid).max(1));
-    let mut s = ClientSession::report(cfg.device(), &cfg.account.dm_url, &session_id, r);
-    session::drive(cfg.account.encoding.dm(), agent, &cfg.account.dm_url, &mut s)?;
+    let s = ClientSession::report(cfg.device(), &cfg.account.dm_url, &session_id, r);
+    let s = session::drive(cfg, agent, s)?;
     match s.report_statuses() {
         [StatusCode::OK] => Ok(()),
         other => Err(ClientError::ReportPending(format!("server answered {other:?}"))),

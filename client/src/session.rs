@@ -1,28 +1,31 @@
-//! Drives a client DM session over HTTP until it ends.
+//! Drives a client DM session over HTTP until it ends, with the account's authentication.
 
+use portaldm_shared::auth::HmacProof;
 use portaldm_shared::session::ProtocolError;
 use portaldm_shared::session::client::{ClientSession, ClientStep};
+use portaldm_shared::syncml::{self, SyncMl};
 
+use crate::config::Config;
 use crate::exit::ClientError;
-use crate::http;
+use crate::{auth, http};
 
 /// Most messages one session may take, so a misbehaving server cannot loop us forever.
 const MAX_MESSAGES: usize = 200;
 /// Tries per message when the server is unreachable or failing (it may be restarting).
 const TRIES: u32 = 6;
 
-/// Posts `msg`, retrying transport failures with backoff. Resending is safe: the server
+/// Posts `body`, retrying transport failures with backoff. Resending is safe: the server
 /// answers a repeated message with its previous answer instead of acting twice.
 fn exchange_retrying(
-    enc: portaldm_shared::media::DmEncoding,
+    cfg: &Config,
     agent: &ureq::Agent,
-    url: &str,
-    msg: &portaldm_shared::syncml::SyncMl,
-) -> Result<portaldm_shared::syncml::SyncMl, ClientError> {
+    body: &[u8],
+    hmac: Option<&str>,
+) -> Result<http::Answer, ClientError> {
     let mut delay = std::time::Duration::from_millis(250);
     let mut tries = 1;
     loop {
-        match http::exchange(agent, url, msg, enc) {
+        match http::exchange(agent, &cfg.account.dm_url, body, hmac, cfg.account.encoding.dm()) {
             Err(ClientError::Transport(e)) if tries < TRIES => {
                 eprintln!("DM server unavailable ({e}); retrying in {delay:?}");
                 std::thread::sleep(delay);
@@ -34,20 +37,34 @@ fn exchange_retrying(
     }
 }
 
-/// Runs `s` against `url`.
-pub fn drive(
-    enc: portaldm_shared::media::DmEncoding,
-    agent: &ureq::Agent,
-    url: &str,
-    s: &mut ClientSession,
-) -> Result<(), ClientError> {
+/// Runs `s` against the account's DM URL. The account's nonces are kept whatever happens:
+/// a stale one costs a challenge next time, a lost one is not recoverable without that.
+pub fn drive(cfg: &Config, agent: &ureq::Agent, s: ClientSession) -> Result<ClientSession, ClientError> {
+    let mut s = auth::attach(cfg, s)?;
+    let result = run(cfg, agent, &mut s);
+    auth::keep(cfg, &s)?;
+    result?;
+    if s.auth().is_some_and(|a| a.server_refused()) {
+        return Err(ClientError::ServerUnauthenticated);
+    }
+    Ok(s)
+}
+
+fn run(cfg: &Config, agent: &ureq::Agent, s: &mut ClientSession) -> Result<(), ClientError> {
     let mut out = s.first_message();
     for _ in 0..MAX_MESSAGES {
-        let answer = exchange_retrying(enc, agent, url, &out)?;
-        match s.handle(&answer).map_err(ClientError::Protocol)? {
+        let body = encode(cfg, &out)?;
+        let hmac = s.hmac_header(&body);
+        let answer = exchange_retrying(cfg, agent, &body, hmac.as_deref())?;
+        let proof = HmacProof { header: answer.hmac.as_deref(), body: &answer.body };
+        match s.handle_proved(&answer.msg, proof).map_err(ClientError::Protocol)? {
             ClientStep::Send(m) => out = *m,
             ClientStep::Done => return Ok(()),
         }
     }
     Err(ClientError::Protocol(ProtocolError::Unexpected("session did not end")))
+}
+
+fn encode(cfg: &Config, msg: &SyncMl) -> Result<Vec<u8>, ClientError> {
+    syncml::encode(cfg.account.encoding.dm(), msg).map_err(ClientError::Decode)
 }

@@ -57,8 +57,8 @@ pub fn run(cfg: &Config, file: &Path) -> Result<(), ClientError> {
     let (pkg, token) = check(cfg, &bytes)?;
     eprintln!("trigger accepted: session {} with {}", pkg.session_id_hex(), cfg.account.dm_url);
     let agent = http::agent();
-    let mut s = ClientSession::server_initiated(cfg.device(), &cfg.account.dm_url, &pkg.session_id_hex(), &token);
-    session::drive(cfg.account.encoding.dm(), &agent, &cfg.account.dm_url, &mut s)?;
+    let s = ClientSession::server_initiated(cfg.device(), &cfg.account.dm_url, &pkg.session_id_hex(), &token);
+    let s = session::drive(cfg, &agent, s)?;
     let deliveries = s.deliveries().to_vec();
     if deliveries.is_empty() {
         eprintln!("session ended without a delivery");

@@ -26,6 +26,9 @@ pub enum Command {
     /// Manage the package catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Manage devices.
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// Write a local development setup (keys, origin, edge and dmclient configuration).
     DevSetup(DevSetupArgs),
 }
@@ -65,6 +68,34 @@ pub enum CatalogCommand {
     },
     /// Load the demo catalog (synthetic firmware for the demo phone models).
     Demo,
+}
+
+/// Device subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Give a device a DM account (replacing any it had); prints the device's side of it.
+    Account {
+        /// The device's DevId.
+        dev_id: String,
+        /// `md5` (default), `hmac` or `basic`.
+        #[arg(long, default_value = "md5")]
+        scheme: String,
+        /// The client's user name (default: the DevId).
+        #[arg(long)]
+        client_name: Option<String>,
+        /// The client's password (default: generated).
+        #[arg(long, env = "PDM_CLIENT_PASSWORD", hide_env_values = true)]
+        client_password: Option<String>,
+        /// The server's user name (default: the ServerID).
+        #[arg(long)]
+        server_name: Option<String>,
+        /// The server's password (default: generated).
+        #[arg(long, env = "PDM_SERVER_PASSWORD", hide_env_values = true)]
+        server_password: Option<String>,
+        /// Do not prove the server to the device.
+        #[arg(long)]
+        no_server_auth: bool,
+    },
 }
 
 /// Arguments of `dev-setup`.

@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use portaldm_shared::auth::Scheme;
+use portaldm_shared::auth::server::Policy;
 use portaldm_shared::keys::{NamedKey, parse_key_list};
 use serde::Deserialize;
 
@@ -43,6 +45,12 @@ pub struct Config {
     /// Largest request body accepted (bytes).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Which devices must hold a DM account: `open` (default) or `accounts`.
+    #[serde(default)]
+    pub dm_auth: Policy,
+    /// The scheme a device without an account is challenged with (`md5` by default).
+    #[serde(default = "default_challenge")]
+    pub dm_auth_challenge: Scheme,
 }
 
 fn default_listen() -> String {
@@ -56,6 +64,9 @@ fn default_download_ttl() -> u64 {
 }
 fn default_portal_ttl() -> u64 {
     900
+}
+fn default_challenge() -> Scheme {
+    Scheme::Md5
 }
 fn default_max_body() -> usize {
     64 * 1024

@@ -3,22 +3,24 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use portaldm_shared::auth::server::Verdict;
+use portaldm_shared::auth::{self, HmacProof};
 use portaldm_shared::media::{self, DmEncoding};
 use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::refuse;
 use portaldm_shared::session::report::ReportOpening;
 use portaldm_shared::session::server::{ServerSession, Step, token_of};
 use portaldm_shared::syncml;
-use portaldm_shared::syncml::SyncMl;
 use portaldm_shared::syncml::codes::StatusCode;
+use portaldm_shared::syncml::{Chal, SyncMl};
 use tokio::time::{Instant, timeout_at};
 
 use crate::app::AppState;
-use crate::clock::now_ms;
+use crate::clock::{OsRandom, now_ms};
 use crate::error::AppError;
-use crate::store::{PortalRecord, RecordOutcome};
+use crate::store::{DeviceAccount, PortalRecord, RecordOutcome};
 
 /// The handler.
 pub async fn post_dm(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
@@ -27,25 +29,78 @@ pub async fn post_dm(State(st): State<AppState>, headers: HeaderMap, body: Bytes
         "expected application/vnd.syncml.dm+xml or application/vnd.syncml.dm+wbxml",
     ))?;
     let msg = syncml::decode(enc, &body).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let answer = exchange(&Exchange { st: &st, enc }, &msg).await?;
+    let proof = HmacProof { header: headers.get(auth::HMAC_HEADER).and_then(|v| v.to_str().ok()), body: &body };
+    let (answer, hmac) = authenticate_and_exchange(&st, enc, &msg, proof).await?;
     // Answer in the type and encoding the client used (libdmclient posts the older vnd.syncml+…).
     let answer_type = content_type.split(';').next().unwrap_or(media::DM_XML).trim().to_ascii_lowercase();
-    Ok(([(header::CONTENT_TYPE, answer_type)], answer).into_response())
+    let mut response = ([(header::CONTENT_TYPE, answer_type)], answer).into_response();
+    if let Some(v) = hmac.and_then(|h| HeaderValue::from_str(&h).ok()) {
+        response.headers_mut().insert(auth::HMAC_HEADER, v);
+    }
+    Ok(response)
 }
 
-/// One request's context: the state and the wire encoding the answer must use.
+/// Checks the device's DM account (if it has one, or policy demands one), then runs the
+/// exchange; returns the answer and, under HMAC, its `x-syncml-hmac` value.
+async fn authenticate_and_exchange(
+    st: &AppState,
+    enc: DmEncoding,
+    msg: &SyncMl,
+    proof: HmacProof<'_>,
+) -> Result<(Vec<u8>, Option<String>), AppError> {
+    let Some(mut device) = st.store.device_account(&msg.hdr.source).await? else {
+        let x = Exchange { st, enc, sealed: None };
+        if st.cfg.dm_auth.requires_account() {
+            let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, st.cfg.dm_auth_challenge, &mut OsRandom)
+                .map_err(|e| AppError::Internal(e.into()))?;
+            tracing::info!(dev_id = %msg.hdr.source, "DM message from a device without an account refused");
+            return Ok((x.encode(&reply)?, None));
+        }
+        return Ok((exchange(&x, msg, false).await?, None));
+    };
+    device.auth.absorb(msg);
+    let verdict = device
+        .auth
+        .check(&device.account, msg, proof, &st.cfg.dm_uri, crate::clock::now(), &mut OsRandom)
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let answer = match verdict {
+        Verdict::Refused { reply, error, ended } => {
+            tracing::info!(dev_id = %msg.hdr.source, %error, ended, "DM credentials refused");
+            Exchange { st, enc, sealed: Some((&device, None)) }.encode(&reply)
+        }
+        Verdict::Accepted { chal } => exchange(&Exchange { st, enc, sealed: Some((&device, chal)) }, msg, true).await,
+    };
+    // Kept whatever happened next: the nonce handed out is the one the device will use.
+    st.store.save_auth_state(&msg.hdr.source, &device.auth, now_ms()).await?;
+    let answer = answer?;
+    let hmac = device.auth.hmac(&device.account, &answer);
+    Ok((answer, hmac))
+}
+
+/// One request's context: the state, the wire encoding the answer must use, and the device
+/// account that seals it (the server's proof and the client's next nonce).
 struct Exchange<'a> {
     st: &'a AppState,
     enc: DmEncoding,
+    sealed: Option<(&'a DeviceAccount, Option<Chal>)>,
 }
 
 impl Exchange<'_> {
     fn encode(&self, msg: &SyncMl) -> Result<Vec<u8>, AppError> {
-        syncml::encode(self.enc, msg).map_err(|e| AppError::Internal(e.into()))
+        let bytes = match self.sealed.as_ref() {
+            Some((device, chal)) => {
+                let mut msg = msg.clone();
+                auth::server::attach(&mut msg, chal.clone());
+                device.auth.seal(&device.account, &mut msg);
+                syncml::encode(self.enc, &msg)
+            }
+            None => syncml::encode(self.enc, msg),
+        };
+        bytes.map_err(|e| AppError::Internal(e.into()))
     }
 }
 
-async fn exchange(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppError> {
+async fn exchange(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Result<Vec<u8>, AppError> {
     let st = x.st;
     let now = now_ms();
     if let Some(rec) = st.store.dm_session(&msg.hdr.source, &msg.hdr.session_id).await?
@@ -53,7 +108,7 @@ async fn exchange(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppError> {
     {
         return continue_session(x, rec.session, rec.last_reply, msg).await;
     }
-    open_session(x, msg).await
+    open_session(x, msg, authenticated).await
 }
 
 fn refusal(x: &Exchange<'_>, msg: &SyncMl, code: StatusCode, why: &dyn std::fmt::Display) -> Result<Vec<u8>, AppError> {
@@ -61,7 +116,7 @@ fn refusal(x: &Exchange<'_>, msg: &SyncMl, code: StatusCode, why: &dyn std::fmt:
     x.encode(&refuse(msg, &x.st.cfg.dm_uri, code))
 }
 
-async fn open_session(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppError> {
+async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Result<Vec<u8>, AppError> {
     let st = x.st;
     let now = now_ms();
     if let Some(token) = token_of(msg) {
@@ -98,7 +153,7 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppErro
         return Ok(bytes);
     }
     if ReportOpening::is_report(msg) {
-        let opening = match ReportOpening::read(msg) {
+        let opening = match ReportOpening::read(msg, authenticated) {
             Ok(o) => o,
             Err(e) => return refusal(x, msg, e.status(), &e),
         };

@@ -74,7 +74,8 @@ fn messages() -> Vec<(&'static str, SyncMl)> {
     let result =
         FumoResult { source: "./FUMO/pdm2/DownloadAndUpdate".into(), correlator: "c0rr".into(), code: ResultCode(200) };
     let report = ClientSession::report(device, "http://srv/dm", "7", &result).first_message();
-    let answer = ReportOpening::read(&report).expect("report").reply(&report, "http://srv/dm", &[StatusCode::OK]);
+    let answer =
+        ReportOpening::read(&report, false).expect("report").reply(&report, "http://srv/dm", &[StatusCode::OK]);
     vec![
         ("client package 1", pkg1),
         ("server package 2", pkg2),

@@ -2,6 +2,7 @@
 
 mod catalog;
 mod dev_setup;
+mod device;
 mod serve;
 
 use std::process::ExitCode;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 Ok(())
             }
             Command::Catalog(c) => catalog::run(&Config::load(&cli.config)?, c).await,
+            Command::Device(c) => device::run(&Config::load(&cli.config)?, c).await,
         }
     });
     match result {

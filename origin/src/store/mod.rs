@@ -4,6 +4,8 @@ pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use portaldm_shared::auth::Account;
+use portaldm_shared::auth::server::ServerAuth;
 use portaldm_shared::catalog::CatalogPackage;
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
@@ -107,6 +109,15 @@ pub enum RecordOutcome {
     Unknown,
 }
 
+/// A device's DM account and the server's authentication state for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAccount {
+    /// Scheme and keys.
+    pub account: Account,
+    /// Nonces and tries.
+    pub auth: ServerAuth,
+}
+
 /// Everything the origin persists.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -159,6 +170,12 @@ pub trait Store: Send + Sync {
     async fn packages(&self) -> StoreResult<Vec<CatalogPackage>>;
     /// Whether a published package has this blob.
     async fn blob_published(&self, blob: &str) -> StoreResult<bool>;
+    /// A device's DM account, if it has one.
+    async fn device_account(&self, dev_id: &str) -> StoreResult<Option<DeviceAccount>>;
+    /// Sets (or replaces) a device's DM account; its authentication state starts afresh.
+    async fn set_device_account(&self, dev_id: &str, account: &Account, now: i64) -> StoreResult<()>;
+    /// Saves the authentication state of a device that has an account.
+    async fn save_auth_state(&self, dev_id: &str, auth: &ServerAuth, now: i64) -> StoreResult<()>;
     /// Forwards choices made on other replicas into `wake` (a single process needs nothing).
     async fn forward_wakeups(&self, _wake: tokio::sync::broadcast::Sender<String>) -> StoreResult<()> {
         Ok(())

@@ -2,6 +2,8 @@
 //! Choices made wake held DM sessions on every replica through `LISTEN/NOTIFY`.
 
 use async_trait::async_trait;
+use portaldm_shared::auth::Account;
+use portaldm_shared::auth::server::ServerAuth;
 use portaldm_shared::catalog::CatalogPackage;
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
@@ -11,7 +13,9 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::broadcast;
 
-use super::{DmRecord, NewPackage, PortalRecord, RecordOutcome, Store, StoreError, StoreResult, json, parse};
+use super::{
+    DeviceAccount, DmRecord, NewPackage, PortalRecord, RecordOutcome, Store, StoreError, StoreResult, json, parse,
+};
 
 /// The channel a choice is announced on; the payload is the portal session id.
 const WAKE_CHANNEL: &str = "portaldm_select";
@@ -325,6 +329,43 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn device_account(&self, dev_id: &str) -> StoreResult<Option<DeviceAccount>> {
+        let row = sqlx::query("SELECT account, auth_state FROM device_accounts WHERE dev_id = $1")
+            .bind(dev_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(DeviceAccount {
+            account: parse(&row.try_get::<String, _>("account")?)?,
+            auth: parse(&row.try_get::<String, _>("auth_state")?)?,
+        }))
+    }
+
+    async fn set_device_account(&self, dev_id: &str, account: &Account, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO device_accounts (dev_id, account, auth_state, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (dev_id) DO UPDATE SET account = excluded.account, auth_state = excluded.auth_state, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(dev_id)
+        .bind(json(account)?)
+        .bind(json(&ServerAuth::default())?)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn save_auth_state(&self, dev_id: &str, auth: &ServerAuth, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE device_accounts SET auth_state = $1, updated_at = $2 WHERE dev_id = $3")
+            .bind(json(auth)?)
+            .bind(now)
+            .bind(dev_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn blob_published(&self, blob: &str) -> StoreResult<bool> {

@@ -3,6 +3,8 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use portaldm_shared::auth::Account;
+use portaldm_shared::auth::server::ServerAuth;
 use portaldm_shared::catalog::CatalogPackage;
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
@@ -11,7 +13,9 @@ use portaldm_shared::session::server::ServerSession;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::{DmRecord, NewPackage, PortalRecord, RecordOutcome, Store, StoreError, StoreResult, json, parse};
+use super::{
+    DeviceAccount, DmRecord, NewPackage, PortalRecord, RecordOutcome, Store, StoreError, StoreResult, json, parse,
+};
 
 /// A store in one SQLite file.
 #[derive(Clone)]
@@ -296,6 +300,43 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn device_account(&self, dev_id: &str) -> StoreResult<Option<DeviceAccount>> {
+        let row = sqlx::query("SELECT account, auth_state FROM device_accounts WHERE dev_id = ?")
+            .bind(dev_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(DeviceAccount {
+            account: parse(&row.try_get::<String, _>("account")?)?,
+            auth: parse(&row.try_get::<String, _>("auth_state")?)?,
+        }))
+    }
+
+    async fn set_device_account(&self, dev_id: &str, account: &Account, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO device_accounts (dev_id, account, auth_state, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (dev_id) DO UPDATE SET account = excluded.account, auth_state = excluded.auth_state, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(dev_id)
+        .bind(json(account)?)
+        .bind(json(&ServerAuth::default())?)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn save_auth_state(&self, dev_id: &str, auth: &ServerAuth, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE device_accounts SET auth_state = ?, updated_at = ? WHERE dev_id = ?")
+            .bind(json(auth)?)
+            .bind(now)
+            .bind(dev_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn blob_published(&self, blob: &str) -> StoreResult<bool> {

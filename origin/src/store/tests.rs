@@ -50,6 +50,7 @@ on_both!(
     results_are_recorded_once_for_the_right_device,
     packages_round_trip_and_blobs_are_known,
     a_revoked_package_is_gone,
+    device_accounts_keep_their_nonces_until_replaced,
 );
 
 fn device() -> DeviceDetails {
@@ -183,4 +184,27 @@ async fn a_revoked_package_is_gone(s: &dyn Store) {
     assert!(!s.revoke(id + 100, 3).await.expect("revokes"), "unknown id");
     assert!(s.packages().await.expect("lists").is_empty());
     assert!(!s.blob_published(&"ef".repeat(32)).await.expect("q"));
+}
+
+async fn device_accounts_keep_their_nonces_until_replaced(s: &dyn Store) {
+    use portaldm_shared::auth::server::ServerAuth;
+    use portaldm_shared::auth::{Account, Nonce, Scheme, Secret};
+    assert!(s.device_account("IMEI:1").await.expect("q").is_none());
+    let account = Account { scheme: Scheme::Md5, client: Secret::from_password("IMEI:1", "pw"), server: None };
+    s.set_device_account("IMEI:1", &account, 1).await.expect("sets");
+    let got = s.device_account("IMEI:1").await.expect("q").expect("there");
+    assert_eq!((got.account, got.auth), (account.clone(), ServerAuth::default()));
+
+    let mut auth = ServerAuth::default();
+    auth.client_nonce = Nonce::from_bytes(b"next");
+    s.save_auth_state("IMEI:1", &auth, 2).await.expect("saves");
+    assert_eq!(s.device_account("IMEI:1").await.expect("q").expect("there").auth, auth);
+    // Saving state for a device without an account creates nothing.
+    s.save_auth_state("IMEI:2", &auth, 2).await.expect("saves");
+    assert!(s.device_account("IMEI:2").await.expect("q").is_none());
+    // A new account starts afresh.
+    let hmac = Account { scheme: Scheme::Hmac, ..account };
+    s.set_device_account("IMEI:1", &hmac, 3).await.expect("replaces");
+    let got = s.device_account("IMEI:1").await.expect("q").expect("there");
+    assert_eq!((got.account, got.auth), (hmac, ServerAuth::default()));
 }

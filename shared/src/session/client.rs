@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 
 use super::{CmdIds, ProtocolError, check_version, command_status, message, reply_header};
+use crate::auth::HmacProof;
+use crate::auth::client::{ClientAuth, HeaderOutcome};
 use crate::device::{DEVINFO, DeviceDetails};
 use crate::fumo::{FumoDelivery, FumoResult, ROOT as FUMO_ROOT};
 use crate::syncml::codes::{AlertCode, SESSION_TOKEN_TYPE, StatusCode};
@@ -34,6 +36,7 @@ pub struct ClientSession {
     tree: BTreeMap<String, String>,
     deliveries: Vec<FumoDelivery>,
     report_statuses: Vec<StatusCode>,
+    auth: Option<ClientAuth>,
     ended: bool,
 }
 
@@ -48,6 +51,7 @@ impl ClientSession {
             tree: BTreeMap::new(),
             deliveries: Vec::new(),
             report_statuses: Vec::new(),
+            auth: None,
             ended: false,
         }
     }
@@ -85,6 +89,23 @@ impl ClientSession {
         s
     }
 
+    /// Authenticates this session with a DM account (without one, the session token or the
+    /// result report is the only proof).
+    pub fn with_auth(mut self, auth: ClientAuth) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// The session's authentication state (its nonces are kept for the next session).
+    pub fn auth(&self) -> Option<&ClientAuth> {
+        self.auth.as_ref()
+    }
+
+    /// The `x-syncml-hmac` header to send with `body`, when the account uses HMAC.
+    pub fn hmac_header(&self, body: &[u8]) -> Option<String> {
+        self.auth.as_ref().and_then(|a| a.hmac(body))
+    }
+
     fn devinfo(&self, cmd_id: String) -> Command {
         Command::Replace(ItemCommand { cmd_id, items: self.device.items(&DEVINFO), ..ItemCommand::default() })
     }
@@ -108,12 +129,18 @@ impl ClientSession {
     fn header(&mut self) -> SyncHdr {
         let mut h = reply_header(&SyncHdr::default(), self.next_msg_id, &self.device.dev_id, &self.server_uri);
         h.session_id = self.session_id.clone();
+        h.cred = self.auth.as_ref().and_then(ClientAuth::cred);
         self.next_msg_id += 1;
         h
     }
 
     /// Takes a server message and says what to send next.
     pub fn handle(&mut self, msg: &SyncMl) -> Result<ClientStep, ProtocolError> {
+        self.handle_proved(msg, HmacProof::NONE)
+    }
+
+    /// [`ClientSession::handle`] with the transport's HMAC proof (checked under HMAC).
+    pub fn handle_proved(&mut self, msg: &SyncMl, proof: HmacProof<'_>) -> Result<ClientStep, ProtocolError> {
         if self.ended {
             return Err(ProtocolError::Ended);
         }
@@ -121,6 +148,27 @@ impl ClientSession {
         if !msg.hdr.session_id.eq_ignore_ascii_case(&self.session_id) {
             return Err(ProtocolError::Unexpected("answer is for another session"));
         }
+        if let Some(auth) = &mut self.auth {
+            let ours = msg.body.commands.iter().find_map(|c| match c {
+                Command::Status(s) if s.cmd == "SyncHdr" && s.cmd_ref == "0" => Some(s),
+                _ => None,
+            });
+            if let Some(s) = ours
+                && auth.on_header_status(s)? == HeaderOutcome::Retry
+            {
+                // Challenged: nothing was executed; open again with the new nonce.
+                return Ok(ClientStep::Send(Box::new(self.first_message())));
+            }
+        }
+        if self.auth.as_ref().is_some_and(ClientAuth::server_refused) {
+            // The server was told it failed to prove itself; whatever it says now is not obeyed.
+            self.ended = true;
+            return Ok(ClientStep::Done);
+        }
+        let (code, chal) = match &mut self.auth {
+            Some(a) => a.check_server(msg, proof),
+            None => (StatusCode::OK, None),
+        };
         let mut ids = CmdIds::default();
         let mut out = vec![Command::Status(Status {
             cmd_id: ids.next(),
@@ -129,9 +177,15 @@ impl ClientSession {
             cmd: "SyncHdr".into(),
             target_refs: vec![msg.hdr.target.clone()],
             source_refs: vec![msg.hdr.source.clone()],
-            data: StatusCode::OK.0,
+            chal,
+            data: code.0,
             ..Status::default()
         })];
+        if code.0 >= 400 {
+            // Execute nothing for a server that did not prove itself; hand it a fresh nonce.
+            let hdr = self.header();
+            return Ok(ClientStep::Send(Box::new(message(hdr, out, true))));
+        }
         let mut answered = false;
         for c in &msg.body.commands {
             match c {
@@ -215,8 +269,8 @@ impl ClientSession {
 
     fn take_status(&mut self, s: &Status) -> Result<(), ProtocolError> {
         let code = s.code();
-        // A refused header ends the session (DM 1.2 has the client retry with credentials
-        // after a challenge; portaldm's clients authenticate by token, so there is nothing to retry).
+        // A refused header ends the session: challenges an account can answer were followed
+        // by ClientAuth before this point, so what reaches here is final.
         if s.cmd == "SyncHdr" && code.0 >= 400 {
             return Err(if matches!(code.0, 401 | 407) {
                 ProtocolError::Unauthorized(code.0)

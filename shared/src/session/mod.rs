@@ -36,6 +36,9 @@ pub enum ProtocolError {
     /// The session has ended.
     #[error("the session has ended")]
     Ended,
+    /// The message asks for something only an authenticated device may do.
+    #[error("credentials required: {0}")]
+    NeedsCredentials(&'static str),
     /// The server refused the client's credentials (401, 407).
     #[error("server refused authentication with status {0}")]
     Unauthorized(u16),
@@ -52,6 +55,7 @@ impl ProtocolError {
             ProtocolError::Incomplete(_) => StatusCode::INCOMPLETE,
             ProtocolError::Unexpected(_) | ProtocolError::Ended | ProtocolError::Refused(_) => StatusCode::BAD_REQUEST,
             ProtocolError::TokenMismatch(_) | ProtocolError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ProtocolError::NeedsCredentials(_) => StatusCode::MISSING_CREDENTIALS,
         }
     }
 }

@@ -23,8 +23,10 @@ impl ReportOpening {
         msg.body.commands.iter().any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::CLIENT_INITIATED))
     }
 
-    /// Reads the device and results of a client-initiated package 1.
-    pub fn read(msg: &SyncMl) -> Result<Self, ProtocolError> {
+    /// Reads the device and results of a client-initiated package 1. Without an authenticated
+    /// account (`authenticated` false) the session must carry a result: a result names its
+    /// delivery's random correlator, which is the proof; anything else needs credentials.
+    pub fn read(msg: &SyncMl, authenticated: bool) -> Result<Self, ProtocolError> {
         check_version(&msg.hdr)?;
         if !Self::is_report(msg) {
             return Err(ProtocolError::Incomplete("no Alert 1201"));
@@ -41,8 +43,8 @@ impl ReportOpening {
         if device.dev_id != msg.hdr.source {
             return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
         }
-        if results.is_empty() {
-            return Err(ProtocolError::Incomplete("no FUMO result alert"));
+        if results.is_empty() && !authenticated {
+            return Err(ProtocolError::NeedsCredentials("a client-initiated session without a result"));
         }
         Ok(ReportOpening { device, results })
     }

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{CmdIds, ProtocolError, check_version, command_status, header_status, message, reply_header};
+use crate::auth::server::MAX_TRIES;
 use crate::device::{DEVDETAIL, DEVINFO, DeviceDetails};
 use crate::fumo::FumoDelivery;
 use crate::syncml::codes::{AlertCode, SESSION_TOKEN_TYPE, StatusCode};
@@ -73,6 +74,13 @@ pub struct ServerSession {
     last_client_msg_id: String,
     /// The client header and statuses owed in the next answer, while choosing.
     pending: Option<(SyncHdr, Vec<Status>)>,
+    /// The commands of the last answer (without its header Status) and its Final flag: what
+    /// is sent again when the client refused the server's credentials.
+    #[serde(default)]
+    last_sent: (Vec<Command>, bool),
+    /// How often the client refused the server's credentials.
+    #[serde(default)]
+    proof_refusals: u8,
 }
 
 impl ServerSession {
@@ -114,6 +122,8 @@ impl ServerSession {
             next_msg_id: 1,
             last_client_msg_id: msg.hdr.msg_id.clone(),
             pending: None,
+            last_sent: (Vec::new(), false),
+            proof_refusals: 0,
         };
         let mut ids = CmdIds::default();
         let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::AUTH_ACCEPTED))];
@@ -151,7 +161,23 @@ impl ServerSession {
         self.last_client_msg_id = msg.hdr.msg_id.clone();
         let aborted =
             msg.body.commands.iter().any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::SESSION_ABORT));
-        if aborted {
+        // A client that refused the server's credentials executed nothing. Its Status carries
+        // the nonce to use (the auth layer has taken it): send the same commands again, a
+        // bounded number of times, then give up.
+        let refused_us = msg.body.commands.iter().any(|c| {
+            matches!(c, Command::Status(s) if s.cmd == "SyncHdr" && matches!(s.code(), StatusCode::UNAUTHORIZED | StatusCode::MISSING_CREDENTIALS))
+        });
+        if refused_us && !aborted {
+            self.proof_refusals += 1;
+            if self.proof_refusals < MAX_TRIES {
+                let (again, final_) = self.last_sent.clone();
+                // The old header Status was CmdID 1; the rest keep their ids.
+                let mut cmds = vec![Command::Status(header_status(&msg.hdr, "1".into(), StatusCode::OK))];
+                cmds.extend(again);
+                return Ok(Step::Reply(self.reply(&msg.hdr, cmds, final_)));
+            }
+        }
+        if aborted || refused_us {
             self.state = State::Ended;
             let mut ids = CmdIds::default();
             let cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
@@ -253,6 +279,8 @@ impl ServerSession {
     }
 
     fn reply(&mut self, to: &SyncHdr, commands: Vec<Command>, final_: bool) -> SyncMl {
+        let rest = commands.iter().filter(|c| !matches!(c, Command::Status(s) if s.cmd == "SyncHdr")).cloned();
+        self.last_sent = (rest.collect(), final_);
         let hdr = reply_header(to, self.next_msg_id, &self.server_uri, &to.source);
         self.next_msg_id += 1;
         message(hdr, commands, final_)

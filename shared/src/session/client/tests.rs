@@ -191,7 +191,7 @@ fn report_session_records_the_result() {
     let mut client = ClientSession::report(device(), "https://srv/dm", "3", &r);
     let pkg1 = wire(&client.first_message());
     assert!(ReportOpening::is_report(&pkg1));
-    let opening = ReportOpening::read(&pkg1).expect("reads");
+    let opening = ReportOpening::read(&pkg1, false).expect("reads");
     assert_eq!(opening.results, vec![r]);
     let reply = wire(&opening.reply(&pkg1, "https://srv/dm", &[StatusCode::OK]));
     assert_eq!(client.handle(&reply).expect("reply"), ClientStep::Done);

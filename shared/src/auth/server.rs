@@ -1,0 +1,211 @@
+//! The server's side of DM authentication for one device: it checks the client's credentials,
+//! hands out the next client nonce, keeps the nonce the client gave for the server, proves the
+//! server to the client, and ends a session after three failed tries.
+//!
+//! The origin keeps one [`ServerAuth`] per device (serde) beside its [`Account`], calls
+//! [`ServerAuth::check`] on every message before the session machines see it, and
+//! [`ServerAuth::seal`] on every answer.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Account, AuthError, HmacProof, Nonce, Scheme, chal, check, cred, hmac_header};
+use crate::rand::{RandomUnavailable, SecureRandom, bytes};
+use crate::session::server::IDLE_LIMIT_MS;
+use crate::session::{header_status, message, reply_header};
+use crate::syncml::codes::StatusCode;
+use crate::syncml::{Chal, Command, SyncMl};
+use crate::time::UnixMillis;
+
+/// Which devices must hold a DM account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Devices with an account must authenticate; others may open portal sessions with a
+    /// session token and report results of their deliveries (open enrolment).
+    #[default]
+    Open,
+    /// Every device must hold an account and authenticate.
+    Accounts,
+}
+
+impl Policy {
+    /// Whether a device with no account is refused.
+    pub fn requires_account(self) -> bool {
+        self == Policy::Accounts
+    }
+}
+
+/// Failed tries after which a session ends (OMA-TS-DM_Security, 5.3).
+pub const MAX_TRIES: u8 = 3;
+
+/// Per-device authentication state, persisted between messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerAuth {
+    /// The nonce the client must use in its next credential.
+    pub client_nonce: Nonce,
+    /// The nonce the client told the server to use.
+    pub server_nonce: Nonce,
+    /// The SessionID the state below is about.
+    session: String,
+    /// Whether that session has authenticated.
+    authenticated: bool,
+    /// Failed tries in that session.
+    failures: u8,
+    /// When that session last moved.
+    at: u64,
+}
+
+/// What to do with a client message after [`ServerAuth::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Verdict {
+    /// Go on; attach `chal` (a fresh client nonce), if any, to the header Status with [`attach`].
+    Accepted {
+        /// The challenge carrying the next nonce.
+        chal: Option<Chal>,
+    },
+    /// Send this answer and nothing else; no command of the message is executed.
+    Refused {
+        /// The closing answer (401 or 407 with a `Chal`).
+        reply: Box<SyncMl>,
+        /// Why.
+        error: AuthError,
+        /// The session has used up its tries.
+        ended: bool,
+    },
+}
+
+impl ServerAuth {
+    /// Checks the client's credentials on `msg` (`proof` carries the HMAC header and body).
+    /// A session that has authenticated is not asked again, except under HMAC, which covers
+    /// every message.
+    pub fn check(
+        &mut self,
+        account: &Account,
+        msg: &SyncMl,
+        proof: HmacProof<'_>,
+        server_uri: &str,
+        now: UnixMillis,
+        rng: &mut dyn SecureRandom,
+    ) -> Result<Verdict, RandomUnavailable> {
+        // A repeated message 1 (its answer was lost) stays in the session it opened, so the
+        // session machine can resend that answer instead of seeing a stale credential.
+        let same_session =
+            msg.hdr.session_id.eq_ignore_ascii_case(&self.session) && now.0.saturating_sub(self.at) < IDLE_LIMIT_MS;
+        if !same_session {
+            self.session = msg.hdr.session_id.clone();
+            self.authenticated = false;
+            self.failures = 0;
+        }
+        self.at = now.0;
+        if self.failures >= MAX_TRIES {
+            return self.refuse(account.scheme, msg, server_uri, AuthError::Invalid, rng);
+        }
+        if self.authenticated && account.scheme != Scheme::Hmac {
+            return Ok(Verdict::Accepted { chal: None });
+        }
+        // The account was found by the header's Source (the DevId); the user name it holds
+        // may differ (Basic and HMAC carry it and are checked against it).
+        let result = check(account.scheme, msg.hdr.cred.as_ref(), proof, &account.client, &self.client_nonce);
+        match result {
+            Ok(()) if self.authenticated => Ok(Verdict::Accepted { chal: None }),
+            Ok(()) => {
+                self.authenticated = true;
+                // A fresh nonce for next time, so a captured credential cannot be replayed.
+                self.client_nonce = Nonce::from_bytes(&bytes::<16>(rng)?);
+                Ok(Verdict::Accepted { chal: Some(chal(account.scheme, &self.client_nonce)) })
+            }
+            Err(e) => {
+                self.failures += 1;
+                self.refuse(account.scheme, msg, server_uri, e, rng)
+            }
+        }
+    }
+
+    fn refuse(
+        &mut self,
+        scheme: Scheme,
+        msg: &SyncMl,
+        server_uri: &str,
+        error: AuthError,
+        rng: &mut dyn SecureRandom,
+    ) -> Result<Verdict, RandomUnavailable> {
+        let ended = self.failures >= MAX_TRIES;
+        let code = match error {
+            AuthError::Missing => StatusCode::MISSING_CREDENTIALS,
+            AuthError::Invalid => StatusCode::UNAUTHORIZED,
+        };
+        let mut status = header_status(&msg.hdr, "1".into(), code);
+        if !ended {
+            self.client_nonce = Nonce::from_bytes(&bytes::<16>(rng)?);
+            status.chal = Some(chal(scheme, &self.client_nonce));
+        }
+        let reply =
+            message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), vec![Command::Status(status)], true);
+        Ok(Verdict::Refused { reply: Box::new(reply), error, ended })
+    }
+
+    /// Takes the nonce the client gave for the server (a `Chal` in its Status for our header).
+    pub fn absorb(&mut self, msg: &SyncMl) {
+        if let Some(next) = header_chal(msg) {
+            self.server_nonce = Nonce(next);
+        }
+    }
+
+    /// Proves the server on an answer: a `Cred` in the header (MD5) or, under HMAC, the value
+    /// of the `x-syncml-hmac` header to send with `encode(reply)`. Call [`ServerAuth::hmac`]
+    /// for the latter once the bytes exist.
+    pub fn seal(&self, account: &Account, reply: &mut SyncMl) {
+        if let Some(server) = &account.server
+            && account.scheme != Scheme::Hmac
+        {
+            // The server has only the key, never the password: it proves itself with MD5.
+            reply.hdr.cred = cred(Scheme::Md5, server, None, &self.server_nonce);
+        }
+    }
+
+    /// The `x-syncml-hmac` header for an encoded answer, when the account uses HMAC.
+    pub fn hmac(&self, account: &Account, body: &[u8]) -> Option<String> {
+        match (&account.server, account.scheme) {
+            (Some(server), Scheme::Hmac) => Some(hmac_header(server, &self.server_nonce, body)),
+            _ => None,
+        }
+    }
+}
+
+/// The NextNonce in the Status a message gives for its peer's header, if any.
+pub(crate) fn header_chal(msg: &SyncMl) -> Option<String> {
+    msg.body.commands.iter().find_map(|c| match c {
+        Command::Status(s) if s.cmd == "SyncHdr" && s.cmd_ref == "0" => {
+            s.chal.as_ref().and_then(|c| c.meta.next_nonce.clone())
+        }
+        _ => None,
+    })
+}
+
+/// Puts `chal` into the Status that `reply` gives for the header of the message it answers.
+pub fn attach(reply: &mut SyncMl, chal: Option<Chal>) {
+    let Some(chal) = chal else { return };
+    for c in &mut reply.body.commands {
+        if let Command::Status(s) = c
+            && s.cmd == "SyncHdr"
+        {
+            s.chal = Some(chal);
+            return;
+        }
+    }
+}
+
+/// A refusal for a device the server has no account for, when policy demands one.
+pub fn unknown_device(
+    msg: &SyncMl,
+    server_uri: &str,
+    scheme: Scheme,
+    rng: &mut dyn SecureRandom,
+) -> Result<SyncMl, RandomUnavailable> {
+    let code = if msg.hdr.cred.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::MISSING_CREDENTIALS };
+    let mut status = header_status(&msg.hdr, "1".into(), code);
+    // The same challenge a known device gets, so refusals do not tell which devices exist.
+    status.chal = Some(chal(scheme, &Nonce::from_bytes(&bytes::<16>(rng)?)));
+    Ok(message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), vec![Command::Status(status)], true))
+}

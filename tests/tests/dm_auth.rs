@@ -1,0 +1,158 @@
+//! DM authentication on real parts: devices with accounts (MD5 over WBXML, HMAC over XML)
+//! run the whole portal flow; stale nonces cost one challenge; wrong passwords end the
+//! session after three tries; a server that cannot prove
+//! itself is refused by the device; libdmclient's Basic package 1 gets a proper answer.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use portaldm_shared::syncml::{Command, xml};
+use portaldm_tests::browser::{Browser, post};
+use portaldm_tests::{Options, System, wait_with_timeout};
+use serde_json::json;
+
+const DEV_ID: &str = "IMEI:490154203237518";
+
+/// Gives the demo device an account; returns the `[account.auth]` table the origin printed.
+fn account(sys: &System, args: &[&str]) -> String {
+    let mut all = vec!["device", "account"];
+    all.extend_from_slice(args);
+    let out = sys.origin_cmd(&all).output().expect("origin runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(text.contains("[account.auth]") && text.contains("client_password"), "{text}");
+    text
+}
+
+/// A dmclient configuration with `encoding` and the `[account.auth]` table.
+fn config(sys: &System, name: &str, encoding: &str, auth: &str) -> PathBuf {
+    let path = sys.client_config_with(name, &format!("encoding = \"{encoding}\""));
+    let mut text = std::fs::read_to_string(&path).expect("read");
+    text.push('\n');
+    text.push_str(auth);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+fn flow(sys: &System, cfg: &Path) {
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let client = sys.spawn_dmclient(cfg, &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
+    assert_eq!(phone.post_json("/portal/api/select", &pick).status, 200);
+    let out = wait_with_timeout(client, Duration::from_secs(60));
+    assert!(out.status.success(), "dmclient: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
+}
+
+fn origin_log(sys: &System) -> String {
+    std::fs::read_to_string(sys.dir.path().join("origin.log")).unwrap_or_default()
+}
+
+#[test]
+fn a_wbxml_md5_handset_runs_the_whole_flow_and_recovers_a_stale_nonce() {
+    let sys = System::start(Options { hold_secs: 1, ..Options::default() });
+    let auth = account(&sys, &[DEV_ID, "--scheme", "md5"]);
+    assert!(auth.contains("server_password"), "the server proves itself by default");
+    let cfg = config(&sys, "md5.toml", "wbxml", &auth);
+    flow(&sys, &cfg);
+    assert!(!origin_log(&sys).contains("DM credentials refused"), "fresh accounts start in step");
+    let nonces = sys.dir.path().join("dmclient/auth-nonces.json");
+    let kept = std::fs::read_to_string(&nonces).expect("nonces kept");
+    assert!(kept.contains("\"client\"") && !kept.contains("\"client\": \"\""), "the server handed out a nonce: {kept}");
+
+    // The device loses its nonces (say, a restored backup): one challenge, then it goes on.
+    std::fs::write(&nonces, r#"{"client":"c3RhbGU=","server":"c3RhbGU="}"#).expect("write");
+    flow(&sys, &cfg);
+    let log = origin_log(&sys);
+    assert_eq!(log.matches("DM credentials refused").count(), 1, "{log}");
+}
+
+#[test]
+fn an_hmac_handset_runs_the_whole_flow() {
+    let sys = System::start(Options { hold_secs: 1, ..Options::default() });
+    let auth = account(&sys, &[DEV_ID, "--scheme", "hmac"]);
+    flow(&sys, &config(&sys, "hmac.toml", "xml", &auth));
+    assert!(!origin_log(&sys).contains("DM credentials refused"));
+}
+
+#[test]
+fn a_wrong_password_ends_the_session_after_three_tries() {
+    let sys = System::start(Options::default());
+    let auth = account(&sys, &[DEV_ID, "--scheme", "md5", "--no-server-auth"]);
+    let wrong = auth
+        .lines()
+        .map(|l| if l.starts_with("client_password") { "client_password = \"guess\"" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let bad = config(&sys, "bad.toml", "xml", &wrong);
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let out = sys.run_dmclient(&bad, &trig.body);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{log}");
+    assert!(log.contains("401"), "{log}");
+    assert_eq!(origin_log(&sys).matches("DM credentials refused").count(), 3);
+    assert_eq!(phone.session()["state"], "waiting", "nothing opened");
+
+    // That session has ended: the same trigger is refused at once, even with the right
+    // password; a new trigger opens a new session.
+    let good = config(&sys, "good.toml", "xml", &auth);
+    let out = sys.run_dmclient(&good, &trig.body);
+    assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(origin_log(&sys).matches("DM credentials refused").count(), 4);
+    flow(&sys, &good);
+}
+
+#[test]
+fn a_server_that_cannot_prove_itself_is_refused_by_the_device() {
+    let sys = System::start(Options::default());
+    let auth = account(&sys, &[DEV_ID, "--scheme", "md5"]);
+    let other = auth
+        .lines()
+        .map(|l| if l.starts_with("server_password") { "server_password = \"not-the-server\"" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let cfg = config(&sys, "suspicious.toml", "xml", &other);
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let out = sys.run_dmclient(&cfg, &trig.body);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{log}");
+    assert!(log.contains("failed to authenticate itself"), "{log}");
+    assert!(sys.staged_dir().read_dir().map(|mut d| d.next().is_none()).unwrap_or(true), "nothing installed");
+}
+
+#[test]
+fn libdmclient_basic_package_1_gets_a_proper_answer() {
+    let sys = System::start(Options::default());
+    let vector = include_bytes!("../../shared/fixtures/vectors/libdmclient-pkg1-basic-auth.xml");
+    let dm = format!("{}/dm", sys.edge);
+    let statuses = |body: &[u8]| -> Vec<(String, u16)> {
+        let m = xml::decode(body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)));
+        m.body
+            .commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Status(s) => Some((s.cmd.clone(), s.data)),
+                _ => None,
+            })
+            .collect()
+    };
+    // Without an account the open policy has nothing to let a bare 1201 do.
+    let r = post(&dm, "application/vnd.syncml+xml", vector);
+    assert_eq!(r.status, 200);
+    assert_eq!(statuses(&r.body), vec![("SyncHdr".to_owned(), 407)]);
+
+    account(&sys, &["DMCtest", "--scheme", "basic", "--client-name", "funambol", "--client-password", "funambol"]);
+    let r = post(&dm, "application/vnd.syncml+xml", vector);
+    assert_eq!(r.header("content-type"), Some("application/vnd.syncml+xml"), "answered in the client's type");
+    let answer = xml::decode(&r.body).expect("SyncML");
+    assert!(answer.body.final_);
+    assert!(answer.hdr.cred.is_some(), "the server proves itself, as libdmclient demands");
+    assert_eq!(
+        statuses(&r.body),
+        vec![("SyncHdr".to_owned(), 212), ("Alert".to_owned(), 200), ("Replace".to_owned(), 200)]
+    );
+}
