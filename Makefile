@@ -1,5 +1,5 @@
 # portaldm: every target installs what it needs first (scripts/setup.sh, pinned versions).
-.PHONY: setup build edge run test lint fmt deploy clean
+.PHONY: setup build edge run test lint fmt deploy clean bench fuzz
 
 CARGO ?= cargo
 
@@ -31,6 +31,16 @@ lint: setup
 
 fmt:
 	$(CARGO) fmt --all
+
+# Microbenchmarks of the core (criterion; results under target/criterion). Not a test:
+# nothing here is timed by `make test`. See BENCHMARKS.md for the method and numbers.
+bench: setup
+	$(CARGO) bench -p portaldm-shared --bench codec
+
+# Coverage-guided fuzzing of the decoders (nightly + cargo-fuzz, pinned in scripts/tool-versions.sh);
+# FUZZ_SECS per target (default 60).
+fuzz: setup
+	scripts/fuzz.sh
 
 # Deploys the edge with wrangler (needs `npx wrangler login` and the secrets in README).
 deploy: edge

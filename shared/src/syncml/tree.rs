@@ -3,6 +3,8 @@
 //! recognised by local name), text and CDATA are joined, internal DTD subsets and non-predefined
 //! entities are refused, and depth, element count and size are capped.
 
+use std::borrow::Cow;
+
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
@@ -18,8 +20,9 @@ pub const MAX_ELEMENTS: usize = 20_000;
 /// An element: its local name, child elements and joined text.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Element {
-    /// Local name (no prefix).
-    pub name: String,
+    /// Local name (no prefix); borrowed when it comes from our own tables (encoding, WBXML),
+    /// which saves an allocation per element.
+    pub name: Cow<'static, str>,
     /// Child elements in order.
     pub children: Vec<Element>,
     /// Text and CDATA content, joined.
@@ -55,8 +58,8 @@ pub fn is_metinf(name: &str) -> bool {
 
 impl Element {
     /// An empty element.
-    pub fn new(name: &str) -> Self {
-        Element { name: name.to_owned(), ..Element::default() }
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+        Element { name: name.into(), ..Element::default() }
     }
 
     /// Appends a child.
@@ -65,12 +68,12 @@ impl Element {
     }
 
     /// Appends a child holding `text`.
-    pub fn leaf(&mut self, name: &str, text: &str) {
-        self.children.push(Element { name: name.to_owned(), text: text.to_owned(), children: Vec::new() });
+    pub fn leaf(&mut self, name: &'static str, text: &str) {
+        self.children.push(Element { name: Cow::Borrowed(name), text: text.to_owned(), children: Vec::new() });
     }
 
     /// Appends a child holding `text`, if there is one.
-    pub fn opt_leaf(&mut self, name: &str, text: Option<&str>) {
+    pub fn opt_leaf(&mut self, name: &'static str, text: Option<&str>) {
         if let Some(t) = text {
             self.leaf(name, t);
         }
@@ -123,7 +126,8 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
                 if root.is_some() {
                     return Err(DecodeError::Malformed("content after the root element".into()));
                 }
-                let name = String::from_utf8_lossy(s.local_name().as_ref()).into_owned();
+                // Owned: looking the name up in the code-page tables costs more than the copy.
+                let name = Cow::Owned(String::from_utf8_lossy(s.local_name().as_ref()).into_owned());
                 let el = Element { name, ..Element::default() };
                 if matches!(event, Event::Empty(_)) {
                     attach(&mut stack, &mut root, el);
@@ -184,6 +188,8 @@ fn attach(stack: &mut [Element], root: &mut Option<Element>, el: Element) {
 
 fn push_text(stack: &mut [Element], s: &str) -> Result<(), DecodeError> {
     match stack.last_mut() {
+        // Indentation between child elements means nothing; skipping it saves the copies.
+        Some(el) if !el.children.is_empty() && s.trim().is_empty() => Ok(()),
         Some(el) => {
             el.text.push_str(s);
             Ok(())

@@ -285,13 +285,13 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
                 return Err(malformed("extension tokens and PIs are not supported"));
             }
             _ => {
-                let name = if t & 0x3F == LITERAL {
+                let name: std::borrow::Cow<'static, str> = if t & 0x3F == LITERAL {
                     let i = r.mb()?;
-                    utf8(table_str(table, i)?)?.to_owned()
+                    utf8(table_str(table, i)?)?.to_owned().into()
                 } else {
                     tag_name(page, t & 0x3F)
                         .ok_or_else(|| malformed(&format!("unknown tag {:#04x} on code page {page}", t & 0x3F)))?
-                        .to_owned()
+                        .into()
                 };
                 count += 1;
                 if count > MAX_ELEMENTS {
@@ -303,7 +303,7 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
                 if t & HAS_ATTRS != 0 {
                     skip_attributes(&mut r)?;
                 }
-                let el = Element::new(&name);
+                let el = Element::new(name);
                 if t & HAS_CONTENT != 0 {
                     stack.push(el);
                 } else {

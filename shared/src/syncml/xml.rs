@@ -1,8 +1,6 @@
 //! SyncML DM 1.2 in XML: tolerant decoding from the element tree, strict encoding in
 //! DTD order (OMA-SUP-DTD_SyncML_RepPro-V1_2, OMA-SUP-DTD_SyncML_MetInf-V1_2).
 
-use std::fmt::Write as _;
-
 use quick_xml::escape::escape;
 
 use super::DecodeError;
@@ -107,7 +105,7 @@ fn commands(parent: &Element, budget: &mut usize) -> Result<Vec<Command>, Decode
         let item_cmd = || -> Result<ItemCommand, DecodeError> {
             Ok(ItemCommand { cmd_id: cmd_id()?, no_resp: el.has("NoResp"), meta: meta(el), items: items(el)? })
         };
-        let cmd = match el.name.as_str() {
+        let cmd = match el.name.as_ref() {
             "Final" => continue,
             "Alert" => Command::Alert(Alert {
                 cmd_id: cmd_id()?,
@@ -183,15 +181,21 @@ fn write_xml(w: &mut String, el: &Element, root: bool) {
     } else {
         ""
     };
+    w.push('<');
+    w.push_str(&el.name);
+    w.push_str(ns);
     if el.children.is_empty() && el.text.is_empty() {
-        let _ = write!(w, "<{}{ns}/>", el.name);
+        w.push_str("/>");
         return;
     }
-    let _ = write!(w, "<{}{ns}>{}", el.name, escape(&el.text));
+    w.push('>');
+    w.push_str(&escape(&el.text));
     for c in &el.children {
         write_xml(w, c, false);
     }
-    let _ = write!(w, "</{}>", el.name);
+    w.push_str("</");
+    w.push_str(&el.name);
+    w.push('>');
 }
 
 /// The element tree of a message, in DTD order: the one mapping both encoders serialize.
@@ -222,7 +226,7 @@ pub fn to_tree(msg: &SyncMl) -> Element {
     root
 }
 
-fn loc(name: &str, uri: &str, loc_name: Option<&str>) -> Element {
+fn loc(name: &'static str, uri: &str, loc_name: Option<&str>) -> Element {
     let mut e = Element::new(name);
     e.leaf("LocURI", uri);
     e.opt_leaf("LocName", loc_name);
@@ -268,7 +272,7 @@ fn push_items(parent: &mut Element, items: &[Item]) {
     }
 }
 
-fn flag(parent: &mut Element, name: &str, on: bool) {
+fn flag(parent: &mut Element, name: &'static str, on: bool) {
     if on {
         parent.push(Element::new(name));
     }
