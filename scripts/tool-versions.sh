@@ -8,3 +8,5 @@ ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ESBUILD_BIN=$ROOT_DIR/node_modules/.bin/esbuild
 WORKERD_BIN=$ROOT_DIR/node_modules/.bin/workerd
 export WASM_BINDGEN_BIN ESBUILD_BIN WORKERD_BIN
+CARGO_FUZZ_VERSION=0.13.2
+CARGO_FUZZ_BIN=$TOOLS_HOME/cargo-fuzz-$CARGO_FUZZ_VERSION/bin/cargo-fuzz
