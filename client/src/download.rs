@@ -45,6 +45,18 @@ pub fn fetch(agent: &ureq::Agent, d: &FumoDelivery, dir: &Path) -> Result<PathBu
     Err(last)
 }
 
+/// Writes the bytes of an inline delivery (received inside the DM session) into `dir` and
+/// checks them like a download; `None` bytes (missing or not base64) are a corrupt package.
+pub fn store_inline(d: &FumoDelivery, bytes: Option<Vec<u8>>, dir: &Path) -> Result<PathBuf, ResultCode> {
+    if !portaldm_shared::cdn::is_blob_id(&d.sha256) {
+        return Err(ResultCode::VALIDATION_FAILED);
+    }
+    let bytes = bytes.ok_or(ResultCode::CORRUPTED)?;
+    let part = dir.join(format!("{}.part", d.sha256));
+    std::fs::write(&part, bytes).map_err(|_| ResultCode::UPDATE_FAILED)?;
+    verify(d, &part)
+}
+
 fn attempt_once(agent: &ureq::Agent, d: &FumoDelivery, part: &Path) -> Result<(), Stop> {
     let mut have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
     if have > d.size {

@@ -19,13 +19,14 @@ const TRIES: u32 = 6;
 fn exchange_retrying(
     cfg: &Config,
     agent: &ureq::Agent,
+    url: &str,
     body: &[u8],
     hmac: Option<&str>,
 ) -> Result<http::Answer, ClientError> {
     let mut delay = std::time::Duration::from_millis(250);
     let mut tries = 1;
     loop {
-        match http::exchange(agent, &cfg.account.dm_url, body, hmac, cfg.account.encoding.dm()) {
+        match http::exchange(agent, url, body, hmac, cfg.account.encoding.dm()) {
             Err(ClientError::Transport(e)) if tries < TRIES => {
                 eprintln!("DM server unavailable ({e}); retrying in {delay:?}");
                 std::thread::sleep(delay);
@@ -40,7 +41,7 @@ fn exchange_retrying(
 /// Runs `s` against the account's DM URL. The account's nonces are kept whatever happens:
 /// a stale one costs a challenge next time, a lost one is not recoverable without that.
 pub fn drive(cfg: &Config, agent: &ureq::Agent, s: ClientSession) -> Result<ClientSession, ClientError> {
-    let mut s = auth::attach(cfg, s)?;
+    let mut s = auth::attach(cfg, s.with_wire(cfg.account.encoding.dm()))?;
     let result = run(cfg, agent, &mut s);
     auth::keep(cfg, &s)?;
     result?;
@@ -55,7 +56,8 @@ fn run(cfg: &Config, agent: &ureq::Agent, s: &mut ClientSession) -> Result<(), C
     for _ in 0..MAX_MESSAGES {
         let body = encode(cfg, &out)?;
         let hmac = s.hmac_header(&body);
-        let answer = exchange_retrying(cfg, agent, &body, hmac.as_deref())?;
+        let url = s.next_url().to_owned();
+        let answer = exchange_retrying(cfg, agent, &url, &body, hmac.as_deref())?;
         let proof = HmacProof { header: answer.hmac.as_deref(), body: &answer.body };
         match s.handle_proved(&answer.msg, proof).map_err(ClientError::Protocol)? {
             ClientStep::Send(m) => out = *m,

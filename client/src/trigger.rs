@@ -68,8 +68,14 @@ pub fn run(cfg: &Config, file: &Path) -> Result<(), ClientError> {
     std::fs::create_dir_all(&jobs).map_err(ClientError::State)?;
     let mut failure = None;
     for d in &deliveries {
-        eprintln!("downloading {} {} ({} bytes)", d.pkg_name, d.pkg_version, d.size);
-        let code = match download::fetch(&agent, d, &jobs) {
+        let fetched = if d.inline {
+            eprintln!("received {} {} inside the session ({} bytes)", d.pkg_name, d.pkg_version, d.size);
+            download::store_inline(d, s.pkg_data(d), &jobs)
+        } else {
+            eprintln!("downloading {} {} ({} bytes)", d.pkg_name, d.pkg_version, d.size);
+            download::fetch(&agent, d, &jobs)
+        };
+        let code = match fetched {
             Ok(file) => {
                 let code = install::install(&cfg.install, d, &file);
                 let _ = std::fs::remove_file(&file);
@@ -83,11 +89,7 @@ pub fn run(cfg: &Config, file: &Path) -> Result<(), ClientError> {
         }
         // Kept on disk first, so the result survives if reporting fails.
         let mut all = pending::load(&cfg.state_dir)?;
-        all.push(FumoResult {
-            source: format!("./FUMO/{}/DownloadAndUpdate", d.node),
-            correlator: d.correlator.clone(),
-            code,
-        });
+        all.push(FumoResult { source: d.operation(), correlator: d.correlator.clone(), code });
         pending::save(&cfg.state_dir, &all)?;
     }
     report::run_pending(cfg)?;

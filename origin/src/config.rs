@@ -45,6 +45,10 @@ pub struct Config {
     /// Largest request body accepted (bytes).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Packages up to this size are delivered inside the DM session (`Update/PkgData`,
+    /// split over messages) when the device's MaxObjSize allows; 0 (default) never.
+    #[serde(default)]
+    pub inline_max_bytes: u64,
     /// Which devices must hold a DM account: `open` (default) or `accounts`.
     #[serde(default)]
     pub dm_auth: Policy,

@@ -124,7 +124,7 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
             Ok(v) => v,
             Err(e) => return refusal(x, msg, StatusCode::UNAUTHORIZED, &e),
         };
-        let (session, pkg2) = match ServerSession::accept_portal(msg, &verified, &st.cfg.dm_uri) {
+        let (session, pkg2) = match ServerSession::accept_portal(msg, &verified, &st.cfg.dm_uri, x.enc) {
             Ok(opened) => opened,
             Err(e) => return refusal(x, msg, e.status(), &e),
         };
@@ -227,7 +227,10 @@ async fn hold_for_choice(st: &AppState, session: &mut ServerSession) -> Result<S
             }
             PortalState::Choosing => {}
             PortalState::Selected => match &portal.delivery {
-                Some(d) => return session.poll_deliver(d).map_err(internal),
+                Some(d) => {
+                    let data = inline_bytes(st, d).await;
+                    return session.poll_deliver(d, data.as_deref()).map_err(internal);
+                }
                 None => {
                     return Err(AppError::Internal(anyhow::anyhow!("selected without a delivery")));
                 }
@@ -240,6 +243,22 @@ async fn hold_for_choice(st: &AppState, session: &mut ServerSession) -> Result<S
                 Ok(Ok(sid)) if sid != session.portal_sid => continue,
                 Ok(_) => break, // ours, or lagged/closed: read the state again
             }
+        }
+    }
+}
+
+/// The package bytes to offer for inline delivery, if the package is small enough. A blob
+/// that cannot be read is delivered by URL instead (the download then reports the problem).
+async fn inline_bytes(st: &AppState, d: &portaldm_shared::fumo::FumoDelivery) -> Option<Vec<u8>> {
+    if d.size > st.cfg.inline_max_bytes || !portaldm_shared::cdn::is_blob_id(&d.sha256) {
+        return None;
+    }
+    match tokio::fs::read(st.cfg.blob_dir.join(&d.sha256)).await {
+        Ok(bytes) if bytes.len() as u64 == d.size => Some(bytes),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(blob = %d.sha256, error = %e, "blob unreadable; delivering by URL");
+            None
         }
     }
 }

@@ -123,6 +123,7 @@ fn delivery_for(st: &AppState, p: &PortalRecord, offer: &Offer, now: UnixMillis)
         sha256: offer.package.blob.clone(),
         size: offer.package.size,
         correlator,
+        inline: false,
     })
 }
 

@@ -61,6 +61,7 @@ fn server_package() -> SyncMl {
         sha256: "ab".repeat(32),
         size: 4_194_304,
         correlator: "c0rre1at0r-0123456789abcdef".into(),
+        inline: false,
     };
     cmds.extend(delivery.commands(&mut next));
     msg.body.commands = cmds;

@@ -90,12 +90,30 @@ impl DeviceDetails {
     }
 
     /// Items for the given leaves that have values, as the client reports them.
+    ///
+    /// An interior node (`./DevInfo`, `./DevDetail`) answers with `Format node` and the names
+    /// of its children, `/`-separated, as a Get on an interior node must (TND, RepPro 6.6.7).
     pub fn items(&self, uris: &[&str]) -> Vec<Item> {
         uris.iter()
             .filter_map(|u| {
+                let u = u.trim_end_matches('/');
+                if let Some(leaves) = Self::children(u) {
+                    let names: Vec<&str> =
+                        leaves.iter().filter(|l| self.get(l).is_some()).filter_map(|l| l.rsplit('/').next()).collect();
+                    return Some(Item::source_data(u, Meta::typed(Some("node"), None), Some(names.join("/"))));
+                }
                 self.get(u).map(|v| Item::source_data(u, Meta::typed(Some("chr"), Some("text/plain")), Some(v.into())))
             })
             .collect()
+    }
+
+    /// The leaves under an interior node this model knows.
+    fn children(uri: &str) -> Option<&'static [&'static str]> {
+        match uri {
+            "./DevInfo" | "DevInfo" => Some(&DEVINFO),
+            "./DevDetail" | "DevDetail" => Some(&DEVDETAIL),
+            _ => None,
+        }
     }
 }
 
@@ -117,5 +135,8 @@ mod tests {
         assert_eq!(d.man, None);
         assert_eq!(d.fw_v.as_deref(), Some("1.2"));
         assert_eq!(d.items(&DEVINFO).len(), 2);
+        let node = d.items(&["./DevInfo"]);
+        assert_eq!(node[0].meta.format.as_deref(), Some("node"));
+        assert_eq!(node[0].data.as_deref(), Some("DevId/Mod"));
     }
 }

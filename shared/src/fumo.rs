@@ -3,7 +3,9 @@
 //! The server writes `PkgName`, `PkgVersion`, `DownloadAndUpdate/PkgURL` and integrity
 //! data under `Ext` into `./FUMO/<node>`, then `Exec`s `DownloadAndUpdate` with a
 //! `Correlator`. The client answers 202, and later reports the outcome in a new session
-//! with a generic alert (OMA-TS-DM_FUMO-V1_0, 6.3, 8).
+//! with a generic alert (OMA-TS-DM_FUMO-V1_0, 6.3, 8). A small package can instead travel
+//! inside the session: `Update/PkgData` (b64, chunked with `MoreData` when it exceeds a
+//! message) and an `Exec` of `Update`.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +18,8 @@ use crate::syncml::{Alert, Command, Exec, Item, ItemCommand, Meta};
 pub const MO_URN: &str = "urn:oma:mo:oma-fumo:1.0";
 /// Meta Type of the DownloadAndUpdate result alert.
 pub const RESULT_ALERT_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.downloadandupdate";
+/// Meta Type of the Update result alert (inline delivery).
+pub const UPDATE_ALERT_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.update";
 /// Root of the FUMO subtree portaldm writes.
 pub const ROOT: &str = "./FUMO/";
 
@@ -68,9 +72,34 @@ pub struct FumoDelivery {
     pub size: u64,
     /// The `Correlator` the result alert echoes.
     pub correlator: String,
+    /// Whether the package travels inside the DM session (`Update/PkgData`), not by URL.
+    #[serde(default)]
+    pub inline: bool,
 }
 
 impl FumoDelivery {
+    /// The operation node the `Exec` targets and the result alert names.
+    pub fn operation(&self) -> String {
+        self.uri(if self.inline { "Update" } else { "DownloadAndUpdate" })
+    }
+
+    /// The `Replace` and `Exec` commands carrying the package itself (`pkg_data`) inside
+    /// the session; the caller has decided the client can take an object this large.
+    pub fn inline_commands(&self, pkg_data: &[u8], next_cmd_id: &mut dyn FnMut() -> String) -> Vec<Command> {
+        use base64::Engine as _;
+        let inline = FumoDelivery { inline: true, url: String::new(), ..self.clone() };
+        let mut cmds = inline.commands(next_cmd_id);
+        let data = base64::engine::general_purpose::STANDARD.encode(pkg_data);
+        let item = Item::target_data(
+            &self.uri("Update/PkgData"),
+            Meta::typed(Some("b64"), Some("application/octet-stream")),
+            Some(data),
+        );
+        let pkg = Command::Replace(ItemCommand { cmd_id: next_cmd_id(), items: vec![item], ..ItemCommand::default() });
+        cmds.insert(1, pkg);
+        cmds
+    }
+
     fn uri(&self, leaf: &str) -> String {
         format!("{ROOT}{}/{leaf}", self.node)
     }
@@ -87,6 +116,7 @@ impl FumoDelivery {
         ];
         let items = leaves
             .into_iter()
+            .filter(|(leaf, _)| !(self.inline && leaf.starts_with("DownloadAndUpdate")))
             .map(|(leaf, data)| {
                 let format = if leaf == "Ext/PkgSize" { "int" } else { "chr" };
                 Item::target_data(&self.uri(leaf), Meta::typed(Some(format), Some("text/plain")), data)
@@ -97,27 +127,43 @@ impl FumoDelivery {
             cmd_id: next_cmd_id(),
             no_resp: false,
             correlator: Some(self.correlator.clone()),
-            items: vec![Item::target_data(&self.uri("DownloadAndUpdate"), Meta::default(), None)],
+            items: vec![Item::target_data(&self.operation(), Meta::default(), None)],
         });
         vec![replace, exec]
     }
 
     /// Rebuilds a delivery from the FUMO leaves a client received and the `Exec` target.
     pub fn from_tree(tree: &BTreeMap<String, String>, exec_target: &str, correlator: Option<&str>) -> Option<Self> {
-        let node = exec_target.strip_prefix(ROOT)?.strip_suffix("/DownloadAndUpdate")?;
+        let rest = exec_target.strip_prefix(ROOT)?;
+        let (node, inline) = match rest.strip_suffix("/DownloadAndUpdate") {
+            Some(node) => (node, false),
+            None => (rest.strip_suffix("/Update")?, true),
+        };
         if node.is_empty() || node.contains('/') {
             return None;
         }
         let get = |leaf: &str| tree.get(&format!("{ROOT}{node}/{leaf}")).cloned();
+        if inline && get("Update/PkgData").is_none() {
+            return None;
+        }
         Some(FumoDelivery {
             node: node.to_owned(),
             pkg_name: get("PkgName").unwrap_or_default(),
             pkg_version: get("PkgVersion").unwrap_or_default(),
-            url: get("DownloadAndUpdate/PkgURL")?,
+            url: if inline { String::new() } else { get("DownloadAndUpdate/PkgURL")? },
             sha256: get("Ext/PkgSHA256")?,
             size: get("Ext/PkgSize")?.parse().ok()?,
             correlator: correlator?.to_owned(),
+            inline,
         })
+    }
+
+    /// The package bytes of an inline delivery, from the client's tree.
+    pub fn pkg_data(&self, tree: &BTreeMap<String, String>) -> Option<Vec<u8>> {
+        use base64::Engine as _;
+        let b64 = tree.get(&self.uri("Update/PkgData"))?;
+        let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD.decode(compact).ok()
     }
 }
 
@@ -142,7 +188,10 @@ impl FumoResult {
             correlator: Some(self.correlator.clone()),
             items: vec![Item::source_data(
                 &self.source,
-                Meta::typed(Some("int"), Some(RESULT_ALERT_TYPE)),
+                Meta::typed(
+                    Some("int"),
+                    Some(if self.source.ends_with("/Update") { UPDATE_ALERT_TYPE } else { RESULT_ALERT_TYPE }),
+                ),
                 Some(self.code.0.to_string()),
             )],
         }
@@ -154,7 +203,7 @@ impl FumoResult {
             return None;
         }
         let item = alert.items.first()?;
-        if item.meta.type_.as_deref() != Some(RESULT_ALERT_TYPE) {
+        if !matches!(item.meta.type_.as_deref(), Some(RESULT_ALERT_TYPE | UPDATE_ALERT_TYPE)) {
             return None;
         }
         Some(FumoResult {
@@ -179,6 +228,7 @@ mod tests {
             sha256: "ab".into(),
             size: 42,
             correlator: "c1".into(),
+            inline: false,
         };
         let mut id = 4;
         let cmds = d.commands(&mut || {
@@ -195,6 +245,46 @@ mod tests {
         let target = e.items[0].target.as_deref().unwrap_or_default();
         assert_eq!(FumoDelivery::from_tree(&tree, target, e.correlator.as_deref()), Some(d));
         assert_eq!(FumoDelivery::from_tree(&tree, "./FUMO/../x/DownloadAndUpdate", Some("c")), None);
+    }
+
+    #[test]
+    fn inline_delivery_carries_the_bytes() {
+        let d = FumoDelivery {
+            node: "pdm8".into(),
+            pkg_name: "fw".into(),
+            pkg_version: "1.3".into(),
+            url: "https://edge/dl/x".into(),
+            sha256: "cd".into(),
+            size: 5,
+            correlator: "c2".into(),
+            inline: false,
+        };
+        let mut id = 0;
+        let cmds = d.inline_commands(b"bytes", &mut || {
+            id += 1;
+            id.to_string()
+        });
+        let mut tree = BTreeMap::new();
+        let mut exec = None;
+        for c in &cmds {
+            match c {
+                Command::Replace(r) => {
+                    for i in &r.items {
+                        tree.insert(i.target.clone().unwrap_or_default(), i.data.clone().unwrap_or_default());
+                    }
+                }
+                Command::Exec(e) => exec = Some(e.clone()),
+                _ => {}
+            }
+        }
+        assert!(!tree.keys().any(|k| k.contains("PkgURL")), "no URL for an inline delivery");
+        let exec = exec.expect("exec");
+        let target = exec.items[0].target.as_deref().unwrap_or_default();
+        assert_eq!(target, "./FUMO/pdm8/Update");
+        let got = FumoDelivery::from_tree(&tree, target, exec.correlator.as_deref()).expect("rebuilt");
+        assert!(got.inline && got.url.is_empty());
+        assert_eq!(got.pkg_data(&tree).as_deref(), Some(&b"bytes"[..]));
+        assert_eq!(got.operation(), "./FUMO/pdm8/Update");
     }
 
     #[test]

@@ -12,8 +12,9 @@ pub const SYNCML_XML: &str = "application/vnd.syncml+xml";
 pub const SYNCML_WBXML: &str = "application/vnd.syncml+wbxml";
 
 /// How a DM message body is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DmEncoding {
+    #[default]
     /// XML text.
     Xml,
     /// WAP binary XML.

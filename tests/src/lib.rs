@@ -50,11 +50,13 @@ pub struct Options {
     /// Run the origin on a fresh database of the throwaway PostgreSQL (`PDM_TEST_POSTGRES`)
     /// instead of SQLite.
     pub postgres: bool,
+    /// Lines added to the origin's configuration.
+    pub origin_extra: &'static str,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { hold_secs: 2, postgres: false }
+        Options { hold_secs: 2, postgres: false, origin_extra: "" }
     }
 }
 
@@ -117,6 +119,7 @@ impl System {
             let line = text.lines().find(|l| l.starts_with("database = ")).expect("database line").to_owned();
             text = text.replace(&line, &format!("database = \"{}\"", fresh_postgres_database()));
         }
+        text.push_str(opts.origin_extra);
         std::fs::write(&cfg, text).expect("write");
         let mut sys = System {
             edge: format!("http://127.0.0.1:{ep}"),

@@ -20,7 +20,7 @@ fn a_handset_gets_a_compatible_update_through_the_portal() {
 
 #[test]
 fn the_whole_flow_runs_on_postgresql_too() {
-    whole_flow(System::start(Options { hold_secs: 1, postgres: true }));
+    whole_flow(System::start(Options { hold_secs: 1, postgres: true, ..Options::default() }));
 }
 
 fn whole_flow(sys: System) {
@@ -126,7 +126,7 @@ fn whole_flow(sys: System) {
 #[test]
 fn a_choice_made_on_another_replica_wakes_the_held_session_at_once() {
     // Package 4 is held for 30 s: only a cross-replica wake-up (LISTEN/NOTIFY) delivers sooner.
-    let sys = System::start(Options { hold_secs: 30, postgres: true });
+    let sys = System::start(Options { hold_secs: 30, postgres: true, ..Options::default() });
     let replica = sys.start_replica();
     let mut phone = Browser::new(&sys.edge);
     let trig = phone.get("/portal/trigger");
@@ -167,6 +167,28 @@ fn a_wbxml_handset_gets_its_update_too() {
     let out = wait_with_timeout(client, Duration::from_secs(60));
     assert!(out.status.success(), "dmclient: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
+}
+
+#[test]
+fn a_small_package_travels_inside_the_dm_session_in_several_messages() {
+    // 256 KiB demo packages inline: about 350 KB of base64 in 64 KiB messages, over WBXML.
+    let sys = System::start(Options { origin_extra: "inline_max_bytes = 1048576\n", ..Options::default() });
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let cfg = sys.client_config_with("inline.toml", "encoding = \"wbxml\"");
+    let client = sys.spawn_dmclient(&cfg, &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    let chosen = view["offers"][0]["package"].clone();
+    assert_eq!(phone.post_json("/portal/api/select", &json!({ "package_id": chosen["id"] })).status, 200);
+    let out = wait_with_timeout(client, Duration::from_secs(60));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "dmclient: {log}");
+    assert!(log.contains("inside the session"), "{log}");
+    assert!(!log.contains("downloading"), "no download: {log}");
+    assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
+    let staged = std::fs::read_dir(sys.staged_dir()).expect("staged").next().expect("one file").expect("entry").path();
+    let bytes = std::fs::read(staged).expect("read staged");
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), chosen["blob"].as_str().expect("blob"));
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::process::Command;
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, FumoResult, ResultCode};
 use portaldm_shared::keys::NamedKey;
+use portaldm_shared::media::DmEncoding;
 use portaldm_shared::rand::TestRng;
 use portaldm_shared::session::client::{ClientSession, ClientStep};
 use portaldm_shared::session::report::ReportOpening;
@@ -53,7 +54,8 @@ fn messages() -> Vec<(&'static str, SyncMl)> {
     let mut client = ClientSession::server_initiated(device.clone(), "http://srv/dm", "3C", &token);
     let pkg1 = client.first_message();
     let verified = verifier.verify(token_of(&pkg1).expect("token"), now()).expect("verifies");
-    let (mut server, pkg2) = ServerSession::accept_portal(&pkg1, &verified, "http://srv/dm").expect("accepts");
+    let (mut server, pkg2) =
+        ServerSession::accept_portal(&pkg1, &verified, "http://srv/dm", DmEncoding::Wbxml).expect("accepts");
     let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
     assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
     let hold = server.poll_hold().expect("hold");
@@ -67,8 +69,9 @@ fn messages() -> Vec<(&'static str, SyncMl)> {
         sha256: "ab".repeat(32),
         size: 262144,
         correlator: "c0rr".into(),
+        inline: false,
     };
-    let pkg4 = server.poll_deliver(&delivery).expect("deliver");
+    let pkg4 = server.poll_deliver(&delivery, None).expect("deliver");
     let pkg5 = send(client.handle(&pkg4).expect("pkg4"));
     let Step::Delivered { reply: closing, .. } = server.handle(&pkg5).expect("pkg5") else { panic!("Delivered") };
     let result =

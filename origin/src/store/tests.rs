@@ -99,7 +99,7 @@ fn session(sid: &str) -> ServerSession {
     let v = TokenVerifier::new(&[seed.ed25519_public()], "o", "s")
         .verify(&token, portaldm_shared::time::UnixMillis(1000))
         .expect("verifies");
-    ServerSession::accept_portal(&pkg1, &v, "u").expect("accepts").0
+    ServerSession::accept_portal(&pkg1, &v, "u", portaldm_shared::media::DmEncoding::Xml).expect("accepts").0
 }
 
 fn delivery(correlator: &str) -> FumoDelivery {
@@ -111,6 +111,7 @@ fn delivery(correlator: &str) -> FumoDelivery {
         sha256: "s".into(),
         size: 1,
         correlator: correlator.into(),
+        inline: false,
     }
 }
 

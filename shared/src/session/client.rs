@@ -7,13 +7,18 @@
 
 use std::collections::BTreeMap;
 
+use super::package::{Assembled, Assembler, Limits, Outbox};
 use super::{CmdIds, ProtocolError, check_version, command_status, message, reply_header};
 use crate::auth::HmacProof;
 use crate::auth::client::{ClientAuth, HeaderOutcome};
 use crate::device::{DEVINFO, DeviceDetails};
 use crate::fumo::{FumoDelivery, FumoResult, ROOT as FUMO_ROOT};
+use crate::media::DmEncoding;
 use crate::syncml::codes::{AlertCode, SESSION_TOKEN_TYPE, StatusCode};
 use crate::syncml::{Alert, Command, Item, ItemCommand, Meta, Results, Status, SyncHdr, SyncMl};
+
+/// The largest object dmclient takes inside a session (an inline firmware package, as base64).
+pub const MAX_OBJ_SIZE: u64 = 16 << 20;
 
 /// What the caller does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +42,11 @@ pub struct ClientSession {
     deliveries: Vec<FumoDelivery>,
     report_statuses: Vec<StatusCode>,
     auth: Option<ClientAuth>,
+    wire: DmEncoding,
+    resp_uri: Option<String>,
+    peer: Limits,
+    outbox: Outbox,
+    inbox: Assembler,
     ended: bool,
 }
 
@@ -52,6 +62,11 @@ impl ClientSession {
             deliveries: Vec::new(),
             report_statuses: Vec::new(),
             auth: None,
+            wire: DmEncoding::Xml,
+            resp_uri: None,
+            peer: Limits::default(),
+            outbox: Outbox::default(),
+            inbox: Assembler::default(),
             ended: false,
         }
     }
@@ -130,6 +145,7 @@ impl ClientSession {
         let mut h = reply_header(&SyncHdr::default(), self.next_msg_id, &self.device.dev_id, &self.server_uri);
         h.session_id = self.session_id.clone();
         h.cred = self.auth.as_ref().and_then(ClientAuth::cred);
+        h.meta.max_obj_size = Some(MAX_OBJ_SIZE);
         self.next_msg_id += 1;
         h
     }
@@ -165,6 +181,10 @@ impl ClientSession {
             self.ended = true;
             return Ok(ClientStep::Done);
         }
+        self.peer = self.peer.updated(&msg.hdr);
+        if let Some(u) = msg.hdr.resp_uri.as_deref().filter(|u| same_origin(u, &self.server_uri)) {
+            self.resp_uri = Some(u.to_owned());
+        }
         let (code, chal) = match &mut self.auth {
             Some(a) => a.check_server(msg, proof),
             None => (StatusCode::OK, None),
@@ -188,83 +208,158 @@ impl ClientSession {
         }
         let mut answered = false;
         for c in &msg.body.commands {
-            match c {
-                Command::Status(s) => self.take_status(s)?,
-                Command::Get(g) => {
-                    answered = true;
-                    let found: Vec<Item> = g
-                        .items
-                        .iter()
-                        .filter_map(|i| i.target.as_deref())
-                        .filter_map(|u| self.device.items(&[u]).pop())
-                        .collect();
-                    let code = if found.is_empty() { StatusCode::NOT_FOUND } else { StatusCode::OK };
-                    out.push(Command::Status(command_status(&msg.hdr.msg_id, c, ids.next(), code)));
-                    if !found.is_empty() {
-                        out.push(Command::Results(Results {
-                            cmd_id: ids.next(),
-                            msg_ref: Some(msg.hdr.msg_id.clone()),
-                            cmd_ref: g.cmd_id.clone(),
-                            items: found,
-                            ..Results::default()
-                        }));
-                    }
-                }
-                Command::Replace(r) | Command::Add(r) => {
-                    answered = true;
-                    let ok = r.items.iter().all(|i| i.target.as_deref().is_some_and(|t| t.starts_with(FUMO_ROOT)));
-                    if ok {
-                        for i in &r.items {
-                            if let (Some(t), Some(d)) = (&i.target, &i.data) {
-                                self.tree.insert(t.clone(), d.clone());
-                            }
-                        }
-                    }
-                    let code = if ok { StatusCode::OK } else { StatusCode::NOT_ALLOWED };
-                    out.push(Command::Status(command_status(&msg.hdr.msg_id, c, ids.next(), code)));
-                }
-                Command::Exec(e) => {
-                    answered = true;
-                    let target = e.items.first().and_then(|i| i.target.as_deref()).unwrap_or_default();
-                    let code = match FumoDelivery::from_tree(&self.tree, target, e.correlator.as_deref()) {
-                        Some(d) => {
-                            self.deliveries.push(d);
-                            StatusCode::ACCEPTED
-                        }
-                        None => StatusCode::NOT_FOUND,
-                    };
-                    let mut st = command_status(&msg.hdr.msg_id, c, ids.next(), code);
-                    st.target_refs = vec![target.to_owned()];
-                    out.push(Command::Status(st));
-                }
-                Command::Alert(_)
-                | Command::Delete(_)
-                | Command::Copy(_)
-                | Command::Atomic(_)
-                | Command::Sequence(_) => {
-                    answered = true;
-                    out.push(Command::Status(command_status(
-                        &msg.hdr.msg_id,
-                        c,
-                        ids.next(),
-                        StatusCode::NOT_SUPPORTED,
-                    )));
-                }
-                Command::Results(_) => {}
+            if let Command::Status(st) = c {
+                self.take_status(st)?;
+                continue;
             }
+            answered |= !matches!(c, Command::Results(_))
+                && !matches!(c, Command::Alert(a) if a.code() == AlertCode::NEXT_MESSAGE);
+            self.execute(&msg.hdr.msg_id, c, &mut ids, &mut out);
         }
-        if !msg.body.final_ {
-            // The server holds its package open: ask for the next message.
+        let asks_more =
+            msg.body.commands.iter().any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::NEXT_MESSAGE));
+        if !msg.body.final_ && !asks_more {
+            // The server's package goes on (a held package 4, a chunked object): ask for
+            // its next message.
             out.push(Command::Alert(Alert { cmd_id: ids.next(), data: AlertCode::NEXT_MESSAGE.0, ..Alert::default() }));
-            let hdr = self.header();
-            return Ok(ClientStep::Send(Box::new(message(hdr, out, false))));
+            return Ok(ClientStep::Send(Box::new(self.send(out, false))));
         }
-        if !answered {
+        if !answered && !asks_more && self.outbox.is_empty() {
             self.ended = true;
             return Ok(ClientStep::Done);
         }
+        Ok(ClientStep::Send(Box::new(self.send(out, true))))
+    }
+
+    /// Runs one server command, appending its Status (unless `NoResp`) and any Results to
+    /// `out`; returns the status code.
+    fn execute(&mut self, msg_id: &str, c: &Command, ids: &mut CmdIds, out: &mut Vec<Command>) -> StatusCode {
+        let mut results = None;
+        let mut nested = Vec::new();
+        let code = match c {
+            Command::Get(g) => {
+                let found: Vec<Item> = g
+                    .items
+                    .iter()
+                    .filter_map(|i| i.target.as_deref())
+                    .filter_map(|u| self.device.items(&[u]).pop())
+                    .collect();
+                if found.is_empty() {
+                    StatusCode::NOT_FOUND
+                } else {
+                    results = Some(found);
+                    StatusCode::OK
+                }
+            }
+            Command::Replace(r) | Command::Add(r) => {
+                let ok = r.items.iter().all(|i| i.target.as_deref().is_some_and(|t| t.starts_with(FUMO_ROOT)));
+                let mut code = if ok { StatusCode::OK } else { StatusCode::NOT_ALLOWED };
+                for i in r.items.iter().filter(|_| ok) {
+                    // Chunked values (MoreData) are joined before they are stored.
+                    match self.inbox.take(i, Some(MAX_OBJ_SIZE)) {
+                        Assembled::Complete(i) => {
+                            if let (Some(t), Some(d)) = (i.target, i.data) {
+                                self.tree.insert(t, d);
+                            }
+                        }
+                        Assembled::Buffered => code = StatusCode::CHUNK_BUFFERED,
+                        Assembled::Refused(c) => code = c,
+                    }
+                }
+                code
+            }
+            Command::Exec(e) => {
+                let target = e.items.first().and_then(|i| i.target.as_deref()).unwrap_or_default();
+                match FumoDelivery::from_tree(&self.tree, target, e.correlator.as_deref()) {
+                    Some(d) => {
+                        self.deliveries.push(d);
+                        StatusCode::ACCEPTED
+                    }
+                    None => StatusCode::NOT_FOUND,
+                }
+            }
+            // The server asks for the rest of this client's package.
+            Command::Alert(a) if a.code() == AlertCode::NEXT_MESSAGE => StatusCode::OK,
+            Command::Sequence(seq) => {
+                // In order; a failure does not stop the rest (RepPro 6.6.14).
+                for inner in &seq.commands {
+                    self.execute(msg_id, inner, ids, &mut nested);
+                }
+                StatusCode::OK
+            }
+            Command::Atomic(atomic) => {
+                // All or nothing: on any failure the tree and deliveries are put back, the
+                // commands that had worked report 216 and the Atomic 507 (RepPro 6.6.3).
+                let (tree, deliveries) = (self.tree.clone(), self.deliveries.len());
+                let codes: Vec<StatusCode> =
+                    atomic.commands.iter().map(|inner| self.execute(msg_id, inner, ids, &mut nested)).collect();
+                if codes.iter().any(|c| c.0 >= 300) {
+                    self.tree = tree;
+                    self.deliveries.truncate(deliveries);
+                    for st in nested.iter_mut() {
+                        if let Command::Status(st) = st
+                            && st.data < 300
+                        {
+                            st.data = StatusCode::ROLLED_BACK.0;
+                        }
+                    }
+                    nested.retain(|c| !matches!(c, Command::Results(_)));
+                    StatusCode::ATOMIC_FAILED
+                } else {
+                    StatusCode::OK
+                }
+            }
+            Command::Results(_) | Command::Status(_) => return StatusCode::OK,
+            Command::Alert(_) | Command::Delete(_) | Command::Copy(_) => StatusCode::NOT_SUPPORTED,
+        };
+        if !c.no_resp() {
+            let mut st = command_status(msg_id, c, ids.next(), code);
+            if let Command::Exec(e) = c {
+                st.target_refs = e.items.first().and_then(|i| i.target.clone()).into_iter().collect();
+            }
+            out.push(Command::Status(st));
+        }
+        if let (Some(items), Command::Get(g)) = (results, c) {
+            out.push(Command::Results(Results {
+                cmd_id: ids.next(),
+                msg_ref: Some(msg_id.to_owned()),
+                cmd_ref: g.cmd_id.clone(),
+                items,
+                ..Results::default()
+            }));
+        }
+        out.append(&mut nested);
+        code
+    }
+
+    /// A message with the statuses at the head of `out`, then as much of the rest (and of
+    /// what is still queued) as fits the server's MaxMsgSize.
+    fn send(&mut self, mut out: Vec<Command>, final_: bool) -> SyncMl {
+        let split = out.iter().position(|c| !matches!(c, Command::Status(_))).unwrap_or(out.len());
+        let rest = out.split_off(split);
+        self.outbox.push(rest, final_);
         let hdr = self.header();
-        Ok(ClientStep::Send(Box::new(message(hdr, out, true))))
+        let mut msg = message(hdr, out, false);
+        self.outbox.fill(&mut msg, self.peer, self.wire);
+        msg
+    }
+
+    /// Where the next message goes: the server's `RespURI`, when it gave one on the same
+    /// origin as the configured DM URL (a server cannot send the device elsewhere), else
+    /// the DM URL.
+    pub fn next_url(&self) -> &str {
+        self.resp_uri.as_deref().unwrap_or(&self.server_uri)
+    }
+
+    /// The package bytes of an inline delivery (`Update/PkgData`), once received.
+    pub fn pkg_data(&self, delivery: &FumoDelivery) -> Option<Vec<u8>> {
+        delivery.pkg_data(&self.tree)
+    }
+
+    /// Sets the wire encoding, which message sizes are measured in (XML by default).
+    pub fn with_wire(mut self, wire: DmEncoding) -> Self {
+        self.wire = wire;
+        self
     }
 
     fn take_status(&mut self, s: &Status) -> Result<(), ProtocolError> {
@@ -291,3 +386,19 @@ impl ClientSession {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether two http(s) URLs share scheme, host and port.
+fn same_origin(a: &str, b: &str) -> bool {
+    fn origin(u: &str) -> Option<String> {
+        let (scheme, rest) = u.split_once("://")?;
+        if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+            return None;
+        }
+        let host = rest.split(['/', '?', '#']).next()?;
+        if host.is_empty() || host.contains('@') {
+            return None;
+        }
+        Some(format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+    }
+    origin(a).is_some_and(|o| Some(o) == origin(b))
+}

@@ -57,6 +57,7 @@ impl ReportOpening {
         for c in &msg.body.commands {
             let code = match c {
                 Command::Status(_) | Command::Results(_) => continue,
+                c if c.no_resp() => continue,
                 Command::Alert(a) if FumoResult::from_alert(a).is_some() => {
                     let v = verdicts.get(nth).copied().unwrap_or(StatusCode::FAILED);
                     nth += 1;

@@ -10,13 +10,18 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::package::{Assembled, Assembler, Limits, Outbox};
 use super::{CmdIds, ProtocolError, check_version, command_status, header_status, message, reply_header};
 use crate::auth::server::MAX_TRIES;
 use crate::device::{DEVDETAIL, DEVINFO, DeviceDetails};
 use crate::fumo::FumoDelivery;
+use crate::media::DmEncoding;
 use crate::syncml::codes::{AlertCode, SESSION_TOKEN_TYPE, StatusCode};
 use crate::syncml::{Alert, Command, Item, ItemCommand, Meta, Status, SyncHdr, SyncMl};
 use crate::token::TokenVerified;
+
+/// The largest object the server takes from a client (a chunked DevDetail value, say).
+pub const MAX_OBJ_SIZE: u64 = 1 << 20;
 
 /// A DM session idle longer than this is forgotten.
 pub const IDLE_LIMIT_MS: u64 = 30 * 60 * 1000;
@@ -81,6 +86,18 @@ pub struct ServerSession {
     /// How often the client refused the server's credentials.
     #[serde(default)]
     proof_refusals: u8,
+    /// The wire encoding, which message sizes are measured in.
+    #[serde(default)]
+    wire: DmEncoding,
+    /// The client's MaxMsgSize and MaxObjSize.
+    #[serde(default)]
+    peer: Limits,
+    /// The rest of a package larger than one message.
+    #[serde(default)]
+    outbox: Outbox,
+    /// A chunked item the client is sending.
+    #[serde(default)]
+    inbox: Assembler,
 }
 
 impl ServerSession {
@@ -89,6 +106,7 @@ impl ServerSession {
         msg: &SyncMl,
         token: &TokenVerified,
         server_uri: &str,
+        wire: DmEncoding,
     ) -> Result<(Self, SyncMl), ProtocolError> {
         check_version(&msg.hdr)?;
         let claims = token.claims();
@@ -124,6 +142,10 @@ impl ServerSession {
             pending: None,
             last_sent: (Vec::new(), false),
             proof_refusals: 0,
+            wire,
+            peer: Limits::default().updated(&msg.hdr),
+            outbox: Outbox::default(),
+            inbox: Assembler::default(),
         };
         let mut ids = CmdIds::default();
         let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::AUTH_ACCEPTED))];
@@ -159,6 +181,7 @@ impl ServerSession {
             return Err(ProtocolError::Ended);
         }
         self.last_client_msg_id = msg.hdr.msg_id.clone();
+        self.peer = self.peer.updated(&msg.hdr);
         let aborted =
             msg.body.commands.iter().any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::SESSION_ABORT));
         // A client that refused the server's credentials executed nothing. Its Status carries
@@ -170,31 +193,60 @@ impl ServerSession {
         if refused_us && !aborted {
             self.proof_refusals += 1;
             if self.proof_refusals < MAX_TRIES {
-                let (again, final_) = self.last_sent.clone();
-                // The old header Status was CmdID 1; the rest keep their ids.
+                let (again, _) = self.last_sent.clone();
+                let split = again.iter().position(|c| !matches!(c, Command::Status(_))).unwrap_or(again.len());
                 let mut cmds = vec![Command::Status(header_status(&msg.hdr, "1".into(), StatusCode::OK))];
+                let mut again = again;
+                self.outbox.requeue(again.split_off(split));
                 cmds.extend(again);
-                return Ok(Step::Reply(self.reply(&msg.hdr, cmds, final_)));
+                return Ok(Step::Reply(self.send(&msg.hdr, cmds)));
             }
         }
         if aborted || refused_us {
             self.state = State::Ended;
+            self.outbox = Outbox::default();
             let mut ids = CmdIds::default();
             let cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
             return Ok(Step::Reply(self.reply(&msg.hdr, cmds, true)));
         }
+        if !self.outbox.is_empty() {
+            return self.continue_package(msg);
+        }
         match self.state.clone() {
             State::ExpectDevDetail => {
                 let mut got = false;
+                let mut ids = CmdIds::default();
+                let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
                 for c in &msg.body.commands {
                     if let Command::Results(r) = c {
-                        self.device.absorb(&r.items);
+                        // Chunked values (MoreData) are joined before they are read.
+                        let mut whole = Vec::new();
+                        for i in &r.items {
+                            match self.inbox.take(i, Some(MAX_OBJ_SIZE)) {
+                                Assembled::Complete(i) => whole.push(i),
+                                Assembled::Buffered => {}
+                                Assembled::Refused(code) => {
+                                    cmds.push(Command::Status(command_status(&msg.hdr.msg_id, c, ids.next(), code)));
+                                }
+                            }
+                        }
+                        self.device.absorb(&whole);
                         got = true;
                     }
+                }
+                if !msg.body.final_ {
+                    // The client's package goes on: ask for its next message.
+                    cmds.push(Command::Alert(Alert {
+                        cmd_id: ids.next(),
+                        data: AlertCode::NEXT_MESSAGE.0,
+                        ..Alert::default()
+                    }));
+                    return Ok(Step::Reply(self.reply(&msg.hdr, cmds, false)));
                 }
                 if !got {
                     return Err(ProtocolError::Incomplete("package 3 has no Results for ./DevDetail"));
                 }
+                self.inbox.abandon();
                 self.state = State::Choosing;
                 self.owe(msg);
                 Ok(Step::AwaitChoice)
@@ -239,14 +291,23 @@ impl ServerSession {
     }
 
     /// The user chose: the delivery, with `Final`.
-    pub fn poll_deliver(&mut self, delivery: &FumoDelivery) -> Result<SyncMl, ProtocolError> {
+    ///
+    /// With `pkg_data` (the origin offers small packages inline) the package travels inside
+    /// the session when the client's MaxObjSize allows it, split over messages as needed;
+    /// otherwise by its URL.
+    pub fn poll_deliver(&mut self, delivery: &FumoDelivery, pkg_data: Option<&[u8]>) -> Result<SyncMl, ProtocolError> {
         let (hdr, mut cmds) = self.take_pending()?;
         let mut ids = CmdIds::default();
         // Renumber from after the owed statuses.
         for _ in 0..cmds.len() {
             ids.next();
         }
-        cmds.extend(delivery.commands(&mut || ids.next()));
+        // The object on the wire is the base64 text: 4 bytes for every 3.
+        let fits = |d: &[u8]| self.peer.max_obj.is_none_or(|m| (d.len() as u64).div_ceil(3) * 4 <= m);
+        match pkg_data.filter(|d| fits(d)) {
+            Some(data) => cmds.extend(delivery.inline_commands(data, &mut || ids.next())),
+            None => cmds.extend(delivery.commands(&mut || ids.next())),
+        }
         self.state = State::ExpectExecStatus { correlator: delivery.correlator.clone() };
         Ok(self.reply(&hdr, cmds, true))
     }
@@ -278,12 +339,43 @@ impl ServerSession {
         Ok((hdr, st.into_iter().map(Command::Status).collect()))
     }
 
+    /// The next message of a package larger than one message, answering the client's
+    /// Alert 1222 (and its 213s for chunks). A failure status for a part ends the delivery.
+    fn continue_package(&mut self, msg: &SyncMl) -> Result<Step, ProtocolError> {
+        let failed = msg.body.commands.iter().find_map(|c| match c {
+            Command::Status(s) if s.cmd != "SyncHdr" && s.code().0 >= 300 => Some(s.code()),
+            _ => None,
+        });
+        let mut ids = CmdIds::default();
+        let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
+        cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
+        if let (Some(status), State::ExpectExecStatus { correlator }) = (failed, self.state.clone()) {
+            self.outbox = Outbox::default();
+            self.state = State::Ended;
+            let reply = self.reply(&msg.hdr, cmds, true);
+            return Ok(Step::Delivered { correlator, status, reply });
+        }
+        Ok(Step::Reply(self.send(&msg.hdr, cmds)))
+    }
+
+    /// A message answering `to`: its statuses, then as much of `commands` (and of what is
+    /// still queued) as fits the client's MaxMsgSize.
     fn reply(&mut self, to: &SyncHdr, commands: Vec<Command>, final_: bool) -> SyncMl {
-        let rest = commands.iter().filter(|c| !matches!(c, Command::Status(s) if s.cmd == "SyncHdr")).cloned();
-        self.last_sent = (rest.collect(), final_);
+        let split = commands.iter().position(|c| !matches!(c, Command::Status(_))).unwrap_or(commands.len());
+        let mut statuses = commands;
+        let rest = statuses.split_off(split);
+        self.outbox.push(rest, final_);
+        self.send(to, statuses)
+    }
+
+    fn send(&mut self, to: &SyncHdr, statuses: Vec<Command>) -> SyncMl {
         let hdr = reply_header(to, self.next_msg_id, &self.server_uri, &to.source);
         self.next_msg_id += 1;
-        message(hdr, commands, final_)
+        let mut msg = message(hdr, statuses, false);
+        self.outbox.fill(&mut msg, self.peer, self.wire);
+        let rest = msg.body.commands.iter().filter(|c| !matches!(c, Command::Status(s) if s.cmd == "SyncHdr")).cloned();
+        self.last_sent = (rest.collect(), msg.body.final_);
+        msg
     }
 }
 
@@ -295,7 +387,7 @@ pub(crate) fn statuses(
     code: impl Fn(&Command) -> StatusCode,
 ) -> Vec<Command> {
     cmds.iter()
-        .filter(|c| !matches!(c, Command::Status(_) | Command::Results(_)))
+        .filter(|c| !matches!(c, Command::Status(_) | Command::Results(_)) && !c.no_resp())
         .map(|c| Command::Status(command_status(&hdr.msg_id, c, ids.next(), code(c))))
         .collect()
 }

@@ -26,8 +26,12 @@ impl StatusCode {
     pub const OK: StatusCode = StatusCode(200);
     /// 202 accepted for processing (asynchronous Exec).
     pub const ACCEPTED: StatusCode = StatusCode(202);
+    /// 213 chunked item accepted and buffered.
+    pub const CHUNK_BUFFERED: StatusCode = StatusCode(213);
     /// 212 authentication accepted.
     pub const AUTH_ACCEPTED: StatusCode = StatusCode(212);
+    /// 216 command rolled back (inside a failed Atomic).
+    pub const ROLLED_BACK: StatusCode = StatusCode(216);
     /// 400 bad request.
     pub const BAD_REQUEST: StatusCode = StatusCode(400);
     /// 401 invalid credentials.
@@ -44,10 +48,16 @@ impl StatusCode {
     pub const MISSING_CREDENTIALS: StatusCode = StatusCode(407);
     /// 412 incomplete command.
     pub const INCOMPLETE: StatusCode = StatusCode(412);
+    /// 413 request entity too large.
+    pub const TOO_LARGE: StatusCode = StatusCode(413);
+    /// 424 size mismatch (a chunked object's data does not match its declared Size).
+    pub const SIZE_MISMATCH: StatusCode = StatusCode(424);
     /// 415 unsupported media type or format.
     pub const UNSUPPORTED_MEDIA: StatusCode = StatusCode(415);
     /// 500 command failed.
     pub const FAILED: StatusCode = StatusCode(500);
+    /// 507 atomic failed.
+    pub const ATOMIC_FAILED: StatusCode = StatusCode(507);
 }
 
 /// Meta Type of portaldm's session-token alert in package 1.

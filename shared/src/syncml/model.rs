@@ -170,6 +170,19 @@ impl Command {
         }
     }
 
+    /// Whether the sender asked for no Status (`NoResp`).
+    pub fn no_resp(&self) -> bool {
+        match self {
+            Command::Alert(a) => a.no_resp,
+            Command::Get(c) | Command::Replace(c) | Command::Add(c) | Command::Delete(c) | Command::Copy(c) => {
+                c.no_resp
+            }
+            Command::Exec(e) => e.no_resp,
+            Command::Atomic(c) | Command::Sequence(c) => c.no_resp,
+            Command::Status(_) | Command::Results(_) => false,
+        }
+    }
+
     /// The `CmdID`.
     pub fn cmd_id(&self) -> &str {
         match self {

@@ -60,6 +60,7 @@ fn delivery() -> FumoDelivery {
         sha256: "ab".repeat(32),
         size: 1234,
         correlator: "corr-1".into(),
+        inline: false,
     }
 }
 
@@ -68,7 +69,8 @@ fn open() -> (ClientSession, ServerSession, SyncMl) {
     let mut client = ClientSession::server_initiated(device(), "https://srv/dm", "2A", &t);
     let pkg1 = wire(&client.first_message());
     let verified: TokenVerified = v.verify(token_of(&pkg1).expect("token alert"), NOW).expect("verifies");
-    let (server, pkg2) = ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm").expect("accepts");
+    let (server, pkg2) =
+        ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm", DmEncoding::Xml).expect("accepts");
     (client, server, wire(&pkg2))
 }
 
@@ -94,7 +96,7 @@ fn full_portal_session_with_held_package_4() {
     assert!(next.body.commands.iter().any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::NEXT_MESSAGE)));
     assert_eq!(server.handle(&next).expect("1222"), Step::AwaitChoice);
 
-    let pkg4 = wire(&server.poll_deliver(&delivery()).expect("deliver"));
+    let pkg4 = wire(&server.poll_deliver(&delivery(), None).expect("deliver"));
     assert!(pkg4.body.final_);
     let pkg5 = send(client.handle(&pkg4).expect("pkg4"));
     assert_eq!(client.deliveries(), &[delivery()]);
@@ -104,6 +106,51 @@ fn full_portal_session_with_held_package_4() {
     assert_eq!((correlator.as_str(), status), ("corr-1", StatusCode::ACCEPTED));
     assert_eq!(client.handle(&wire(&reply)).expect("closing"), ClientStep::Done);
     assert_eq!(server.state, State::Ended);
+}
+
+#[test]
+fn an_inline_package_spans_messages_within_the_clients_max_msg_size() {
+    let (mut client, mut server, pkg2) = open();
+    let mut pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    // A handset with small messages: the server must keep to 2 KiB.
+    pkg3.hdr.meta.max_msg_size = Some(2048);
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let firmware: Vec<u8> = (0..9000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut msg = wire(&server.poll_deliver(&delivery(), Some(&firmware)).expect("deliver"));
+    let mut parts = 1;
+    let step = loop {
+        assert!(xml::encode(&msg).len() <= 2048, "part {parts} is {} bytes", xml::encode(&msg).len());
+        let mut answer = send(client.handle(&msg).expect("part"));
+        answer.hdr.meta.max_msg_size = Some(2048);
+        if msg.body.final_ {
+            break server.handle(&answer).expect("pkg5");
+        }
+        // Each chunk is acknowledged with 213 and the client asks for more.
+        assert!(answer.body.commands.iter().any(|c| matches!(c, Command::Status(s) if s.data == 213)));
+        match server.handle(&answer).expect("1222") {
+            Step::Reply(next) => msg = wire(&next),
+            other => panic!("expected the next part, got {other:?}"),
+        }
+        parts += 1;
+    };
+    assert!(parts >= 6, "12 KB of base64 in 2 KiB messages: {parts} parts");
+    let Step::Delivered { status, .. } = step else { panic!("expected Delivered, got {step:?}") };
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let got = &client.deliveries()[0];
+    assert!(got.inline);
+    assert_eq!(client.pkg_data(got), Some(firmware));
+}
+
+#[test]
+fn an_inline_package_too_large_for_the_client_goes_by_url() {
+    let (mut client, mut server, pkg2) = open();
+    let mut pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    pkg3.hdr.meta.max_obj_size = Some(100);
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let pkg4 = wire(&server.poll_deliver(&delivery(), Some(&[7u8; 1000])).expect("deliver"));
+    assert!(pkg4.body.final_);
+    send(client.handle(&pkg4).expect("pkg4"));
+    assert_eq!(client.deliveries(), &[delivery()], "by URL");
 }
 
 #[test]
@@ -154,7 +201,10 @@ fn refuses_a_token_for_another_trigger() {
     let mut client = ClientSession::server_initiated(device(), "https://srv/dm", "2A", &t);
     let pkg1 = wire(&client.first_message());
     let verified = v.verify(token_of(&pkg1).expect("token"), NOW).expect("verifies");
-    assert!(matches!(ServerSession::accept_portal(&pkg1, &verified, "s"), Err(ProtocolError::TokenMismatch(_))));
+    assert!(matches!(
+        ServerSession::accept_portal(&pkg1, &verified, "s", DmEncoding::Xml),
+        Err(ProtocolError::TokenMismatch(_))
+    ));
 }
 
 #[test]
@@ -226,4 +276,108 @@ fn client_refuses_writes_outside_fumo_and_unknown_exec() {
         .collect();
     assert_eq!(codes, vec![405, 404]);
     assert!(client.deliveries().is_empty());
+}
+
+/// A server message to the open session carrying `commands`, with Final.
+fn server_msg(commands: Vec<Command>) -> SyncMl {
+    let (_, _, mut pkg2) = open();
+    pkg2.hdr.msg_id = "2".into();
+    pkg2.body.commands = commands;
+    pkg2.body.final_ = true;
+    pkg2
+}
+
+fn replace(id: &str, target: &str, data: &str) -> Command {
+    Command::Replace(ItemCommand {
+        cmd_id: id.into(),
+        items: vec![Item::target_data(target, Meta::default(), Some(data.into()))],
+        ..ItemCommand::default()
+    })
+}
+
+fn codes(m: &SyncMl) -> Vec<(String, String, u16)> {
+    m.body
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Status(s) if s.cmd != "SyncHdr" => Some((s.cmd.clone(), s.cmd_ref.clone(), s.data)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn atomic_is_all_or_nothing_and_sequence_runs_every_command() {
+    let (mut client, _, pkg2) = open();
+    send(client.handle(&pkg2).expect("pkg2"));
+    let atomic = Command::Atomic(crate::syncml::Container {
+        cmd_id: "1".into(),
+        commands: vec![replace("2", "./FUMO/a/PkgName", "x"), replace("3", "./Elsewhere/x", "y")],
+        ..Default::default()
+    });
+    let exec = Command::Exec(crate::syncml::Exec {
+        cmd_id: "4".into(),
+        correlator: Some("c".into()),
+        items: vec![Item::target_data("./FUMO/a/DownloadAndUpdate", Meta::default(), None)],
+        ..Default::default()
+    });
+    let answer = send(client.handle(&server_msg(vec![atomic, exec])).expect("atomic"));
+    let got = codes(&answer);
+    assert_eq!(got[0], ("Atomic".into(), "1".into(), 507));
+    assert!(got.contains(&("Replace".into(), "2".into(), 216)), "rolled back: {got:?}");
+    assert!(got.contains(&("Replace".into(), "3".into(), 405)), "{got:?}");
+    assert!(got.contains(&("Exec".into(), "4".into(), 404)), "the rolled-back leaf is gone: {got:?}");
+
+    let seq = Command::Sequence(crate::syncml::Container {
+        cmd_id: "5".into(),
+        commands: vec![replace("6", "./Elsewhere/x", "y"), replace("7", "./FUMO/a/PkgName", "x")],
+        ..Default::default()
+    });
+    let answer = send(client.handle(&server_msg(vec![seq])).expect("sequence"));
+    assert_eq!(
+        codes(&answer),
+        vec![
+            ("Sequence".into(), "5".into(), 200),
+            ("Replace".into(), "6".into(), 405),
+            ("Replace".into(), "7".into(), 200)
+        ]
+    );
+}
+
+#[test]
+fn no_resp_suppresses_the_status_but_not_the_command() {
+    let (mut client, _, pkg2) = open();
+    send(client.handle(&pkg2).expect("pkg2"));
+    let mut quiet = replace("1", "./FUMO/a/PkgName", "x");
+    if let Command::Replace(r) = &mut quiet {
+        r.no_resp = true;
+    }
+    let get = Command::Get(ItemCommand {
+        cmd_id: "2".into(),
+        no_resp: true,
+        items: vec![Item::target_data("./DevInfo", Meta::default(), None)],
+        ..ItemCommand::default()
+    });
+    let answer = send(client.handle(&server_msg(vec![quiet, get])).expect("noresp"));
+    assert!(codes(&answer).is_empty(), "{:?}", codes(&answer));
+    let results = answer.body.commands.iter().find_map(|c| match c {
+        Command::Results(r) => Some(r.clone()),
+        _ => None,
+    });
+    let node = &results.expect("Results still sent").items[0];
+    assert_eq!(node.meta.format.as_deref(), Some("node"), "interior node");
+    assert_eq!(node.data.as_deref(), Some("DevId/Man/Mod/DmV/Lang"));
+}
+
+#[test]
+fn resp_uri_is_followed_only_on_the_same_origin() {
+    let (mut client, _, mut pkg2) = open();
+    assert_eq!(client.next_url(), "https://srv/dm");
+    pkg2.hdr.resp_uri = Some("https://evil.example/dm".into());
+    let _ = client.handle(&pkg2).expect("pkg2");
+    assert_eq!(client.next_url(), "https://srv/dm", "another host is ignored");
+    let mut next = server_msg(vec![]);
+    next.hdr.resp_uri = Some("https://SRV/dm?s=42".into());
+    let _ = client.handle(&next);
+    assert_eq!(client.next_url(), "https://SRV/dm?s=42");
 }
