@@ -17,16 +17,17 @@ pub const MAX_DEPTH: usize = 24;
 /// Most elements accepted in one message.
 pub const MAX_ELEMENTS: usize = 20_000;
 
-/// An element: its local name, child elements and joined text.
+/// An element: its local name, child elements and joined text. Names and text borrow from
+/// the input being decoded (or the message being encoded) wherever they can, so building a
+/// tree allocates little more than its child lists.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Element {
-    /// Local name (no prefix); borrowed when it comes from our own tables (encoding, WBXML),
-    /// which saves an allocation per element.
-    pub name: Cow<'static, str>,
+pub struct Element<'a> {
+    /// Local name (no prefix).
+    pub name: Cow<'a, str>,
     /// Child elements in order.
-    pub children: Vec<Element>,
+    pub children: Vec<Element<'a>>,
     /// Text and CDATA content, joined.
-    pub text: String,
+    pub text: Cow<'a, str>,
 }
 
 /// MetInf elements (OMA-SUP-DTD_SyncML_MetInf-V1_2): namespace `syncml:metinf`, WBXML page 1.
@@ -56,36 +57,45 @@ pub fn is_metinf(name: &str) -> bool {
     METINF.contains(&name)
 }
 
-impl Element {
+impl<'a> Element<'a> {
     /// An empty element.
-    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(name: impl Into<Cow<'a, str>>) -> Self {
         Element { name: name.into(), ..Element::default() }
     }
 
     /// Appends a child.
-    pub fn push(&mut self, child: Element) {
+    pub fn push(&mut self, child: Element<'a>) {
         self.children.push(child);
     }
 
     /// Appends a child holding `text`.
-    pub fn leaf(&mut self, name: &'static str, text: &str) {
-        self.children.push(Element { name: Cow::Borrowed(name), text: text.to_owned(), children: Vec::new() });
+    pub fn leaf(&mut self, name: &'a str, text: impl Into<Cow<'a, str>>) {
+        self.children.push(Element { name: Cow::Borrowed(name), text: text.into(), children: Vec::new() });
     }
 
     /// Appends a child holding `text`, if there is one.
-    pub fn opt_leaf(&mut self, name: &'static str, text: Option<&str>) {
+    pub fn opt_leaf(&mut self, name: &'a str, text: Option<impl Into<Cow<'a, str>>>) {
         if let Some(t) = text {
             self.leaf(name, t);
         }
     }
 
+    /// Appends `s` to the text: the first piece is kept as it is (borrowed), later ones join.
+    pub fn push_text(&mut self, s: Cow<'a, str>) {
+        if self.text.is_empty() {
+            self.text = s;
+        } else {
+            self.text.to_mut().push_str(&s);
+        }
+    }
+
     /// The first child named `name`.
-    pub fn child(&self, name: &str) -> Option<&Element> {
+    pub fn child(&self, name: &str) -> Option<&Element<'a>> {
         self.children.iter().find(|c| c.name == name)
     }
 
     /// All children named `name`.
-    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+    pub fn all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Element<'a>> + 's {
         self.children.iter().filter(move |c| c.name == name)
     }
 
@@ -101,16 +111,16 @@ impl Element {
 }
 
 /// Reads the root element of `bytes`.
-pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
+pub fn parse(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(DecodeError::Limit("message size"));
     }
     let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::Malformed("not UTF-8".into()))?;
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
-    let mut stack: Vec<Element> = Vec::new();
+    let mut stack: Vec<Element<'_>> = Vec::new();
     let mut count = 0usize;
-    let mut root: Option<Element> = None;
+    let mut root: Option<Element<'_>> = None;
     let bad = |e: quick_xml::Error| DecodeError::Malformed(e.to_string());
     loop {
         let event = reader.read_event().map_err(bad)?;
@@ -126,10 +136,9 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
                 if root.is_some() {
                     return Err(DecodeError::Malformed("content after the root element".into()));
                 }
-                // Owned: looking the name up in the code-page tables costs more than the copy.
-                let name = Cow::Owned(String::from_utf8_lossy(s.local_name().as_ref()).into_owned());
-                let el = Element { name, ..Element::default() };
-                if matches!(event, Event::Empty(_)) {
+                let empty = matches!(event, Event::Empty(_));
+                let el = Element { name: local_name(text, s), ..Element::default() };
+                if empty {
                     attach(&mut stack, &mut root, el);
                 } else {
                     stack.push(el);
@@ -139,14 +148,8 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
                 let el = stack.pop().ok_or_else(|| DecodeError::Malformed("unbalanced end tag".into()))?;
                 attach(&mut stack, &mut root, el);
             }
-            Event::Text(t) => {
-                let s = t.decode().map_err(|e| DecodeError::Malformed(e.to_string()))?;
-                push_text(&mut stack, &s)?;
-            }
-            Event::CData(t) => {
-                let s = t.decode().map_err(|e| DecodeError::Malformed(e.to_string()))?;
-                push_text(&mut stack, &s)?;
-            }
+            Event::Text(t) => push_text(&mut stack, utf8(t.into_inner())?)?,
+            Event::CData(t) => push_text(&mut stack, utf8(t.into_inner())?)?,
             Event::GeneralRef(r) => {
                 let resolved = match r.resolve_char_ref().map_err(bad)? {
                     Some(c) => c.to_string(),
@@ -163,7 +166,7 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
                         .to_owned()
                     }
                 };
-                push_text(&mut stack, &resolved)?;
+                push_text(&mut stack, Cow::Owned(resolved))?;
             }
             // A DOCTYPE naming the public DTD is harmless (nothing is fetched); an internal
             // subset could declare entities, so it is refused.
@@ -179,19 +182,45 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
     root.ok_or_else(|| DecodeError::Malformed("no root element".into()))
 }
 
-fn attach(stack: &mut [Element], root: &mut Option<Element>, el: Element) {
+/// The local name of a start tag, borrowed from `input` when the tag's bytes lie in it (the
+/// reader works on the input in place, so they do).
+fn local_name<'a>(input: &'a str, s: &quick_xml::events::BytesStart<'_>) -> Cow<'a, str> {
+    let qname = s.name();
+    let name = qname.as_ref();
+    let local = name.rsplit(|b| *b == b':').next().unwrap_or(name);
+    match within(input, local) {
+        Some(borrowed) => Cow::Borrowed(borrowed),
+        None => Cow::Owned(String::from_utf8_lossy(local).into_owned()),
+    }
+}
+
+/// `part` as a slice of `input`, if it is one (compared by address, without unsafe code).
+fn within<'a>(input: &'a str, part: &[u8]) -> Option<&'a str> {
+    let start = (part.as_ptr() as usize).checked_sub(input.as_ptr() as usize)?;
+    input.get(start..start.checked_add(part.len())?)
+}
+
+fn utf8(b: Cow<'_, [u8]>) -> Result<Cow<'_, str>, DecodeError> {
+    let bad = |_| DecodeError::Malformed("not UTF-8".into());
+    Ok(match b {
+        Cow::Borrowed(b) => Cow::Borrowed(std::str::from_utf8(b).map_err(bad)?),
+        Cow::Owned(b) => Cow::Owned(String::from_utf8(b).map_err(|e| bad(e.utf8_error()))?),
+    })
+}
+
+fn attach<'a>(stack: &mut [Element<'a>], root: &mut Option<Element<'a>>, el: Element<'a>) {
     match stack.last_mut() {
         Some(parent) => parent.children.push(el),
         None => *root = Some(el),
     }
 }
 
-fn push_text(stack: &mut [Element], s: &str) -> Result<(), DecodeError> {
+fn push_text<'a>(stack: &mut [Element<'a>], s: Cow<'a, str>) -> Result<(), DecodeError> {
     match stack.last_mut() {
         // Indentation between child elements means nothing; skipping it saves the copies.
         Some(el) if !el.children.is_empty() && s.trim().is_empty() => Ok(()),
         Some(el) => {
-            el.text.push_str(s);
+            el.push_text(s);
             Ok(())
         }
         None if s.trim().is_empty() => Ok(()),

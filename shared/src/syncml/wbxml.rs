@@ -119,7 +119,7 @@ pub fn encode(msg: &SyncMl) -> Result<Vec<u8>, DecodeError> {
     Ok(out)
 }
 
-fn write(out: &mut Vec<u8>, el: &Element, page: &mut u8) -> Result<(), DecodeError> {
+fn write(out: &mut Vec<u8>, el: &Element<'_>, page: &mut u8) -> Result<(), DecodeError> {
     let (p, token) =
         tag_token(&el.name).ok_or_else(|| DecodeError::Invalid(format!("no WBXML token for <{}>", el.name)))?;
     if p != *page {
@@ -224,7 +224,7 @@ fn table_str(table: &[u8], index: u32) -> Result<&[u8], DecodeError> {
 }
 
 /// Reads the root element of a WBXML document.
-pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
+pub fn parse(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(DecodeError::Limit("message size"));
     }
@@ -251,7 +251,7 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
         _ => {}
     }
     let mut page = 0u8;
-    let mut stack: Vec<Element> = Vec::new();
+    let mut stack: Vec<Element<'_>> = Vec::new();
     let mut count = 0usize;
     loop {
         let t = r.byte()?;
@@ -266,28 +266,28 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
             }
             ENTITY => {
                 let c = char::from_u32(r.mb()?).ok_or_else(|| malformed("invalid entity"))?;
-                text(&mut stack, &c.to_string())?;
+                text(&mut stack, c.to_string().into())?;
             }
             STR_I => {
                 let s = r.cstr()?;
-                text(&mut stack, utf8(s)?)?;
+                text(&mut stack, utf8(s)?.into())?;
             }
             STR_T => {
                 let i = r.mb()?;
-                text(&mut stack, utf8(table_str(table, i)?)?)?;
+                text(&mut stack, utf8(table_str(table, i)?)?.into())?;
             }
             OPAQUE => {
                 let n = r.mb()? as usize;
                 let s = r.take(n)?;
-                text(&mut stack, utf8(s)?)?;
+                text(&mut stack, utf8(s)?.into())?;
             }
             0x40..=0x43 | 0x80..=0x82 | 0xC0..=0xC2 => {
                 return Err(malformed("extension tokens and PIs are not supported"));
             }
             _ => {
-                let name: std::borrow::Cow<'static, str> = if t & 0x3F == LITERAL {
+                let name: std::borrow::Cow<'_, str> = if t & 0x3F == LITERAL {
                     let i = r.mb()?;
-                    utf8(table_str(table, i)?)?.to_owned().into()
+                    utf8(table_str(table, i)?)?.into()
                 } else {
                     tag_name(page, t & 0x3F)
                         .ok_or_else(|| malformed(&format!("unknown tag {:#04x} on code page {page}", t & 0x3F)))?
@@ -317,8 +317,8 @@ pub fn parse(bytes: &[u8]) -> Result<Element, DecodeError> {
     }
 }
 
-fn text(stack: &mut [Element], s: &str) -> Result<(), DecodeError> {
-    stack.last_mut().ok_or_else(|| malformed("text outside the root element"))?.text.push_str(s);
+fn text<'a>(stack: &mut [Element<'a>], s: std::borrow::Cow<'a, str>) -> Result<(), DecodeError> {
+    stack.last_mut().ok_or_else(|| malformed("text outside the root element"))?.push_text(s);
     Ok(())
 }
 

@@ -18,7 +18,7 @@ pub fn decode(bytes: &[u8]) -> Result<SyncMl, DecodeError> {
 }
 
 /// Reads a message from an element tree (the XML and WBXML decoders both produce one).
-pub fn from_tree(root: &Element) -> Result<SyncMl, DecodeError> {
+pub fn from_tree(root: &Element<'_>) -> Result<SyncMl, DecodeError> {
     if root.name != "SyncML" {
         return Err(invalid(format!("root element is <{}>, not <SyncML>", root.name)));
     }
@@ -46,15 +46,15 @@ fn invalid(why: impl Into<String>) -> DecodeError {
     DecodeError::Invalid(why.into())
 }
 
-fn required(el: &Element, name: &str) -> Result<String, DecodeError> {
+fn required(el: &Element<'_>, name: &str) -> Result<String, DecodeError> {
     el.child_text(name).ok_or_else(|| invalid(format!("<{}> has no <{name}>", el.name)))
 }
 
-fn loc_uri(el: &Element, name: &str) -> Option<String> {
+fn loc_uri(el: &Element<'_>, name: &str) -> Option<String> {
     el.child(name).and_then(|t| t.child_text("LocURI"))
 }
 
-fn meta(el: &Element) -> Meta {
+fn meta(el: &Element<'_>) -> Meta {
     let Some(m) = el.child("Meta") else {
         return Meta::default();
     };
@@ -69,11 +69,11 @@ fn meta(el: &Element) -> Meta {
     }
 }
 
-fn cred(el: &Element) -> Cred {
+fn cred(el: &Element<'_>) -> Cred {
     Cred { meta: meta(el), data: el.child_text("Data").unwrap_or_default() }
 }
 
-fn items(el: &Element) -> Result<Vec<Item>, DecodeError> {
+fn items(el: &Element<'_>) -> Result<Vec<Item>, DecodeError> {
     let items: Vec<Item> = el
         .all("Item")
         .map(|i| Item {
@@ -90,12 +90,12 @@ fn items(el: &Element) -> Result<Vec<Item>, DecodeError> {
     Ok(items)
 }
 
-fn code(el: &Element) -> Result<u16, DecodeError> {
+fn code(el: &Element<'_>) -> Result<u16, DecodeError> {
     let d = required(el, "Data")?;
     d.parse().map_err(|_| invalid(format!("<{}> Data {d:?} is not a code", el.name)))
 }
 
-fn commands(parent: &Element, budget: &mut usize) -> Result<Vec<Command>, DecodeError> {
+fn commands(parent: &Element<'_>, budget: &mut usize) -> Result<Vec<Command>, DecodeError> {
     let mut out = Vec::new();
     for el in &parent.children {
         if *budget == 0 {
@@ -173,7 +173,7 @@ pub fn encode(msg: &SyncMl) -> Vec<u8> {
     w.into_bytes()
 }
 
-fn write_xml(w: &mut String, el: &Element, root: bool) {
+fn write_xml(w: &mut String, el: &Element<'_>, root: bool) {
     let ns = if root {
         " xmlns=\"SYNCML:SYNCML1.2\""
     } else if tree::is_metinf(&el.name) {
@@ -189,7 +189,7 @@ fn write_xml(w: &mut String, el: &Element, root: bool) {
         return;
     }
     w.push('>');
-    w.push_str(&escape(&el.text));
+    w.push_str(&escape(el.text.as_ref()));
     for c in &el.children {
         write_xml(w, c, false);
     }
@@ -199,13 +199,13 @@ fn write_xml(w: &mut String, el: &Element, root: bool) {
 }
 
 /// The element tree of a message, in DTD order: the one mapping both encoders serialize.
-pub fn to_tree(msg: &SyncMl) -> Element {
+pub fn to_tree(msg: &SyncMl) -> Element<'_> {
     let h = &msg.hdr;
     let mut hdr = Element::new("SyncHdr");
-    hdr.leaf("VerDTD", &h.ver_dtd);
-    hdr.leaf("VerProto", &h.ver_proto);
-    hdr.leaf("SessionID", &h.session_id);
-    hdr.leaf("MsgID", &h.msg_id);
+    hdr.leaf("VerDTD", h.ver_dtd.as_str());
+    hdr.leaf("VerProto", h.ver_proto.as_str());
+    hdr.leaf("SessionID", h.session_id.as_str());
+    hdr.leaf("MsgID", h.msg_id.as_str());
     hdr.push(loc("Target", &h.target, None));
     hdr.push(loc("Source", &h.source, h.source_name.as_deref()));
     hdr.opt_leaf("RespURI", h.resp_uri.as_deref());
@@ -226,35 +226,35 @@ pub fn to_tree(msg: &SyncMl) -> Element {
     root
 }
 
-fn loc(name: &'static str, uri: &str, loc_name: Option<&str>) -> Element {
+fn loc<'a>(name: &'static str, uri: &'a str, loc_name: Option<&'a str>) -> Element<'a> {
     let mut e = Element::new(name);
     e.leaf("LocURI", uri);
     e.opt_leaf("LocName", loc_name);
     e
 }
 
-fn push_meta(parent: &mut Element, m: &Meta) {
+fn push_meta<'a>(parent: &mut Element<'a>, m: &'a Meta) {
     if m.is_empty() {
         return;
     }
     let mut e = Element::new("Meta");
     e.opt_leaf("Format", m.format.as_deref());
     e.opt_leaf("Type", m.type_.as_deref());
-    e.opt_leaf("Size", m.size.map(|v| v.to_string()).as_deref());
+    e.opt_leaf("Size", m.size.map(|v| v.to_string()));
     e.opt_leaf("NextNonce", m.next_nonce.as_deref());
-    e.opt_leaf("MaxMsgSize", m.max_msg_size.map(|v| v.to_string()).as_deref());
-    e.opt_leaf("MaxObjSize", m.max_obj_size.map(|v| v.to_string()).as_deref());
+    e.opt_leaf("MaxMsgSize", m.max_msg_size.map(|v| v.to_string()));
+    e.opt_leaf("MaxObjSize", m.max_obj_size.map(|v| v.to_string()));
     parent.push(e);
 }
 
-fn cred_el(c: &Cred) -> Element {
+fn cred_el(c: &Cred) -> Element<'_> {
     let mut e = Element::new("Cred");
     push_meta(&mut e, &c.meta);
-    e.leaf("Data", &c.data);
+    e.leaf("Data", c.data.as_str());
     e
 }
 
-fn push_items(parent: &mut Element, items: &[Item]) {
+fn push_items<'a>(parent: &mut Element<'a>, items: &'a [Item]) {
     for i in items {
         let mut e = Element::new("Item");
         if let Some(t) = &i.target {
@@ -272,28 +272,28 @@ fn push_items(parent: &mut Element, items: &[Item]) {
     }
 }
 
-fn flag(parent: &mut Element, name: &'static str, on: bool) {
+fn flag(parent: &mut Element<'_>, name: &'static str, on: bool) {
     if on {
         parent.push(Element::new(name));
     }
 }
 
-fn command_el(c: &Command) -> Element {
+fn command_el(c: &Command) -> Element<'_> {
     let mut e = Element::new(c.name());
     e.leaf("CmdID", c.cmd_id());
     match c {
         Command::Alert(a) => {
             flag(&mut e, "NoResp", a.no_resp);
-            e.leaf("Data", &a.data.to_string());
+            e.leaf("Data", a.data.to_string());
             e.opt_leaf("Correlator", a.correlator.as_deref());
             push_items(&mut e, &a.items);
         }
         Command::Status(s) => {
-            e.leaf("MsgRef", &s.msg_ref);
-            e.leaf("CmdRef", &s.cmd_ref);
-            e.leaf("Cmd", &s.cmd);
-            s.target_refs.iter().for_each(|t| e.leaf("TargetRef", t));
-            s.source_refs.iter().for_each(|t| e.leaf("SourceRef", t));
+            e.leaf("MsgRef", s.msg_ref.as_str());
+            e.leaf("CmdRef", s.cmd_ref.as_str());
+            e.leaf("Cmd", s.cmd.as_str());
+            s.target_refs.iter().for_each(|t| e.leaf("TargetRef", t.as_str()));
+            s.source_refs.iter().for_each(|t| e.leaf("SourceRef", t.as_str()));
             if let Some(c) = &s.cred {
                 e.push(cred_el(c));
             }
@@ -302,15 +302,15 @@ fn command_el(c: &Command) -> Element {
                 push_meta(&mut chal, &ch.meta);
                 e.push(chal);
             }
-            e.leaf("Data", &s.data.to_string());
+            e.leaf("Data", s.data.to_string());
             push_items(&mut e, &s.items);
         }
         Command::Results(r) => {
             e.opt_leaf("MsgRef", r.msg_ref.as_deref());
-            e.leaf("CmdRef", &r.cmd_ref);
+            e.leaf("CmdRef", r.cmd_ref.as_str());
             push_meta(&mut e, &r.meta);
-            r.target_refs.iter().for_each(|t| e.leaf("TargetRef", t));
-            r.source_refs.iter().for_each(|t| e.leaf("SourceRef", t));
+            r.target_refs.iter().for_each(|t| e.leaf("TargetRef", t.as_str()));
+            r.source_refs.iter().for_each(|t| e.leaf("SourceRef", t.as_str()));
             push_items(&mut e, &r.items);
         }
         Command::Get(i) | Command::Replace(i) | Command::Add(i) | Command::Delete(i) | Command::Copy(i) => {
