@@ -1,10 +1,13 @@
-//! The package #0 decoder never panics, and what it accepts re-encodes to the same package.
+//! The package #0 decoder (bare and inside a WSP push) never panics, and what it accepts
+//! re-encodes to the same package.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use portaldm_shared::pkg0::Package0;
 
 fuzz_target!(|data: &[u8]| {
+    // The WSP push unwrapping must answer on anything too.
+    let _ = Package0::decode_delivered(data);
     if let Ok(d) = Package0::decode(data) {
         // A digest check on garbage must answer, not panic.
         let _ = d.verify_digest(b"password", b"");

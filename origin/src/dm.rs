@@ -158,6 +158,17 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
             Err(e) => return refusal(x, msg, e.status(), &e),
         };
         st.store.upsert_device(&opening.device, now).await?;
+        if opening.results.is_empty() {
+            // An authenticated device checking in: read its DevDetail in a short session.
+            let (session, pkg2) = match ServerSession::accept_check_in(msg, &st.cfg.dm_uri, x.enc) {
+                Ok(opened) => opened,
+                Err(e) => return refusal(x, msg, e.status(), &e),
+            };
+            let bytes = x.encode(&pkg2)?;
+            st.store.save_dm_session(&session, &bytes, now).await?;
+            tracing::info!(dev_id = %session.device.dev_id, "check-in session opened");
+            return Ok(bytes);
+        }
         let mut verdicts = Vec::with_capacity(opening.results.len());
         for r in &opening.results {
             let outcome = st.store.record_result(&opening.device.dev_id, &r.correlator, r.code, now).await?;
@@ -197,6 +208,11 @@ async fn continue_session(
                     .await?;
             }
             hold_for_choice(st, &mut session).await?
+        }
+        Step::CheckedIn(reply) => {
+            st.store.upsert_device(&session.device, now_ms()).await?;
+            tracing::info!(dev_id = %session.device.dev_id, "device checked in");
+            reply
         }
         Step::Delivered { correlator, status, reply } => {
             let state = if status.0 < 300 { PortalState::Delivered } else { PortalState::Failed };

@@ -155,6 +155,14 @@ impl Package0 {
         Ok(out)
     }
 
+    /// Decodes a package as delivered: bare, or inside a WSP Push PDU.
+    pub fn decode_delivered(bytes: &[u8]) -> Result<Decoded, Pkg0Error> {
+        match Self::decode(bytes) {
+            Err(e) => unwrap_wsp_push(bytes).map_or(Err(e.clone()), |inner| Self::decode(inner).map_err(|_| e)),
+            ok => ok,
+        }
+    }
+
     /// Decodes a package without checking its digest; see [`Decoded::verify_digest`].
     pub fn decode(bytes: &[u8]) -> Result<Decoded, Pkg0Error> {
         if bytes.len() > MAX_PACKAGE_LEN {
@@ -202,6 +210,43 @@ impl Package0 {
             },
         })
     }
+}
+
+/// WSP's well-known content type code for `application/vnd.syncml.notification` (0x44),
+/// as a short integer.
+const WSP_NOTIFICATION: u8 = 0x44 | 0x80;
+
+/// The package #0 inside a WSP Push PDU (WAP-230-WSP 8.2.4.1), as an SMS or WAP push carries
+/// it: with or without the leading transaction id, PDU type Push (0x06) or ConfirmedPush
+/// (0x07), and a content type that names the notification (well-known 0x44 or as text).
+/// `None` if `bytes` is not such a PDU.
+pub fn unwrap_wsp_push(bytes: &[u8]) -> Option<&[u8]> {
+    [1usize, 0].into_iter().find_map(|at| {
+        if !matches!(bytes.get(at)?, 0x06 | 0x07) {
+            return None;
+        }
+        let (headers_len, n) = uintvar(bytes.get(at + 1..)?)?;
+        let headers_start = at + 1 + n;
+        let body_start = headers_start.checked_add(usize::try_from(headers_len).ok()?)?;
+        let headers = bytes.get(headers_start..body_start)?;
+        let names_notification = match headers.first()? {
+            &WSP_NOTIFICATION => true,
+            _ => headers.starts_with(crate::media::NOTIFICATION.as_bytes()),
+        };
+        names_notification.then(|| bytes.get(body_start..)).flatten()
+    })
+}
+
+/// A WSP uintvar (7 bits per byte, high bit continues, at most 5 bytes): value and length.
+fn uintvar(b: &[u8]) -> Option<(u32, usize)> {
+    let mut v: u32 = 0;
+    for (i, byte) in b.iter().take(5).enumerate() {
+        v = v.checked_shl(7)? | u32::from(byte & 0x7F);
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
 }
 
 /// A decoded package with the digest it arrived with.
@@ -288,6 +333,29 @@ mod tests {
         let mut bytes = sample().encode(b"pw", b"").expect("encodes");
         bytes[23] = 200;
         assert_eq!(Package0::decode(&bytes), Err(Pkg0Error::Truncated));
+    }
+
+    #[test]
+    fn unwraps_a_wsp_push() {
+        let pkg = sample().encode(b"pw", b"").expect("encodes");
+        // TID 0x01, Push, 1 byte of headers: the well-known notification type.
+        let mut push = vec![0x01, 0x06, 0x01, 0xC4];
+        push.extend_from_slice(&pkg);
+        let d = Package0::decode_delivered(&push).expect("unwrapped");
+        assert_eq!(d.package, sample());
+        d.verify_digest(b"pw", b"").expect("digest over the package itself");
+        // Without the TID (connection-oriented), with the type as text and an extra header.
+        let mut text = vec![0x06];
+        let headers = [crate::media::NOTIFICATION.as_bytes(), b"\0", &[0xAF, 0x84]].concat();
+        text.push(headers.len() as u8);
+        text.extend_from_slice(&headers);
+        text.extend_from_slice(&pkg);
+        assert_eq!(Package0::decode_delivered(&text).expect("unwrapped").package, sample());
+        // Another content type is not a trigger.
+        let mut other = vec![0x01, 0x06, 0x01, 0xB0];
+        other.extend_from_slice(&pkg);
+        assert!(Package0::decode_delivered(&other).is_err());
+        assert!(unwrap_wsp_push(&[0x01, 0x06, 0xFF]).is_none(), "truncated uintvar");
     }
 
     #[test]

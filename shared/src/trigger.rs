@@ -144,7 +144,7 @@ pub fn accept(
     verifier: &TokenVerifier,
     now: UnixMillis,
 ) -> Result<Accepted, Refusal> {
-    let decoded = Package0::decode(bytes).map_err(Refusal::Malformed)?;
+    let decoded = Package0::decode_delivered(bytes).map_err(Refusal::Malformed)?;
     let package = decoded.package.clone();
     if package.server_id != account.server_id {
         return Err(Refusal::UnknownServer(package.server_id));

@@ -1,7 +1,7 @@
 //! DM authentication on real parts: devices with accounts (MD5 over WBXML, HMAC over XML)
 //! run the whole portal flow; stale nonces cost one challenge; wrong passwords end the
 //! session after three tries; a server that cannot prove
-//! itself is refused by the device; libdmclient's Basic package 1 gets a proper answer.
+//! itself is refused by the device; libdmclient's captured messages get proper answers.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -125,7 +125,7 @@ fn a_server_that_cannot_prove_itself_is_refused_by_the_device() {
 }
 
 #[test]
-fn libdmclient_basic_package_1_gets_a_proper_answer() {
+fn libdmclients_captured_messages_get_proper_answers() {
     let sys = System::start(Options::default());
     let vector = include_bytes!("../../shared/fixtures/vectors/libdmclient-pkg1-basic-auth.xml");
     let dm = format!("{}/dm", sys.edge);
@@ -155,4 +155,25 @@ fn libdmclient_basic_package_1_gets_a_proper_answer() {
         statuses(&r.body),
         vec![("SyncHdr".to_owned(), 212), ("Alert".to_owned(), 200), ("Replace".to_owned(), 200)]
     );
+    assert!(answer.body.commands.iter().any(|c| matches!(c, Command::Get(_))), "the server reads ./DevDetail");
+
+    // Its package 3 (WBXML: Statuses and Results) ends the check-in.
+    let results = include_bytes!("../../shared/fixtures/vectors/libdmclient-pkg3-results.wbxml");
+    let r = post(&dm, "application/vnd.syncml+wbxml", results);
+    assert_eq!(r.header("content-type"), Some("application/vnd.syncml+wbxml"));
+    let answer = portaldm_shared::syncml::wbxml::decode(&r.body).expect("WBXML answer");
+    assert!(answer.body.final_ && answer.body.commands.iter().all(|c| matches!(c, Command::Status(_))));
+
+    // A new check-in, from the WBXML package 1, whose package 3 reports an Exec outcome
+    // with a generic alert.
+    let wb = include_bytes!("../../shared/fixtures/vectors/libdmclient-pkg1.wbxml");
+    let r = post(&dm, "application/vnd.syncml+wbxml", wb);
+    let answer = portaldm_shared::syncml::wbxml::decode(&r.body).expect("WBXML answer");
+    let first = answer.body.commands.first();
+    assert!(matches!(first, Some(Command::Status(s)) if s.data == 212), "{first:?}");
+    let exec = include_bytes!("../../shared/fixtures/vectors/libdmclient-pkg3-exec-generic-alert.xml");
+    let r = post(&dm, "application/vnd.syncml+xml", exec);
+    let got = statuses(&r.body);
+    assert_eq!(got.first(), Some(&("SyncHdr".to_owned(), 200)));
+    assert!(got.contains(&("Alert".to_owned(), 200)), "the generic alert is acknowledged: {got:?}");
 }

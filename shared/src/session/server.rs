@@ -61,6 +61,20 @@ pub enum Step {
     },
     /// The client repeated its last message: resend the previous answer.
     Repeat,
+    /// A check-in session has read the device: record its details and send `reply`, which
+    /// ends the session.
+    CheckedIn(SyncMl),
+}
+
+/// Why the session exists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Kind {
+    /// Triggered from the portal: the user chooses, the server delivers.
+    #[default]
+    Portal,
+    /// Opened by an authenticated device (Alert 1201 without results): the server reads
+    /// `./DevDetail` and records the device.
+    CheckIn,
 }
 
 /// A server-side DM session, persisted between HTTP requests.
@@ -68,8 +82,11 @@ pub enum Step {
 pub struct ServerSession {
     /// SyncHdr/SessionID.
     pub session_id: String,
-    /// The portal session this DM session serves.
+    /// The portal session this DM session serves (empty for a check-in).
     pub portal_sid: String,
+    /// Why the session exists.
+    #[serde(default)]
+    pub kind: Kind,
     /// What the device has told us.
     pub device: DeviceDetails,
     /// Where the session stands.
@@ -131,9 +148,10 @@ impl ServerSession {
         if device.dev_id != msg.hdr.source {
             return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
         }
-        let mut s = ServerSession {
+        let s = ServerSession {
             session_id: msg.hdr.session_id.clone(),
             portal_sid: claims.sid.clone(),
+            kind: Kind::Portal,
             device,
             state: State::ExpectDevDetail,
             server_uri: server_uri.to_owned(),
@@ -147,13 +165,57 @@ impl ServerSession {
             outbox: Outbox::default(),
             inbox: Assembler::default(),
         };
+        Ok(s.open_with_get(msg))
+    }
+
+    /// Opens a check-in session from an authenticated client's package 1 (Alert 1201, no
+    /// results to report); returns package 2 (`Get ./DevDetail/…`).
+    pub fn accept_check_in(msg: &SyncMl, server_uri: &str, wire: DmEncoding) -> Result<(Self, SyncMl), ProtocolError> {
+        check_version(&msg.hdr)?;
+        let mut device = DeviceDetails { dev_id: msg.hdr.source.clone(), ..DeviceDetails::default() };
+        let mut client_initiated = false;
+        for c in &msg.body.commands {
+            match c {
+                Command::Alert(a) if a.code() == AlertCode::CLIENT_INITIATED => client_initiated = true,
+                Command::Replace(r) => device.absorb(&r.items),
+                _ => {}
+            }
+        }
+        if !client_initiated {
+            return Err(ProtocolError::Incomplete("package 1 has no Alert 1201"));
+        }
+        if device.dev_id != msg.hdr.source {
+            return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
+        }
+        let s = ServerSession {
+            session_id: msg.hdr.session_id.clone(),
+            portal_sid: String::new(),
+            kind: Kind::CheckIn,
+            device,
+            state: State::ExpectDevDetail,
+            server_uri: server_uri.to_owned(),
+            next_msg_id: 1,
+            last_client_msg_id: msg.hdr.msg_id.clone(),
+            pending: None,
+            last_sent: (Vec::new(), false),
+            proof_refusals: 0,
+            wire,
+            peer: Limits::default().updated(&msg.hdr),
+            outbox: Outbox::default(),
+            inbox: Assembler::default(),
+        };
+        Ok(s.open_with_get(msg))
+    }
+
+    /// Package 2: 212 for the header, statuses, and a Get of the DevDetail leaves.
+    fn open_with_get(mut self, msg: &SyncMl) -> (Self, SyncMl) {
         let mut ids = CmdIds::default();
         let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::AUTH_ACCEPTED))];
         cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
         let items = DEVDETAIL.iter().map(|u| Item::target_data(u, Meta::default(), None)).collect();
         cmds.push(Command::Get(ItemCommand { cmd_id: ids.next(), items, ..ItemCommand::default() }));
-        let reply = s.reply(&msg.hdr, cmds, true);
-        Ok((s, reply))
+        let reply = self.reply(&msg.hdr, cmds, true);
+        (self, reply)
     }
 
     /// Whether `msg`, arriving `idle_ms` after this session last moved, continues it. The
@@ -242,6 +304,14 @@ impl ServerSession {
                         ..Alert::default()
                     }));
                     return Ok(Step::Reply(self.reply(&msg.hdr, cmds, false)));
+                }
+                if self.kind == Kind::CheckIn {
+                    // Whatever the device answered (or if it only reported alerts), the
+                    // check-in ends here; generic alerts got their 200 above.
+                    self.inbox.abandon();
+                    self.state = State::Ended;
+                    cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
+                    return Ok(Step::CheckedIn(self.reply(&msg.hdr, cmds, true)));
                 }
                 if !got {
                     return Err(ProtocolError::Incomplete("package 3 has no Results for ./DevDetail"));
