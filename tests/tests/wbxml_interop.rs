@@ -5,16 +5,18 @@
 use std::path::Path;
 use std::process::Command;
 
+use portaldm_shared::auth::{self, Nonce, Scheme, Secret};
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, FumoResult, ResultCode};
 use portaldm_shared::keys::NamedKey;
 use portaldm_shared::media::DmEncoding;
 use portaldm_shared::rand::TestRng;
 use portaldm_shared::session::client::{ClientSession, ClientStep};
+use portaldm_shared::session::package::{Limits, Outbox};
 use portaldm_shared::session::report::ReportOpening;
 use portaldm_shared::session::server::{ServerSession, Step, token_of};
 use portaldm_shared::syncml::codes::StatusCode;
-use portaldm_shared::syncml::{SyncMl, wbxml, xml};
+use portaldm_shared::syncml::{Command as Cmd, Container, SyncMl, wbxml, xml};
 use portaldm_shared::token::{Claims, TokenSigner, TokenVerifier};
 use portaldm_tests::now;
 
@@ -79,7 +81,31 @@ fn messages() -> Vec<(&'static str, SyncMl)> {
     let report = ClientSession::report(device, "http://srv/dm", "7", &result).first_message();
     let answer =
         ReportOpening::read(&report, false).expect("report").reply(&report, "http://srv/dm", &[StatusCode::OK]);
+    // Authentication in both directions and a chunked inline delivery, as an MD5 account
+    // and a small MaxMsgSize produce them.
+    let mut sealed = closing.clone();
+    let account = Secret::from_password("portaldm", "pw");
+    sealed.hdr.cred = auth::cred(Scheme::Md5, &account, None, &Nonce::from_bytes(b"n1"));
+    if let Some(Cmd::Status(st)) = sealed.body.commands.first_mut() {
+        st.chal = Some(auth::chal(Scheme::Md5, &Nonce::from_bytes(b"next")));
+    }
+    let mut outbox = Outbox::default();
+    outbox.push(delivery.inline_commands(&[0x5A; 3000], &mut || "1".to_owned()), true);
+    let mut chunk = closing.clone();
+    chunk.body.commands.truncate(1);
+    outbox.fill(&mut chunk, Limits { max_msg: Some(1500), max_obj: None }, DmEncoding::Wbxml);
+    assert!(!chunk.body.final_, "the inline package spans messages");
+    let mut atomic = pkg5.clone();
+    atomic.body.commands.push(Cmd::Atomic(Container {
+        cmd_id: "9".into(),
+        no_resp: true,
+        commands: vec![Cmd::Sequence(Container { cmd_id: "10".into(), ..Container::default() })],
+        ..Container::default()
+    }));
     vec![
+        ("server message with Cred and Chal", sealed),
+        ("server message with a MoreData chunk", chunk),
+        ("client message with Atomic, Sequence and NoResp", atomic),
         ("client package 1", pkg1),
         ("server package 2", pkg2),
         ("client package 3", pkg3),
@@ -134,4 +160,47 @@ fn we_read_what_libwbxml_writes() {
             );
         }
     }
+}
+
+#[test]
+fn devinf_from_libwbxml_decodes_with_the_devinf_code_page() {
+    // A DS-style client puts a DevInf document in an Item's Data.
+    let doc = r#"<?xml version="1.0"?>
+<!DOCTYPE SyncML PUBLIC "-//SYNCML//DTD SyncML 1.2//EN" "http://www.openmobilealliance.org/tech/DTD/OMA-TS-SyncML_RepPro_DTD-V1_2.dtd">
+<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>http://srv/dm</LocURI></Target><Source><LocURI>IMEI:1</LocURI></Source></SyncHdr>
+<SyncBody><Results><CmdID>1</CmdID><MsgRef>1</MsgRef><CmdRef>2</CmdRef><Item><Source><LocURI>./devinf12</LocURI></Source><Data><DevInf xmlns="syncml:devinf"><VerDTD>1.2</VerDTD><Man>Acme</Man><Mod>X1</Mod><FwV>1.0</FwV><DevID>IMEI:1</DevID><DevTyp>phone</DevTyp><UTC/><SupportLargeObjs/><SupportNumberOfChanges/><DataStore><SourceRef>./contacts</SourceRef><MaxGUIDSize>32</MaxGUIDSize><SyncCap><SyncType>1</SyncType></SyncCap></DataStore></DevInf></Data></Item></Results><Final/></SyncBody></SyncML>"#;
+    let dir = tempfile::tempdir().expect("dir");
+    let (src, out) = (dir.path().join("devinf.xml"), dir.path().join("devinf.wbxml"));
+    std::fs::write(&src, doc).expect("write");
+    run("xml2wbxml", &["-n", "-v", "1.2"], &src, &out);
+    let bytes = std::fs::read(&out).expect("read");
+    // libwbxml embeds the DevInf document as its own WBXML document (public id 0x1203) in
+    // opaque Data, where the DevInf tags are its page 0.
+    assert!(bytes.windows(4).any(|w| w == [0x02, 0xA4, 0x03, 0x6A]), "embedded DevInf 1.2 document");
+    let tree = wbxml::parse(&bytes).expect("parses");
+    let mut names = Vec::new();
+    fn walk<'a>(e: &'a portaldm_shared::syncml::tree::Element<'a>, out: &mut Vec<String>) {
+        out.push(e.name.to_string());
+        e.children.iter().for_each(|c| walk(c, out));
+    }
+    walk(&tree, &mut names);
+    for n in [
+        "DevInf",
+        "Man",
+        "Mod",
+        "DevID",
+        "DevTyp",
+        "UTC",
+        "SupportLargeObjs",
+        "SupportNumberOfChanges",
+        "DataStore",
+        "MaxGUIDSize",
+        "SyncCap",
+        "SyncType",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+    }
+    // The message itself decodes; the DevInf document is not part of the DM model.
+    let msg = wbxml::decode(&bytes).expect("decodes");
+    assert!(matches!(msg.body.commands.first(), Some(Cmd::Results(_))));
 }

@@ -84,12 +84,79 @@ const SYNCML: [&str; 56] = [
     "Correlator",
 ];
 
-/// The name of tag `token` on `page`.
-fn tag_name(page: u8, token: u8) -> Option<&'static str> {
+/// Code page 2: DevInf 1.2 (token = index + 5; 0x2F is unassigned). DM carries device
+/// information in `./DevInfo`, so these appear only inside `Data` from DS-style clients: they
+/// are decoded (and kept in the tree), never written by portaldm.
+const DEVINF: [&str; 48] = [
+    "CTCap",
+    "CTType",
+    "DataStore",
+    "DataType",
+    "DevID",
+    "DevInf",
+    "DevTyp",
+    "DisplayName",
+    "DSMem",
+    "Ext",
+    "FwV",
+    "HwV",
+    "Man",
+    "MaxGUIDSize",
+    "MaxID",
+    "MaxMem",
+    "Mod",
+    "OEM",
+    "ParamName",
+    "PropName",
+    "Rx",
+    "Rx-Pref",
+    "SharedMem",
+    "MaxSize",
+    "SourceRef",
+    "SwV",
+    "SyncCap",
+    "SyncType",
+    "Tx",
+    "Tx-Pref",
+    "ValEnum",
+    "VerCT",
+    "VerDTD",
+    "XNam",
+    "XVal",
+    "UTC",
+    "SupportNumberOfChanges",
+    "SupportLargeObjs",
+    "Property",
+    "PropParam",
+    "MaxOccur",
+    "NoTruncate",
+    "",
+    "Filter-Rx",
+    "FilterCap",
+    "FilterKeyword",
+    "FieldLevel",
+    "SupportHierarchicalSync",
+];
+
+/// Which DTD a WBXML document follows: its code pages differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Doc {
+    /// SyncML 1.2: SyncML on page 0, MetInf on 1, DevInf on 2.
+    SyncMl,
+    /// A DevInf document embedded (as opaque data) in a SyncML `Data`: DevInf on page 0.
+    DevInf,
+}
+
+/// Public id of DevInf 1.2 documents.
+const PUBLIC_ID_DEVINF_12: u32 = 0x1203;
+
+/// The name of tag `token` on `page` of a `doc`.
+fn tag_name(doc: Doc, page: u8, token: u8) -> Option<&'static str> {
     let i = usize::from(token.checked_sub(5)?);
-    let name = match page {
-        0 => SYNCML.get(i)?,
-        1 => tree::METINF.get(i)?,
+    let name = match (doc, page) {
+        (Doc::SyncMl, 0) => SYNCML.get(i)?,
+        (Doc::SyncMl, 1) => tree::METINF.get(i)?,
+        (Doc::SyncMl, 2) | (Doc::DevInf, 0) => DEVINF.get(i)?,
         _ => return None,
     };
     (!name.is_empty()).then_some(*name)
@@ -223,8 +290,12 @@ fn table_str(table: &[u8], index: u32) -> Result<&[u8], DecodeError> {
     Ok(&rest[..n])
 }
 
-/// Reads the root element of a WBXML document.
+/// Reads the root element of a WBXML SyncML document.
 pub fn parse(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
+    parse_doc(bytes, Doc::SyncMl, 0)
+}
+
+fn parse_doc(bytes: &[u8], doc: Doc, depth: usize) -> Result<Element<'_>, DecodeError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(DecodeError::Limit("message size"));
     }
@@ -241,12 +312,16 @@ pub fn parse(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
     }
     let table_len = r.mb()? as usize;
     let table = r.take(table_len)?;
+    let (fpi_word, id) = match doc {
+        Doc::SyncMl => ("SyncML", PUBLIC_ID_SYNCML_12),
+        Doc::DevInf => ("DevInf", PUBLIC_ID_DEVINF_12),
+    };
     match fpi_index {
-        Some(i) if !utf8(table_str(table, i)?)?.contains("SyncML") => {
-            return Err(DecodeError::Invalid("WBXML document is not SyncML".into()));
+        Some(i) if !utf8(table_str(table, i)?)?.contains(fpi_word) => {
+            return Err(DecodeError::Invalid(format!("WBXML document is not {fpi_word}")));
         }
-        None if public_id != PUBLIC_ID_SYNCML_12 && public_id != 1 => {
-            return Err(DecodeError::Invalid(format!("WBXML public id {public_id:#x} is not SyncML 1.2")));
+        None if public_id != id && public_id != id - 1 && !(doc == Doc::SyncMl && public_id == 1) => {
+            return Err(DecodeError::Invalid(format!("WBXML public id {public_id:#x} is not {fpi_word} 1.2")));
         }
         _ => {}
     }
@@ -279,7 +354,17 @@ pub fn parse(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
             OPAQUE => {
                 let n = r.mb()? as usize;
                 let s = r.take(n)?;
-                text(&mut stack, utf8(s)?.into())?;
+                // A DevInf document inside Data travels as an embedded WBXML document.
+                let in_data = stack.last().is_some_and(|e| e.name == "Data");
+                let embedded = if in_data && doc == Doc::SyncMl && depth == 0 && s.first() == Some(&0x02) {
+                    parse_doc(s, Doc::DevInf, depth + 1).ok()
+                } else {
+                    None
+                };
+                match (embedded, stack.last_mut()) {
+                    (Some(devinf), Some(data)) => data.children.push(devinf),
+                    _ => text(&mut stack, utf8(s)?.into())?,
+                }
             }
             0x40..=0x43 | 0x80..=0x82 | 0xC0..=0xC2 => {
                 return Err(malformed("extension tokens and PIs are not supported"));
@@ -289,7 +374,7 @@ pub fn parse(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
                     let i = r.mb()?;
                     utf8(table_str(table, i)?)?.into()
                 } else {
-                    tag_name(page, t & 0x3F)
+                    tag_name(doc, page, t & 0x3F)
                         .ok_or_else(|| malformed(&format!("unknown tag {:#04x} on code page {page}", t & 0x3F)))?
                         .into()
                 };

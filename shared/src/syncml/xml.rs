@@ -97,7 +97,12 @@ fn code(el: &Element<'_>) -> Result<u16, DecodeError> {
 
 fn commands(parent: &Element<'_>, budget: &mut usize) -> Result<Vec<Command>, DecodeError> {
     let mut out = Vec::new();
+    let container = matches!(parent.name.as_ref(), "Atomic" | "Sequence");
     for el in &parent.children {
+        // A container's own elements come before its commands.
+        if container && matches!(el.name.as_ref(), "CmdID" | "NoResp" | "Meta") {
+            continue;
+        }
         if *budget == 0 {
             return Err(DecodeError::Limit("command count"));
         }

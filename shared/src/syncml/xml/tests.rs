@@ -121,10 +121,23 @@ fn command() -> impl Strategy<Value = Command> {
     ]
 }
 
+/// Commands with Atomic and Sequence containers (with their own CmdID, NoResp and Meta).
+fn any_command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        3 => command(),
+        1 => ("[1-9][0-9]{0,3}", any::<bool>(), any::<bool>(), proptest::collection::vec(command(), 0..3)).prop_map(
+            |(cmd_id, no_resp, atomic, commands)| {
+                let c = Container { cmd_id, no_resp, meta: Meta::default(), commands };
+                if atomic { Command::Atomic(c) } else { Command::Sequence(c) }
+            }
+        ),
+    ]
+}
+
 proptest! {
     #[test]
     fn decode_of_encode_is_identity(
-        sid in "[0-9A-F]{1,4}", msg in "[1-9][0-9]{0,2}", src in text(), cmds in proptest::collection::vec(command(), 0..6),
+        sid in "[0-9A-F]{1,4}", msg in "[1-9][0-9]{0,2}", src in text(), cmds in proptest::collection::vec(any_command(), 0..6),
         fin in any::<bool>(),
     ) {
         let m = SyncMl {
