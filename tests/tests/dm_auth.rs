@@ -177,3 +177,60 @@ fn libdmclients_captured_messages_get_proper_answers() {
     assert_eq!(got.first(), Some(&("SyncHdr".to_owned(), 200)));
     assert!(got.contains(&("Alert".to_owned(), 200)), "the generic alert is acknowledged: {got:?}");
 }
+
+/// One raw HTTP/1.1 POST on `stream`; returns the status and body (read by Content-Length).
+fn raw_post(stream: &mut std::net::TcpStream, host: &str, body: &[u8], close: bool) -> (u16, Vec<u8>) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let conn = if close { "close" } else { "keep-alive" };
+    let head = format!(
+        "POST /dm HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/vnd.syncml+xml\r\nContent-Length: {}\r\nConnection: {conn}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("write head");
+    stream.write_all(body).expect("write body");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("status line");
+    let status = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status code");
+    let mut len = 0usize;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).expect("header");
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            len = v.trim().parse().expect("length");
+        }
+    }
+    let mut out = vec![0u8; len];
+    reader.read_exact(&mut out).expect("body");
+    (status, out)
+}
+
+#[test]
+fn one_connection_per_post_and_keep_alive_both_work() {
+    let sys = System::start(Options::default());
+    account(&sys, &["DMCtest", "--scheme", "basic", "--client-name", "funambol", "--client-password", "funambol"]);
+    let vector = include_bytes!("../../shared/fixtures/vectors/libdmclient-pkg1-basic-auth.xml");
+    let results = include_bytes!("../../shared/fixtures/vectors/libdmclient-pkg3-exec-generic-alert.xml");
+    let host = sys.edge.trim_start_matches("http://").to_owned();
+    let header_code = |body: &[u8]| match xml::decode(body).expect("SyncML").body.commands.first() {
+        Some(Command::Status(s)) => s.data,
+        other => panic!("no header status: {other:?}"),
+    };
+    // As libdmclient does: a new TCP connection for every POST, closed after the answer.
+    for (body, code) in [(&vector[..], 212), (&results[..], 200)] {
+        let mut s = std::net::TcpStream::connect(&host).expect("connect");
+        let (status, answer) = raw_post(&mut s, &host, body, true);
+        assert_eq!((status, header_code(&answer)), (200, code));
+    }
+    // Both messages of a session over one kept-alive connection.
+    let mut s = std::net::TcpStream::connect(&host).expect("connect");
+    let (status, answer) = raw_post(&mut s, &host, vector, false);
+    assert_eq!((status, header_code(&answer)), (200, 212));
+    let (status, answer) = raw_post(&mut s, &host, results, false);
+    assert_eq!((status, header_code(&answer)), (200, 200));
+}
