@@ -24,6 +24,16 @@ pub enum Command {
         /// The package #0 file, or `-` for standard input.
         file: PathBuf,
     },
-    /// Send results that could not be reported earlier.
+    /// Finish unfinished jobs now: resume downloads, recover interrupted installs, send
+    /// results that could not be reported earlier.
     Report,
+    /// Show the account and every job with its FUMO state.
+    Status,
+    /// Register dmclient (with this configuration) as the XDG handler of
+    /// `application/vnd.syncml.notification`, so a browser hands triggers to it.
+    InstallHandler {
+        /// For every user (`/usr/share`, `/etc/xdg`) instead of this user.
+        #[arg(long)]
+        system: bool,
+    },
 }

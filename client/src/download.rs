@@ -27,7 +27,7 @@ pub fn fetch(agent: &ureq::Agent, d: &FumoDelivery, dir: &Path) -> Result<PathBu
     {
         return Err(ResultCode::VALIDATION_FAILED);
     }
-    let part = dir.join(format!("{}.part", d.sha256));
+    let part = part_path(dir, d);
     let mut last = ResultCode::DOWNLOAD_SERVER_UNAVAILABLE;
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
@@ -45,15 +45,27 @@ pub fn fetch(agent: &ureq::Agent, d: &FumoDelivery, dir: &Path) -> Result<PathBu
     Err(last)
 }
 
-/// Writes the bytes of an inline delivery (received inside the DM session) into `dir` and
-/// checks them like a download; `None` bytes (missing or not base64) are a corrupt package.
-pub fn store_inline(d: &FumoDelivery, bytes: Option<Vec<u8>>, dir: &Path) -> Result<PathBuf, ResultCode> {
+/// Where the bytes of `d` are kept while they arrive and until they are installed.
+pub fn part_path(dir: &Path, d: &FumoDelivery) -> PathBuf {
+    dir.join(format!("{}.part", d.sha256))
+}
+
+/// Keeps the bytes of an inline delivery (received inside the DM session) where a download
+/// would have put them; [`verify_part`] checks them.
+pub fn store_inline(d: &FumoDelivery, bytes: &[u8], dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(part_path(dir, d), bytes)
+}
+
+/// Checks what is in the part file of `d` (an inline delivery's bytes).
+pub fn verify_part(d: &FumoDelivery, dir: &Path) -> Result<PathBuf, ResultCode> {
     if !portaldm_shared::cdn::is_blob_id(&d.sha256) {
         return Err(ResultCode::VALIDATION_FAILED);
     }
-    let bytes = bytes.ok_or(ResultCode::CORRUPTED)?;
-    let part = dir.join(format!("{}.part", d.sha256));
-    std::fs::write(&part, bytes).map_err(|_| ResultCode::UPDATE_FAILED)?;
+    let part = part_path(dir, d);
+    if !part.exists() {
+        return Err(ResultCode::CORRUPTED);
+    }
     verify(d, &part)
 }
 

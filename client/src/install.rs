@@ -7,8 +7,10 @@ use portaldm_shared::fumo::{FumoDelivery, ResultCode};
 
 use crate::config::Install;
 
-/// Installs `package`; the FUMO result code.
-pub fn install(cfg: &Install, d: &FumoDelivery, package: &Path) -> ResultCode {
+/// Installs `package`; the FUMO result code. A command installer also gets
+/// `PDM_RESULT_FILE`: writing its FUMO result code there lets dmclient learn the outcome even
+/// if dmclient itself stopped while the installer ran.
+pub fn install(cfg: &Install, d: &FumoDelivery, package: &Path, result_file: &Path) -> ResultCode {
     if let Some(cmd) = &cfg.command {
         let Some((prog, args)) = cmd.split_first() else {
             return ResultCode::UPDATE_FAILED;
@@ -19,6 +21,7 @@ pub fn install(cfg: &Install, d: &FumoDelivery, package: &Path) -> ResultCode {
             .env("PDM_PKG_NAME", &d.pkg_name)
             .env("PDM_PKG_VERSION", &d.pkg_version)
             .env("PDM_SHA256", &d.sha256)
+            .env("PDM_RESULT_FILE", result_file)
             .status();
         return match status {
             Ok(s) if s.success() => ResultCode::SUCCESS,

@@ -6,11 +6,13 @@ mod cli;
 mod config;
 mod download;
 mod exit;
+mod handler;
 mod http;
 mod install;
-mod pending;
+mod jobs;
 mod report;
 mod session;
+mod status;
 mod trigger;
 
 fn main() -> std::process::ExitCode {
@@ -19,6 +21,12 @@ fn main() -> std::process::ExitCode {
         Ok(cfg) => match cli.command {
             cli::Command::Trigger { file } => trigger::run(&cfg, &file),
             cli::Command::Report => report::run_pending(&cfg),
+            cli::Command::Status => status::run(&cfg),
+            cli::Command::InstallHandler { system } => handler::install(&cli.config, system).map(|written| {
+                for p in written {
+                    println!("wrote {}", p.display());
+                }
+            }),
         },
         Err(e) => Err(e),
     };

@@ -1,6 +1,7 @@
 //! Drives a client DM session over HTTP until it ends, with the account's authentication.
 
 use portaldm_shared::auth::HmacProof;
+use portaldm_shared::fumo::FumoDelivery;
 use portaldm_shared::session::ProtocolError;
 use portaldm_shared::session::client::{ClientSession, ClientStep};
 use portaldm_shared::syncml::{self, SyncMl};
@@ -40,9 +41,17 @@ fn exchange_retrying(
 
 /// Runs `s` against the account's DM URL. The account's nonces are kept whatever happens:
 /// a stale one costs a challenge next time, a lost one is not recoverable without that.
-pub fn drive(cfg: &Config, agent: &ureq::Agent, s: ClientSession) -> Result<ClientSession, ClientError> {
+///
+/// `on_delivery` runs for each delivery the server hands over, before the message that
+/// acknowledges it is sent.
+pub fn drive(
+    cfg: &Config,
+    agent: &ureq::Agent,
+    s: ClientSession,
+    on_delivery: OnDelivery<'_>,
+) -> Result<ClientSession, ClientError> {
     let mut s = auth::attach(cfg, s.with_wire(cfg.account.encoding.dm()))?;
-    let result = run(cfg, agent, &mut s);
+    let result = run(cfg, agent, &mut s, on_delivery);
     auth::keep(cfg, &s)?;
     result?;
     if s.auth().is_some_and(|a| a.server_refused()) {
@@ -51,15 +60,29 @@ pub fn drive(cfg: &Config, agent: &ureq::Agent, s: ClientSession) -> Result<Clie
     Ok(s)
 }
 
-fn run(cfg: &Config, agent: &ureq::Agent, s: &mut ClientSession) -> Result<(), ClientError> {
+/// What the caller does with each delivery as it arrives.
+pub type OnDelivery<'a> = &'a mut dyn FnMut(&ClientSession, &FumoDelivery) -> Result<(), ClientError>;
+
+fn run(
+    cfg: &Config,
+    agent: &ureq::Agent,
+    s: &mut ClientSession,
+    on_delivery: OnDelivery<'_>,
+) -> Result<(), ClientError> {
     let mut out = s.first_message();
+    let mut kept = 0;
     for _ in 0..MAX_MESSAGES {
         let body = encode(cfg, &out)?;
         let hmac = s.hmac_header(&body);
         let url = s.next_url().to_owned();
         let answer = exchange_retrying(cfg, agent, &url, &body, hmac.as_deref())?;
         let proof = HmacProof { header: answer.hmac.as_deref(), body: &answer.body };
-        match s.handle_proved(&answer.msg, proof).map_err(ClientError::Protocol)? {
+        let step = s.handle_proved(&answer.msg, proof).map_err(ClientError::Protocol)?;
+        for d in &s.deliveries()[kept..] {
+            on_delivery(s, d)?;
+        }
+        kept = s.deliveries().len();
+        match step {
             ClientStep::Send(m) => out = *m,
             ClientStep::Done => return Ok(()),
         }

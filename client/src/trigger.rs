@@ -4,21 +4,16 @@
 use std::io::Read as _;
 use std::path::Path;
 
-use portaldm_shared::fumo::{FumoResult, ResultCode};
+use portaldm_shared::fumo::FumoDelivery;
+use portaldm_shared::job::Job;
 use portaldm_shared::pkg0::{MAX_PACKAGE_LEN, Package0};
 use portaldm_shared::session::client::ClientSession;
-use portaldm_shared::time::UnixMillis;
 use portaldm_shared::token::TokenVerifier;
 use portaldm_shared::trigger;
 
 use crate::config::Config;
 use crate::exit::ClientError;
-use crate::{download, http, install, pending, report, session};
-
-fn now() -> UnixMillis {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64);
-    UnixMillis(ms.unwrap_or(0))
-}
+use crate::{download, http, jobs, session};
 
 fn read_trigger(file: &Path) -> Result<Vec<u8>, ClientError> {
     let mut bytes = Vec::new();
@@ -41,7 +36,7 @@ fn check(cfg: &Config, bytes: &[u8]) -> Result<(Package0, String), ClientError> 
         server_password: cfg.account.server_password.as_deref().map(str::as_bytes),
         nonce: cfg.account.nonce.as_bytes(),
     };
-    let accepted = trigger::accept(bytes, account, &verifier, now()).map_err(|r| match r {
+    let accepted = trigger::accept(bytes, account, &verifier, jobs::now()).map_err(|r| match r {
         trigger::Refusal::Malformed(e) => ClientError::Trigger(e),
         trigger::Refusal::UnknownServer(s) => ClientError::UnknownServer(s),
         trigger::Refusal::BadDigest => ClientError::BadDigest,
@@ -58,42 +53,29 @@ pub fn run(cfg: &Config, file: &Path) -> Result<(), ClientError> {
     eprintln!("trigger accepted: session {} with {}", pkg.session_id_hex(), cfg.account.dm_url);
     let agent = http::agent();
     let s = ClientSession::server_initiated(cfg.device(), &cfg.account.dm_url, &pkg.session_id_hex(), &token);
-    let s = session::drive(cfg, &agent, s)?;
-    let deliveries = s.deliveries().to_vec();
-    if deliveries.is_empty() {
+    // Each delivery becomes a job on disk before its Exec is acknowledged (202), so a crash
+    // after that cannot lose it.
+    let dir = jobs::dir(&cfg.state_dir);
+    let mut keep = |s: &ClientSession, d: &FumoDelivery| -> Result<(), ClientError> {
+        if d.inline {
+            eprintln!("received {} {} inside the session ({} bytes)", d.pkg_name, d.pkg_version, d.size);
+            // Bytes that are missing or not base64 leave no part file: the job reports 402.
+            if let Some(bytes) = s.pkg_data(d) {
+                download::store_inline(d, &bytes, &dir).map_err(ClientError::State)?;
+            }
+        }
+        jobs::save(&cfg.state_dir, &Job::new(d.clone(), jobs::now()))
+    };
+    let s = session::drive(cfg, &agent, s, &mut keep)?;
+    if s.deliveries().is_empty() {
         eprintln!("session ended without a delivery");
         return Ok(());
     }
-    let jobs = cfg.state_dir.join("jobs");
-    std::fs::create_dir_all(&jobs).map_err(ClientError::State)?;
-    let mut failure = None;
-    for d in &deliveries {
-        let fetched = if d.inline {
-            eprintln!("received {} {} inside the session ({} bytes)", d.pkg_name, d.pkg_version, d.size);
-            download::store_inline(d, s.pkg_data(d), &jobs)
-        } else {
-            eprintln!("downloading {} {} ({} bytes)", d.pkg_name, d.pkg_version, d.size);
-            download::fetch(&agent, d, &jobs)
-        };
-        let code = match fetched {
-            Ok(file) => {
-                let code = install::install(&cfg.install, d, &file);
-                let _ = std::fs::remove_file(&file);
-                code
-            }
-            Err(code) => code,
-        };
-        eprintln!("result {}: {}", code.0, code.describe());
-        if code != ResultCode::SUCCESS {
-            failure = Some(code);
-        }
-        // Kept on disk first, so the result survives if reporting fails.
-        let mut all = pending::load(&cfg.state_dir)?;
-        all.push(FumoResult { source: d.operation(), correlator: d.correlator.clone(), code });
-        pending::save(&cfg.state_dir, &all)?;
+    let outcome = jobs::run_all(cfg, &agent, false)?;
+    if let Some(e) = outcome.unreported {
+        return Err(ClientError::ReportPending(e));
     }
-    report::run_pending(cfg)?;
-    match failure {
+    match outcome.failed.first() {
         Some(code) => Err(ClientError::UpdateFailed(code.0, code.describe())),
         None => Ok(()),
     }

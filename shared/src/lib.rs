@@ -16,6 +16,7 @@ pub mod device;
 pub mod edgeauth;
 pub mod fumo;
 pub mod fwver;
+pub mod job;
 pub mod keys;
 pub mod media;
 pub mod pkg0;

@@ -258,6 +258,20 @@ impl System {
     }
 }
 
+/// dmclient's jobs on disk (state_dir/jobs/*.json), as JSON.
+pub fn jobs(sys: &System) -> Vec<serde_json::Value> {
+    let dir = sys.dir.path().join("dmclient/jobs");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read_to_string(&path).expect("job file");
+            out.push(serde_json::from_str(&text).expect("job json"));
+        }
+    }
+    out
+}
+
 /// Waits for `child`, killing it past `limit`.
 pub fn wait_with_timeout(mut child: Child, limit: Duration) -> Output {
     let deadline = Instant::now() + limit;

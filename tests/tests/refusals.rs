@@ -221,8 +221,8 @@ fn a_result_that_cannot_be_reported_is_kept_and_sent_later() {
     let out = wait_with_timeout(client, Duration::from_secs(60));
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(10), "result kept for later: {log}");
-    let pending = std::fs::read_to_string(sys.dir.path().join("dmclient/pending-results.json")).expect("pending");
-    assert!(pending.contains("\"code\": 200"), "{pending}");
+    let job = portaldm_tests::jobs(&sys).pop().expect("the job is kept");
+    assert_eq!((job["result"].as_u64(), job["reported"].as_bool()), (Some(200), Some(false)), "{job}");
 
     sys.start_origin();
     let report = std::process::Command::new(portaldm_tests::bin("dmclient"))
@@ -233,8 +233,8 @@ fn a_result_that_cannot_be_reported_is_kept_and_sent_later() {
         .expect("dmclient report");
     assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
     assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
-    let pending = std::fs::read_to_string(sys.dir.path().join("dmclient/pending-results.json")).expect("pending");
-    assert_eq!(pending.trim(), "[]", "nothing left to report");
+    let job = portaldm_tests::jobs(&sys).pop().expect("the job is kept");
+    assert_eq!(job["reported"].as_bool(), Some(true), "nothing left to report: {job}");
     // With nothing pending, another report run is a clean no-op.
     let again = std::process::Command::new(portaldm_tests::bin("dmclient"))
         .arg("-c")

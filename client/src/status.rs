@@ -1,0 +1,55 @@
+//! `dmclient status`: the account and every job with its FUMO state.
+
+use portaldm_shared::job::Action;
+
+use crate::config::Config;
+use crate::exit::ClientError;
+use crate::jobs;
+
+/// Prints the status to standard output.
+pub fn run(cfg: &Config) -> Result<(), ClientError> {
+    let a = &cfg.account;
+    println!("device   {}", cfg.device.dev_id);
+    println!("account  {} at {} ({:?})", a.server_id, a.dm_url, a.encoding);
+    match &a.auth {
+        Some(auth) => println!(
+            "auth     {:?} as {}{}",
+            auth.scheme,
+            auth.client_name,
+            if auth.server_name.is_some() { ", server must prove itself" } else { "" }
+        ),
+        None => println!("auth     session tokens only"),
+    }
+    let all = jobs::load_all(&cfg.state_dir)?;
+    if all.is_empty() {
+        println!("jobs     none");
+    }
+    let now = jobs::now();
+    for j in all {
+        let d = &j.delivery;
+        let result = j.result.map_or("-".to_owned(), |c| format!("{} ({})", c.0, c.describe()));
+        let report = match j.next(now) {
+            Action::Done => "reported".to_owned(),
+            Action::WaitUntil(t) => {
+                format!(
+                    "not reported; attempt {} failed, next in {} s",
+                    j.report_attempts,
+                    t.0.saturating_sub(now.0) / 1000
+                )
+            }
+            Action::Report(_) => "not reported yet".to_owned(),
+            _ => "in progress".to_owned(),
+        };
+        println!(
+            "job      {} {} [{}] state {} {}, result {}, {}",
+            d.pkg_name,
+            d.pkg_version,
+            d.correlator,
+            j.state.code(),
+            j.state.describe(),
+            result,
+            report
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! dmclient's jobs survive the device stopping: killed while the installer runs, the job is
+//! finished by the next run without a second install, and the right result reaches the
+//! portal once; `dmclient status` shows the FUMO states.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use portaldm_tests::browser::Browser;
+use portaldm_tests::{Options, System, bin, jobs};
+use serde_json::json;
+
+fn dmclient(cfg: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(bin("dmclient")).arg("-c").arg(cfg).args(args).output().expect("dmclient runs")
+}
+
+#[test]
+fn a_device_killed_during_the_install_finishes_the_job_once_with_the_right_result() {
+    let sys = System::start(Options::default());
+    let text = std::fs::read_to_string(sys.client_config()).expect("config");
+    let stage = text.lines().find(|l| l.starts_with("stage_dir")).expect("stage_dir").to_owned();
+    let (started, count) = (sys.dir.path().join("started"), sys.dir.path().join("installs"));
+    // The installer takes 2 s, counts its runs, and leaves its FUMO result where dmclient
+    // can find it even if dmclient is gone by then.
+    let script = format!(
+        "echo run >> '{}'; touch '{}'; sleep 2; echo 200 > \\\"$PDM_RESULT_FILE\\\"",
+        count.display(),
+        started.display()
+    );
+    let cfg = sys.dir.path().join("slow.toml");
+    std::fs::write(&cfg, text.replace(&stage, &format!("command = [\"sh\", \"-c\", \"{script}\"]"))).expect("write");
+
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let mut client = sys.spawn_dmclient(&cfg, &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
+    assert_eq!(phone.post_json("/portal/api/select", &pick).status, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the installer never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The device stops (SIGKILL) while its installer runs.
+    client.kill().expect("kill");
+    let _ = client.wait();
+    let job = jobs(&sys).pop().expect("job on disk");
+    assert_eq!(job["state"], "UpdateProgressing", "{job}");
+    let status = dmclient(&cfg, &["status"]);
+    assert!(String::from_utf8_lossy(&status.stdout).contains("state 60 installing"), "{:?}", status);
+
+    // The installer, orphaned, still finishes; the next run learns its outcome.
+    std::thread::sleep(Duration::from_millis(2500));
+    let again = dmclient(&cfg, &["report"]);
+    let log = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{log}");
+    assert!(log.contains("interrupted"), "{log}");
+    assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
+    assert_eq!(std::fs::read_to_string(&count).expect("count").lines().count(), 1, "installed exactly once");
+    let job = jobs(&sys).pop().expect("job on disk");
+    assert_eq!((job["state"].as_str(), job["reported"].as_bool()), (Some("UpdateSuccessfulNoData"), Some(true)));
+
+    // Nothing is left to do: another run changes nothing and installs nothing.
+    assert!(dmclient(&cfg, &["report"]).status.success());
+    assert_eq!(std::fs::read_to_string(&count).expect("count").lines().count(), 1);
+    let status = String::from_utf8_lossy(&dmclient(&cfg, &["status"]).stdout).into_owned();
+    assert!(status.contains("state 100 updated, result 200 (installed successfully), reported"), "{status}");
+}
+
+#[test]
+fn the_installed_handler_runs_dmclient_on_a_trigger_the_browser_saved() {
+    let sys = System::start(Options { hold_secs: 1, ..Options::default() });
+    let (data, conf, home) = (sys.dir.path().join("xdg-data"), sys.dir.path().join("xdg-config"), sys.dir.path());
+    let out = Command::new(bin("dmclient"))
+        .arg("-c")
+        .arg(sys.client_config())
+        .arg("install-handler")
+        .env("XDG_DATA_HOME", &data)
+        .env("XDG_CONFIG_HOME", &conf)
+        .env("HOME", home)
+        .output()
+        .expect("install-handler");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let desktop = std::fs::read_to_string(data.join("applications/portaldm-dmclient.desktop")).expect("desktop entry");
+    assert!(desktop.contains("MimeType=application/vnd.syncml.notification;"), "{desktop}");
+    let mimeapps = std::fs::read_to_string(conf.join("mimeapps.list")).expect("mimeapps.list");
+    assert!(
+        mimeapps.contains("[Default Applications]\napplication/vnd.syncml.notification=portaldm-dmclient.desktop;")
+    );
+    let mime = std::fs::read_to_string(data.join("mime/packages/portaldm-notification.xml")).expect("mime type");
+    assert!(mime.contains("type=\"application/vnd.syncml.notification\""));
+
+    // What a browser's content dispatcher does: save the trigger, run the Exec line with it.
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let file = sys.dir.path().join("trigger.bin");
+    std::fs::write(&file, &trig.body).expect("save trigger");
+    let exec = desktop.lines().find_map(|l| l.strip_prefix("Exec=")).expect("Exec line");
+    let command = exec.replace("%f", &format!("'{}'", file.display()));
+    let handler = Command::new("sh").arg("-c").arg(&command).spawn().expect("handler runs");
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
+    assert_eq!(phone.post_json("/portal/api/select", &pick).status, 200);
+    let out = portaldm_tests::wait_with_timeout(handler, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
+}
