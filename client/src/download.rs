@@ -98,6 +98,7 @@ fn attempt_once(agent: &ureq::Agent, d: &FumoDelivery, part: &Path) -> Result<()
         .open(part)
         .map_err(|_| Stop::Fail(ResultCode::UPDATE_FAILED))?;
     let mut total = if append { have } else { 0 };
+    let bar = progress(d, total);
     let mut reader = resp.into_body().into_reader();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -114,12 +115,30 @@ fn attempt_once(agent: &ureq::Agent, d: &FumoDelivery, part: &Path) -> Result<()
             return Err(Stop::Fail(ResultCode::CORRUPTED)); // more than announced: stop reading
         }
         file.write_all(&buf[..n]).map_err(|_| Stop::Fail(ResultCode::UPDATE_FAILED))?;
+        bar.set_position(total);
     }
+    bar.finish_and_clear();
     file.sync_all().map_err(|_| Stop::Fail(ResultCode::UPDATE_FAILED))?;
     if total < d.size {
         return Err(Stop::Retry(ResultCode::DOWNLOAD_TIMEOUT));
     }
     Ok(())
+}
+
+/// A progress bar on a terminal; hidden (logs only) when stderr is not one.
+fn progress(d: &FumoDelivery, at: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(d.size).with_position(at);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(format!("{} {}", d.pkg_name, d.pkg_version));
+    bar
 }
 
 /// Checks size and SHA-256 of the whole file; a mismatch removes it.
