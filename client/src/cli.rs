@@ -24,6 +24,9 @@ pub enum Command {
         /// The package #0 file, or `-` for standard input.
         file: PathBuf,
     },
+    /// Ask the server for an update without a browser (FUMO device request); the recommended
+    /// update, if any, is delivered, installed and reported. Needs `[account.auth]`.
+    Check,
     /// Finish unfinished jobs now: resume downloads, recover interrupted installs, send
     /// results that could not be reported earlier.
     Report,

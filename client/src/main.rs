@@ -2,8 +2,10 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod check;
 mod cli;
 mod config;
+mod deliver;
 mod download;
 mod exit;
 mod handler;
@@ -21,6 +23,7 @@ fn main() -> std::process::ExitCode {
         Ok(cfg) => match cli.command {
             cli::Command::Trigger { file } => trigger::run(&cfg, &file),
             cli::Command::Report => report::run_pending(&cfg),
+            cli::Command::Check => check::run(&cfg),
             cli::Command::Status => status::run(&cfg),
             cli::Command::InstallHandler { system } => handler::install(&cli.config, system).map(|written| {
                 for p in written {

@@ -4,8 +4,6 @@
 use std::io::Read as _;
 use std::path::Path;
 
-use portaldm_shared::fumo::FumoDelivery;
-use portaldm_shared::job::Job;
 use portaldm_shared::pkg0::{MAX_PACKAGE_LEN, Package0};
 use portaldm_shared::session::client::ClientSession;
 use portaldm_shared::token::TokenVerifier;
@@ -13,7 +11,7 @@ use portaldm_shared::trigger;
 
 use crate::config::Config;
 use crate::exit::ClientError;
-use crate::{download, http, jobs, session};
+use crate::{deliver, http, jobs};
 
 fn read_trigger(file: &Path) -> Result<Vec<u8>, ClientError> {
     let mut bytes = Vec::new();
@@ -53,30 +51,5 @@ pub fn run(cfg: &Config, file: &Path) -> Result<(), ClientError> {
     eprintln!("trigger accepted: session {} with {}", pkg.session_id_hex(), cfg.account.dm_url);
     let agent = http::agent();
     let s = ClientSession::server_initiated(cfg.device(), &cfg.account.dm_url, &pkg.session_id_hex(), &token);
-    // Each delivery becomes a job on disk before its Exec is acknowledged (202), so a crash
-    // after that cannot lose it.
-    let dir = jobs::dir(&cfg.state_dir);
-    let mut keep = |s: &ClientSession, d: &FumoDelivery| -> Result<(), ClientError> {
-        if d.inline {
-            eprintln!("received {} {} inside the session ({} bytes)", d.pkg_name, d.pkg_version, d.size);
-            // Bytes that are missing or not base64 leave no part file: the job reports 402.
-            if let Some(bytes) = s.pkg_data(d) {
-                download::store_inline(d, &bytes, &dir).map_err(ClientError::State)?;
-            }
-        }
-        jobs::save(&cfg.state_dir, &Job::new(d.clone(), jobs::now()))
-    };
-    let s = session::drive(cfg, &agent, s, &mut keep)?;
-    if s.deliveries().is_empty() {
-        eprintln!("session ended without a delivery");
-        return Ok(());
-    }
-    let outcome = jobs::run_all(cfg, &agent, false)?;
-    if let Some(e) = outcome.unreported {
-        return Err(ClientError::ReportPending(e));
-    }
-    match outcome.failed.first() {
-        Some(code) => Err(ClientError::UpdateFailed(code.0, code.describe())),
-        None => Ok(()),
-    }
+    deliver::deliver(cfg, &agent, s)
 }

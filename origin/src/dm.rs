@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use portaldm_shared::auth::server::Verdict;
 use portaldm_shared::auth::{self, HmacProof};
+use portaldm_shared::fumo::FumoDelivery;
 use portaldm_shared::media::{self, DmEncoding};
 use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::refuse;
@@ -209,6 +210,17 @@ async fn continue_session(
             }
             hold_for_choice(st, &mut session).await?
         }
+        Step::UpdateRequested => {
+            st.store.upsert_device(&session.device, now_ms()).await?;
+            let internal = |e: portaldm_shared::session::ProtocolError| AppError::Internal(e.into());
+            match requested_delivery(st, &session).await? {
+                Some(d) => {
+                    let data = inline_bytes(st, &d).await;
+                    session.poll_deliver(&d, data.as_deref()).map_err(internal)?
+                }
+                None => session.poll_end().map_err(internal)?,
+            }
+        }
         Step::CheckedIn(reply) => {
             st.store.upsert_device(&session.device, now_ms()).await?;
             tracing::info!(dev_id = %session.device.dev_id, "device checked in");
@@ -277,4 +289,43 @@ async fn inline_bytes(st: &AppState, d: &portaldm_shared::fumo::FumoDelivery) ->
             None
         }
     }
+}
+
+/// The delivery a device that asked for an update gets: the recommended offer, recorded as a
+/// portal session no browser is bound to, so its result is tracked like any other. `None` when
+/// nothing is offered to this device.
+async fn requested_delivery(st: &AppState, session: &ServerSession) -> Result<Option<FumoDelivery>, AppError> {
+    let packages = st.store.packages().await?;
+    let offers = portaldm_shared::catalog::offers(&packages, &session.device);
+    let Some(offer) = offers.iter().find(|o| o.recommended).or(offers.first()) else {
+        tracing::info!(dev_id = %session.device.dev_id, "update requested; nothing to offer");
+        return Ok(None);
+    };
+    let sid = {
+        use base64::Engine as _;
+        use portaldm_shared::rand::{SecureRandom, bytes};
+        let raw = bytes::<16>(&mut OsRandom as &mut dyn SecureRandom).map_err(|e| AppError::Internal(e.into()))?;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    };
+    let now = now_ms();
+    let record = PortalRecord {
+        sid,
+        bnd: String::new(),
+        nsid: 0,
+        dev_id: session.device.dev_id.clone(),
+        state: PortalState::Choosing,
+        device: session.device.clone(),
+        package_id: None,
+        delivery: None,
+        exec_status: None,
+        result_code: None,
+        expires_at: now + (st.cfg.portal_ttl_secs as i64) * 1000,
+    };
+    st.store.create_portal(&record, now).await?;
+    let delivery = crate::portal::delivery_for(st, &record, offer, crate::clock::now())?;
+    if !st.store.select(&record.sid, offer.package.id, &delivery, now).await? {
+        return Err(AppError::Internal(anyhow::anyhow!("a fresh request session was not choosing")));
+    }
+    tracing::info!(dev_id = %record.dev_id, package = offer.package.id, "update requested; delivering the recommended offer");
+    Ok(Some(delivery))
 }

@@ -110,7 +110,13 @@ pub async fn select(
     Ok(no_store(Json(v).into_response()))
 }
 
-fn delivery_for(st: &AppState, p: &PortalRecord, offer: &Offer, now: UnixMillis) -> Result<FumoDelivery, AppError> {
+/// A delivery of `offer` to the device of `p`: a signed download URL and a fresh correlator.
+pub(crate) fn delivery_for(
+    st: &AppState,
+    p: &PortalRecord,
+    offer: &Offer,
+    now: UnixMillis,
+) -> Result<FumoDelivery, AppError> {
     let expires = now.as_secs() + st.cfg.download_ttl_secs;
     let path =
         cdn::sign(&st.cdn_keys, &offer.package.blob, &p.dev_id, expires).map_err(|e| AppError::Internal(e.into()))?;

@@ -18,6 +18,8 @@ use crate::syncml::{Alert, Command, Exec, Item, ItemCommand, Meta};
 pub const MO_URN: &str = "urn:oma:mo:oma-fumo:1.0";
 /// Meta Type of the DownloadAndUpdate result alert.
 pub const RESULT_ALERT_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.downloadandupdate";
+/// Meta Type of the generic alert a device sends to ask for a firmware update itself.
+pub const DEVICE_REQUEST_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.devicerequest";
 /// Meta Type of the Update result alert (inline delivery).
 pub const UPDATE_ALERT_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.update";
 /// Root of the FUMO subtree portaldm writes.
@@ -165,6 +167,26 @@ impl FumoDelivery {
         let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
         base64::engine::general_purpose::STANDARD.decode(compact).ok()
     }
+}
+
+/// The generic alert (1226) a device sends to ask for an update without a browser.
+pub fn device_request(cmd_id: String) -> Alert {
+    Alert {
+        cmd_id,
+        no_resp: false,
+        data: AlertCode::GENERIC.0,
+        correlator: None,
+        items: vec![Item::source_data("./FUMO", Meta::typed(Some("chr"), Some(DEVICE_REQUEST_TYPE)), Some("0".into()))],
+    }
+}
+
+/// Whether `alert` asks for a firmware update.
+pub fn is_device_request(alert: &Alert) -> bool {
+    alert.code() == AlertCode::GENERIC
+        && alert
+            .items
+            .iter()
+            .any(|i| i.meta.type_.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(DEVICE_REQUEST_TYPE)))
 }
 
 /// The outcome of a DownloadAndUpdate, as the client reports it.

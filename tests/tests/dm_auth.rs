@@ -234,3 +234,32 @@ fn one_connection_per_post_and_keep_alive_both_work() {
     let (status, answer) = raw_post(&mut s, &host, results, false);
     assert_eq!((status, header_code(&answer)), (200, 200));
 }
+
+#[test]
+fn dmclient_check_gets_the_recommended_update_without_a_browser() {
+    let sys = System::start(Options::default());
+    let run = |cfg: &Path, args: &[&str]| {
+        std::process::Command::new(portaldm_tests::bin("dmclient"))
+            .arg("-c")
+            .arg(cfg)
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    // Without credentials there is no way to ask.
+    let out = run(&sys.client_config(), &["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let auth = account(&sys, &[DEV_ID, "--scheme", "md5"]);
+    let cfg = config(&sys, "check.toml", "xml", &auth);
+    let out = run(&cfg, &["check"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("reported result 200"), "{log}");
+    // The recommended offer for PDM-Phone-1 on 1.0.0 is 1.2.0; it was installed and reported.
+    let status = String::from_utf8_lossy(&run(&cfg, &["status"]).stdout).into_owned();
+    assert!(status.contains("PDM Phone 1 firmware 1.2.0"), "{status}");
+    assert!(status.contains("state 100 updated, result 200 (installed successfully), reported"), "{status}");
+    let staged = std::fs::read_dir(sys.staged_dir()).expect("staged").count();
+    assert_eq!(staged, 1);
+}

@@ -133,6 +133,8 @@ pub trait Store: Send + Sync {
         reply: &[u8],
         now: i64,
     ) -> StoreResult<bool>;
+    /// Creates a portal session that no browser is bound to (a device's own update request).
+    async fn create_portal(&self, portal: &PortalRecord, now: i64) -> StoreResult<()>;
     /// Records what a device reported.
     async fn upsert_device(&self, device: &DeviceDetails, now: i64) -> StoreResult<()>;
     /// Reads a portal session.

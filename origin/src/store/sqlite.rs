@@ -135,6 +135,10 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
+    async fn create_portal(&self, p: &PortalRecord, now: i64) -> StoreResult<()> {
+        create_portal_on(&mut *self.pool.acquire().await?, p, now).await
+    }
+
     async fn upsert_device(&self, d: &DeviceDetails, now: i64) -> StoreResult<()> {
         upsert_device_on(&mut *self.pool.acquire().await?, d, now).await
     }

@@ -92,6 +92,19 @@ impl ClientSession {
         s
     }
 
+    /// A client-initiated session asking for a firmware update (`dmclient check`): Alert 1201,
+    /// DevInfo, and the FUMO device-request generic alert. Needs a DM account.
+    pub fn check(device: DeviceDetails, server_uri: &str, session_id_hex: &str) -> Self {
+        let mut s = Self::new(device, server_uri, session_id_hex);
+        let mut ids = CmdIds::default();
+        s.opening = vec![
+            Command::Alert(Alert { cmd_id: ids.next(), data: AlertCode::CLIENT_INITIATED.0, ..Alert::default() }),
+            s.devinfo(ids.next()),
+            Command::Alert(crate::fumo::device_request(ids.next())),
+        ];
+        s
+    }
+
     /// A client-initiated session that reports `result`.
     pub fn report(device: DeviceDetails, server_uri: &str, session_id_hex: &str, result: &FumoResult) -> Self {
         let mut s = Self::new(device, server_uri, session_id_hex);

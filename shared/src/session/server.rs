@@ -64,6 +64,10 @@ pub enum Step {
     /// A check-in session has read the device: record its details and send `reply`, which
     /// ends the session.
     CheckedIn(SyncMl),
+    /// A device asked for an update and has been read: record its details, then answer with
+    /// [`ServerSession::poll_deliver`] (the recommended offer) or [`ServerSession::poll_end`]
+    /// (nothing to offer).
+    UpdateRequested,
 }
 
 /// Why the session exists.
@@ -87,6 +91,9 @@ pub struct ServerSession {
     /// Why the session exists.
     #[serde(default)]
     pub kind: Kind,
+    /// The device asked for a firmware update (FUMO device request).
+    #[serde(default)]
+    pub wants_update: bool,
     /// What the device has told us.
     pub device: DeviceDetails,
     /// Where the session stands.
@@ -152,6 +159,7 @@ impl ServerSession {
             session_id: msg.hdr.session_id.clone(),
             portal_sid: claims.sid.clone(),
             kind: Kind::Portal,
+            wants_update: false,
             device,
             state: State::ExpectDevDetail,
             server_uri: server_uri.to_owned(),
@@ -174,9 +182,11 @@ impl ServerSession {
         check_version(&msg.hdr)?;
         let mut device = DeviceDetails { dev_id: msg.hdr.source.clone(), ..DeviceDetails::default() };
         let mut client_initiated = false;
+        let mut wants_update = false;
         for c in &msg.body.commands {
             match c {
                 Command::Alert(a) if a.code() == AlertCode::CLIENT_INITIATED => client_initiated = true,
+                Command::Alert(a) if crate::fumo::is_device_request(a) => wants_update = true,
                 Command::Replace(r) => device.absorb(&r.items),
                 _ => {}
             }
@@ -191,6 +201,7 @@ impl ServerSession {
             session_id: msg.hdr.session_id.clone(),
             portal_sid: String::new(),
             kind: Kind::CheckIn,
+            wants_update,
             device,
             state: State::ExpectDevDetail,
             server_uri: server_uri.to_owned(),
@@ -304,6 +315,13 @@ impl ServerSession {
                         ..Alert::default()
                     }));
                     return Ok(Step::Reply(self.reply(&msg.hdr, cmds, false)));
+                }
+                if self.kind == Kind::CheckIn && self.wants_update {
+                    // Held like a portal session, but the server chooses (the recommended offer).
+                    self.inbox.abandon();
+                    self.state = State::Choosing;
+                    self.owe(msg);
+                    return Ok(Step::UpdateRequested);
                 }
                 if self.kind == Kind::CheckIn {
                     // Whatever the device answered (or if it only reported alerts), the
