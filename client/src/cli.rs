@@ -32,6 +32,26 @@ pub enum Command {
     Report,
     /// Show the account and every job with its FUMO state.
     Status,
+    /// Load generator: many simulated handsets run the whole portal flow through the edge
+    /// (trigger, DM session, offers and choice, download, result) and the latency of each step
+    /// is reported. Uses this configuration's account and device as the template.
+    Swarm {
+        /// The edge's base URL.
+        #[arg(long)]
+        edge: String,
+        /// Flows in all (0: run for --duration-secs).
+        #[arg(long, default_value_t = 100)]
+        devices: usize,
+        /// Flows at once.
+        #[arg(long, default_value_t = 10)]
+        concurrency: usize,
+        /// Stop starting new flows after this many seconds.
+        #[arg(long)]
+        duration_secs: Option<u64>,
+        /// IMEI of the first simulated handset (the others count up).
+        #[arg(long, default_value_t = 350_000_000_000_000)]
+        first_imei: u64,
+    },
     /// Register dmclient (with this configuration) as the XDG handler of
     /// `application/vnd.syncml.notification`, so a browser hands triggers to it.
     InstallHandler {

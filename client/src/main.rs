@@ -15,6 +15,7 @@ mod jobs;
 mod report;
 mod session;
 mod status;
+mod swarm;
 mod trigger;
 
 fn main() -> std::process::ExitCode {
@@ -25,6 +26,16 @@ fn main() -> std::process::ExitCode {
             cli::Command::Report => report::run_pending(&cfg),
             cli::Command::Check => check::run(&cfg),
             cli::Command::Status => status::run(&cfg),
+            cli::Command::Swarm { edge, devices, concurrency, duration_secs, first_imei } => swarm::run(
+                &cfg,
+                &swarm::Plan {
+                    edge,
+                    devices,
+                    concurrency,
+                    duration: duration_secs.map(std::time::Duration::from_secs),
+                    first_imei,
+                },
+            ),
             cli::Command::InstallHandler { system } => handler::install(&cli.config, system).map(|written| {
                 for p in written {
                     println!("wrote {}", p.display());

@@ -1,5 +1,6 @@
 //! Reporting results in client-initiated sessions (Alert 1201 + generic alert 1226).
 
+use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::FumoResult;
 use portaldm_shared::session::client::ClientSession;
 use portaldm_shared::syncml::codes::StatusCode;
@@ -17,12 +18,17 @@ pub fn run_pending(cfg: &Config) -> Result<(), ClientError> {
     }
 }
 
-/// One report session for one result; Ok once the server acknowledged it.
+/// One report session for one result of this device; Ok once the server acknowledged it.
 pub fn report_one(cfg: &Config, agent: &ureq::Agent, r: &FumoResult) -> Result<(), ClientError> {
+    report_as(cfg, agent, cfg.device(), r)
+}
+
+/// [`report_one`] for another device identity (the swarm's simulated handsets).
+pub fn report_as(cfg: &Config, agent: &ureq::Agent, device: DeviceDetails, r: &FumoResult) -> Result<(), ClientError> {
     let mut sid = [0u8; 2];
     getrandom::fill(&mut sid).map_err(|e| ClientError::State(std::io::Error::other(e.to_string())))?;
     let session_id = format!("{:X}", u16::from_be_bytes(sid).max(1));
-    let s = ClientSession::report(cfg.device(), &cfg.account.dm_url, &session_id, r);
+    let s = ClientSession::report(device, &cfg.account.dm_url, &session_id, r);
     let s = session::drive(cfg, agent, s, &mut |_, _| Ok(()))?;
     match s.report_statuses() {
         [StatusCode::OK] => Ok(()),

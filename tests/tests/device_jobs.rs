@@ -104,3 +104,21 @@ fn the_installed_handler_runs_dmclient_on_a_trigger_the_browser_saved() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
 }
+
+#[test]
+fn swarm_runs_many_handsets_through_the_whole_flow() {
+    let sys = System::start(Options::default());
+    let out = Command::new(bin("dmclient"))
+        .arg("-c")
+        .arg(sys.client_config())
+        .args(["swarm", "--edge", &sys.edge, "--devices", "24", "--concurrency", "6"])
+        .output()
+        .expect("swarm runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("completed 24 flows"), "{text}");
+    assert!(!text.contains("failed"), "{text}");
+    for step in ["trigger", "choosing", "select", "delivery", "download", "result", "flow"] {
+        assert!(text.lines().any(|l| l.starts_with(step)), "no latencies for {step}: {text}");
+    }
+}
