@@ -48,6 +48,9 @@ pub enum ClientError {
     /// The server refused a message at the HTTP level (4xx).
     #[error("DM server refused the message with HTTP {0}: {1}")]
     Refused(u16, String),
+    /// The server's answer is larger than dmclient reads.
+    #[error("DM server's answer is larger than {0} bytes")]
+    AnswerTooLarge(u64),
     /// The server's message does not decode.
     #[error("DM server sent an undecodable message")]
     Decode(#[source] DecodeError),
@@ -81,6 +84,7 @@ impl ClientError {
             ClientError::Decode(_)
             | ClientError::Protocol(_)
             | ClientError::Refused(..)
+            | ClientError::AnswerTooLarge(_)
             | ClientError::ServerUnauthenticated => 8,
             ClientError::UpdateFailed(..) => 9,
             ClientError::ReportPending(_) => 10,

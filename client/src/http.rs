@@ -54,12 +54,11 @@ pub fn exchange(
     let status = resp.status();
     let answer_enc =
         resp.headers().get("content-type").and_then(|v| v.to_str().ok()).and_then(media::dm_encoding).unwrap_or(enc);
-    let bytes = resp
-        .body_mut()
-        .with_config()
-        .limit(MAX_ANSWER)
-        .read_to_vec()
-        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    let bytes = resp.body_mut().with_config().limit(MAX_ANSWER).read_to_vec().map_err(|e| match e {
+        // Not transient: sending the message again would get the same answer.
+        ureq::Error::BodyExceedsLimit(limit) => ClientError::AnswerTooLarge(limit),
+        e => ClientError::Transport(e.to_string()),
+    })?;
     if status.is_client_error() {
         // The server refused this message as such: resending it will not help.
         let text = String::from_utf8_lossy(&bytes);
