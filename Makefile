@@ -32,10 +32,12 @@ lint: setup
 fmt:
 	$(CARGO) fmt --all
 
-# Microbenchmarks of the core (criterion; results under target/criterion). Not a test:
-# nothing here is timed by `make test`. See BENCHMARKS.md for the method and numbers.
+# Codec microbenchmarks (criterion; results under target/criterion), then full portal flows
+# through edge and origin on SQLite and PostgreSQL beside a trivial worker's pass-through rate
+# (target/bench/flows.txt). Not a test: nothing here is timed by `make test`. See BENCHMARKS.md.
 bench: setup
 	$(CARGO) bench -p portaldm-shared --bench codec
+	scripts/with-postgres.sh scripts/bench-flows.sh
 
 # Coverage-guided fuzzing of the decoders (nightly + cargo-fuzz, pinned in scripts/tool-versions.sh);
 # FUZZ_SECS per target (default 60).

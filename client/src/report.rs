@@ -20,18 +20,19 @@ pub fn run_pending(cfg: &Config) -> Result<(), ClientError> {
 
 /// One report session for one result of this device; Ok once the server acknowledged it.
 pub fn report_one(cfg: &Config, agent: &ureq::Agent, r: &FumoResult) -> Result<(), ClientError> {
-    report_as(cfg, agent, cfg.device(), r)
+    report_as(cfg, agent, cfg.device(), r).map(drop)
 }
 
-/// [`report_one`] for another device identity (the swarm's simulated handsets).
-pub fn report_as(cfg: &Config, agent: &ureq::Agent, device: DeviceDetails, r: &FumoResult) -> Result<(), ClientError> {
+/// [`report_one`] for another device identity (the swarm's simulated handsets); returns the
+/// number of messages the session took.
+pub fn report_as(cfg: &Config, agent: &ureq::Agent, device: DeviceDetails, r: &FumoResult) -> Result<u32, ClientError> {
     let mut sid = [0u8; 2];
     getrandom::fill(&mut sid).map_err(|e| ClientError::State(std::io::Error::other(e.to_string())))?;
     let session_id = format!("{:X}", u16::from_be_bytes(sid).max(1));
     let s = ClientSession::report(device, &cfg.account.dm_url, &session_id, r);
     let s = session::drive(cfg, agent, s, &mut |_, _| Ok(()))?;
     match s.report_statuses() {
-        [StatusCode::OK] => Ok(()),
+        [StatusCode::OK] => Ok(s.messages_sent()),
         other => Err(ClientError::ReportPending(format!("server answered {other:?}"))),
     }
 }

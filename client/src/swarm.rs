@@ -51,6 +51,8 @@ pub struct Report {
     pub steps: Vec<(&'static str, Histogram<u64>)>,
     /// Whole flows, microseconds.
     pub flows: Histogram<u64>,
+    /// Edge requests of all completed flows.
+    pub requests: u64,
 }
 
 struct Shared {
@@ -58,6 +60,7 @@ struct Shared {
     flows: Histogram<u64>,
     failures: std::collections::BTreeMap<String, usize>,
     completed: usize,
+    requests: u64,
 }
 
 /// 1 µs … 10 min at 3 significant digits.
@@ -85,6 +88,7 @@ pub fn swarm(cfg: &Config, plan: &Plan) -> Result<Report, ClientError> {
         flows: histogram()?,
         failures: Default::default(),
         completed: 0,
+        requests: 0,
     }));
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
@@ -105,8 +109,9 @@ pub fn swarm(cfg: &Config, plan: &Plan) -> Result<Report, ClientError> {
                     let outcome = flow(&cfg, &plan, &agent, i);
                     let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
                     match outcome {
-                        Ok(times) => {
+                        Ok((times, requests)) => {
                             s.completed += 1;
+                            s.requests += requests;
                             let _ = s.flows.record(began.elapsed().as_micros() as u64);
                             for (h, t) in s.steps.iter_mut().zip(times) {
                                 let _ = h.record(t.as_micros().max(1) as u64);
@@ -132,6 +137,7 @@ pub fn swarm(cfg: &Config, plan: &Plan) -> Result<Report, ClientError> {
                 flows: g.flows.clone(),
                 failures: g.failures.clone(),
                 completed: g.completed,
+                requests: g.requests,
             }
         }
     };
@@ -141,12 +147,16 @@ pub fn swarm(cfg: &Config, plan: &Plan) -> Result<Report, ClientError> {
         elapsed,
         steps: STEPS.iter().copied().zip(s.steps).collect(),
         flows: s.flows,
+        requests: s.requests,
     })
 }
 
 fn print(r: &Report) {
     let secs = r.elapsed.as_secs_f64().max(1e-9);
     println!("completed {} flows in {:.1} s: {:.1} flows/s", r.completed, secs, r.completed as f64 / secs);
+    if r.completed > 0 {
+        println!("requests  {:.1} edge requests per flow", r.requests as f64 / r.completed as f64);
+    }
     for (step, n) in &r.failures {
         println!("failed    {n} at {step}");
     }
@@ -166,8 +176,10 @@ fn print(r: &Report) {
     }
 }
 
-/// One handset's whole flow; the step times, or the name of the step that failed.
-fn flow(cfg: &Config, plan: &Plan, agent: &ureq::Agent, i: usize) -> Result<Vec<Duration>, String> {
+/// One handset's whole flow; the step times and the number of edge requests it made, or the
+/// name of the step that failed.
+fn flow(cfg: &Config, plan: &Plan, agent: &ureq::Agent, i: usize) -> Result<(Vec<Duration>, u64), String> {
+    let mut requests = 0u64;
     let edge = plan.edge.trim_end_matches('/');
     let mut times = Vec::with_capacity(STEPS.len());
     let mut device = cfg.device();
@@ -214,7 +226,7 @@ fn flow(cfg: &Config, plan: &Plan, agent: &ureq::Agent, i: usize) -> Result<Vec<
 
     // 3. The browser waits until the device is read and offers are listed, 4. and picks the
     // recommended one.
-    let view = wait_for(agent, edge, &cookie, PortalState::Choosing).map_err(fail("choosing"))?;
+    let view = wait_for(agent, edge, &cookie, PortalState::Choosing, &mut requests).map_err(fail("choosing"))?;
     times.push(t_dm.elapsed());
     let t = Instant::now();
     let offer = view.offers.iter().find(|o| o.recommended).or(view.offers.first());
@@ -264,13 +276,16 @@ fn flow(cfg: &Config, plan: &Plan, agent: &ureq::Agent, i: usize) -> Result<Vec<
     // 7. The result session, and the result as the browser sees it.
     let t = Instant::now();
     let result = FumoResult { source: d.operation(), correlator: d.correlator.clone(), code: ResultCode::SUCCESS };
-    crate::report::report_as(cfg, agent, device, &result).map_err(|e| fail("result")(e.to_string()))?;
-    let done = wait_for(agent, edge, &cookie, PortalState::Done).map_err(fail("result"))?;
+    requests +=
+        u64::from(crate::report::report_as(cfg, agent, device, &result).map_err(|e| fail("result")(e.to_string()))?);
+    let done = wait_for(agent, edge, &cookie, PortalState::Done, &mut requests).map_err(fail("result"))?;
     if done.result.map(|r| r.code) != Some(200) {
         return Err(fail("result")("not shown as 200".into()));
     }
     times.push(t.elapsed());
-    Ok(times)
+    // The trigger, the select, the download, and the handset's DM messages.
+    requests += 3 + u64::from(s.messages_sent());
+    Ok((times, requests))
 }
 
 /// A failure at `step`, with a short reason: failures are counted by this text.
@@ -279,9 +294,16 @@ fn fail(step: &'static str) -> impl Fn(String) -> String {
 }
 
 /// Polls the portal session until it reaches `state` (30 s at most).
-fn wait_for(agent: &ureq::Agent, edge: &str, cookie: &str, state: PortalState) -> Result<SessionView, String> {
+fn wait_for(
+    agent: &ureq::Agent,
+    edge: &str,
+    cookie: &str,
+    state: PortalState,
+    requests: &mut u64,
+) -> Result<SessionView, String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
+        *requests += 1;
         let mut r = agent
             .get(&format!("{edge}/portal/api/session"))
             .header("Cookie", cookie)

@@ -144,6 +144,11 @@ impl ClientSession {
         message(hdr, self.opening.clone(), true)
     }
 
+    /// How many messages this side has built (each one is one HTTP request).
+    pub fn messages_sent(&self) -> u32 {
+        self.next_msg_id - 1
+    }
+
     /// The deliveries the server has handed over (accepted with 202).
     pub fn deliveries(&self) -> &[FumoDelivery] {
         &self.deliveries

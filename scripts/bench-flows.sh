@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# System benchmark: full portal flows through the real edge (wasm in workerd) and origin with
+# `dmclient swarm`, on SQLite and on PostgreSQL, at several concurrency levels; beside the
+# reference measured in the same run: a trivial pass-through worker in workerd (it forwards
+# every request to the origin's /healthz), loaded with wrk. Release builds, loopback only,
+# bounded in time. Writes target/bench/flows.txt.
+#   BENCH_SECS   seconds per swarm run (default 10)
+#   BENCH_LEVELS concurrency levels (default "1 10 100 1000")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/tool-versions.sh
+
+secs=${BENCH_SECS:-10}
+levels=${BENCH_LEVELS:-"1 10 100 1000"}
+out=target/bench
+rm -rf "$out"
+mkdir -p "$out"
+report="$out/flows.txt"
+
+command -v wrk >/dev/null || {
+  sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+  $sudo apt-get install -y -qq wrk >/dev/null
+}
+cargo build --release -q -p portaldm-origin -p portaldm-client
+scripts/edge-bundle.sh >/dev/null
+origin=target/release/portaldm-origin
+dmclient=target/release/dmclient
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+pids=()
+stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
+trap stop EXIT INT TERM
+
+wait_up() {
+  for _ in $(seq 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done
+  echo "bench: $1 did not come up" >&2; exit 1
+}
+
+{
+  echo "# portaldm system benchmark, $(date -u +%FT%TZ)"
+  echo "# machine: $(nproc) CPU ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB"
+  echo "# swarm: $secs s per level; reference: wrk 2 threads, 64 connections, $secs s"
+} > "$report"
+
+run_db() { # $1 = sqlite | postgres
+  local db=$1 op ep sys="$out/$1"
+  op=$(free_port); ep=$(free_port)
+  "$origin" dev-setup --dir "$sys" --origin-port "$op" --edge-port "$ep" --edge-bundle edge/build >/dev/null
+  if [ "$db" = postgres ]; then
+    local name="bench_$$"
+    psql "$PDM_TEST_POSTGRES" -q -c "CREATE DATABASE $name"
+    sed -i "s|^database = .*|database = \"${PDM_TEST_POSTGRES%/*}/$name\"|" "$sys/origin.toml"
+  fi
+  "$origin" -c "$sys/origin.toml" catalog demo >/dev/null
+  RUST_LOG=warn "$origin" -c "$sys/origin.toml" serve >/dev/null 2>"$sys/origin.log" &
+  pids+=($!)
+  "$WORKERD_BIN" serve "$sys/workerd.capnp" 2>"$sys/workerd.log" &
+  pids+=($!)
+  wait_up "http://127.0.0.1:$ep/portal/"
+
+  if [ "$db" = sqlite ]; then
+    # The reference: a worker that only passes each request on to the origin, in workerd.
+    local rp; rp=$(free_port)
+    cat > "$out/trivial.mjs" <<JS
+export default { async fetch(req, env) { return env.ORIGIN.fetch("http://origin/healthz"); } };
+JS
+    cat > "$out/trivial.capnp" <<CAPNP
+using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "trivial", worker = (modules = [(name = "trivial.mjs", esModule = embed "trivial.mjs")],
+      compatibilityDate = "2025-01-01", bindings = [(name = "ORIGIN", service = "origin")])),
+    (name = "origin", external = (address = "127.0.0.1:$op", http = ())),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:$rp", http = (), service = "trivial")],
+);
+CAPNP
+    "$WORKERD_BIN" serve "$out/trivial.capnp" 2>"$out/trivial.log" &
+    pids+=($!)
+    wait_up "http://127.0.0.1:$rp/"
+    echo "## reference: trivial pass-through worker (workerd → origin /healthz)" >> "$report"
+    wrk -t2 -c64 -d"${secs}s" "http://127.0.0.1:$rp/" | grep -E "Requests/sec|Latency" >> "$report"
+  fi
+
+  local first=350000000000000
+  for c in $levels; do
+    echo "## $db, concurrency $c" >> "$report"
+    "$dmclient" -c "$sys/dmclient.toml" swarm --edge "http://127.0.0.1:$ep" --devices 0 \
+      --duration-secs "$secs" --concurrency "$c" --first-imei "$first" >> "$report" 2>>"$sys/swarm.log" || true
+    first=$((first + 1000000))
+  done
+  stop
+}
+
+run_db sqlite
+run_db postgres
+cat "$report"
