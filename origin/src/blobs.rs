@@ -54,7 +54,8 @@ pub async fn get_blob(
         if let range::Selection::Partial { start, .. } = sel {
             file.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| AppError::Internal(e.into()))?;
         }
-        Body::from_stream(ReaderStream::new(file.take(body_len)))
+        // 64 KiB reads: tokio reads files on its blocking pool, one round trip per read.
+        Body::from_stream(ReaderStream::with_capacity(file.take(body_len), 64 * 1024))
     };
     let mut r = body.into_response();
     *r.status_mut() = StatusCode::from_u16(sel.status()).unwrap_or(StatusCode::OK);
