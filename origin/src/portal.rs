@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -139,6 +139,26 @@ fn no_store(mut r: Response) -> Response {
 }
 
 /// `GET /portal/`: the landing page that starts the trigger and follows the session.
-pub async fn page() -> Response {
-    no_store(Html(include_str!("../assets/portal.html")).into_response())
+///
+/// The page is the same for everyone (the session is read by its script), so browsers and
+/// the edge may keep it for five minutes and revalidate it by its content hash.
+pub async fn page(headers: HeaderMap) -> Response {
+    const PAGE: &str = include_str!("../assets/portal.html");
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let tag = TAG.get_or_init(|| {
+        use sha2::Digest as _;
+        portaldm_shared::range::etag(&hex::encode(&sha2::Sha256::digest(PAGE.as_bytes())[..16]))
+    });
+    let inm = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+    let mut r = if portaldm_shared::range::not_modified(inm, tag) {
+        axum::http::StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Html(PAGE).into_response()
+    };
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    if let Ok(v) = HeaderValue::from_str(tag) {
+        h.insert(header::ETAG, v);
+    }
+    r
 }

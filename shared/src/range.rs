@@ -54,6 +54,11 @@ pub fn etag(blob: &str) -> String {
     format!("\"{blob}\"")
 }
 
+/// Whether a request's `If-None-Match` lists `tag` (or `*`): then the answer is 304.
+pub fn not_modified(if_none_match: Option<&str>, tag: &str) -> bool {
+    if_none_match.is_some_and(|h| etag_listed(h, tag))
+}
+
 fn etag_listed(header: &str, tag: &str) -> bool {
     header.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == tag)
 }
@@ -68,7 +73,7 @@ pub fn select(
     range: Option<&str>,
     if_range: Option<&str>,
 ) -> Selection {
-    if if_none_match.is_some_and(|h| etag_listed(h, tag)) {
+    if not_modified(if_none_match, tag) {
         return Selection::NotModified;
     }
     let Some(range) = range else { return Selection::Full };

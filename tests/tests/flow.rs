@@ -33,6 +33,10 @@ fn whole_flow(sys: System) {
     assert!(page.header("content-type").is_some_and(|t| t.starts_with("text/html")));
     assert!(String::from_utf8_lossy(&page.body).contains("/portal/trigger"));
     assert!(phone.cookie.is_none(), "the page itself mints nothing");
+    // The page is static: cacheable, and revalidated by its ETag through the edge.
+    assert!(page.header("cache-control").is_some_and(|c| c.contains("max-age")), "{:?}", page.header("cache-control"));
+    let tag = page.header("etag").expect("etag").to_owned();
+    assert_eq!(get_with(&format!("{}/portal/", sys.edge), &[("If-None-Match", &tag)]).status, 304);
 
     // A handset that asks for the trigger type on an entry page gets the trigger at once,
     // unless it already has a portal session.
