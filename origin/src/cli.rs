@@ -73,6 +73,11 @@ pub enum CatalogCommand {
 /// Device subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DeviceCommand {
+    /// Show what the registry knows about a device: details, account, results.
+    Show {
+        /// The device's DevId.
+        dev_id: String,
+    },
     /// Give a device a DM account (replacing any it had); prints the device's side of it.
     Account {
         /// The device's DevId.

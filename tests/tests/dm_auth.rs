@@ -262,4 +262,14 @@ fn dmclient_check_gets_the_recommended_update_without_a_browser() {
     assert!(status.contains("state 100 updated, result 200 (installed successfully), reported"), "{status}");
     let staged = std::fs::read_dir(sys.staged_dir()).expect("staged").count();
     assert_eq!(staged, 1);
+
+    // The admin sees the device, its account and its result.
+    let shown = sys.origin_cmd(&["device", "show", DEV_ID]).output().expect("device show");
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert!(text.contains("model      PDM-Phone-1"), "{text}");
+    assert!(text.contains("account    Md5"), "{text}");
+    assert!(text.contains(": 200 (installed successfully)"), "{text}");
+    let unknown = sys.origin_cmd(&["device", "show", "IMEI:0"]).output().expect("device show");
+    assert!(!unknown.status.success());
 }

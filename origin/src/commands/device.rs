@@ -13,6 +13,57 @@ use crate::config::Config;
 pub async fn run(cfg: &Config, cmd: DeviceCommand) -> anyhow::Result<()> {
     let store = super::open_store(cfg).await?;
     match cmd {
+        DeviceCommand::Show { dev_id } => {
+            let Some(d) = store.device(&dev_id).await? else {
+                anyhow::bail!("no device {dev_id:?} has contacted this server");
+            };
+            let when = |ms: i64| {
+                std::time::UNIX_EPOCH
+                    .checked_add(std::time::Duration::from_millis(ms.max(0) as u64))
+                    .map(humantime_utc)
+                    .unwrap_or_default()
+            };
+            let v = &d.details;
+            println!("device     {}", v.dev_id);
+            let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+            println!("model      {} by {} (hardware {})", opt(&v.model), opt(&v.man), opt(&v.hw_v));
+            println!(
+                "firmware   {} (software {}, DM {}, language {})",
+                opt(&v.fw_v),
+                opt(&v.sw_v),
+                opt(&v.dm_v),
+                opt(&v.lang)
+            );
+            println!("seen       first {}, last {}", when(d.first_seen), when(d.last_seen));
+            match store.device_account(&dev_id).await? {
+                Some(a) => println!(
+                    "account    {:?}, client {}{}",
+                    a.account.scheme,
+                    a.account.client.name,
+                    a.account
+                        .server
+                        .as_ref()
+                        .map(|s| format!(", server proves itself as {}", s.name))
+                        .unwrap_or_default()
+                ),
+                None => println!("account    none (portal tokens and result reports only)"),
+            }
+            let results = store.results_for(&dev_id).await?;
+            if results.is_empty() {
+                println!("results    none");
+            }
+            for r in results {
+                let code = portaldm_shared::fumo::ResultCode(r.code);
+                println!(
+                    "result     {} package {} at {}: {} ({})",
+                    r.correlator,
+                    r.package_id.map_or("-".into(), |p| p.to_string()),
+                    when(r.recorded_at),
+                    r.code,
+                    code.describe()
+                );
+            }
+        }
         DeviceCommand::Account {
             dev_id,
             scheme,
@@ -62,4 +113,31 @@ pub async fn run(cfg: &Config, cmd: DeviceCommand) -> anyhow::Result<()> {
 
 fn generated() -> anyhow::Result<String> {
     Ok(B64URL.encode(bytes::<18>(&mut OsRandom as &mut dyn SecureRandom)?))
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` without a date library: days since the epoch to a civil date
+/// (Howard Hinnant's algorithm).
+fn humantime_utc(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_times() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000);
+        assert_eq!(super::humantime_utc(t), "2026-11-18 11:06:40 UTC");
+        assert_eq!(super::humantime_utc(std::time::UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
+    }
 }

@@ -118,6 +118,30 @@ pub struct DeviceAccount {
     pub auth: ServerAuth,
 }
 
+/// A device as the registry knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// Its latest details.
+    pub details: DeviceDetails,
+    /// First contact (ms).
+    pub first_seen: i64,
+    /// Latest contact (ms).
+    pub last_seen: i64,
+}
+
+/// One recorded result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultRecord {
+    /// The delivery's correlator.
+    pub correlator: String,
+    /// The package delivered, if known.
+    pub package_id: Option<i64>,
+    /// The FUMO result code.
+    pub code: u16,
+    /// When it was recorded (ms).
+    pub recorded_at: i64,
+}
+
 /// Everything the origin persists.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -172,6 +196,10 @@ pub trait Store: Send + Sync {
     async fn packages(&self) -> StoreResult<Vec<CatalogPackage>>;
     /// Whether a published package has this blob.
     async fn blob_published(&self, blob: &str) -> StoreResult<bool>;
+    /// A device from the registry.
+    async fn device(&self, dev_id: &str) -> StoreResult<Option<DeviceRecord>>;
+    /// A device's recorded results, newest first.
+    async fn results_for(&self, dev_id: &str) -> StoreResult<Vec<ResultRecord>>;
     /// A device's DM account, if it has one.
     async fn device_account(&self, dev_id: &str) -> StoreResult<Option<DeviceAccount>>;
     /// Sets (or replaces) a device's DM account; its authentication state starts afresh.

@@ -14,7 +14,8 @@ use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::broadcast;
 
 use super::{
-    DeviceAccount, DmRecord, NewPackage, PortalRecord, RecordOutcome, Store, StoreError, StoreResult, json, parse,
+    DeviceAccount, DeviceRecord, DmRecord, NewPackage, PortalRecord, RecordOutcome, ResultRecord, Store, StoreError,
+    StoreResult, json, parse,
 };
 
 /// The channel a choice is announced on; the payload is the portal session id.
@@ -330,6 +331,39 @@ impl Store for PgStore {
                     blob: r.try_get("blob")?,
                     size: r.try_get::<i64, _>("size")? as u64,
                     notes: r.try_get("notes")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn device(&self, dev_id: &str) -> StoreResult<Option<DeviceRecord>> {
+        let row = sqlx::query("SELECT details, first_seen, last_seen FROM devices WHERE dev_id = $1")
+            .bind(dev_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(DeviceRecord {
+            details: parse(&row.try_get::<String, _>("details")?)?,
+            first_seen: row.try_get("first_seen")?,
+            last_seen: row.try_get("last_seen")?,
+        }))
+    }
+
+    async fn results_for(&self, dev_id: &str) -> StoreResult<Vec<ResultRecord>> {
+        let rows = sqlx::query(
+            "SELECT correlator, package_id, code, recorded_at FROM results WHERE dev_id = $1 \
+             ORDER BY recorded_at DESC, correlator",
+        )
+        .bind(dev_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ResultRecord {
+                    correlator: r.try_get("correlator")?,
+                    package_id: r.try_get("package_id")?,
+                    code: u16::try_from(r.try_get::<i64, _>("code")?).unwrap_or(0),
+                    recorded_at: r.try_get("recorded_at")?,
                 })
             })
             .collect()

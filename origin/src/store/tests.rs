@@ -147,6 +147,14 @@ async fn results_are_recorded_once_for_the_right_device(s: &dyn Store) {
     s.delivered("c1", 202, PortalState::Delivered, 7).await.expect("delivered");
     let p = s.portal("a").await.expect("reads").expect("there");
     assert_eq!((p.state, p.result_code, p.exec_status), (PortalState::Failed, Some(410), Some(202)));
+    // The registry shows the device and its one result, as recorded first.
+    let results = s.results_for("IMEI:1").await.expect("results");
+    assert_eq!(results.len(), 1);
+    assert_eq!((results[0].correlator.as_str(), results[0].code, results[0].recorded_at), ("c1", 410, 5));
+    assert!(s.results_for("IMEI:2").await.expect("results").is_empty());
+    let d = s.device("IMEI:1").await.expect("device").expect("known");
+    assert_eq!(d.details.dev_id, "IMEI:1");
+    assert!(s.device("IMEI:404").await.expect("device").is_none());
 }
 
 async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
