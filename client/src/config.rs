@@ -40,6 +40,9 @@ pub struct Account {
     pub audience: String,
     /// Trusted token public keys, `kid:base64url`, comma-separated.
     pub trusted_keys: String,
+    /// Trusted package-signing public keys, `kid:base64url`, comma-separated. When set, every
+    /// package must carry a valid signature by one of them before it is installed.
+    pub package_keys: Option<String>,
     /// How DM messages are encoded on the wire.
     #[serde(default)]
     pub encoding: Encoding,
@@ -128,6 +131,7 @@ impl Config {
             .map_err(|e| ClientError::Config(format!("cannot read {}: {e}", path.display())))?;
         let cfg: Config = toml::from_str(&text).map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
         cfg.trusted_keys()?;
+        cfg.package_keys()?;
         if let Some(a) = &cfg.account.auth {
             a.account()?;
         }
@@ -144,6 +148,14 @@ impl Config {
     pub fn trusted_keys(&self) -> Result<Vec<NamedKey>, ClientError> {
         parse_key_list(&self.account.trusted_keys)
             .map_err(|e| ClientError::Config(format!("account.trusted_keys: {e}")))
+    }
+
+    /// The trusted package keys (empty: signatures are not required).
+    pub fn package_keys(&self) -> Result<Vec<NamedKey>, ClientError> {
+        match &self.account.package_keys {
+            Some(list) => parse_key_list(list).map_err(|e| ClientError::Config(format!("account.package_keys: {e}"))),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The device as the core models it.

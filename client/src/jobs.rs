@@ -113,7 +113,17 @@ fn run(cfg: &Config, agent: &ureq::Agent, job: &mut Job, patient: bool, out: &mu
                     eprintln!("downloading {} {} ({} bytes)", d.pkg_name, d.pkg_version, d.size);
                     download::fetch(agent, &d, &jobs)
                 };
-                job.downloaded(fetched.map(drop));
+                // A package is installed only with a valid signature, when the device trusts
+                // package keys.
+                let checked = fetched.and_then(|_| {
+                    let keys = cfg.package_keys().map_err(|_| ResultCode::VALIDATION_FAILED)?;
+                    portaldm_shared::pkgsig::verify(d.signature.as_deref(), &d.sha256, d.size, &keys).map_err(|e| {
+                        eprintln!("{} {} refused: {e}", d.pkg_name, d.pkg_version);
+                        let _ = std::fs::remove_file(download::part_path(&jobs, &d));
+                        ResultCode::VALIDATION_FAILED
+                    })
+                });
+                job.downloaded(checked);
                 save(state, job)?;
             }
             Action::Install => {

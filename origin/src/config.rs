@@ -49,6 +49,10 @@ pub struct Config {
     /// split over messages) when the device's MaxObjSize allows; 0 (default) never.
     #[serde(default)]
     pub inline_max_bytes: u64,
+    /// Ed25519 seed (`kid:base64url`) that signs packages as they are added; devices that
+    /// trust its public key refuse unsigned or wrongly signed packages.
+    #[serde(default)]
+    pub package_signing_key: Option<String>,
     /// Which devices must hold a DM account: `open` (default) or `accounts`.
     #[serde(default)]
     pub dm_auth: Policy,
@@ -95,7 +99,13 @@ impl Config {
         cfg.token_keys().context("token_public_keys")?;
         cfg.cdn_key_list().context("cdn_keys")?;
         cfg.edge_key_list().context("edge_keys")?;
+        cfg.package_key().context("package_signing_key")?;
         Ok(cfg)
+    }
+
+    /// The package signing key, if configured.
+    pub fn package_key(&self) -> anyhow::Result<Option<NamedKey>> {
+        Ok(self.package_signing_key.as_deref().map(NamedKey::parse).transpose()?)
     }
 
     /// The trusted token public keys.

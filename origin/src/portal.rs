@@ -130,6 +130,7 @@ pub(crate) fn delivery_for(
         size: offer.package.size,
         correlator,
         inline: false,
+        signature: offer.package.signature.clone(),
     })
 }
 

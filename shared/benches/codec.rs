@@ -62,6 +62,7 @@ fn server_package() -> SyncMl {
         size: 4_194_304,
         correlator: "c0rre1at0r-0123456789abcdef".into(),
         inline: false,
+        signature: None,
     };
     cmds.extend(delivery.commands(&mut next));
     msg.body.commands = cmds;

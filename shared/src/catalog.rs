@@ -33,6 +33,9 @@ pub struct CatalogPackage {
     pub size: u64,
     /// Release notes.
     pub notes: String,
+    /// The operator's signature over its SHA-256 and size (`shared::pkgsig`), if signed.
+    #[serde(default)]
+    pub signature: Option<String>,
 }
 
 /// A package offered to one device.
@@ -98,6 +101,7 @@ mod tests {
             blob: "0".repeat(64),
             size: 1,
             notes: String::new(),
+            signature: None,
         }
     }
 

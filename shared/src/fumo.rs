@@ -77,6 +77,9 @@ pub struct FumoDelivery {
     /// Whether the package travels inside the DM session (`Update/PkgData`), not by URL.
     #[serde(default)]
     pub inline: bool,
+    /// `Ext/PkgSignature`: the operator's signature (`shared::pkgsig`), if the package is signed.
+    #[serde(default)]
+    pub signature: Option<String>,
 }
 
 impl FumoDelivery {
@@ -115,10 +118,12 @@ impl FumoDelivery {
             ("DownloadAndUpdate/PkgURL", chr(&self.url)),
             ("Ext/PkgSHA256", chr(&self.sha256)),
             ("Ext/PkgSize", Some(self.size.to_string())),
+            ("Ext/PkgSignature", self.signature.clone()),
         ];
         let items = leaves
             .into_iter()
             .filter(|(leaf, _)| !(self.inline && leaf.starts_with("DownloadAndUpdate")))
+            .filter(|(leaf, data)| *leaf != "Ext/PkgSignature" || data.is_some())
             .map(|(leaf, data)| {
                 let format = if leaf == "Ext/PkgSize" { "int" } else { "chr" };
                 Item::target_data(&self.uri(leaf), Meta::typed(Some(format), Some("text/plain")), data)
@@ -157,6 +162,7 @@ impl FumoDelivery {
             size: get("Ext/PkgSize")?.parse().ok()?,
             correlator: correlator?.to_owned(),
             inline,
+            signature: get("Ext/PkgSignature"),
         })
     }
 
@@ -251,6 +257,7 @@ mod tests {
             size: 42,
             correlator: "c1".into(),
             inline: false,
+            signature: None,
         };
         let mut id = 4;
         let cmds = d.commands(&mut || {
@@ -280,6 +287,7 @@ mod tests {
             size: 5,
             correlator: "c2".into(),
             inline: false,
+            signature: None,
         };
         let mut id = 0;
         let cmds = d.inline_commands(b"bytes", &mut || {

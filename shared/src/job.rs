@@ -203,6 +203,7 @@ mod tests {
             size: 10,
             correlator: "c1".into(),
             inline: false,
+            signature: None,
         }
     }
 

@@ -20,6 +20,7 @@ pub mod job;
 pub mod keys;
 pub mod media;
 pub mod pkg0;
+pub mod pkgsig;
 pub mod portal;
 pub mod rand;
 pub mod range;

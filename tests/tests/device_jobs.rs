@@ -122,3 +122,32 @@ fn swarm_runs_many_handsets_through_the_whole_flow() {
         assert!(text.lines().any(|l| l.starts_with(step)), "no latencies for {step}: {text}");
     }
 }
+
+#[test]
+fn a_package_not_signed_by_a_trusted_key_is_refused_and_reported() {
+    let sys = System::start(Options { hold_secs: 1, ..Options::default() });
+    let text = std::fs::read_to_string(sys.client_config()).expect("config");
+    assert!(text.contains("package_keys"), "dev-setup makes devices require signed packages");
+    let line = text.lines().find(|l| l.starts_with("package_keys")).expect("package_keys").to_owned();
+    // A device that trusts another key only.
+    let stranger = portaldm_shared::keys::NamedKey::generate("pkg1", &mut portaldm_shared::rand::TestRng(5))
+        .expect("key")
+        .ed25519_public();
+    let cfg = sys.dir.path().join("other-key.toml");
+    std::fs::write(&cfg, text.replace(&line, &format!("package_keys = \"{}\"", stranger.to_entry()))).expect("write");
+
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let client = sys.spawn_dmclient(&cfg, &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    assert!(view["offers"][0]["package"]["signature"].as_str().is_some_and(|s| s.starts_with("pkg1.")));
+    let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
+    assert_eq!(phone.post_json("/portal/api/select", &pick).status, 200);
+    let out = portaldm_tests::wait_with_timeout(client, Duration::from_secs(60));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(9), "{log}");
+    assert!(log.contains("signature does not match"), "{log}");
+    let done = phone.wait_for_any(&["failed"], Duration::from_secs(10));
+    assert_eq!(done["result"]["code"], 404, "{done}");
+    assert!(sys.staged_dir().read_dir().map(|mut d| d.next().is_none()).unwrap_or(true), "nothing installed");
+}

@@ -72,6 +72,7 @@ fn messages() -> Vec<(&'static str, SyncMl)> {
         size: 262144,
         correlator: "c0rr".into(),
         inline: false,
+        signature: None,
     };
     let pkg4 = server.poll_deliver(&delivery, None).expect("deliver");
     let pkg5 = send(client.handle(&pkg4).expect("pkg4"));

@@ -21,7 +21,17 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
                 cfg,
                 store.as_ref(),
                 &bytes,
-                NewPackage { name, version, models, base_min, base_max, blob: String::new(), size: 0, notes },
+                NewPackage {
+                    name,
+                    version,
+                    models,
+                    base_min,
+                    base_max,
+                    blob: String::new(),
+                    size: 0,
+                    notes,
+                    signature: None,
+                },
             )
             .await?;
             println!("added package {id}");
@@ -52,12 +62,16 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Stores `bytes` as a blob named by its SHA-256 and adds the package.
+/// Stores `bytes` as a blob named by its SHA-256 and adds the package, signed with the
+/// configured package key if there is one.
 pub async fn add(cfg: &Config, store: &dyn Store, bytes: &[u8], mut p: NewPackage) -> anyhow::Result<i64> {
     let blob = hex::encode(Sha256::digest(bytes));
     write_blob(&cfg.blob_dir, &blob, bytes)?;
-    p.blob = blob;
     p.size = bytes.len() as u64;
+    if let Some(key) = cfg.package_key()? {
+        p.signature = Some(portaldm_shared::pkgsig::sign(&key, &blob, p.size));
+    }
+    p.blob = blob;
     Ok(store.add_package(&p, now_ms()).await?)
 }
 
@@ -118,6 +132,7 @@ async fn demo(cfg: &Config, store: &dyn Store) -> anyhow::Result<()> {
                 blob: String::new(),
                 size: 0,
                 notes: notes.into(),
+                signature: None,
             },
         )
         .await?;

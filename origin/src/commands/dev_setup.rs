@@ -25,6 +25,8 @@ struct Keys {
     server_password: String,
     /// Added after the first release: generated when an older keys.toml lacks it.
     edge_key: Option<String>,
+    /// Package signing seed (added later, generated the same way).
+    package_key: Option<String>,
 }
 
 fn keys(dir: &Path) -> anyhow::Result<Keys> {
@@ -37,10 +39,14 @@ fn keys(dir: &Path) -> anyhow::Result<Keys> {
             cdn_key: NamedKey::generate("cdn1", &mut rng)?.to_entry(),
             server_password: B64URL.encode(bytes::<18>(&mut rng)?),
             edge_key: None,
+            package_key: None,
         },
     };
     if k.edge_key.is_none() {
         k.edge_key = Some(NamedKey::generate("edge1", &mut rng)?.to_entry());
+    }
+    if k.package_key.is_none() {
+        k.package_key = Some(NamedKey::generate("pkg1", &mut rng)?.to_entry());
     }
     std::fs::write(&path, toml::to_string(&k)?)?;
     Ok(k)
@@ -75,6 +81,8 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
     let k = keys(&dir)?;
     let edge_key = k.edge_key.clone().unwrap_or_default();
     let public = NamedKey::parse(&k.token_key)?.ed25519_public().to_entry();
+    let package_key = k.package_key.clone().unwrap_or_default();
+    let package_public = NamedKey::parse(&package_key)?.ed25519_public().to_entry();
     let edge = format!("http://127.0.0.1:{}", a.edge_port);
     let origin = format!("http://127.0.0.1:{}", a.origin_port);
     let d = |p: &str| lit(&dir.join(p).to_string_lossy());
@@ -82,7 +90,7 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
     let origin_toml = format!(
         "# portaldm origin, local development (written by `portaldm-origin dev-setup`)\n\
          listen = {listen}\ndatabase = {db}\nblob_dir = {blobs}\nserver_id = {sid}\naudience = {aud}\n\
-         dm_uri = {dm}\npublic_url = {edge}\ntoken_public_keys = {tpk}\ncdn_keys = {cdn}\nedge_keys = {ek}\nhold_secs = 25\n",
+         dm_uri = {dm}\npublic_url = {edge}\ntoken_public_keys = {tpk}\ncdn_keys = {cdn}\nedge_keys = {ek}\npackage_signing_key = {pk}\nhold_secs = 25\n",
         listen = lit(&format!("127.0.0.1:{}", a.origin_port)),
         db = lit(&format!("sqlite://{}", dir.join("origin.db").to_string_lossy())),
         blobs = d("blobs"),
@@ -93,6 +101,7 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
         tpk = lit(&public),
         cdn = lit(&k.cdn_key),
         ek = lit(&edge_key),
+        pk = lit(&package_key),
     );
     std::fs::write(dir.join("origin.toml"), origin_toml)?;
 
@@ -101,7 +110,7 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
          state_dir = {state}\n\n[device]\ndev_id = \"IMEI:490154203237518\"\nman = \"portaldm\"\n\
          model = \"PDM-Phone-1\"\ndm_v = \"1.2\"\nlang = \"en-US\"\nfw_v = \"1.0.0\"\nsw_v = \"1.0.0\"\n\
          hw_v = \"A1\"\ndev_typ = \"phone\"\noem = \"portaldm\"\n\n[account]\nserver_id = {sid}\n\
-         dm_url = {dm}\nserver_password = {pw}\naudience = {aud}\ntrusted_keys = {tpk}\n\n\
+         dm_url = {dm}\nserver_password = {pw}\naudience = {aud}\ntrusted_keys = {tpk}\npackage_keys = {ppk}\n\n\
          [install]\nstage_dir = {staged}\n",
         state = d("dmclient"),
         sid = lit(SERVER_ID),
@@ -109,6 +118,7 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
         pw = lit(&k.server_password),
         aud = lit(AUDIENCE),
         tpk = lit(&public),
+        ppk = lit(&package_public),
         staged = d("dmclient/installed"),
     );
     std::fs::write(dir.join("dmclient.toml"), client_toml)?;

@@ -96,6 +96,8 @@ pub struct NewPackage {
     pub size: u64,
     /// Release notes.
     pub notes: String,
+    /// The operator's signature (`shared::pkgsig`), if signed.
+    pub signature: Option<String>,
 }
 
 /// What recording a result did.

@@ -292,8 +292,8 @@ impl Store for PgStore {
 
     async fn add_package(&self, p: &NewPackage, now: i64) -> StoreResult<i64> {
         let done = sqlx::query(
-            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(&p.name)
         .bind(&p.version)
@@ -304,6 +304,7 @@ impl Store for PgStore {
         .bind(p.size as i64)
         .bind(&p.notes)
         .bind(now)
+        .bind(&p.signature)
         .fetch_one(&self.pool)
         .await?;
         Ok(done.try_get("id")?)
@@ -331,6 +332,7 @@ impl Store for PgStore {
                     blob: r.try_get("blob")?,
                     size: r.try_get::<i64, _>("size")? as u64,
                     notes: r.try_get("notes")?,
+                    signature: r.try_get("signature")?,
                 })
             })
             .collect()

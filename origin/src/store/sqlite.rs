@@ -263,8 +263,8 @@ impl Store for SqliteStore {
 
     async fn add_package(&self, p: &NewPackage, now: i64) -> StoreResult<i64> {
         let done = sqlx::query(
-            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&p.name)
         .bind(&p.version)
@@ -275,6 +275,7 @@ impl Store for SqliteStore {
         .bind(p.size as i64)
         .bind(&p.notes)
         .bind(now)
+        .bind(&p.signature)
         .execute(&self.pool)
         .await?;
         Ok(done.last_insert_rowid())
@@ -302,6 +303,7 @@ impl Store for SqliteStore {
                     blob: r.try_get("blob")?,
                     size: r.try_get::<i64, _>("size")? as u64,
                     notes: r.try_get("notes")?,
+                    signature: r.try_get("signature")?,
                 })
             })
             .collect()

@@ -112,6 +112,7 @@ fn delivery(correlator: &str) -> FumoDelivery {
         size: 1,
         correlator: correlator.into(),
         inline: false,
+        signature: None,
     }
 }
 
@@ -167,11 +168,13 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
         blob: "ab".repeat(32),
         size: 9,
         notes: "n".into(),
+        signature: Some("pkg1.sig".into()),
     };
     let id = s.add_package(&p, 1).await.expect("adds");
     let all = s.packages().await.expect("lists");
     assert_eq!(all.len(), 1);
     assert_eq!((all[0].id, all[0].models.clone(), all[0].size), (id, vec!["X*".to_owned()], 9));
+    assert_eq!(all[0].signature.as_deref(), Some("pkg1.sig"));
     assert!(s.blob_published(&"ab".repeat(32)).await.expect("q"));
     assert!(!s.blob_published(&"cd".repeat(32)).await.expect("q"));
 }
@@ -186,6 +189,7 @@ async fn a_revoked_package_is_gone(s: &dyn Store) {
         blob: "ef".repeat(32),
         size: 1,
         notes: String::new(),
+        signature: None,
     };
     let id = s.add_package(&p, 1).await.expect("adds");
     assert!(s.revoke(id, 2).await.expect("revokes"));

@@ -61,6 +61,7 @@ fn delivery() -> FumoDelivery {
         size: 1234,
         correlator: "corr-1".into(),
         inline: false,
+        signature: None,
     }
 }
 
