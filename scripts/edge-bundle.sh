@@ -6,9 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/tool-versions.sh
 
-profile=${EDGE_PROFILE:-release}
-flag=$([ "$profile" = release ] && echo --release || true)
-cargo build -p portaldm-edge --target wasm32-unknown-unknown $flag
+profile=${EDGE_PROFILE:-edge}
+cargo build -p portaldm-edge --target wasm32-unknown-unknown --profile "$profile"
+[ "$profile" = dev ] && profile=debug
 out=edge/build
 tmp=$out/.tmp
 rm -rf "$tmp" && mkdir -p "$tmp"
