@@ -125,7 +125,7 @@ impl Store for SqliteStore {
         reply: &[u8],
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         if !use_jti_on(&mut tx, jti, jti_expires_at).await? {
             return Ok(false); // dropped: rolled back
         }
@@ -208,7 +208,7 @@ impl Store for SqliteStore {
         code: ResultCode,
         now: i64,
     ) -> StoreResult<RecordOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let portal = sqlx::query("SELECT sid, package_id FROM portal_sessions WHERE correlator = ? AND dev_id = ?")
             .bind(correlator)
             .bind(dev_id)
