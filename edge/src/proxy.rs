@@ -1,6 +1,9 @@
 //! Portal pages, portal API and `/dm` passed through to the origin.
 
-use worker::{Fetch, Headers, Request, RequestInit, Response};
+use std::time::Duration;
+
+use futures_util::future::{Either, select};
+use worker::{Delay, Fetch, Headers, Request, RequestInit, Response};
 
 use crate::config::EdgeConfig;
 use crate::respond;
@@ -9,7 +12,15 @@ use crate::respond;
 const HOP_BY_HOP: [&str; 8] =
     ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host"];
 
-/// Forwards `req` to the same path and query at the origin, streaming the bodies.
+/// How long the origin may take to start answering before the edge gives up with 504: long
+/// for `/dm`, where the origin holds package 4 while the user chooses (25 s by default), short
+/// for portal pages and calls, which answer at once.
+fn origin_timeout(path: &str) -> Duration {
+    if path == "/dm" { Duration::from_secs(45) } else { Duration::from_secs(10) }
+}
+
+/// Forwards `req` to the same path and query at the origin, streaming the bodies. An
+/// unreachable origin is a 502, a silent one a 504: never a hung request.
 pub async fn forward(req: &Request, cfg: &EdgeConfig, path: &str) -> worker::Result<Response> {
     let url = req.url()?;
     let path_and_query = match url.query() {
@@ -37,8 +48,11 @@ pub async fn forward(req: &Request, cfg: &EdgeConfig, path: &str) -> worker::Res
         init.with_body(Some(body.into()));
     }
     let upstream = Request::new_with_init(&target, &init)?;
-    match Fetch::Request(upstream).send().await {
-        Ok(r) => Ok(r),
-        Err(_) => respond::error(502, "the origin is unreachable; try again shortly"),
+    let upstream = Fetch::Request(upstream);
+    let fetch = Box::pin(upstream.send());
+    match select(fetch, Box::pin(Delay::from(origin_timeout(path)))).await {
+        Either::Left((Ok(r), _)) => Ok(r),
+        Either::Left((Err(_), _)) => respond::error(502, "the origin is unreachable; try again shortly"),
+        Either::Right(_) => respond::error(504, "the origin did not answer in time; try again shortly"),
     }
 }
