@@ -61,6 +61,11 @@ pub enum CatalogCommand {
     },
     /// List published packages.
     List,
+    /// Show one published package: its rules, blob, signature, and how its deliveries ended.
+    Show {
+        /// The package id (see `catalog list`).
+        id: i64,
+    },
     /// Revoke a package: never offered again, its download URLs stop working.
     Revoke {
         /// The package id (see `catalog list`).

@@ -272,4 +272,19 @@ fn dmclient_check_gets_the_recommended_update_without_a_browser() {
     assert!(text.contains(": 200 (installed successfully)"), "{text}");
     let unknown = sys.origin_cmd(&["device", "show", "IMEI:0"]).output().expect("device show");
     assert!(!unknown.status.success());
+
+    // And the package's own page: its signature and the one successful delivery.
+    let listed =
+        String::from_utf8_lossy(&sys.origin_cmd(&["catalog", "list"]).output().expect("list").stdout).into_owned();
+    let id = listed
+        .lines()
+        .find(|l| l.contains("PDM Phone 1 firmware") && l.contains("1.2.0"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("package 1.2.0 listed")
+        .to_owned();
+    let shown = sys.origin_cmd(&["catalog", "show", &id]).output().expect("catalog show");
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert!(text.contains("signature  pkg1."), "{text}");
+    assert!(text.contains("results    1 x 200 (installed successfully)"), "{text}");
 }

@@ -51,6 +51,30 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
                 );
             }
         }
+        CatalogCommand::Show { id } => {
+            let Some(p) = store.packages().await?.into_iter().find(|p| p.id == id) else {
+                anyhow::bail!("no published package {id}");
+            };
+            println!("package    {} {} (id {})", p.name, p.version, p.id);
+            println!("models     {}", p.models.join(", "));
+            println!(
+                "applies to base firmware {} .. {}",
+                p.base_min.as_deref().unwrap_or("any"),
+                p.base_max.as_deref().unwrap_or("any")
+            );
+            println!("blob       sha256 {} ({} bytes)", p.blob, p.size);
+            println!("signature  {}", p.signature.as_deref().unwrap_or("none (unsigned)"));
+            if !p.notes.is_empty() {
+                println!("notes      {}", p.notes);
+            }
+            let counts = store.result_counts(id).await?;
+            if counts.is_empty() {
+                println!("results    none yet");
+            }
+            for (code, n) in counts {
+                println!("results    {n} x {code} ({})", portaldm_shared::fumo::ResultCode(code).describe());
+            }
+        }
         CatalogCommand::Demo => demo(cfg, store.as_ref()).await?,
         CatalogCommand::Revoke { id } => {
             if !store.revoke(id, now_ms()).await? {

@@ -202,6 +202,8 @@ pub trait Store: Send + Sync {
     async fn device(&self, dev_id: &str) -> StoreResult<Option<DeviceRecord>>;
     /// A device's recorded results, newest first.
     async fn results_for(&self, dev_id: &str) -> StoreResult<Vec<ResultRecord>>;
+    /// How the deliveries of a package ended: (FUMO code, count), by code.
+    async fn result_counts(&self, package_id: i64) -> StoreResult<Vec<(u16, u64)>>;
     /// A device's DM account, if it has one.
     async fn device_account(&self, dev_id: &str) -> StoreResult<Option<DeviceAccount>>;
     /// Sets (or replaces) a device's DM account; its authentication state starts afresh.

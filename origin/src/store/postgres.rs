@@ -371,6 +371,20 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn result_counts(&self, package_id: i64) -> StoreResult<Vec<(u16, u64)>> {
+        let rows =
+            sqlx::query("SELECT code, COUNT(*) AS n FROM results WHERE package_id = $1 GROUP BY code ORDER BY code")
+                .bind(package_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let code = u16::try_from(r.try_get::<i64, _>("code")?).unwrap_or(0);
+                Ok((code, u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0)))
+            })
+            .collect()
+    }
+
     async fn device_account(&self, dev_id: &str) -> StoreResult<Option<DeviceAccount>> {
         let row = sqlx::query("SELECT account, auth_state FROM device_accounts WHERE dev_id = $1")
             .bind(dev_id)

@@ -153,6 +153,8 @@ async fn results_are_recorded_once_for_the_right_device(s: &dyn Store) {
     assert_eq!(results.len(), 1);
     assert_eq!((results[0].correlator.as_str(), results[0].code, results[0].recorded_at), ("c1", 410, 5));
     assert!(s.results_for("IMEI:2").await.expect("results").is_empty());
+    assert_eq!(s.result_counts(1).await.expect("counts"), vec![(410, 1)], "per package, by code");
+    assert!(s.result_counts(2).await.expect("counts").is_empty());
     let d = s.device("IMEI:1").await.expect("device").expect("known");
     assert_eq!(d.details.dev_id, "IMEI:1");
     assert!(s.device("IMEI:404").await.expect("device").is_none());
