@@ -155,24 +155,7 @@ impl ServerSession {
         if device.dev_id != msg.hdr.source {
             return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
         }
-        let s = ServerSession {
-            session_id: msg.hdr.session_id.clone(),
-            portal_sid: claims.sid.clone(),
-            kind: Kind::Portal,
-            wants_update: false,
-            device,
-            state: State::ExpectDevDetail,
-            server_uri: server_uri.to_owned(),
-            next_msg_id: 1,
-            last_client_msg_id: msg.hdr.msg_id.clone(),
-            pending: None,
-            last_sent: (Vec::new(), false),
-            proof_refusals: 0,
-            wire,
-            peer: Limits::default().updated(&msg.hdr),
-            outbox: Outbox::default(),
-            inbox: Assembler::default(),
-        };
+        let s = Self::opened(msg, claims.sid.clone(), Kind::Portal, false, device, server_uri, wire);
         Ok(s.open_with_get(msg))
     }
 
@@ -197,10 +180,24 @@ impl ServerSession {
         if device.dev_id != msg.hdr.source {
             return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
         }
-        let s = ServerSession {
+        let s = Self::opened(msg, String::new(), Kind::CheckIn, wants_update, device, server_uri, wire);
+        Ok(s.open_with_get(msg))
+    }
+
+    /// A session opened by `msg`, before its first answer.
+    fn opened(
+        msg: &SyncMl,
+        portal_sid: String,
+        kind: Kind,
+        wants_update: bool,
+        device: DeviceDetails,
+        server_uri: &str,
+        wire: DmEncoding,
+    ) -> Self {
+        ServerSession {
             session_id: msg.hdr.session_id.clone(),
-            portal_sid: String::new(),
-            kind: Kind::CheckIn,
+            portal_sid,
+            kind,
             wants_update,
             device,
             state: State::ExpectDevDetail,
@@ -214,8 +211,7 @@ impl ServerSession {
             peer: Limits::default().updated(&msg.hdr),
             outbox: Outbox::default(),
             inbox: Assembler::default(),
-        };
-        Ok(s.open_with_get(msg))
+        }
     }
 
     /// Package 2: 212 for the header, statuses, and a Get of the DevDetail leaves.
