@@ -229,7 +229,7 @@ fn flow(cfg: &Config, plan: &Plan, agent: &ureq::Agent, i: usize) -> Result<(Vec
     let view = wait_for(agent, edge, &cookie, PortalState::Choosing, &mut requests).map_err(fail("choosing"))?;
     times.push(t_dm.elapsed());
     let t = Instant::now();
-    let offer = view.offers.iter().find(|o| o.recommended).or(view.offers.first());
+    let offer = portaldm_shared::catalog::recommended(&view.offers);
     let offer = offer.ok_or_else(|| fail("choosing")("nothing offered".into()))?;
     let pick = SelectRequest { package_id: offer.package.id };
     let body = serde_json::to_vec(&pick).map_err(|e| fail("select")(e.to_string()))?;

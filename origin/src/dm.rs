@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use portaldm_shared::auth::server::Verdict;
 use portaldm_shared::auth::{self, HmacProof};
+use portaldm_shared::binding::BrowserBinding;
 use portaldm_shared::fumo::FumoDelivery;
 use portaldm_shared::media::{self, DmEncoding};
 use portaldm_shared::portal::PortalState;
@@ -130,19 +131,15 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
             Err(e) => return refusal(x, msg, e.status(), &e),
         };
         let claims = verified.claims();
-        let portal = PortalRecord {
-            sid: claims.sid.clone(),
-            bnd: claims.bnd.clone(),
-            nsid: claims.nsid,
-            dev_id: session.device.dev_id.clone(),
-            state: PortalState::Connecting,
-            device: session.device.clone(),
-            package_id: None,
-            delivery: None,
-            exec_status: None,
-            result_code: None,
-            expires_at: now + (st.cfg.portal_ttl_secs as i64) * 1000,
-        };
+        let expires_at = now + (st.cfg.portal_ttl_secs as i64) * 1000;
+        let portal = PortalRecord::new(
+            claims.sid.clone(),
+            claims.bnd.clone(),
+            claims.nsid,
+            &session.device,
+            PortalState::Connecting,
+            expires_at,
+        );
         let bytes = x.encode(&pkg2)?;
         // Single use, checked after the cheap checks so garbage cannot burn a token; one
         // transaction, so a crash cannot burn it without opening the session.
@@ -297,30 +294,16 @@ async fn inline_bytes(st: &AppState, d: &portaldm_shared::fumo::FumoDelivery) ->
 async fn requested_delivery(st: &AppState, session: &ServerSession) -> Result<Option<FumoDelivery>, AppError> {
     let packages = st.store.packages().await?;
     let offers = portaldm_shared::catalog::offers(&packages, &session.device);
-    let Some(offer) = offers.iter().find(|o| o.recommended).or(offers.first()) else {
+    let Some(offer) = portaldm_shared::catalog::recommended(&offers) else {
         tracing::info!(dev_id = %session.device.dev_id, "update requested; nothing to offer");
         return Ok(None);
     };
-    let sid = {
-        use base64::Engine as _;
-        use portaldm_shared::rand::{SecureRandom, bytes};
-        let raw = bytes::<16>(&mut OsRandom as &mut dyn SecureRandom).map_err(|e| AppError::Internal(e.into()))?;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    };
+    // A portal session id like any other; its browser secret is thrown away, so no browser
+    // can ever bind to it (empty bnd).
+    let sid = BrowserBinding::generate(&mut OsRandom).map_err(|e| AppError::Internal(e.into()))?.sid;
     let now = now_ms();
-    let record = PortalRecord {
-        sid,
-        bnd: String::new(),
-        nsid: 0,
-        dev_id: session.device.dev_id.clone(),
-        state: PortalState::Choosing,
-        device: session.device.clone(),
-        package_id: None,
-        delivery: None,
-        exec_status: None,
-        result_code: None,
-        expires_at: now + (st.cfg.portal_ttl_secs as i64) * 1000,
-    };
+    let expires_at = now + (st.cfg.portal_ttl_secs as i64) * 1000;
+    let record = PortalRecord::new(sid, String::new(), 0, &session.device, PortalState::Choosing, expires_at);
     st.store.create_portal(&record, now).await?;
     let delivery = crate::portal::delivery_for(st, &record, offer, crate::clock::now())?;
     if !st.store.select(&record.sid, offer.package.id, &delivery, now).await? {

@@ -86,6 +86,11 @@ pub fn offers(packages: &[CatalogPackage], device: &DeviceDetails) -> Vec<Offer>
     fit.into_iter().enumerate().map(|(i, p)| Offer { package: p.clone(), recommended: i == 0 }).collect()
 }
 
+/// The offer delivered when the device itself asks for an update: the recommended one.
+pub fn recommended(offers: &[Offer]) -> Option<&Offer> {
+    offers.iter().find(|o| o.recommended).or(offers.first())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +136,8 @@ mod tests {
         let ids: Vec<i64> = o.iter().map(|o| o.package.id).collect();
         assert_eq!(ids, vec![2, 1]);
         assert!(o[0].recommended && !o[1].recommended);
+        assert_eq!(recommended(&o).map(|o| o.package.id), Some(2));
         assert!(offers(&pkgs, &DeviceDetails::default()).is_empty());
+        assert!(recommended(&[]).is_none());
     }
 }

@@ -66,6 +66,32 @@ pub struct PortalRecord {
     pub expires_at: i64,
 }
 
+impl PortalRecord {
+    /// A new portal session for `device`, nothing chosen yet.
+    pub fn new(
+        sid: String,
+        bnd: String,
+        nsid: u16,
+        device: &DeviceDetails,
+        state: PortalState,
+        expires_at: i64,
+    ) -> Self {
+        PortalRecord {
+            sid,
+            bnd,
+            nsid,
+            dev_id: device.dev_id.clone(),
+            state,
+            device: device.clone(),
+            package_id: None,
+            delivery: None,
+            exec_status: None,
+            result_code: None,
+            expires_at,
+        }
+    }
+}
+
 /// A DM session as stored, with the last answer sent (for repeats).
 #[derive(Debug, Clone)]
 pub struct DmRecord {
