@@ -3,23 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use portaldm_shared::auth::client::{ClientAuth, Nonces};
-use portaldm_shared::rand::{RandomUnavailable, SecureRandom};
 use portaldm_shared::session::client::ClientSession;
 
 use crate::config::Config;
 use crate::exit::ClientError;
+use crate::random::OsRandom;
 
 fn path(state_dir: &Path) -> PathBuf {
     state_dir.join("auth-nonces.json")
-}
-
-/// The operating system's random source.
-struct OsRandom;
-
-impl SecureRandom for OsRandom {
-    fn fill(&mut self, dest: &mut [u8]) -> Result<(), RandomUnavailable> {
-        getrandom::fill(dest).map_err(|_| RandomUnavailable)
-    }
 }
 
 /// Gives `s` the account's authentication, if the account has credentials.

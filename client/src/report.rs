@@ -7,7 +7,7 @@ use portaldm_shared::syncml::codes::StatusCode;
 
 use crate::config::Config;
 use crate::exit::ClientError;
-use crate::{http, jobs, session};
+use crate::{http, jobs, random, session};
 
 /// `dmclient report`: runs every unfinished job now (downloads resume, results are sent).
 pub fn run_pending(cfg: &Config) -> Result<(), ClientError> {
@@ -26,9 +26,7 @@ pub fn report_one(cfg: &Config, agent: &ureq::Agent, r: &FumoResult) -> Result<(
 /// [`report_one`] for another device identity (the swarm's simulated handsets); returns the
 /// number of messages the session took.
 pub fn report_as(cfg: &Config, agent: &ureq::Agent, device: DeviceDetails, r: &FumoResult) -> Result<u32, ClientError> {
-    let mut sid = [0u8; 2];
-    getrandom::fill(&mut sid).map_err(|e| ClientError::State(std::io::Error::other(e.to_string())))?;
-    let session_id = format!("{:X}", u16::from_be_bytes(sid).max(1));
+    let session_id = random::session_id()?;
     let s = ClientSession::report(device, &cfg.account.dm_url, &session_id, r);
     let s = session::drive(cfg, agent, s, &mut |_, _| Ok(()))?;
     match s.report_statuses() {

@@ -20,6 +20,12 @@ use crate::syncml::{Alert, Command, Item, ItemCommand, Meta, Results, Status, Sy
 /// The largest object dmclient takes inside a session (an inline firmware package, as base64).
 pub const MAX_OBJ_SIZE: u64 = 16 << 20;
 
+/// A SessionID for a client-initiated session: 16 random bits, never 0, in the hex form
+/// package #0 session ids take.
+pub fn fresh_session_id(rng: &mut dyn crate::rand::SecureRandom) -> Result<String, crate::rand::RandomUnavailable> {
+    Ok(format!("{:X}", u16::from_be_bytes(crate::rand::bytes::<2>(rng)?).max(1)))
+}
+
 /// What the caller does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]

@@ -382,3 +382,13 @@ fn resp_uri_is_followed_only_on_the_same_origin() {
     let _ = client.handle(&next);
     assert_eq!(client.next_url(), "https://SRV/dm?s=42");
 }
+
+#[test]
+fn fresh_session_ids_are_nonzero_hex() {
+    let mut rng = TestRng(11);
+    for _ in 0..200 {
+        let id = fresh_session_id(&mut rng).expect("rng");
+        assert!(u16::from_str_radix(&id, 16).is_ok_and(|v| v != 0), "{id}");
+        assert_eq!(id, id.to_uppercase());
+    }
+}
