@@ -13,13 +13,11 @@ use hdrhistogram::Histogram;
 use portaldm_shared::fumo::{FumoResult, ResultCode};
 use portaldm_shared::portal::{PortalState, SelectRequest, SessionView};
 use portaldm_shared::session::client::ClientSession;
-use portaldm_shared::token::TokenVerifier;
-use portaldm_shared::trigger;
 use sha2::{Digest as _, Sha256};
 
 use crate::config::Config;
 use crate::exit::ClientError;
-use crate::{http, jobs, session};
+use crate::{http, session};
 
 /// The steps of one flow, in order.
 pub const STEPS: [&str; 6] = ["trigger", "choosing", "select", "delivery", "download", "result"];
@@ -196,28 +194,12 @@ fn flow(cfg: &Config, plan: &Plan, agent: &ureq::Agent, i: usize) -> Result<(Vec
         .map(str::to_owned)
         .ok_or_else(|| fail("trigger")("no cookie".into()))?;
     let pkg0 = resp.body_mut().with_config().limit(4096).read_to_vec().map_err(|e| fail("trigger")(e.to_string()))?;
-    let verifier = TokenVerifier::new(
-        &cfg.trusted_keys().map_err(|e| fail("trigger")(e.to_string()))?,
-        &cfg.account.audience,
-        &cfg.account.server_id,
-    );
-    let account = trigger::Account {
-        server_id: &cfg.account.server_id,
-        server_password: cfg.account.server_password.as_deref().map(str::as_bytes),
-        nonce: cfg.account.nonce.as_bytes(),
-    };
-    let accepted =
-        trigger::accept(&pkg0, account, &verifier, jobs::now()).map_err(|e| fail("trigger")(format!("{e:?}")))?;
+    let (package, token) = crate::trigger::check(cfg, &pkg0).map_err(|e| fail("trigger")(e.to_string()))?;
     times.push(t.elapsed());
 
     // 2. The handset's DM session, in its own thread: it is held open until the choice.
     let t_dm = Instant::now();
-    let s = ClientSession::server_initiated(
-        device.clone(),
-        &cfg.account.dm_url,
-        &accepted.package.session_id_hex(),
-        &accepted.token,
-    );
+    let s = ClientSession::server_initiated(device.clone(), &cfg.account.dm_url, &package.session_id_hex(), &token);
     let dm_cfg = cfg.clone();
     let dm = std::thread::Builder::new()
         .stack_size(512 * 1024)

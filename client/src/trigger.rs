@@ -27,7 +27,7 @@ fn read_trigger(file: &Path) -> Result<Vec<u8>, ClientError> {
 }
 
 /// Checks the trigger (the rules are the core's); nothing is contacted unless it passes.
-fn check(cfg: &Config, bytes: &[u8]) -> Result<(Package0, String), ClientError> {
+pub fn check(cfg: &Config, bytes: &[u8]) -> Result<(Package0, String), ClientError> {
     let verifier = TokenVerifier::new(&cfg.trusted_keys()?, &cfg.account.audience, &cfg.account.server_id);
     let account = trigger::Account {
         server_id: &cfg.account.server_id,
