@@ -75,6 +75,22 @@ impl Outbox {
     pub fn fill(&mut self, msg: &mut SyncMl, limits: Limits, enc: DmEncoding) {
         let limit = limits.msg_bytes().saturating_sub(SLACK);
         msg.body.final_ = false;
+        // The usual case, the whole rest fits: one encode (none without a limit) instead of
+        // one per command. Sizes grow with every command, so this is what the loop below
+        // would build.
+        if !self.queue.is_empty() {
+            let before = msg.body.commands.len();
+            for mut cmd in self.queue.drain(..) {
+                set_cmd_id(&mut cmd, (msg.body.commands.len() + 1).to_string());
+                msg.body.commands.push(cmd);
+            }
+            if limits.max_msg.is_none() || size(msg, enc) <= limit {
+                self.continuing = false;
+                msg.body.final_ = self.final_;
+                return;
+            }
+            self.queue.extend(msg.body.commands.drain(before..));
+        }
         let mut added = 0;
         while let Some(mut cmd) = self.queue.pop_front() {
             set_cmd_id(&mut cmd, (msg.body.commands.len() + 1).to_string());
