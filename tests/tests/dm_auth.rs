@@ -24,6 +24,12 @@ fn account(sys: &System, args: &[&str]) -> String {
     text
 }
 
+/// `table` with the value of `key` replaced.
+fn with_value(table: &str, key: &str, value: &str) -> String {
+    let line = format!("{key} = {value:?}");
+    table.lines().map(|l| if l.starts_with(key) { line.as_str() } else { l }).collect::<Vec<_>>().join("\n")
+}
+
 /// A dmclient configuration with `encoding` and the `[account.auth]` table.
 fn config(sys: &System, name: &str, encoding: &str, auth: &str) -> PathBuf {
     let path = sys.client_config_with(name, &format!("encoding = \"{encoding}\""));
@@ -81,11 +87,7 @@ fn an_hmac_handset_runs_the_whole_flow() {
 fn a_wrong_password_ends_the_session_after_three_tries() {
     let sys = System::start(Options::default());
     let auth = account(&sys, &[DEV_ID, "--scheme", "md5", "--no-server-auth"]);
-    let wrong = auth
-        .lines()
-        .map(|l| if l.starts_with("client_password") { "client_password = \"guess\"" } else { l })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let wrong = with_value(&auth, "client_password", "guess");
     let bad = config(&sys, "bad.toml", "xml", &wrong);
     let mut phone = Browser::new(&sys.edge);
     let trig = phone.get("/portal/trigger");
@@ -109,11 +111,7 @@ fn a_wrong_password_ends_the_session_after_three_tries() {
 fn a_server_that_cannot_prove_itself_is_refused_by_the_device() {
     let sys = System::start(Options::default());
     let auth = account(&sys, &[DEV_ID, "--scheme", "md5"]);
-    let other = auth
-        .lines()
-        .map(|l| if l.starts_with("server_password") { "server_password = \"not-the-server\"" } else { l })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let other = with_value(&auth, "server_password", "not-the-server");
     let cfg = config(&sys, "suspicious.toml", "xml", &other);
     let mut phone = Browser::new(&sys.edge);
     let trig = phone.get("/portal/trigger");
