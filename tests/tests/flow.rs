@@ -174,8 +174,10 @@ fn a_wbxml_handset_gets_its_update_too() {
 }
 
 #[test]
-fn a_small_package_travels_inside_the_dm_session_in_several_messages() {
-    // 256 KiB demo packages inline: about 350 KB of base64 in 64 KiB messages, over WBXML.
+fn a_small_package_travels_inside_the_dm_session() {
+    // 256 KiB demo packages inline over WBXML: about 350 KB of base64, more than the client's
+    // 64 KiB MaxMsgSize. This test sees the package arrive whole; that it was split into
+    // messages within the limit is checked by the core's two-sided session test.
     let sys = System::start(Options { origin_extra: "inline_max_bytes = 1048576\n", ..Options::default() });
     let mut phone = Browser::new(&sys.edge);
     let trig = phone.get("/portal/trigger");
