@@ -21,6 +21,8 @@ cp edge/shim.mjs "$tmp/shim.mjs"
   "$tmp/shim.mjs" --outfile="$tmp/worker.mjs" --log-level=warning
 mv "$tmp/worker.mjs" "$out/worker.mjs"
 mv "$tmp/index_bg.wasm" "$out/index_bg.wasm"
+# Not deployed: the stand-in for Cloudflare's cache that local workerd configurations use.
+cp edge/local/cache.mjs "$out/local-cache.mjs"
 rm -rf "$tmp"
 printf 'edge bundle: %s (%s bytes wasm, %s gzipped)\n' "$out" \
   "$(stat -c %s "$out/index_bg.wasm")" "$(gzip -c "$out/index_bg.wasm" | wc -c)"

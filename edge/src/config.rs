@@ -1,5 +1,6 @@
 //! The edge's configuration: Worker vars and secrets (`wrangler.toml`, `wrangler secret put`).
 
+use portaldm_shared::cdn::EdgeCachePolicy;
 use portaldm_shared::keys::{NamedKey, parse_key_list};
 use portaldm_shared::trigger::TriggerConfig;
 use worker::Env;
@@ -16,6 +17,8 @@ pub struct EdgeConfig {
     pub edge_keys: Vec<NamedKey>,
     /// What minting needs.
     pub trigger: TriggerConfig,
+    /// How blobs are cached (`PDM_BLOB_CACHE_SECS`, `PDM_BLOB_CACHE_MAX_BYTES`).
+    pub blob_cache: EdgeCachePolicy,
 }
 
 fn text(env: &Env, name: &str) -> Result<String, String> {
@@ -35,6 +38,17 @@ impl EdgeConfig {
         let cdn_keys = parse_key_list(&text(env, "PDM_CDN_KEYS")?).map_err(|e| format!("PDM_CDN_KEYS: {e}"))?;
         let edge_keys = parse_key_list(&text(env, "PDM_EDGE_KEYS")?).map_err(|e| format!("PDM_EDGE_KEYS: {e}"))?;
         let ttl = text(env, "PDM_TOKEN_TTL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(600);
+        let number = |name: &str, default: u64| -> Result<u64, String> {
+            match text(env, name) {
+                Ok(v) => v.trim().parse().map_err(|_| format!("{name} is not a number: {v:?}")),
+                Err(_) => Ok(default),
+            }
+        };
+        let defaults = EdgeCachePolicy::default();
+        let blob_cache = EdgeCachePolicy {
+            ttl_secs: number("PDM_BLOB_CACHE_SECS", defaults.ttl_secs)?,
+            max_bytes: number("PDM_BLOB_CACHE_MAX_BYTES", defaults.max_bytes)?,
+        };
         Ok(EdgeConfig {
             origin_url: text(env, "PDM_ORIGIN_URL")?.trim_end_matches('/').to_owned(),
             token_key,
@@ -49,6 +63,7 @@ impl EdgeConfig {
                 ttl_secs: ttl,
                 colo: text(env, "PDM_COLO").unwrap_or_else(|_| "UNKNOWN".into()),
             },
+            blob_cache,
         })
     }
 }

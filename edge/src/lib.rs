@@ -12,8 +12,8 @@ mod trigger;
 use worker::{Context, Env, Request, Response, Result, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    route(req, env).await
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    route(req, env, ctx).await
 }
 
 /// The portal's entry pages, where a handset that asks for the trigger type gets it at once.
@@ -23,7 +23,7 @@ fn is_entry_page(path: &str) -> bool {
 
 /// Routes a request; every outcome, error or not, is a deliberate response. (An `Err` is
 /// left only when the runtime cannot build a response at all.)
-async fn route(req: Request, env: Env) -> Result<Response> {
+async fn route(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let cfg = match config::EdgeConfig::from_env(&env) {
         Ok(c) => c,
         Err(e) => return respond::error(500, &format!("edge misconfigured: {e}")),
@@ -32,7 +32,7 @@ async fn route(req: Request, env: Env) -> Result<Response> {
     let outcome = if path == "/portal/trigger" || (is_entry_page(&path) && trigger::wanted(&req)) {
         trigger::handle(&req, &cfg)
     } else if path.starts_with(portaldm_shared::cdn::PREFIX) {
-        download::handle(&req, &cfg).await
+        download::handle(&req, &cfg, &ctx).await
     } else if path == "/dm" || path == "/portal" || path.starts_with("/portal/") {
         proxy::forward(&req, &cfg, &path).await
     } else if path == "/" {

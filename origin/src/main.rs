@@ -8,6 +8,7 @@ mod clock;
 mod commands;
 mod config;
 mod dm;
+mod edge_purge;
 mod error;
 mod portal;
 mod store;

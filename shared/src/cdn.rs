@@ -19,6 +19,51 @@ const MAX_QUERY_LEN: usize = 1024;
 /// Longest device id in a URL.
 const MAX_DEVICE_LEN: usize = 256;
 
+/// How the edge keeps blobs in its cache: for how long (so a revoked package stops being
+/// served everywhere within that time, at once where it is purged) and up to what size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EdgeCachePolicy {
+    /// Seconds a cached blob is served without asking the origin; 0 turns caching off.
+    pub ttl_secs: u64,
+    /// Largest blob cached, in bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for EdgeCachePolicy {
+    fn default() -> Self {
+        // Cloudflare's cache takes objects up to 512 MB on every plan.
+        EdgeCachePolicy { ttl_secs: 300, max_bytes: 512 * 1000 * 1000 }
+    }
+}
+
+impl EdgeCachePolicy {
+    /// Whether a blob of `len` bytes (unknown: `None`) goes into the cache.
+    pub fn admits(&self, len: Option<u64>) -> bool {
+        self.ttl_secs > 0 && len.is_some_and(|l| l <= self.max_bytes)
+    }
+
+    /// The `Cache-Control` of the cached copy.
+    pub fn cache_control(&self) -> String {
+        format!("public, max-age={}", self.ttl_secs)
+    }
+}
+
+/// The cache key of a blob at the edge whose own origin is `edge_origin`
+/// (`https://host[:port]`): the download path without its query, so every device's signed
+/// URL shares one cached copy.
+pub fn cache_key(edge_origin: &str, blob: &str) -> String {
+    format!("{edge_origin}{PREFIX}{blob}")
+}
+
+/// The method of a purge request: the origin asks the edge to drop a revoked blob from its
+/// cache with `DELETE /dl/<blob>`, carrying the edge credential (`edgeauth`) over that target.
+pub const PURGE_METHOD: &str = "DELETE";
+
+/// The path of a purge request for `blob`.
+pub fn purge_target(blob: &str) -> String {
+    format!("{PREFIX}{blob}")
+}
+
 /// Why a download URL was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CdnError {
@@ -149,6 +194,16 @@ mod tests {
 
     fn split(url: &str) -> (&str, &str) {
         url.split_once('?').expect("has query")
+    }
+
+    #[test]
+    fn edge_cache_policy() {
+        let p = EdgeCachePolicy { ttl_secs: 60, max_bytes: 100 };
+        assert!(p.admits(Some(100)) && !p.admits(Some(101)) && !p.admits(None));
+        assert!(!EdgeCachePolicy { ttl_secs: 0, ..p }.admits(Some(1)), "a TTL of 0 turns caching off");
+        assert_eq!(p.cache_control(), "public, max-age=60");
+        assert_eq!(cache_key("https://e.example", BLOB), format!("https://e.example/dl/{BLOB}"));
+        assert_eq!(purge_target(BLOB), format!("/dl/{BLOB}"));
     }
 
     #[test]

@@ -108,6 +108,19 @@ pub fn select(
     }
 }
 
+/// Which part of a body chunk that starts `offset` bytes into the blob and is `chunk_len`
+/// bytes long falls inside `start..=end`: the byte range within the chunk, if any. (A partial
+/// answer cut out of a whole-blob stream, as the edge does from its cache.)
+pub fn window(offset: u64, chunk_len: usize, start: u64, end: u64) -> Option<std::ops::Range<usize>> {
+    let chunk_end = offset.checked_add(chunk_len as u64)?; // exclusive
+    let from = start.max(offset);
+    let to = end.checked_add(1)?.min(chunk_end);
+    if from >= to {
+        return None;
+    }
+    Some((from - offset) as usize..(to - offset) as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -151,7 +164,38 @@ mod tests {
         assert_eq!(Selection::Unsatisfiable.content_range(100).as_deref(), Some("bytes */100"));
     }
 
+    #[test]
+    fn windows() {
+        assert_eq!(window(0, 10, 5, 7), Some(5..8));
+        assert_eq!(window(10, 10, 5, 12), Some(0..3));
+        assert_eq!(window(10, 10, 0, 9), None);
+        assert_eq!(window(10, 10, 20, 30), None);
+        assert_eq!(window(10, 10, 0, 100), Some(0..10));
+        assert_eq!(window(0, 0, 0, 0), None);
+    }
+
     proptest! {
+        #[test]
+        fn windows_cut_exactly_the_range(
+            chunks in proptest::collection::vec(0usize..50, 0..20),
+            start in 0u64..600,
+            n in 1u64..600,
+        ) {
+            let blob: Vec<u8> = (0..chunks.iter().sum::<usize>()).map(|i| i as u8).collect();
+            let end = start + n - 1;
+            let (mut offset, mut out) = (0u64, Vec::new());
+            for len in &chunks {
+                let chunk = &blob[offset as usize..offset as usize + len];
+                if let Some(w) = window(offset, *len, start, end) {
+                    out.extend_from_slice(&chunk[w]);
+                }
+                offset += *len as u64;
+            }
+            let lo = (start as usize).min(blob.len());
+            let hi = ((end + 1) as usize).min(blob.len());
+            prop_assert_eq!(&out[..], &blob[lo..hi]);
+        }
+
         #[test]
         fn partial_ranges_stay_inside_the_blob(len in 0u64..1000, h in "bytes=[0-9 ,-]{0,12}") {
             if let Selection::Partial { start, end } = select(len, T, None, Some(&h), None) {

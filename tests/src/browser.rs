@@ -137,3 +137,12 @@ pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Reply {
 pub fn head(url: &str) -> Reply {
     reply(agent().head(url).call().expect("HEAD"))
 }
+
+/// A DELETE with extra headers.
+pub fn delete_with(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = agent().delete(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    reply(req.call().expect("DELETE"))
+}

@@ -9,6 +9,7 @@ use sha2::{Digest as _, Sha256};
 use crate::cli::CatalogCommand;
 use crate::clock::now_ms;
 use crate::config::Config;
+use crate::edge_purge::{self, Purged};
 use crate::store::{NewPackage, Store};
 
 /// Runs a catalog subcommand.
@@ -77,10 +78,21 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
         }
         CatalogCommand::Demo => demo(cfg, store.as_ref()).await?,
         CatalogCommand::Revoke { id } => {
+            let blob = store.packages().await?.into_iter().find(|p| p.id == id).map(|p| p.blob);
             if !store.revoke(id, now_ms()).await? {
                 anyhow::bail!("no published package {id}");
             }
             println!("revoked package {id}");
+            if let Some(blob) = blob {
+                let c = cfg.clone();
+                match tokio::task::spawn_blocking(move || edge_purge::purge(&c, &blob)).await? {
+                    Purged::Done(what) => println!("edge cache: {what}"),
+                    Purged::Failed(why) => eprintln!(
+                        "warning: the edge cache was not purged ({why}); cached copies stop being served \
+                         within PDM_BLOB_CACHE_SECS"
+                    ),
+                }
+            }
         }
     }
     Ok(())

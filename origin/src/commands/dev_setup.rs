@@ -141,16 +141,20 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
         "# portaldm edge under workerd, local development (written by `portaldm-origin dev-setup`)\n\
          using Workerd = import \"/workerd/workerd.capnp\";\n\n\
          const config :Workerd.Config = (\n  services = [\n    (name = \"edge\", worker = .edgeWorker),\n\
-         \x20   (name = \"internet\", network = (allow = [\"public\", \"local\", \"private\"])),\n  ],\n\
+         \x20   (name = \"internet\", network = (allow = [\"public\", \"local\", \"private\"])),\n\
+         \x20   # Cloudflare's cache, stood in for by an in-memory worker.\n\
+         \x20   (name = \"cache\", worker = (modules = [(name = \"cache.mjs\", esModule = embed {cache})], \
+         compatibilityDate = \"2025-09-01\")),\n  ],\n\
          \x20 sockets = [(name = \"http\", address = {addr}, http = (), service = \"edge\")],\n);\n\n\
          const edgeWorker :Workerd.Worker = (\n  modules = [\n\
          \x20   (name = \"worker.mjs\", esModule = embed {js}),\n\
          \x20   (name = \"index_bg.wasm\", wasm = embed {wasm}),\n  ],\n\
          \x20 compatibilityDate = \"2025-09-01\",\n  bindings = [\n{bindings}\n  ],\n\
-         \x20 globalOutbound = \"internet\",\n);\n",
+         \x20 globalOutbound = \"internet\",\n  cacheApiOutbound = \"cache\",\n);\n",
         addr = lit(&format!("127.0.0.1:{}", a.edge_port)),
         js = lit(&bundle.join("worker.mjs").to_string_lossy()),
         wasm = lit(&bundle.join("index_bg.wasm").to_string_lossy()),
+        cache = lit(&bundle.join("local-cache.mjs").to_string_lossy()),
         bindings = bindings.join("\n"),
     );
     std::fs::write(dir.join("workerd.capnp"), capnp)?;

@@ -1,0 +1,119 @@
+//! The edge's blob cache, on the real wasm in workerd (with the local stand-in for
+//! Cloudflare's cache): a hit is served without the origin, ranges and validators are answered
+//! from the cached copy, a resumed download fills the cache, and a revoked package is purged.
+
+use std::time::{Duration, Instant};
+
+use portaldm_shared::{cdn, edgeauth};
+use portaldm_tests::browser::{Reply, delete_with, get, get_with, head};
+use portaldm_tests::{Options, System, now};
+use sha2::{Digest as _, Sha256};
+
+/// The demo catalog's first package: (id, blob).
+fn first_package(sys: &System) -> (String, String) {
+    let listing = sys.origin_cmd(&["catalog", "list"]).output().expect("list");
+    let text = String::from_utf8_lossy(&listing.stdout).into_owned();
+    let line = text.lines().next().expect("a package").to_owned();
+    let id = line.split_whitespace().next().expect("id").to_owned();
+    let blob = line.split("sha256=").nth(1).expect("sha").trim().to_owned();
+    (id, blob)
+}
+
+fn signed_url(sys: &System, blob: &str, device: &str) -> String {
+    let keys = sys.keys();
+    let path = cdn::sign(std::slice::from_ref(&keys.cdn), blob, device, now().as_secs() + 600).expect("sign");
+    format!("{}{path}", sys.edge)
+}
+
+/// GETs `url` until the edge says it served it from its cache (the put runs after the first
+/// answer has gone out).
+fn until_hit(url: &str) -> Reply {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = get(url);
+        if r.header("x-edge-cache") == Some("HIT") || Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_cached_blob_is_served_without_the_origin_with_ranges_and_validators() {
+    let mut sys = System::start(Options::default());
+    let (id, blob) = first_package(&sys);
+    let url = signed_url(&sys, &blob, "IMEI:1");
+    let first = get(&url);
+    assert_eq!((first.status, first.header("x-edge-cache")), (200, Some("MISS")));
+    assert_eq!(hex::encode(Sha256::digest(&first.body)), blob);
+    // Another device's URL for the same blob shares the cached copy.
+    let other = until_hit(&signed_url(&sys, &blob, "IMEI:2"));
+    assert_eq!(other.header("x-edge-cache"), Some("HIT"), "the second download comes from the edge cache");
+    assert_eq!(other.body, first.body);
+
+    sys.kill_origin();
+    let hit = get(&url);
+    assert_eq!((hit.status, hit.header("x-edge-cache")), (200, Some("HIT")), "no origin needed");
+    assert_eq!(hex::encode(Sha256::digest(&hit.body)), blob);
+    let len = first.body.len();
+    let etag = format!("\"{blob}\"");
+    let part = get_with(&url, &[("Range", "bytes=1000-1999")]);
+    assert_eq!((part.status, part.header("content-range")), (206, Some(format!("bytes 1000-1999/{len}").as_str())));
+    assert_eq!((part.header("content-length"), &part.body[..]), (Some("1000"), &first.body[1000..2000]));
+    let tail = get_with(&url, &[("Range", "bytes=-16"), ("If-Range", &etag)]);
+    assert_eq!((tail.status, &tail.body[..]), (206, &first.body[len - 16..]));
+    assert_eq!(get_with(&url, &[("Range", "bytes=5-"), ("If-Range", "\"stale\"")]).body, first.body);
+    let past = get_with(&url, &[("Range", &format!("bytes={len}-"))]);
+    assert_eq!((past.status, past.header("content-range")), (416, Some(format!("bytes */{len}").as_str())));
+    let same = get_with(&url, &[("If-None-Match", &etag)]);
+    assert_eq!((same.status, same.body.len()), (304, 0));
+    let h = head(&url);
+    assert_eq!((h.status, h.header("content-length"), h.body.len()), (200, Some(len.to_string().as_str()), 0));
+    // A download cut anywhere resumes from the cache and ends with the same SHA-256.
+    for cut in [1, 4095, 65_536, 100_001, len - 1] {
+        let rest = get_with(&url, &[("Range", &format!("bytes={cut}-")), ("If-Range", &etag)]);
+        assert_eq!(rest.status, 206, "cut at {cut}");
+        let whole = [&first.body[..cut], &rest.body[..]].concat();
+        assert_eq!(hex::encode(Sha256::digest(&whole)), blob, "cut at {cut}");
+    }
+    // The signature is still checked before any cached byte leaves.
+    assert_eq!(get(&url.replace("IMEI%3A1", "IMEI%3A9")).status, 403);
+
+    // Revoking purges the edge's copy: the URL stops working at once.
+    sys.start_origin();
+    let revoked = sys.origin_cmd(&["catalog", "revoke", &id]).output().expect("revoke");
+    let said = String::from_utf8_lossy(&revoked.stdout);
+    assert!(revoked.status.success() && said.contains("edge cache: purged"), "{said}");
+    assert_eq!(get(&url).status, 404);
+}
+
+#[test]
+fn a_resumed_download_that_misses_fills_the_cache_for_the_next() {
+    let mut sys = System::start(Options::default());
+    let (_, blob) = first_package(&sys);
+    let url = signed_url(&sys, &blob, "IMEI:1");
+    let part = get_with(&url, &[("Range", "bytes=10-19")]);
+    assert_eq!(part.status, 206);
+    let hit = until_hit(&url);
+    assert_eq!(hit.header("x-edge-cache"), Some("HIT"), "the background fill cached the whole blob");
+    sys.kill_origin();
+    assert_eq!(hex::encode(Sha256::digest(&get(&url).body)), blob);
+}
+
+#[test]
+fn only_the_origin_can_purge() {
+    let sys = System::start(Options::default());
+    let (_, blob) = first_package(&sys);
+    let target = cdn::purge_target(&blob);
+    let url = format!("{}{target}", sys.edge);
+    assert_eq!(delete_with(&url, &[]).status, 403, "no credential");
+    let keys = sys.keys();
+    let for_other = edgeauth::sign(std::slice::from_ref(&keys.edge), "DELETE", "/dl/other", now()).expect("sign");
+    assert_eq!(delete_with(&url, &[(edgeauth::HEADER, &for_other)]).status, 403, "credential for another target");
+    let get_cred = edgeauth::sign(std::slice::from_ref(&keys.edge), "GET", &target, now()).expect("sign");
+    assert_eq!(delete_with(&url, &[(edgeauth::HEADER, &get_cred)]).status, 403, "credential for another method");
+    let good = edgeauth::sign(std::slice::from_ref(&keys.edge), "DELETE", &target, now()).expect("sign");
+    let r = delete_with(&url, &[(edgeauth::HEADER, &good)]);
+    assert_eq!((r.status, String::from_utf8_lossy(&r.body).into_owned()), (200, "not cached".to_owned()));
+    assert_eq!(delete_with(&format!("{}/dl/zz", sys.edge), &[(edgeauth::HEADER, &good)]).status, 400);
+}
