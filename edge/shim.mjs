@@ -3,3 +3,5 @@ import * as edge from "./index.js";
 export default {
   fetch(request, env, ctx) { return edge.fetch(request, env, ctx); },
 };
+// The Durable Object class that rate-limits trigger minting (binding PDM_MINT_LIMITER).
+export { MintLimiter } from "./index.js";

@@ -5,6 +5,7 @@
 
 mod config;
 mod download;
+mod limiter;
 mod proxy;
 mod respond;
 mod trigger;
@@ -30,7 +31,7 @@ async fn route(req: Request, env: Env, ctx: Context) -> Result<Response> {
     };
     let path = req.path();
     let outcome = if path == "/portal/trigger" || (is_entry_page(&path) && trigger::wanted(&req)) {
-        trigger::handle(&req, &cfg)
+        trigger::handle(&req, &cfg, &env).await
     } else if path.starts_with(portaldm_shared::cdn::PREFIX) {
         download::handle(&req, &cfg, &ctx).await
     } else if path == "/dm" || path == "/portal" || path.starts_with("/portal/") {

@@ -6,9 +6,10 @@ use portaldm_shared::rand::{RandomUnavailable, SecureRandom};
 use portaldm_shared::time::UnixMillis;
 use portaldm_shared::token::TokenSigner;
 use portaldm_shared::trigger;
-use worker::{Method, Request, Response};
+use worker::{Env, Method, Request, Response};
 
 use crate::config::EdgeConfig;
+use crate::limiter;
 use crate::respond;
 
 /// `crypto.getRandomValues`, through getrandom's `wasm_js` backend.
@@ -28,9 +29,16 @@ pub fn wanted(req: &Request) -> bool {
 }
 
 /// The handler.
-pub fn handle(req: &Request, cfg: &EdgeConfig) -> worker::Result<Response> {
+pub async fn handle(req: &Request, cfg: &EdgeConfig, env: &Env) -> worker::Result<Response> {
     if req.method() != Method::Get && req.method() != Method::Head {
         return respond::error(405, "use GET");
+    }
+    if let Err(limited) = limiter::admit(env, req).await {
+        let secs = limited.retry_after_secs.to_string();
+        let message = format!("Too many requests from your network. Try again in {secs} seconds.");
+        let r = respond::error(429, &message)?;
+        r.headers().set("Retry-After", &secs)?;
+        return Ok(r);
     }
     let signer = match TokenSigner::new(&cfg.token_key) {
         Ok(s) => s,

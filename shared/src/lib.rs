@@ -24,6 +24,7 @@ pub mod pkgsig;
 pub mod portal;
 pub mod rand;
 pub mod range;
+pub mod ratelimit;
 pub mod session;
 pub mod syncml;
 pub mod time;

@@ -134,6 +134,8 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
         ("PDM_AUDIENCE", AUDIENCE),
         ("PDM_TOKEN_TTL_SECS", "600"),
         ("PDM_COLO", "LOCAL"),
+        ("PDM_MINT_PER_MINUTE", "120"),
+        ("PDM_MINT_BURST", "60"),
     ];
     let bindings: Vec<String> =
         vars.iter().map(|(n, v)| format!("    (name = {}, text = {}),", lit(n), lit(v))).collect();
@@ -149,7 +151,10 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
          const edgeWorker :Workerd.Worker = (\n  modules = [\n\
          \x20   (name = \"worker.mjs\", esModule = embed {js}),\n\
          \x20   (name = \"index_bg.wasm\", wasm = embed {wasm}),\n  ],\n\
-         \x20 compatibilityDate = \"2025-09-01\",\n  bindings = [\n{bindings}\n  ],\n\
+         \x20 compatibilityDate = \"2025-09-01\",\n  bindings = [\n{bindings}\n\
+         \x20   (name = \"PDM_MINT_LIMITER\", durableObjectNamespace = \"MintLimiter\"),\n  ],\n\
+         \x20 durableObjectNamespaces = [(className = \"MintLimiter\", uniqueKey = \"portaldm-mint-limiter\")],\n\
+         \x20 durableObjectStorage = (inMemory = void),\n\
          \x20 globalOutbound = \"internet\",\n  cacheApiOutbound = \"cache\",\n);\n",
         addr = lit(&format!("127.0.0.1:{}", a.edge_port)),
         js = lit(&bundle.join("worker.mjs").to_string_lossy()),
