@@ -20,8 +20,10 @@ run: build
 
 # Unit, property and end-to-end tests. The e2e suites start origin, workerd and dmclient
 # on ephemeral loopback ports; they need the binaries and edge bundle `build` makes.
-# (The edge bundle in `build` also proves that `shared` builds for wasm32.)
+# (The edge bundle in `build` also proves that `shared` builds for wasm32.) First, what
+# `wrangler deploy` would upload for each environment, offline, with its size budget.
 test: build
+	scripts/edge-dry-run.sh
 	scripts/with-postgres.sh $(CARGO) test -- --test-threads=2
 
 lint: setup
@@ -44,9 +46,11 @@ bench: setup
 fuzz: setup
 	scripts/fuzz.sh
 
-# Deploys the edge with wrangler (needs `npx wrangler login` and the secrets in README).
+# Deploys the edge with wrangler (pinned in package-lock.json; needs `npx wrangler login` and
+# the secrets in README). ENV=staging|production|dev picks the environment.
+ENV ?= production
 deploy: edge
-	npx --yes wrangler@4.86.0 deploy
+	node_modules/.bin/wrangler deploy --env $(ENV)
 
 clean:
 	$(CARGO) clean

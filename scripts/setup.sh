@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing portaldm needs, pinned, and only what is missing:
 # Debian packages (Node.js, libwbxml2-utils), the wasm32 target, wasm-bindgen-cli (exactly the version in Cargo.lock) under
-# $HOME/.cache/portaldm/tools, and the npm tools (workerd, esbuild) from package-lock.json.
+# $HOME/.cache/portaldm/tools, and the npm tools (workerd, esbuild, wrangler) from package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/tool-versions.sh
@@ -39,7 +39,7 @@ if [ "$("$WASM_BINDGEN_BIN" --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDG
     --root "$TOOLS_HOME/wasm-bindgen-cli-$WASM_BINDGEN_VERSION"
 fi
 
-if [ ! -x "$WORKERD_BIN" ] || [ ! -x "$ESBUILD_BIN" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ ! -x "$WORKERD_BIN" ] || [ ! -x "$ESBUILD_BIN" ] || [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm tools from package-lock.json"
   npm ci --no-audit --no-fund --loglevel=error
 fi
