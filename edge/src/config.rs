@@ -2,15 +2,22 @@
 
 use portaldm_shared::cdn::EdgeCachePolicy;
 use portaldm_shared::keys::{NamedKey, parse_key_list};
+use portaldm_shared::token::TokenSigner;
 use portaldm_shared::trigger::TriggerConfig;
 use worker::Env;
+
+thread_local! {
+    /// The configuration parsed once per isolate: vars and secrets only change with a new
+    /// deployment, which starts new isolates.
+    static PARSED: std::cell::RefCell<Option<std::rc::Rc<EdgeConfig>>> = const { std::cell::RefCell::new(None) };
+}
 
 /// What the edge is configured with.
 pub struct EdgeConfig {
     /// Base URL of the origin.
     pub origin_url: String,
-    /// The token signing seed (secret `PDM_TOKEN_KEY`, `kid:base64url`).
-    pub token_key: NamedKey,
+    /// Signs session tokens with the seed in secret `PDM_TOKEN_KEY` (`kid:base64url`).
+    pub token_signer: TokenSigner,
     /// CDN URL keys (secret `PDM_CDN_KEYS`).
     pub cdn_keys: Vec<NamedKey>,
     /// Keys of the credential on every origin request (secret `PDM_EDGE_KEYS`).
@@ -32,6 +39,17 @@ impl EdgeConfig {
         portaldm_shared::edgeauth::sign(&self.edge_keys, method.as_ref(), target, now).map_err(|e| e.to_string())
     }
 
+    /// The configuration of this isolate, parsed on its first request (a bad configuration
+    /// is not kept: every request reports it until it is fixed).
+    pub fn cached(env: &Env) -> Result<std::rc::Rc<Self>, String> {
+        if let Some(c) = PARSED.with(|p| p.borrow().clone()) {
+            return Ok(c);
+        }
+        let c = std::rc::Rc::new(Self::from_env(env)?);
+        PARSED.with(|p| *p.borrow_mut() = Some(c.clone()));
+        Ok(c)
+    }
+
     /// Reads the bindings.
     pub fn from_env(env: &Env) -> Result<Self, String> {
         let token_key = NamedKey::parse(&text(env, "PDM_TOKEN_KEY")?).map_err(|e| format!("PDM_TOKEN_KEY: {e}"))?;
@@ -51,7 +69,7 @@ impl EdgeConfig {
         };
         Ok(EdgeConfig {
             origin_url: text(env, "PDM_ORIGIN_URL")?.trim_end_matches('/').to_owned(),
-            token_key,
+            token_signer: TokenSigner::new(&token_key).map_err(|e| format!("PDM_TOKEN_KEY: {e}"))?,
             cdn_keys,
             edge_keys,
             trigger: TriggerConfig {

@@ -4,7 +4,6 @@ use portaldm_shared::binding::BrowserBinding;
 use portaldm_shared::media;
 use portaldm_shared::rand::{RandomUnavailable, SecureRandom};
 use portaldm_shared::time::UnixMillis;
-use portaldm_shared::token::TokenSigner;
 use portaldm_shared::trigger;
 use worker::{Env, Method, Request, Response};
 
@@ -40,12 +39,8 @@ pub async fn handle(req: &Request, cfg: &EdgeConfig, env: &Env) -> worker::Resul
         r.headers().set("Retry-After", &secs)?;
         return Ok(r);
     }
-    let signer = match TokenSigner::new(&cfg.token_key) {
-        Ok(s) => s,
-        Err(e) => return respond::error(500, &format!("edge misconfigured: {e}")),
-    };
     let now = UnixMillis(worker::Date::now().as_millis());
-    let minted = match trigger::mint(&cfg.trigger, &signer, &mut WebRandom, now) {
+    let minted = match trigger::mint(&cfg.trigger, &cfg.token_signer, &mut WebRandom, now) {
         Ok(m) => m,
         Err(e) => return respond::error(500, &format!("cannot mint a trigger: {e}")),
     };
