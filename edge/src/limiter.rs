@@ -1,50 +1,59 @@
 //! Rate limiting of trigger minting per client address, so nobody mints tokens in bulk: one
-//! Durable Object per client (binding `PDM_MINT_LIMITER`, class `MintLimiter`) holds that
-//! client's bucket; the rule is `shared::ratelimit`. Limits: `PDM_MINT_PER_MINUTE`,
-//! `PDM_MINT_BURST`.
-
-use std::cell::Cell;
+//! Durable Object per client (binding `PDM_MINT_LIMITER`, class `MintLimiter` in `shim.mjs`)
+//! holds that client's bucket; the rule is `shared::ratelimit`. Limits: `PDM_MINT_PER_MINUTE`,
+//! `PDM_MINT_BURST`. The worker calls the object by RPC (`take()`), not `fetch`: no HTTP
+//! request and response to build on every mint.
 
 use portaldm_shared::ratelimit::{self, Bucket, Limit, Limited};
 use portaldm_shared::time::UnixMillis;
-use worker::{DurableObject, Env, Request, Response, State, durable_object};
+use wasm_bindgen::prelude::*;
+use worker::{Env, Request};
 
 /// The binding's name.
 const BINDING: &str = "PDM_MINT_LIMITER";
 
-fn limit(env: &Env) -> Limit {
-    let var = |name: &str| env.var(name).ok().and_then(|v| v.to_string().trim().parse::<u32>().ok());
-    let d = Limit::default();
-    Limit {
-        per_minute: var("PDM_MINT_PER_MINUTE").unwrap_or(d.per_minute),
-        burst: var("PDM_MINT_BURST").unwrap_or(d.burst),
-    }
+#[wasm_bindgen]
+extern "C" {
+    /// The Durable Object namespace binding.
+    type LimiterNamespace;
+    #[wasm_bindgen(method, catch, js_name = idFromName)]
+    fn id_from_name(this: &LimiterNamespace, name: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn get(this: &LimiterNamespace, id: &JsValue) -> Result<LimiterStub, JsValue>;
+
+    /// A stub of one client's object.
+    type LimiterStub;
+    #[wasm_bindgen(method, catch)]
+    fn take(this: &LimiterStub) -> Result<JsValue, JsValue>;
 }
 
-/// One client's limiter. Its bucket lives in memory: an evicted object starts afresh, which
-/// only ever errs towards letting a handset in.
-#[durable_object]
-pub struct MintLimiter {
-    bucket: Cell<Bucket>,
+/// One client's limiter state, inside its Durable Object. The bucket lives in memory: an
+/// evicted object starts afresh, which only ever errs towards letting a handset in.
+#[wasm_bindgen]
+pub struct MintLimiterCore {
+    bucket: Bucket,
     limit: Limit,
 }
 
-impl DurableObject for MintLimiter {
-    fn new(_state: State, env: Env) -> Self {
-        MintLimiter { bucket: Cell::new(Bucket::default()), limit: limit(&env) }
+#[wasm_bindgen]
+impl MintLimiterCore {
+    /// Reads the limit from the Worker's vars.
+    #[wasm_bindgen(constructor)]
+    pub fn new(env: Env) -> MintLimiterCore {
+        let var = |name: &str| env.var(name).ok().and_then(|v| v.to_string().trim().parse::<u32>().ok());
+        let d = Limit::default();
+        let limit = Limit {
+            per_minute: var("PDM_MINT_PER_MINUTE").unwrap_or(d.per_minute),
+            burst: var("PDM_MINT_BURST").unwrap_or(d.burst),
+        };
+        MintLimiterCore { bucket: Bucket::default(), limit }
     }
 
-    async fn fetch(&self, _req: Request) -> worker::Result<Response> {
-        let mut bucket = self.bucket.get();
-        let verdict = bucket.take(self.limit, UnixMillis(worker::Date::now().as_millis()));
-        self.bucket.set(bucket);
-        match verdict {
-            Ok(()) => Ok(Response::empty()?.with_status(204)),
-            Err(l) => {
-                let h = worker::Headers::new();
-                h.set("Retry-After", &l.retry_after_secs.to_string())?;
-                Ok(Response::empty()?.with_status(429).with_headers(h))
-            }
+    /// Takes one mint now: 0 when allowed, otherwise the seconds to wait.
+    pub fn take(&mut self) -> f64 {
+        match self.bucket.take(self.limit, UnixMillis(worker::Date::now().as_millis())) {
+            Ok(()) => 0.0,
+            Err(l) => l.retry_after_secs as f64,
         }
     }
 }
@@ -53,21 +62,23 @@ impl DurableObject for MintLimiter {
 /// limit; a limiter that fails lets the request through (a handset is never locked out by an
 /// outage of the limiter) and says so in the log.
 pub async fn admit(env: &Env, req: &Request) -> Result<(), Limited> {
-    let Ok(ns) = env.durable_object(BINDING) else { return Ok(()) };
+    let Ok(ns) = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(BINDING)) else { return Ok(()) };
+    if ns.is_undefined() {
+        return Ok(());
+    }
+    let ns: LimiterNamespace = ns.unchecked_into();
     let address = req.headers().get("CF-Connecting-IP").ok().flatten().unwrap_or_default();
     let key = ratelimit::client_key(&address);
-    let answer = match ns.id_from_name(&key).and_then(|id| id.get_stub()) {
-        Ok(stub) => stub.fetch_with_str("https://limiter.internal/take").await,
-        Err(e) => Err(e),
+    let asked = async {
+        let stub = ns.get(&ns.id_from_name(&key)?)?;
+        let answer = stub.take()?;
+        worker::wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&answer)).await
     };
-    match answer {
-        Ok(r) if r.status_code() == 429 => {
-            let secs = r.headers().get("Retry-After").ok().flatten().and_then(|v| v.parse().ok()).unwrap_or(60);
-            Err(Limited { retry_after_secs: secs })
-        }
-        Ok(_) => Ok(()),
-        Err(e) => {
-            worker::console_error!("mint limiter unavailable, not limiting: {e}");
+    match asked.await.map(|v| v.as_f64()) {
+        Ok(Some(wait)) if wait > 0.0 => Err(Limited { retry_after_secs: wait as u64 }),
+        Ok(Some(_)) => Ok(()),
+        Ok(None) | Err(_) => {
+            worker::console_error!("mint limiter unavailable, not limiting");
             Ok(())
         }
     }
