@@ -34,11 +34,13 @@ lint: setup
 fmt:
 	$(CARGO) fmt --all
 
-# Codec microbenchmarks (criterion; results under target/criterion), then full portal flows
+# Codec and minting microbenchmarks (criterion; results under target/criterion), the edge in
+# workerd beside a trivial worker (target/bench/edge.txt), then full portal flows
 # through edge and origin on SQLite and PostgreSQL beside a trivial worker's pass-through rate
 # (target/bench/flows.txt). Not a test: nothing here is timed by `make test`. See BENCHMARKS.md.
 bench: setup
 	$(CARGO) bench -p portaldm-shared --bench codec
+	scripts/bench-edge.sh
 	scripts/with-postgres.sh scripts/bench-flows.sh
 
 # Coverage-guided fuzzing of the decoders (nightly + cargo-fuzz, pinned in scripts/tool-versions.sh);

@@ -25,7 +25,7 @@ fn is_entry_page(path: &str) -> bool {
 /// Routes a request; every outcome, error or not, is a deliberate response. (An `Err` is
 /// left only when the runtime cannot build a response at all.)
 async fn route(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let cfg = match config::EdgeConfig::from_env(&env) {
+    let cfg = match config::EdgeConfig::cached(&env) {
         Ok(c) => c,
         Err(e) => return respond::error(500, &format!("edge misconfigured: {e}")),
     };

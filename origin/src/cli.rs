@@ -73,6 +73,15 @@ pub enum CatalogCommand {
     },
     /// Load the demo catalog (synthetic firmware for the demo phone models).
     Demo,
+    /// Print a signed download URL of a published package for one device (for support, or
+    /// to load-test the edge), valid for `download_ttl_secs`.
+    Url {
+        /// The package id (see `catalog list`).
+        id: i64,
+        /// The DevId the URL is issued to.
+        #[arg(long)]
+        device: String,
+    },
 }
 
 /// Device subcommands.

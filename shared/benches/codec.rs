@@ -121,5 +121,31 @@ fn auth_checks(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, codecs, auth_checks);
+/// The edge's hot path: minting a trigger (session token signature, pkg#0 with its digest),
+/// and the signature alone.
+fn minting(c: &mut Criterion) {
+    use portaldm_shared::keys::NamedKey;
+    use portaldm_shared::rand::TestRng;
+    use portaldm_shared::time::UnixMillis;
+    use portaldm_shared::token::TokenSigner;
+    use portaldm_shared::trigger::{TriggerConfig, mint};
+    let seed = NamedKey::generate("k1", &mut TestRng(1)).expect("seed");
+    let signer = TokenSigner::new(&seed).expect("signer");
+    let cfg = TriggerConfig {
+        issuer: "portaldm-edge".into(),
+        audience: "portaldm-origin".into(),
+        server_id: "portaldm".into(),
+        server_password: "server-password-0123456789".into(),
+        nonce: String::new(),
+        ttl_secs: 600,
+        colo: "AMS".into(),
+    };
+    let now = UnixMillis(1_800_000_000_000);
+    let mut rng = TestRng(7);
+    c.bench_function("trigger/mint", |b| b.iter(|| mint(&cfg, &signer, &mut rng, now).expect("mint")));
+    let claims = mint(&cfg, &signer, &mut rng, now).expect("mint").claims;
+    c.bench_function("trigger/token_sign", |b| b.iter(|| signer.sign(&claims).expect("sign")));
+}
+
+criterion_group!(benches, codecs, auth_checks, minting);
 criterion_main!(benches);

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::cli::CatalogCommand;
-use crate::clock::now_ms;
+use crate::clock::{now, now_ms};
 use crate::config::Config;
 use crate::edge_purge::{self, Purged};
 use crate::store::{NewPackage, Store};
@@ -77,6 +77,14 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
             }
         }
         CatalogCommand::Demo => demo(cfg, store.as_ref()).await?,
+        CatalogCommand::Url { id, device } => {
+            let Some(p) = store.packages().await?.into_iter().find(|p| p.id == id) else {
+                anyhow::bail!("no published package {id}");
+            };
+            let expires = now().as_secs() + cfg.download_ttl_secs;
+            let path = portaldm_shared::cdn::sign(&cfg.cdn_key_list()?, &p.blob, &device, expires)?;
+            println!("{}{path}", cfg.public_url.trim_end_matches('/'));
+        }
         CatalogCommand::Revoke { id } => {
             let blob = store.packages().await?.into_iter().find(|p| p.id == id).map(|p| p.blob);
             if !store.revoke(id, now_ms()).await? {
