@@ -33,7 +33,7 @@ async fn route(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let outcome = if path == "/portal/trigger" || (is_entry_page(&path) && trigger::wanted(&req)) {
         trigger::handle(&req, &cfg, &env).await
     } else if path.starts_with(portaldm_shared::cdn::PREFIX) {
-        download::handle(&req, &cfg, &ctx).await
+        download::handle(&req, &cfg, &env, &ctx).await
     } else if path == "/dm" || path == "/portal" || path.starts_with("/portal/") {
         proxy::forward(&req, &cfg, &path).await
     } else if path == "/" {

@@ -67,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/api/session", get(portal::session))
         .route("/portal/api/select", post(portal::select))
         .route("/blobs/{blob}", get(blobs::get_blob))
+        .route("/blobs/{blob}/status", get(blobs::blob_status))
         // Everything above only through the edge.
         .route_layer(middleware::from_fn_with_state(state.clone(), require_edge))
         .route("/healthz", get(|| async { "ok" }))

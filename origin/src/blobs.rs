@@ -17,6 +17,25 @@ fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// `GET /blobs/<sha256>/status?<signed query>`: whether a download may be served, without its
+/// bytes (204, or the refusal the bytes would get). The edge asks this before serving a blob
+/// from an R2 bucket, so that revocation stays the origin's decision.
+pub async fn blob_status(
+    State(st): State<AppState>,
+    Path(blob): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AppError> {
+    let path = format!("{}{blob}", cdn::PREFIX);
+    if let Err(e) = cdn::verify(&st.cdn_keys, &path, query.as_deref().unwrap_or(""), now()) {
+        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+        return Ok((status, e.to_string()).into_response());
+    }
+    if !st.store.blob_published(&blob).await? {
+        return Err(AppError::NotFound("no published package has this blob"));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// The handler: the same signed query the edge checked is checked here again.
 pub async fn get_blob(
     State(st): State<AppState>,

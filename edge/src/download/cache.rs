@@ -25,7 +25,7 @@ fn content_length(r: &Response) -> Option<u64> {
 }
 
 /// The headers every answer about a blob carries.
-fn blob_headers(tag: &str, cache_status: &str) -> worker::Result<Headers> {
+pub(super) fn blob_headers(tag: &str, cache_status: &str) -> worker::Result<Headers> {
     let h = Headers::new();
     h.set("ETag", tag)?;
     h.set("Accept-Ranges", "bytes")?;

@@ -5,10 +5,11 @@
 
 mod cache;
 mod origin;
+mod r2;
 
 use portaldm_shared::cdn;
 use portaldm_shared::time::UnixMillis;
-use worker::{Context, Method, Request, Response};
+use worker::{Context, Env, Method, Request, Response};
 
 use crate::config::EdgeConfig;
 use crate::respond;
@@ -37,7 +38,7 @@ impl Conditions {
 }
 
 /// The handler.
-pub async fn handle(req: &Request, cfg: &EdgeConfig, ctx: &Context) -> worker::Result<Response> {
+pub async fn handle(req: &Request, cfg: &EdgeConfig, env: &Env, ctx: &Context) -> worker::Result<Response> {
     let method = req.method();
     if method == Method::Delete {
         return cache::purge(req, cfg).await;
@@ -58,6 +59,16 @@ pub async fn handle(req: &Request, cfg: &EdgeConfig, ctx: &Context) -> worker::R
     let caching = cfg.blob_cache.ttl_secs > 0;
     if caching && let Some(hit) = cache::lookup(&key).await {
         return cache::answer(hit, &cond, head);
+    }
+    if let Some(bucket) = r2::bucket(env) {
+        // The origin still decides whether this download may be served (revocation).
+        let status_query = format!("/blobs/{}/status?{query}", signed.blob);
+        let verdict = origin::fetch(cfg, &Method::Get, &status_query, &Conditions::default()).await?;
+        if verdict.status_code() != 204 {
+            return Ok(verdict);
+        }
+        let fill = caching.then_some((ctx, cfg.blob_cache, key));
+        return r2::serve(&bucket, &signed.blob, &cond, head, fill).await;
     }
     let blob_query = format!("/blobs/{}?{query}", signed.blob);
     if caching && !head && cond.is_plain() {

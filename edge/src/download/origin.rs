@@ -45,7 +45,7 @@ pub async fn fetch(
         Err(_) => return respond::error(502, "the package store is unreachable; try again shortly"),
     };
     match upstream.status_code() {
-        200 | 206 | 304 | 416 => Ok(upstream),
+        200 | 204 | 206 | 304 | 416 => Ok(upstream),
         404 | 410 | 403 => respond::error(upstream.status_code(), "this download is not available"),
         _ => respond::error(502, "the package store failed; try again shortly"),
     }
