@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
+use portaldm_shared::edgeauth;
 use worker::{Delay, Fetch, Headers, Request, RequestInit, Response};
 
 use crate::config::EdgeConfig;
@@ -19,6 +20,13 @@ fn origin_timeout(path: &str) -> Duration {
     if path == "/dm" { Duration::from_secs(45) } else { Duration::from_secs(10) }
 }
 
+/// The data centre that took `req` (`request.cf.colo`; absent under local workerd). Read
+/// directly: the `worker` crate's getter panics when the field is missing.
+fn colo_of(req: &Request) -> Option<String> {
+    let cf = js_sys::Reflect::get(req.inner(), &"cf".into()).ok().filter(|v| v.is_object())?;
+    js_sys::Reflect::get(&cf, &"colo".into()).ok()?.as_string().filter(|c| !c.is_empty())
+}
+
 /// Forwards `req` to the same path and query at the origin, streaming the bodies. An
 /// unreachable origin is a 502, a silent one a 504: never a hung request.
 pub async fn forward(req: &Request, cfg: &EdgeConfig, path: &str) -> worker::Result<Response> {
@@ -29,17 +37,21 @@ pub async fn forward(req: &Request, cfg: &EdgeConfig, path: &str) -> worker::Res
     };
     let target = format!("{}{path_and_query}", cfg.origin_url);
     let headers = Headers::new();
+    let ours = [edgeauth::CLIENT_HEADER, edgeauth::COLO_HEADER, edgeauth::HEADER];
     for (k, v) in req.headers().entries() {
-        if !HOP_BY_HOP.contains(&k.to_ascii_lowercase().as_str()) {
+        let name = k.to_ascii_lowercase();
+        if !HOP_BY_HOP.contains(&name.as_str()) && !ours.contains(&name.as_str()) {
             headers.append(&k, &v)?;
         }
     }
-    if let Some(ip) = req.headers().get("CF-Connecting-IP")? {
-        headers.set("X-Forwarded-For", &ip)?;
-    }
+    // Cloudflare sets CF-Connecting-IP itself (a client cannot); locally there is none.
+    let client = req.headers().get("CF-Connecting-IP")?.unwrap_or_else(|| "unknown".into());
+    headers.set(edgeauth::CLIENT_HEADER, &client)?;
+    let colo = colo_of(req).unwrap_or_else(|| cfg.trigger.colo.clone());
+    headers.set(edgeauth::COLO_HEADER, &colo)?;
     headers.set("X-Forwarded-Host", url.host_str().unwrap_or(""))?;
     match cfg.origin_credential(&req.method(), &path_and_query) {
-        Ok(c) => headers.set(portaldm_shared::edgeauth::HEADER, &c)?,
+        Ok(c) => headers.set(edgeauth::HEADER, &c)?,
         Err(e) => return respond::error(500, &format!("edge misconfigured: {e}")),
     }
     let mut init = RequestInit::new();

@@ -14,7 +14,7 @@ use portaldm_shared::token::TokenVerifier;
 use tokio::sync::broadcast;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Config;
 use crate::store::Store;
@@ -74,8 +74,26 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, timeout))
         .layer(CatchPanicLayer::new())
-        .layer(TraceLayer::new_for_http())
+        // One INFO line per answered request: the access log, with the span's fields.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .with_state(state)
+}
+
+/// The span of one request, with the handset's address and the edge location that the edge
+/// forwarded (only requests with the edge's credential get past `require_edge`).
+fn request_span(req: &Request) -> tracing::Span {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        uri = %req.uri(),
+        client = %header(portaldm_shared::edgeauth::CLIENT_HEADER),
+        colo = %header(portaldm_shared::edgeauth::COLO_HEADER),
+    )
 }
 
 /// Refuses requests without a valid edge credential (403), before any handler runs.

@@ -13,6 +13,11 @@ use crate::time::UnixMillis;
 
 /// The header's name.
 pub const HEADER: &str = "x-portaldm-edge";
+/// The handset's address as the edge saw it, on requests the edge forwards (any value a
+/// client sent under this name is replaced).
+pub const CLIENT_HEADER: &str = "x-forwarded-for";
+/// The edge location that forwarded a request.
+pub const COLO_HEADER: &str = "x-portaldm-colo";
 /// How far the edge's clock and the origin's may disagree, in seconds.
 pub const MAX_SKEW_SECS: u64 = 120;
 
