@@ -6,6 +6,7 @@
 mod config;
 mod download;
 mod limiter;
+mod pages;
 mod proxy;
 mod respond;
 mod trigger;
@@ -34,6 +35,8 @@ async fn route(req: Request, env: Env, ctx: Context) -> Result<Response> {
         trigger::handle(&req, &cfg, &env).await
     } else if path.starts_with(portaldm_shared::cdn::PREFIX) {
         download::handle(&req, &cfg, &env, &ctx).await
+    } else if pages::is_cacheable_path(&path) {
+        pages::serve(&req, &cfg, &ctx, &path).await
     } else if path == "/dm" || path == "/portal" || path.starts_with("/portal/") {
         proxy::forward(&req, &cfg, &path).await
     } else if path == "/" {

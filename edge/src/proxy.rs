@@ -27,9 +27,21 @@ fn colo_of(req: &Request) -> Option<String> {
     js_sys::Reflect::get(&cf, &"colo".into()).ok()?.as_string().filter(|c| !c.is_empty())
 }
 
+/// Conditional request headers, dropped when the edge wants the whole answer to cache it.
+const CONDITIONAL: [&str; 2] = ["if-none-match", "if-modified-since"];
+
 /// Forwards `req` to the same path and query at the origin, streaming the bodies. An
 /// unreachable origin is a 502, a silent one a 504: never a hung request.
 pub async fn forward(req: &Request, cfg: &EdgeConfig, path: &str) -> worker::Result<Response> {
+    send(req, cfg, path, false).await
+}
+
+/// [`forward`], asking the origin for its whole answer whatever the client already has.
+pub async fn forward_unconditional(req: &Request, cfg: &EdgeConfig, path: &str) -> worker::Result<Response> {
+    send(req, cfg, path, true).await
+}
+
+async fn send(req: &Request, cfg: &EdgeConfig, path: &str, unconditional: bool) -> worker::Result<Response> {
     let url = req.url()?;
     let path_and_query = match url.query() {
         Some(q) => format!("{path}?{q}"),
@@ -40,7 +52,8 @@ pub async fn forward(req: &Request, cfg: &EdgeConfig, path: &str) -> worker::Res
     let ours = [edgeauth::CLIENT_HEADER, edgeauth::COLO_HEADER, edgeauth::HEADER];
     for (k, v) in req.headers().entries() {
         let name = k.to_ascii_lowercase();
-        if !HOP_BY_HOP.contains(&name.as_str()) && !ours.contains(&name.as_str()) {
+        let dropped = unconditional && CONDITIONAL.contains(&name.as_str());
+        if !HOP_BY_HOP.contains(&name.as_str()) && !ours.contains(&name.as_str()) && !dropped {
             headers.append(&k, &v)?;
         }
     }

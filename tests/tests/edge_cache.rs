@@ -117,3 +117,22 @@ fn only_the_origin_can_purge() {
     assert_eq!((r.status, String::from_utf8_lossy(&r.body).into_owned()), (200, "not cached".to_owned()));
     assert_eq!(delete_with(&format!("{}/dl/zz", sys.edge), &[(edgeauth::HEADER, &good)]).status, 400);
 }
+
+#[test]
+fn the_portal_page_is_cached_at_the_edge_and_revalidated_there() {
+    let mut sys = System::start(Options::default());
+    let page = format!("{}/portal/", sys.edge);
+    let first = get(&page);
+    assert_eq!(first.status, 200);
+    assert!(first.header("cache-control").is_some_and(|c| c.contains("public")));
+    let hit = until_hit(&page);
+    assert_eq!((hit.header("x-edge-cache"), &hit.body), (Some("HIT"), &first.body));
+    sys.kill_origin();
+    let cached = get(&page);
+    assert_eq!((cached.status, cached.header("x-edge-cache")), (200, Some("HIT")), "served without the origin");
+    let etag = cached.header("etag").expect("etag").to_owned();
+    let same = get_with(&page, &[("If-None-Match", &etag)]);
+    assert_eq!((same.status, same.body.len(), same.header("etag")), (304, 0, Some(etag.as_str())));
+    // The portal's API is never cached: it answers for one browser session.
+    assert_eq!(get(&format!("{}/portal/api/session", sys.edge)).status, 502);
+}
