@@ -129,7 +129,16 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ClientError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ClientError::Config(format!("cannot read {}: {e}", path.display())))?;
-        let cfg: Config = toml::from_str(&text).map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+        // A key this version does not know (often a typo) is an error, not silently ignored:
+        // serde_ignored names it wherever it is, `[device]` included.
+        let mut unknown = Vec::new();
+        let de =
+            toml::Deserializer::parse(&text).map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+        let cfg: Config = serde_ignored::deserialize(de, |key| unknown.push(key.to_string()))
+            .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+        if !unknown.is_empty() {
+            return Err(ClientError::Config(format!("{}: unknown key {}", path.display(), unknown.join(", "))));
+        }
         cfg.trusted_keys()?;
         cfg.package_keys()?;
         if let Some(a) = &cfg.account.auth {

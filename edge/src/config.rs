@@ -26,6 +26,9 @@ pub struct EdgeConfig {
     pub trigger: TriggerConfig,
     /// How blobs are cached (`PDM_BLOB_CACHE_SECS`, `PDM_BLOB_CACHE_MAX_BYTES`).
     pub blob_cache: EdgeCachePolicy,
+    /// Largest request body passed to the origin (`PDM_MAX_BODY_BYTES`, default 64 KiB, as the
+    /// origin's `max_body_bytes`): larger ones get 413 at the edge.
+    pub max_body_bytes: u64,
 }
 
 fn text(env: &Env, name: &str) -> Result<String, String> {
@@ -82,6 +85,7 @@ impl EdgeConfig {
                 colo: text(env, "PDM_COLO").unwrap_or_else(|_| "UNKNOWN".into()),
             },
             blob_cache,
+            max_body_bytes: number("PDM_MAX_BODY_BYTES", 64 * 1024)?,
         })
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
 use futures_util::future::{Either, select};
 use portaldm_shared::edgeauth;
 use worker::{Delay, Fetch, Headers, Request, RequestInit, Response};
@@ -27,6 +28,24 @@ fn colo_of(req: &Request) -> Option<String> {
     js_sys::Reflect::get(&cf, &"colo".into()).ok()?.as_string().filter(|c| !c.is_empty())
 }
 
+/// How much of a refused body is read before answering, so that a client still writing it
+/// reads the 413 instead of a broken connection (a lingering close). Beyond this the
+/// connection is simply cut.
+const DRAIN_LIMIT: usize = 1 << 20;
+
+/// Reads and discards up to [`DRAIN_LIMIT`] bytes of the request body.
+async fn drain(req: &Request) {
+    let Ok(mut copy) = req.clone() else { return };
+    let Ok(mut body) = copy.stream() else { return };
+    let mut read = 0;
+    while read <= DRAIN_LIMIT {
+        match body.next().await {
+            Some(Ok(chunk)) => read += chunk.len(),
+            _ => return,
+        }
+    }
+}
+
 /// Conditional request headers, dropped when the edge wants the whole answer to cache it.
 const CONDITIONAL: [&str; 2] = ["if-none-match", "if-modified-since"];
 
@@ -42,6 +61,13 @@ pub async fn forward_unconditional(req: &Request, cfg: &EdgeConfig, path: &str) 
 }
 
 async fn send(req: &Request, cfg: &EdgeConfig, path: &str, unconditional: bool) -> worker::Result<Response> {
+    // Refused here, not streamed to an origin that would cut the upload short (which the
+    // device would see as a broken connection, not as "too large").
+    let declared = req.headers().get("Content-Length")?.and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > cfg.max_body_bytes) {
+        drain(req).await;
+        return respond::error(413, &format!("request body over {} bytes", cfg.max_body_bytes));
+    }
     let url = req.url()?;
     let path_and_query = match url.query() {
         Some(q) => format!("{path}?{q}"),

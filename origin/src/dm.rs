@@ -50,6 +50,11 @@ async fn authenticate_and_exchange(
     msg: &SyncMl,
     proof: HmacProof<'_>,
 ) -> Result<(Vec<u8>, Option<String>), AppError> {
+    if let Err(e) = portaldm_shared::session::check_version(&msg.hdr) {
+        // Answered in SyncML (505 on the header), before any credential is looked at.
+        let x = Exchange { st, enc, sealed: None };
+        return Ok((refusal(&x, msg, e.status(), &e)?, None));
+    }
     let Some(mut device) = st.store.device_account(&msg.hdr.source).await? else {
         let x = Exchange { st, enc, sealed: None };
         if st.cfg.dm_auth.requires_account() {

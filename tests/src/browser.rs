@@ -146,3 +146,12 @@ pub fn delete_with(url: &str, headers: &[(&str, &str)]) -> Reply {
     }
     reply(req.call().expect("DELETE"))
 }
+
+/// A POST with extra headers.
+pub fn post_with(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut req = agent().post(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    reply(req.send(body).expect("POST"))
+}

@@ -68,8 +68,8 @@ pub fn refuse(msg: &SyncMl, server_uri: &str, code: StatusCode) -> SyncMl {
     message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), vec![Command::Status(status)], true)
 }
 
-/// Checks the version fields of a header.
-pub(crate) fn check_version(hdr: &SyncHdr) -> Result<(), ProtocolError> {
+/// Checks the version fields of a header: portaldm speaks DM 1.2 only (505 otherwise).
+pub fn check_version(hdr: &SyncHdr) -> Result<(), ProtocolError> {
     if hdr.ver_dtd != VER_DTD || !hdr.ver_proto.eq_ignore_ascii_case(VER_PROTO) {
         return Err(ProtocolError::Version(format!("{} {}", hdr.ver_dtd, hdr.ver_proto)));
     }

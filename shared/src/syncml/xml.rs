@@ -30,7 +30,7 @@ pub fn from_tree(root: &Element<'_>) -> Result<SyncMl, DecodeError> {
             ver_dtd: required(hdr, "VerDTD")?,
             ver_proto: required(hdr, "VerProto")?,
             session_id: required(hdr, "SessionID")?,
-            msg_id: required(hdr, "MsgID")?,
+            msg_id: message_id(hdr)?,
             target: loc_uri(hdr, "Target").ok_or_else(|| invalid("SyncHdr has no Target/LocURI"))?,
             source: loc_uri(hdr, "Source").ok_or_else(|| invalid("SyncHdr has no Source/LocURI"))?,
             source_name: hdr.child("Source").and_then(|s| s.child_text("LocName")),
@@ -48,6 +48,15 @@ fn invalid(why: impl Into<String>) -> DecodeError {
 
 fn required(el: &Element<'_>, name: &str) -> Result<String, DecodeError> {
     el.child_text(name).ok_or_else(|| invalid(format!("<{}> has no <{name}>", el.name)))
+}
+
+/// `MsgID`: a positive integer (SyncML RepPro 1.2, 5.1.13); anything else is malformed.
+fn message_id(hdr: &Element<'_>) -> Result<String, DecodeError> {
+    let id = required(hdr, "MsgID")?;
+    match id.trim().parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n.to_string()),
+        _ => Err(invalid(format!("MsgID {id:?} is not a positive integer"))),
+    }
 }
 
 fn loc_uri(el: &Element<'_>, name: &str) -> Option<String> {

@@ -211,8 +211,9 @@ fn refuses_a_token_for_another_trigger() {
 #[test]
 fn out_of_order_messages_are_refused() {
     let (_client, mut server, _pkg2) = open();
-    let mut stray = wire(&server.poll_hold().map(|_| SyncMl::default()).unwrap_or_default());
-    stray.hdr = SyncHdr { ver_dtd: "1.2".into(), ver_proto: "DM/1.2".into(), ..SyncHdr::default() };
+    let _ = server.poll_hold();
+    let hdr = SyncHdr { ver_dtd: "1.2".into(), ver_proto: "DM/1.2".into(), msg_id: "9".into(), ..SyncHdr::default() };
+    let stray = wire(&SyncMl { hdr, ..SyncMl::default() });
     assert!(server.handle(&stray).is_err());
 }
 
