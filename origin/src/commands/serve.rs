@@ -3,9 +3,16 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 
 use crate::app::{AppState, router};
 use crate::config::Config;
+
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the server.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
@@ -21,25 +28,40 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Tests and scripts read this line to learn the port.
     println!("portaldm-origin listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async {
-        let _ = rx.await;
-    });
-    let mut server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        r = &mut server => return r.context("server failed"),
-        _ = shutdown_signal() => {}
-    }
-    tracing::info!("shutting down: finishing in-flight messages");
-    let _ = tx.send(());
-    // Held package-4 messages finish within the hold time; never hang past it.
-    match tokio::time::timeout(Duration::from_secs(hold + 5), server).await {
-        Ok(r) => r.context("server failed"),
-        Err(_) => {
-            tracing::warn!("in-flight requests did not finish in time");
-            Ok(())
+    let mut http = Builder::new(TokioExecutor::new());
+    // A client that dribbles its headers (slowloris) is cut off; idle keep-alive connections
+    // wait for the next request without a deadline, as handsets reuse them.
+    http.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of descriptors, say: back off briefly rather than spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+                let conn = graceful.watch(conn.into_owned());
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut shutdown => break,
         }
     }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight messages");
+    // Held package-4 messages finish within the hold time; never hang past it.
+    if tokio::time::timeout(Duration::from_secs(hold + 5), graceful.shutdown()).await.is_err() {
+        tracing::warn!("in-flight requests did not finish in time");
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {
