@@ -27,6 +27,7 @@ test: build
 	scripts/with-postgres.sh $(CARGO) test -- --test-threads=2
 
 lint: setup
+	scripts/deny.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy -p portaldm-edge --target wasm32-unknown-unknown -- -D warnings
