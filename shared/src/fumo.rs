@@ -58,7 +58,7 @@ impl ResultCode {
 }
 
 /// A firmware delivery, as the server sends it and the client receives it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FumoDelivery {
     /// The node name under `./FUMO/`.
     pub node: String,
