@@ -1,5 +1,5 @@
 # portaldm: every target installs what it needs first (scripts/setup.sh, pinned versions).
-.PHONY: setup build edge run test lint fmt deploy clean bench fuzz
+.PHONY: setup build edge run test lint fmt deploy clean bench fuzz faults soak
 
 CARGO ?= cargo
 
@@ -43,6 +43,14 @@ bench: setup
 	$(CARGO) bench -p portaldm-shared --bench codec
 	scripts/bench-edge.sh
 	scripts/with-postgres.sh scripts/bench-flows.sh
+
+# The long fault suites: the origin killed at random points of 50 flows, 1000 downloads cut
+# at random offsets, and a 10-minute soak (scripts/faults.sh; FAULT_RUNS, CUT_RUNS, SOAK_SECS).
+faults: build
+	scripts/faults.sh
+
+soak: build
+	scripts/soak.sh
 
 # Coverage-guided fuzzing of the decoders (nightly + cargo-fuzz, pinned in scripts/tool-versions.sh);
 # FUZZ_SECS per target (default 60).

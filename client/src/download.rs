@@ -218,7 +218,10 @@ mod tests {
                     range::Selection::Partial { start, end } => (start, end - start + 1),
                     _ => (0, sel.body_len(len)),
                 };
-                let mut head = format!("HTTP/1.1 {} X\r\nContent-Length: {n}\r\nETag: {tag}\r\nConnection: close\r\n", sel.status());
+                let mut head = format!(
+                    "HTTP/1.1 {} X\r\nContent-Length: {n}\r\nETag: {tag}\r\nConnection: close\r\n",
+                    sel.status()
+                );
                 if let Some(cr) = sel.content_range(len) {
                     head.push_str(&format!("Content-Range: {cr}\r\n"));
                 }
