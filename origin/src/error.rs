@@ -45,6 +45,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -53,7 +54,15 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = %self, "database unavailable");
+            return (
+                status,
+                [(axum::http::header::RETRY_AFTER, "2")],
+                Json(serde_json::json!({ "error": "the service is briefly unavailable; try again in a moment" })),
+            )
+                .into_response();
+        } else if status.is_server_error() {
             // Internal detail goes to the log, never to the client.
             tracing::error!(error = %self, "request failed");
             "something went wrong".to_owned()
@@ -61,5 +70,20 @@ impl IntoResponse for AppError {
             self.to_string()
         };
         (status, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_503_and_a_failed_query_500() {
+        let down = AppError::Store(StoreError::Db(sqlx::Error::PoolTimedOut));
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(down.into_response().headers().contains_key(axum::http::header::RETRY_AFTER));
+        let broken = AppError::Store(StoreError::Db(sqlx::Error::RowNotFound));
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(AppError::Store(StoreError::Corrupt("x".into())).status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -52,11 +52,16 @@ pub struct Options {
     pub postgres: bool,
     /// Lines added to the origin's configuration.
     pub origin_extra: &'static str,
+    /// Run the origin on this database URL (e.g. an [`OwnPostgres`] database).
+    pub database: Option<String>,
+    /// Raise the edge's per-address mint limit out of the way (every simulated handset of a
+    /// swarm mints from 127.0.0.1).
+    pub unlimited_minting: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { hold_secs: 2, postgres: false, origin_extra: "" }
+        Options { hold_secs: 2, postgres: false, origin_extra: "", database: None, unlimited_minting: false }
     }
 }
 
@@ -69,6 +74,85 @@ pub fn fresh_postgres_database() -> String {
     let out = out.expect("psql runs");
     assert!(out.status.success(), "CREATE DATABASE: {}", String::from_utf8_lossy(&out.stderr));
     format!("{}/{db}", admin.rsplit_once('/').expect("url with a database").0)
+}
+
+/// A PostgreSQL cluster of a test's own (Debian's binaries, a temporary folder, a free
+/// loopback port), for tests that stop or restart the database; stopped when dropped.
+pub struct OwnPostgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl OwnPostgres {
+    fn pg(&self, tool: &str) -> Command {
+        let exe = self.bin.join(tool);
+        // The server refuses to run as root: as root, run the tools as `postgres`.
+        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        if root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        }
+    }
+
+    fn ctl(&self, args: &[&str]) {
+        let data = self.dir.path().join("data");
+        let opts =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
+        let out = self
+            .pg("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .args(["-w", "-o", &opts])
+            .args(args)
+            .output()
+            .expect("pg_ctl runs");
+        assert!(out.status.success(), "pg_ctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Creates and starts the cluster.
+    pub fn start() -> OwnPostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed (make setup)")
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .max()
+            .expect("a PostgreSQL version");
+        let dir = tempfile::tempdir().expect("dir");
+        let _ = Command::new("chown").arg("postgres").arg(dir.path()).status();
+        let pg = OwnPostgres { dir, bin, port: free_port() };
+        let out =
+            pg.pg("initdb").arg("-D").arg(pg.dir.path().join("data")).args(["-A", "trust", "-U", "postgres"]).output();
+        assert!(out.expect("initdb runs").status.success(), "initdb failed");
+        pg.ctl(&["start"]);
+        pg
+    }
+
+    /// The URL of database `name`, created.
+    pub fn database(&self, name: &str) -> String {
+        let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", self.port);
+        let out = Command::new("psql").arg(&admin).args(["-q", "-c", &format!("CREATE DATABASE {name}")]).output();
+        assert!(out.expect("psql runs").status.success(), "CREATE DATABASE {name}");
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Restarts the server, dropping every connection (`pg_ctl restart -m fast`).
+    pub fn restart(&self) {
+        self.ctl(&["-m", "fast", "restart"]);
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = self.pg("pg_ctl").arg("-D").arg(&data).args(["-m", "immediate", "-w", "stop"]).output();
+    }
 }
 
 /// A running origin + edge pair with its configuration folder.
@@ -115,12 +199,27 @@ impl System {
         let cfg = dir.path().join("origin.toml");
         let text = std::fs::read_to_string(&cfg).expect("origin.toml");
         let mut text = text.replace("hold_secs = 25", &format!("hold_secs = {}", opts.hold_secs));
-        if opts.postgres {
+        let database = opts.database.clone().or_else(|| opts.postgres.then(fresh_postgres_database));
+        if let Some(url) = database {
             let line = text.lines().find(|l| l.starts_with("database = ")).expect("database line").to_owned();
-            text = text.replace(&line, &format!("database = \"{}\"", fresh_postgres_database()));
+            text = text.replace(&line, &format!("database = \"{url}\""));
         }
         text.push_str(opts.origin_extra);
         std::fs::write(&cfg, text).expect("write");
+        if opts.unlimited_minting {
+            let capnp = dir.path().join("workerd.capnp");
+            let edge = std::fs::read_to_string(&capnp).expect("workerd.capnp");
+            let edge = edge
+                .replace(
+                    "(name = \"PDM_MINT_PER_MINUTE\", text = \"120\")",
+                    "(name = \"PDM_MINT_PER_MINUTE\", text = \"100000000\")",
+                )
+                .replace(
+                    "(name = \"PDM_MINT_BURST\", text = \"60\")",
+                    "(name = \"PDM_MINT_BURST\", text = \"1000000\")",
+                );
+            std::fs::write(&capnp, edge).expect("write");
+        }
         let mut sys = System {
             edge: format!("http://127.0.0.1:{ep}"),
             origin: format!("http://127.0.0.1:{op}"),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use portaldm_shared::rand::{SecureRandom as _, TestRng};
 use portaldm_tests::browser::Browser;
-use portaldm_tests::{Options, System, bin, wait_with_timeout};
+use portaldm_tests::{Options, OwnPostgres, System, bin, wait_with_timeout};
 use serde_json::{Value, json};
 
 fn below(rng: &mut TestRng, n: u64) -> u64 {
@@ -142,4 +142,48 @@ fn the_origin_killed_at_random_points_loses_nothing_and_delivers_nothing_unasked
         assert!(!jobs.is_empty(), "{why}: the user got the package in the end");
         let _ = first;
     }
+}
+
+#[test]
+fn the_origin_carries_on_when_postgresql_restarts_under_load() {
+    let pg = OwnPostgres::start();
+    // A long hold: a choice that failed to wake the held session would only go out after it.
+    let opts =
+        Options { database: Some(pg.database("faults")), hold_secs: 8, unlimited_minting: true, ..Options::default() };
+    let mut sys = System::start(opts);
+    let swarm = Command::new(bin("dmclient"))
+        .arg("-c")
+        .arg(sys.client_config())
+        .args(["swarm", "--edge", &sys.edge, "--devices", "0", "--duration-secs", "10", "--concurrency", "3"])
+        .args(["--first-imei", "370000000000000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("swarm");
+    std::thread::sleep(Duration::from_secs(3));
+    pg.restart();
+    let out = wait_with_timeout(swarm, Duration::from_secs(120));
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("faults: swarm across a PostgreSQL restart:\n{report}");
+    let completed: u64 = report
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("swarm report: {report}"));
+    assert!(completed > 0, "flows completed around the restart: {report}");
+    // After the restart the origin works as before: a whole flow, the choice waking the held
+    // session, the result recorded.
+    let mut phone = Browser::new(&sys.edge);
+    let (client, _) = attempt(&sys, &sys.client_config(), &mut phone);
+    let view = reach(&mut phone, &["choosing"], Duration::from_secs(20)).expect("choosing after the restart");
+    let started = Instant::now();
+    assert!(select(&phone, &view));
+    let out = wait_with_timeout(client, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(reach(&mut phone, &["done"], Duration::from_secs(10)).is_some(), "the flow after the restart completes");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the choice woke the held session at once (LISTEN reconnected)"
+    );
+    sys.kill_origin();
 }
