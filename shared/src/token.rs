@@ -239,6 +239,19 @@ mod tests {
     }
 
     #[test]
+    fn rejects_other_algorithms() {
+        let (s, v, _) = setup();
+        let t = s.sign(&claims(1000)).expect("signs");
+        let body = t.split('.').nth(1).expect("payload").to_owned();
+        for header in [r#"{"alg":"none","kid":"k1"}"#, r#"{"alg":"HS256","kid":"k1"}"#, r#"{"alg":"EdDSA"}"#] {
+            let forged = format!("{}.{body}.{}", B64URL.encode(header), B64URL.encode([0u8; 64]));
+            assert!(v.verify(&forged, UnixMillis(1_000_000)).is_err(), "{header}");
+        }
+        let unsigned = format!("{}.{body}.", B64URL.encode(r#"{"alg":"none","kid":"k1"}"#));
+        assert!(v.verify(&unsigned, UnixMillis(1_000_000)).is_err());
+    }
+
+    #[test]
     fn rejects_tampered_claims() {
         let (s, v, _) = setup();
         let t = s.sign(&claims(1000)).expect("signs");
