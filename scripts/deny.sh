@@ -13,6 +13,8 @@ if [ "$("$CARGO_DENY_BIN" --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VER
   echo "deny: installing cargo-deny $CARGO_DENY_VERSION (a few minutes, once per machine)"
   cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked --quiet --root "$TOOLS_HOME/cargo-deny-$CARGO_DENY_VERSION"
 fi
+# cargo metadata resolves every platform's dependencies: fetch them (from crates.io) first.
+cargo fetch --locked --quiet
 "$CARGO_DENY_BIN" --offline check --hide-inclusion-graph licenses bans sources
 db=${PORTALDM_ADVISORY_DB:-}
 if [ -n "$db" ] && [ -d "$db" ]; then

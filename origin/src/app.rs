@@ -71,6 +71,10 @@ pub fn router(state: AppState) -> Router {
         // Everything above only through the edge.
         .route_layer(middleware::from_fn_with_state(state.clone(), require_edge))
         .route("/healthz", get(|| async { "ok" }))
+        // Reachable only on the origin's own address (the edge forwards neither): for the
+        // operator's Prometheus and load balancer.
+        .route("/readyz", get(crate::metrics::ready))
+        .route("/metrics", get(crate::metrics::render))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, timeout))
         .layer(CatchPanicLayer::new())

@@ -26,13 +26,32 @@ use crate::store::{DeviceAccount, PortalRecord, RecordOutcome};
 
 /// The handler.
 pub async fn post_dm(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+    let start = Instant::now();
+    let held = std::cell::Cell::new(std::time::Duration::ZERO);
+    let (answer, held) = HELD
+        .scope(held, async {
+            let answer = answer_dm(&st, &headers, &body).await;
+            (answer, HELD.with(|h| h.get()))
+        })
+        .await;
+    // What the origin itself spent, without the time the message waited for the user.
+    crate::metrics::dm_message(start.elapsed().saturating_sub(held), !held.is_zero());
+    answer
+}
+
+tokio::task_local! {
+    /// Time the current DM message spent held for the user's choice.
+    static HELD: std::cell::Cell<std::time::Duration>;
+}
+
+async fn answer_dm(st: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Response, AppError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let enc = media::dm_encoding(content_type).ok_or(AppError::UnsupportedMedia(
         "expected application/vnd.syncml.dm+xml or application/vnd.syncml.dm+wbxml",
     ))?;
-    let msg = syncml::decode(enc, &body).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let proof = HmacProof { header: headers.get(auth::HMAC_HEADER).and_then(|v| v.to_str().ok()), body: &body };
-    let (answer, hmac) = authenticate_and_exchange(&st, enc, &msg, proof).await?;
+    let msg = syncml::decode(enc, body).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let proof = HmacProof { header: headers.get(auth::HMAC_HEADER).and_then(|v| v.to_str().ok()), body };
+    let (answer, hmac) = authenticate_and_exchange(st, enc, &msg, proof).await?;
     // Answer in the type and encoding the client used (libdmclient posts the older vnd.syncml+…).
     let answer_type = content_type.split(';').next().unwrap_or(media::DM_XML).trim().to_ascii_lowercase();
     let mut response = ([(header::CONTENT_TYPE, answer_type)], answer).into_response();
@@ -175,6 +194,9 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
         let mut verdicts = Vec::with_capacity(opening.results.len());
         for r in &opening.results {
             let outcome = st.store.record_result(&opening.device.dev_id, &r.correlator, r.code, now).await?;
+            if outcome == RecordOutcome::Recorded {
+                crate::metrics::result(r.code.0);
+            }
             tracing::info!(dev_id = %opening.device.dev_id, correlator = %r.correlator, code = r.code.0, ?outcome, "result");
             verdicts.push(match outcome {
                 RecordOutcome::Recorded | RecordOutcome::Duplicate => StatusCode::OK,
@@ -209,6 +231,8 @@ async fn continue_session(
                 st.store
                     .set_portal_state(&session.portal_sid, PortalState::Choosing, &session.device, now_ms())
                     .await?;
+                let packages = st.store.packages().await?;
+                crate::metrics::offers_shown(portaldm_shared::catalog::offers(&packages, &session.device).len());
             }
             hold_for_choice(st, &mut session).await?
         }
@@ -243,6 +267,17 @@ async fn continue_session(
 async fn hold_for_choice(st: &AppState, session: &mut ServerSession) -> Result<SyncMl, AppError> {
     // Subscribe before reading the state so a choice made in between is not missed.
     let mut wake = st.wake.subscribe();
+    let started = Instant::now();
+    let result = hold(st, session, &mut wake).await;
+    let _ = HELD.try_with(|h| h.set(h.get() + started.elapsed()));
+    result
+}
+
+async fn hold(
+    st: &AppState,
+    session: &mut ServerSession,
+    wake: &mut tokio::sync::broadcast::Receiver<String>,
+) -> Result<SyncMl, AppError> {
     let deadline = Instant::now() + std::time::Duration::from_secs(st.cfg.hold_secs);
     let internal = |e: portaldm_shared::session::ProtocolError| AppError::Internal(e.into());
     loop {

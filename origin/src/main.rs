@@ -10,6 +10,7 @@ mod config;
 mod dm;
 mod edge_purge;
 mod error;
+mod metrics;
 mod portal;
 mod store;
 

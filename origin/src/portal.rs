@@ -105,6 +105,7 @@ pub async fn select(
     }
     // Nobody waiting is fine: the DM session reads the state when it next asks.
     let _ = st.wake.send(p.sid.clone());
+    crate::metrics::selection();
     tracing::info!(sid = %p.sid, package = offer.package.id, "offer selected");
     let v = view(&st, st.store.portal(&p.sid).await?).await?;
     Ok(no_store(Json(v).into_response()))

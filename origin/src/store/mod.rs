@@ -237,6 +237,10 @@ pub trait Store: Send + Sync {
     async fn packages(&self) -> StoreResult<Vec<CatalogPackage>>;
     /// Whether a published package has this blob.
     async fn blob_published(&self, blob: &str) -> StoreResult<bool>;
+    /// Portal sessions per stored state (for metrics).
+    async fn portal_state_counts(&self) -> StoreResult<Vec<(String, i64)>>;
+    /// Whether the database answers (for readiness).
+    async fn ping(&self) -> StoreResult<()>;
     /// A device from the registry.
     async fn device(&self, dev_id: &str) -> StoreResult<Option<DeviceRecord>>;
     /// A device's recorded results, newest first.

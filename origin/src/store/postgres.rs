@@ -429,4 +429,15 @@ impl Store for PgStore {
             .await?;
         Ok(row.is_some())
     }
+
+    async fn portal_state_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        let rows =
+            sqlx::query("SELECT state, COUNT(*) FROM portal_sessions GROUP BY state").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
 }
