@@ -16,7 +16,11 @@ pub struct Config {
     /// Where jobs and pending results are kept.
     pub state_dir: PathBuf,
     /// What this device is, as reported in `./DevInfo` and `./DevDetail`.
+    #[serde(default)]
     pub device: DeviceDetails,
+    /// Fill what `[device]` leaves out from the system itself (`probe`).
+    #[serde(default)]
+    pub probe_device: bool,
     /// The DM account.
     pub account: Account,
     /// How updates are installed.
@@ -147,8 +151,15 @@ impl Config {
         if cfg.install.command.is_none() && cfg.install.stage_dir.is_none() {
             return Err(ClientError::Config("[install] needs `command` or `stage_dir`".into()));
         }
+        let mut cfg = cfg;
+        if cfg.probe_device {
+            let probed = crate::probe::probe(Path::new("/"), std::env::var("LANG").ok());
+            crate::probe::fill(&mut cfg.device, probed);
+        }
         if cfg.device.dev_id.trim().is_empty() {
-            return Err(ClientError::Config("[device] dev_id is empty".into()));
+            return Err(ClientError::Config(
+                "[device] dev_id is empty (set it, or probe_device = true on a system with /etc/machine-id)".into(),
+            ));
         }
         Ok(cfg)
     }

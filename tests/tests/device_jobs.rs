@@ -151,3 +151,27 @@ fn a_package_not_signed_by_a_trusted_key_is_refused_and_reported() {
     assert_eq!(done["result"]["code"], 404, "{done}");
     assert!(sys.staged_dir().read_dir().map(|mut d| d.next().is_none()).unwrap_or(true), "nothing installed");
 }
+
+#[test]
+fn a_device_without_a_device_table_describes_itself() {
+    let sys = System::start(Options::default());
+    let text = std::fs::read_to_string(sys.client_config()).expect("config");
+    let start = text.find("[device]").expect("[device]");
+    let end = start + text[start..].find("\n\n").expect("end of [device]") + 2;
+    let probing = format!("probe_device = true\n{}{}", &text[..start], &text[end..]);
+    let cfg = sys.dir.path().join("probing.toml");
+    std::fs::write(&cfg, probing).expect("write");
+    let out = std::process::Command::new(portaldm_tests::bin("dmclient"))
+        .arg("-c")
+        .arg(&cfg)
+        .arg("status")
+        .output()
+        .expect("status");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    if std::path::Path::new("/etc/machine-id").exists() {
+        assert!(out.status.success(), "{said}");
+        assert!(said.contains("device   LINUX:"), "the DevId comes from /etc/machine-id: {said}");
+    } else {
+        assert_eq!(out.status.code(), Some(2), "no DevId to be found is a configuration error: {said}");
+    }
+}
