@@ -29,7 +29,15 @@ pub enum Command {
     Check,
     /// Finish unfinished jobs now: resume downloads, recover interrupted installs, send
     /// results that could not be reported earlier.
-    Report,
+    Report {
+        /// Keep going until every result is reported: retry with the jobs' back-off (15 s to
+        /// 1 h, with jitter) instead of giving up after one try; for a boot-time service.
+        #[arg(long)]
+        wait: bool,
+        /// With `--wait`: give up after this many seconds (default: never).
+        #[arg(long)]
+        max_wait_secs: Option<u64>,
+    },
     /// Show the account and every job with its FUMO state.
     Status,
     /// Load generator: many simulated handsets run the whole portal flow through the edge

@@ -25,7 +25,10 @@ fn main() -> std::process::ExitCode {
     let result = match config::Config::load(&cli.config) {
         Ok(cfg) => match cli.command {
             cli::Command::Trigger { file } => trigger::run(&cfg, &file),
-            cli::Command::Report => report::run_pending(&cfg),
+            cli::Command::Report { wait: false, .. } => report::run_pending(&cfg),
+            cli::Command::Report { wait: true, max_wait_secs } => {
+                report::run_until_reported(&cfg, max_wait_secs.map(std::time::Duration::from_secs))
+            }
             cli::Command::Check => check::run(&cfg),
             cli::Command::Status => status::run(&cfg),
             cli::Command::Swarm { edge, devices, concurrency, duration_secs, first_imei } => swarm::run(

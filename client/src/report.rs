@@ -18,6 +18,32 @@ pub fn run_pending(cfg: &Config) -> Result<(), ClientError> {
     }
 }
 
+/// `dmclient report --wait`: runs the jobs now, then again whenever the earliest back-off
+/// ends, until every result is reported (or `limit` has passed).
+pub fn run_until_reported(cfg: &Config, limit: Option<std::time::Duration>) -> Result<(), ClientError> {
+    let started = std::time::Instant::now();
+    let agent = http::agent();
+    let mut patient = false;
+    loop {
+        let outcome = jobs::run_all(cfg, &agent, patient)?;
+        let Some(why) = outcome.unreported else { return Ok(()) };
+        let now = crate::jobs::now();
+        let next = jobs::load_all(&cfg.state_dir)?
+            .iter()
+            .filter(|j| j.result.is_some() && !j.reported)
+            .map(|j| j.next_report_at.0)
+            .min()
+            .unwrap_or(now.0);
+        let wait = std::time::Duration::from_millis(next.saturating_sub(now.0).clamp(1_000, 3_600_000));
+        if limit.is_some_and(|l| started.elapsed() + wait > l) {
+            return Err(ClientError::ReportPending(why));
+        }
+        eprintln!("results not reported yet ({why}); next attempt in {} s", wait.as_secs());
+        std::thread::sleep(wait);
+        patient = true;
+    }
+}
+
 /// One report session for one result of this device; Ok once the server acknowledged it.
 pub fn report_one(cfg: &Config, agent: &ureq::Agent, r: &FumoResult) -> Result<(), ClientError> {
     report_as(cfg, agent, cfg.device(), r).map(drop)

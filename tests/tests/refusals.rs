@@ -224,14 +224,23 @@ fn a_result_that_cannot_be_reported_is_kept_and_sent_later() {
     let job = portaldm_tests::jobs(&sys).pop().expect("the job is kept");
     assert_eq!((job["result"].as_u64(), job["reported"].as_bool()), (Some(200), Some(false)), "{job}");
 
-    sys.start_origin();
-    let report = std::process::Command::new(portaldm_tests::bin("dmclient"))
+    // A boot-time `dmclient report --wait` started while the server is still down keeps
+    // retrying (with the job's back-off) and finishes once the server is back.
+    let waiting = std::process::Command::new(portaldm_tests::bin("dmclient"))
         .arg("-c")
         .arg(&cfg)
-        .arg("report")
-        .output()
-        .expect("dmclient report");
-    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+        .args(["report", "--wait", "--max-wait-secs", "90"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("dmclient report --wait");
+    // Longer than one attempt's own quick retries (250 ms doubling to 4 s, about 8 s).
+    std::thread::sleep(Duration::from_secs(10));
+    sys.start_origin();
+    let report = wait_with_timeout(waiting, Duration::from_secs(100));
+    let said = String::from_utf8_lossy(&report.stderr);
+    assert!(report.status.success(), "{said}");
+    assert!(said.contains("next attempt in"), "it waited for the back-off: {said}");
     assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
     let job = portaldm_tests::jobs(&sys).pop().expect("the job is kept");
     assert_eq!(job["reported"].as_bool(), Some(true), "nothing left to report: {job}");
