@@ -52,10 +52,13 @@ fn conditional(req: &Request, r: Response, cache_status: &str) -> worker::Result
 
 /// Serves a page or asset from the cache, or from the origin (filling the cache).
 pub async fn serve(req: &Request, cfg: &EdgeConfig, ctx: &Context, path: &str) -> worker::Result<Response> {
-    if req.method() != Method::Get {
+    let url = req.url()?;
+    // Only the plain page is cached: a query string would let anyone fill the cache with
+    // copies of it (and the portal's own links carry none).
+    if req.method() != Method::Get || url.query().is_some() {
         return proxy::forward(req, cfg, path).await;
     }
-    let key = req.url()?.to_string();
+    let key = url.to_string();
     if let Ok(Some(hit)) = Cache::default().get(key.as_str(), false).await {
         return conditional(req, hit, "HIT");
     }

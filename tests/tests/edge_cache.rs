@@ -133,6 +133,8 @@ fn the_portal_page_is_cached_at_the_edge_and_revalidated_there() {
     let etag = cached.header("etag").expect("etag").to_owned();
     let same = get_with(&page, &[("If-None-Match", &etag)]);
     assert_eq!((same.status, same.body.len(), same.header("etag")), (304, 0, Some(etag.as_str())));
+    // With a query string the page is not taken from (or put into) the cache.
+    assert_eq!(get(&format!("{page}?anything=1")).status, 502);
     // The portal's API is never cached: it answers for one browser session.
     assert_eq!(get(&format!("{}/portal/api/session", sys.edge)).status, 502);
 }
