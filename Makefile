@@ -42,6 +42,7 @@ fmt:
 bench: setup
 	$(CARGO) bench -p portaldm-shared --bench codec
 	scripts/bench-edge.sh
+	scripts/bench-held.sh
 	scripts/with-postgres.sh scripts/bench-flows.sh
 
 # The long fault suites: the origin killed at random points of 50 flows, 1000 downloads cut
