@@ -1,4 +1,4 @@
-//! dmclient's jobs survive the device stopping: killed while the installer runs, the job is
+//! dmclient's jobs survive the device stopping: killed mid-download or while the installer runs, the job is
 //! finished by the next run without a second install, and the right result reaches the
 //! portal once; `dmclient status` shows the FUMO states.
 
@@ -174,4 +174,98 @@ fn a_device_without_a_device_table_describes_itself() {
     } else {
         assert_eq!(out.status.code(), Some(2), "no DevId to be found is a configuration error: {said}");
     }
+}
+
+/// A loopback proxy to `upstream` (`host:port`) that passes answers back at about
+/// `bytes_per_sec`; its base URL.
+fn throttled_proxy(upstream: String, bytes_per_sec: u64) -> String {
+    use std::io::{Read as _, Write as _};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                let Ok(mut server) = TcpStream::connect(&upstream) else { return };
+                let (Ok(mut from_client), Ok(mut to_server)) = (client.try_clone(), server.try_clone()) else { return };
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from_client, &mut to_server);
+                    let _ = to_server.shutdown(Shutdown::Write);
+                });
+                let mut client = client;
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(n) = server.read(&mut buf) {
+                    if n == 0 || client.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_micros(n as u64 * 1_000_000 / bytes_per_sec));
+                }
+                let _ = client.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_device_killed_during_the_download_resumes_it_and_installs_once() {
+    use sha2::Digest as _;
+    let mut sys = System::start(Options::default());
+    // A 6 MiB package, served to the device at about 1 MB/s: it can be stopped halfway.
+    let bytes: Vec<u8> = (0..6u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let sha = hex::encode(sha2::Sha256::digest(&bytes));
+    let file = sys.dir.path().join("big.bin");
+    std::fs::write(&file, &bytes).expect("write");
+    let added = sys
+        .origin_cmd(&["catalog", "add", "--name", "Big Update", "--version", "9.0.0", "--models", "PDM-Phone-1"])
+        .arg(&file)
+        .output()
+        .expect("catalog add");
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let proxy = throttled_proxy(sys.edge.trim_start_matches("http://").to_owned(), 1_000_000);
+    let origin_toml = sys.dir.path().join("origin.toml");
+    let text = std::fs::read_to_string(&origin_toml).expect("origin.toml");
+    let line = text.lines().find(|l| l.starts_with("public_url")).expect("public_url").to_owned();
+    std::fs::write(&origin_toml, text.replace(&line, &format!("public_url = \"{proxy}\""))).expect("write");
+    sys.kill_origin();
+    sys.start_origin();
+
+    let text = std::fs::read_to_string(sys.client_config()).expect("config");
+    let stage = text.lines().find(|l| l.starts_with("stage_dir")).expect("stage_dir").to_owned();
+    let count = sys.dir.path().join("installs");
+    let script = format!("echo run >> '{}'", count.display());
+    let cfg = sys.dir.path().join("counting.toml");
+    std::fs::write(&cfg, text.replace(&stage, &format!("command = [\"sh\", \"-c\", \"{script}\"]"))).expect("write");
+
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let mut client = sys.spawn_dmclient(&cfg, &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    let offer =
+        view["offers"].as_array().expect("offers").iter().find(|o| o["package"]["name"] == "Big Update").cloned();
+    let pick = json!({ "package_id": offer.expect("the big package is offered")["package"]["id"] });
+    assert_eq!(phone.post_json("/portal/api/select", &pick).status, 200);
+    let part = sys.dir.path().join("dmclient/jobs").join(format!("{sha}.part"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&part).map_or(0, |m| m.len()) < 1 << 20 {
+        assert!(Instant::now() < deadline, "the download never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The device stops (SIGKILL) in the middle of the download.
+    client.kill().expect("kill");
+    let _ = client.wait();
+    let have = std::fs::metadata(&part).expect("part file kept").len();
+    assert!(have < bytes.len() as u64, "stopped halfway: {have}");
+    let job = jobs(&sys).pop().expect("job on disk");
+    assert_eq!(job["state"], "DownloadProgressing", "{job}");
+
+    let again = dmclient(&cfg, &["report"]);
+    let log = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{log}");
+    assert!(log.contains("resuming download at"), "the download resumed: {log}");
+    assert_eq!(phone.wait_for("done", Duration::from_secs(30))["result"]["code"], 200);
+    assert_eq!(std::fs::read_to_string(&count).expect("count").lines().count(), 1, "installed exactly once");
+    assert!(dmclient(&cfg, &["report"]).status.success());
+    assert_eq!(std::fs::read_to_string(&count).expect("count").lines().count(), 1);
 }
