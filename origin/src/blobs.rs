@@ -17,6 +17,20 @@ fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Why a download of `blob` with this signed query may not be served (the same signed query
+/// the edge checked, checked again; a revoked package), or `None` when it may.
+async fn refusal(st: &AppState, blob: &str, query: Option<&str>) -> Result<Option<Response>, AppError> {
+    let path = format!("{}{blob}", cdn::PREFIX);
+    if let Err(e) = cdn::verify(&st.cdn_keys, &path, query.unwrap_or(""), now()) {
+        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+        return Ok(Some((status, e.to_string()).into_response()));
+    }
+    if !st.store.blob_published(blob).await? {
+        return Err(AppError::NotFound("no published package has this blob"));
+    }
+    Ok(None)
+}
+
 /// `GET /blobs/<sha256>/status?<signed query>`: whether a download may be served, without its
 /// bytes (204, or the refusal the bytes would get). The edge asks this before serving a blob
 /// from an R2 bucket, so that revocation stays the origin's decision.
@@ -25,18 +39,13 @@ pub async fn blob_status(
     Path(blob): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
-    let path = format!("{}{blob}", cdn::PREFIX);
-    if let Err(e) = cdn::verify(&st.cdn_keys, &path, query.as_deref().unwrap_or(""), now()) {
-        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::FORBIDDEN);
-        return Ok((status, e.to_string()).into_response());
-    }
-    if !st.store.blob_published(&blob).await? {
-        return Err(AppError::NotFound("no published package has this blob"));
+    if let Some(refusal) = refusal(&st, &blob, query.as_deref()).await? {
+        return Ok(refusal);
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The handler: the same signed query the edge checked is checked here again.
+/// The handler: the bytes, once [`refusal`] finds nothing against them.
 pub async fn get_blob(
     State(st): State<AppState>,
     method: Method,
@@ -44,13 +53,8 @@ pub async fn get_blob(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let path = format!("{}{blob}", cdn::PREFIX);
-    if let Err(e) = cdn::verify(&st.cdn_keys, &path, query.as_deref().unwrap_or(""), now()) {
-        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::FORBIDDEN);
-        return Ok((status, e.to_string()).into_response());
-    }
-    if !st.store.blob_published(&blob).await? {
-        return Err(AppError::NotFound("no published package has this blob"));
+    if let Some(refusal) = refusal(&st, &blob, query.as_deref()).await? {
+        return Ok(refusal);
     }
     let mut file = match tokio::fs::File::open(st.cfg.blob_dir.join(&blob)).await {
         Ok(f) => f,
