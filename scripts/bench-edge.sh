@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/tool-versions.sh
+source scripts/lib.sh
 
 secs=${BENCH_SECS:-10}
 runs=${BENCH_RUNS:-3}
@@ -27,21 +28,13 @@ cargo build --release -q -p portaldm-origin
 scripts/edge-bundle.sh >/dev/null
 origin=target/release/portaldm-origin
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pids=()
-stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
-trap stop EXIT INT TERM
-wait_up() {
-  for _ in $(seq 200); do curl -fs -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done
-  echo "bench: $1 did not come up" >&2; exit 1
-}
 # CPU seconds (user + system) a process has used so far.
 cpu_secs() { python3 -c "import os,sys; f=open('/proc/$1/stat').read().rsplit(')',1)[1].split(); print((int(f[11])+int(f[12]))/os.sysconf('SC_CLK_TCK'))"; }
 
 op=$(free_port); ep=$(free_port); tp=$(free_port)
 "$origin" dev-setup --dir "$out" --origin-port "$op" --edge-port "$ep" --edge-bundle edge/build >/dev/null
 # wrk mints from one address: the per-address limit (still checked) is raised out of the way.
-sed -i 's|"PDM_MINT_PER_MINUTE", text = "[0-9]*"|"PDM_MINT_PER_MINUTE", text = "100000000"|; s|"PDM_MINT_BURST", text = "[0-9]*"|"PDM_MINT_BURST", text = "1000000"|' "$out/workerd.capnp"
+unlimited_minting "$out/workerd.capnp"
 head -c $((64 * 1024 * 1024)) /dev/urandom > "$out/blob.bin"
 "$origin" -c "$out/origin.toml" catalog add --name bench --version 9.9.9 --models BENCH-1 "$out/blob.bin" >/dev/null
 id=$("$origin" -c "$out/origin.toml" catalog list | awk '/ bench /{print $1}')

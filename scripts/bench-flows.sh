@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/tool-versions.sh
+source scripts/lib.sh
 
 secs=${BENCH_SECS:-10}
 levels=${BENCH_LEVELS:-"1 10 100 1000"}
@@ -26,16 +27,8 @@ scripts/edge-bundle.sh >/dev/null
 origin=target/release/portaldm-origin
 dmclient=target/release/dmclient
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-pids=()
-stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
-trap stop EXIT INT TERM
 
-wait_up() {
-  for _ in $(seq 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done
-  echo "bench: $1 did not come up" >&2; exit 1
-}
 
 {
   echo "# portaldm system benchmark, $(date -u +%FT%TZ)"
@@ -54,7 +47,7 @@ run_db() { # $1 = sqlite | postgres
   fi
   # Every simulated handset mints from 127.0.0.1: the per-address mint limit (which still
   # runs, Durable Object call included) is raised out of the way.
-  sed -i 's|"PDM_MINT_PER_MINUTE", text = "[0-9]*"|"PDM_MINT_PER_MINUTE", text = "100000000"|; s|"PDM_MINT_BURST", text = "[0-9]*"|"PDM_MINT_BURST", text = "1000000"|' "$sys/workerd.capnp"
+  unlimited_minting "$sys/workerd.capnp"
   "$origin" -c "$sys/origin.toml" catalog demo >/dev/null
   RUST_LOG=warn "$origin" -c "$sys/origin.toml" serve >/dev/null 2>"$sys/origin.log" &
   pids+=($!)

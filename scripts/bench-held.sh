@@ -7,6 +7,7 @@
 # Raises the open-files limit for itself (root, or a hard limit that allows it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 # 20,000 needs more open files than this machine's hard limit (20,000) allows with the
 # listener, database and logs, and the load generator (a thread per session) runs out of
 # memory maps past about 15,000: 12,000 is the largest level run here.
@@ -23,11 +24,6 @@ ulimit -n "$want" 2>/dev/null || {
   echo "bench-held: cannot raise the open-files limit to $want (hard limit $(ulimit -Hn)); lower HELD_LEVELS" >&2
   exit 1
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rss() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
-pids=()
-stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
-trap stop EXIT INT TERM
 
 echo "# portaldm held-session benchmark, $(date -u +%FT%TZ); $(nproc) CPU" > "$report"
 for n in $levels; do

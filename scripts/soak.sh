@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/tool-versions.sh
+source scripts/lib.sh
 
 secs=${SOAK_SECS:-600}
 conc=${SOAK_CONCURRENCY:-8}
@@ -16,15 +17,11 @@ mkdir -p "$out"
 cargo build --release -q -p portaldm-origin -p portaldm-client
 scripts/edge-bundle.sh >/dev/null
 origin=target/release/portaldm-origin
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pids=()
-stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
-trap stop EXIT INT TERM
 
 op=$(free_port); ep=$(free_port)
 "$origin" dev-setup --dir "$out" --origin-port "$op" --edge-port "$ep" --edge-bundle edge/build >/dev/null
 # Every simulated handset mints from 127.0.0.1: the per-address limit is raised out of the way.
-sed -i 's|"PDM_MINT_PER_MINUTE", text = "[0-9]*"|"PDM_MINT_PER_MINUTE", text = "100000000"|; s|"PDM_MINT_BURST", text = "[0-9]*"|"PDM_MINT_BURST", text = "1000000"|' "$out/workerd.capnp"
+unlimited_minting "$out/workerd.capnp"
 "$origin" -c "$out/origin.toml" catalog demo >/dev/null
 RUST_LOG=warn "$origin" -c "$out/origin.toml" serve >/dev/null 2>"$out/origin.log" &
 origin_pid=$!
@@ -32,9 +29,8 @@ pids+=($origin_pid)
 "$WORKERD_BIN" serve "$out/workerd.capnp" 2>"$out/workerd.log" &
 edge_pid=$!
 pids+=($edge_pid)
-for _ in $(seq 200); do curl -fs -o /dev/null "http://127.0.0.1:$ep/portal/" && break; sleep 0.05; done
+wait_up "http://127.0.0.1:$ep/portal/"
 
-rss() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 (
   while sleep 15; do echo "$(date +%s) $(rss $origin_pid) $(rss $edge_pid)"; done
 ) > "$out/rss.txt" &

@@ -1,0 +1,18 @@
+# Helpers for the benchmark and soak scripts; sourced after tool-versions.sh. Processes a
+# script starts go into `pids` and are stopped (by PID) when it exits.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rss() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+pids=()
+stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
+trap stop EXIT INT TERM
+# Waits (10 s at most) until a URL answers.
+wait_up() {
+  for _ in $(seq 200); do curl -fs -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done
+  echo "$(basename "$0"): $1 did not come up" >&2
+  exit 1
+}
+# Every simulated handset of a load run mints from 127.0.0.1: lifts the edge's per-address
+# mint limit (still checked on every mint) in a dev-setup workerd.capnp.
+unlimited_minting() {
+  sed -i 's|"PDM_MINT_PER_MINUTE", text = "[0-9]*"|"PDM_MINT_PER_MINUTE", text = "100000000"|; s|"PDM_MINT_BURST", text = "[0-9]*"|"PDM_MINT_BURST", text = "1000000"|' "$1"
+}
