@@ -331,6 +331,18 @@ impl System {
         path
     }
 
+    /// A copy of the dmclient configuration, named `name`, whose installer is the shell
+    /// script `script` (`sh -c`) instead of staging into a folder.
+    pub fn client_config_with_installer(&self, name: &str, script: &str) -> PathBuf {
+        let text = std::fs::read_to_string(self.client_config()).expect("dmclient.toml");
+        let stage = text.lines().find(|l| l.starts_with("stage_dir")).expect("stage_dir").to_owned();
+        // A JSON string is a valid TOML basic string.
+        let script = serde_json::Value::String(script.to_owned()).to_string();
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text.replace(&stage, &format!("command = [\"sh\", \"-c\", {script}]"))).expect("write");
+        path
+    }
+
     /// Where dmclient stages installed packages.
     pub fn staged_dir(&self) -> PathBuf {
         self.dir.path().join("dmclient/installed")
@@ -355,6 +367,13 @@ impl System {
     pub fn run_dmclient(&self, config: &Path, trigger: &[u8]) -> Output {
         wait_with_timeout(self.spawn_dmclient(config, trigger), Duration::from_secs(90))
     }
+}
+
+/// A `dmclient -c <cfg>` command, to add a subcommand to.
+pub fn dmclient(cfg: &Path) -> Command {
+    let mut c = Command::new(bin("dmclient"));
+    c.arg("-c").arg(cfg);
+    c
 }
 
 /// dmclient's jobs on disk (state_dir/jobs/*.json), as JSON.

@@ -10,24 +10,21 @@ use portaldm_tests::{Options, System, bin, jobs};
 use serde_json::json;
 
 fn dmclient(cfg: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(bin("dmclient")).arg("-c").arg(cfg).args(args).output().expect("dmclient runs")
+    portaldm_tests::dmclient(cfg).args(args).output().expect("dmclient runs")
 }
 
 #[test]
 fn a_device_killed_during_the_install_finishes_the_job_once_with_the_right_result() {
     let sys = System::start(Options::default());
-    let text = std::fs::read_to_string(sys.client_config()).expect("config");
-    let stage = text.lines().find(|l| l.starts_with("stage_dir")).expect("stage_dir").to_owned();
     let (started, count) = (sys.dir.path().join("started"), sys.dir.path().join("installs"));
     // The installer takes 2 s, counts its runs, and leaves its FUMO result where dmclient
     // can find it even if dmclient is gone by then.
     let script = format!(
-        "echo run >> '{}'; touch '{}'; sleep 2; echo 200 > \\\"$PDM_RESULT_FILE\\\"",
+        "echo run >> '{}'; touch '{}'; sleep 2; echo 200 > \"$PDM_RESULT_FILE\"",
         count.display(),
         started.display()
     );
-    let cfg = sys.dir.path().join("slow.toml");
-    std::fs::write(&cfg, text.replace(&stage, &format!("command = [\"sh\", \"-c\", \"{script}\"]"))).expect("write");
+    let cfg = sys.client_config_with_installer("slow.toml", &script);
 
     let mut phone = Browser::new(&sys.edge);
     let trig = phone.get("/portal/trigger");
@@ -231,12 +228,8 @@ fn a_device_killed_during_the_download_resumes_it_and_installs_once() {
     sys.kill_origin();
     sys.start_origin();
 
-    let text = std::fs::read_to_string(sys.client_config()).expect("config");
-    let stage = text.lines().find(|l| l.starts_with("stage_dir")).expect("stage_dir").to_owned();
     let count = sys.dir.path().join("installs");
-    let script = format!("echo run >> '{}'", count.display());
-    let cfg = sys.dir.path().join("counting.toml");
-    std::fs::write(&cfg, text.replace(&stage, &format!("command = [\"sh\", \"-c\", \"{script}\"]"))).expect("write");
+    let cfg = sys.client_config_with_installer("counting.toml", &format!("echo run >> '{}'", count.display()));
 
     let mut phone = Browser::new(&sys.edge);
     let trig = phone.get("/portal/trigger");

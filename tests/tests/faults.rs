@@ -117,7 +117,7 @@ fn the_origin_killed_at_random_points_loses_nothing_and_delivers_nothing_unasked
             assert!(done.is_some(), "{why}: the restarted flow completes");
         }
         // Whatever dmclient could not report yet, it reports now (as its retries would).
-        let report = Command::new(bin("dmclient")).arg("-c").arg(&cfg).arg("report").output().expect("report");
+        let report = portaldm_tests::dmclient(&cfg).arg("report").output().expect("report");
         assert!(report.status.success(), "{why}: report: {}", String::from_utf8_lossy(&report.stderr));
 
         // Invariants.

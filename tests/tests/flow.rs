@@ -202,12 +202,11 @@ fn a_failed_install_is_reported_and_shown_in_plain_words() {
     let sys = System::start(Options::default());
     let mut phone = Browser::new(&sys.edge);
     let trig = phone.get("/portal/trigger");
-    let text = std::fs::read_to_string(sys.client_config()).expect("config");
-    let stage = text.lines().find(|l| l.starts_with("stage_dir")).expect("stage_dir").to_owned();
     // The installer sees the verified package and its metadata, then fails.
-    let installer = "command = [\"sh\", \"-c\", \"test -s \\\"$PDM_PACKAGE\\\" && test \\\"$PDM_PKG_VERSION\\\" = 1.2.0 && exit 1; exit 3\"]";
-    let cfg = sys.dir.path().join("failing.toml");
-    std::fs::write(&cfg, text.replace(&stage, installer)).expect("write");
+    let cfg = sys.client_config_with_installer(
+        "failing.toml",
+        "test -s \"$PDM_PACKAGE\" && test \"$PDM_PKG_VERSION\" = 1.2.0 && exit 1; exit 3",
+    );
     let client = sys.spawn_dmclient(&cfg, &trig.body);
     let view = phone.wait_for("choosing", Duration::from_secs(20));
     let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });

@@ -202,12 +202,8 @@ fn a_result_that_cannot_be_reported_is_kept_and_sent_later() {
     let mut phone = Browser::new(&sys.edge);
     let trig = phone.get("/portal/trigger");
     // The installer takes a while (and says when it starts); the origin goes away meanwhile.
-    let text = std::fs::read_to_string(sys.client_config()).expect("config");
-    let stage = text.lines().find(|l| l.starts_with("stage_dir")).expect("stage_dir").to_owned();
     let marker = sys.dir.path().join("installing");
-    let installer = format!("command = [\"sh\", \"-c\", \"touch '{}' && sleep 2\"]", marker.display());
-    let cfg = sys.dir.path().join("slow.toml");
-    std::fs::write(&cfg, text.replace(&stage, &installer)).expect("write");
+    let cfg = sys.client_config_with_installer("slow.toml", &format!("touch '{}' && sleep 2", marker.display()));
     let client = sys.spawn_dmclient(&cfg, &trig.body);
     let view = phone.wait_for("choosing", Duration::from_secs(20));
     let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
@@ -226,9 +222,7 @@ fn a_result_that_cannot_be_reported_is_kept_and_sent_later() {
 
     // A boot-time `dmclient report --wait` started while the server is still down keeps
     // retrying (with the job's back-off) and finishes once the server is back.
-    let waiting = std::process::Command::new(portaldm_tests::bin("dmclient"))
-        .arg("-c")
-        .arg(&cfg)
+    let waiting = portaldm_tests::dmclient(&cfg)
         .args(["report", "--wait", "--max-wait-secs", "90"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -245,11 +239,6 @@ fn a_result_that_cannot_be_reported_is_kept_and_sent_later() {
     let job = portaldm_tests::jobs(&sys).pop().expect("the job is kept");
     assert_eq!(job["reported"].as_bool(), Some(true), "nothing left to report: {job}");
     // With nothing pending, another report run is a clean no-op.
-    let again = std::process::Command::new(portaldm_tests::bin("dmclient"))
-        .arg("-c")
-        .arg(&cfg)
-        .arg("report")
-        .output()
-        .expect("dmclient report");
+    let again = portaldm_tests::dmclient(&cfg).arg("report").output().expect("dmclient report");
     assert!(again.status.success());
 }
