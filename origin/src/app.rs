@@ -77,6 +77,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(crate::metrics::render))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, timeout))
+        // With its own limits (package uploads are large and slow): on the origin's address only.
+        .merge(crate::admin::router(state.clone()))
         .layer(CatchPanicLayer::new())
         // One INFO line per answered request: the access log, with the span's fields.
         .layer(

@@ -29,6 +29,12 @@ pub enum Command {
     /// Manage devices.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Manage admin API tokens.
+    #[command(subcommand)]
+    AdminToken(AdminTokenCommand),
+    /// Show the keys this origin trusts and uses, by key id.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Write a local development setup (keys, origin, edge and dmclient configuration).
     DevSetup(DevSetupArgs),
 }
@@ -36,7 +42,7 @@ pub enum Command {
 /// Catalog subcommands.
 #[derive(Debug, Subcommand)]
 pub enum CatalogCommand {
-    /// Add a firmware package from a file.
+    /// Add a firmware package from a file, or from a blob uploaded before (`--blob`).
     Add {
         /// Package name.
         #[arg(long)]
@@ -57,9 +63,18 @@ pub enum CatalogCommand {
         #[arg(long, default_value = "")]
         notes: String,
         /// The package file.
+        #[arg(required_unless_present = "blob", conflicts_with = "blob")]
+        file: Option<PathBuf>,
+        /// The SHA-256 of a blob stored with `catalog upload` (instead of a file).
+        #[arg(long)]
+        blob: Option<String>,
+    },
+    /// Store a package file as a blob (named by its SHA-256) without adding a package.
+    Upload {
+        /// The package file.
         file: PathBuf,
     },
-    /// List published packages.
+    /// List packages, newest first (revoked ones marked).
     List,
     /// Show one published package: its rules, blob, signature, and how its deliveries ended.
     Show {
@@ -82,6 +97,31 @@ pub enum CatalogCommand {
         #[arg(long)]
         device: String,
     },
+}
+
+/// Admin token subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenCommand {
+    /// Create a token and print it (shown once; only its hash is stored).
+    Create {
+        /// What or who it is for.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (ids and names, never secrets).
+    List,
+    /// Revoke a token: refused from the next request on.
+    Revoke {
+        /// The token id (see `admin-token list`).
+        id: String,
+    },
+}
+
+/// Key subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the configured keys by id.
+    List,
 }
 
 /// Device subcommands.

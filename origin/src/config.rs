@@ -42,6 +42,9 @@ pub struct Config {
     /// Lifetime of a portal session once its DM session opened (seconds).
     #[serde(default = "default_portal_ttl")]
     pub portal_ttl_secs: u64,
+    /// Largest package upload through the admin API (bytes).
+    #[serde(default = "default_max_upload")]
+    pub max_upload_bytes: u64,
     /// Largest request body accepted (bytes).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -76,6 +79,9 @@ fn default_portal_ttl() -> u64 {
 fn default_challenge() -> Scheme {
     Scheme::Md5
 }
+fn default_max_upload() -> u64 {
+    4 << 30
+}
 fn default_max_body() -> usize {
     64 * 1024
 }
@@ -101,6 +107,17 @@ impl Config {
         cfg.edge_key_list().context("edge_keys")?;
         cfg.package_key().context("package_signing_key")?;
         Ok(cfg)
+    }
+
+    /// The configured keys by id, for `keys list` and the admin API.
+    pub fn keys_view(&self) -> anyhow::Result<portaldm_shared::admin::api::KeysView> {
+        let kids = |keys: Vec<NamedKey>| keys.into_iter().map(|k| k.kid).collect();
+        Ok(portaldm_shared::admin::api::KeysView {
+            token_keys: kids(self.token_keys()?),
+            cdn_keys: kids(self.cdn_key_list()?),
+            edge_keys: kids(self.edge_key_list()?),
+            package_key: self.package_key()?.map(|k| k.kid),
+        })
     }
 
     /// The package signing key, if configured.

@@ -24,6 +24,9 @@ pub enum AppError {
     /// Not possible in the current state.
     #[error("{0}")]
     Conflict(&'static str),
+    /// A body larger than the endpoint takes.
+    #[error("{0}")]
+    TooLarge(String),
     /// A body type the endpoint does not take.
     #[error("{0}")]
     UnsupportedMedia(&'static str),
@@ -45,8 +48,21 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<crate::catalog::CatalogError> for AppError {
+    fn from(e: crate::catalog::CatalogError) -> Self {
+        use crate::catalog::CatalogError as C;
+        match e {
+            C::Invalid(_) | C::NoBlob(_) => AppError::BadRequest(e.to_string()),
+            C::NoPackage(_) => AppError::NotFound("no published package with this id"),
+            C::Store(e) => AppError::Store(e),
+            C::Internal(e) => AppError::Internal(e),
         }
     }
 }

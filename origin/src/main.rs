@@ -1,8 +1,11 @@
 //! `portaldm-origin`: the OMA DM server, portal API and catalog.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod app;
 mod blobs;
+mod blobstore;
+mod catalog;
 mod cli;
 mod clock;
 mod commands;

@@ -14,6 +14,7 @@ use crate::fwver;
 
 /// A package as the catalog holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CatalogPackage {
     /// Catalog id.
     pub id: i64,

@@ -14,6 +14,7 @@ pub const MAX_LEAF_LEN: usize = 256;
 
 /// Everything portaldm knows about a device from its DM tree.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceDetails {
     /// `DevId` (e.g. `IMEI:…`).
     pub dev_id: String,

@@ -249,6 +249,13 @@ impl System {
         c
     }
 
+    /// A new admin API token, made with `admin-token create`.
+    pub fn admin_token(&self, name: &str) -> String {
+        let out = self.origin_cmd(&["admin-token", "create", "--name", name]).output().expect("admin-token create");
+        assert!(out.status.success(), "admin-token create: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+    }
+
     /// Starts (or restarts) the origin and waits until it listens.
     pub fn start_origin(&mut self) {
         let mut child = self

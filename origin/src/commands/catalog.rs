@@ -1,46 +1,46 @@
-//! `catalog add|list|demo`: the package catalog from the command line.
-
-use std::io::{Read as _, Write as _};
-use std::path::Path;
+//! `catalog …`: the package catalog from the command line (changes audited as `cli:<user>`).
 
 use anyhow::Context as _;
+use portaldm_shared::admin::api::PackageRequest;
 use sha2::{Digest as _, Sha256};
 
+use crate::catalog::{self, cli_actor};
 use crate::cli::CatalogCommand;
-use crate::clock::{now, now_ms};
+use crate::clock::now;
 use crate::config::Config;
-use crate::edge_purge::{self, Purged};
-use crate::store::{NewPackage, Store};
+use crate::edge_purge::Purged;
+use crate::store::Store;
 
 /// Runs a catalog subcommand.
 pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
     let store = super::open_store(cfg).await?;
+    let actor = cli_actor();
     match cmd {
-        CatalogCommand::Add { name, version, models, base_min, base_max, notes, file } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let id = add(
-                cfg,
-                store.as_ref(),
-                &bytes,
-                NewPackage {
-                    name,
-                    version,
-                    models,
-                    base_min,
-                    base_max,
-                    blob: String::new(),
-                    size: 0,
-                    notes,
-                    signature: None,
-                },
-            )
-            .await?;
+        CatalogCommand::Add { name, version, models, base_min, base_max, notes, file, blob } => {
+            let req =
+                PackageRequest { name, version, models, base_min, base_max, notes, blob: blob.unwrap_or_default() };
+            let id = match file {
+                Some(file) => {
+                    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                    catalog::add_bytes(cfg, store.as_ref(), &bytes, req, &actor).await?.0
+                }
+                None => catalog::add(cfg, store.as_ref(), req, &actor).await?,
+            };
             println!("added package {id}");
         }
+        CatalogCommand::Upload { file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let blob = catalog::upload(cfg, store.as_ref(), &bytes, &actor).await?;
+            println!(
+                "stored blob {} ({} bytes); add it with: catalog add --blob {} …",
+                blob.sha256, blob.size, blob.sha256
+            );
+        }
         CatalogCommand::List => {
-            for p in store.packages().await? {
+            for v in store.all_packages().await? {
+                let p = v.package;
                 println!(
-                    "{:>4}  {:<32} {:<10} models={} base={}..{} size={} sha256={}",
+                    "{:>4}  {:<32} {:<10} models={} base={}..{} size={} sha256={}{}",
                     p.id,
                     p.name,
                     p.version,
@@ -48,15 +48,17 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
                     p.base_min.as_deref().unwrap_or(""),
                     p.base_max.as_deref().unwrap_or(""),
                     p.size,
-                    p.blob
+                    p.blob,
+                    if v.published { "" } else { "  REVOKED" }
                 );
             }
         }
         CatalogCommand::Show { id } => {
-            let Some(p) = store.packages().await?.into_iter().find(|p| p.id == id) else {
-                anyhow::bail!("no published package {id}");
+            let Some(v) = store.all_packages().await?.into_iter().find(|v| v.package.id == id) else {
+                anyhow::bail!("no package {id}");
             };
-            println!("package    {} {} (id {})", p.name, p.version, p.id);
+            let p = v.package;
+            println!("package    {} {} (id {}){}", p.name, p.version, p.id, if v.published { "" } else { ", REVOKED" });
             println!("models     {}", p.models.join(", "));
             println!(
                 "applies to base firmware {} .. {}",
@@ -76,7 +78,7 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
                 println!("results    {n} x {code} ({})", portaldm_shared::fumo::ResultCode(code).describe());
             }
         }
-        CatalogCommand::Demo => demo(cfg, store.as_ref()).await?,
+        CatalogCommand::Demo => demo(cfg, store.as_ref(), &actor).await?,
         CatalogCommand::Url { id, device } => {
             let Some(p) = store.packages().await?.into_iter().find(|p| p.id == id) else {
                 anyhow::bail!("no published package {id}");
@@ -86,51 +88,17 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
             println!("{}{path}", cfg.public_url.trim_end_matches('/'));
         }
         CatalogCommand::Revoke { id } => {
-            let blob = store.packages().await?.into_iter().find(|p| p.id == id).map(|p| p.blob);
-            if !store.revoke(id, now_ms()).await? {
-                anyhow::bail!("no published package {id}");
-            }
+            let purged = catalog::revoke(cfg, store.as_ref(), id, &actor).await?;
             println!("revoked package {id}");
-            if let Some(blob) = blob {
-                let c = cfg.clone();
-                match tokio::task::spawn_blocking(move || edge_purge::purge(&c, &blob)).await? {
-                    Purged::Done(what) => println!("edge cache: {what}"),
-                    Purged::Failed(why) => eprintln!(
-                        "warning: the edge cache was not purged ({why}); cached copies stop being served \
-                         within PDM_BLOB_CACHE_SECS"
-                    ),
-                }
+            match purged {
+                Purged::Done(what) => println!("edge cache: {what}"),
+                Purged::Failed(why) => eprintln!(
+                    "warning: the edge cache was not purged ({why}); cached copies stop being served \
+                     within PDM_BLOB_CACHE_SECS"
+                ),
             }
         }
     }
-    Ok(())
-}
-
-/// Stores `bytes` as a blob named by its SHA-256 and adds the package, signed with the
-/// configured package key if there is one.
-pub async fn add(cfg: &Config, store: &dyn Store, bytes: &[u8], mut p: NewPackage) -> anyhow::Result<i64> {
-    let blob = hex::encode(Sha256::digest(bytes));
-    write_blob(&cfg.blob_dir, &blob, bytes)?;
-    p.size = bytes.len() as u64;
-    if let Some(key) = cfg.package_key()? {
-        p.signature = Some(portaldm_shared::pkgsig::sign(&key, &blob, p.size));
-    }
-    p.blob = blob;
-    Ok(store.add_package(&p, now_ms()).await?)
-}
-
-fn write_blob(dir: &Path, blob: &str, bytes: &[u8]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let final_path = dir.join(blob);
-    if final_path.exists() {
-        return Ok(());
-    }
-    // Write then rename, so a blob is either whole or absent.
-    let tmp = dir.join(format!(".{blob}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &final_path)?;
     Ok(())
 }
 
@@ -147,7 +115,7 @@ fn synthetic(seed: &str, len: usize) -> Vec<u8> {
 }
 
 /// The demo catalog: firmware for two demo phone models, idempotent.
-async fn demo(cfg: &Config, store: &dyn Store) -> anyhow::Result<()> {
+async fn demo(cfg: &Config, store: &dyn Store, actor: &str) -> anyhow::Result<()> {
     let existing = store.packages().await?;
     // (name, version, model, base_min, base_max, notes)
     type Demo<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>, &'a str);
@@ -161,25 +129,17 @@ async fn demo(cfg: &Config, store: &dyn Store) -> anyhow::Result<()> {
         if existing.iter().any(|p| p.name == name && p.version == version) {
             continue;
         }
-        let mut bytes = Vec::new();
-        synthetic(&format!("{name} {version}"), 256 * 1024).as_slice().read_to_end(&mut bytes)?;
-        let id = add(
-            cfg,
-            store,
-            &bytes,
-            NewPackage {
-                name: name.into(),
-                version: version.into(),
-                models: vec![model.into()],
-                base_min: min.map(Into::into),
-                base_max: max.map(Into::into),
-                blob: String::new(),
-                size: 0,
-                notes: notes.into(),
-                signature: None,
-            },
-        )
-        .await?;
+        let bytes = synthetic(&format!("{name} {version}"), 256 * 1024);
+        let req = PackageRequest {
+            name: name.into(),
+            version: version.into(),
+            models: vec![model.into()],
+            base_min: min.map(Into::into),
+            base_max: max.map(Into::into),
+            notes: notes.into(),
+            blob: String::new(),
+        };
+        let (id, _) = catalog::add_bytes(cfg, store, &bytes, req, actor).await?;
         println!("demo package {id}: {name} {version}");
     }
     Ok(())

@@ -95,7 +95,7 @@ pub async fn run(cfg: &Config, cmd: DeviceCommand) -> anyhow::Result<()> {
                 client: Secret::from_password(&client_name, &client_password),
                 server: server.as_ref().map(|(n, p)| Secret::from_password(n, p)),
             };
-            store.set_device_account(&dev_id, &account, now_ms()).await?;
+            store.set_device_account(&dev_id, &account, &crate::catalog::cli_actor(), now_ms()).await?;
             // The origin keeps only the keys; the passwords are shown once, for the device.
             println!("# dmclient configuration for {dev_id}");
             println!("[account.auth]");

@@ -1,8 +1,10 @@
 //! One file per subcommand; this module dispatches and turns errors into exit codes.
 
+mod admin_token;
 mod catalog;
 mod dev_setup;
 mod device;
+mod keys;
 mod serve;
 
 use std::process::ExitCode;
@@ -49,6 +51,8 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             Command::Catalog(c) => catalog::run(&Config::load(&cli.config)?, c).await,
             Command::Device(c) => device::run(&Config::load(&cli.config)?, c).await,
+            Command::AdminToken(c) => admin_token::run(&Config::load(&cli.config)?, c).await,
+            Command::Keys(c) => keys::run(&Config::load(&cli.config)?, c),
         }
     });
     match result {

@@ -4,6 +4,7 @@ pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use portaldm_shared::admin::api::{AdminTokenView, AuditEntry, PackageView, SessionView};
 use portaldm_shared::auth::Account;
 use portaldm_shared::auth::server::ServerAuth;
 use portaldm_shared::catalog::CatalogPackage;
@@ -228,11 +229,42 @@ pub trait Store: Send + Sync {
     async fn dm_session(&self, dev_id: &str, session_id: &str) -> StoreResult<Option<DmRecord>>;
     /// Writes a DM session and its last answer.
     async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()>;
-    /// Adds a package.
-    async fn add_package(&self, p: &NewPackage, now: i64) -> StoreResult<i64>;
+    /// Adds a package; audited as `actor`'s `package.add`.
+    async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64>;
     /// Withdraws a published package: never offered again, its download URLs stop working
     /// (unless another published package has the same bytes). False if there was none.
-    async fn revoke(&self, id: i64, now: i64) -> StoreResult<bool>;
+    /// Audited as `package.revoke`.
+    async fn revoke(&self, id: i64, actor: &str, now: i64) -> StoreResult<bool>;
+    /// Every package, published or revoked, newest first.
+    async fn all_packages(&self) -> StoreResult<Vec<PackageView>>;
+    /// Portal sessions changed most recently, optionally in one state, newest first.
+    async fn recent_sessions(&self, state: Option<PortalState>, limit: u32) -> StoreResult<Vec<SessionView>>;
+    /// Stores a new admin token (its secret's hash); audited as `admin_token.create`.
+    async fn create_admin_token(
+        &self,
+        id: &str,
+        name: &str,
+        secret_sha256: &str,
+        actor: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// An admin token and its secret's hash.
+    async fn admin_token(&self, id: &str) -> StoreResult<Option<(AdminTokenView, String)>>;
+    /// Every admin token, oldest first.
+    async fn admin_tokens(&self) -> StoreResult<Vec<AdminTokenView>>;
+    /// Revokes an admin token; false if there was no live one. Audited as `admin_token.revoke`.
+    async fn revoke_admin_token(&self, id: &str, actor: &str, now: i64) -> StoreResult<bool>;
+    /// Records an admin action that changes nothing else in the database (e.g. a blob upload).
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: &serde_json::Value,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// The latest audit entries, newest first.
+    async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
     /// All published packages.
     async fn packages(&self) -> StoreResult<Vec<CatalogPackage>>;
     /// Whether a published package has this blob.
@@ -250,7 +282,8 @@ pub trait Store: Send + Sync {
     /// A device's DM account, if it has one.
     async fn device_account(&self, dev_id: &str) -> StoreResult<Option<DeviceAccount>>;
     /// Sets (or replaces) a device's DM account; its authentication state starts afresh.
-    async fn set_device_account(&self, dev_id: &str, account: &Account, now: i64) -> StoreResult<()>;
+    /// Audited as `device.account` (the scheme, never keys).
+    async fn set_device_account(&self, dev_id: &str, account: &Account, actor: &str, now: i64) -> StoreResult<()>;
     /// Saves the authentication state of a device that has an account.
     async fn save_auth_state(&self, dev_id: &str, auth: &ServerAuth, now: i64) -> StoreResult<()>;
     /// Forwards choices made on other replicas into `wake` (a single process needs nothing).

@@ -2,6 +2,7 @@
 //! Choices made wake held DM sessions on every replica through `LISTEN/NOTIFY`.
 
 use async_trait::async_trait;
+use portaldm_shared::admin::api::{AdminTokenView, AuditEntry, PackageView, SessionView};
 use portaldm_shared::auth::Account;
 use portaldm_shared::auth::server::ServerAuth;
 use portaldm_shared::catalog::CatalogPackage;
@@ -290,10 +291,10 @@ impl Store for PgStore {
         }))
     }
 
-    async fn add_package(&self, p: &NewPackage, now: i64) -> StoreResult<i64> {
-        let done = sqlx::query(
-            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+    async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(&p.name)
         .bind(&p.version)
@@ -305,37 +306,152 @@ impl Store for PgStore {
         .bind(&p.notes)
         .bind(now)
         .bind(&p.signature)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(done.try_get("id")?)
+        let id: i64 = row.try_get("id")?;
+        let detail = serde_json::json!({
+            "name": p.name, "version": p.version, "models": p.models, "base_min": p.base_min,
+            "base_max": p.base_max, "blob": p.blob, "size": p.size, "signed": p.signature.is_some(),
+        });
+        audit_on(&mut tx, actor, "package.add", &id.to_string(), &detail, now).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
-    async fn revoke(&self, id: i64, _now: i64) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE packages SET published = 0 WHERE id = $1 AND published = 1")
+    async fn revoke(&self, id: i64, actor: &str, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE packages SET published = 0, revoked_at = $1 WHERE id = $2 AND published = 1")
+            .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit_on(&mut tx, actor, "package.revoke", &id.to_string(), &serde_json::json!({}), now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn all_packages(&self) -> StoreResult<Vec<PackageView>> {
+        let rows = sqlx::query("SELECT * FROM packages ORDER BY id DESC").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PackageView {
+                    package: package_from_row(r)?,
+                    published: r.try_get::<i64, _>("published")? == 1,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn recent_sessions(&self, state: Option<PortalState>, limit: u32) -> StoreResult<Vec<SessionView>> {
+        let rows = sqlx::query(
+            "SELECT sid, dev_id, state, device, package_id, result_code, created_at, updated_at FROM portal_sessions WHERE ($1 IS NULL OR state = $2) ORDER BY updated_at DESC LIMIT $3",
+        )
+        .bind(state.map(PortalState::as_str))
+        .bind(state.map(PortalState::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let device: DeviceDetails = parse(&r.try_get::<String, _>("device")?)?;
+                Ok(SessionView {
+                    sid: r.try_get("sid")?,
+                    dev_id: r.try_get("dev_id")?,
+                    state: r.try_get("state")?,
+                    model: device.model,
+                    fw_v: device.fw_v,
+                    package_id: r.try_get("package_id")?,
+                    result_code: r.try_get::<Option<i64>, _>("result_code")?.and_then(|v| u16::try_from(v).ok()),
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_admin_token(
+        &self,
+        id: &str,
+        name: &str,
+        secret_sha256: &str,
+        actor: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO admin_tokens (id, name, secret_sha256, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(name)
+            .bind(secret_sha256)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        audit_on(&mut tx, actor, "admin_token.create", id, &serde_json::json!({ "name": name }), now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn admin_token(&self, id: &str) -> StoreResult<Option<(AdminTokenView, String)>> {
+        let row = sqlx::query("SELECT * FROM admin_tokens WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| Ok((admin_token_from_row(&r)?, r.try_get("secret_sha256")?))).transpose()
+    }
+
+    async fn admin_tokens(&self) -> StoreResult<Vec<AdminTokenView>> {
+        let rows = sqlx::query("SELECT * FROM admin_tokens ORDER BY created_at, id").fetch_all(&self.pool).await?;
+        rows.iter().map(admin_token_from_row).collect()
+    }
+
+    async fn revoke_admin_token(&self, id: &str, actor: &str, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit_on(&mut tx, actor, "admin_token.revoke", id, &serde_json::json!({}), now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: &serde_json::Value,
+        now: i64,
+    ) -> StoreResult<()> {
+        audit_on(&mut *self.pool.acquire().await?, actor, action, target, detail, now).await
+    }
+
+    async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        let rows = sqlx::query("SELECT * FROM audit_log ORDER BY id DESC LIMIT $1")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    detail: parse(&r.try_get::<String, _>("detail")?)?,
+                })
+            })
+            .collect()
     }
 
     async fn packages(&self) -> StoreResult<Vec<CatalogPackage>> {
         let rows = sqlx::query("SELECT * FROM packages WHERE published = 1 ORDER BY id").fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CatalogPackage {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    version: r.try_get("version")?,
-                    models: parse(&r.try_get::<String, _>("models")?)?,
-                    base_min: r.try_get("base_min")?,
-                    base_max: r.try_get("base_max")?,
-                    blob: r.try_get("blob")?,
-                    size: r.try_get::<i64, _>("size")? as u64,
-                    notes: r.try_get("notes")?,
-                    signature: r.try_get("signature")?,
-                })
-            })
-            .collect()
+        rows.iter().map(package_from_row).collect()
     }
 
     async fn device(&self, dev_id: &str) -> StoreResult<Option<DeviceRecord>> {
@@ -397,7 +513,8 @@ impl Store for PgStore {
         }))
     }
 
-    async fn set_device_account(&self, dev_id: &str, account: &Account, now: i64) -> StoreResult<()> {
+    async fn set_device_account(&self, dev_id: &str, account: &Account, actor: &str, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO device_accounts (dev_id, account, auth_state, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (dev_id) DO UPDATE SET account = excluded.account, auth_state = excluded.auth_state, \
@@ -407,8 +524,14 @@ impl Store for PgStore {
         .bind(json(account)?)
         .bind(json(&ServerAuth::default())?)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let detail = serde_json::json!({
+            "scheme": account.scheme, "client_name": account.client.name,
+            "server_auth": account.server.is_some(),
+        });
+        audit_on(&mut tx, actor, "device.account", dev_id, &detail, now).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -440,4 +563,48 @@ impl Store for PgStore {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+fn package_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<CatalogPackage> {
+    Ok(CatalogPackage {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        version: r.try_get("version")?,
+        models: parse(&r.try_get::<String, _>("models")?)?,
+        base_min: r.try_get("base_min")?,
+        base_max: r.try_get("base_max")?,
+        blob: r.try_get("blob")?,
+        size: r.try_get::<i64, _>("size")? as u64,
+        notes: r.try_get("notes")?,
+        signature: r.try_get("signature")?,
+    })
+}
+
+fn admin_token_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<AdminTokenView> {
+    Ok(AdminTokenView {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        created_at: r.try_get("created_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+/// Appends to the audit log on `conn` (inside the change's transaction where there is one).
+async fn audit_on(
+    conn: &mut PgConnection,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &serde_json::Value,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(now)
+        .bind(actor)
+        .bind(action)
+        .bind(target)
+        .bind(json(detail)?)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -51,6 +51,10 @@ on_both!(
     packages_round_trip_and_blobs_are_known,
     a_revoked_package_is_gone,
     device_accounts_keep_their_nonces_until_replaced,
+    admin_changes_are_audited_in_order,
+    admin_tokens_are_stored_hashed_and_revoked_once,
+    revoked_packages_stay_listed_for_admins,
+    recent_sessions_are_newest_first_and_filter_by_state,
 );
 
 fn device() -> DeviceDetails {
@@ -172,7 +176,7 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
         notes: "n".into(),
         signature: Some("pkg1.sig".into()),
     };
-    let id = s.add_package(&p, 1).await.expect("adds");
+    let id = s.add_package(&p, "test", 1).await.expect("adds");
     let all = s.packages().await.expect("lists");
     assert_eq!(all.len(), 1);
     assert_eq!((all[0].id, all[0].models.clone(), all[0].size), (id, vec!["X*".to_owned()], 9));
@@ -193,10 +197,10 @@ async fn a_revoked_package_is_gone(s: &dyn Store) {
         notes: String::new(),
         signature: None,
     };
-    let id = s.add_package(&p, 1).await.expect("adds");
-    assert!(s.revoke(id, 2).await.expect("revokes"));
-    assert!(!s.revoke(id, 3).await.expect("revokes"), "only once");
-    assert!(!s.revoke(id + 100, 3).await.expect("revokes"), "unknown id");
+    let id = s.add_package(&p, "test", 1).await.expect("adds");
+    assert!(s.revoke(id, "test", 2).await.expect("revokes"));
+    assert!(!s.revoke(id, "test", 3).await.expect("revokes"), "only once");
+    assert!(!s.revoke(id + 100, "test", 3).await.expect("revokes"), "unknown id");
     assert!(s.packages().await.expect("lists").is_empty());
     assert!(!s.blob_published(&"ef".repeat(32)).await.expect("q"));
 }
@@ -206,7 +210,7 @@ async fn device_accounts_keep_their_nonces_until_replaced(s: &dyn Store) {
     use portaldm_shared::auth::{Account, Nonce, Scheme, Secret};
     assert!(s.device_account("IMEI:1").await.expect("q").is_none());
     let account = Account { scheme: Scheme::Md5, client: Secret::from_password("IMEI:1", "pw"), server: None };
-    s.set_device_account("IMEI:1", &account, 1).await.expect("sets");
+    s.set_device_account("IMEI:1", &account, "test", 1).await.expect("sets");
     let got = s.device_account("IMEI:1").await.expect("q").expect("there");
     assert_eq!((got.account, got.auth), (account.clone(), ServerAuth::default()));
 
@@ -219,7 +223,84 @@ async fn device_accounts_keep_their_nonces_until_replaced(s: &dyn Store) {
     assert!(s.device_account("IMEI:2").await.expect("q").is_none());
     // A new account starts afresh.
     let hmac = Account { scheme: Scheme::Hmac, ..account };
-    s.set_device_account("IMEI:1", &hmac, 3).await.expect("replaces");
+    s.set_device_account("IMEI:1", &hmac, "test", 3).await.expect("replaces");
     let got = s.device_account("IMEI:1").await.expect("q").expect("there");
     assert_eq!((got.account, got.auth), (hmac, ServerAuth::default()));
+}
+
+async fn admin_changes_are_audited_in_order(s: &dyn Store) {
+    let p = NewPackage {
+        name: "fw".into(),
+        version: "1.2".into(),
+        models: vec!["X".into()],
+        base_min: None,
+        base_max: None,
+        blob: "ab".repeat(32),
+        size: 5,
+        notes: String::new(),
+        signature: None,
+    };
+    let id = s.add_package(&p, "cli:ann", 10).await.expect("adds");
+    s.audit("token:1 (ci)", "blob.upload", &"ab".repeat(32), &serde_json::json!({"size": 5}), 11)
+        .await
+        .expect("audits");
+    assert!(s.revoke(id, "token:1 (ci)", 12).await.expect("revokes"));
+    assert!(!s.revoke(id, "token:1 (ci)", 13).await.expect("revokes"), "a refused change is not audited");
+    let log = s.audit_log(10).await.expect("reads");
+    let got: Vec<_> = log.iter().map(|e| (e.actor.as_str(), e.action.as_str(), e.at)).collect();
+    assert_eq!(
+        got,
+        [("token:1 (ci)", "package.revoke", 12), ("token:1 (ci)", "blob.upload", 11), ("cli:ann", "package.add", 10)]
+    );
+    assert_eq!(log[2].target, id.to_string());
+    assert_eq!(log[2].detail["version"], "1.2");
+    assert_eq!(s.audit_log(1).await.expect("reads").len(), 1);
+}
+
+async fn admin_tokens_are_stored_hashed_and_revoked_once(s: &dyn Store) {
+    s.create_admin_token("0123456789ab", "ci", &"0f".repeat(32), "cli:ann", 1).await.expect("creates");
+    let (view, hash) = s.admin_token("0123456789ab").await.expect("q").expect("there");
+    assert_eq!((view.name.as_str(), view.revoked_at, hash), ("ci", None, "0f".repeat(32)));
+    assert!(s.admin_token("ffffffffffff").await.expect("q").is_none());
+    assert!(s.revoke_admin_token("0123456789ab", "cli:ann", 5).await.expect("revokes"));
+    assert!(!s.revoke_admin_token("0123456789ab", "cli:ann", 6).await.expect("revokes"));
+    assert_eq!(s.admin_tokens().await.expect("lists")[0].revoked_at, Some(5));
+    let actions: Vec<_> = s.audit_log(10).await.expect("reads").into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["admin_token.revoke", "admin_token.create"]);
+}
+
+async fn revoked_packages_stay_listed_for_admins(s: &dyn Store) {
+    let mut p = NewPackage {
+        name: "fw".into(),
+        version: "1.0".into(),
+        models: vec!["X".into()],
+        base_min: None,
+        base_max: None,
+        blob: "cd".repeat(32),
+        size: 1,
+        notes: String::new(),
+        signature: None,
+    };
+    let a = s.add_package(&p, "t", 1).await.expect("adds");
+    p.version = "2.0".into();
+    let b = s.add_package(&p, "t", 2).await.expect("adds");
+    s.revoke(a, "t", 3).await.expect("revokes");
+    let all = s.all_packages().await.expect("lists");
+    let got: Vec<_> = all.iter().map(|v| (v.package.id, v.published, v.created_at)).collect();
+    assert_eq!(got, [(b, true, 2), (a, false, 1)]);
+}
+
+async fn recent_sessions_are_newest_first_and_filter_by_state(s: &dyn Store) {
+    for (i, sid) in ["s1", "s2", "s3"].iter().enumerate() {
+        let mut p = portal(sid);
+        p.state = PortalState::Waiting;
+        s.create_portal(&p, 100 + i as i64).await.expect("creates");
+    }
+    s.set_portal_state("s1", PortalState::Choosing, &device(), 200).await.expect("moves");
+    let all: Vec<_> = s.recent_sessions(None, 10).await.expect("lists").into_iter().map(|v| v.sid).collect();
+    assert_eq!(all, ["s1", "s3", "s2"]);
+    let choosing = s.recent_sessions(Some(PortalState::Choosing), 10).await.expect("lists");
+    assert_eq!(choosing.len(), 1);
+    assert_eq!((choosing[0].state.as_str(), choosing[0].model.as_deref()), ("choosing", Some("M")));
+    assert_eq!(s.recent_sessions(None, 2).await.expect("lists").len(), 2);
 }

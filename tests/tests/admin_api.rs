@@ -1,0 +1,324 @@
+//! The admin API on the real origin: an admin uploads and publishes a package and a phone is
+//! offered it and installs it through the edge; revoking it takes it away; every change is in
+//! the audit log; every endpoint the OpenAPI document lists refuses a missing, wrong or
+//! revoked token; bad uploads and bad requests get clear errors and leave nothing behind.
+
+use std::time::Duration;
+
+use portaldm_tests::browser::{Browser, Reply, agent, delete_with, get, get_with, post_with};
+use portaldm_tests::{Options, System, wait_with_timeout};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+fn api(sys: &System, path: &str) -> String {
+    format!("{}/admin/api{path}", sys.origin)
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn get_admin(sys: &System, token: &str, path: &str) -> Reply {
+    get_with(&api(sys, path), &[("Authorization", &bearer(token))])
+}
+
+fn post_json(sys: &System, token: &str, path: &str, body: &Value) -> Reply {
+    let auth = bearer(token);
+    post_with(
+        &api(sys, path),
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+fn upload(sys: &System, token: &str, bytes: &[u8]) -> Reply {
+    let auth = bearer(token);
+    post_with(&api(sys, "/blobs"), &[("Authorization", &auth), ("Content-Type", "application/octet-stream")], bytes)
+}
+
+fn firmware(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+}
+
+fn offered_versions(view: &Value) -> Vec<String> {
+    view["offers"]
+        .as_array()
+        .expect("offers")
+        .iter()
+        .map(|o| o["package"]["version"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn a_package_added_through_the_api_is_offered_installed_and_then_revoked() {
+    publish_install_revoke(System::start(Options { hold_secs: 1, ..Options::default() }));
+}
+
+#[test]
+fn the_admin_api_works_the_same_on_postgresql() {
+    publish_install_revoke(System::start(Options { hold_secs: 1, postgres: true, ..Options::default() }));
+}
+
+fn publish_install_revoke(sys: System) {
+    let token = sys.admin_token("release pipeline");
+
+    let bytes = firmware(300 * 1024);
+    let up = upload(&sys, &token, &bytes);
+    assert_eq!(up.status, 201, "{}", String::from_utf8_lossy(&up.body));
+    let blob = up.json();
+    assert_eq!(blob["sha256"], hex::encode(Sha256::digest(&bytes)));
+    assert_eq!(blob["size"], bytes.len());
+    assert_eq!(upload(&sys, &token, &bytes).json(), blob, "the same bytes again: the same blob");
+
+    let req = json!({
+        "name": "PDM Phone 1 firmware", "version": "1.5.0", "models": ["PDM-Phone-*"],
+        "base_min": "1.0.0", "notes": "Added through the admin API.", "blob": blob["sha256"],
+    });
+    let added = post_json(&sys, &token, "/packages", &req);
+    assert_eq!(added.status, 201, "{}", String::from_utf8_lossy(&added.body));
+    let pkg = added.json();
+    assert_eq!(
+        (pkg["version"].as_str(), pkg["published"].as_bool(), pkg["size"].as_u64()),
+        (Some("1.5.0"), Some(true), Some(bytes.len() as u64))
+    );
+    assert!(pkg["signature"].is_string(), "signed with the origin's package key");
+    let id = pkg["id"].as_i64().expect("id");
+
+    // A phone on 1.0.0 is offered it first and recommended, and installs exactly these bytes.
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let client = sys.spawn_dmclient(&sys.client_config(), &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    assert_eq!(offered_versions(&view), ["1.5.0", "1.2.0", "1.1.0"]);
+    assert_eq!(view["offers"][0]["recommended"], true);
+    assert_eq!(phone.post_json("/portal/api/select", &json!({ "package_id": id })).status, 200);
+    let out = wait_with_timeout(client, Duration::from_secs(60));
+    assert!(out.status.success(), "dmclient: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
+    let staged = std::fs::read_dir(sys.staged_dir()).expect("staged").next().expect("one").expect("entry").path();
+    assert_eq!(std::fs::read(staged).expect("read"), bytes);
+
+    // The package's page shows how its delivery ended; the device is in the registry.
+    let detail = get_admin(&sys, &token, &format!("/packages/{id}")).json();
+    assert_eq!(detail["results"], json!([{ "code": 200, "meaning": detail["results"][0]["meaning"], "count": 1 }]));
+    let device = get_admin(&sys, &token, "/devices/IMEI:490154203237518");
+    assert_eq!(device.status, 200);
+    assert_eq!(device.json()["details"]["model"], "PDM-Phone-1");
+    assert_eq!(device.json()["results"][0]["package_id"], id);
+    let done = get_admin(&sys, &token, "/sessions?state=done").json();
+    assert_eq!(done.as_array().map(Vec::len), Some(1));
+    assert_eq!(done[0]["package_id"], id);
+
+    // Revoked: listed as such, never offered again, its download URL refused at the edge.
+    let url = String::from_utf8(
+        sys.origin_cmd(&["catalog", "url", &id.to_string(), "--device", "IMEI:1"]).output().expect("url").stdout,
+    )
+    .expect("utf-8");
+    assert_eq!(get(url.trim()).status, 200);
+    let revoked = post_json(&sys, &token, &format!("/packages/{id}/revoke"), &json!({}));
+    assert_eq!(revoked.status, 200, "{}", String::from_utf8_lossy(&revoked.body));
+    assert_eq!(post_json(&sys, &token, &format!("/packages/{id}/revoke"), &json!({})).status, 404, "only once");
+    let listed = get_admin(&sys, &token, "/packages").json();
+    let row = listed.as_array().expect("list").iter().find(|p| p["id"] == id).expect("still listed").clone();
+    assert_eq!(row["published"], false);
+    assert_eq!(get(url.trim()).status, 404);
+    let mut next = Browser::new(&sys.edge);
+    let trig = next.get("/portal/trigger");
+    let client = sys.spawn_dmclient(&sys.client_config(), &trig.body);
+    let view = next.wait_for("choosing", Duration::from_secs(20));
+    assert!(!offered_versions(&view).contains(&"1.5.0".to_owned()), "{view}");
+    drop(client);
+
+    // Every change, by whom: the demo catalog from the CLI, the rest with the token.
+    let log = get_admin(&sys, &token, "/audit?limit=1000").json();
+    let entries: Vec<(String, String)> = log
+        .as_array()
+        .expect("log")
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap_or("").to_owned(), e["actor"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    let by_token =
+        |action: &str| entries.iter().filter(|(a, who)| a == action && who.ends_with("(release pipeline)")).count();
+    assert_eq!(
+        (by_token("blob.upload"), by_token("package.add"), by_token("package.revoke")),
+        (2, 1, 1),
+        "{entries:?}"
+    );
+    assert!(entries.iter().any(|(a, who)| a == "package.add" && who.starts_with("cli:")), "{entries:?}");
+    assert!(entries.iter().any(|(a, _)| a == "admin_token.create"));
+}
+
+/// Every operation of the OpenAPI document, with its path parameters filled in.
+fn operations(doc: &Value) -> Vec<(String, String)> {
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some() {
+                let filled = path.replace("{id}", "1").replace("{dev_id}", "IMEI:1");
+                ops.push((method.to_owned(), filled));
+            }
+        }
+    }
+    ops
+}
+
+fn call(sys: &System, method: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
+    let url = api(sys, path);
+    match method {
+        "get" => get_with(&url, headers).status,
+        "delete" => delete_with(&url, headers).status,
+        _ => post_with(&url, &[headers, &[("Content-Type", "application/json")]].concat(), b"{}").status,
+    }
+}
+
+#[test]
+fn every_admin_endpoint_refuses_missing_wrong_and_revoked_tokens() {
+    let sys = System::start(Options::default());
+    let token = sys.admin_token("ops");
+    let doomed = sys.admin_token("leaked laptop");
+
+    let doc = get(&api(&sys, "/openapi.json"));
+    assert_eq!(doc.status, 200, "the document itself needs no token");
+    let doc = doc.json();
+    assert_eq!(doc["components"]["securitySchemes"]["admin_token"]["scheme"], "bearer");
+    assert_eq!(doc["servers"][0]["url"], "/admin/api");
+    let ops = operations(&doc);
+    for expected in [
+        ("get", "/packages"),
+        ("post", "/packages"),
+        ("post", "/blobs"),
+        ("get", "/audit"),
+        ("get", "/sessions"),
+        ("get", "/keys"),
+    ] {
+        assert!(ops.iter().any(|(m, p)| (m.as_str(), p.as_str()) == expected), "{expected:?} not in {ops:?}");
+    }
+    assert!(ops.len() >= 11, "{ops:?}");
+
+    let revoke = sys.origin_cmd(&["admin-token", "revoke", &doomed[10..22]]).output().expect("revoke");
+    assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
+    let wrong_secret =
+        format!("{}{}", &token[..token.len() - 4], if token.ends_with("AAAA") { "BBBB" } else { "AAAA" });
+    let unknown_id = format!("pdm_admin_ffffffffffff_{}", &token[23..]);
+    let refused: [(&str, String); 6] = [
+        ("no token", String::new()),
+        ("another scheme", format!("Basic {token}")),
+        ("not a token", "Bearer hunter2".into()),
+        ("wrong secret", bearer(&wrong_secret)),
+        ("unknown id", bearer(&unknown_id)),
+        ("revoked", bearer(&doomed)),
+    ];
+    for (method, path) in &ops {
+        for (why, auth) in &refused {
+            let headers: Vec<(&str, &str)> =
+                if auth.is_empty() { vec![] } else { vec![("Authorization", auth.as_str())] };
+            assert_eq!(call(&sys, method, path, &headers), 401, "{method} {path} with {why}");
+        }
+    }
+    let r = get_with(&api(&sys, "/packages"), &[]);
+    assert!(r.header("www-authenticate").is_some_and(|h| h.starts_with("Bearer")), "{:?}", r.headers);
+    assert_eq!(get_admin(&sys, &token, "/packages").status, 200);
+
+    // The edge forwards no admin path, even with a valid token.
+    let through_edge = get_with(&format!("{}/admin/api/packages", sys.edge), &[("Authorization", &bearer(&token))]);
+    assert_eq!(through_edge.status, 404);
+
+    // A token made through the API works, and revoking it ends it at once.
+    let made = post_json(&sys, &token, "/tokens", &json!({ "name": "console" }));
+    assert_eq!(made.status, 201);
+    let made = made.json();
+    let new_token = made["token"].as_str().expect("token").to_owned();
+    assert_eq!(get_admin(&sys, &new_token, "/keys").status, 200);
+    let listed = get_admin(&sys, &token, "/tokens").json();
+    assert!(
+        listed.to_string().contains("console") && !listed.to_string().contains(&new_token[23..]),
+        "no secrets listed"
+    );
+    let id = made["id"].as_str().expect("id");
+    assert_eq!(
+        delete_with(&api(&sys, &format!("/tokens/{id}")), &[("Authorization", &bearer(&new_token))]).status,
+        204
+    );
+    assert_eq!(get_admin(&sys, &new_token, "/keys").status, 401);
+}
+
+#[test]
+fn bad_admin_requests_get_clear_errors_and_leave_nothing_behind() {
+    let sys = System::start(Options { origin_extra: "max_upload_bytes = 100000\n", ..Options::default() });
+    let token = sys.admin_token("ops");
+    let blobs_before = std::fs::read_dir(sys.dir.path().join("blobs")).expect("blob dir").count();
+
+    // Too large (declared, and streamed without a length), empty.
+    let big = upload(&sys, &token, &firmware(100_001));
+    assert_eq!(big.status, 413, "{}", String::from_utf8_lossy(&big.body));
+    assert!(big.json()["error"].as_str().is_some_and(|e| e.contains("max_upload_bytes")));
+    let chunked = agent()
+        .post(&api(&sys, "/blobs"))
+        .header("Authorization", &bearer(&token))
+        .send(ureq::SendBody::from_reader(&mut std::io::Cursor::new(firmware(250_000))))
+        .expect("POST");
+    assert_eq!(chunked.status().as_u16(), 413);
+    assert_eq!(upload(&sys, &token, b"").status, 400);
+    let blobs_after = std::fs::read_dir(sys.dir.path().join("blobs")).expect("blob dir").count();
+    assert_eq!(blobs_after, blobs_before, "no partial uploads left");
+
+    let good = json!({ "name": "fw", "version": "9.0", "models": ["X"], "blob": "ab".repeat(32) });
+    let cases: [(&str, Value, u16); 7] = [
+        ("a blob never uploaded", good.clone(), 400),
+        ("no models", json!({ "name": "fw", "version": "9.0", "models": [], "blob": "ab".repeat(32) }), 400),
+        ("an empty name", json!({ "name": " ", "version": "9.0", "models": ["X"], "blob": "ab".repeat(32) }), 400),
+        ("a path as blob", json!({ "name": "fw", "version": "9.0", "models": ["X"], "blob": "../../etc/passwd" }), 400),
+        (
+            "an unknown field",
+            json!({ "name": "fw", "version": "9.0", "models": ["X"], "blob": "ab".repeat(32), "admin": true }),
+            422,
+        ),
+        ("a wrong type", json!({ "name": "fw", "version": 9, "models": ["X"], "blob": "ab".repeat(32) }), 422),
+        (
+            "a control character",
+            json!({ "name": "f\u{1b}[31mw", "version": "9.0", "models": ["X"], "blob": "ab".repeat(32) }),
+            400,
+        ),
+    ];
+    for (why, body, status) in cases {
+        let r = post_json(&sys, &token, "/packages", &body);
+        assert_eq!(r.status, status, "{why}: {}", String::from_utf8_lossy(&r.body));
+        assert!(!r.body.is_empty(), "{why}: says why");
+    }
+    let auth = bearer(&token);
+    let not_json = post_with(
+        &api(&sys, "/packages"),
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        b"{\"name\":",
+    );
+    assert_eq!(not_json.status, 400);
+    let wrong_type = post_with(
+        &api(&sys, "/packages"),
+        &[("Authorization", &auth), ("Content-Type", "text/plain")],
+        good.to_string().as_bytes(),
+    );
+    assert_eq!(wrong_type.status, 415);
+    let huge = post_with(
+        &api(&sys, "/packages"),
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        &vec![b' '; 200_000],
+    );
+    assert_eq!(huge.status, 413);
+    assert_eq!(get_admin(&sys, &token, "/packages/999999").status, 404);
+    assert_eq!(post_json(&sys, &token, "/packages/999999/revoke", &json!({})).status, 404);
+    assert_eq!(get_admin(&sys, &token, "/packages/abc").status, 400);
+    assert_eq!(get_admin(&sys, &token, "/devices/nobody").status, 404);
+    assert_eq!(get_admin(&sys, &token, "/sessions?state=bogus").status, 400);
+    assert_eq!(get_admin(&sys, &token, "/sessions?limit=-1").status, 400);
+    assert_eq!(post_json(&sys, &token, "/tokens", &json!({ "name": "" })).status, 400);
+    assert_eq!(delete_with(&api(&sys, "/tokens/ffffffffffff"), &[("Authorization", &auth)]).status, 404);
+    // Nothing of this reached the catalog or the audit log.
+    let log = get_admin(&sys, &token, "/audit").json();
+    assert!(
+        log.as_array()
+            .expect("log")
+            .iter()
+            .all(|e| e["action"] != "package.add" || e["actor"].as_str().is_some_and(|a| a.starts_with("cli:")))
+    );
+    assert!(get(&format!("{}/healthz", sys.origin)).status == 200);
+}
