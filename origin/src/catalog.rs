@@ -6,7 +6,7 @@ use crate::blobstore;
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::edge_purge::{self, Purged};
-use crate::store::{NewPackage, Store, StoreError};
+use crate::store::{Changed, NewPackage, Store, StoreError};
 
 /// Longest name, version, model pattern or firmware bound accepted.
 const MAX_FIELD: usize = 256;
@@ -22,9 +22,12 @@ pub enum CatalogError {
     /// The package's blob was never uploaded.
     #[error("no uploaded blob {0}: upload the package bytes first")]
     NoBlob(String),
-    /// No such published package.
-    #[error("no published package {0}")]
+    /// No such package (or, to revoke, no published one).
+    #[error("no package {0} (or not in a state that allows this)")]
     NoPackage(i64),
+    /// The package is not in a state that allows this.
+    #[error("{0}")]
+    WrongState(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -51,6 +54,22 @@ fn check(req: &PackageRequest) -> Result<(), CatalogError> {
     if req.notes.len() > MAX_NOTES {
         return bad("notes must be at most 16 KiB");
     }
+    if !req.hw_revisions.iter().all(|h| field_ok(h)) {
+        return bad("hw_revisions must be patterns of 1 to 256 printable characters");
+    }
+    if !req.delta_from.as_deref().is_none_or(field_ok) {
+        return bad("delta_from must be 1 to 256 printable characters when given");
+    }
+    if req.delta_from.is_some() && (req.base_min.is_some() || req.base_max.is_some()) {
+        return bad("a delta (delta_from) applies to one base version: leave base_min and base_max out");
+    }
+    if req.rollout_percent > 100 {
+        return bad("rollout_percent must be 0 to 100");
+    }
+    let tag_ok = |t: &str| !t.is_empty() && t.len() <= 35 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if req.notes_by_lang.len() > 64 || !req.notes_by_lang.iter().all(|(k, v)| tag_ok(k) && v.len() <= MAX_NOTES) {
+        return bad("notes_by_lang must map up to 64 language tags (like de or pt-BR) to notes of at most 16 KiB");
+    }
     if !blobstore::is_blob_name(&req.blob) {
         return bad("blob must be the SHA-256 (64 lowercase hex digits) of an uploaded package");
     }
@@ -75,6 +94,11 @@ pub async fn add(cfg: &Config, store: &dyn Store, req: PackageRequest, actor: &s
         size,
         notes: req.notes,
         signature,
+        hw_revisions: req.hw_revisions,
+        delta_from: req.delta_from,
+        rollout_percent: req.rollout_percent,
+        notes_by_lang: req.notes_by_lang,
+        publish: req.publish,
     };
     Ok(store.add_package(&p, actor, now_ms()).await?)
 }
@@ -118,6 +142,27 @@ pub async fn revoke(cfg: &Config, store: &dyn Store, id: i64, actor: &str) -> Re
     Ok(tokio::task::spawn_blocking(move || edge_purge::purge(&c, &blob))
         .await
         .unwrap_or_else(|e| Purged::Failed(e.to_string())))
+}
+
+/// Publishes a draft.
+pub async fn publish(store: &dyn Store, id: i64, actor: &str) -> Result<(), CatalogError> {
+    match store.publish(id, actor, now_ms()).await? {
+        Changed::Done => Ok(()),
+        Changed::Missing => Err(CatalogError::NoPackage(id)),
+        Changed::Refused => Err(CatalogError::WrongState(format!("package {id} is not a draft"))),
+    }
+}
+
+/// Sets a package's rollout share.
+pub async fn set_rollout(store: &dyn Store, id: i64, percent: u8, actor: &str) -> Result<(), CatalogError> {
+    if percent > 100 {
+        return Err(CatalogError::Invalid("the rollout share must be 0 to 100".into()));
+    }
+    match store.set_rollout(id, percent, actor, now_ms()).await? {
+        Changed::Done => Ok(()),
+        Changed::Missing => Err(CatalogError::NoPackage(id)),
+        Changed::Refused => Err(CatalogError::WrongState(format!("package {id} is revoked"))),
+    }
 }
 
 /// The actor the CLI's changes are audited as: `cli:<login>`.

@@ -43,32 +43,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum CatalogCommand {
     /// Add a firmware package from a file, or from a blob uploaded before (`--blob`).
-    Add {
-        /// Package name.
-        #[arg(long)]
-        name: String,
-        /// The firmware version it installs.
-        #[arg(long)]
-        version: String,
-        /// Model patterns it fits (`*` wildcards), comma-separated.
-        #[arg(long, value_delimiter = ',', required = true)]
-        models: Vec<String>,
-        /// Lowest base firmware it applies to.
-        #[arg(long)]
-        base_min: Option<String>,
-        /// Highest base firmware it applies to.
-        #[arg(long)]
-        base_max: Option<String>,
-        /// Release notes.
-        #[arg(long, default_value = "")]
-        notes: String,
-        /// The package file.
-        #[arg(required_unless_present = "blob", conflicts_with = "blob")]
-        file: Option<PathBuf>,
-        /// The SHA-256 of a blob stored with `catalog upload` (instead of a file).
-        #[arg(long)]
-        blob: Option<String>,
-    },
+    Add(Box<AddArgs>),
     /// Store a package file as a blob (named by its SHA-256) without adding a package.
     Upload {
         /// The package file.
@@ -80,6 +55,18 @@ pub enum CatalogCommand {
     Show {
         /// The package id (see `catalog list`).
         id: i64,
+    },
+    /// Publish a draft: offered from now on.
+    Publish {
+        /// The package id (see `catalog list`).
+        id: i64,
+    },
+    /// Set the share of fitting devices a package is offered to (0 to 100).
+    Rollout {
+        /// The package id (see `catalog list`).
+        id: i64,
+        /// Percent of devices, chosen deterministically per device.
+        percent: u8,
     },
     /// Revoke a package: never offered again, its download URLs stop working.
     Revoke {
@@ -97,6 +84,54 @@ pub enum CatalogCommand {
         #[arg(long)]
         device: String,
     },
+}
+
+/// Arguments of `catalog add`.
+#[derive(Debug, clap::Args)]
+pub struct AddArgs {
+    /// Package name.
+    #[arg(long)]
+    pub name: String,
+    /// The firmware version it installs.
+    #[arg(long)]
+    pub version: String,
+    /// Model patterns it fits (`*` wildcards), comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub models: Vec<String>,
+    /// Lowest base firmware it applies to.
+    #[arg(long)]
+    pub base_min: Option<String>,
+    /// Highest base firmware it applies to.
+    #[arg(long)]
+    pub base_max: Option<String>,
+    /// A delta: the one base firmware it applies to (instead of a range).
+    #[arg(long, conflicts_with_all = ["base_min", "base_max"])]
+    pub delta_from: Option<String>,
+    /// Hardware revision patterns it fits (`HwV`), comma-separated; default any.
+    #[arg(long, value_delimiter = ',')]
+    pub hw_revisions: Vec<String>,
+    /// Percent of fitting devices it is offered to.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub rollout: u8,
+    /// Release notes (default language).
+    #[arg(long, default_value = "")]
+    pub notes: String,
+    /// Release notes in another language, `LANG=TEXT` (repeatable), e.g. `de=Fehlerbehebungen`.
+    #[arg(long = "notes-lang", value_parser = parse_lang_notes)]
+    pub notes_lang: Vec<(String, String)>,
+    /// Add it as a draft, offered only once published (`catalog publish`).
+    #[arg(long)]
+    pub draft: bool,
+    /// The package file.
+    #[arg(required_unless_present = "blob", conflicts_with = "blob")]
+    pub file: Option<PathBuf>,
+    /// The SHA-256 of a blob stored with `catalog upload` (instead of a file).
+    #[arg(long)]
+    pub blob: Option<String>,
+}
+
+fn parse_lang_notes(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(l, n)| (l.trim().to_owned(), n.to_owned())).ok_or_else(|| "expected LANG=TEXT".to_owned())
 }
 
 /// Admin token subcommands.

@@ -232,7 +232,7 @@ async fn continue_session(
                     .set_portal_state(&session.portal_sid, PortalState::Choosing, &session.device, now_ms())
                     .await?;
                 let packages = st.store.packages().await?;
-                crate::metrics::offers_shown(portaldm_shared::catalog::offers(&packages, &session.device).len());
+                crate::metrics::offers_shown(portaldm_shared::catalog::offers(&packages, &session.device, &[]).len());
             }
             hold_for_choice(st, &mut session).await?
         }
@@ -333,7 +333,7 @@ async fn inline_bytes(st: &AppState, d: &portaldm_shared::fumo::FumoDelivery) ->
 /// nothing is offered to this device.
 async fn requested_delivery(st: &AppState, session: &ServerSession) -> Result<Option<FumoDelivery>, AppError> {
     let packages = st.store.packages().await?;
-    let offers = portaldm_shared::catalog::offers(&packages, &session.device);
+    let offers = portaldm_shared::catalog::offers(&packages, &session.device, &[]);
     let Some(offer) = portaldm_shared::catalog::recommended(&offers) else {
         tracing::info!(dev_id = %session.device.dev_id, "update requested; nothing to offer");
         return Ok(None);

@@ -24,6 +24,9 @@ pub enum AppError {
     /// Not possible in the current state.
     #[error("{0}")]
     Conflict(&'static str),
+    /// Not possible in the current state, with particulars.
+    #[error("{0}")]
+    ConflictMsg(String),
     /// A body larger than the endpoint takes.
     #[error("{0}")]
     TooLarge(String),
@@ -46,7 +49,7 @@ impl AppError {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::ConflictMsg(_) => StatusCode::CONFLICT,
             AppError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
@@ -60,7 +63,8 @@ impl From<crate::catalog::CatalogError> for AppError {
         use crate::catalog::CatalogError as C;
         match e {
             C::Invalid(_) | C::NoBlob(_) => AppError::BadRequest(e.to_string()),
-            C::NoPackage(_) => AppError::NotFound("no published package with this id"),
+            C::NoPackage(_) => AppError::NotFound("no such package"),
+            C::WrongState(m) => AppError::ConflictMsg(m),
             C::Store(e) => AppError::Store(e),
             C::Internal(e) => AppError::Internal(e),
         }

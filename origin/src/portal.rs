@@ -48,12 +48,20 @@ async fn bound_session(st: &AppState, b: &BrowserBinding) -> Result<Option<Porta
     Ok(Some(p))
 }
 
-async fn offers_for(st: &AppState, p: &PortalRecord) -> Result<Vec<Offer>, AppError> {
+/// The offers for the device of `p`, with release notes in the phone's language, else the
+/// browser's (`accept_language`).
+async fn offers_for(st: &AppState, p: &PortalRecord, accept_language: Option<&str>) -> Result<Vec<Offer>, AppError> {
     let packages = st.store.packages().await?;
-    Ok(catalog::offers(&packages, &p.device))
+    let langs = portaldm_shared::portal::languages(p.device.lang.as_deref(), accept_language);
+    let langs: Vec<&str> = langs.iter().map(String::as_str).collect();
+    Ok(catalog::offers(&packages, &p.device, &langs))
 }
 
-async fn view(st: &AppState, p: Option<PortalRecord>) -> Result<SessionView, AppError> {
+fn accept_language(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
+}
+
+async fn view(st: &AppState, p: Option<PortalRecord>, accept_language: Option<&str>) -> Result<SessionView, AppError> {
     let Some(p) = p else {
         return Ok(SessionView {
             state: PortalState::Waiting,
@@ -66,7 +74,7 @@ async fn view(st: &AppState, p: Option<PortalRecord>) -> Result<SessionView, App
     let state = p.state.at(now_ms(), p.expires_at);
     let offers = match state {
         PortalState::Waiting | PortalState::Connecting => vec![],
-        _ => offers_for(st, &p).await?,
+        _ => offers_for(st, &p, accept_language).await?,
     };
     Ok(SessionView {
         state,
@@ -78,9 +86,13 @@ async fn view(st: &AppState, p: Option<PortalRecord>) -> Result<SessionView, App
 }
 
 /// `GET /portal/api/session`.
-pub async fn session(State(st): State<AppState>, Browser(b): Browser) -> Result<Response, AppError> {
+pub async fn session(
+    State(st): State<AppState>,
+    Browser(b): Browser,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     let p = bound_session(&st, &b).await?;
-    let v = view(&st, p).await?;
+    let v = view(&st, p, accept_language(&headers)).await?;
     Ok(no_store(Json(v).into_response()))
 }
 
@@ -88,13 +100,14 @@ pub async fn session(State(st): State<AppState>, Browser(b): Browser) -> Result<
 pub async fn select(
     State(st): State<AppState>,
     Browser(b): Browser,
+    headers: HeaderMap,
     Json(req): Json<SelectRequest>,
 ) -> Result<Response, AppError> {
     let p = bound_session(&st, &b).await?.ok_or(AppError::Conflict("the phone has not connected yet"))?;
     if p.state.at(now_ms(), p.expires_at) != PortalState::Choosing {
         return Err(AppError::Conflict("this portal session is not choosing any more"));
     }
-    let offer = offers_for(&st, &p)
+    let offer = offers_for(&st, &p, None)
         .await?
         .into_iter()
         .find(|o| o.package.id == req.package_id)
@@ -107,7 +120,7 @@ pub async fn select(
     let _ = st.wake.send(p.sid.clone());
     crate::metrics::selection();
     tracing::info!(sid = %p.sid, package = offer.package.id, "offer selected");
-    let v = view(&st, st.store.portal(&p.sid).await?).await?;
+    let v = view(&st, st.store.portal(&p.sid).await?, accept_language(&headers)).await?;
     Ok(no_store(Json(v).into_response()))
 }
 

@@ -1,11 +1,21 @@
 //! Catalog matching: which packages fit a device, and in what order they are offered.
 //!
 //! A firmware package fits when the device's model matches one of its model patterns
-//! (`*` matches any run of characters, case-insensitive), the device's firmware lies in
-//! the package's base range (inclusive, by [`crate::fwver`]), and the package is newer than
-//! what the device runs. Offers are newest first; the newest is recommended.
+//! (`*` matches any run of characters, case-insensitive), its hardware revision (`HwV`)
+//! matches one of the package's revision patterns (when it lists any), the device's firmware
+//! lies in the package's base range (inclusive, by [`crate::fwver`]) or, for a delta, is
+//! exactly the one version the delta applies to, the package is newer than what the device
+//! runs, and the device falls inside the package's staged rollout. Offers are newest first;
+//! the newest is recommended.
+//!
+//! A rollout of `p` percent offers the package to the devices whose [`rollout_bucket`] for
+//! it is below `p`: the same devices every time, more of them (never fewer) as `p` grows,
+//! and a different sample for every package.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use sha2::{Digest as _, Sha256};
 
 use serde::{Deserialize, Serialize};
 
@@ -32,11 +42,27 @@ pub struct CatalogPackage {
     pub blob: String,
     /// Size in bytes.
     pub size: u64,
-    /// Release notes.
+    /// Release notes (in the operator's default language).
     pub notes: String,
     /// The operator's signature over its SHA-256 and size (`shared::pkgsig`), if signed.
     #[serde(default)]
     pub signature: Option<String>,
+    /// Hardware revision patterns it fits (`HwV`, `*` wildcards); empty: any revision.
+    #[serde(default)]
+    pub hw_revisions: Vec<String>,
+    /// For a delta package: the one base firmware it applies to (the base range is unused).
+    #[serde(default)]
+    pub delta_from: Option<String>,
+    /// Share of the fitting devices it is offered to, 0 to 100 (see [`rollout_bucket`]).
+    #[serde(default = "full_rollout")]
+    pub rollout_percent: u8,
+    /// Release notes by language tag (`de`, `pt-BR`), beside the default `notes`.
+    #[serde(default)]
+    pub notes_by_lang: BTreeMap<String, String>,
+}
+
+fn full_rollout() -> u8 {
+    100
 }
 
 /// A package offered to one device.
@@ -46,6 +72,9 @@ pub struct Offer {
     pub package: CatalogPackage,
     /// The one portaldm recommends.
     pub recommended: bool,
+    /// Its release notes in the best language for this phone ([`notes_for`]).
+    #[serde(default)]
+    pub notes: String,
 }
 
 /// Case-insensitive match of `text` against `pattern` with `*` wildcards.
@@ -69,22 +98,64 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     true
 }
 
-/// Whether `pkg` may be offered to `device`.
+/// Where `dev_id` falls in the staged rollout of package `package_id`: 0 to 99, fixed for
+/// the pair, uniformly spread, independent between packages.
+pub fn rollout_bucket(package_id: i64, dev_id: &str) -> u8 {
+    let mut h = Sha256::new();
+    h.update(b"portaldm rollout\0");
+    h.update(package_id.to_be_bytes());
+    h.update(dev_id.as_bytes());
+    let d = h.finalize();
+    (u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % 100) as u8
+}
+
+/// Whether `pkg` may be offered to `device`: the rules of this module's header.
 pub fn is_compatible(pkg: &CatalogPackage, device: &DeviceDetails) -> bool {
     let (Some(model), Some(fw)) = (device.model.as_deref(), device.fw_v.as_deref()) else {
         return false;
     };
+    let hw_fits = pkg.hw_revisions.is_empty()
+        || device.hw_v.as_deref().is_some_and(|hw| pkg.hw_revisions.iter().any(|p| glob_match(p, hw)));
+    let base_fits = match pkg.delta_from.as_deref() {
+        Some(from) => fwver::compare(fw, from) == Ordering::Equal,
+        None => {
+            pkg.base_min.as_deref().is_none_or(|min| fwver::compare(fw, min) != Ordering::Less)
+                && pkg.base_max.as_deref().is_none_or(|max| fwver::compare(fw, max) != Ordering::Greater)
+        }
+    };
     pkg.models.iter().any(|m| glob_match(m, model))
-        && pkg.base_min.as_deref().is_none_or(|min| fwver::compare(fw, min) != Ordering::Less)
-        && pkg.base_max.as_deref().is_none_or(|max| fwver::compare(fw, max) != Ordering::Greater)
+        && hw_fits
+        && base_fits
         && fwver::compare(&pkg.version, fw) == Ordering::Greater
+        && rollout_bucket(pkg.id, &device.dev_id) < pkg.rollout_percent
 }
 
-/// The offers for `device`, newest first, the first recommended.
-pub fn offers(packages: &[CatalogPackage], device: &DeviceDetails) -> Vec<Offer> {
+/// The release notes of `pkg` in the first of `langs` (language tags, best first) that it
+/// has, matching a tag exactly or by its primary language (`pt-BR` finds `pt`, `pt` finds
+/// `pt-PT`), case-insensitive; the default notes otherwise.
+pub fn notes_for<'a>(pkg: &'a CatalogPackage, langs: &[&str]) -> &'a str {
+    let primary = |tag: &str| tag.split(['-', '_']).next().unwrap_or(tag).to_ascii_lowercase();
+    for lang in langs {
+        let lang = lang.trim();
+        if let Some((_, n)) = pkg.notes_by_lang.iter().find(|(k, _)| k.eq_ignore_ascii_case(lang)) {
+            return n;
+        }
+        if let Some((_, n)) = pkg.notes_by_lang.iter().find(|(k, _)| primary(k) == primary(lang)) {
+            return n;
+        }
+    }
+    &pkg.notes
+}
+
+/// The offers for `device`, newest first, the first recommended, with release notes in the
+/// first of `langs` available.
+pub fn offers(packages: &[CatalogPackage], device: &DeviceDetails, langs: &[&str]) -> Vec<Offer> {
     let mut fit: Vec<&CatalogPackage> = packages.iter().filter(|p| is_compatible(p, device)).collect();
     fit.sort_by(|a, b| fwver::compare(&b.version, &a.version).then(a.id.cmp(&b.id)));
-    fit.into_iter().enumerate().map(|(i, p)| Offer { package: p.clone(), recommended: i == 0 }).collect()
+    fit.into_iter()
+        .enumerate()
+        .map(|(i, p)| Offer { package: p.clone(), recommended: i == 0, notes: notes_for(p, langs).to_owned() })
+        .collect()
 }
 
 /// The offer delivered when the device itself asks for an update: the recommended one.
@@ -108,6 +179,10 @@ mod tests {
             size: 1,
             notes: String::new(),
             signature: None,
+            hw_revisions: vec![],
+            delta_from: None,
+            rollout_percent: 100,
+            notes_by_lang: BTreeMap::new(),
         }
     }
 
@@ -133,12 +208,91 @@ mod tests {
             pkg(4, "1.5", &["X1"], Some("1.1"), None), // needs newer base firmware
             pkg(5, "0.9", &["X*"], None, None),        // a downgrade
         ];
-        let o = offers(&pkgs, &device("X1", "1.0"));
+        let o = offers(&pkgs, &device("X1", "1.0"), &[]);
         let ids: Vec<i64> = o.iter().map(|o| o.package.id).collect();
         assert_eq!(ids, vec![2, 1]);
         assert!(o[0].recommended && !o[1].recommended);
         assert_eq!(recommended(&o).map(|o| o.package.id), Some(2));
-        assert!(offers(&pkgs, &DeviceDetails::default()).is_empty());
+        assert!(offers(&pkgs, &DeviceDetails::default(), &[]).is_empty());
         assert!(recommended(&[]).is_none());
+    }
+
+    #[test]
+    fn hardware_revisions_limit_when_listed() {
+        let mut p = pkg(1, "2.0", &["X1"], None, None);
+        p.hw_revisions = vec!["rev-B*".into()];
+        let mut d = device("X1", "1.0");
+        assert!(!is_compatible(&p, &d), "no HwV reported: not offered");
+        d.hw_v = Some("REV-B2".into());
+        assert!(is_compatible(&p, &d));
+        d.hw_v = Some("rev-A1".into());
+        assert!(!is_compatible(&p, &d));
+        p.hw_revisions.clear();
+        assert!(is_compatible(&p, &d), "no revision rule: any");
+    }
+
+    #[test]
+    fn a_delta_applies_to_its_one_base_version() {
+        let mut p = pkg(1, "1.3.0", &["X1"], Some("0.1"), None);
+        p.delta_from = Some("1.2.10-b45".into());
+        assert!(is_compatible(&p, &device("X1", "1.2.10-b45")));
+        assert!(is_compatible(&p, &device("X1", "1.2.010-B45")), "the same version by fwver's ordering");
+        assert!(!is_compatible(&p, &device("X1", "1.2.10-b46")));
+        assert!(!is_compatible(&p, &device("X1", "1.2.9")), "the base range does not widen a delta");
+    }
+
+    #[test]
+    fn notes_follow_the_phones_language() {
+        let mut p = pkg(1, "2.0", &["X1"], None, None);
+        p.notes = "Bug fixes.".into();
+        p.notes_by_lang.insert("de".into(), "Fehlerbehebungen.".into());
+        p.notes_by_lang.insert("pt-BR".into(), "Correções.".into());
+        assert_eq!(notes_for(&p, &["de-AT", "en"]), "Fehlerbehebungen.");
+        assert_eq!(notes_for(&p, &["PT-br"]), "Correções.");
+        assert_eq!(notes_for(&p, &["pt-PT"]), "Correções.", "by primary language");
+        assert_eq!(notes_for(&p, &["fr", "de"]), "Fehlerbehebungen.", "the first language it has");
+        assert_eq!(notes_for(&p, &["fr"]), "Bug fixes.");
+        assert_eq!(notes_for(&p, &[]), "Bug fixes.");
+        let o = offers(&[p], &device("X1", "1.0"), &["de"]);
+        assert_eq!(o[0].notes, "Fehlerbehebungen.");
+    }
+
+    #[test]
+    fn a_rollout_of_zero_offers_nothing_and_of_a_hundred_everything() {
+        let mut p = pkg(7, "2.0", &["X1"], None, None);
+        let devices: Vec<DeviceDetails> =
+            (0..200).map(|i| DeviceDetails { dev_id: format!("IMEI:{i:015}"), ..device("X1", "1.0") }).collect();
+        p.rollout_percent = 0;
+        assert!(devices.iter().all(|d| !is_compatible(&p, d)));
+        p.rollout_percent = 100;
+        assert!(devices.iter().all(|d| is_compatible(&p, d)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_growing_rollout_only_adds_devices(id in 0i64..1000, dev in "[A-Z]{4}:[0-9]{6,15}", a in 0u8..=100, b in 0u8..=100) {
+            let (lo, hi) = (a.min(b), a.max(b));
+            let mut p = pkg(id, "2.0", &["X1"], None, None);
+            let d = DeviceDetails { dev_id: dev, ..device("X1", "1.0") };
+            p.rollout_percent = lo;
+            let in_lo = is_compatible(&p, &d);
+            p.rollout_percent = hi;
+            proptest::prop_assert!(!in_lo || is_compatible(&p, &d));
+        }
+
+    }
+
+    proptest::proptest! {
+        // Each case hashes 4000 ids: fewer cases keep the suite quick.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn a_rollout_reaches_about_its_share(id in 0i64..1000, percent in 5u8..=95) {
+            let n = 4000;
+            let hit = (0..n).filter(|i| rollout_bucket(id, &format!("IMEI:{i}")) < percent).count();
+            let share = hit as f64 / n as f64 * 100.0;
+            // 4000 draws: the standard deviation is under 0.8 points; 4 points is > 5 sigma.
+            proptest::prop_assert!((share - f64::from(percent)).abs() < 4.0, "{share} vs {percent}");
+        }
     }
 }

@@ -113,9 +113,55 @@ pub struct SelectRequest {
     pub package_id: i64,
 }
 
+/// The languages to show a phone's portal in, best first: the phone's own (`DevInfo/Lang`),
+/// then the browser's `Accept-Language` by weight (ties in the order given; `q=0` and `*`
+/// dropped). At most 8, to bound the work on a hostile header.
+pub fn languages(device_lang: Option<&str>, accept_language: Option<&str>) -> Vec<String> {
+    let mut weighted: Vec<(u16, usize, String)> = Vec::new();
+    for (i, part) in accept_language.unwrap_or("").split(',').take(32).enumerate() {
+        let mut fields = part.split(';');
+        let tag = fields.next().unwrap_or("").trim();
+        if tag.is_empty()
+            || tag == "*"
+            || tag.len() > 35
+            || !tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            continue;
+        }
+        let q = fields.find_map(|f| f.trim().strip_prefix("q=")).map_or(Some(1000), |q| {
+            q.trim().parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q)).map(|q| (q * 1000.0) as u16)
+        });
+        match q {
+            Some(q) if q > 0 => weighted.push((q, i, tag.to_owned())),
+            _ => {}
+        }
+    }
+    weighted.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut out: Vec<String> = Vec::new();
+    let device = device_lang.map(str::trim).filter(|l| !l.is_empty() && l.len() <= 35).map(str::to_owned);
+    for tag in device.into_iter().chain(weighted.into_iter().map(|w| w.2)) {
+        if !out.iter().any(|t| t.eq_ignore_ascii_case(&tag)) {
+            out.push(tag);
+        }
+    }
+    out.truncate(8);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_phones_language_comes_first_then_the_browsers_by_weight() {
+        assert_eq!(languages(Some("de-DE"), Some("fr;q=0.5, en-GB, en;q=0.8")), ["de-DE", "en-GB", "en", "fr"]);
+        assert_eq!(languages(None, Some("*, es;q=0, pt-BR;q=0.9")), ["pt-BR"]);
+        assert_eq!(languages(Some("en"), Some("EN, de")), ["en", "de"], "no duplicates");
+        assert_eq!(languages(None, Some("x;q=abc, <script>, de;q=2")), Vec::<String>::new());
+        assert_eq!(languages(None, None), Vec::<String>::new());
+        let hostile = vec!["de"; 10_000].join(",");
+        assert_eq!(languages(None, Some(&hostile)), ["de"]);
+    }
 
     #[test]
     fn only_a_choosing_session_expires() {

@@ -78,8 +78,8 @@ fn publish_install_revoke(sys: System) {
     assert_eq!(added.status, 201, "{}", String::from_utf8_lossy(&added.body));
     let pkg = added.json();
     assert_eq!(
-        (pkg["version"].as_str(), pkg["published"].as_bool(), pkg["size"].as_u64()),
-        (Some("1.5.0"), Some(true), Some(bytes.len() as u64))
+        (pkg["version"].as_str(), pkg["status"].as_str(), pkg["size"].as_u64()),
+        (Some("1.5.0"), Some("published"), Some(bytes.len() as u64))
     );
     assert!(pkg["signature"].is_string(), "signed with the origin's package key");
     let id = pkg["id"].as_i64().expect("id");
@@ -120,7 +120,7 @@ fn publish_install_revoke(sys: System) {
     assert_eq!(post_json(&sys, &token, &format!("/packages/{id}/revoke"), &json!({})).status, 404, "only once");
     let listed = get_admin(&sys, &token, "/packages").json();
     let row = listed.as_array().expect("list").iter().find(|p| p["id"] == id).expect("still listed").clone();
-    assert_eq!(row["published"], false);
+    assert_eq!(row["status"], "revoked");
     assert_eq!(get(url.trim()).status, 404);
     let mut next = Browser::new(&sys.edge);
     let trig = next.get("/portal/trigger");
@@ -148,11 +148,106 @@ fn publish_install_revoke(sys: System) {
     assert!(entries.iter().any(|(a, _)| a == "admin_token.create"));
 }
 
+/// The offers a fresh phone (PDM-Phone-1 on 1.0.0, language en-US) is shown, as
+/// (version, notes), with the browser asking for `accept_language`.
+fn offers_seen(sys: &System, accept_language: &str) -> Vec<(String, String)> {
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let client = sys.spawn_dmclient(&sys.client_config(), &trig.body);
+    phone.wait_for("choosing", Duration::from_secs(20));
+    let view = get_with(
+        &format!("{}/portal/api/session", sys.edge),
+        &[("Cookie", phone.cookie.as_deref().expect("cookie")), ("Accept-Language", accept_language)],
+    )
+    .json();
+    drop(client);
+    assert_eq!(view["state"], "choosing");
+    view["offers"]
+        .as_array()
+        .expect("offers")
+        .iter()
+        .map(|o| {
+            (o["package"]["version"].as_str().unwrap_or("").to_owned(), o["notes"].as_str().unwrap_or("").to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn drafts_rollouts_hardware_rules_and_languages_reach_the_portal() {
+    let sys = System::start(Options { hold_secs: 1, ..Options::default() });
+    let token = sys.admin_token("release manager");
+    let blob = upload(&sys, &token, &firmware(4096)).json();
+    let draft = post_json(
+        &sys,
+        &token,
+        "/packages",
+        &json!({
+            "name": "fw", "version": "1.6.0", "models": ["PDM-Phone-1"], "blob": blob["sha256"], "publish": false,
+            "rollout_percent": 0, "notes": "Faster boot.", "notes_by_lang": { "fr": "Démarrage plus rapide." },
+        }),
+    );
+    assert_eq!(draft.status, 201, "{}", String::from_utf8_lossy(&draft.body));
+    assert_eq!(draft.json()["status"], "draft");
+    let id = draft.json()["id"].as_i64().expect("id");
+    let other_hw = post_json(
+        &sys,
+        &token,
+        "/packages",
+        &json!({
+            "name": "fw", "version": "1.7.0", "models": ["PDM-Phone-1"], "blob": blob["sha256"], "hw_revisions": ["rev-Z*"],
+        }),
+    );
+    assert_eq!(other_hw.status, 201, "{}", String::from_utf8_lossy(&other_hw.body));
+
+    let versions = |offers: &[(String, String)]| offers.iter().map(|o| o.0.clone()).collect::<Vec<_>>();
+    // A draft is not offered; nor is a package for another hardware revision (the demo
+    // phone reports none).
+    assert_eq!(versions(&offers_seen(&sys, "en")), ["1.2.0", "1.1.0"]);
+    assert_eq!(post_json(&sys, &token, &format!("/packages/{id}/publish"), &json!({})).json()["status"], "published");
+    assert_eq!(post_json(&sys, &token, &format!("/packages/{id}/publish"), &json!({})).status, 409, "only a draft");
+    // Published at 0%: still nobody.
+    assert_eq!(versions(&offers_seen(&sys, "en")), ["1.2.0", "1.1.0"]);
+    let auth = bearer(&token);
+    let put = |percent: Value| {
+        let r = agent()
+            .put(&api(&sys, &format!("/packages/{id}/rollout")))
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send(json!({ "percent": percent }).to_string().as_bytes())
+            .expect("PUT");
+        r.status().as_u16()
+    };
+    assert_eq!(put(json!(101)), 400);
+    assert_eq!(put(json!(-1)), 422);
+    assert_eq!(put(json!(100)), 200);
+    // At 100% everyone; notes in the phone's language if the package has it, else the
+    // browser's, else the default.
+    let offers = offers_seen(&sys, "fr-CH, de;q=0.5");
+    assert_eq!(offers[0], ("1.6.0".to_owned(), "Démarrage plus rapide.".to_owned()));
+    assert_eq!(
+        offers[1],
+        ("1.2.0".to_owned(), "Neue Kamera-App, längere Akkulaufzeit.".to_owned()),
+        "the demo's German"
+    );
+    assert_eq!(offers_seen(&sys, "es")[0].1, "Faster boot.");
+
+    let actions: Vec<String> = get_admin(&sys, &token, "/audit")
+        .json()
+        .as_array()
+        .expect("log")
+        .iter()
+        .filter(|e| e["actor"].as_str().is_some_and(|a| a.ends_with("(release manager)")))
+        .map(|e| e["action"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(actions, ["package.rollout", "package.publish", "package.add", "package.add", "blob.upload"]);
+}
+
 /// Every operation of the OpenAPI document, with its path parameters filled in.
 fn operations(doc: &Value) -> Vec<(String, String)> {
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for method in ["get", "post", "put", "patch", "delete"] {
+            // (put, patch and delete are sent by `call` below)
             if item.get(method).is_some() {
                 let filled = path.replace("{id}", "1").replace("{dev_id}", "IMEI:1");
                 ops.push((method.to_owned(), filled));
@@ -167,6 +262,13 @@ fn call(sys: &System, method: &str, path: &str, headers: &[(&str, &str)]) -> u16
     match method {
         "get" => get_with(&url, headers).status,
         "delete" => delete_with(&url, headers).status,
+        "put" => {
+            let mut req = agent().put(&url).header("Content-Type", "application/json");
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.send(b"{}".as_slice()).expect("PUT").status().as_u16()
+        }
         _ => post_with(&url, &[headers, &[("Content-Type", "application/json")]].concat(), b"{}").status,
     }
 }

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
 use portaldm_shared::admin::api::{
-    ApiError, BlobInfo, PackageDetail, PackageRequest, PackageView, ResultCount, Revoked,
+    ApiError, BlobInfo, PackageDetail, PackageRequest, PackageView, ResultCount, Revoked, RolloutRequest,
 };
 use portaldm_shared::fumo::ResultCode;
 
@@ -70,6 +70,33 @@ pub async fn revoke_package(
         Purged::Failed(why) => format!("not purged: {why}"),
     };
     Ok(Json(Revoked { id, edge_cache }))
+}
+
+/// Publishes a draft: offered to the devices it fits from now on.
+#[utoipa::path(post, path = "/packages/{id}/publish", tag = "catalog", params(("id" = i64, Path, description = "Package id")),
+    responses((status = 200, body = PackageView), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+pub async fn publish_package(
+    State(st): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+) -> Result<Json<PackageView>, AppError> {
+    catalog::publish(st.store.as_ref(), id, &actor.0).await?;
+    Ok(Json(find(&st, id).await?))
+}
+
+/// Sets the share of fitting devices a package is offered to; the same devices stay in as
+/// the share grows.
+#[utoipa::path(put, path = "/packages/{id}/rollout", tag = "catalog", params(("id" = i64, Path, description = "Package id")),
+    request_body = RolloutRequest,
+    responses((status = 200, body = PackageView), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+pub async fn set_rollout(
+    State(st): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+    Json(req): Json<RolloutRequest>,
+) -> Result<Json<PackageView>, AppError> {
+    catalog::set_rollout(st.store.as_ref(), id, req.percent, &actor.0).await?;
+    Ok(Json(find(&st, id).await?))
 }
 
 /// Stores a package's bytes (the raw request body) under their SHA-256; the answer names

@@ -70,6 +70,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .routes(routes!(catalog::list_packages, catalog::add_package))
         .routes(routes!(catalog::get_package))
         .routes(routes!(catalog::revoke_package))
+        .routes(routes!(catalog::publish_package))
+        .routes(routes!(catalog::set_rollout))
         .routes(routes!(catalog::upload_blob))
         .routes(routes!(registry::get_device))
         .routes(routes!(registry::list_sessions))

@@ -1,7 +1,7 @@
 //! `catalog …`: the package catalog from the command line (changes audited as `cli:<user>`).
 
 use anyhow::Context as _;
-use portaldm_shared::admin::api::PackageRequest;
+use portaldm_shared::admin::api::{PackageRequest, PackageStatus};
 use sha2::{Digest as _, Sha256};
 
 use crate::catalog::{self, cli_actor};
@@ -16,10 +16,23 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
     let store = super::open_store(cfg).await?;
     let actor = cli_actor();
     match cmd {
-        CatalogCommand::Add { name, version, models, base_min, base_max, notes, file, blob } => {
-            let req =
-                PackageRequest { name, version, models, base_min, base_max, notes, blob: blob.unwrap_or_default() };
-            let id = match file {
+        CatalogCommand::Add(a) => {
+            let a = *a;
+            let req = PackageRequest {
+                name: a.name,
+                version: a.version,
+                models: a.models,
+                base_min: a.base_min,
+                base_max: a.base_max,
+                notes: a.notes,
+                blob: a.blob.unwrap_or_default(),
+                hw_revisions: a.hw_revisions,
+                delta_from: a.delta_from,
+                rollout_percent: a.rollout,
+                notes_by_lang: a.notes_lang.into_iter().collect(),
+                publish: !a.draft,
+            };
+            let id = match a.file {
                 Some(file) => {
                     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
                     catalog::add_bytes(cfg, store.as_ref(), &bytes, req, &actor).await?.0
@@ -49,7 +62,7 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
                     p.base_max.as_deref().unwrap_or(""),
                     p.size,
                     p.blob,
-                    if v.published { "" } else { "  REVOKED" }
+                    status_mark(v.status)
                 );
             }
         }
@@ -58,17 +71,27 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
                 anyhow::bail!("no package {id}");
             };
             let p = v.package;
-            println!("package    {} {} (id {}){}", p.name, p.version, p.id, if v.published { "" } else { ", REVOKED" });
+            println!("package    {} {} (id {}){}", p.name, p.version, p.id, status_mark(v.status));
             println!("models     {}", p.models.join(", "));
             println!(
                 "applies to base firmware {} .. {}",
                 p.base_min.as_deref().unwrap_or("any"),
                 p.base_max.as_deref().unwrap_or("any")
             );
+            if let Some(from) = &p.delta_from {
+                println!("delta      from exactly {from}");
+            }
+            if !p.hw_revisions.is_empty() {
+                println!("hardware   {}", p.hw_revisions.join(", "));
+            }
+            println!("rollout    {}% of fitting devices", p.rollout_percent);
             println!("blob       sha256 {} ({} bytes)", p.blob, p.size);
             println!("signature  {}", p.signature.as_deref().unwrap_or("none (unsigned)"));
             if !p.notes.is_empty() {
                 println!("notes      {}", p.notes);
+            }
+            for (lang, notes) in &p.notes_by_lang {
+                println!("notes [{lang}] {notes}");
             }
             let counts = store.result_counts(id).await?;
             if counts.is_empty() {
@@ -77,6 +100,14 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
             for (code, n) in counts {
                 println!("results    {n} x {code} ({})", portaldm_shared::fumo::ResultCode(code).describe());
             }
+        }
+        CatalogCommand::Publish { id } => {
+            catalog::publish(store.as_ref(), id, &actor).await?;
+            println!("published package {id}");
+        }
+        CatalogCommand::Rollout { id, percent } => {
+            catalog::set_rollout(store.as_ref(), id, percent, &actor).await?;
+            println!("package {id} is offered to {percent}% of fitting devices");
         }
         CatalogCommand::Demo => demo(cfg, store.as_ref(), &actor).await?,
         CatalogCommand::Url { id, device } => {
@@ -102,6 +133,24 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo's release notes in German (the portal's second language).
+fn german(notes: &str) -> &'static str {
+    match notes {
+        "Security fixes for 1.0.x." => "Sicherheitskorrekturen für 1.0.x.",
+        "New camera app, battery improvements." => "Neue Kamera-App, längere Akkulaufzeit.",
+        "Delta update from 1.2.0 only." => "Delta-Update nur von 1.2.0 aus.",
+        _ => "Für das andere Demo-Modell.",
+    }
+}
+
+fn status_mark(s: PackageStatus) -> &'static str {
+    match s {
+        PackageStatus::Published => "",
+        PackageStatus::Draft => "  DRAFT",
+        PackageStatus::Revoked => "  REVOKED",
+    }
+}
+
 /// Synthetic firmware bytes: deterministic, incompressible, `len` long.
 fn synthetic(seed: &str, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 32);
@@ -122,7 +171,7 @@ async fn demo(cfg: &Config, store: &dyn Store, actor: &str) -> anyhow::Result<()
     let demo: [Demo; 4] = [
         ("PDM Phone 1 firmware", "1.1.0", "PDM-Phone-1", Some("1.0.0"), Some("1.0.9"), "Security fixes for 1.0.x."),
         ("PDM Phone 1 firmware", "1.2.0", "PDM-Phone-1", Some("1.0.0"), None, "New camera app, battery improvements."),
-        ("PDM Phone 1 firmware", "1.3.0", "PDM-Phone-1", Some("1.2.0"), None, "Delta update from 1.2.x only."),
+        ("PDM Phone 1 firmware", "1.3.0", "PDM-Phone-1", None, None, "Delta update from 1.2.0 only."),
         ("PDM Phone 2 firmware", "2.0.0", "PDM-Phone-2", None, None, "For the other demo model."),
     ];
     for (name, version, model, min, max, notes) in demo {
@@ -138,6 +187,12 @@ async fn demo(cfg: &Config, store: &dyn Store, actor: &str) -> anyhow::Result<()
             base_max: max.map(Into::into),
             notes: notes.into(),
             blob: String::new(),
+            hw_revisions: vec![],
+            // The 1.3.0 demo is a delta: it applies to exactly 1.2.0.
+            delta_from: (version == "1.3.0").then(|| "1.2.0".to_owned()),
+            rollout_percent: 100,
+            notes_by_lang: [("de".to_owned(), german(notes).to_owned())].into_iter().collect(),
+            publish: true,
         };
         let (id, _) = catalog::add_bytes(cfg, store, &bytes, req, actor).await?;
         println!("demo package {id}: {name} {version}");

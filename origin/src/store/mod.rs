@@ -138,6 +138,27 @@ pub struct NewPackage {
     pub notes: String,
     /// The operator's signature (`shared::pkgsig`), if signed.
     pub signature: Option<String>,
+    /// Hardware revision patterns; empty: any.
+    pub hw_revisions: Vec<String>,
+    /// For a delta: its one base firmware.
+    pub delta_from: Option<String>,
+    /// Rollout share, 0 to 100.
+    pub rollout_percent: u8,
+    /// Release notes by language.
+    pub notes_by_lang: std::collections::BTreeMap<String, String>,
+    /// Offered at once (false: a draft).
+    pub publish: bool,
+}
+
+/// What a change of a package's state did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    /// Done.
+    Done,
+    /// No such package.
+    Missing,
+    /// Not possible from the state it is in (e.g. publishing a revoked package).
+    Refused,
 }
 
 /// What recording a result did.
@@ -235,6 +256,10 @@ pub trait Store: Send + Sync {
     /// (unless another published package has the same bytes). False if there was none.
     /// Audited as `package.revoke`.
     async fn revoke(&self, id: i64, actor: &str, now: i64) -> StoreResult<bool>;
+    /// Publishes a draft; audited as `package.publish`.
+    async fn publish(&self, id: i64, actor: &str, now: i64) -> StoreResult<Changed>;
+    /// Sets the rollout share of a draft or published package; audited as `package.rollout`.
+    async fn set_rollout(&self, id: i64, percent: u8, actor: &str, now: i64) -> StoreResult<Changed>;
     /// Every package, published or revoked, newest first.
     async fn all_packages(&self) -> StoreResult<Vec<PackageView>>;
     /// Portal sessions changed most recently, optionally in one state, newest first.

@@ -2,7 +2,7 @@
 //! Choices made wake held DM sessions on every replica through `LISTEN/NOTIFY`.
 
 use async_trait::async_trait;
-use portaldm_shared::admin::api::{AdminTokenView, AuditEntry, PackageView, SessionView};
+use portaldm_shared::admin::api::{AdminTokenView, AuditEntry, PackageStatus, PackageView, SessionView};
 use portaldm_shared::auth::Account;
 use portaldm_shared::auth::server::ServerAuth;
 use portaldm_shared::catalog::CatalogPackage;
@@ -15,8 +15,8 @@ use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::broadcast;
 
 use super::{
-    DeviceAccount, DeviceRecord, DmRecord, NewPackage, PortalRecord, RecordOutcome, ResultRecord, Store, StoreError,
-    StoreResult, json, parse,
+    Changed, DeviceAccount, DeviceRecord, DmRecord, NewPackage, PortalRecord, RecordOutcome, ResultRecord, Store,
+    StoreError, StoreResult, json, parse,
 };
 
 /// The channel a choice is announced on; the payload is the portal session id.
@@ -294,7 +294,7 @@ impl Store for PgStore {
     async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature, hw_revisions, delta_from, rollout_percent, notes_by_lang, published) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
         )
         .bind(&p.name)
         .bind(&p.version)
@@ -306,12 +306,19 @@ impl Store for PgStore {
         .bind(&p.notes)
         .bind(now)
         .bind(&p.signature)
+        .bind(json(&p.hw_revisions)?)
+        .bind(&p.delta_from)
+        .bind(i64::from(p.rollout_percent))
+        .bind(json(&p.notes_by_lang)?)
+        .bind(i64::from(p.publish))
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get("id")?;
         let detail = serde_json::json!({
             "name": p.name, "version": p.version, "models": p.models, "base_min": p.base_min,
             "base_max": p.base_max, "blob": p.blob, "size": p.size, "signed": p.signature.is_some(),
+            "hw_revisions": p.hw_revisions, "delta_from": p.delta_from, "rollout_percent": p.rollout_percent,
+            "languages": p.notes_by_lang.keys().collect::<Vec<_>>(), "publish": p.publish,
         });
         audit_on(&mut tx, actor, "package.add", &id.to_string(), &detail, now).await?;
         tx.commit().await?;
@@ -320,11 +327,12 @@ impl Store for PgStore {
 
     async fn revoke(&self, id: i64, actor: &str, now: i64) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("UPDATE packages SET published = 0, revoked_at = $1 WHERE id = $2 AND published = 1")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let done =
+            sqlx::query("UPDATE packages SET published = 0, revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         if done.rows_affected() != 1 {
             return Ok(false);
         }
@@ -333,15 +341,56 @@ impl Store for PgStore {
         Ok(true)
     }
 
+    async fn publish(&self, id: i64, actor: &str, now: i64) -> StoreResult<Changed> {
+        let mut tx = self.pool.begin().await?;
+        let state = sqlx::query("SELECT published, revoked_at FROM packages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(state) = state else { return Ok(Changed::Missing) };
+        if state.try_get::<Option<i64>, _>("revoked_at")?.is_some() || state.try_get::<i64, _>("published")? == 1 {
+            return Ok(Changed::Refused);
+        }
+        sqlx::query("UPDATE packages SET published = 1 WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        audit_on(&mut tx, actor, "package.publish", &id.to_string(), &serde_json::json!({}), now).await?;
+        tx.commit().await?;
+        Ok(Changed::Done)
+    }
+
+    async fn set_rollout(&self, id: i64, percent: u8, actor: &str, now: i64) -> StoreResult<Changed> {
+        let mut tx = self.pool.begin().await?;
+        let state = sqlx::query("SELECT rollout_percent, revoked_at FROM packages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(state) = state else { return Ok(Changed::Missing) };
+        if state.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+            return Ok(Changed::Refused);
+        }
+        let from: i64 = state.try_get("rollout_percent")?;
+        sqlx::query("UPDATE packages SET rollout_percent = $1 WHERE id = $2")
+            .bind(i64::from(percent))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let detail = serde_json::json!({ "from": from, "to": percent });
+        audit_on(&mut tx, actor, "package.rollout", &id.to_string(), &detail, now).await?;
+        tx.commit().await?;
+        Ok(Changed::Done)
+    }
+
     async fn all_packages(&self) -> StoreResult<Vec<PackageView>> {
         let rows = sqlx::query("SELECT * FROM packages ORDER BY id DESC").fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
-                Ok(PackageView {
-                    package: package_from_row(r)?,
-                    published: r.try_get::<i64, _>("published")? == 1,
-                    created_at: r.try_get("created_at")?,
-                })
+                let status = if r.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+                    PackageStatus::Revoked
+                } else if r.try_get::<i64, _>("published")? == 1 {
+                    PackageStatus::Published
+                } else {
+                    PackageStatus::Draft
+                };
+                Ok(PackageView { package: package_from_row(r)?, status, created_at: r.try_get("created_at")? })
             })
             .collect()
     }
@@ -577,6 +626,11 @@ fn package_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<CatalogPackage> {
         size: r.try_get::<i64, _>("size")? as u64,
         notes: r.try_get("notes")?,
         signature: r.try_get("signature")?,
+        hw_revisions: parse(&r.try_get::<String, _>("hw_revisions")?)?,
+        delta_from: r.try_get("delta_from")?,
+        rollout_percent: u8::try_from(r.try_get::<i64, _>("rollout_percent")?)
+            .map_err(|e| StoreError::Corrupt(format!("rollout_percent: {e}")))?,
+        notes_by_lang: parse(&r.try_get::<String, _>("notes_by_lang")?)?,
     })
 }
 

@@ -3,7 +3,7 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use portaldm_shared::admin::api::{AdminTokenView, AuditEntry, PackageView, SessionView};
+use portaldm_shared::admin::api::{AdminTokenView, AuditEntry, PackageStatus, PackageView, SessionView};
 use portaldm_shared::auth::Account;
 use portaldm_shared::auth::server::ServerAuth;
 use portaldm_shared::catalog::CatalogPackage;
@@ -15,8 +15,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::{
-    DeviceAccount, DeviceRecord, DmRecord, NewPackage, PortalRecord, RecordOutcome, ResultRecord, Store, StoreError,
-    StoreResult, json, parse,
+    Changed, DeviceAccount, DeviceRecord, DmRecord, NewPackage, PortalRecord, RecordOutcome, ResultRecord, Store,
+    StoreError, StoreResult, json, parse,
 };
 
 /// A store in one SQLite file.
@@ -265,7 +265,7 @@ impl Store for SqliteStore {
     async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query(
-            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature, hw_revisions, delta_from, rollout_percent, notes_by_lang, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&p.name)
         .bind(&p.version)
@@ -277,12 +277,19 @@ impl Store for SqliteStore {
         .bind(&p.notes)
         .bind(now)
         .bind(&p.signature)
+        .bind(json(&p.hw_revisions)?)
+        .bind(&p.delta_from)
+        .bind(i64::from(p.rollout_percent))
+        .bind(json(&p.notes_by_lang)?)
+        .bind(i64::from(p.publish))
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get("id")?;
         let detail = serde_json::json!({
             "name": p.name, "version": p.version, "models": p.models, "base_min": p.base_min,
             "base_max": p.base_max, "blob": p.blob, "size": p.size, "signed": p.signature.is_some(),
+            "hw_revisions": p.hw_revisions, "delta_from": p.delta_from, "rollout_percent": p.rollout_percent,
+            "languages": p.notes_by_lang.keys().collect::<Vec<_>>(), "publish": p.publish,
         });
         audit_on(&mut tx, actor, "package.add", &id.to_string(), &detail, now).await?;
         tx.commit().await?;
@@ -291,7 +298,7 @@ impl Store for SqliteStore {
 
     async fn revoke(&self, id: i64, actor: &str, now: i64) -> StoreResult<bool> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query("UPDATE packages SET published = 0, revoked_at = ? WHERE id = ? AND published = 1")
+        let done = sqlx::query("UPDATE packages SET published = 0, revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(now)
             .bind(id)
             .execute(&mut *tx)
@@ -304,15 +311,56 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
+    async fn publish(&self, id: i64, actor: &str, now: i64) -> StoreResult<Changed> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let state = sqlx::query("SELECT published, revoked_at FROM packages WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(state) = state else { return Ok(Changed::Missing) };
+        if state.try_get::<Option<i64>, _>("revoked_at")?.is_some() || state.try_get::<i64, _>("published")? == 1 {
+            return Ok(Changed::Refused);
+        }
+        sqlx::query("UPDATE packages SET published = 1 WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        audit_on(&mut tx, actor, "package.publish", &id.to_string(), &serde_json::json!({}), now).await?;
+        tx.commit().await?;
+        Ok(Changed::Done)
+    }
+
+    async fn set_rollout(&self, id: i64, percent: u8, actor: &str, now: i64) -> StoreResult<Changed> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let state = sqlx::query("SELECT rollout_percent, revoked_at FROM packages WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(state) = state else { return Ok(Changed::Missing) };
+        if state.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+            return Ok(Changed::Refused);
+        }
+        let from: i64 = state.try_get("rollout_percent")?;
+        sqlx::query("UPDATE packages SET rollout_percent = ? WHERE id = ?")
+            .bind(i64::from(percent))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let detail = serde_json::json!({ "from": from, "to": percent });
+        audit_on(&mut tx, actor, "package.rollout", &id.to_string(), &detail, now).await?;
+        tx.commit().await?;
+        Ok(Changed::Done)
+    }
+
     async fn all_packages(&self) -> StoreResult<Vec<PackageView>> {
         let rows = sqlx::query("SELECT * FROM packages ORDER BY id DESC").fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
-                Ok(PackageView {
-                    package: package_from_row(r)?,
-                    published: r.try_get::<i64, _>("published")? == 1,
-                    created_at: r.try_get("created_at")?,
-                })
+                let status = if r.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+                    PackageStatus::Revoked
+                } else if r.try_get::<i64, _>("published")? == 1 {
+                    PackageStatus::Published
+                } else {
+                    PackageStatus::Draft
+                };
+                Ok(PackageView { package: package_from_row(r)?, status, created_at: r.try_get("created_at")? })
             })
             .collect()
     }
@@ -548,6 +596,11 @@ fn package_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<CatalogPackage> 
         size: r.try_get::<i64, _>("size")? as u64,
         notes: r.try_get("notes")?,
         signature: r.try_get("signature")?,
+        hw_revisions: parse(&r.try_get::<String, _>("hw_revisions")?)?,
+        delta_from: r.try_get("delta_from")?,
+        rollout_percent: u8::try_from(r.try_get::<i64, _>("rollout_percent")?)
+            .map_err(|e| StoreError::Corrupt(format!("rollout_percent: {e}")))?,
+        notes_by_lang: parse(&r.try_get::<String, _>("notes_by_lang")?)?,
     })
 }
 

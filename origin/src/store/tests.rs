@@ -10,6 +10,7 @@ use portaldm_shared::syncml::xml;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::*;
+use portaldm_shared::admin::api::PackageStatus;
 
 /// A fresh store of one backend, and the folder that must live as long as it (SQLite).
 struct Fresh(Box<dyn Store>, #[allow(dead_code)] Option<tempfile::TempDir>);
@@ -175,6 +176,11 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
         size: 9,
         notes: "n".into(),
         signature: Some("pkg1.sig".into()),
+        hw_revisions: vec![],
+        delta_from: None,
+        rollout_percent: 100,
+        notes_by_lang: Default::default(),
+        publish: true,
     };
     let id = s.add_package(&p, "test", 1).await.expect("adds");
     let all = s.packages().await.expect("lists");
@@ -183,6 +189,33 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
     assert_eq!(all[0].signature.as_deref(), Some("pkg1.sig"));
     assert!(s.blob_published(&"ab".repeat(32)).await.expect("q"));
     assert!(!s.blob_published(&"cd".repeat(32)).await.expect("q"));
+
+    // The rules beyond model and base range round-trip too; a draft is not published.
+    let q = NewPackage {
+        version: "1.3".into(),
+        blob: "cd".repeat(32),
+        hw_revisions: vec!["rev-B*".into()],
+        delta_from: Some("1.2".into()),
+        rollout_percent: 25,
+        notes_by_lang: [("de".to_owned(), "Neu".to_owned())].into_iter().collect(),
+        publish: false,
+        ..p
+    };
+    let draft = s.add_package(&q, "test", 2).await.expect("adds");
+    assert_eq!(s.packages().await.expect("lists").len(), 1, "drafts are not offered");
+    assert!(!s.blob_published(&"cd".repeat(32)).await.expect("q"));
+    assert_eq!(s.set_rollout(draft, 50, "test", 3).await.expect("rollout"), Changed::Done);
+    assert_eq!(s.publish(draft, "test", 4).await.expect("publishes"), Changed::Done);
+    assert_eq!(s.publish(draft, "test", 5).await.expect("publishes"), Changed::Refused, "only drafts");
+    assert_eq!(s.publish(draft + 100, "test", 5).await.expect("publishes"), Changed::Missing);
+    let got = s.packages().await.expect("lists").into_iter().find(|p| p.id == draft).expect("published now");
+    assert_eq!(
+        (got.hw_revisions, got.delta_from, got.rollout_percent, got.notes_by_lang.get("de").cloned()),
+        (vec!["rev-B*".to_owned()], Some("1.2".to_owned()), 50, Some("Neu".to_owned()))
+    );
+    assert!(s.revoke(draft, "test", 6).await.expect("revokes"));
+    assert_eq!(s.set_rollout(draft, 60, "test", 7).await.expect("rollout"), Changed::Refused, "revoked is final");
+    assert_eq!(s.publish(draft, "test", 7).await.expect("publishes"), Changed::Refused);
 }
 
 async fn a_revoked_package_is_gone(s: &dyn Store) {
@@ -196,6 +229,11 @@ async fn a_revoked_package_is_gone(s: &dyn Store) {
         size: 1,
         notes: String::new(),
         signature: None,
+        hw_revisions: vec![],
+        delta_from: None,
+        rollout_percent: 100,
+        notes_by_lang: Default::default(),
+        publish: true,
     };
     let id = s.add_package(&p, "test", 1).await.expect("adds");
     assert!(s.revoke(id, "test", 2).await.expect("revokes"));
@@ -239,6 +277,11 @@ async fn admin_changes_are_audited_in_order(s: &dyn Store) {
         size: 5,
         notes: String::new(),
         signature: None,
+        hw_revisions: vec![],
+        delta_from: None,
+        rollout_percent: 100,
+        notes_by_lang: Default::default(),
+        publish: true,
     };
     let id = s.add_package(&p, "cli:ann", 10).await.expect("adds");
     s.audit("token:1 (ci)", "blob.upload", &"ab".repeat(32), &serde_json::json!({"size": 5}), 11)
@@ -280,14 +323,19 @@ async fn revoked_packages_stay_listed_for_admins(s: &dyn Store) {
         size: 1,
         notes: String::new(),
         signature: None,
+        hw_revisions: vec![],
+        delta_from: None,
+        rollout_percent: 100,
+        notes_by_lang: Default::default(),
+        publish: true,
     };
     let a = s.add_package(&p, "t", 1).await.expect("adds");
     p.version = "2.0".into();
     let b = s.add_package(&p, "t", 2).await.expect("adds");
     s.revoke(a, "t", 3).await.expect("revokes");
     let all = s.all_packages().await.expect("lists");
-    let got: Vec<_> = all.iter().map(|v| (v.package.id, v.published, v.created_at)).collect();
-    assert_eq!(got, [(b, true, 2), (a, false, 1)]);
+    let got: Vec<_> = all.iter().map(|v| (v.package.id, v.status, v.created_at)).collect();
+    assert_eq!(got, [(b, PackageStatus::Published, 2), (a, PackageStatus::Revoked, 1)]);
 }
 
 async fn recent_sessions_are_newest_first_and_filter_by_state(s: &dyn Store) {

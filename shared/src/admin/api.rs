@@ -45,6 +45,51 @@ pub struct PackageRequest {
     pub notes: String,
     /// The uploaded blob's SHA-256 (from `POST /admin/api/blobs`).
     pub blob: String,
+    /// Hardware revision patterns (`HwV`, `*` wildcards); empty: any.
+    #[serde(default)]
+    pub hw_revisions: Vec<String>,
+    /// For a delta: the one base firmware it applies to.
+    #[serde(default)]
+    pub delta_from: Option<String>,
+    /// Share of fitting devices offered it, 0 to 100 (default 100).
+    #[serde(default = "full_rollout")]
+    pub rollout_percent: u8,
+    /// Release notes by language tag (`de`, `pt-BR`).
+    #[serde(default)]
+    pub notes_by_lang: std::collections::BTreeMap<String, String>,
+    /// Offer it at once (default), or keep it a draft until published.
+    #[serde(default = "yes")]
+    pub publish: bool,
+}
+
+fn full_rollout() -> u8 {
+    100
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Where a package stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PackageStatus {
+    /// Added, not offered yet.
+    Draft,
+    /// Offered to the devices it fits.
+    Published,
+    /// Withdrawn for good: never offered, its download URLs refused.
+    Revoked,
+}
+
+/// A new rollout share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RolloutRequest {
+    /// Share of fitting devices offered the package, 0 to 100.
+    pub percent: u8,
 }
 
 /// A package as the admin sees it, published or not.
@@ -54,8 +99,8 @@ pub struct PackageView {
     /// The package.
     #[serde(flatten)]
     pub package: CatalogPackage,
-    /// Offered to devices (false once revoked).
-    pub published: bool,
+    /// Draft, published or revoked.
+    pub status: PackageStatus,
     /// When it was added (Unix ms).
     pub created_at: i64,
 }
