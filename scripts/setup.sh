@@ -10,13 +10,16 @@ say() { printf 'setup: %s\n' "$*"; }
 
 command -v cargo >/dev/null || { echo "setup: cargo is required (install Rust with rustup)" >&2; exit 1; }
 
-# Debian packages: Node.js/npm (tools), libwbxml2-utils (a real WBXML codec the interop
+# Debian packages: Node.js/npm (tools), Chromium (browser tests), libwbxml2-utils (a real WBXML codec the interop
 # tests check ours against), PostgreSQL (the tests start a throwaway cluster; the packaged
 # one on 5432 is neither started nor needed). Checked with dpkg first so reruns are fast.
 apt_missing=()
 command -v npm >/dev/null || apt_missing+=(nodejs npm)
 dpkg -s libwbxml2-utils >/dev/null 2>&1 || apt_missing+=(libwbxml2-utils)
 dpkg -s postgresql >/dev/null 2>&1 || apt_missing+=(postgresql)
+# Chromium: the portal's browser tests drive Debian's build with playwright-core (npm);
+# Playwright's own browser downloads are not reachable from here.
+dpkg -s chromium >/dev/null 2>&1 || apt_missing+=(chromium)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${apt_missing[*]}"
   sudo=$([ "$(id -u)" = 0 ] || echo sudo)
@@ -39,7 +42,7 @@ if [ "$("$WASM_BINDGEN_BIN" --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDG
     --root "$TOOLS_HOME/wasm-bindgen-cli-$WASM_BINDGEN_VERSION"
 fi
 
-if [ ! -x "$WORKERD_BIN" ] || [ ! -x "$ESBUILD_BIN" ] || [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ ! -x "$WORKERD_BIN" ] || [ ! -x "$ESBUILD_BIN" ] || [ ! -x node_modules/.bin/wrangler ] || [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm tools from package-lock.json"
   npm ci --no-audit --no-fund --loglevel=error
 fi

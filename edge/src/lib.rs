@@ -23,6 +23,18 @@ fn is_entry_page(path: &str) -> bool {
     matches!(path, "/" | "/portal" | "/portal/")
 }
 
+/// Whether a browser's form or script post comes from another site (`shared::portal`).
+fn is_cross_site(req: &Request) -> bool {
+    let h = |name: &str| req.headers().get(name).ok().flatten();
+    let host = req.url().ok().and_then(|u| {
+        u.host_str().map(|host| match u.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        })
+    });
+    portaldm_shared::portal::is_cross_site(h("Sec-Fetch-Site").as_deref(), h("Origin").as_deref(), host.as_deref())
+}
+
 /// Routes a request; every outcome, error or not, is a deliberate response. (An `Err` is
 /// left only when the runtime cannot build a response at all.)
 async fn route(req: Request, env: Env, ctx: Context) -> Result<Response> {
@@ -37,6 +49,8 @@ async fn route(req: Request, env: Env, ctx: Context) -> Result<Response> {
         download::handle(&req, &cfg, &env, &ctx).await
     } else if pages::is_cacheable_path(&path) {
         pages::serve(&req, &cfg, &ctx, &path).await
+    } else if path.starts_with("/portal/") && req.method() == worker::Method::Post && is_cross_site(&req) {
+        respond::error(403, "this request came from another site and was refused")
     } else if path == "/dm" || path == "/portal" || path.starts_with("/portal/") {
         proxy::forward(&req, &cfg, &path).await
     } else if path == "/" {

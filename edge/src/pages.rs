@@ -58,7 +58,14 @@ pub async fn serve(req: &Request, cfg: &EdgeConfig, ctx: &Context, path: &str) -
     if req.method() != Method::Get || url.query().is_some() {
         return proxy::forward(req, cfg, path).await;
     }
-    let key = url.to_string();
+    // Pages are written per language (`Vary: Accept-Language`): one copy per page language,
+    // chosen the way the origin chooses it. Assets are the same in every language.
+    let key = if path.starts_with("/portal/assets/") {
+        url.to_string()
+    } else {
+        let accept = req.headers().get("Accept-Language").ok().flatten();
+        format!("{url}?lang={}", portaldm_shared::portal::page_language(None, accept.as_deref()))
+    };
     if let Ok(Some(hit)) = Cache::default().get(key.as_str(), false).await {
         return conditional(req, hit, "HIT");
     }

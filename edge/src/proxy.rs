@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use futures_util::future::{Either, select};
 use portaldm_shared::edgeauth;
-use worker::{Delay, Fetch, Headers, Request, RequestInit, Response};
+use worker::{Delay, Fetch, Headers, Request, RequestInit, RequestRedirect, Response};
 
 use crate::config::EdgeConfig;
 use crate::respond;
@@ -94,7 +94,10 @@ async fn send(req: &Request, cfg: &EdgeConfig, path: &str, unconditional: bool) 
         Err(e) => return respond::error(500, &format!("edge misconfigured: {e}")),
     }
     let mut init = RequestInit::new();
-    init.with_method(req.method()).with_headers(headers);
+    // The origin's redirects (a form's 303) go back to the browser, which follows them
+    // through the edge: followed here they would reach the origin with this request's
+    // credential, signed for another method and path.
+    init.with_method(req.method()).with_headers(headers).with_redirect(RequestRedirect::Manual);
     if let Some(body) = req.inner().body() {
         init.with_body(Some(body.into()));
     }

@@ -148,9 +148,64 @@ pub fn languages(device_lang: Option<&str>, accept_language: Option<&str>) -> Ve
     out
 }
 
+/// The languages the portal's pages are written in; the first is the fallback.
+pub const PAGE_LANGUAGES: [&str; 2] = ["en", "de"];
+
+/// The page language for a phone: the first of [`languages`] whose primary language the
+/// portal is written in, else English. The edge keys its cached pages by it, and the origin
+/// renders in it, so both agree.
+pub fn page_language(device_lang: Option<&str>, accept_language: Option<&str>) -> &'static str {
+    for tag in languages(device_lang, accept_language) {
+        let primary = tag.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+        if let Some(l) = PAGE_LANGUAGES.iter().find(|l| **l == primary) {
+            return l;
+        }
+    }
+    PAGE_LANGUAGES[0]
+}
+
+/// Whether a state-changing browser request comes from another site and must be refused:
+/// `Sec-Fetch-Site: cross-site` (browsers set it and pages cannot), or an `Origin` whose host
+/// is not `host`. The `SameSite=Lax` cookie already keeps other sites' forms cookieless; this
+/// refuses them outright, and also same-site-but-other-origin posts.
+pub fn is_cross_site(sec_fetch_site: Option<&str>, origin: Option<&str>, host: Option<&str>) -> bool {
+    if sec_fetch_site.is_some_and(|s| s.eq_ignore_ascii_case("cross-site") || s.eq_ignore_ascii_case("same-site")) {
+        return true;
+    }
+    match (origin, host) {
+        // Privacy-sensitive contexts send `Origin: null`: not ours.
+        (Some(o), Some(h)) => {
+            let o_host = o.split_once("://").map(|(_, rest)| rest).unwrap_or(o);
+            !o_host.eq_ignore_ascii_case(h)
+        }
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_language_is_the_first_the_portal_speaks() {
+        assert_eq!(page_language(Some("de-AT"), Some("en")), "de");
+        assert_eq!(page_language(Some("fr"), Some("fr-CH, de;q=0.4, en;q=0.3")), "de");
+        assert_eq!(page_language(None, Some("es")), "en");
+        assert_eq!(page_language(None, None), "en");
+        assert_eq!(page_language(Some("DE_de"), None), "de");
+    }
+
+    #[test]
+    fn posts_from_other_sites_are_cross_site() {
+        assert!(!is_cross_site(Some("same-origin"), Some("https://p.example"), Some("p.example")));
+        assert!(!is_cross_site(None, None, Some("p.example")), "no Origin: an older browser's form, same site");
+        assert!(is_cross_site(Some("cross-site"), None, Some("p.example")));
+        assert!(is_cross_site(Some("same-site"), None, Some("p.example")), "a sibling subdomain is another origin");
+        assert!(is_cross_site(None, Some("https://evil.example"), Some("p.example")));
+        assert!(is_cross_site(None, Some("null"), Some("p.example")));
+        assert!(!is_cross_site(None, Some("http://127.0.0.1:8787"), Some("127.0.0.1:8787")));
+    }
 
     #[test]
     fn the_phones_language_comes_first_then_the_browsers_by_weight() {

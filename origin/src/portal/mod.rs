@@ -1,10 +1,15 @@
-//! The portal API for the handset's browser, guarded by the `pdm` cookie, and its page.
+//! The portal for the handset's browser, guarded by the `pdm` cookie: its JSON API (here),
+//! its pages and forms (`pages`), their words (`i18n`) and what they show (`view`).
+
+pub mod i18n;
+pub mod pages;
+pub mod view;
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use portaldm_shared::binding::BrowserBinding;
@@ -38,7 +43,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Browser {
 }
 
 /// The portal session of this browser, if the phone has opened it yet.
-async fn bound_session(st: &AppState, b: &BrowserBinding) -> Result<Option<PortalRecord>, AppError> {
+pub(super) async fn bound_session(st: &AppState, b: &BrowserBinding) -> Result<Option<PortalRecord>, AppError> {
     let Some(p) = st.store.portal(&b.sid).await? else {
         return Ok(None);
     };
@@ -50,7 +55,11 @@ async fn bound_session(st: &AppState, b: &BrowserBinding) -> Result<Option<Porta
 
 /// The offers for the device of `p`, with release notes in the phone's language, else the
 /// browser's (`accept_language`).
-async fn offers_for(st: &AppState, p: &PortalRecord, accept_language: Option<&str>) -> Result<Vec<Offer>, AppError> {
+pub(super) async fn offers_for(
+    st: &AppState,
+    p: &PortalRecord,
+    accept_language: Option<&str>,
+) -> Result<Vec<Offer>, AppError> {
     let packages = st.store.packages().await?;
     let langs = portaldm_shared::portal::languages(p.device.lang.as_deref(), accept_language);
     let langs: Vec<&str> = langs.iter().map(String::as_str).collect();
@@ -103,16 +112,25 @@ pub async fn select(
     headers: HeaderMap,
     Json(req): Json<SelectRequest>,
 ) -> Result<Response, AppError> {
-    let p = bound_session(&st, &b).await?.ok_or(AppError::Conflict("the phone has not connected yet"))?;
+    let p = choose(&st, &b, req.package_id).await?;
+    let v = view(&st, st.store.portal(&p.sid).await?, accept_language(&headers)).await?;
+    Ok(no_store(Json(v).into_response()))
+}
+
+/// The user's choice for the session bound to `b`: checked (the session is choosing, the
+/// package is offered to this phone), recorded once, and handed to the held DM session.
+/// The same for the JSON API and the page's form.
+pub(super) async fn choose(st: &AppState, b: &BrowserBinding, package_id: i64) -> Result<PortalRecord, AppError> {
+    let p = bound_session(st, b).await?.ok_or(AppError::Conflict("the phone has not connected yet"))?;
     if p.state.at(now_ms(), p.expires_at) != PortalState::Choosing {
         return Err(AppError::Conflict("this portal session is not choosing any more"));
     }
-    let offer = offers_for(&st, &p, None)
+    let offer = offers_for(st, &p, None)
         .await?
         .into_iter()
-        .find(|o| o.package.id == req.package_id)
+        .find(|o| o.package.id == package_id)
         .ok_or(AppError::NotFound("that package is not offered to this phone"))?;
-    let delivery = delivery_for(&st, &p, &offer, now())?;
+    let delivery = delivery_for(st, &p, &offer, now())?;
     if !st.store.select(&p.sid, offer.package.id, &delivery, now_ms()).await? {
         return Err(AppError::Conflict("this portal session is not choosing any more"));
     }
@@ -120,8 +138,7 @@ pub async fn select(
     let _ = st.wake.send(p.sid.clone());
     crate::metrics::selection();
     tracing::info!(sid = %p.sid, package = offer.package.id, "offer selected");
-    let v = view(&st, st.store.portal(&p.sid).await?, accept_language(&headers)).await?;
-    Ok(no_store(Json(v).into_response()))
+    Ok(p)
 }
 
 /// A delivery of `offer` to the device of `p`: a signed download URL and a fresh correlator.
@@ -150,30 +167,5 @@ pub(crate) fn delivery_for(
 
 fn no_store(mut r: Response) -> Response {
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-/// `GET /portal/`: the landing page that starts the trigger and follows the session.
-///
-/// The page is the same for everyone (the session is read by its script), so browsers and
-/// the edge may keep it for five minutes and revalidate it by its content hash.
-pub async fn page(headers: HeaderMap) -> Response {
-    const PAGE: &str = include_str!("../assets/portal.html");
-    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let tag = TAG.get_or_init(|| {
-        use sha2::Digest as _;
-        portaldm_shared::range::etag(&hex::encode(&sha2::Sha256::digest(PAGE.as_bytes())[..16]))
-    });
-    let inm = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
-    let mut r = if portaldm_shared::range::not_modified(inm, tag) {
-        axum::http::StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        Html(PAGE).into_response()
-    };
-    let h = r.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
-    if let Ok(v) = HeaderValue::from_str(tag) {
-        h.insert(header::ETAG, v);
-    }
     r
 }
