@@ -71,7 +71,9 @@ fn forms_are_refused_with_a_page_that_says_why() {
     let stranger_secret =
         stranger.cookie.as_deref().and_then(|c| c.split_once('.')).map(|(_, s)| s.to_owned()).expect("secret");
     let forged = format!("{}.{stranger_secret}", cookie.split_once('.').expect("sid").0);
-    let cases: [(&str, &str, Vec<(&str, &str)>, &str, u16, &str); 8] = [
+    // (why, path, headers, form body, status, what the page says)
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, &'a str, u16, &'a str);
+    let cases: [Case; 8] = [
         (
             "another site (Origin)",
             "/portal/select",
