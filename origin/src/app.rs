@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, timeout))
         // With its own limits (package uploads are large and slow): on the origin's address only.
         .merge(crate::admin::router(state.clone()))
+        .merge(crate::console::router(&state))
         .layer(CatchPanicLayer::new())
         // One INFO line per answered request: the access log, with the span's fields.
         .layer(

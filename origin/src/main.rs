@@ -10,6 +10,7 @@ mod cli;
 mod clock;
 mod commands;
 mod config;
+mod console;
 mod dm;
 mod edge_purge;
 mod error;

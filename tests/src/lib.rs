@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use portaldm_shared::keys::NamedKey;
 
 pub mod browser;
+pub mod chromium;
 
 /// Now, from the OS clock.
 pub fn now() -> portaldm_shared::time::UnixMillis {

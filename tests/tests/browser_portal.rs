@@ -5,15 +5,12 @@
 //! the result — with JavaScript, without it, and in German. No console errors; screenshots
 //! of every step are kept in `target/browser-artifacts/<test>/`.
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use portaldm_tests::{Options, System, bin, workspace};
+use portaldm_tests::{Options, System, bin, chromium};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-/// Runs the browser driver against `sys` with `dmclient_config`; returns what it saw.
-fn drive(
+/// Runs the handset driver against `sys` with `dmclient_config`; returns what it saw.
+pub fn drive(
     sys: &System,
     name: &str,
     dmclient_config: &std::path::Path,
@@ -21,41 +18,18 @@ fn drive(
     javascript: bool,
     expect: Value,
 ) -> Value {
-    let out_dir: PathBuf = workspace().join("target/browser-artifacts").join(name);
-    let _ = std::fs::remove_dir_all(&out_dir);
-    let node = std::env::var("NODE_BIN").unwrap_or_else(|_| "node".into());
-    let out = Command::new(node)
-        .arg(workspace().join("tests/browser/handset.mjs"))
-        .current_dir(workspace())
-        .env("EDGE_URL", &sys.edge)
-        .env("DMCLIENT_BIN", bin("dmclient"))
-        .env("DMCLIENT_CONFIG", dmclient_config)
-        .env("OUT_DIR", &out_dir)
-        .env("LOCALE", locale)
-        .env("JAVASCRIPT", if javascript { "1" } else { "0" })
-        .env("EXPECT", expect.to_string())
-        .output()
-        .expect("node runs (scripts/setup.sh installs Node.js, Chromium and playwright-core)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let seen: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("driver printed no summary: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
-    assert!(
-        out.status.success() && seen["ok"] == true,
-        "browser run {name} failed: {seen:#}\nscreenshots in {}",
-        out_dir.display()
-    );
-    for step in seen["steps"].as_array().expect("steps") {
-        let n = std::fs::read_dir(&out_dir)
-            .expect("artefacts")
-            .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().contains(step.as_str().unwrap_or("?")))
-            .count();
-        assert_eq!(n, 1, "a screenshot of {step}");
-    }
-    seen
+    chromium::run(
+        "handset.mjs",
+        name,
+        &[
+            ("EDGE_URL", sys.edge.clone()),
+            ("DMCLIENT_BIN", bin("dmclient").display().to_string()),
+            ("DMCLIENT_CONFIG", dmclient_config.display().to_string()),
+            ("LOCALE", locale.to_owned()),
+            ("JAVASCRIPT", if javascript { "1" } else { "0" }.to_owned()),
+            ("EXPECT", expect.to_string()),
+        ],
+    )
 }
 
 /// The staged package is the chosen one, byte for byte.

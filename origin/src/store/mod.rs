@@ -161,6 +161,30 @@ pub enum Changed {
     Refused,
 }
 
+/// A console sign-in as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    /// SHA-256 of the cookie's secret.
+    pub secret_sha256: String,
+    /// The admin token it was opened with (revoking the token ends it).
+    pub token_id: String,
+    /// When it ends (Unix ms).
+    pub expires_at: i64,
+}
+
+/// One result with the reporting device's model, for charts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultPoint {
+    /// When it was recorded (Unix ms).
+    pub recorded_at: i64,
+    /// The package delivered, if known.
+    pub package_id: Option<i64>,
+    /// FUMO result code.
+    pub code: u16,
+    /// The device's model, if known.
+    pub model: Option<String>,
+}
+
 /// What recording a result did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordOutcome {
@@ -288,6 +312,14 @@ pub trait Store: Send + Sync {
         detail: &serde_json::Value,
         now: i64,
     ) -> StoreResult<()>;
+    /// Opens a console session (audited as `console.sign_in` by the token's actor).
+    async fn create_console_session(&self, id: &str, s: &ConsoleSession, actor: &str, now: i64) -> StoreResult<()>;
+    /// A console session, if it exists (expired ones included: the caller checks).
+    async fn console_session(&self, id: &str) -> StoreResult<Option<ConsoleSession>>;
+    /// Ends a console session.
+    async fn delete_console_session(&self, id: &str) -> StoreResult<()>;
+    /// Results recorded since `since` (ms), oldest first, at most `limit`.
+    async fn results_since(&self, since: i64, limit: u32) -> StoreResult<Vec<ResultPoint>>;
     /// The latest audit entries, newest first.
     async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
     /// All published packages.

@@ -15,8 +15,8 @@ use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::broadcast;
 
 use super::{
-    Changed, DeviceAccount, DeviceRecord, DmRecord, NewPackage, PortalRecord, RecordOutcome, ResultRecord, Store,
-    StoreError, StoreResult, json, parse,
+    Changed, ConsoleSession, DeviceAccount, DeviceRecord, DmRecord, NewPackage, PortalRecord, RecordOutcome,
+    ResultPoint, ResultRecord, Store, StoreError, StoreResult, json, parse,
 };
 
 /// The channel a choice is announced on; the payload is the portal session id.
@@ -477,6 +477,67 @@ impl Store for PgStore {
         now: i64,
     ) -> StoreResult<()> {
         audit_on(&mut *self.pool.acquire().await?, actor, action, target, detail, now).await
+    }
+
+    async fn create_console_session(&self, id: &str, c: &ConsoleSession, actor: &str, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        // Expired sign-ins are of no use to anyone: swept as new ones are made.
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO console_sessions (id, secret_sha256, token_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(&c.secret_sha256)
+        .bind(&c.token_id)
+        .bind(now)
+        .bind(c.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        audit_on(&mut tx, actor, "console.sign_in", id, &serde_json::json!({}), now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn console_session(&self, id: &str) -> StoreResult<Option<ConsoleSession>> {
+        let row = sqlx::query("SELECT secret_sha256, token_id, expires_at FROM console_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(ConsoleSession {
+                secret_sha256: r.try_get("secret_sha256")?,
+                token_id: r.try_get("token_id")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_console_session(&self, id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM console_sessions WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn results_since(&self, since: i64, limit: u32) -> StoreResult<Vec<ResultPoint>> {
+        let rows = sqlx::query(
+            "SELECT r.recorded_at, r.package_id, r.code, d.details FROM results r LEFT JOIN devices d ON d.dev_id = r.dev_id WHERE r.recorded_at >= $1 ORDER BY r.recorded_at LIMIT $2",
+        )
+        .bind(since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let details: Option<String> = r.try_get("details")?;
+                let model = details.as_deref().map(parse::<DeviceDetails>).transpose()?.and_then(|d| d.model);
+                Ok(ResultPoint {
+                    recorded_at: r.try_get("recorded_at")?,
+                    package_id: r.try_get("package_id")?,
+                    code: u16::try_from(r.try_get::<i64, _>("code")?).unwrap_or(0),
+                    model,
+                })
+            })
+            .collect()
     }
 
     async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {

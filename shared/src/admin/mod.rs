@@ -4,4 +4,5 @@
 //! With the `openapi` feature every type also describes itself for the OpenAPI document.
 
 pub mod api;
+pub mod console;
 pub mod token;

@@ -1,0 +1,267 @@
+//! The catalog in the console: the packages with their state and results, an upload form,
+//! and publish, rollout and revoke, each through `crate::catalog` like the CLI and the API.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use portaldm_shared::admin::api::{PackageRequest, PackageStatus, PackageView};
+use portaldm_shared::admin::console::CSRF_FIELD;
+use serde::Deserialize;
+
+use super::auth::{Admin, check_post, page};
+use crate::app::AppState;
+use crate::blobstore::{self, PutError};
+use crate::catalog;
+use crate::error::AppError;
+
+/// One package row.
+pub struct Row {
+    /// The package.
+    pub p: PackageView,
+    /// "draft", "published", "revoked".
+    pub status: &'static str,
+    /// "3 × 200, 1 × 410" or "none yet".
+    pub results: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/catalog.html")]
+struct CatalogPage<'a> {
+    csrf: String,
+    rows: &'a [Row],
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// What the last change was, for the message above the list.
+#[derive(Deserialize)]
+pub struct Done {
+    added: Option<i64>,
+    changed: Option<i64>,
+}
+
+fn status_name(s: PackageStatus) -> &'static str {
+    match s {
+        PackageStatus::Draft => "draft",
+        PackageStatus::Published => "published",
+        PackageStatus::Revoked => "revoked",
+    }
+}
+
+async fn render(
+    st: &AppState,
+    admin: &Admin,
+    notice: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let packages = match st.store.all_packages().await {
+        Ok(p) => p,
+        Err(e) => return AppError::Store(e).into_response(),
+    };
+    let mut rows = Vec::with_capacity(packages.len());
+    for p in packages {
+        let counts = match st.store.result_counts(p.package.id).await {
+            Ok(c) => c,
+            Err(e) => return AppError::Store(e).into_response(),
+        };
+        let results = if counts.is_empty() {
+            "none yet".to_owned()
+        } else {
+            counts.iter().map(|(code, n)| format!("{n} × {code}")).collect::<Vec<_>>().join(", ")
+        };
+        rows.push(Row { status: status_name(p.status), p, results });
+    }
+    page(status, CatalogPage { csrf: admin.csrf(), rows: &rows, notice, error }.render())
+}
+
+/// `GET /admin/catalog`.
+pub async fn list(State(st): State<AppState>, admin: Admin, Query(done): Query<Done>) -> Response {
+    let notice =
+        done.added.map(|id| format!("Package {id} added.")).or(done.changed.map(|id| format!("Package {id} changed.")));
+    render(&st, &admin, notice, None, StatusCode::OK).await
+}
+
+/// Field text, trimmed; `None` when empty.
+fn opt(s: &str) -> Option<String> {
+    Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+fn list_of(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// `POST /admin/catalog/upload` (multipart): the form token first, then the fields, then the
+/// file, streamed into the blob store as it arrives.
+pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap, mut form: Multipart) -> Response {
+    let mut req = PackageRequest {
+        name: String::new(),
+        version: String::new(),
+        models: vec![],
+        base_min: None,
+        base_max: None,
+        notes: String::new(),
+        blob: String::new(),
+        hw_revisions: vec![],
+        delta_from: None,
+        rollout_percent: 100,
+        notes_by_lang: Default::default(),
+        publish: false,
+    };
+    let mut checked = false;
+    let fail = |msg: String, status: StatusCode| (msg, status);
+    let outcome: Result<(), (String, StatusCode)> = async {
+        while let Some(field) =
+            form.next_field().await.map_err(|e| fail(format!("the upload broke off: {e}"), StatusCode::BAD_REQUEST))?
+        {
+            let name = field.name().unwrap_or("").to_owned();
+            if name == CSRF_FIELD {
+                let v = field.text().await.map_err(|e| fail(e.to_string(), StatusCode::BAD_REQUEST))?;
+                check_post(&headers, &admin, Some(&v)).map_err(|e| fail(e.to_string(), StatusCode::FORBIDDEN))?;
+                checked = true;
+                continue;
+            }
+            if !checked {
+                // Nothing is read, let alone stored, before the form token is known good.
+                return Err(fail("the form token must come first: reload the page".into(), StatusCode::FORBIDDEN));
+            }
+            if name == "file" {
+                let blob = blobstore::put_stream(&st.cfg.blob_dir, field, st.cfg.max_upload_bytes).await.map_err(
+                    |e| match e {
+                        PutError::TooLarge(_) => fail(format!("{e} (max_upload_bytes)"), StatusCode::PAYLOAD_TOO_LARGE),
+                        PutError::Empty => fail("choose a package file".into(), StatusCode::BAD_REQUEST),
+                        other => fail(other.to_string(), StatusCode::BAD_REQUEST),
+                    },
+                )?;
+                catalog::audited_upload(st.store.as_ref(), &blob, &admin.actor)
+                    .await
+                    .map_err(|e| fail(e.to_string(), StatusCode::INTERNAL_SERVER_ERROR))?;
+                req.blob = blob.sha256;
+                continue;
+            }
+            let v = field.text().await.map_err(|e| fail(e.to_string(), StatusCode::BAD_REQUEST))?;
+            match name.as_str() {
+                "name" => req.name = v.trim().to_owned(),
+                "version" => req.version = v.trim().to_owned(),
+                "models" => req.models = list_of(&v),
+                "base_min" => req.base_min = opt(&v),
+                "base_max" => req.base_max = opt(&v),
+                "delta_from" => req.delta_from = opt(&v),
+                "hw_revisions" => req.hw_revisions = list_of(&v),
+                "rollout" => {
+                    req.rollout_percent = v
+                        .trim()
+                        .parse()
+                        .map_err(|_| fail("rollout must be 0 to 100".into(), StatusCode::BAD_REQUEST))?
+                }
+                "notes" => req.notes = v.trim().to_owned(),
+                "notes_de" => {
+                    if let Some(n) = opt(&v) {
+                        req.notes_by_lang.insert("de".into(), n);
+                    }
+                }
+                "publish" => req.publish = v == "on" || v == "1",
+                _ => {}
+            }
+        }
+        if !checked {
+            return Err(fail("the form token is missing: reload the page".into(), StatusCode::FORBIDDEN));
+        }
+        if req.blob.is_empty() {
+            return Err(fail("choose a package file".into(), StatusCode::BAD_REQUEST));
+        }
+        Ok(())
+    }
+    .await;
+    if let Err((msg, status)) = outcome {
+        return render(&st, &admin, None, Some(msg), status).await;
+    }
+    match catalog::add(&st.cfg, st.store.as_ref(), req, &admin.actor).await {
+        Ok(id) => Redirect::to(&format!("/admin/catalog?added={id}")).into_response(),
+        Err(e) => {
+            let e = AppError::from(e);
+            let status = e.status();
+            render(&st, &admin, None, Some(e.to_string()), status).await
+        }
+    }
+}
+
+/// A form with the form token (publish, revoke).
+#[derive(Deserialize)]
+pub struct Csrf {
+    csrf: Option<String>,
+}
+
+/// The rollout form.
+#[derive(Deserialize)]
+pub struct RolloutForm {
+    csrf: Option<String>,
+    percent: String,
+}
+
+async fn after(st: &AppState, admin: &Admin, id: i64, r: Result<(), catalog::CatalogError>) -> Response {
+    match r {
+        Ok(()) => Redirect::to(&format!("/admin/catalog?changed={id}")).into_response(),
+        Err(e) => {
+            let e = AppError::from(e);
+            let status = e.status();
+            render(st, admin, None, Some(e.to_string()), status).await
+        }
+    }
+}
+
+/// `POST /admin/catalog/{id}/publish`.
+pub async fn publish(
+    State(st): State<AppState>,
+    admin: Admin,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<Csrf>,
+) -> Response {
+    if let Err(e) = check_post(&headers, &admin, f.csrf.as_deref()) {
+        return render(&st, &admin, None, Some(e.to_string()), StatusCode::FORBIDDEN).await;
+    }
+    let r = catalog::publish(st.store.as_ref(), id, &admin.actor).await;
+    after(&st, &admin, id, r).await
+}
+
+/// `POST /admin/catalog/{id}/rollout`.
+pub async fn rollout(
+    State(st): State<AppState>,
+    admin: Admin,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<RolloutForm>,
+) -> Response {
+    if let Err(e) = check_post(&headers, &admin, f.csrf.as_deref()) {
+        return render(&st, &admin, None, Some(e.to_string()), StatusCode::FORBIDDEN).await;
+    }
+    let Ok(percent) = f.percent.trim().parse::<u8>() else {
+        return render(&st, &admin, None, Some("the rollout share must be 0 to 100".into()), StatusCode::BAD_REQUEST)
+            .await;
+    };
+    let r = catalog::set_rollout(st.store.as_ref(), id, percent, &admin.actor).await;
+    after(&st, &admin, id, r).await
+}
+
+/// `POST /admin/catalog/{id}/revoke`.
+pub async fn revoke(
+    State(st): State<AppState>,
+    admin: Admin,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<Csrf>,
+) -> Response {
+    if let Err(e) = check_post(&headers, &admin, f.csrf.as_deref()) {
+        return render(&st, &admin, None, Some(e.to_string()), StatusCode::FORBIDDEN).await;
+    }
+    let r = catalog::revoke(&st.cfg, st.store.as_ref(), id, &admin.actor).await.map(|_| ());
+    after(&st, &admin, id, r).await
+}
+
+/// Whether the blob name is one (for the template's links).
+pub fn short(sha: &str) -> &str {
+    if blobstore::is_blob_name(sha) { &sha[..12] } else { sha }
+}

@@ -1,0 +1,37 @@
+//! The admin console (`/admin/…` beside the API, on the origin's own address): sign-in with
+//! an admin token, the catalog (upload, publish, rollout, revoke), live portal sessions,
+//! device lookup, and results as SVG charts. Server-rendered; every form carries the
+//! session's form token (`shared::admin::console`) and posts from other sites are refused.
+
+mod auth;
+mod catalog;
+mod charts;
+mod views;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+
+/// The console's routes.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let upload_limit = usize::try_from(state.cfg.max_upload_bytes).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/admin", get(auth::home))
+        .route("/admin/", get(auth::home))
+        .route("/admin/sign-in", get(auth::sign_in_page).post(auth::sign_in))
+        .route("/admin/sign-out", post(auth::sign_out))
+        .route("/admin/catalog", get(catalog::list))
+        .route(
+            "/admin/catalog/upload",
+            post(catalog::upload).layer(DefaultBodyLimit::max(upload_limit.saturating_add(64 * 1024))),
+        )
+        .route("/admin/catalog/{id}/publish", post(catalog::publish))
+        .route("/admin/catalog/{id}/rollout", post(catalog::rollout))
+        .route("/admin/catalog/{id}/revoke", post(catalog::revoke))
+        .route("/admin/sessions", get(views::sessions))
+        .route("/admin/devices", get(views::device))
+        .route("/admin/results", get(views::results))
+        .route("/admin/assets/console.css", get(views::css))
+}
