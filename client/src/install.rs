@@ -21,6 +21,14 @@ pub fn install(cfg: &Install, d: &FumoDelivery, package: &Path, result_file: &Pa
             .env("PDM_PKG_NAME", &d.pkg_name)
             .env("PDM_PKG_VERSION", &d.pkg_version)
             .env("PDM_SHA256", &d.sha256)
+            // `firmware` (FUMO) or `application` (SCOMO): the installer may treat them apart.
+            .env(
+                "PDM_PKG_KIND",
+                match d.kind {
+                    portaldm_shared::fumo::DeliveryKind::Firmware => "firmware",
+                    portaldm_shared::fumo::DeliveryKind::Application => "application",
+                },
+            )
             .env("PDM_RESULT_FILE", result_file)
             .status();
         return match status {
@@ -35,8 +43,13 @@ pub fn install(cfg: &Install, d: &FumoDelivery, package: &Path, result_file: &Pa
         };
     }
     if let Some(dir) = &cfg.stage_dir {
+        // Applications are staged apart from firmware, as a device keeps them apart.
+        let dir = match d.kind {
+            portaldm_shared::fumo::DeliveryKind::Firmware => dir.clone(),
+            portaldm_shared::fumo::DeliveryKind::Application => dir.join("apps"),
+        };
         let target = dir.join(format!("{}-{}.bin", sanitize(&d.pkg_name), sanitize(&d.pkg_version)));
-        let staged = std::fs::create_dir_all(dir).and_then(|_| std::fs::copy(package, &target));
+        let staged = std::fs::create_dir_all(&dir).and_then(|_| std::fs::copy(package, &target));
         return if staged.is_ok() { ResultCode::SUCCESS } else { ResultCode::UPDATE_FAILED };
     }
     ResultCode::UPDATE_FAILED

@@ -99,6 +99,7 @@ pub async fn add(cfg: &Config, store: &dyn Store, req: PackageRequest, actor: &s
         rollout_percent: req.rollout_percent,
         notes_by_lang: req.notes_by_lang,
         publish: req.publish,
+        kind: req.kind,
     };
     Ok(store.add_package(&p, actor, now_ms()).await?)
 }

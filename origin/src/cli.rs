@@ -119,6 +119,9 @@ pub struct AddArgs {
     /// Release notes in another language, `LANG=TEXT` (repeatable), e.g. `de=Fehlerbehebungen`.
     #[arg(long = "notes-lang", value_parser = parse_lang_notes)]
     pub notes_lang: Vec<(String, String)>,
+    /// `firmware` (FUMO) or `application` (SCOMO `DownloadInstall`).
+    #[arg(long, default_value = "firmware", value_parser = parse_kind)]
+    pub kind: portaldm_shared::catalog::PackageKind,
     /// Add it as a draft, offered only once published (`catalog publish`).
     #[arg(long)]
     pub draft: bool,
@@ -128,6 +131,10 @@ pub struct AddArgs {
     /// The SHA-256 of a blob stored with `catalog upload` (instead of a file).
     #[arg(long)]
     pub blob: Option<String>,
+}
+
+fn parse_kind(s: &str) -> Result<portaldm_shared::catalog::PackageKind, String> {
+    portaldm_shared::catalog::PackageKind::parse(s).ok_or_else(|| "firmware or application".to_owned())
 }
 
 fn parse_lang_notes(s: &str) -> Result<(String, String), String> {

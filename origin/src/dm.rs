@@ -315,7 +315,11 @@ async fn hold(
 /// The package bytes to offer for inline delivery, if the package is small enough. A blob
 /// that cannot be read is delivered by URL instead (the download then reports the problem).
 async fn inline_bytes(st: &AppState, d: &portaldm_shared::fumo::FumoDelivery) -> Option<Vec<u8>> {
-    if d.size > st.cfg.inline_max_bytes || !portaldm_shared::cdn::is_blob_id(&d.sha256) {
+    // Only FUMO has an inline form (`Update/PkgData`); SCOMO always downloads.
+    if d.kind != portaldm_shared::fumo::DeliveryKind::Firmware
+        || d.size > st.cfg.inline_max_bytes
+        || !portaldm_shared::cdn::is_blob_id(&d.sha256)
+    {
         return None;
     }
     match tokio::fs::read(st.cfg.blob_dir.join(&d.sha256)).await {

@@ -63,6 +63,7 @@ fn server_package() -> SyncMl {
         correlator: "c0rre1at0r-0123456789abcdef".into(),
         inline: false,
         signature: None,
+        kind: Default::default(),
     };
     cmds.extend(delivery.commands(&mut next));
     msg.body.commands = cmds;

@@ -22,6 +22,46 @@ use serde::{Deserialize, Serialize};
 use crate::device::DeviceDetails;
 use crate::fwver;
 
+/// What a package installs, and so how it is delivered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PackageKind {
+    /// Firmware: FUMO; its version is compared with the phone's firmware.
+    #[default]
+    Firmware,
+    /// An application: SCOMO `DownloadInstall`; the base range still limits which
+    /// firmware it runs on.
+    Application,
+}
+
+impl PackageKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageKind::Firmware => "firmware",
+            PackageKind::Application => "application",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "firmware" => Some(PackageKind::Firmware),
+            "application" => Some(PackageKind::Application),
+            _ => None,
+        }
+    }
+
+    /// The management object it is delivered through.
+    pub fn delivery(self) -> crate::fumo::DeliveryKind {
+        match self {
+            PackageKind::Firmware => crate::fumo::DeliveryKind::Firmware,
+            PackageKind::Application => crate::fumo::DeliveryKind::Application,
+        }
+    }
+}
+
 /// A package as the catalog holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -59,6 +99,9 @@ pub struct CatalogPackage {
     /// Release notes by language tag (`de`, `pt-BR`), beside the default `notes`.
     #[serde(default)]
     pub notes_by_lang: BTreeMap<String, String>,
+    /// Firmware or an application.
+    #[serde(default)]
+    pub kind: PackageKind,
 }
 
 fn full_rollout() -> u8 {
@@ -126,7 +169,8 @@ pub fn is_compatible(pkg: &CatalogPackage, device: &DeviceDetails) -> bool {
     pkg.models.iter().any(|m| glob_match(m, model))
         && hw_fits
         && base_fits
-        && fwver::compare(&pkg.version, fw) == Ordering::Greater
+        // Only firmware replaces the phone's firmware, so only firmware must be newer.
+        && (pkg.kind == PackageKind::Application || fwver::compare(&pkg.version, fw) == Ordering::Greater)
         && rollout_bucket(pkg.id, &device.dev_id) < pkg.rollout_percent
 }
 
@@ -147,20 +191,33 @@ pub fn notes_for<'a>(pkg: &'a CatalogPackage, langs: &[&str]) -> &'a str {
     &pkg.notes
 }
 
-/// The offers for `device`, newest first, the first recommended, with release notes in the
-/// first of `langs` available.
+/// The offers for `device`: firmware first, then applications, each newest first with its
+/// newest recommended, with release notes in the first of `langs` available.
 pub fn offers(packages: &[CatalogPackage], device: &DeviceDetails, langs: &[&str]) -> Vec<Offer> {
     let mut fit: Vec<&CatalogPackage> = packages.iter().filter(|p| is_compatible(p, device)).collect();
-    fit.sort_by(|a, b| fwver::compare(&b.version, &a.version).then(a.id.cmp(&b.id)));
-    fit.into_iter()
-        .enumerate()
-        .map(|(i, p)| Offer { package: p.clone(), recommended: i == 0, notes: notes_for(p, langs).to_owned() })
-        .collect()
+    let rank = |k: PackageKind| match k {
+        PackageKind::Firmware => 0,
+        PackageKind::Application => 1,
+    };
+    fit.sort_by(|a, b| {
+        rank(a.kind).cmp(&rank(b.kind)).then(fwver::compare(&b.version, &a.version)).then(a.id.cmp(&b.id))
+    });
+    let mut out: Vec<Offer> = Vec::with_capacity(fit.len());
+    for p in fit {
+        // An application is recommended only once per name (its newest version).
+        let first_of_group = match p.kind {
+            PackageKind::Firmware => !out.iter().any(|o| o.package.kind == PackageKind::Firmware),
+            PackageKind::Application => !out.iter().any(|o| o.package.name == p.name),
+        };
+        out.push(Offer { package: p.clone(), recommended: first_of_group, notes: notes_for(p, langs).to_owned() });
+    }
+    out
 }
 
-/// The offer delivered when the device itself asks for an update: the recommended one.
+/// The offer delivered when the device itself asks for a firmware update: the recommended
+/// firmware.
 pub fn recommended(offers: &[Offer]) -> Option<&Offer> {
-    offers.iter().find(|o| o.recommended).or(offers.first())
+    offers.iter().find(|o| o.recommended && o.package.kind == PackageKind::Firmware)
 }
 
 #[cfg(test)]
@@ -183,6 +240,7 @@ mod tests {
             delta_from: None,
             rollout_percent: 100,
             notes_by_lang: BTreeMap::new(),
+            kind: PackageKind::Firmware,
         }
     }
 
@@ -239,6 +297,32 @@ mod tests {
         assert!(is_compatible(&p, &device("X1", "1.2.010-B45")), "the same version by fwver's ordering");
         assert!(!is_compatible(&p, &device("X1", "1.2.10-b46")));
         assert!(!is_compatible(&p, &device("X1", "1.2.9")), "the base range does not widen a delta");
+    }
+
+    #[test]
+    fn firmware_comes_first_and_each_application_has_its_newest_recommended() {
+        let mut pkgs = vec![pkg(1, "1.2", &["X1"], None, None), pkg(2, "1.3", &["X1"], None, None)];
+        for (id, name, v) in [(3, "Maps", "3.0"), (4, "Maps", "3.1"), (5, "Mail", "9.0")] {
+            let mut a = pkg(id, v, &["X1"], None, None);
+            a.kind = PackageKind::Application;
+            a.name = name.into();
+            pkgs.push(a);
+        }
+        let o = offers(&pkgs, &device("X1", "1.0"), &[]);
+        let got: Vec<(i64, bool)> = o.iter().map(|o| (o.package.id, o.recommended)).collect();
+        assert_eq!(got, [(2, true), (1, false), (5, true), (4, true), (3, false)]);
+        assert_eq!(recommended(&o).map(|o| o.package.id), Some(2), "a device's own request gets firmware");
+        assert!(recommended(&o[2..]).is_none(), "never an application");
+    }
+
+    #[test]
+    fn an_application_is_offered_whatever_its_version_within_its_base_range() {
+        let mut p = pkg(1, "0.3", &["X1"], Some("1.0"), None);
+        p.kind = PackageKind::Application;
+        assert!(is_compatible(&p, &device("X1", "1.2")), "an app's version is not a firmware version");
+        assert!(!is_compatible(&p, &device("X1", "0.9")), "it needs firmware 1.0 or later");
+        assert_eq!(p.kind.delivery(), crate::fumo::DeliveryKind::Application);
+        assert_eq!(PackageKind::parse(p.kind.as_str()), Some(p.kind));
     }
 
     #[test]

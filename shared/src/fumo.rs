@@ -47,6 +47,7 @@ impl ResultCode {
     pub fn describe(self) -> &'static str {
         match self.0 {
             200 => "installed successfully",
+            400 => "the device reported a failure",
             402 => "the package arrived corrupted",
             404 => "the package failed validation",
             407 => "the download timed out",
@@ -57,7 +58,19 @@ impl ResultCode {
     }
 }
 
-/// A firmware delivery, as the server sends it and the client receives it.
+/// What a delivery carries, and so which management object it goes through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryKind {
+    /// Firmware, through FUMO (`./FUMO/<node>`).
+    #[default]
+    Firmware,
+    /// An application, through SCOMO (`./SCOMO/Download/<node>`, `crate::scomo`).
+    Application,
+}
+
+/// A delivery (firmware by FUMO or an application by SCOMO), as the server sends it and the
+/// client receives it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FumoDelivery {
     /// The node name under `./FUMO/`.
@@ -80,12 +93,23 @@ pub struct FumoDelivery {
     /// `Ext/PkgSignature`: the operator's signature (`shared::pkgsig`), if the package is signed.
     #[serde(default)]
     pub signature: Option<String>,
+    /// Firmware (FUMO) or an application (SCOMO).
+    #[serde(default)]
+    pub kind: DeliveryKind,
+}
+
+/// Whether a server may write `uri` in a client's tree: the FUMO and SCOMO download subtrees.
+pub fn is_writable(uri: &str) -> bool {
+    uri.starts_with(ROOT) || uri.starts_with(crate::scomo::ROOT)
 }
 
 impl FumoDelivery {
     /// The operation node the `Exec` targets and the result alert names.
     pub fn operation(&self) -> String {
-        self.uri(if self.inline { "Update" } else { "DownloadAndUpdate" })
+        match self.kind {
+            DeliveryKind::Application => self.uri(crate::scomo::OPERATION),
+            DeliveryKind::Firmware => self.uri(if self.inline { "Update" } else { "DownloadAndUpdate" }),
+        }
     }
 
     /// The `Replace` and `Exec` commands carrying the package itself (`pkg_data`) inside
@@ -106,21 +130,44 @@ impl FumoDelivery {
     }
 
     fn uri(&self, leaf: &str) -> String {
-        format!("{ROOT}{}/{leaf}", self.node)
+        let root = match self.kind {
+            DeliveryKind::Firmware => ROOT,
+            DeliveryKind::Application => crate::scomo::ROOT,
+        };
+        format!("{root}{}/{leaf}", self.node)
+    }
+
+    /// The leaves a delivery writes, by management object: (leaf, value).
+    fn leaves(&self) -> Vec<(&'static str, Option<String>)> {
+        let chr = |v: &str| Some(v.to_owned());
+        let mut leaves = match self.kind {
+            // FUMO: PkgName, PkgVersion, DownloadAndUpdate/PkgURL (FUMO 1.0, 5.3).
+            DeliveryKind::Firmware => vec![
+                ("PkgName", chr(&self.pkg_name)),
+                ("PkgVersion", chr(&self.pkg_version)),
+                ("DownloadAndUpdate/PkgURL", chr(&self.url)),
+            ],
+            // SCOMO: PkgID, Name, PkgURL under Download/<x> (SCOMO 1.0, 5.4.1); the version
+            // has no standard leaf and goes under Ext.
+            DeliveryKind::Application => vec![
+                ("PkgID", chr(&self.pkg_name)),
+                ("Name", chr(&self.pkg_name)),
+                ("PkgURL", chr(&self.url)),
+                ("Ext/PkgVersion", chr(&self.pkg_version)),
+            ],
+        };
+        leaves.extend([
+            ("Ext/PkgSHA256", chr(&self.sha256)),
+            ("Ext/PkgSize", Some(self.size.to_string())),
+            ("Ext/PkgSignature", self.signature.clone()),
+        ]);
+        leaves
     }
 
     /// The `Replace` and `Exec` commands, numbered by `next_cmd_id`.
     pub fn commands(&self, next_cmd_id: &mut dyn FnMut() -> String) -> Vec<Command> {
-        let chr = |v: &str| Some(v.to_owned());
-        let leaves = [
-            ("PkgName", chr(&self.pkg_name)),
-            ("PkgVersion", chr(&self.pkg_version)),
-            ("DownloadAndUpdate/PkgURL", chr(&self.url)),
-            ("Ext/PkgSHA256", chr(&self.sha256)),
-            ("Ext/PkgSize", Some(self.size.to_string())),
-            ("Ext/PkgSignature", self.signature.clone()),
-        ];
-        let items = leaves
+        let items = self
+            .leaves()
             .into_iter()
             .filter(|(leaf, _)| !(self.inline && leaf.starts_with("DownloadAndUpdate")))
             .filter(|(leaf, data)| *leaf != "Ext/PkgSignature" || data.is_some())
@@ -129,18 +176,26 @@ impl FumoDelivery {
                 Item::target_data(&self.uri(leaf), Meta::typed(Some(format), Some("text/plain")), data)
             })
             .collect();
-        let replace = Command::Replace(ItemCommand { cmd_id: next_cmd_id(), items, ..ItemCommand::default() });
+        let write = ItemCommand { cmd_id: next_cmd_id(), items, ..ItemCommand::default() };
+        // A SCOMO download node is the server's to create (Add); FUMO's nodes exist (Replace).
+        let write = match self.kind {
+            DeliveryKind::Firmware => Command::Replace(write),
+            DeliveryKind::Application => Command::Add(write),
+        };
         let exec = Command::Exec(Exec {
             cmd_id: next_cmd_id(),
             no_resp: false,
             correlator: Some(self.correlator.clone()),
             items: vec![Item::target_data(&self.operation(), Meta::default(), None)],
         });
-        vec![replace, exec]
+        vec![write, exec]
     }
 
     /// Rebuilds a delivery from the FUMO leaves a client received and the `Exec` target.
     pub fn from_tree(tree: &BTreeMap<String, String>, exec_target: &str, correlator: Option<&str>) -> Option<Self> {
+        if let Some(rest) = exec_target.strip_prefix(crate::scomo::ROOT) {
+            return Self::from_scomo_tree(tree, rest, correlator);
+        }
         let rest = exec_target.strip_prefix(ROOT)?;
         let (node, inline) = match rest.strip_suffix("/DownloadAndUpdate") {
             Some(node) => (node, false),
@@ -163,6 +218,28 @@ impl FumoDelivery {
             correlator: correlator?.to_owned(),
             inline,
             signature: get("Ext/PkgSignature"),
+            kind: DeliveryKind::Firmware,
+        })
+    }
+
+    /// [`FumoDelivery::from_tree`] for an `Exec` of `./SCOMO/Download/<rest>`.
+    fn from_scomo_tree(tree: &BTreeMap<String, String>, rest: &str, correlator: Option<&str>) -> Option<Self> {
+        let node = rest.strip_suffix(&format!("/{}", crate::scomo::OPERATION))?;
+        if node.is_empty() || node.contains('/') {
+            return None;
+        }
+        let get = |leaf: &str| tree.get(&format!("{}{node}/{leaf}", crate::scomo::ROOT)).cloned();
+        Some(FumoDelivery {
+            node: node.to_owned(),
+            pkg_name: get("Name").or_else(|| get("PkgID")).unwrap_or_default(),
+            pkg_version: get("Ext/PkgVersion").unwrap_or_default(),
+            url: get("PkgURL")?,
+            sha256: get("Ext/PkgSHA256")?,
+            size: get("Ext/PkgSize")?.parse().ok()?,
+            correlator: correlator?.to_owned(),
+            inline: false,
+            signature: get("Ext/PkgSignature"),
+            kind: DeliveryKind::Application,
         })
     }
 
@@ -209,6 +286,20 @@ pub struct FumoResult {
 impl FumoResult {
     /// The generic alert (1226) that reports this result.
     pub fn alert(&self, cmd_id: String) -> Alert {
+        if self.source.starts_with(crate::scomo::ROOT) {
+            // SCOMO's OperationComplete, in SCOMO's codes.
+            return Alert {
+                cmd_id,
+                no_resp: false,
+                data: AlertCode::GENERIC.0,
+                correlator: Some(self.correlator.clone()),
+                items: vec![Item::source_data(
+                    &self.source,
+                    Meta::typed(Some("int"), Some(crate::scomo::RESULT_ALERT_TYPE)),
+                    Some(crate::scomo::to_wire(self.code).to_string()),
+                )],
+            };
+        }
         Alert {
             cmd_id,
             no_resp: false,
@@ -231,6 +322,13 @@ impl FumoResult {
             return None;
         }
         let item = alert.items.first()?;
+        if item.meta.type_.as_deref() == Some(crate::scomo::RESULT_ALERT_TYPE) {
+            return Some(FumoResult {
+                source: item.source.clone().unwrap_or_default(),
+                correlator: alert.correlator.clone()?,
+                code: crate::scomo::from_wire(crate::scomo::parse_data(item.data.as_deref()?)?),
+            });
+        }
         if !matches!(item.meta.type_.as_deref(), Some(RESULT_ALERT_TYPE | UPDATE_ALERT_TYPE)) {
             return None;
         }
@@ -258,6 +356,7 @@ mod tests {
             correlator: "c1".into(),
             inline: false,
             signature: None,
+            kind: DeliveryKind::Firmware,
         };
         let mut id = 4;
         let cmds = d.commands(&mut || {
@@ -288,6 +387,7 @@ mod tests {
             correlator: "c2".into(),
             inline: false,
             signature: None,
+            kind: DeliveryKind::Firmware,
         };
         let mut id = 0;
         let cmds = d.inline_commands(b"bytes", &mut || {
@@ -315,6 +415,49 @@ mod tests {
         assert!(got.inline && got.url.is_empty());
         assert_eq!(got.pkg_data(&tree).as_deref(), Some(&b"bytes"[..]));
         assert_eq!(got.operation(), "./FUMO/pdm8/Update");
+    }
+
+    #[test]
+    fn an_application_goes_through_scomo_and_back() {
+        let d = FumoDelivery {
+            node: "pdm9".into(),
+            pkg_name: "Maps".into(),
+            pkg_version: "3.1".into(),
+            url: "https://edge/dl/y?d=1".into(),
+            sha256: "ef".into(),
+            size: 7,
+            correlator: "c3".into(),
+            inline: false,
+            signature: Some("pkg1.sig".into()),
+            kind: DeliveryKind::Application,
+        };
+        let mut id = 0;
+        let cmds = d.commands(&mut || {
+            id += 1;
+            id.to_string()
+        });
+        let (Command::Add(a), Command::Exec(e)) = (&cmds[0], &cmds[1]) else { panic!("Add, Exec: {cmds:?}") };
+        let tree: BTreeMap<String, String> = a
+            .items
+            .iter()
+            .map(|i| (i.target.clone().unwrap_or_default(), i.data.clone().unwrap_or_default()))
+            .collect();
+        assert!(tree.contains_key("./SCOMO/Download/pdm9/PkgURL") && tree.contains_key("./SCOMO/Download/pdm9/PkgID"));
+        assert!(tree.keys().all(|k| is_writable(k)));
+        let target = e.items[0].target.as_deref().unwrap_or_default();
+        assert_eq!(target, "./SCOMO/Download/pdm9/Operations/DownloadInstall");
+        assert_eq!(FumoDelivery::from_tree(&tree, target, e.correlator.as_deref()), Some(d.clone()));
+        assert_eq!(FumoDelivery::from_tree(&tree, "./SCOMO/Download/pdm9/Operations/Remove", Some("c")), None);
+
+        // The result goes back as SCOMO's OperationComplete with SCOMO's code, and reads as ours.
+        for code in [ResultCode::SUCCESS, ResultCode::UPDATE_FAILED] {
+            let r = FumoResult { source: d.operation(), correlator: "c3".into(), code };
+            let alert = r.alert("5".into());
+            let item = &alert.items[0];
+            assert_eq!(item.meta.type_.as_deref(), Some(crate::scomo::RESULT_ALERT_TYPE));
+            assert_eq!(item.data.as_deref(), Some(crate::scomo::to_wire(code).to_string().as_str()));
+            assert_eq!(FumoResult::from_alert(&alert), Some(r));
+        }
     }
 
     #[test]

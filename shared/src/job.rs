@@ -204,6 +204,7 @@ mod tests {
             correlator: "c1".into(),
             inline: false,
             signature: None,
+            kind: Default::default(),
         }
     }
 

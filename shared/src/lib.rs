@@ -26,6 +26,7 @@ pub mod portal;
 pub mod rand;
 pub mod range;
 pub mod ratelimit;
+pub mod scomo;
 pub mod session;
 pub mod syncml;
 pub mod time;

@@ -73,6 +73,7 @@ fn messages() -> Vec<(&'static str, SyncMl)> {
         correlator: "c0rr".into(),
         inline: false,
         signature: None,
+        kind: Default::default(),
     };
     let pkg4 = server.poll_deliver(&delivery, None).expect("deliver");
     let pkg5 = send(client.handle(&pkg4).expect("pkg4"));

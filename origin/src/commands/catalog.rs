@@ -31,6 +31,7 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
                 rollout_percent: a.rollout,
                 notes_by_lang: a.notes_lang.into_iter().collect(),
                 publish: !a.draft,
+                kind: a.kind,
             };
             let id = match a.file {
                 Some(file) => {
@@ -71,7 +72,7 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
                 anyhow::bail!("no package {id}");
             };
             let p = v.package;
-            println!("package    {} {} (id {}){}", p.name, p.version, p.id, status_mark(v.status));
+            println!("package    {} {} (id {}, {}){}", p.name, p.version, p.id, p.kind.as_str(), status_mark(v.status));
             println!("models     {}", p.models.join(", "));
             println!(
                 "applies to base firmware {} .. {}",
@@ -193,6 +194,7 @@ async fn demo(cfg: &Config, store: &dyn Store, actor: &str) -> anyhow::Result<()
             rollout_percent: 100,
             notes_by_lang: [("de".to_owned(), german(notes).to_owned())].into_iter().collect(),
             publish: true,
+            kind: Default::default(),
         };
         let (id, _) = catalog::add_bytes(cfg, store, &bytes, req, actor).await?;
         println!("demo package {id}: {name} {version}");

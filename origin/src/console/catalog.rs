@@ -109,6 +109,7 @@ pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap
         rollout_percent: 100,
         notes_by_lang: Default::default(),
         publish: false,
+        kind: Default::default(),
     };
     let mut checked = false;
     let fail = |msg: String, status: StatusCode| (msg, status);
@@ -163,6 +164,10 @@ pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap
                     }
                 }
                 "publish" => req.publish = v == "on" || v == "1",
+                "kind" => {
+                    req.kind = portaldm_shared::catalog::PackageKind::parse(v.trim())
+                        .ok_or_else(|| fail("kind must be firmware or application".into(), StatusCode::BAD_REQUEST))?
+                }
                 _ => {}
             }
         }

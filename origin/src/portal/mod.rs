@@ -162,6 +162,7 @@ pub(crate) fn delivery_for(
         correlator,
         inline: false,
         signature: offer.package.signature.clone(),
+        kind: offer.package.kind.delivery(),
     })
 }
 

@@ -2,7 +2,7 @@
 //! the templates in `origin/templates/portal/` only lay it out.
 
 use askama::Template;
-use portaldm_shared::catalog::Offer;
+use portaldm_shared::catalog::{Offer, PackageKind};
 use portaldm_shared::portal::PortalState;
 
 use super::i18n::Strings;
@@ -29,6 +29,17 @@ pub struct OfferRow {
     pub install: String,
 }
 
+/// The offers of one kind.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Element id of its heading.
+    pub id: &'static str,
+    /// "Firmware", "Apps".
+    pub heading: String,
+    /// Newest first.
+    pub offers: Vec<OfferRow>,
+}
+
 /// What the live part of the page shows.
 #[derive(Debug, Clone)]
 pub enum Body {
@@ -42,8 +53,8 @@ pub enum Body {
     Choosing {
         /// "PDM-Phone-1 on firmware 1.0.0".
         device: String,
-        /// Newest first.
-        offers: Vec<OfferRow>,
+        /// Firmware, then applications; empty groups left out.
+        groups: Vec<Group>,
     },
     /// "Install this?", before the choice is sent.
     Confirm {
@@ -181,7 +192,18 @@ impl View {
                         ("firmware", p.device.fw_v.as_deref().unwrap_or("?")),
                     ],
                 ),
-                offers: offers.iter().map(|o| row(t, o)).collect(),
+                groups: [
+                    (PackageKind::Firmware, "group-firmware", "offers.firmware"),
+                    (PackageKind::Application, "group-apps", "offers.applications"),
+                ]
+                .into_iter()
+                .map(|(kind, id, key)| Group {
+                    id,
+                    heading: t.get(key).to_owned(),
+                    offers: offers.iter().filter(|o| o.package.kind == kind).map(|o| row(t, o)).collect(),
+                })
+                .filter(|g| !g.offers.is_empty())
+                .collect(),
             },
             PortalState::Selected => {
                 Body::Progress { message: t.get("state.selected").to_owned(), detail: None, delivered: false }

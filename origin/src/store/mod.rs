@@ -148,6 +148,8 @@ pub struct NewPackage {
     pub notes_by_lang: std::collections::BTreeMap<String, String>,
     /// Offered at once (false: a draft).
     pub publish: bool,
+    /// Firmware or an application.
+    pub kind: portaldm_shared::catalog::PackageKind,
 }
 
 /// What a change of a package's state did.

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use portaldm_shared::admin::api::{AdminTokenView, AuditEntry, PackageStatus, PackageView, SessionView};
 use portaldm_shared::auth::Account;
 use portaldm_shared::auth::server::ServerAuth;
-use portaldm_shared::catalog::CatalogPackage;
+use portaldm_shared::catalog::{CatalogPackage, PackageKind};
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
 use portaldm_shared::portal::PortalState;
@@ -294,7 +294,7 @@ impl Store for PgStore {
     async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature, hw_revisions, delta_from, rollout_percent, notes_by_lang, published) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature, hw_revisions, delta_from, rollout_percent, notes_by_lang, published, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
         )
         .bind(&p.name)
         .bind(&p.version)
@@ -311,6 +311,7 @@ impl Store for PgStore {
         .bind(i64::from(p.rollout_percent))
         .bind(json(&p.notes_by_lang)?)
         .bind(i64::from(p.publish))
+        .bind(p.kind.as_str())
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get("id")?;
@@ -318,7 +319,7 @@ impl Store for PgStore {
             "name": p.name, "version": p.version, "models": p.models, "base_min": p.base_min,
             "base_max": p.base_max, "blob": p.blob, "size": p.size, "signed": p.signature.is_some(),
             "hw_revisions": p.hw_revisions, "delta_from": p.delta_from, "rollout_percent": p.rollout_percent,
-            "languages": p.notes_by_lang.keys().collect::<Vec<_>>(), "publish": p.publish,
+            "languages": p.notes_by_lang.keys().collect::<Vec<_>>(), "publish": p.publish, "kind": p.kind,
         });
         audit_on(&mut tx, actor, "package.add", &id.to_string(), &detail, now).await?;
         tx.commit().await?;
@@ -692,6 +693,10 @@ fn package_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<CatalogPackage> {
         rollout_percent: u8::try_from(r.try_get::<i64, _>("rollout_percent")?)
             .map_err(|e| StoreError::Corrupt(format!("rollout_percent: {e}")))?,
         notes_by_lang: parse(&r.try_get::<String, _>("notes_by_lang")?)?,
+        kind: {
+            let kind: String = r.try_get("kind")?;
+            PackageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("package kind {kind}")))?
+        },
     })
 }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use portaldm_shared::admin::api::{AdminTokenView, AuditEntry, PackageStatus, PackageView, SessionView};
 use portaldm_shared::auth::Account;
 use portaldm_shared::auth::server::ServerAuth;
-use portaldm_shared::catalog::CatalogPackage;
+use portaldm_shared::catalog::{CatalogPackage, PackageKind};
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
 use portaldm_shared::portal::PortalState;
@@ -265,7 +265,7 @@ impl Store for SqliteStore {
     async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query(
-            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature, hw_revisions, delta_from, rollout_percent, notes_by_lang, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature, hw_revisions, delta_from, rollout_percent, notes_by_lang, published, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&p.name)
         .bind(&p.version)
@@ -282,6 +282,7 @@ impl Store for SqliteStore {
         .bind(i64::from(p.rollout_percent))
         .bind(json(&p.notes_by_lang)?)
         .bind(i64::from(p.publish))
+        .bind(p.kind.as_str())
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get("id")?;
@@ -289,7 +290,7 @@ impl Store for SqliteStore {
             "name": p.name, "version": p.version, "models": p.models, "base_min": p.base_min,
             "base_max": p.base_max, "blob": p.blob, "size": p.size, "signed": p.signature.is_some(),
             "hw_revisions": p.hw_revisions, "delta_from": p.delta_from, "rollout_percent": p.rollout_percent,
-            "languages": p.notes_by_lang.keys().collect::<Vec<_>>(), "publish": p.publish,
+            "languages": p.notes_by_lang.keys().collect::<Vec<_>>(), "publish": p.publish, "kind": p.kind,
         });
         audit_on(&mut tx, actor, "package.add", &id.to_string(), &detail, now).await?;
         tx.commit().await?;
@@ -662,6 +663,10 @@ fn package_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<CatalogPackage> 
         rollout_percent: u8::try_from(r.try_get::<i64, _>("rollout_percent")?)
             .map_err(|e| StoreError::Corrupt(format!("rollout_percent: {e}")))?,
         notes_by_lang: parse(&r.try_get::<String, _>("notes_by_lang")?)?,
+        kind: {
+            let kind: String = r.try_get("kind")?;
+            PackageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("package kind {kind}")))?
+        },
     })
 }
 

@@ -118,6 +118,7 @@ fn delivery(correlator: &str) -> FumoDelivery {
         correlator: correlator.into(),
         inline: false,
         signature: None,
+        kind: Default::default(),
     }
 }
 
@@ -181,6 +182,7 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
         rollout_percent: 100,
         notes_by_lang: Default::default(),
         publish: true,
+        kind: Default::default(),
     };
     let id = s.add_package(&p, "test", 1).await.expect("adds");
     let all = s.packages().await.expect("lists");
@@ -199,6 +201,7 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
         rollout_percent: 25,
         notes_by_lang: [("de".to_owned(), "Neu".to_owned())].into_iter().collect(),
         publish: false,
+        kind: Default::default(),
         ..p
     };
     let draft = s.add_package(&q, "test", 2).await.expect("adds");
@@ -234,6 +237,7 @@ async fn a_revoked_package_is_gone(s: &dyn Store) {
         rollout_percent: 100,
         notes_by_lang: Default::default(),
         publish: true,
+        kind: Default::default(),
     };
     let id = s.add_package(&p, "test", 1).await.expect("adds");
     assert!(s.revoke(id, "test", 2).await.expect("revokes"));
@@ -282,6 +286,7 @@ async fn admin_changes_are_audited_in_order(s: &dyn Store) {
         rollout_percent: 100,
         notes_by_lang: Default::default(),
         publish: true,
+        kind: Default::default(),
     };
     let id = s.add_package(&p, "cli:ann", 10).await.expect("adds");
     s.audit("token:1 (ci)", "blob.upload", &"ab".repeat(32), &serde_json::json!({"size": 5}), 11)
@@ -328,6 +333,7 @@ async fn revoked_packages_stay_listed_for_admins(s: &dyn Store) {
         rollout_percent: 100,
         notes_by_lang: Default::default(),
         publish: true,
+        kind: Default::default(),
     };
     let a = s.add_package(&p, "t", 1).await.expect("adds");
     p.version = "2.0".into();

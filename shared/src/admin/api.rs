@@ -57,6 +57,9 @@ pub struct PackageRequest {
     /// Release notes by language tag (`de`, `pt-BR`).
     #[serde(default)]
     pub notes_by_lang: std::collections::BTreeMap<String, String>,
+    /// `firmware` (default, FUMO) or `application` (SCOMO).
+    #[serde(default)]
+    pub kind: crate::catalog::PackageKind,
     /// Offer it at once (default), or keep it a draft until published.
     #[serde(default = "yes")]
     pub publish: bool,

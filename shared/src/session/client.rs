@@ -12,7 +12,7 @@ use super::{CmdIds, ProtocolError, check_version, command_status, message, reply
 use crate::auth::HmacProof;
 use crate::auth::client::{ClientAuth, HeaderOutcome};
 use crate::device::{DEVINFO, DeviceDetails};
-use crate::fumo::{FumoDelivery, FumoResult, ROOT as FUMO_ROOT};
+use crate::fumo::{FumoDelivery, FumoResult};
 use crate::media::DmEncoding;
 use crate::syncml::codes::{AlertCode, SESSION_TOKEN_TYPE, StatusCode};
 use crate::syncml::{Alert, Command, Item, ItemCommand, Meta, Results, Status, SyncHdr, SyncMl};
@@ -276,7 +276,7 @@ impl ClientSession {
                 }
             }
             Command::Replace(r) | Command::Add(r) => {
-                let ok = r.items.iter().all(|i| i.target.as_deref().is_some_and(|t| t.starts_with(FUMO_ROOT)));
+                let ok = r.items.iter().all(|i| i.target.as_deref().is_some_and(crate::fumo::is_writable));
                 let mut code = if ok { StatusCode::OK } else { StatusCode::NOT_ALLOWED };
                 for i in r.items.iter().filter(|_| ok) {
                     // Chunked values (MoreData) are joined before they are stored.

@@ -62,6 +62,7 @@ fn delivery() -> FumoDelivery {
         correlator: "corr-1".into(),
         inline: false,
         signature: None,
+        kind: Default::default(),
     }
 }
 
