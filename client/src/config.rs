@@ -25,6 +25,29 @@ pub struct Config {
     pub account: Account,
     /// How updates are installed.
     pub install: Install,
+    /// Which settings a server may set.
+    #[serde(default)]
+    pub settings: Settings,
+}
+
+/// Settings packages: the subtrees a server may set values in. What it sets is kept in
+/// `state_dir/settings.json` for the device's software to apply.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Subtrees (`./Settings/` by default); `[]` refuses every settings package.
+    #[serde(default = "default_roots")]
+    pub roots: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { roots: default_roots() }
+    }
+}
+
+fn default_roots() -> Vec<String> {
+    vec![portaldm_shared::settings::DEFAULT_ROOT.to_owned()]
 }
 
 /// One DM account.

@@ -7,7 +7,7 @@ use portaldm_shared::session::client::ClientSession;
 
 use crate::config::Config;
 use crate::exit::ClientError;
-use crate::{download, jobs, session};
+use crate::{download, jobs, session, settings};
 
 /// Runs a DM session that may deliver updates, then the jobs: each delivery becomes a job on
 /// disk before its Exec is acknowledged (202), so a crash after that cannot lose it.
@@ -24,6 +24,12 @@ pub fn deliver(cfg: &Config, agent: &ureq::Agent, s: ClientSession) -> Result<()
         jobs::save(&cfg.state_dir, &Job::new(d.clone(), jobs::now()))
     };
     let s = session::drive(cfg, agent, s, &mut keep)?;
+    let written = s.settings_written();
+    if !written.is_empty() {
+        let n = written.len();
+        settings::keep(&cfg.state_dir, written).map_err(ClientError::State)?;
+        eprintln!("applied {n} settings (kept in {})", settings::file(&cfg.state_dir).display());
+    }
     if s.deliveries().is_empty() {
         eprintln!("session ended without a delivery");
         return Ok(());

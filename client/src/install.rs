@@ -27,6 +27,8 @@ pub fn install(cfg: &Install, d: &FumoDelivery, package: &Path, result_file: &Pa
                 match d.kind {
                     portaldm_shared::fumo::DeliveryKind::Firmware => "firmware",
                     portaldm_shared::fumo::DeliveryKind::Application => "application",
+                    // Never installed: a settings delivery is applied in the session.
+                    portaldm_shared::fumo::DeliveryKind::Settings => "settings",
                 },
             )
             .env("PDM_RESULT_FILE", result_file)
@@ -47,6 +49,7 @@ pub fn install(cfg: &Install, d: &FumoDelivery, package: &Path, result_file: &Pa
         let dir = match d.kind {
             portaldm_shared::fumo::DeliveryKind::Firmware => dir.clone(),
             portaldm_shared::fumo::DeliveryKind::Application => dir.join("apps"),
+            portaldm_shared::fumo::DeliveryKind::Settings => dir.join("settings"),
         };
         let target = dir.join(format!("{}-{}.bin", sanitize(&d.pkg_name), sanitize(&d.pkg_version)));
         let staged = std::fs::create_dir_all(&dir).and_then(|_| std::fs::copy(package, &target));

@@ -16,6 +16,7 @@ mod probe;
 mod random;
 mod report;
 mod session;
+mod settings;
 mod status;
 mod swarm;
 mod trigger;

@@ -50,6 +50,7 @@ pub fn drive(
     s: ClientSession,
     on_delivery: OnDelivery<'_>,
 ) -> Result<ClientSession, ClientError> {
+    let s = s.with_settings_roots(cfg.settings.roots.clone());
     let mut s = auth::attach(cfg, s.with_wire(cfg.account.encoding.dm()))?;
     let result = run(cfg, agent, &mut s, on_delivery);
     auth::keep(cfg, &s)?;

@@ -47,6 +47,17 @@ pub async fn stat(dir: &Path, sha256: &str) -> std::io::Result<Option<u64>> {
     }
 }
 
+/// Reads a stored blob of at most `max` bytes whole (a settings document).
+pub async fn read_small(dir: &Path, sha256: &str, max: usize) -> std::io::Result<Vec<u8>> {
+    let p =
+        path(dir, sha256).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a blob name"))?;
+    let len = tokio::fs::metadata(&p).await?.len();
+    if len > max as u64 {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("blob over {max} bytes")));
+    }
+    tokio::fs::read(p).await
+}
+
 /// Stores a stream of chunks of at most `max` bytes in all.
 pub async fn put_stream<S, E>(dir: &Path, mut body: S, max: u64) -> Result<BlobInfo, PutError>
 where

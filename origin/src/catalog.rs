@@ -83,6 +83,14 @@ pub async fn add(cfg: &Config, store: &dyn Store, req: PackageRequest, actor: &s
         .await
         .map_err(|e| CatalogError::Internal(e.into()))?
         .ok_or_else(|| CatalogError::NoBlob(req.blob.clone()))?;
+    if req.kind == portaldm_shared::catalog::PackageKind::Settings {
+        // Checked now, so that a phone never gets a document it cannot apply.
+        let bytes =
+            blobstore::read_small(&cfg.blob_dir, &req.blob, portaldm_shared::settings::MAX_BYTES).await.map_err(
+                |e| CatalogError::Invalid(format!("a settings package is a JSON document of at most 64 KiB: {e}")),
+            )?;
+        portaldm_shared::settings::parse(&bytes).map_err(|e| CatalogError::Invalid(e.to_string()))?;
+    }
     let signature = cfg.package_key()?.map(|key| portaldm_shared::pkgsig::sign(&key, &req.blob, size));
     let p = NewPackage {
         name: req.name,

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use portaldm_shared::auth::server::Verdict;
 use portaldm_shared::auth::{self, HmacProof};
 use portaldm_shared::binding::BrowserBinding;
-use portaldm_shared::fumo::FumoDelivery;
+use portaldm_shared::fumo::{DeliveryKind, FumoDelivery, ResultCode};
 use portaldm_shared::media::{self, DmEncoding};
 use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::refuse;
@@ -255,6 +255,16 @@ async fn continue_session(
         Step::Delivered { correlator, status, reply } => {
             let state = if status.0 < 300 { PortalState::Delivered } else { PortalState::Failed };
             st.store.delivered(&correlator, status.0, state, now_ms()).await?;
+            // Settings were set (or not) in this session: the Atomic's status is the result.
+            let portal = st.store.portal(&session.portal_sid).await?;
+            if portal.and_then(|p| p.delivery).is_some_and(|d| d.kind == DeliveryKind::Settings) {
+                let code = if status == StatusCode::OK { ResultCode::SUCCESS } else { ResultCode::UPDATE_FAILED };
+                let outcome = st.store.record_result(&session.device.dev_id, &correlator, code, now_ms()).await?;
+                if outcome == RecordOutcome::Recorded {
+                    crate::metrics::result(code.0);
+                }
+                tracing::info!(dev_id = %session.device.dev_id, %correlator, code = code.0, "settings result");
+            }
             reply
         }
     };
@@ -349,7 +359,7 @@ async fn requested_delivery(st: &AppState, session: &ServerSession) -> Result<Op
     let expires_at = now + (st.cfg.portal_ttl_secs as i64) * 1000;
     let record = PortalRecord::new(sid, String::new(), 0, &session.device, PortalState::Choosing, expires_at);
     st.store.create_portal(&record, now).await?;
-    let delivery = crate::portal::delivery_for(st, &record, offer, crate::clock::now())?;
+    let delivery = crate::portal::delivery_for(st, &record, offer, crate::clock::now()).await?;
     if !st.store.select(&record.sid, offer.package.id, &delivery, now).await? {
         return Err(AppError::Internal(anyhow::anyhow!("a fresh request session was not choosing")));
     }

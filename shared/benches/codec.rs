@@ -64,6 +64,7 @@ fn server_package() -> SyncMl {
         inline: false,
         signature: None,
         kind: Default::default(),
+        settings: vec![],
     };
     cmds.extend(delivery.commands(&mut next));
     msg.body.commands = cmds;

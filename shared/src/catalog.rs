@@ -33,6 +33,9 @@ pub enum PackageKind {
     /// An application: SCOMO `DownloadInstall`; the base range still limits which
     /// firmware it runs on.
     Application,
+    /// Settings (`crate::settings`), set in the session; like an application, not compared
+    /// with the firmware's version.
+    Settings,
 }
 
 impl PackageKind {
@@ -41,6 +44,7 @@ impl PackageKind {
         match self {
             PackageKind::Firmware => "firmware",
             PackageKind::Application => "application",
+            PackageKind::Settings => "settings",
         }
     }
 
@@ -49,6 +53,7 @@ impl PackageKind {
         match s {
             "firmware" => Some(PackageKind::Firmware),
             "application" => Some(PackageKind::Application),
+            "settings" => Some(PackageKind::Settings),
             _ => None,
         }
     }
@@ -58,6 +63,7 @@ impl PackageKind {
         match self {
             PackageKind::Firmware => crate::fumo::DeliveryKind::Firmware,
             PackageKind::Application => crate::fumo::DeliveryKind::Application,
+            PackageKind::Settings => crate::fumo::DeliveryKind::Settings,
         }
     }
 }
@@ -170,7 +176,7 @@ pub fn is_compatible(pkg: &CatalogPackage, device: &DeviceDetails) -> bool {
         && hw_fits
         && base_fits
         // Only firmware replaces the phone's firmware, so only firmware must be newer.
-        && (pkg.kind == PackageKind::Application || fwver::compare(&pkg.version, fw) == Ordering::Greater)
+        && (pkg.kind != PackageKind::Firmware || fwver::compare(&pkg.version, fw) == Ordering::Greater)
         && rollout_bucket(pkg.id, &device.dev_id) < pkg.rollout_percent
 }
 
@@ -191,13 +197,14 @@ pub fn notes_for<'a>(pkg: &'a CatalogPackage, langs: &[&str]) -> &'a str {
     &pkg.notes
 }
 
-/// The offers for `device`: firmware first, then applications, each newest first with its
-/// newest recommended, with release notes in the first of `langs` available.
+/// The offers for `device`: firmware first, then applications, then settings, each newest
+/// first with its newest recommended (per name for applications and settings), with release notes in the first of `langs` available.
 pub fn offers(packages: &[CatalogPackage], device: &DeviceDetails, langs: &[&str]) -> Vec<Offer> {
     let mut fit: Vec<&CatalogPackage> = packages.iter().filter(|p| is_compatible(p, device)).collect();
     let rank = |k: PackageKind| match k {
         PackageKind::Firmware => 0,
         PackageKind::Application => 1,
+        PackageKind::Settings => 2,
     };
     fit.sort_by(|a, b| {
         rank(a.kind).cmp(&rank(b.kind)).then(fwver::compare(&b.version, &a.version)).then(a.id.cmp(&b.id))
@@ -207,7 +214,9 @@ pub fn offers(packages: &[CatalogPackage], device: &DeviceDetails, langs: &[&str
         // An application is recommended only once per name (its newest version).
         let first_of_group = match p.kind {
             PackageKind::Firmware => !out.iter().any(|o| o.package.kind == PackageKind::Firmware),
-            PackageKind::Application => !out.iter().any(|o| o.package.name == p.name),
+            PackageKind::Application | PackageKind::Settings => {
+                !out.iter().any(|o| o.package.kind == p.kind && o.package.name == p.name)
+            }
         };
         out.push(Offer { package: p.clone(), recommended: first_of_group, notes: notes_for(p, langs).to_owned() });
     }

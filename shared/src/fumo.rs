@@ -67,6 +67,9 @@ pub enum DeliveryKind {
     Firmware,
     /// An application, through SCOMO (`./SCOMO/Download/<node>`, `crate::scomo`).
     Application,
+    /// Settings, written into the device's tree in the session (`crate::settings`): no
+    /// download, and the `Atomic`'s status is the result.
+    Settings,
 }
 
 /// A delivery (firmware by FUMO or an application by SCOMO), as the server sends it and the
@@ -93,9 +96,12 @@ pub struct FumoDelivery {
     /// `Ext/PkgSignature`: the operator's signature (`shared::pkgsig`), if the package is signed.
     #[serde(default)]
     pub signature: Option<String>,
-    /// Firmware (FUMO) or an application (SCOMO).
+    /// Firmware (FUMO), an application (SCOMO) or settings.
     #[serde(default)]
     pub kind: DeliveryKind,
+    /// The values a settings delivery sets (empty for the others).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<crate::settings::Setting>,
 }
 
 /// Whether a server may write `uri` in a client's tree: the FUMO and SCOMO download subtrees.
@@ -109,6 +115,7 @@ impl FumoDelivery {
         match self.kind {
             DeliveryKind::Application => self.uri(crate::scomo::OPERATION),
             DeliveryKind::Firmware => self.uri(if self.inline { "Update" } else { "DownloadAndUpdate" }),
+            DeliveryKind::Settings => "./Settings".to_owned(),
         }
     }
 
@@ -131,7 +138,7 @@ impl FumoDelivery {
 
     fn uri(&self, leaf: &str) -> String {
         let root = match self.kind {
-            DeliveryKind::Firmware => ROOT,
+            DeliveryKind::Firmware | DeliveryKind::Settings => ROOT,
             DeliveryKind::Application => crate::scomo::ROOT,
         };
         format!("{root}{}/{leaf}", self.node)
@@ -147,6 +154,8 @@ impl FumoDelivery {
                 ("PkgVersion", chr(&self.pkg_version)),
                 ("DownloadAndUpdate/PkgURL", chr(&self.url)),
             ],
+            // Settings have no leaves of their own: `commands` writes the values themselves.
+            DeliveryKind::Settings => return vec![],
             // SCOMO: PkgID, Name, PkgURL under Download/<x> (SCOMO 1.0, 5.4.1); the version
             // has no standard leaf and goes under Ext.
             DeliveryKind::Application => vec![
@@ -166,6 +175,9 @@ impl FumoDelivery {
 
     /// The `Replace` and `Exec` commands, numbered by `next_cmd_id`.
     pub fn commands(&self, next_cmd_id: &mut dyn FnMut() -> String) -> Vec<Command> {
+        if self.kind == DeliveryKind::Settings {
+            return crate::settings::commands(&self.settings, next_cmd_id);
+        }
         let items = self
             .leaves()
             .into_iter()
@@ -179,7 +191,7 @@ impl FumoDelivery {
         let write = ItemCommand { cmd_id: next_cmd_id(), items, ..ItemCommand::default() };
         // A SCOMO download node is the server's to create (Add); FUMO's nodes exist (Replace).
         let write = match self.kind {
-            DeliveryKind::Firmware => Command::Replace(write),
+            DeliveryKind::Firmware | DeliveryKind::Settings => Command::Replace(write),
             DeliveryKind::Application => Command::Add(write),
         };
         let exec = Command::Exec(Exec {
@@ -219,6 +231,7 @@ impl FumoDelivery {
             inline,
             signature: get("Ext/PkgSignature"),
             kind: DeliveryKind::Firmware,
+            settings: vec![],
         })
     }
 
@@ -240,6 +253,7 @@ impl FumoDelivery {
             inline: false,
             signature: get("Ext/PkgSignature"),
             kind: DeliveryKind::Application,
+            settings: vec![],
         })
     }
 
@@ -357,6 +371,7 @@ mod tests {
             inline: false,
             signature: None,
             kind: DeliveryKind::Firmware,
+            settings: vec![],
         };
         let mut id = 4;
         let cmds = d.commands(&mut || {
@@ -388,6 +403,7 @@ mod tests {
             inline: false,
             signature: None,
             kind: DeliveryKind::Firmware,
+            settings: vec![],
         };
         let mut id = 0;
         let cmds = d.inline_commands(b"bytes", &mut || {
@@ -430,6 +446,7 @@ mod tests {
             inline: false,
             signature: Some("pkg1.sig".into()),
             kind: DeliveryKind::Application,
+            settings: vec![],
         };
         let mut id = 0;
         let cmds = d.commands(&mut || {

@@ -205,6 +205,7 @@ mod tests {
             inline: false,
             signature: None,
             kind: Default::default(),
+            settings: vec![],
         }
     }
 

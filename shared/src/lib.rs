@@ -28,6 +28,7 @@ pub mod range;
 pub mod ratelimit;
 pub mod scomo;
 pub mod session;
+pub mod settings;
 pub mod syncml;
 pub mod time;
 pub mod token;

@@ -74,6 +74,7 @@ fn messages() -> Vec<(&'static str, SyncMl)> {
         inline: false,
         signature: None,
         kind: Default::default(),
+        settings: vec![],
     };
     let pkg4 = server.poll_deliver(&delivery, None).expect("deliver");
     let pkg5 = send(client.handle(&pkg4).expect("pkg4"));

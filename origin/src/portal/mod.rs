@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use portaldm_shared::binding::BrowserBinding;
-use portaldm_shared::catalog::{self, Offer};
+use portaldm_shared::catalog::{self, Offer, PackageKind};
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
 use portaldm_shared::portal::{PortalState, ResultView, SelectRequest, SessionView};
 use portaldm_shared::rand::{SecureRandom, bytes};
@@ -130,7 +130,7 @@ pub(super) async fn choose(st: &AppState, b: &BrowserBinding, package_id: i64) -
         .into_iter()
         .find(|o| o.package.id == package_id)
         .ok_or(AppError::NotFound("that package is not offered to this phone"))?;
-    let delivery = delivery_for(st, &p, &offer, now())?;
+    let delivery = delivery_for(st, &p, &offer, now()).await?;
     if !st.store.select(&p.sid, offer.package.id, &delivery, now_ms()).await? {
         return Err(AppError::Conflict("this portal session is not choosing any more"));
     }
@@ -142,7 +142,7 @@ pub(super) async fn choose(st: &AppState, b: &BrowserBinding, package_id: i64) -
 }
 
 /// A delivery of `offer` to the device of `p`: a signed download URL and a fresh correlator.
-pub(crate) fn delivery_for(
+pub(crate) async fn delivery_for(
     st: &AppState,
     p: &PortalRecord,
     offer: &Offer,
@@ -152,6 +152,20 @@ pub(crate) fn delivery_for(
     let path =
         cdn::sign(&st.cdn_keys, &offer.package.blob, &p.dev_id, expires).map_err(|e| AppError::Internal(e.into()))?;
     let correlator = B64URL.encode(bytes::<16>(&mut OsRandom as &mut dyn SecureRandom).map_err(anyhow::Error::from)?);
+    // A settings package travels as its values, read from its (small, checked) blob.
+    let settings = match offer.package.kind {
+        PackageKind::Settings => {
+            let bytes = crate::blobstore::read_small(
+                &st.cfg.blob_dir,
+                &offer.package.blob,
+                portaldm_shared::settings::MAX_BYTES,
+            )
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?;
+            portaldm_shared::settings::parse(&bytes).map_err(|e| AppError::Internal(e.into()))?
+        }
+        _ => vec![],
+    };
     Ok(FumoDelivery {
         node: format!("pdm{}", offer.package.id),
         pkg_name: offer.package.name.clone(),
@@ -163,6 +177,7 @@ pub(crate) fn delivery_for(
         inline: false,
         signature: offer.package.signature.clone(),
         kind: offer.package.kind.delivery(),
+        settings,
     })
 }
 

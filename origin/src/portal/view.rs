@@ -232,7 +232,10 @@ impl View {
     pub fn confirm(lang: &'static str, t: &'static Strings, offer: &Offer) -> View {
         let o = row(t, offer);
         let heading = t.fmt("confirm.heading", &[("name", &o.name), ("version", &o.version)]);
-        let detail = t.fmt("confirm.detail", &[("size", &o.size_only)]);
+        let detail = match offer.package.kind {
+            PackageKind::Settings => t.get("confirm.settings").to_owned(),
+            _ => t.fmt("confirm.detail", &[("size", &o.size_only)]),
+        };
         // Nothing changes while the user decides: no polling away from the question.
         View { lang, t, body: Body::Confirm { heading, detail, offer: o }, notice: None, is_final: true, start: false }
     }

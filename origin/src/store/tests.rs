@@ -119,6 +119,7 @@ fn delivery(correlator: &str) -> FumoDelivery {
         inline: false,
         signature: None,
         kind: Default::default(),
+        settings: vec![],
     }
 }
 

@@ -54,6 +54,8 @@ pub struct ClientSession {
     outbox: Outbox,
     inbox: Assembler,
     ended: bool,
+    /// Where a server may set values besides the FUMO and SCOMO download subtrees.
+    settings_roots: Vec<String>,
 }
 
 impl ClientSession {
@@ -74,7 +76,32 @@ impl ClientSession {
             outbox: Outbox::default(),
             inbox: Assembler::default(),
             ended: false,
+            settings_roots: vec![crate::settings::DEFAULT_ROOT.to_owned()],
         }
+    }
+
+    /// The subtrees a server may set values in (settings packages), instead of `./Settings/`.
+    pub fn with_settings_roots(mut self, roots: Vec<String>) -> Self {
+        self.settings_roots = roots;
+        self
+    }
+
+    /// The values the server set under the settings roots in this session (applied: an
+    /// `Atomic` that failed left none).
+    pub fn settings_written(&self) -> Vec<(String, String)> {
+        self.tree
+            .iter()
+            .filter(|(k, _)| self.settings_roots.iter().any(|r| k.starts_with(r.as_str())))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Whether the server may write `uri`: under the FUMO or SCOMO download subtrees or a
+    /// settings root, and never through a `.` or `..` segment.
+    fn may_write(&self, uri: &str) -> bool {
+        let plain =
+            uri.strip_prefix("./").is_some_and(|rest| rest.split('/').all(|s| !s.is_empty() && s != "." && s != ".."));
+        plain && (crate::fumo::is_writable(uri) || self.settings_roots.iter().any(|r| uri.starts_with(r.as_str())))
     }
 
     /// A session answering a trigger: Alert 1200, DevInfo, and the session token.
@@ -276,7 +303,7 @@ impl ClientSession {
                 }
             }
             Command::Replace(r) | Command::Add(r) => {
-                let ok = r.items.iter().all(|i| i.target.as_deref().is_some_and(crate::fumo::is_writable));
+                let ok = r.items.iter().all(|i| i.target.as_deref().is_some_and(|t| self.may_write(t)));
                 let mut code = if ok { StatusCode::OK } else { StatusCode::NOT_ALLOWED };
                 for i in r.items.iter().filter(|_| ok) {
                     // Chunked values (MoreData) are joined before they are stored.

@@ -353,10 +353,11 @@ impl ServerSession {
                     .commands
                     .iter()
                     .find_map(|c| match c {
-                        Command::Status(s) if s.cmd == "Exec" => Some(s.code()),
+                        // A settings delivery is an Atomic: its status is the outcome.
+                        Command::Status(s) if s.cmd == "Exec" || s.cmd == "Atomic" => Some(s.code()),
                         _ => None,
                     })
-                    .ok_or(ProtocolError::Incomplete("package 5 has no Status for the Exec"))?;
+                    .ok_or(ProtocolError::Incomplete("package 5 has no Status for the Exec or Atomic"))?;
                 self.state = State::Ended;
                 let mut ids = CmdIds::default();
                 let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];

@@ -63,6 +63,7 @@ fn delivery() -> FumoDelivery {
         inline: false,
         signature: None,
         kind: Default::default(),
+        settings: vec![],
     }
 }
 
@@ -392,5 +393,58 @@ fn fresh_session_ids_are_nonzero_hex() {
         let id = fresh_session_id(&mut rng).expect("rng");
         assert!(u16::from_str_radix(&id, 16).is_ok_and(|v| v != 0), "{id}");
         assert_eq!(id, id.to_uppercase());
+    }
+}
+
+/// A settings delivery: `settings` as one Atomic.
+fn settings_delivery(settings: &[(&str, &str)]) -> FumoDelivery {
+    FumoDelivery {
+        kind: crate::fumo::DeliveryKind::Settings,
+        settings: settings
+            .iter()
+            .map(|(uri, value)| crate::settings::Setting {
+                uri: (*uri).into(),
+                value: (*value).into(),
+                format: "chr".into(),
+            })
+            .collect(),
+        ..delivery()
+    }
+}
+
+/// Runs a portal session that delivers `d`; the server's step for package 5 and the client.
+fn deliver_settings(d: &FumoDelivery) -> (Step, ClientSession) {
+    let (mut client, mut server, pkg2) = open();
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let pkg4 = wire(&server.poll_deliver(d, None).expect("deliver"));
+    let pkg5 = send(client.handle(&pkg4).expect("pkg4"));
+    (server.handle(&pkg5).expect("pkg5"), client)
+}
+
+#[test]
+fn settings_are_set_all_at_once_and_their_status_is_the_outcome() {
+    let d = settings_delivery(&[("./Settings/APN/Name", "internet"), ("./Settings/APN/User", "web")]);
+    let (step, client) = deliver_settings(&d);
+    let Step::Delivered { correlator, status, .. } = step else { panic!("expected Delivered, got {step:?}") };
+    assert_eq!((correlator.as_str(), status), ("corr-1", StatusCode::OK));
+    assert_eq!(
+        client.settings_written(),
+        [
+            ("./Settings/APN/Name".to_owned(), "internet".to_owned()),
+            ("./Settings/APN/User".to_owned(), "web".to_owned())
+        ]
+    );
+    assert!(client.deliveries().is_empty(), "nothing to download");
+}
+
+#[test]
+fn a_setting_outside_the_devices_roots_fails_them_all() {
+    for outside in ["./DMAcc/portaldm/AppAddr", "./Settings/../DMAcc/x", "./Settings/./x"] {
+        let d = settings_delivery(&[("./Settings/APN/Name", "internet"), (outside, "evil")]);
+        let (step, client) = deliver_settings(&d);
+        let Step::Delivered { status, .. } = step else { panic!("expected Delivered") };
+        assert_eq!(status, StatusCode::ATOMIC_FAILED, "{outside}");
+        assert!(client.settings_written().is_empty(), "{outside}: all or nothing");
     }
 }
