@@ -44,6 +44,7 @@ bench: setup
 	scripts/bench-edge.sh
 	scripts/bench-held.sh
 	scripts/with-postgres.sh scripts/bench-flows.sh
+	scripts/with-postgres.sh scripts/bench-dm.sh
 
 # The long fault suites: the origin killed at random points of 50 flows, 1000 downloads cut
 # at random offsets, and a 10-minute soak (scripts/faults.sh; FAULT_RUNS, CUT_RUNS, SOAK_SECS).

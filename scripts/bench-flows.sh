@@ -14,15 +14,17 @@ source scripts/lib.sh
 secs=${BENCH_SECS:-10}
 levels=${BENCH_LEVELS:-"1 10 100 1000"}
 out=target/bench
-rm -rf "$out"
-mkdir -p "$out"
 report="$out/flows.txt"
+tsv="$out/flows.tsv"
+# Only this script's results: the other benchmarks write beside them.
+rm -rf "$out/sqlite" "$out/postgres" "$report" "$tsv" "$out/scaling.svg"
+mkdir -p "$out"
 
 command -v wrk >/dev/null || {
   sudo=$([ "$(id -u)" = 0 ] || echo sudo)
   $sudo apt-get install -y -qq wrk >/dev/null
 }
-cargo build --release -q -p portaldm-origin -p portaldm-client
+cargo build --release -q -p portaldm-origin -p portaldm-client -p portaldm-tests --bins
 scripts/edge-bundle.sh >/dev/null
 origin=target/release/portaldm-origin
 dmclient=target/release/dmclient
@@ -83,12 +85,19 @@ CAPNP
   for c in $levels; do
     echo "## $db, concurrency $c" >> "$report"
     "$dmclient" -c "$sys/dmclient.toml" swarm --edge "http://127.0.0.1:$ep" --devices 0 \
-      --duration-secs "$secs" --concurrency "$c" --first-imei "$first" >> "$report" 2>>"$sys/swarm.log" || true
+      --duration-secs "$secs" --concurrency "$c" --first-imei "$first" > "$sys/swarm-$c.txt" 2>>"$sys/swarm.log" || true
+    cat "$sys/swarm-$c.txt" >> "$report"
+    # For the scaling chart: flows/s and the whole flow's p50 and p99.
+    awk -v db="$db" -v c="$c" '/^completed/ {rate=$(NF-1)} /^flow / {p50=$2; p99=$4} END {if (rate != "") printf "%s\t%s\t%s\t%s\t%s\n", db, c, rate, p50, p99}' \
+      "$sys/swarm-$c.txt" >> "$tsv"
     first=$((first + 1000000))
   done
   stop
 }
 
+printf 'db\tconcurrency\tflows_per_s\tp50_ms\tp99_ms\n' > "$tsv"
 run_db sqlite
 run_db postgres
+# The scaling chart (BENCHMARKS.md shows the copy in docs/bench/).
+target/release/bench_chart "$tsv" "$out/scaling.svg"
 cat "$report"

@@ -1,0 +1,258 @@
+//! The DM server alone, under load: complete portal DM sessions sent straight to the origin
+//! (this program plays the edge: it mints the session tokens and signs each request with the
+//! edge credential), each with packages 1 to 5 and the result session, the user's choice
+//! made through the portal API in between. Reports DM sessions per second and the latency of
+//! each DM message; with `--bare URL` it sends the same requests to `bare_axum` instead, for
+//! the floor.
+//!
+//! Usage: `bench_dm --origin URL --dir DEV_SETUP_DIR --concurrency N --secs S [--bare URL]`.
+//! The origin must run with `hold_secs = 0`: a held package 4 is answered at once and the
+//! client asks again (Alert 1222), so one thread drives each session.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use portaldm_shared::binding::BrowserBinding;
+use portaldm_shared::device::DeviceDetails;
+use portaldm_shared::edgeauth;
+use portaldm_shared::fumo::{FumoResult, ResultCode};
+use portaldm_shared::keys::NamedKey;
+use portaldm_shared::media::DmEncoding;
+use portaldm_shared::session::client::{ClientSession, ClientStep};
+use portaldm_shared::syncml;
+use portaldm_shared::token::{Claims, TokenSigner};
+use portaldm_tests::now;
+
+struct Args {
+    origin: String,
+    dir: std::path::PathBuf,
+    concurrency: usize,
+    secs: u64,
+    bare: Option<String>,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args { origin: String::new(), dir: ".".into(), concurrency: 16, secs: 10, bare: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().ok_or(format!("{k} needs a value"))?;
+        match k.as_str() {
+            "--origin" => a.origin = v,
+            "--dir" => a.dir = v.into(),
+            "--concurrency" => a.concurrency = v.parse().map_err(|_| "bad --concurrency")?,
+            "--secs" => a.secs = v.parse().map_err(|_| "bad --secs")?,
+            "--bare" => a.bare = Some(v),
+            _ => return Err(format!("unknown argument {k}")),
+        }
+    }
+    if a.origin.is_empty() && a.bare.is_none() {
+        return Err("--origin or --bare is required".into());
+    }
+    Ok(a)
+}
+
+/// A key from the dev-setup folder's keys.toml.
+fn key(dir: &std::path::Path, name: &str) -> Result<NamedKey, String> {
+    let text = std::fs::read_to_string(dir.join("keys.toml")).map_err(|e| e.to_string())?;
+    let v = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} = ")))
+        .ok_or(format!("no {name} in keys.toml"))?
+        .trim()
+        .trim_matches('"');
+    NamedKey::parse(v).map_err(|e| e.to_string())
+}
+
+struct Ctx {
+    base: String,
+    bare: bool,
+    signer: Option<TokenSigner>,
+    edge: Vec<NamedKey>,
+    agent: ureq::Agent,
+}
+
+impl Ctx {
+    /// POSTs `body` to `path` as the edge would; the answer's body and the time it took.
+    fn post(&self, path: &str, ctype: &str, body: &[u8], cookie: Option<&str>) -> Result<(Vec<u8>, Duration), String> {
+        let t = Instant::now();
+        let mut req = self.agent.post(&format!("{}{path}", self.base)).header("Content-Type", ctype);
+        if !self.bare {
+            let cred = edgeauth::sign(&self.edge, "POST", path, now()).map_err(|e| e.to_string())?;
+            req = req.header(edgeauth::HEADER, &cred).header(edgeauth::CLIENT_HEADER, "127.0.0.1");
+        }
+        if let Some(c) = cookie {
+            req = req.header("Cookie", c);
+        }
+        let mut r = req.send(body).map_err(|e| e.to_string())?;
+        if !r.status().is_success() {
+            return Err(format!("{path}: HTTP {}", r.status()));
+        }
+        let bytes = r.body_mut().with_config().limit(1 << 20).read_to_vec().map_err(|e| e.to_string())?;
+        Ok((bytes, t.elapsed()))
+    }
+}
+
+const DM: &str = "application/vnd.syncml.dm+xml";
+
+/// The OS's random source.
+struct OsRandom;
+
+impl portaldm_shared::rand::SecureRandom for OsRandom {
+    fn fill(&mut self, dest: &mut [u8]) -> Result<(), portaldm_shared::rand::RandomUnavailable> {
+        getrandom::fill(dest).map_err(|_| portaldm_shared::rand::RandomUnavailable)
+    }
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    let _ = getrandom::fill(&mut b);
+    b
+}
+
+/// Drives `s` to its end; every message's latency into `lat`; the session afterwards.
+fn drive(
+    ctx: &Ctx,
+    mut s: ClientSession,
+    lat: &mut Histogram<u64>,
+    mut before_each: impl FnMut(usize) -> Result<(), String>,
+) -> Result<ClientSession, String> {
+    let mut out = s.first_message();
+    for n in 0..64 {
+        before_each(n)?;
+        let body = syncml::encode(DmEncoding::Xml, &out).map_err(|e| e.to_string())?;
+        let (answer, took) = ctx.post("/dm", DM, &body, None)?;
+        let _ = lat.record(took.as_micros() as u64);
+        let msg = syncml::decode(DmEncoding::Xml, &answer).map_err(|e| e.to_string())?;
+        match s.handle(&msg).map_err(|e| e.to_string())? {
+            ClientStep::Send(m) => out = *m,
+            ClientStep::Done => return Ok(s),
+        }
+    }
+    Err("session did not end".into())
+}
+
+/// One complete session (packages 1–5 with the choice, then the result session).
+fn session(ctx: &Ctx, i: u64, lat: &mut Histogram<u64>) -> Result<(), String> {
+    if ctx.bare {
+        // The same requests, to the floor: 5 DM messages, the choice, 1 result message.
+        for n in 0..7 {
+            let (path, ctype) = if n == 3 { ("/portal/api/select", "application/json") } else { ("/dm", DM) };
+            let (_, took) = ctx.post(path, ctype, b"<SyncML/>", None)?;
+            if path == "/dm" {
+                let _ = lat.record(took.as_micros() as u64);
+            }
+        }
+        return Ok(());
+    }
+    let signer = ctx.signer.as_ref().ok_or("no token key")?;
+    let nsid = u16::from_be_bytes(random::<2>());
+    let binding = BrowserBinding::generate(&mut OsRandom).map_err(|e| e.to_string())?;
+    let t = now().as_secs();
+    let claims = Claims {
+        iss: "bench".into(),
+        aud: "portaldm-origin".into(),
+        sid: binding.sid.clone(),
+        nsid,
+        srv: "portaldm".into(),
+        iat: t,
+        nbf: t,
+        exp: t + 300,
+        jti: hex::encode(random::<16>()),
+        bnd: binding.bnd(),
+        colo: "BENCH".into(),
+    };
+    let token = signer.sign(&claims).map_err(|e| e.to_string())?;
+    let device = DeviceDetails {
+        dev_id: format!("IMEI:{:015}", 350_000_000_000_000u64 + i),
+        man: Some("portaldm".into()),
+        model: Some("PDM-Phone-1".into()),
+        dm_v: Some("1.2".into()),
+        lang: Some("en-US".into()),
+        fw_v: Some("1.0.0".into()),
+        sw_v: Some("1.0.0".into()),
+        hw_v: Some("A1".into()),
+        ..Default::default()
+    };
+    let uri = format!("{}/dm", ctx.base);
+    let s = ClientSession::server_initiated(device.clone(), &uri, &format!("{nsid:X}"), &token);
+    let cookie = format!("pdm={}", binding.cookie_value());
+    // Before the 4th message (the 1222 after the held package 4) the user chooses.
+    let s = drive(ctx, s, lat, |n| {
+        if n == 3 {
+            ctx.post("/portal/api/select", "application/json", br#"{"package_id":2}"#, Some(&cookie))?;
+        }
+        Ok(())
+    })?;
+    let d = s.deliveries().first().cloned().ok_or("no delivery")?;
+    let result = FumoResult { source: d.operation(), correlator: d.correlator, code: ResultCode::SUCCESS };
+    let report = ClientSession::report(device, &uri, &format!("{:X}", u16::from_be_bytes(random::<2>())), &result);
+    drive(ctx, report, lat, |_| Ok(()))?;
+    Ok(())
+}
+
+fn main() {
+    let a = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bench_dm: {e}");
+            std::process::exit(2);
+        }
+    };
+    let bare = a.bare.is_some();
+    let ctx = Arc::new(Ctx {
+        base: a.bare.clone().unwrap_or(a.origin.clone()).trim_end_matches('/').to_owned(),
+        bare,
+        signer: if bare { None } else { key(&a.dir, "token_key").ok().and_then(|k| TokenSigner::new(&k).ok()) },
+        edge: if bare { vec![] } else { key(&a.dir, "edge_key").into_iter().collect() },
+        agent: ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).build().into(),
+    });
+    let deadline = Instant::now() + Duration::from_secs(a.secs);
+    let totals =
+        Arc::new(Mutex::new((0u64, 0u64, Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds"))));
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..a.concurrency)
+        .map(|_| {
+            let (ctx, totals, counter) = (ctx.clone(), totals.clone(), counter.clone());
+            std::thread::spawn(move || {
+                let mut lat = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+                let (mut ok, mut failed) = (0u64, 0u64);
+                while Instant::now() < deadline {
+                    let i = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    match session(&ctx, i, &mut lat) {
+                        Ok(()) => ok += 1,
+                        Err(e) => {
+                            failed += 1;
+                            if failed <= 3 {
+                                eprintln!("session failed: {e}");
+                            }
+                        }
+                    }
+                }
+                if let Ok(mut t) = totals.lock() {
+                    t.0 += ok;
+                    t.1 += failed;
+                    let _ = t.2.add(&lat);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let Ok(t) = totals.lock() else { return };
+    let ms = |q: f64| t.2.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "{} sessions={} failed={} secs={:.1} sessions_per_s={:.1} messages_per_s={:.1} msg_p50_ms={:.2} msg_p99_ms={:.2}",
+        if bare { "bare" } else { "dm" },
+        t.0,
+        t.1,
+        secs,
+        t.0 as f64 / secs,
+        t.2.len() as f64 / secs,
+        ms(0.5),
+        ms(0.99)
+    );
+}
