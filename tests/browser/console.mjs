@@ -76,7 +76,8 @@ try {
     await page.getByLabel("DevId").fill(env("DEV_ID"));
     await page.getByRole("button", { name: "Look up" }).click();
     await page.getByRole("heading", { name: env("DEV_ID") }).waitFor();
-    seen.device_results = await page.locator("tbody tr").count();
+    seen.device_results = await page.locator("#results tbody tr").count();
+    seen.device_history = await page.locator("#history tbody tr").count();
     await shot("device");
     await page.getByRole("link", { name: "Results" }).click();
     await page.getByRole("heading", { name: "Results" }).waitFor();

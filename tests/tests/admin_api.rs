@@ -105,6 +105,7 @@ fn publish_install_revoke(sys: System) {
     assert_eq!(device.status, 200);
     assert_eq!(device.json()["details"]["model"], "PDM-Phone-1");
     assert_eq!(device.json()["results"][0]["package_id"], id);
+    assert_eq!(device.json()["history"][0]["details"]["fw_v"], "1.0.0", "what it reported, over time");
     let done = get_admin(&sys, &token, "/sessions?state=done").json();
     assert_eq!(done.as_array().map(Vec::len), Some(1));
     assert_eq!(done[0]["package_id"], id);
@@ -449,7 +450,7 @@ fn an_application_is_delivered_through_scomo() {
             &token,
             "/packages",
             &json!({
-                "kind": "settings", "name": "x", "version": "1", "models": ["X"], "blob": blob["sha256"],
+                "kind": "ringtone", "name": "x", "version": "1", "models": ["X"], "blob": blob["sha256"],
             })
         )
         .status,

@@ -63,6 +63,7 @@ fn an_admin_publishes_in_the_console_a_phone_installs_it_and_a_revoke_takes_it_a
     );
     assert_eq!(revoked["sessions_done"], 1, "{revoked}");
     assert_eq!(revoked["device_results"], 1, "{revoked}");
+    assert_eq!(revoked["device_history"], 1, "one set of details reported so far: {revoked}");
     assert_eq!(revoked["charts"], 3, "{revoked}");
     assert!(revoked["chart_bars"].as_u64().is_some_and(|n| n >= 3), "{revoked}");
 

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use portaldm_shared::admin::api::{ApiError, DeviceResult, DeviceView, SessionView};
+use portaldm_shared::admin::api::{ApiError, DeviceResult, DeviceSnapshot, DeviceView, SessionView};
 use portaldm_shared::fumo::ResultCode;
 use portaldm_shared::portal::PortalState;
 use serde::Deserialize;
@@ -33,7 +33,21 @@ pub async fn get_device(State(st): State<AppState>, Path(dev_id): Path<String>) 
             recorded_at: r.recorded_at,
         })
         .collect();
-    Ok(Json(DeviceView { details: d.details, first_seen: d.first_seen, last_seen: d.last_seen, account, results }))
+    let history = st
+        .store
+        .device_history(&dev_id, 100)
+        .await?
+        .into_iter()
+        .map(|(seen_at, details)| DeviceSnapshot { seen_at, details })
+        .collect();
+    Ok(Json(DeviceView {
+        details: d.details,
+        first_seen: d.first_seen,
+        last_seen: d.last_seen,
+        account,
+        results,
+        history,
+    }))
 }
 
 /// Filters of the session list.

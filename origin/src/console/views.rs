@@ -58,12 +58,13 @@ struct DevicePage<'a> {
     device: Option<DeviceRecord>,
     account: Option<String>,
     results: Vec<ResultLine>,
+    history: Vec<(i64, portaldm_shared::device::DeviceDetails)>,
 }
 
 /// `GET /admin/devices?dev_id=…`: a device's details, account and results.
 pub async fn device(State(st): State<AppState>, admin: Admin, Query(q): Query<Lookup>) -> Response {
     let dev_id = q.dev_id.as_deref().map(str::trim).unwrap_or("");
-    let (mut device, mut account, mut results) = (None, None, vec![]);
+    let (mut device, mut account, mut results, mut history) = (None, None, vec![], vec![]);
     if !dev_id.is_empty() {
         let found = async {
             device = st.store.device(dev_id).await?;
@@ -75,6 +76,7 @@ pub async fn device(State(st): State<AppState>, admin: Admin, Query(q): Query<Lo
                 .into_iter()
                 .map(|r| ResultLine { meaning: ResultCode(r.code).describe(), r })
                 .collect();
+            history = st.store.device_history(dev_id, 50).await?;
             Ok::<(), crate::store::StoreError>(())
         }
         .await;
@@ -83,7 +85,7 @@ pub async fn device(State(st): State<AppState>, admin: Admin, Query(q): Query<Lo
         }
     }
     let status = if !dev_id.is_empty() && device.is_none() { StatusCode::NOT_FOUND } else { StatusCode::OK };
-    page(status, DevicePage { csrf: admin.csrf(), dev_id, device, account, results }.render())
+    page(status, DevicePage { csrf: admin.csrf(), dev_id, device, account, results, history }.render())
 }
 
 #[derive(Template)]

@@ -334,6 +334,8 @@ pub trait Store: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
     /// A device from the registry.
     async fn device(&self, dev_id: &str) -> StoreResult<Option<DeviceRecord>>;
+    /// What a device reported over time (complete details, a row per change), newest first.
+    async fn device_history(&self, dev_id: &str, limit: u32) -> StoreResult<Vec<(i64, DeviceDetails)>>;
     /// A device's recorded results, newest first.
     async fn results_for(&self, dev_id: &str) -> StoreResult<Vec<ResultRecord>>;
     /// How the deliveries of a package ended: (FUMO code, count), by code.

@@ -79,6 +79,19 @@ async fn upsert_device_on(c: &mut PgConnection, d: &DeviceDetails, now: i64) -> 
     .bind(now)
     .execute(&mut *c)
     .await?;
+    // History only of complete details (DevDetail read), and only when they changed.
+    if d.fw_v.is_some() {
+        sqlx::query(
+            "INSERT INTO device_history (dev_id, details, seen_at) SELECT $1, $2, $3 WHERE COALESCE((SELECT details FROM device_history WHERE dev_id = $4 ORDER BY id DESC LIMIT 1), '') <> $5",
+        )
+        .bind(&d.dev_id)
+        .bind(json(d)?)
+        .bind(now)
+        .bind(&d.dev_id)
+        .bind(json(d)?)
+        .execute(&mut *c)
+        .await?;
+    }
     Ok(())
 }
 
@@ -576,6 +589,16 @@ impl Store for PgStore {
             first_seen: row.try_get("first_seen")?,
             last_seen: row.try_get("last_seen")?,
         }))
+    }
+
+    async fn device_history(&self, dev_id: &str, limit: u32) -> StoreResult<Vec<(i64, DeviceDetails)>> {
+        let rows =
+            sqlx::query("SELECT details, seen_at FROM device_history WHERE dev_id = $1 ORDER BY id DESC LIMIT $2")
+                .bind(dev_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|r| Ok((r.try_get("seen_at")?, parse(&r.try_get::<String, _>("details")?)?))).collect()
     }
 
     async fn results_for(&self, dev_id: &str) -> StoreResult<Vec<ResultRecord>> {

@@ -56,6 +56,7 @@ on_both!(
     admin_tokens_are_stored_hashed_and_revoked_once,
     revoked_packages_stay_listed_for_admins,
     recent_sessions_are_newest_first_and_filter_by_state,
+    device_history_keeps_each_change_of_complete_details,
 );
 
 fn device() -> DeviceDetails {
@@ -358,4 +359,20 @@ async fn recent_sessions_are_newest_first_and_filter_by_state(s: &dyn Store) {
     assert_eq!(choosing.len(), 1);
     assert_eq!((choosing[0].state.as_str(), choosing[0].model.as_deref()), ("choosing", Some("M")));
     assert_eq!(s.recent_sessions(None, 2).await.expect("lists").len(), 2);
+}
+
+async fn device_history_keeps_each_change_of_complete_details(s: &dyn Store) {
+    let partial = DeviceDetails { dev_id: "IMEI:9".into(), model: Some("M".into()), ..Default::default() };
+    s.upsert_device(&partial, 1).await.expect("upserts");
+    assert!(s.device_history("IMEI:9", 10).await.expect("q").is_empty(), "DevInfo alone is not a snapshot");
+    let v1 = DeviceDetails { fw_v: Some("1.0".into()), ..partial.clone() };
+    s.upsert_device(&v1, 2).await.expect("upserts");
+    s.upsert_device(&partial, 3).await.expect("upserts");
+    s.upsert_device(&v1, 4).await.expect("upserts");
+    let v2 = DeviceDetails { fw_v: Some("1.2".into()), ..partial };
+    s.upsert_device(&v2, 5).await.expect("upserts");
+    let h = s.device_history("IMEI:9", 10).await.expect("q");
+    let got: Vec<(i64, Option<String>)> = h.into_iter().map(|(at, d)| (at, d.fw_v)).collect();
+    assert_eq!(got, [(5, Some("1.2".into())), (2, Some("1.0".into()))], "a row per change, newest first");
+    assert_eq!(s.device_history("IMEI:9", 1).await.expect("q").len(), 1);
 }

@@ -160,6 +160,19 @@ pub struct DeviceView {
     pub account: Option<String>,
     /// Its results, newest first.
     pub results: Vec<DeviceResult>,
+    /// What it reported over time (a snapshot per change), newest first.
+    #[serde(default)]
+    pub history: Vec<DeviceSnapshot>,
+}
+
+/// A device's details as they were from one time on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceSnapshot {
+    /// First seen like this (Unix ms).
+    pub seen_at: i64,
+    /// The details.
+    pub details: DeviceDetails,
 }
 
 /// A portal session, for the live view.
