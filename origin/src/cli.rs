@@ -164,6 +164,24 @@ pub enum AdminTokenCommand {
 pub enum KeysCommand {
     /// List the configured keys by id.
     List,
+    /// Make a new key and print where it goes, trusted beside the current ones (verify-only
+    /// for now; `rotate` makes the new one sign).
+    Add {
+        /// Which key: `token`, `cdn`, `edge` or `package`.
+        kind: String,
+        /// Its id (unique among this kind's keys).
+        #[arg(long)]
+        kid: String,
+    },
+    /// Make a new key and print where it goes to sign from now on, the current ones kept for
+    /// verifying what they signed until it expires.
+    Rotate {
+        /// Which key: `token`, `cdn`, `edge` or `package`.
+        kind: String,
+        /// Its id (unique among this kind's keys).
+        #[arg(long)]
+        kid: String,
+    },
 }
 
 /// Device subcommands.

@@ -568,3 +568,43 @@ fn settings_are_set_in_the_session_all_or_nothing() {
     let detail = get_admin(&sys, &token, &format!("/packages/{outside_id}")).json();
     assert_eq!(detail["results"][0]["code"], 410);
 }
+
+#[test]
+fn keys_add_and_rotate_print_lines_the_origin_accepts() {
+    let sys = System::start(Options::default());
+    let run = |args: &[&str]| {
+        let out = sys.origin_cmd(args).output().expect("runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, listed, _) = run(&["keys", "list"]);
+    assert!(ok && listed.contains("cdn1") && listed.contains("dev1"), "{listed}");
+    assert!(!listed.contains("cdn1:"), "ids only, never keys: {listed}");
+
+    // Rotating the CDN key: the new one first (it signs), the old one kept.
+    let (ok, printed, err) = run(&["keys", "rotate", "cdn", "--kid", "cdn2"]);
+    assert!(ok, "{err}");
+    let line = printed.lines().find(|l| l.starts_with("cdn_keys = ")).expect("origin line").to_owned();
+    assert!(line.starts_with("cdn_keys = \"cdn2:") && line.contains(",cdn1:"), "{line}");
+    let cfg = sys.dir.path().join("origin.toml");
+    let text = std::fs::read_to_string(&cfg).expect("origin.toml");
+    let old = text.lines().find(|l| l.starts_with("cdn_keys = ")).expect("cdn_keys").to_owned();
+    std::fs::write(&cfg, text.replace(&old, line.split("   ").next().unwrap_or(&line).trim())).expect("write");
+    let (ok, listed, err) = run(&["keys", "list"]);
+    assert!(ok, "{err}");
+    assert!(listed.contains("cdn2, cdn1"), "{listed}");
+
+    // A token key: the public half for the origin, the seed for the edge's secret.
+    let (ok, printed, _) = run(&["keys", "add", "token", "--kid", "tok2"]);
+    assert!(
+        ok && printed.contains("token_public_keys = \"dev1:") && printed.contains("PDM_TOKEN_KEY   # value: tok2:"),
+        "{printed}"
+    );
+    // Refusals: an id in use, an unknown kind, a bad id.
+    assert!(!run(&["keys", "add", "cdn", "--kid", "cdn1"]).0);
+    assert!(!run(&["keys", "add", "wifi", "--kid", "x"]).0);
+    assert!(!run(&["keys", "add", "edge", "--kid", "a b"]).0);
+}
