@@ -160,6 +160,105 @@ fn every_bad_input_gets_a_clear_refusal_and_nothing_breaks() {
     }
     assert!(wrong.is_empty(), "refused wrongly or without a reason:\n{}", wrong.join("\n"));
 
+    // The admin API, on the origin's own address, with and without a good token.
+    let token = sys.admin_token("catalogue");
+    let bearer = format!("Bearer {token}");
+    let admin =
+        |name: &'static str, method: &'static str, path: &str, auth: &str, ctype: &str, body: Vec<u8>, status: u16| {
+            Http {
+                name,
+                method,
+                path: format!("/admin/api{path}"),
+                headers: [("Authorization", auth.to_owned()), ("Content-Type", ctype.to_owned())]
+                    .into_iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .collect(),
+                body,
+                status,
+            }
+        };
+    let pkg = |extra: &str| {
+        format!(r#"{{"name":"fw","version":"9","models":["X"],"blob":"{}"{extra}}}"#, "ab".repeat(32)).into_bytes()
+    };
+    let admin_cases = vec![
+        admin("admin call without a token", "GET", "/packages", "", "", vec![], 401),
+        admin(
+            "admin call with a 10 KiB token",
+            "GET",
+            "/packages",
+            &format!("Bearer pdm_admin_{}", "a".repeat(10_240)),
+            "",
+            vec![],
+            401,
+        ),
+        admin(
+            "admin call with another scheme",
+            "GET",
+            "/packages",
+            &bearer.replace("Bearer", "Token"),
+            "",
+            vec![],
+            401,
+        ),
+        admin(
+            "package with broken JSON",
+            "POST",
+            "/packages",
+            &bearer,
+            "application/json",
+            b"{\"name\":".to_vec(),
+            400,
+        ),
+        admin(
+            "package 64 levels deep",
+            "POST",
+            "/packages",
+            &bearer,
+            "application/json",
+            format!("{}{}", "[".repeat(64), "]".repeat(64)).into_bytes(),
+            422,
+        ),
+        admin(
+            "package with an unknown field",
+            "POST",
+            "/packages",
+            &bearer,
+            "application/json",
+            pkg(r#","owner":"me""#),
+            422,
+        ),
+        admin(
+            "package with a 300-byte version",
+            "POST",
+            "/packages",
+            &bearer,
+            "application/json",
+            format!(r#"{{"name":"fw","version":"{}","models":["X"],"blob":"{}"}}"#, "9".repeat(300), "ab".repeat(32))
+                .into_bytes(),
+            400,
+        ),
+        admin(
+            "package with a rollout of 1000",
+            "POST",
+            "/packages",
+            &bearer,
+            "application/json",
+            pkg(r#","rollout_percent":1000"#),
+            422,
+        ),
+        admin("package for a blob never uploaded", "POST", "/packages", &bearer, "application/json", pkg(""), 400),
+        admin("empty blob upload", "POST", "/blobs", &bearer, "application/octet-stream", vec![], 400),
+        admin("sessions in an unknown state", "GET", "/sessions?state=%00", &bearer, "", vec![], 400),
+    ];
+    for c in admin_cases {
+        let r = send(&sys.origin, &c);
+        if r.status != c.status || r.body.is_empty() {
+            wrong.push(format!("{}: {} (wanted {}) {}", c.name, r.status, c.status, String::from_utf8_lossy(&r.body)));
+        }
+        count += 1;
+    }
+    assert!(wrong.is_empty(), "admin API refused wrongly or without a reason:\n{}", wrong.join("\n"));
+
     // Triggers handed to dmclient, and dmclient's own configuration.
     let keys = sys.keys();
     let valid = Package0::with_token(0x42, "portaldm", UiMode::UserInteraction, "t")
