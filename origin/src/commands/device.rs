@@ -115,20 +115,11 @@ fn generated() -> anyhow::Result<String> {
     Ok(B64URL.encode(bytes::<18>(&mut OsRandom as &mut dyn SecureRandom)?))
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` without a date library: days since the epoch to a civil date
-/// (Howard Hinnant's algorithm).
+/// `YYYY-MM-DD HH:MM:SS UTC` without a date library.
 fn humantime_utc(t: std::time::SystemTime) -> String {
     let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = portaldm_shared::time::civil_date(days);
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 

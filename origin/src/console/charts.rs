@@ -176,17 +176,9 @@ pub fn by_day(points: &[ResultPoint], now: i64, days: i64) -> Days {
     Days { title: format!("Results per day, last {days} days"), columns, max }
 }
 
-/// "MM-DD" of a day number since 1970 (proleptic Gregorian, UTC).
+/// "MM-DD" of a day number since 1970 (UTC).
 fn day_label(day: i64) -> String {
-    // Howard Hinnant's civil_from_days.
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let (_, m, d) = portaldm_shared::time::civil_date(day);
     format!("{m:02}-{d:02}")
 }
 
