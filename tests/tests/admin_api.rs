@@ -608,3 +608,73 @@ fn keys_add_and_rotate_print_lines_the_origin_accepts() {
     assert!(!run(&["keys", "add", "wifi", "--kid", "x"]).0);
     assert!(!run(&["keys", "add", "edge", "--kid", "a b"]).0);
 }
+
+#[test]
+fn a_dm_account_given_through_the_api_authenticates_the_phone_and_results_are_listed() {
+    let sys = System::start(Options { hold_secs: 1, ..Options::default() });
+    let token = sys.admin_token("provisioning");
+    let auth = bearer(&token);
+    let put = |dev: &str, body: &Value| {
+        let r = agent()
+            .put(&api(&sys, &format!("/devices/{dev}/account")))
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send(body.to_string().as_bytes())
+            .expect("PUT");
+        let status = r.status().as_u16();
+        let body = r.into_body().read_to_string().unwrap_or_default();
+        (status, body)
+    };
+    assert_eq!(put("IMEI:490154203237518", &json!({ "scheme": "rot13" })).0, 400);
+    assert_eq!(put("IMEI:490154203237518", &json!({ "owner": "me" })).0, 422);
+    let (status, body) = put("IMEI:490154203237518", &json!({}));
+    assert_eq!(status, 200, "{body}");
+    let issued: Value = serde_json::from_str(&body).expect("json");
+    let table = issued["dmclient_toml"].as_str().expect("toml").to_owned();
+    assert!(table.starts_with("[account.auth]\nscheme = \"md5\"") && table.contains("server_password"), "{table}");
+
+    // The phone with that table authenticates (MD5 both ways) and gets its update.
+    let text = std::fs::read_to_string(sys.client_config()).expect("dmclient.toml");
+    let config = sys.dir.path().join("dmclient-account.toml");
+    std::fs::write(&config, format!("{text}\n{table}")).expect("write");
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let client = sys.spawn_dmclient(&config, &trig.body);
+    phone.wait_for("choosing", Duration::from_secs(20));
+    assert_eq!(phone.post_json("/portal/api/select", &json!({ "package_id": 2 })).status, 200);
+    let out = wait_with_timeout(client, Duration::from_secs(60));
+    assert!(out.status.success(), "dmclient: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
+    // Without the account's passwords the same phone is now refused.
+    let mut other = Browser::new(&sys.edge);
+    let trig = other.get("/portal/trigger");
+    let refused = sys.run_dmclient(&sys.client_config(), &trig.body);
+    assert!(!refused.status.success(), "a device with an account must authenticate");
+
+    let results = get_admin(&sys, &token, "/results?package_id=2").json();
+    assert_eq!(results.as_array().map(Vec::len), Some(1), "{results}");
+    assert_eq!((results[0]["code"].as_u64(), results[0]["model"].as_str()), (Some(200), Some("PDM-Phone-1")));
+    assert_eq!(get_admin(&sys, &token, "/results?package_id=4").json(), json!([]));
+    assert_eq!(get_admin(&sys, &token, "/results?since_ms=abc").status, 400);
+    let log = get_admin(&sys, &token, "/audit").json();
+    assert!(
+        log.as_array()
+            .expect("log")
+            .iter()
+            .any(|e| e["action"] == "device.account" && e["target"] == "IMEI:490154203237518")
+    );
+    assert!(
+        !log.to_string().contains(
+            issued["dmclient_toml"]
+                .as_str()
+                .unwrap_or("-")
+                .split("client_password = ")
+                .nth(1)
+                .unwrap_or("-")
+                .lines()
+                .next()
+                .unwrap_or("-")
+        ),
+        "no password in the audit log"
+    );
+}

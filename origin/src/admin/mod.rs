@@ -74,6 +74,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .routes(routes!(catalog::set_rollout))
         .routes(routes!(catalog::upload_blob))
         .routes(routes!(registry::get_device))
+        .routes(routes!(registry::set_account))
+        .routes(routes!(registry::list_results))
         .routes(routes!(registry::list_sessions))
         .routes(routes!(tokens::audit_log))
         .routes(routes!(tokens::list_tokens, tokens::create_token))

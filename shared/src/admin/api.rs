@@ -275,3 +275,58 @@ pub struct NewAdminToken {
     /// The whole bearer token.
     pub token: String,
 }
+
+/// A DM account to give a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AccountRequest {
+    /// `md5` (default), `hmac` or `basic`.
+    #[serde(default = "md5")]
+    pub scheme: String,
+    /// The client's user name (default: the DevId).
+    #[serde(default)]
+    pub client_name: Option<String>,
+    /// The client's password (default: generated).
+    #[serde(default)]
+    pub client_password: Option<String>,
+    /// Whether the server proves itself to the device (default true).
+    #[serde(default = "yes")]
+    pub server_auth: bool,
+    /// The server's user name (default: the ServerID).
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// The server's password (default: generated).
+    #[serde(default)]
+    pub server_password: Option<String>,
+}
+
+fn md5() -> String {
+    "md5".into()
+}
+
+/// An account just set: the device's side, shown once (the origin keeps only keys).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccountIssued {
+    /// The device.
+    pub dev_id: String,
+    /// The `[account.auth]` table for the device's dmclient.toml.
+    pub dmclient_toml: String,
+}
+
+/// One recorded result, for the results list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResultEntry {
+    /// When it was recorded (Unix ms).
+    pub recorded_at: i64,
+    /// The package delivered, if known.
+    pub package_id: Option<i64>,
+    /// FUMO result code.
+    pub code: u16,
+    /// Its meaning.
+    pub meaning: String,
+    /// The reporting device's model, if known.
+    pub model: Option<String>,
+}
