@@ -149,6 +149,9 @@ pub enum AdminTokenCommand {
         /// What or who it is for.
         #[arg(long)]
         name: String,
+        /// It may read the admin API and the console, and change nothing.
+        #[arg(long)]
+        read_only: bool,
     },
     /// List tokens (ids and names, never secrets).
     List,

@@ -678,3 +678,31 @@ fn a_dm_account_given_through_the_api_authenticates_the_phone_and_results_are_li
         "no password in the audit log"
     );
 }
+
+#[test]
+fn a_read_only_token_reads_and_changes_nothing() {
+    let sys = System::start(Options::default());
+    let admin = sys.admin_token("ops");
+    let out =
+        sys.origin_cmd(&["admin-token", "create", "--name", "dashboard", "--read-only"]).output().expect("create");
+    assert!(out.status.success());
+    let reader = String::from_utf8(out.stdout).expect("utf-8").trim().to_owned();
+    for path in ["/packages", "/sessions", "/audit", "/keys", "/tokens", "/results"] {
+        assert_eq!(get_admin(&sys, &reader, path).status, 200, "{path}");
+    }
+    let listed = get_admin(&sys, &admin, "/tokens").json();
+    assert!(listed.as_array().expect("tokens").iter().any(|t| t["name"] == "dashboard" && t["read_only"] == true));
+    let before = get_admin(&sys, &admin, "/audit").json().as_array().map(Vec::len);
+    let refused = [
+        post_json(&sys, &reader, "/packages/2/revoke", &json!({})),
+        post_json(&sys, &reader, "/tokens", &json!({ "name": "escalate" })),
+        upload(&sys, &reader, b"bytes"),
+        delete_with(&api(&sys, &format!("/tokens/{}", &admin[10..22])), &[("Authorization", &bearer(&reader))]),
+    ];
+    for r in refused {
+        assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+        assert!(String::from_utf8_lossy(&r.body).contains("read-only"));
+    }
+    assert_eq!(get_admin(&sys, &admin, "/audit").json().as_array().map(Vec::len), before, "nothing changed");
+    assert_eq!(get_admin(&sys, &admin, "/packages/2").json()["package"]["status"], "published");
+}

@@ -103,6 +103,16 @@ fn console_forms_need_the_session_and_its_form_token() {
     assert!(sys.origin_cmd(&["admin-token", "revoke", id]).output().expect("revoke").status.success());
     assert_eq!(get_with(&url("/admin/catalog"), &[("Cookie", &other_cookie)]).status, 303);
 
+    // A read-only token signs in and reads, changes nothing, and can still sign out.
+    let out = sys.origin_cmd(&["admin-token", "create", "--name", "auditor", "--read-only"]).output().expect("create");
+    let reader = String::from_utf8(out.stdout).expect("utf-8").trim().to_owned();
+    let (rc, rcsrf) = sign_in(&sys, &reader);
+    assert_eq!(get_with(&url("/admin/results"), &[("Cookie", &rc)]).status, 200);
+    let r = form(&url("/admin/catalog/1/revoke"), Some(&rc), &[], &format!("csrf={rcsrf}"));
+    assert_eq!(r.status, 403, "{}", text(&r));
+    assert!(text(&r).contains("read-only"));
+    assert_eq!(form(&url("/admin/sign-out"), Some(&rc), &[], &format!("csrf={rcsrf}")).status, 303);
+
     // The edge forwards none of the console.
     assert_eq!(get_with(&format!("{}/admin/sign-in", sys.edge), &[]).status, 404);
 }

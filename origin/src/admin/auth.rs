@@ -49,6 +49,14 @@ pub async fn require_admin(State(st): State<AppState>, mut req: Request, next: N
                 tracing::warn!(token = %view.id, "admin request with a revoked token");
                 return unauthorized("this admin token was revoked");
             }
+            let reads = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+            if view.read_only && !reads {
+                return (
+                    StatusCode::FORBIDDEN,
+                    Json(ApiError { error: "this admin token is read-only: it changes nothing".into() }),
+                )
+                    .into_response();
+            }
             req.extensions_mut().insert(Actor(format!("token:{} ({})", view.id, view.name)));
             next.run(req).await
         }

@@ -51,7 +51,9 @@ pub async fn create_token(
     }
     let random = bytes::<{ token::RANDOM_LEN }>(&mut OsRandom).map_err(|e| AppError::Internal(e.into()))?;
     let issued = token::issue(&random);
-    st.store.create_admin_token(&issued.id, &req.name, &issued.secret_sha256, &actor.0, now_ms()).await?;
+    st.store
+        .create_admin_token(&issued.id, &req.name, &issued.secret_sha256, req.read_only, &actor.0, now_ms())
+        .await?;
     Ok((StatusCode::CREATED, Json(NewAdminToken { id: issued.id, token: issued.token })))
 }
 

@@ -12,19 +12,22 @@ use crate::config::Config;
 pub async fn run(cfg: &Config, cmd: AdminTokenCommand) -> anyhow::Result<()> {
     let store = super::open_store(cfg).await?;
     match cmd {
-        AdminTokenCommand::Create { name } => {
+        AdminTokenCommand::Create { name, read_only } => {
             if name.trim().is_empty() || name.len() > 200 {
                 anyhow::bail!("--name must say what the token is for (1 to 200 characters)");
             }
             let issued = token::issue(&bytes::<{ token::RANDOM_LEN }>(&mut OsRandom)?);
-            store.create_admin_token(&issued.id, &name, &issued.secret_sha256, &cli_actor(), now_ms()).await?;
+            store
+                .create_admin_token(&issued.id, &name, &issued.secret_sha256, read_only, &cli_actor(), now_ms())
+                .await?;
             eprintln!("admin token {} created for {name:?}; it is shown once, store it now:", issued.id);
             println!("{}", issued.token);
         }
         AdminTokenCommand::List => {
             for t in store.admin_tokens().await? {
                 let state = t.revoked_at.map_or("live".to_owned(), |at| format!("revoked at {at}"));
-                println!("{}  {:<32} created {}  {state}", t.id, t.name, t.created_at);
+                let scope = if t.read_only { "read-only" } else { "read-write" };
+                println!("{}  {:<32} {scope:<10} created {}  {state}", t.id, t.name, t.created_at);
             }
         }
         AdminTokenCommand::Revoke { id } => {

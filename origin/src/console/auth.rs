@@ -25,6 +25,8 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data
 pub struct Admin {
     /// The session as presented (for the form token).
     pub session: console::Presented,
+    /// Signed in with a read-only token: every change is refused.
+    pub read_only: bool,
     /// `console:<token id> (<token name>)`, for the audit log.
     pub actor: String,
 }
@@ -73,12 +75,26 @@ impl FromRequestParts<AppState> for Admin {
         let Some((view, _)) = token.filter(|(v, _)| v.revoked_at.is_none()) else {
             return Err(Refusal::SignIn);
         };
-        Ok(Admin { session: presented, actor: format!("console:{} ({})", view.id, view.name) })
+        Ok(Admin {
+            session: presented,
+            read_only: view.read_only,
+            actor: format!("console:{} ({})", view.id, view.name),
+        })
     }
 }
 
-/// Refuses a console post from another site, or without this session's form token.
+/// Refuses a console post from another site, without this session's form token, or from a
+/// read-only sign-in: every post but signing out changes something.
 pub fn check_post(headers: &HeaderMap, admin: &Admin, csrf: Option<&str>) -> Result<(), AppError> {
+    check_form(headers, admin, csrf)?;
+    if admin.read_only {
+        return Err(AppError::Forbidden("you signed in with a read-only token: it changes nothing"));
+    }
+    Ok(())
+}
+
+/// Refuses a console post from another site, or without this session's form token.
+fn check_form(headers: &HeaderMap, admin: &Admin, csrf: Option<&str>) -> Result<(), AppError> {
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if portaldm_shared::portal::is_cross_site(site, None, None) {
         return Err(AppError::Forbidden("this request came from another site"));
@@ -185,7 +201,7 @@ pub async fn sign_out(
     headers: HeaderMap,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if let Err(e) = check_post(&headers, &admin, f.csrf.as_deref()) {
+    if let Err(e) = check_form(&headers, &admin, f.csrf.as_deref()) {
         return e.into_response();
     }
     if let Err(e) = st.store.delete_console_session(&admin.session.id).await {

@@ -290,12 +290,13 @@ pub trait Store: Send + Sync {
     async fn all_packages(&self) -> StoreResult<Vec<PackageView>>;
     /// Portal sessions changed most recently, optionally in one state, newest first.
     async fn recent_sessions(&self, state: Option<PortalState>, limit: u32) -> StoreResult<Vec<SessionView>>;
-    /// Stores a new admin token (its secret's hash); audited as `admin_token.create`.
+    /// Stores a new admin token (its secret's hash), read-only or not; audited as `admin_token.create`.
     async fn create_admin_token(
         &self,
         id: &str,
         name: &str,
         secret_sha256: &str,
+        read_only: bool,
         actor: &str,
         now: i64,
     ) -> StoreResult<()>;

@@ -411,18 +411,21 @@ impl Store for SqliteStore {
         id: &str,
         name: &str,
         secret_sha256: &str,
+        read_only: bool,
         actor: &str,
         now: i64,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("INSERT INTO admin_tokens (id, name, secret_sha256, created_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO admin_tokens (id, name, secret_sha256, created_at, read_only) VALUES (?, ?, ?, ?, ?)")
             .bind(id)
             .bind(name)
             .bind(secret_sha256)
             .bind(now)
+            .bind(i64::from(read_only))
             .execute(&mut *tx)
             .await?;
-        audit_on(&mut tx, actor, "admin_token.create", id, &serde_json::json!({ "name": name }), now).await?;
+        let detail = serde_json::json!({ "name": name, "read_only": read_only });
+        audit_on(&mut tx, actor, "admin_token.create", id, &detail, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -698,6 +701,7 @@ fn admin_token_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<AdminTokenVi
         name: r.try_get("name")?,
         created_at: r.try_get("created_at")?,
         revoked_at: r.try_get("revoked_at")?,
+        read_only: r.try_get::<i64, _>("read_only")? != 0,
     })
 }
 

@@ -308,9 +308,9 @@ async fn admin_changes_are_audited_in_order(s: &dyn Store) {
 }
 
 async fn admin_tokens_are_stored_hashed_and_revoked_once(s: &dyn Store) {
-    s.create_admin_token("0123456789ab", "ci", &"0f".repeat(32), "cli:ann", 1).await.expect("creates");
+    s.create_admin_token("0123456789ab", "ci", &"0f".repeat(32), true, "cli:ann", 1).await.expect("creates");
     let (view, hash) = s.admin_token("0123456789ab").await.expect("q").expect("there");
-    assert_eq!((view.name.as_str(), view.revoked_at, hash), ("ci", None, "0f".repeat(32)));
+    assert_eq!((view.name.as_str(), view.revoked_at, view.read_only, hash), ("ci", None, true, "0f".repeat(32)));
     assert!(s.admin_token("ffffffffffff").await.expect("q").is_none());
     assert!(s.revoke_admin_token("0123456789ab", "cli:ann", 5).await.expect("revokes"));
     assert!(!s.revoke_admin_token("0123456789ab", "cli:ann", 6).await.expect("revokes"));

@@ -230,6 +230,9 @@ pub struct AdminTokenView {
     pub created_at: i64,
     /// Revoked (Unix ms), if it was.
     pub revoked_at: Option<i64>,
+    /// It may read, and change nothing.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// The key ids the origin trusts and uses (never the keys).
@@ -264,6 +267,9 @@ pub struct Revoked {
 pub struct AdminTokenRequest {
     /// What or who it is for.
     pub name: String,
+    /// Only reading (dashboards, support); default false.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// A token just created: the only time its secret is shown.
