@@ -66,6 +66,11 @@ fn with_page_headers(mut r: Response, lang: &'static str) -> Response {
     r
 }
 
+/// The validator of a page or asset: its content hash, so that it changes exactly when it does.
+fn content_tag(body: &[u8]) -> String {
+    portaldm_shared::range::etag(&hex::encode(&sha2::Sha256::digest(body)[..16]))
+}
+
 fn private(mut r: Response) -> Response {
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
@@ -80,7 +85,7 @@ pub async fn landing(headers: HeaderMap) -> Response {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let tag = portaldm_shared::range::etag(&hex::encode(&sha2::Sha256::digest(body.as_bytes())[..16]));
+    let tag = content_tag(body.as_bytes());
     let r = if portaldm_shared::range::not_modified(header_str(&headers, header::IF_NONE_MATCH), &tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -173,20 +178,34 @@ fn cross_site(headers: &HeaderMap) -> Option<Response> {
     Some(private(render(&v, headers.contains_key(PARTIAL), StatusCode::FORBIDDEN)))
 }
 
+/// What both forms check first: not from another site, a well-formed form, a session cookie.
+/// The choice and the browser's binding, or the refusal page.
+async fn form_prologue(
+    st: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form<Pick>, FormRejection>,
+) -> Result<(Pick, BrowserBinding), Response> {
+    if let Some(r) = cross_site(headers) {
+        return Err(r);
+    }
+    let Ok(Form(pick)) = form else {
+        return Err(refused(st, headers, AppError::BadRequest("bad form".into())).await);
+    };
+    let Some(b) = binding(headers) else {
+        return Err(refused(st, headers, AppError::Unauthorized("no session")).await);
+    };
+    Ok((pick, b))
+}
+
 /// `POST /portal/choose`: "install this?" for an offered package.
 pub async fn choose_form(
     State(st): State<AppState>,
     headers: HeaderMap,
     form: Result<Form<Pick>, FormRejection>,
 ) -> Response {
-    if let Some(r) = cross_site(&headers) {
-        return r;
-    }
-    let Ok(Form(pick)) = form else {
-        return refused(&st, &headers, AppError::BadRequest("bad form".into())).await;
-    };
-    let Some(b) = binding(&headers) else {
-        return refused(&st, &headers, AppError::Unauthorized("no session")).await;
+    let (pick, b) = match form_prologue(&st, &headers, form).await {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let p = match bound_session(&st, &b).await {
         Ok(Some(p)) if p.state.at(now_ms(), p.expires_at) == PortalState::Choosing => p,
@@ -211,14 +230,9 @@ pub async fn select_form(
     headers: HeaderMap,
     form: Result<Form<Pick>, FormRejection>,
 ) -> Response {
-    if let Some(r) = cross_site(&headers) {
-        return r;
-    }
-    let Ok(Form(pick)) = form else {
-        return refused(&st, &headers, AppError::BadRequest("bad form".into())).await;
-    };
-    let Some(b) = binding(&headers) else {
-        return refused(&st, &headers, AppError::Unauthorized("no session")).await;
+    let (pick, b) = match form_prologue(&st, &headers, form).await {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     if let Err(e) = choose(&st, &b, pick.package_id).await {
         return refused(&st, &headers, e).await;
@@ -238,7 +252,7 @@ pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>, heade
         "portal.js" => (include_str!("../../assets/portal.js"), "text/javascript; charset=utf-8"),
         _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
     };
-    let tag = portaldm_shared::range::etag(&hex::encode(&sha2::Sha256::digest(body.as_bytes())[..16]));
+    let tag = content_tag(body.as_bytes());
     let mut r = if portaldm_shared::range::not_modified(header_str(&headers, header::IF_NONE_MATCH), &tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
