@@ -141,7 +141,7 @@ impl Encoding {
     }
 }
 
-/// How a downloaded update is installed: a command, or staging into a folder.
+/// How a downloaded update is installed: a command, staging into a folder, or A/B slots.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Install {
@@ -149,6 +149,9 @@ pub struct Install {
     pub command: Option<Vec<String>>,
     /// Folder the verified package is copied into.
     pub stage_dir: Option<PathBuf>,
+    /// A/B slots (`crate::slots`): firmware goes into the inactive slot, which then becomes
+    /// the active one; applications are staged under `apps/`.
+    pub slots_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -171,8 +174,13 @@ impl Config {
         if let Some(a) = &cfg.account.auth {
             a.account()?;
         }
-        if cfg.install.command.is_none() && cfg.install.stage_dir.is_none() {
-            return Err(ClientError::Config("[install] needs `command` or `stage_dir`".into()));
+        let i = &cfg.install;
+        match [i.command.is_some(), i.stage_dir.is_some(), i.slots_dir.is_some()].iter().filter(|s| **s).count() {
+            0 => return Err(ClientError::Config("[install] needs `command`, `stage_dir` or `slots_dir`".into())),
+            1 => {}
+            _ => {
+                return Err(ClientError::Config("[install] takes one of `command`, `stage_dir` and `slots_dir`".into()));
+            }
         }
         let mut cfg = cfg;
         if cfg.probe_device {

@@ -1,4 +1,6 @@
-//! Installs a verified package: a configured command, or staging into a folder.
+//! Installs a verified package: a configured command, staging into a folder, or A/B slots.
+//! Staging and slots write the FUMO result file themselves once the install is complete, so
+//! an install cut short by a crash is known as failed (410) and a complete one as done.
 
 use std::path::Path;
 use std::process::Command;
@@ -44,6 +46,21 @@ pub fn install(cfg: &Install, d: &FumoDelivery, package: &Path, result_file: &Pa
             Err(_) => ResultCode::UPDATE_FAILED,
         };
     }
+    let done = |r: std::io::Result<()>| match r.and_then(|()| std::fs::write(result_file, "200\n")) {
+        Ok(()) => ResultCode::SUCCESS,
+        Err(e) => {
+            eprintln!("install of {} {} failed: {e}", d.pkg_name, d.pkg_version);
+            ResultCode::UPDATE_FAILED
+        }
+    };
+    if let Some(dir) = &cfg.slots_dir {
+        return match d.kind {
+            portaldm_shared::fumo::DeliveryKind::Firmware => done(crate::slots::install(dir, d, package).map(|fw| {
+                eprintln!("{} {} is in {}; it runs from there now", d.pkg_name, d.pkg_version, fw.display());
+            })),
+            _ => done(stage(&dir.join("apps"), d, package)),
+        };
+    }
     if let Some(dir) = &cfg.stage_dir {
         // Applications are staged apart from firmware, as a device keeps them apart.
         let dir = match d.kind {
@@ -51,11 +68,17 @@ pub fn install(cfg: &Install, d: &FumoDelivery, package: &Path, result_file: &Pa
             portaldm_shared::fumo::DeliveryKind::Application => dir.join("apps"),
             portaldm_shared::fumo::DeliveryKind::Settings => dir.join("settings"),
         };
-        let target = dir.join(format!("{}-{}.bin", sanitize(&d.pkg_name), sanitize(&d.pkg_version)));
-        let staged = std::fs::create_dir_all(&dir).and_then(|_| std::fs::copy(package, &target));
-        return if staged.is_ok() { ResultCode::SUCCESS } else { ResultCode::UPDATE_FAILED };
+        return done(stage(&dir, d, package));
     }
     ResultCode::UPDATE_FAILED
+}
+
+/// Copies `package` into `dir`, named by its name and version.
+fn stage(dir: &Path, d: &FumoDelivery, package: &Path) -> std::io::Result<()> {
+    let target = dir.join(format!("{}-{}.bin", sanitize(&d.pkg_name), sanitize(&d.pkg_version)));
+    std::fs::create_dir_all(dir)?;
+    std::fs::copy(package, &target)?;
+    std::fs::File::open(&target)?.sync_all()
 }
 
 /// A file-name-safe version of a server-supplied name.

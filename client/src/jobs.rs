@@ -148,9 +148,35 @@ fn run(cfg: &Config, agent: &ureq::Agent, job: &mut Job, patient: bool, out: &mu
                 save(state, job)?;
                 let _ = std::fs::remove_file(download::part_path(&jobs, &d));
             }
+            Action::Report(r) if r.downloaded_node().is_some() => {
+                // Two steps: the download is done; the server's answer may order the Update.
+                match report::report_one(cfg, agent, &r) {
+                    Ok(orders) => {
+                        let order = orders.into_iter().next().map(|o| o.correlator);
+                        let ordered = order.is_some();
+                        job.download_acknowledged(order, now(), jitter());
+                        save(state, job)?;
+                        if !ordered {
+                            eprintln!(
+                                "{} {} downloaded; the server has not ordered the install yet",
+                                d.pkg_name, d.pkg_version
+                            );
+                            out.unreported = Some("downloaded; waiting for the server's order to install".into());
+                            return Ok(());
+                        }
+                        eprintln!("the server ordered the install of {} {}", d.pkg_name, d.pkg_version);
+                    }
+                    Err(e) => {
+                        job.report_failed(now(), jitter());
+                        out.unreported = Some(e.to_string());
+                        save(state, job)?;
+                        return Ok(());
+                    }
+                }
+            }
             Action::Report(r) => {
                 match report::report_one(cfg, agent, &r) {
-                    Ok(()) => {
+                    Ok(_) => {
                         eprintln!("reported result {} for {}", r.code.0, r.source);
                         job.report_done();
                     }

@@ -17,6 +17,7 @@ mod random;
 mod report;
 mod session;
 mod settings;
+mod slots;
 mod status;
 mod swarm;
 mod trigger;

@@ -1,7 +1,7 @@
 //! Reporting results in client-initiated sessions (Alert 1201 + generic alert 1226).
 
 use portaldm_shared::device::DeviceDetails;
-use portaldm_shared::fumo::FumoResult;
+use portaldm_shared::fumo::{FumoResult, UpdateOrder};
 use portaldm_shared::session::client::ClientSession;
 use portaldm_shared::syncml::codes::StatusCode;
 
@@ -44,19 +44,25 @@ pub fn run_until_reported(cfg: &Config, limit: Option<std::time::Duration>) -> R
     }
 }
 
-/// One report session for one result of this device; Ok once the server acknowledged it.
-pub fn report_one(cfg: &Config, agent: &ureq::Agent, r: &FumoResult) -> Result<(), ClientError> {
-    report_as(cfg, agent, cfg.device(), r).map(drop)
+/// One report session for one result of this device; Ok once the server acknowledged it,
+/// with the Update it ordered if the result was a finished two-step download.
+pub fn report_one(cfg: &Config, agent: &ureq::Agent, r: &FumoResult) -> Result<Vec<UpdateOrder>, ClientError> {
+    report_as(cfg, agent, cfg.device(), r).map(|(_, orders)| orders)
 }
 
-/// [`report_one`] for another device identity (the swarm's simulated handsets); returns the
-/// number of messages the session took.
-pub fn report_as(cfg: &Config, agent: &ureq::Agent, device: DeviceDetails, r: &FumoResult) -> Result<u32, ClientError> {
+/// [`report_one`] for another device identity (the swarm's simulated handsets); also returns
+/// the number of messages the session took.
+pub fn report_as(
+    cfg: &Config,
+    agent: &ureq::Agent,
+    device: DeviceDetails,
+    r: &FumoResult,
+) -> Result<(u32, Vec<UpdateOrder>), ClientError> {
     let session_id = random::session_id()?;
     let s = ClientSession::report(device, &cfg.account.dm_url, &session_id, r);
     let s = session::drive(cfg, agent, s, &mut |_, _| Ok(()))?;
     match s.report_statuses() {
-        [StatusCode::OK] => Ok(s.messages_sent()),
+        [StatusCode::OK] => Ok((s.messages_sent(), s.updates_ordered().to_vec())),
         other => Err(ClientError::ReportPending(format!("server answered {other:?}"))),
     }
 }

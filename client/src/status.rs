@@ -1,10 +1,10 @@
 //! `dmclient status`: the account and every job with its FUMO state.
 
-use portaldm_shared::job::Action;
+use portaldm_shared::job::{Action, FumoState};
 
 use crate::config::Config;
 use crate::exit::ClientError;
-use crate::jobs;
+use crate::{jobs, slots};
 
 /// Prints the status to standard output.
 pub fn run(cfg: &Config) -> Result<(), ClientError> {
@@ -20,6 +20,13 @@ pub fn run(cfg: &Config) -> Result<(), ClientError> {
         ),
         None => println!("auth     session tokens only"),
     }
+    if let Some(dir) = &cfg.install.slots_dir {
+        let active = slots::active(dir).map_err(ClientError::State)?;
+        let held =
+            |slot: &str| slots::package(dir, slot).map_or("empty".to_owned(), |p| format!("{} {}", p.name, p.version));
+        let other = slots::SLOTS.into_iter().find(|s| *s != active).unwrap_or(active);
+        println!("slots    active {active} ({}), fallback {other} ({})", held(active), held(other));
+    }
     let all = jobs::load_all(&cfg.state_dir)?;
     if all.is_empty() {
         println!("jobs     none");
@@ -29,6 +36,9 @@ pub fn run(cfg: &Config) -> Result<(), ClientError> {
         let d = &j.delivery;
         let result = j.result.map_or("-".to_owned(), |c| format!("{} ({})", c.0, c.describe()));
         let report = match j.next(now) {
+            // Two steps: downloaded, and the Update is the server's to order.
+            Action::Done if j.state == FumoState::DownloadComplete => "the server never ordered the install".to_owned(),
+            _ if j.state == FumoState::DownloadComplete => "waiting for the server's order to install".to_owned(),
             Action::Done => "reported".to_owned(),
             Action::WaitUntil(t) => {
                 format!(

@@ -258,8 +258,16 @@ fn flow(cfg: &Config, plan: &Plan, agent: &ureq::Agent, i: usize) -> Result<(Vec
     // 7. The result session, and the result as the browser sees it.
     let t = Instant::now();
     let result = FumoResult { source: d.operation(), correlator: d.correlator.clone(), code: ResultCode::SUCCESS };
-    requests +=
-        u64::from(crate::report::report_as(cfg, agent, device, &result).map_err(|e| fail("result")(e.to_string()))?);
+    let report = |r: &FumoResult| crate::report::report_as(cfg, agent, device.clone(), r);
+    let (messages, orders) = report(&result).map_err(|e| fail("result")(e.to_string()))?;
+    requests += u64::from(messages);
+    if d.two_step {
+        // The download's report is answered with the order to install; then the outcome.
+        let order = orders.first().ok_or_else(|| fail("result")("no Update ordered".into()))?;
+        let result =
+            FumoResult { source: order.target(), correlator: order.correlator.clone(), code: ResultCode::SUCCESS };
+        requests += u64::from(report(&result).map_err(|e| fail("result")(e.to_string()))?.0);
+    }
     let done = wait_for(agent, edge, &cookie, PortalState::Done, &mut requests).map_err(fail("result"))?;
     if done.result.map(|r| r.code) != Some(200) {
         return Err(fail("result")("not shown as 200".into()));

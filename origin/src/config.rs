@@ -52,6 +52,10 @@ pub struct Config {
     /// split over messages) when the device's MaxObjSize allows; 0 (default) never.
     #[serde(default)]
     pub inline_max_bytes: u64,
+    /// Firmware by URL in two steps (FUMO `Download`, then `Update` when the device reports
+    /// the download done) instead of one `DownloadAndUpdate`; false (default) one step.
+    #[serde(default)]
+    pub fumo_two_step: bool,
     /// Ed25519 seed (`kid:base64url`) that signs packages as they are added; devices that
     /// trust its public key refuse unsigned or wrongly signed packages.
     #[serde(default)]
@@ -98,7 +102,11 @@ impl Config {
             if key == "CONFIG" {
                 continue;
             }
-            let value = v.parse::<i64>().map(toml::Value::Integer).unwrap_or(toml::Value::String(v));
+            let value = match (v.parse::<i64>(), v.parse::<bool>()) {
+                (Ok(n), _) => toml::Value::Integer(n),
+                (_, Ok(b)) => toml::Value::Boolean(b),
+                _ => toml::Value::String(v),
+            };
             table.insert(key.to_ascii_lowercase(), value);
         }
         let cfg: Config = table.try_into().with_context(|| format!("invalid configuration in {}", path.display()))?;

@@ -8,12 +8,12 @@ use axum::response::{IntoResponse, Response};
 use portaldm_shared::auth::server::Verdict;
 use portaldm_shared::auth::{self, HmacProof};
 use portaldm_shared::binding::BrowserBinding;
-use portaldm_shared::fumo::{DeliveryKind, FumoDelivery, ResultCode};
+use portaldm_shared::fumo::{DeliveryKind, FumoDelivery, ResultCode, UpdateOrder};
 use portaldm_shared::media::{self, DmEncoding};
 use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::refuse;
 use portaldm_shared::session::report::ReportOpening;
-use portaldm_shared::session::server::{ServerSession, Step, token_of};
+use portaldm_shared::session::server::{Kind, ServerSession, Step, token_of};
 use portaldm_shared::syncml;
 use portaldm_shared::syncml::codes::StatusCode;
 use portaldm_shared::syncml::{Chal, SyncMl};
@@ -192,7 +192,19 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
             return Ok(bytes);
         }
         let mut verdicts = Vec::with_capacity(opening.results.len());
+        let mut order = None;
         for r in &opening.results {
+            if let Some(node) = r.downloaded_node() {
+                // The first of two steps is done; not an outcome. Order the Update while the
+                // delivery still waits for its outcome (again, if the device asks again).
+                let awaits = st.store.awaits_result(&opening.device.dev_id, &r.correlator).await?;
+                tracing::info!(dev_id = %opening.device.dev_id, correlator = %r.correlator, ?awaits, "download done");
+                verdicts.push(if awaits.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND });
+                if awaits == Some(true) && order.is_none() {
+                    order = Some(UpdateOrder { node: node.to_owned(), correlator: r.correlator.clone() });
+                }
+                continue;
+            }
             let outcome = st.store.record_result(&opening.device.dev_id, &r.correlator, r.code, now).await?;
             if outcome == RecordOutcome::Recorded {
                 crate::metrics::result(r.code.0);
@@ -202,6 +214,13 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
                 RecordOutcome::Recorded | RecordOutcome::Duplicate => StatusCode::OK,
                 RecordOutcome::Unknown => StatusCode::NOT_FOUND,
             });
+        }
+        if let Some(order) = order {
+            let (session, reply) = opening.reply_ordering_update(msg, &st.cfg.dm_uri, &verdicts, &order, x.enc);
+            let bytes = x.encode(&reply)?;
+            st.store.save_dm_session(&session, &bytes, now).await?;
+            tracing::info!(dev_id = %opening.device.dev_id, correlator = %order.correlator, "update ordered");
+            return Ok(bytes);
         }
         return x.encode(&opening.reply(msg, &st.cfg.dm_uri, &verdicts));
     }
@@ -255,15 +274,25 @@ async fn continue_session(
         Step::Delivered { correlator, status, reply } => {
             let state = if status.0 < 300 { PortalState::Delivered } else { PortalState::Failed };
             st.store.delivered(&correlator, status.0, state, now_ms()).await?;
-            // Settings were set (or not) in this session: the Atomic's status is the result.
-            let portal = st.store.portal(&session.portal_sid).await?;
-            if portal.and_then(|p| p.delivery).is_some_and(|d| d.kind == DeliveryKind::Settings) {
+            // Settings were set (or not) in this session: the Atomic's status is the result. A
+            // refused Update order (two steps) is the outcome too: nothing will be installed.
+            let settings = match session.kind {
+                Kind::Report => false,
+                _ => st
+                    .store
+                    .portal(&session.portal_sid)
+                    .await?
+                    .and_then(|p| p.delivery)
+                    .is_some_and(|d| d.kind == DeliveryKind::Settings),
+            };
+            let refused_update = session.kind == Kind::Report && status.0 >= 300;
+            if settings || refused_update {
                 let code = if status == StatusCode::OK { ResultCode::SUCCESS } else { ResultCode::UPDATE_FAILED };
                 let outcome = st.store.record_result(&session.device.dev_id, &correlator, code, now_ms()).await?;
                 if outcome == RecordOutcome::Recorded {
                     crate::metrics::result(code.0);
                 }
-                tracing::info!(dev_id = %session.device.dev_id, %correlator, code = code.0, "settings result");
+                tracing::info!(dev_id = %session.device.dev_id, %correlator, code = code.0, "result in the session");
             }
             reply
         }

@@ -65,6 +65,7 @@ fn server_package() -> SyncMl {
         signature: None,
         kind: Default::default(),
         settings: vec![],
+        two_step: false,
     };
     cmds.extend(delivery.commands(&mut next));
     msg.body.commands = cmds;

@@ -5,7 +5,10 @@
 //! `Correlator`. The client answers 202, and later reports the outcome in a new session
 //! with a generic alert (OMA-TS-DM_FUMO-V1_0, 6.3, 8). A small package can instead travel
 //! inside the session: `Update/PkgData` (b64, chunked with `MoreData` when it exceeds a
-//! message) and an `Exec` of `Update`.
+//! message) and an `Exec` of `Update`. Or in two steps (FUMO 1.0, 6.1): `Download/PkgURL`
+//! and an `Exec` of `Download`; the device reports the download done (the `download` alert,
+//! 200) in a new session, and the server answers that report with an `Exec` of `Update`,
+//! whose outcome the device reports like any other.
 
 use std::collections::BTreeMap;
 
@@ -20,8 +23,10 @@ pub const MO_URN: &str = "urn:oma:mo:oma-fumo:1.0";
 pub const RESULT_ALERT_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.downloadandupdate";
 /// Meta Type of the generic alert a device sends to ask for a firmware update itself.
 pub const DEVICE_REQUEST_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.devicerequest";
-/// Meta Type of the Update result alert (inline delivery).
+/// Meta Type of the Update result alert (inline delivery, or the second of two steps).
 pub const UPDATE_ALERT_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.update";
+/// Meta Type of the Download result alert (the first of two steps).
+pub const DOWNLOAD_ALERT_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.download";
 /// Root of the FUMO subtree portaldm writes.
 pub const ROOT: &str = "./FUMO/";
 
@@ -82,7 +87,7 @@ pub struct FumoDelivery {
     pub pkg_name: String,
     /// `PkgVersion`.
     pub pkg_version: String,
-    /// `DownloadAndUpdate/PkgURL`: the signed CDN URL.
+    /// `DownloadAndUpdate/PkgURL` (or `Download/PkgURL`): the signed CDN URL.
     pub url: String,
     /// `Ext/PkgSHA256`: hex.
     pub sha256: String,
@@ -102,6 +107,46 @@ pub struct FumoDelivery {
     /// The values a settings delivery sets (empty for the others).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<crate::settings::Setting>,
+    /// Firmware by URL in two steps: `Exec Download`, then `Exec Update` once the device
+    /// reported the download done.
+    #[serde(default)]
+    pub two_step: bool,
+}
+
+/// The server's order to install a downloaded firmware package: an `Exec` of
+/// `./FUMO/<node>/Update`, sent in the session that reported the download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateOrder {
+    /// The FUMO node the package was downloaded into.
+    pub node: String,
+    /// The `Correlator` the Update's result alert echoes.
+    pub correlator: String,
+}
+
+impl UpdateOrder {
+    /// The `Exec` target.
+    pub fn target(&self) -> String {
+        format!("{ROOT}{}/Update", self.node)
+    }
+
+    /// The `Exec` command.
+    pub fn exec(&self, cmd_id: String) -> Command {
+        Command::Exec(Exec {
+            cmd_id,
+            no_resp: false,
+            correlator: Some(self.correlator.clone()),
+            items: vec![Item::target_data(&self.target(), Meta::default(), None)],
+        })
+    }
+
+    /// The order an `Exec` of `target` gives, when it is an Update of a plain FUMO node.
+    pub fn from_exec(target: &str, correlator: Option<&str>) -> Option<Self> {
+        let node = target.strip_prefix(ROOT)?.strip_suffix("/Update")?;
+        if node.is_empty() || node.contains('/') {
+            return None;
+        }
+        Some(UpdateOrder { node: node.to_owned(), correlator: correlator?.to_owned() })
+    }
 }
 
 /// Whether a server may write `uri` in a client's tree: the FUMO and SCOMO download subtrees.
@@ -114,9 +159,23 @@ impl FumoDelivery {
     pub fn operation(&self) -> String {
         match self.kind {
             DeliveryKind::Application => self.uri(crate::scomo::OPERATION),
-            DeliveryKind::Firmware => self.uri(if self.inline { "Update" } else { "DownloadAndUpdate" }),
+            DeliveryKind::Firmware => self.uri(self.fumo_operation()),
             DeliveryKind::Settings => "./Settings".to_owned(),
         }
+    }
+
+    /// The FUMO operation node: `Update` (inline), `Download` (two steps) or `DownloadAndUpdate`.
+    fn fumo_operation(&self) -> &'static str {
+        match (self.inline, self.two_step) {
+            (true, _) => "Update",
+            (false, true) => "Download",
+            (false, false) => "DownloadAndUpdate",
+        }
+    }
+
+    /// The `Update` the server orders once a two-step download is done.
+    pub fn update_order(&self) -> UpdateOrder {
+        UpdateOrder { node: self.node.clone(), correlator: self.correlator.clone() }
     }
 
     /// The `Replace` and `Exec` commands carrying the package itself (`pkg_data`) inside
@@ -148,12 +207,17 @@ impl FumoDelivery {
     fn leaves(&self) -> Vec<(&'static str, Option<String>)> {
         let chr = |v: &str| Some(v.to_owned());
         let mut leaves = match self.kind {
-            // FUMO: PkgName, PkgVersion, DownloadAndUpdate/PkgURL (FUMO 1.0, 5.3).
-            DeliveryKind::Firmware => vec![
-                ("PkgName", chr(&self.pkg_name)),
-                ("PkgVersion", chr(&self.pkg_version)),
-                ("DownloadAndUpdate/PkgURL", chr(&self.url)),
-            ],
+            // FUMO: PkgName, PkgVersion, DownloadAndUpdate/PkgURL or Download/PkgURL (FUMO 1.0,
+            // 5.3); an inline package has no URL.
+            DeliveryKind::Firmware => {
+                let mut v = vec![("PkgName", chr(&self.pkg_name)), ("PkgVersion", chr(&self.pkg_version))];
+                match (self.inline, self.two_step) {
+                    (true, _) => {}
+                    (false, true) => v.push(("Download/PkgURL", chr(&self.url))),
+                    (false, false) => v.push(("DownloadAndUpdate/PkgURL", chr(&self.url))),
+                }
+                v
+            }
             // Settings have no leaves of their own: `commands` writes the values themselves.
             DeliveryKind::Settings => return vec![],
             // SCOMO: PkgID, Name, PkgURL under Download/<x> (SCOMO 1.0, 5.4.1); the version
@@ -181,7 +245,6 @@ impl FumoDelivery {
         let items = self
             .leaves()
             .into_iter()
-            .filter(|(leaf, _)| !(self.inline && leaf.starts_with("DownloadAndUpdate")))
             .filter(|(leaf, data)| *leaf != "Ext/PkgSignature" || data.is_some())
             .map(|(leaf, data)| {
                 let format = if leaf == "Ext/PkgSize" { "int" } else { "chr" };
@@ -209,22 +272,31 @@ impl FumoDelivery {
             return Self::from_scomo_tree(tree, rest, correlator);
         }
         let rest = exec_target.strip_prefix(ROOT)?;
-        let (node, inline) = match rest.strip_suffix("/DownloadAndUpdate") {
-            Some(node) => (node, false),
-            None => (rest.strip_suffix("/Update")?, true),
+        let (node, inline, two_step) = if let Some(node) = rest.strip_suffix("/DownloadAndUpdate") {
+            (node, false, false)
+        } else if let Some(node) = rest.strip_suffix("/Download") {
+            (node, false, true)
+        } else {
+            (rest.strip_suffix("/Update")?, true, false)
         };
         if node.is_empty() || node.contains('/') {
             return None;
         }
         let get = |leaf: &str| tree.get(&format!("{ROOT}{node}/{leaf}")).cloned();
+        // An Update without PkgData is the second of two steps ([`UpdateOrder`]), not a delivery.
         if inline && get("Update/PkgData").is_none() {
             return None;
         }
+        let url = match (inline, two_step) {
+            (true, _) => String::new(),
+            (false, true) => get("Download/PkgURL")?,
+            (false, false) => get("DownloadAndUpdate/PkgURL")?,
+        };
         Some(FumoDelivery {
             node: node.to_owned(),
             pkg_name: get("PkgName").unwrap_or_default(),
             pkg_version: get("PkgVersion").unwrap_or_default(),
-            url: if inline { String::new() } else { get("DownloadAndUpdate/PkgURL")? },
+            url,
             sha256: get("Ext/PkgSHA256")?,
             size: get("Ext/PkgSize")?.parse().ok()?,
             correlator: correlator?.to_owned(),
@@ -232,6 +304,7 @@ impl FumoDelivery {
             signature: get("Ext/PkgSignature"),
             kind: DeliveryKind::Firmware,
             settings: vec![],
+            two_step,
         })
     }
 
@@ -254,6 +327,7 @@ impl FumoDelivery {
             signature: get("Ext/PkgSignature"),
             kind: DeliveryKind::Application,
             settings: vec![],
+            two_step: false,
         })
     }
 
@@ -289,7 +363,8 @@ pub fn is_device_request(alert: &Alert) -> bool {
 /// The outcome of a DownloadAndUpdate, as the client reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FumoResult {
-    /// The FUMO node's URI (`./FUMO/<node>/DownloadAndUpdate`).
+    /// The operation's URI (`./FUMO/<node>/DownloadAndUpdate`, `…/Download`, `…/Update`, or
+    /// SCOMO's `./SCOMO/Download/<node>/Operations/DownloadInstall`).
     pub source: String,
     /// The correlator from the `Exec`.
     pub correlator: String,
@@ -298,6 +373,13 @@ pub struct FumoResult {
 }
 
 impl FumoResult {
+    /// The FUMO node of a two-step download that finished well: not an outcome yet, the
+    /// device now waits for the server's [`UpdateOrder`].
+    pub fn downloaded_node(&self) -> Option<&str> {
+        let node = self.source.strip_prefix(ROOT)?.strip_suffix("/Download")?;
+        (self.code == ResultCode::SUCCESS && !node.is_empty() && !node.contains('/')).then_some(node)
+    }
+
     /// The generic alert (1226) that reports this result.
     pub fn alert(&self, cmd_id: String) -> Alert {
         if self.source.starts_with(crate::scomo::ROOT) {
@@ -323,7 +405,13 @@ impl FumoResult {
                 &self.source,
                 Meta::typed(
                     Some("int"),
-                    Some(if self.source.ends_with("/Update") { UPDATE_ALERT_TYPE } else { RESULT_ALERT_TYPE }),
+                    Some(if self.source.ends_with("/Update") {
+                        UPDATE_ALERT_TYPE
+                    } else if self.source.ends_with("/Download") {
+                        DOWNLOAD_ALERT_TYPE
+                    } else {
+                        RESULT_ALERT_TYPE
+                    }),
                 ),
                 Some(self.code.0.to_string()),
             )],
@@ -343,7 +431,7 @@ impl FumoResult {
                 code: crate::scomo::from_wire(crate::scomo::parse_data(item.data.as_deref()?)?),
             });
         }
-        if !matches!(item.meta.type_.as_deref(), Some(RESULT_ALERT_TYPE | UPDATE_ALERT_TYPE)) {
+        if !matches!(item.meta.type_.as_deref(), Some(RESULT_ALERT_TYPE | UPDATE_ALERT_TYPE | DOWNLOAD_ALERT_TYPE)) {
             return None;
         }
         Some(FumoResult {
@@ -372,6 +460,7 @@ mod tests {
             signature: None,
             kind: DeliveryKind::Firmware,
             settings: vec![],
+            two_step: false,
         };
         let mut id = 4;
         let cmds = d.commands(&mut || {
@@ -404,6 +493,7 @@ mod tests {
             signature: None,
             kind: DeliveryKind::Firmware,
             settings: vec![],
+            two_step: false,
         };
         let mut id = 0;
         let cmds = d.inline_commands(b"bytes", &mut || {
@@ -447,6 +537,7 @@ mod tests {
             signature: Some("pkg1.sig".into()),
             kind: DeliveryKind::Application,
             settings: vec![],
+            two_step: false,
         };
         let mut id = 0;
         let cmds = d.commands(&mut || {
@@ -475,6 +566,59 @@ mod tests {
             assert_eq!(item.data.as_deref(), Some(crate::scomo::to_wire(code).to_string().as_str()));
             assert_eq!(FumoResult::from_alert(&alert), Some(r));
         }
+    }
+
+    #[test]
+    fn a_two_step_delivery_downloads_then_is_ordered_to_update() {
+        let d = FumoDelivery {
+            node: "pdm4".into(),
+            pkg_name: "fw".into(),
+            pkg_version: "2.0".into(),
+            url: "https://edge/dl/z?d=1".into(),
+            sha256: "ab".into(),
+            size: 9,
+            correlator: "c4".into(),
+            two_step: true,
+            ..FumoDelivery::default()
+        };
+        let mut id = 0;
+        let cmds = d.commands(&mut || {
+            id += 1;
+            id.to_string()
+        });
+        let (Command::Replace(r), Command::Exec(e)) = (&cmds[0], &cmds[1]) else { panic!("Replace, Exec") };
+        let tree: BTreeMap<String, String> = r
+            .items
+            .iter()
+            .map(|i| (i.target.clone().unwrap_or_default(), i.data.clone().unwrap_or_default()))
+            .collect();
+        assert!(tree.contains_key("./FUMO/pdm4/Download/PkgURL"));
+        assert!(!tree.keys().any(|k| k.contains("DownloadAndUpdate")));
+        let target = e.items[0].target.as_deref().unwrap_or_default();
+        assert_eq!(target, "./FUMO/pdm4/Download");
+        assert_eq!(FumoDelivery::from_tree(&tree, target, e.correlator.as_deref()), Some(d.clone()));
+
+        // The download's report is not an outcome; the Update's is.
+        let downloaded = FumoResult { source: d.operation(), correlator: "c4".into(), code: ResultCode::SUCCESS };
+        let alert = downloaded.alert("3".into());
+        assert_eq!(alert.items[0].meta.type_.as_deref(), Some(DOWNLOAD_ALERT_TYPE));
+        assert_eq!(FumoResult::from_alert(&alert).as_ref().and_then(FumoResult::downloaded_node), Some("pdm4"));
+        let failed = FumoResult { code: ResultCode::DOWNLOAD_SERVER_UNAVAILABLE, ..downloaded.clone() };
+        assert_eq!(failed.downloaded_node(), None);
+
+        // The order, and nothing else, reads back from its Exec; an Update without PkgData is
+        // not an inline delivery.
+        let order = d.update_order();
+        let Command::Exec(e) = order.exec("7".into()) else { panic!("Exec") };
+        let target = e.items[0].target.as_deref().unwrap_or_default();
+        assert_eq!(target, "./FUMO/pdm4/Update");
+        assert_eq!(UpdateOrder::from_exec(target, e.correlator.as_deref()), Some(order));
+        assert_eq!(FumoDelivery::from_tree(&tree, target, e.correlator.as_deref()), None);
+        assert_eq!(UpdateOrder::from_exec("./FUMO/a/b/Update", Some("c")), None);
+        assert_eq!(UpdateOrder::from_exec("./FUMO/pdm4/Update", None), None);
+        let updated = FumoResult { source: target.to_owned(), correlator: "c4".into(), code: ResultCode::SUCCESS };
+        assert_eq!(updated.alert("1".into()).items[0].meta.type_.as_deref(), Some(UPDATE_ALERT_TYPE));
+        assert_eq!(updated.downloaded_node(), None);
     }
 
     #[test]

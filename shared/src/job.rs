@@ -5,10 +5,15 @@
 //! The caller asks [`Job::next`] what to do, does it, and tells the job how it went; it saves
 //! the job after each call that changes it — in particular *before* running the installer
 //! ([`Job::installing`]), so a crash during the install is never followed by a second one.
+//!
+//! A two-step delivery (FUMO `Download`, then `Update`) stops after the download at 40
+//! (`DownloadComplete`) and reports it; the server's answer to that report orders the
+//! `Update` ([`Job::download_acknowledged`]). A report the server acknowledged without an
+//! order is repeated with the report back-off, at most [`MAX_UPDATE_WAITS`] times.
 
 use serde::{Deserialize, Serialize};
 
-use crate::fumo::{FumoDelivery, FumoResult, ResultCode};
+use crate::fumo::{FumoDelivery, FumoResult, ResultCode, UpdateOrder};
 use crate::time::UnixMillis;
 
 /// FUMO `State` values.
@@ -90,6 +95,9 @@ pub enum Action {
 pub const MAX_BACKOFF_MS: u64 = 60 * 60 * 1000;
 /// First pause after a failed report.
 pub const FIRST_BACKOFF_MS: u64 = 15 * 1000;
+/// Reports of a finished download that may go without the server ordering the Update
+/// before the job gives up waiting (the package stays downloaded, nothing is installed).
+pub const MAX_UPDATE_WAITS: u32 = 8;
 
 /// One delivery's job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +116,9 @@ pub struct Job {
     pub next_report_at: UnixMillis,
     /// When the delivery arrived.
     pub created_at: UnixMillis,
+    /// The correlator of the server's `Update` order (two steps), once it came.
+    #[serde(default)]
+    pub update_correlator: Option<String>,
 }
 
 impl Job {
@@ -121,6 +132,7 @@ impl Job {
             report_attempts: 0,
             next_report_at: now,
             created_at: now,
+            update_correlator: None,
         }
     }
 
@@ -128,7 +140,15 @@ impl Job {
     pub fn next(&self, now: UnixMillis) -> Action {
         match self.state {
             FumoState::Idle | FumoState::DownloadProgressing => Action::Download,
-            FumoState::DownloadComplete | FumoState::ReadyToUpdate => Action::Install,
+            // Two steps: the download is reported, and the Update waits for the server's order.
+            FumoState::DownloadComplete if self.report_attempts >= MAX_UPDATE_WAITS => Action::Done,
+            FumoState::DownloadComplete if now < self.next_report_at => Action::WaitUntil(self.next_report_at),
+            FumoState::DownloadComplete => Action::Report(FumoResult {
+                source: self.delivery.operation(),
+                correlator: self.delivery.correlator.clone(),
+                code: ResultCode::SUCCESS,
+            }),
+            FumoState::ReadyToUpdate => Action::Install,
             FumoState::UpdateProgressing => Action::RecoverInstall,
             FumoState::DownloadFailed
             | FumoState::UpdateFailedHaveData
@@ -137,23 +157,54 @@ impl Job {
             | FumoState::UpdateSuccessfulNoData => match (self.reported, self.result) {
                 (true, _) => Action::Done,
                 (false, _) if now < self.next_report_at => Action::WaitUntil(self.next_report_at),
-                (false, code) => Action::Report(FumoResult {
-                    source: self.delivery.operation(),
-                    correlator: self.delivery.correlator.clone(),
-                    code: code.unwrap_or(ResultCode::UPDATE_FAILED),
-                }),
+                (false, code) => Action::Report(self.outcome(code.unwrap_or(ResultCode::UPDATE_FAILED))),
             },
+        }
+    }
+
+    /// The report of the job's outcome: of the Update the server ordered, if it ordered one,
+    /// else of the delivery's own operation.
+    fn outcome(&self, code: ResultCode) -> FumoResult {
+        match &self.update_correlator {
+            Some(correlator) => FumoResult {
+                source: UpdateOrder { node: self.delivery.node.clone(), correlator: correlator.clone() }.target(),
+                correlator: correlator.clone(),
+                code,
+            },
+            None => {
+                FumoResult { source: self.delivery.operation(), correlator: self.delivery.correlator.clone(), code }
+            }
         }
     }
 
     /// The download ended: verified, or failed with a FUMO code.
     pub fn downloaded(&mut self, outcome: Result<(), ResultCode>) {
         match outcome {
+            Ok(()) if self.delivery.two_step => {
+                self.state = FumoState::DownloadComplete;
+                self.report_attempts = 0;
+            }
             Ok(()) => self.state = FumoState::ReadyToUpdate,
             Err(code) => {
                 self.state = FumoState::DownloadFailed;
                 self.result = Some(code);
             }
+        }
+    }
+
+    /// The server took the report of a finished two-step download: with the correlator of
+    /// its `Update` order (install now), or without one (ask again after the back-off).
+    pub fn download_acknowledged(&mut self, order: Option<String>, now: UnixMillis, jitter_ms: u64) {
+        match order {
+            Some(correlator) if self.state == FumoState::DownloadComplete => {
+                self.update_correlator = Some(correlator);
+                self.state = FumoState::ReadyToUpdate;
+                self.report_attempts = 0;
+                self.next_report_at = now;
+            }
+            // An order for a job past its download changes nothing.
+            Some(_) => {}
+            None => self.report_failed(now, jitter_ms),
         }
     }
 
@@ -206,6 +257,7 @@ mod tests {
             signature: None,
             kind: Default::default(),
             settings: vec![],
+            two_step: false,
         }
     }
 
@@ -238,6 +290,53 @@ mod tests {
         j.downloaded(Err(ResultCode::CORRUPTED));
         assert_eq!(j.state.code(), 20);
         assert!(matches!(j.next(T0), Action::Report(r) if r.code == ResultCode::CORRUPTED));
+    }
+
+    #[test]
+    fn a_two_step_job_reports_the_download_then_installs_on_the_servers_order() {
+        let mut j = Job::new(FumoDelivery { two_step: true, ..delivery() }, T0);
+        j.downloaded(Ok(()));
+        assert_eq!(j.state.code(), 40);
+        let Action::Report(r) = j.next(T0) else { panic!("reports the download") };
+        assert_eq!(
+            (r.source.as_str(), r.code, r.downloaded_node()),
+            ("./FUMO/pdm1/Download", ResultCode::SUCCESS, Some("pdm1"))
+        );
+        // Acknowledged without an order: asked again after the back-off, a bounded number of times.
+        j.download_acknowledged(None, T0, 0);
+        assert_eq!(j.next(T0), Action::WaitUntil(UnixMillis(T0.0 + FIRST_BACKOFF_MS)));
+        assert!(matches!(j.next(UnixMillis(T0.0 + FIRST_BACKOFF_MS)), Action::Report(_)));
+        j.download_acknowledged(Some("u1".into()), T0, 0);
+        assert_eq!((j.state.code(), j.next(T0)), (50, Action::Install));
+        // Survives a restart at every step, like any job.
+        let mut j: Job = serde_json::from_str(&serde_json::to_string(&j).expect("saves")).expect("loads");
+        j.installing();
+        j.installed(ResultCode::SUCCESS);
+        let Action::Report(r) = j.next(T0) else { panic!("reports the install") };
+        assert_eq!(
+            (r.source.as_str(), r.correlator.as_str(), r.code),
+            ("./FUMO/pdm1/Update", "u1", ResultCode::SUCCESS)
+        );
+        assert_eq!(r.downloaded_node(), None);
+        j.report_done();
+        assert!(j.finished());
+
+        // A server that never orders the Update: the job stops asking, and nothing is installed.
+        let mut j = Job::new(FumoDelivery { two_step: true, ..delivery() }, T0);
+        j.downloaded(Ok(()));
+        for _ in 0..MAX_UPDATE_WAITS {
+            assert!(!j.finished());
+            j.download_acknowledged(None, T0, 0);
+        }
+        assert!(j.finished());
+        assert_eq!(j.state, FumoState::DownloadComplete);
+
+        // A failed two-step download is an outcome, reported as the Download's.
+        let mut j = Job::new(FumoDelivery { two_step: true, ..delivery() }, T0);
+        j.downloaded(Err(ResultCode::DOWNLOAD_SERVER_UNAVAILABLE));
+        let Action::Report(r) = j.next(T0) else { panic!("reports the failure") };
+        assert_eq!((r.source.as_str(), r.code), ("./FUMO/pdm1/Download", ResultCode(412)));
+        assert_eq!(r.downloaded_node(), None);
     }
 
     #[test]

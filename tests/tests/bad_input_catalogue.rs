@@ -293,6 +293,7 @@ fn every_bad_input_gets_a_clear_refusal_and_nothing_breaks() {
         }),
         ("config with an unknown auth scheme", format!("{good_cfg}\n[account.auth]\nscheme = \"rot13\"\n")),
         ("config with an unknown field", good_cfg.replace("[device]\n", "[device]\nfavourite_colour = \"red\"\n")),
+        ("config with two install methods", good_cfg.replace("[install]\n", "[install]\nslots_dir = \"/tmp/x\"\n")),
     ];
     for (what, text) in configs {
         let path = sys.dir.path().join("bad-config.toml");

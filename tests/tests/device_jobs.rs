@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use portaldm_tests::browser::Browser;
 use portaldm_tests::{Options, System, bin, jobs};
 use serde_json::json;
+use sha2::Digest as _;
 
 fn dmclient(cfg: &std::path::Path, args: &[&str]) -> std::process::Output {
     portaldm_tests::dmclient(cfg).args(args).output().expect("dmclient runs")
@@ -61,6 +62,125 @@ fn a_device_killed_during_the_install_finishes_the_job_once_with_the_right_resul
     assert_eq!(std::fs::read_to_string(&count).expect("count").lines().count(), 1);
     let status = String::from_utf8_lossy(&dmclient(&cfg, &["status"]).stdout).into_owned();
     assert!(status.contains("state 100 updated, result 200 (installed successfully), reported"), "{status}");
+}
+
+/// An origin that delivers firmware in FUMO's two steps.
+fn two_step() -> Options {
+    Options { origin_extra: "fumo_two_step = true\n", ..Options::default() }
+}
+
+#[test]
+fn a_two_step_delivery_is_downloaded_reported_then_installed_on_the_servers_order() {
+    let sys = System::start(two_step());
+    let (count, kind) = (sys.dir.path().join("installs"), sys.dir.path().join("kind"));
+    let script = format!("echo run >> '{}'; echo \"$PDM_PKG_KIND\" > '{}'", count.display(), kind.display());
+    let cfg = sys.client_config_with_installer("two-step.toml", &script);
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let client = sys.spawn_dmclient(&cfg, &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
+    assert_eq!(phone.post_json("/portal/api/select", &pick).status, 200);
+    let out = portaldm_tests::wait_with_timeout(client, Duration::from_secs(60));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("the server ordered the install"), "{log}");
+    assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
+    assert_eq!(std::fs::read_to_string(&kind).expect("installer ran").trim(), "firmware");
+    let job = jobs(&sys).pop().expect("job on disk");
+    assert_eq!(job["delivery"]["two_step"], true, "{job}");
+    assert_eq!(job["update_correlator"], job["delivery"]["correlator"], "{job}");
+    assert_eq!((job["state"].as_str(), job["reported"].as_bool()), (Some("UpdateSuccessfulNoData"), Some(true)));
+
+    // The device lost what happened after its download report (as after a crash right after
+    // the report): it reports the download again. The outcome is recorded, so the server
+    // orders nothing and nothing is installed twice.
+    let file = sys
+        .dir
+        .path()
+        .join("dmclient/jobs")
+        .join(format!("{}.json", job["delivery"]["correlator"].as_str().expect("c")));
+    let mut rewound = job.clone();
+    rewound["state"] = json!("DownloadComplete");
+    rewound["update_correlator"] = json!(null);
+    rewound["reported"] = json!(false);
+    rewound["result"] = json!(null);
+    std::fs::write(&file, rewound.to_string()).expect("rewind");
+    let again = dmclient(&cfg, &["report"]);
+    let log = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(10), "waiting for an order that will not come: {log}");
+    assert!(log.contains("has not ordered the install"), "{log}");
+    assert_eq!(std::fs::read_to_string(&count).expect("count").lines().count(), 1, "installed exactly once");
+    let status = String::from_utf8_lossy(&dmclient(&cfg, &["status"]).stdout).into_owned();
+    assert!(status.contains("state 40 downloaded") && status.contains("waiting for the server's order"), "{status}");
+}
+
+#[test]
+fn a_device_killed_while_installing_a_two_step_update_reports_it_once() {
+    let sys = System::start(two_step());
+    let (started, count) = (sys.dir.path().join("started"), sys.dir.path().join("installs"));
+    let script = format!(
+        "echo run >> '{}'; touch '{}'; sleep 2; echo 200 > \"$PDM_RESULT_FILE\"",
+        count.display(),
+        started.display()
+    );
+    let cfg = sys.client_config_with_installer("slow-two-step.toml", &script);
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let mut client = sys.spawn_dmclient(&cfg, &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
+    assert_eq!(phone.post_json("/portal/api/select", &pick).status, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the installer never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    client.kill().expect("kill");
+    let _ = client.wait();
+    let job = jobs(&sys).pop().expect("job on disk");
+    assert_eq!(job["state"], "UpdateProgressing", "{job}");
+    assert!(job["update_correlator"].is_string(), "the order was kept before the install: {job}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let again = dmclient(&cfg, &["report"]);
+    let log = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{log}");
+    assert!(log.contains("interrupted") && log.contains("/Update"), "{log}");
+    assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
+    assert_eq!(std::fs::read_to_string(&count).expect("count").lines().count(), 1, "installed exactly once");
+}
+
+#[test]
+fn firmware_goes_into_the_inactive_slot_which_then_runs() {
+    let sys = System::start(two_step());
+    let slots = sys.dir.path().join("slots");
+    let text = std::fs::read_to_string(sys.client_config()).expect("dmclient.toml");
+    let stage = text.lines().find(|l| l.starts_with("stage_dir")).expect("stage_dir").to_owned();
+    let cfg = sys.dir.path().join("slots.toml");
+    std::fs::write(&cfg, text.replace(&stage, &format!("slots_dir = {:?}", slots.display().to_string())))
+        .expect("write");
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let client = sys.spawn_dmclient(&cfg, &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    let chosen = view["offers"][0]["package"].clone();
+    assert_eq!(phone.post_json("/portal/api/select", &json!({ "package_id": chosen["id"] })).status, 200);
+    let out = portaldm_tests::wait_with_timeout(client, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
+    // A fresh device runs from slot a: the update went into b, which is now active.
+    assert_eq!(std::fs::read_to_string(slots.join("active")).expect("active").trim(), "b");
+    let fw = std::fs::read(slots.join("b/firmware.bin")).expect("firmware");
+    assert_eq!(hex::encode(sha2::Sha256::digest(&fw)), chosen["blob"].as_str().expect("blob"));
+    let status = String::from_utf8_lossy(&dmclient(&cfg, &["status"]).stdout).into_owned();
+    let version = chosen["version"].as_str().expect("version");
+    assert!(
+        status.contains(&format!(
+            "slots    active b ({} {version}), fallback a (empty)",
+            chosen["name"].as_str().expect("name")
+        )),
+        "{status}"
+    );
 }
 
 #[test]

@@ -75,6 +75,7 @@ fn messages() -> Vec<(&'static str, SyncMl)> {
         signature: None,
         kind: Default::default(),
         settings: vec![],
+        two_step: false,
     };
     let pkg4 = server.poll_deliver(&delivery, None).expect("deliver");
     let pkg5 = send(client.handle(&pkg4).expect("pkg4"));

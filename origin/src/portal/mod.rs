@@ -178,6 +178,8 @@ pub(crate) async fn delivery_for(
         signature: offer.package.signature.clone(),
         kind: offer.package.kind.delivery(),
         settings,
+        // Two steps are FUMO's alone; SCOMO and settings have one form.
+        two_step: st.cfg.fumo_two_step && offer.package.kind == PackageKind::Firmware,
     })
 }
 

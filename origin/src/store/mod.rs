@@ -264,6 +264,9 @@ pub trait Store: Send + Sync {
     async fn select(&self, sid: &str, package_id: i64, delivery: &FumoDelivery, now: i64) -> StoreResult<bool>;
     /// Records the client's Exec status for a delivery.
     async fn delivered(&self, correlator: &str, exec_status: u16, state: PortalState, now: i64) -> StoreResult<()>;
+    /// Whether the delivery `correlator` to `dev_id` still waits for its outcome: `None` when
+    /// there is no such delivery.
+    async fn awaits_result(&self, dev_id: &str, correlator: &str) -> StoreResult<Option<bool>>;
     /// Records a result once.
     async fn record_result(
         &self,

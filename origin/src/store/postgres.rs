@@ -243,6 +243,18 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn awaits_result(&self, dev_id: &str, correlator: &str) -> StoreResult<Option<bool>> {
+        let row = sqlx::query("SELECT result_code FROM portal_sessions WHERE correlator = $1 AND dev_id = $2")
+            .bind(correlator)
+            .bind(dev_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get::<Option<i64>, _>("result_code")?.is_none()),
+            None => None,
+        })
+    }
+
     async fn record_result(
         &self,
         dev_id: &str,

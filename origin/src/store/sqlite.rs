@@ -215,6 +215,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn awaits_result(&self, dev_id: &str, correlator: &str) -> StoreResult<Option<bool>> {
+        let row = sqlx::query("SELECT result_code FROM portal_sessions WHERE correlator = ? AND dev_id = ?")
+            .bind(correlator)
+            .bind(dev_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get::<Option<i64>, _>("result_code")?.is_none()),
+            None => None,
+        })
+    }
+
     async fn record_result(
         &self,
         dev_id: &str,

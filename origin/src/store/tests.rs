@@ -121,6 +121,7 @@ fn delivery(correlator: &str) -> FumoDelivery {
         signature: None,
         kind: Default::default(),
         settings: vec![],
+        two_step: false,
     }
 }
 
@@ -148,9 +149,12 @@ async fn results_are_recorded_once_for_the_right_device(s: &dyn Store) {
     assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
     s.set_portal_state("a", PortalState::Choosing, &device(), 2).await.expect("state");
     assert!(s.select("a", 1, &delivery("c1"), 3).await.expect("select"));
+    assert_eq!(s.awaits_result("IMEI:1", "c1").await.expect("r"), Some(true));
+    assert_eq!(s.awaits_result("IMEI:2", "c1").await.expect("r"), None);
     assert_eq!(s.record_result("IMEI:2", "c1", ResultCode(200), 4).await.expect("r"), RecordOutcome::Unknown);
     assert_eq!(s.record_result("IMEI:1", "nope", ResultCode(200), 4).await.expect("r"), RecordOutcome::Unknown);
     assert_eq!(s.record_result("IMEI:1", "c1", ResultCode(410), 5).await.expect("r"), RecordOutcome::Recorded);
+    assert_eq!(s.awaits_result("IMEI:1", "c1").await.expect("r"), Some(false));
     assert_eq!(s.record_result("IMEI:1", "c1", ResultCode(200), 6).await.expect("r"), RecordOutcome::Duplicate);
     // The client's late Exec status does not overwrite the reported outcome.
     s.delivered("c1", 202, PortalState::Delivered, 7).await.expect("delivered");

@@ -12,7 +12,7 @@ use super::{CmdIds, ProtocolError, check_version, command_status, message, reply
 use crate::auth::HmacProof;
 use crate::auth::client::{ClientAuth, HeaderOutcome};
 use crate::device::{DEVINFO, DeviceDetails};
-use crate::fumo::{FumoDelivery, FumoResult};
+use crate::fumo::{FumoDelivery, FumoResult, UpdateOrder};
 use crate::media::DmEncoding;
 use crate::syncml::codes::{AlertCode, SESSION_TOKEN_TYPE, StatusCode};
 use crate::syncml::{Alert, Command, Item, ItemCommand, Meta, Results, Status, SyncHdr, SyncMl};
@@ -56,6 +56,11 @@ pub struct ClientSession {
     ended: bool,
     /// Where a server may set values besides the FUMO and SCOMO download subtrees.
     settings_roots: Vec<String>,
+    /// The FUMO node whose finished download this session reports: the one node the server
+    /// may order an `Update` for.
+    awaiting_update: Option<String>,
+    /// The Updates the server ordered (accepted with 202).
+    updates: Vec<UpdateOrder>,
 }
 
 impl ClientSession {
@@ -77,6 +82,8 @@ impl ClientSession {
             inbox: Assembler::default(),
             ended: false,
             settings_roots: vec![crate::settings::DEFAULT_ROOT.to_owned()],
+            awaiting_update: None,
+            updates: Vec::new(),
         }
     }
 
@@ -147,6 +154,7 @@ impl ClientSession {
             s.devinfo(ids.next()),
             Command::Alert(result.alert(ids.next())),
         ];
+        s.awaiting_update = result.downloaded_node().map(str::to_owned);
         s
     }
 
@@ -185,6 +193,11 @@ impl ClientSession {
     /// The deliveries the server has handed over (accepted with 202).
     pub fn deliveries(&self) -> &[FumoDelivery] {
         &self.deliveries
+    }
+
+    /// The Updates the server ordered for a reported download (accepted with 202).
+    pub fn updates_ordered(&self) -> &[UpdateOrder] {
+        &self.updates
     }
 
     /// The server's statuses for the result alerts of a report session.
@@ -321,12 +334,19 @@ impl ClientSession {
             }
             Command::Exec(e) => {
                 let target = e.items.first().and_then(|i| i.target.as_deref()).unwrap_or_default();
-                match FumoDelivery::from_tree(&self.tree, target, e.correlator.as_deref()) {
-                    Some(d) => {
+                let order = UpdateOrder::from_exec(target, e.correlator.as_deref())
+                    .filter(|o| self.awaiting_update.as_deref() == Some(o.node.as_str()));
+                match (FumoDelivery::from_tree(&self.tree, target, e.correlator.as_deref()), order) {
+                    (Some(d), _) => {
                         self.deliveries.push(d);
                         StatusCode::ACCEPTED
                     }
-                    None => StatusCode::NOT_FOUND,
+                    // Only the download this session reports can be updated, and only once.
+                    (None, Some(o)) if self.updates.is_empty() => {
+                        self.updates.push(o);
+                        StatusCode::ACCEPTED
+                    }
+                    (None, _) => StatusCode::NOT_FOUND,
                 }
             }
             // The server asks for the rest of this client's package.
@@ -341,12 +361,13 @@ impl ClientSession {
             Command::Atomic(atomic) => {
                 // All or nothing: on any failure the tree and deliveries are put back, the
                 // commands that had worked report 216 and the Atomic 507 (RepPro 6.6.3).
-                let (tree, deliveries) = (self.tree.clone(), self.deliveries.len());
+                let (tree, deliveries, updates) = (self.tree.clone(), self.deliveries.len(), self.updates.len());
                 let codes: Vec<StatusCode> =
                     atomic.commands.iter().map(|inner| self.execute(msg_id, inner, ids, &mut nested)).collect();
                 if codes.iter().any(|c| c.0 >= 300) {
                     self.tree = tree;
                     self.deliveries.truncate(deliveries);
+                    self.updates.truncate(updates);
                     for st in nested.iter_mut() {
                         if let Command::Status(st) = st
                             && st.data < 300

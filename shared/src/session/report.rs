@@ -1,10 +1,14 @@
 //! The server side of a client-initiated session that reports FUMO results (Alert 1201 with
 //! generic alerts 1226). It is one exchange: read the results with [`ReportOpening::read`],
 //! record them, then answer with [`ReportOpening::reply`] giving one status per result.
+//! A report of a finished two-step download is answered instead with
+//! [`ReportOpening::reply_ordering_update`], which opens a short session for the `Update`.
 
 use super::{CmdIds, ProtocolError, check_version, command_status, header_status, message, reply_header};
 use crate::device::DeviceDetails;
-use crate::fumo::FumoResult;
+use crate::fumo::{FumoResult, UpdateOrder};
+use crate::media::DmEncoding;
+use crate::session::server::ServerSession;
 use crate::syncml::codes::{AlertCode, StatusCode};
 use crate::syncml::{Command, SyncMl};
 
@@ -51,6 +55,25 @@ impl ReportOpening {
 
     /// The answer: `verdicts[i]` is the status for `results[i]`; the session ends.
     pub fn reply(&self, msg: &SyncMl, server_uri: &str, verdicts: &[StatusCode]) -> SyncMl {
+        message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), self.statuses(msg, verdicts), true)
+    }
+
+    /// The answer with `verdicts`, followed by the order to install a package whose download
+    /// this report says is done; the returned session (persist it) takes the Exec's status.
+    pub fn reply_ordering_update(
+        &self,
+        msg: &SyncMl,
+        server_uri: &str,
+        verdicts: &[StatusCode],
+        order: &UpdateOrder,
+        wire: DmEncoding,
+    ) -> (ServerSession, SyncMl) {
+        let statuses = self.statuses(msg, verdicts);
+        ServerSession::ordering_update(msg, self.device.clone(), statuses, order, server_uri, wire)
+    }
+
+    /// The header status and one status per command of `msg`, numbered from 1.
+    fn statuses(&self, msg: &SyncMl, verdicts: &[StatusCode]) -> Vec<Command> {
         let mut ids = CmdIds::default();
         let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::AUTH_ACCEPTED))];
         let mut nth = 0;
@@ -67,6 +90,6 @@ impl ReportOpening {
             };
             cmds.push(Command::Status(command_status(&msg.hdr.msg_id, c, ids.next(), code)));
         }
-        message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), cmds, true)
+        cmds
     }
 }

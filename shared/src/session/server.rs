@@ -79,6 +79,9 @@ pub enum Kind {
     /// Opened by an authenticated device (Alert 1201 without results): the server reads
     /// `./DevDetail` and records the device.
     CheckIn,
+    /// A result report whose download (the first of FUMO's two steps) the server answered
+    /// with an `Exec` of `Update`: it waits for that Exec's status.
+    Report,
 }
 
 /// A server-side DM session, persisted between HTTP requests.
@@ -182,6 +185,23 @@ impl ServerSession {
         }
         let s = Self::opened(msg, String::new(), Kind::CheckIn, wants_update, device, server_uri, wire);
         Ok(s.open_with_get(msg))
+    }
+
+    /// Answers a report session (`cmds`: its statuses, numbered from 1) with the order to
+    /// install a downloaded package; the session then waits for the `Exec`'s status.
+    pub(crate) fn ordering_update(
+        msg: &SyncMl,
+        device: DeviceDetails,
+        mut cmds: Vec<Command>,
+        order: &crate::fumo::UpdateOrder,
+        server_uri: &str,
+        wire: DmEncoding,
+    ) -> (Self, SyncMl) {
+        let mut s = Self::opened(msg, String::new(), Kind::Report, false, device, server_uri, wire);
+        cmds.push(order.exec((cmds.len() + 1).to_string()));
+        s.state = State::ExpectExecStatus { correlator: order.correlator.clone() };
+        let reply = s.reply(&msg.hdr, cmds, true);
+        (s, reply)
     }
 
     /// A session opened by `msg`, before its first answer.

@@ -64,6 +64,7 @@ fn delivery() -> FumoDelivery {
         signature: None,
         kind: Default::default(),
         settings: vec![],
+        two_step: false,
     }
 }
 
@@ -250,6 +251,50 @@ fn report_session_records_the_result() {
     let reply = wire(&opening.reply(&pkg1, "https://srv/dm", &[StatusCode::OK]));
     assert_eq!(client.handle(&reply).expect("reply"), ClientStep::Done);
     assert_eq!(client.report_statuses(), &[StatusCode::OK]);
+}
+
+#[test]
+fn a_reported_download_is_answered_with_the_update_order() {
+    let downloaded =
+        FumoResult { source: "./FUMO/pdm1/Download".into(), correlator: "corr-2".into(), code: ResultCode::SUCCESS };
+    let mut client = ClientSession::report(device(), "https://srv/dm", "4", &downloaded);
+    let pkg1 = wire(&client.first_message());
+    let opening = ReportOpening::read(&pkg1, false).expect("reads");
+    let order = opening.results[0].downloaded_node().map(|node| crate::fumo::UpdateOrder {
+        node: node.to_owned(),
+        correlator: opening.results[0].correlator.clone(),
+    });
+    let order = order.expect("a finished download");
+    let (mut server, reply) =
+        opening.reply_ordering_update(&pkg1, "https://srv/dm", &[StatusCode::OK], &order, DmEncoding::Xml);
+    assert_eq!(server.state, State::ExpectExecStatus { correlator: "corr-2".into() });
+    let statuses = send(client.handle(&wire(&reply)).expect("takes the order"));
+    assert_eq!(client.report_statuses(), &[StatusCode::OK]);
+    assert_eq!(client.updates_ordered(), std::slice::from_ref(&order));
+    assert!(client.deliveries().is_empty());
+    let Step::Delivered { correlator, status, reply } = server.handle(&wire(&statuses)).expect("status") else {
+        panic!("the Exec's status ends the session")
+    };
+    assert_eq!((correlator.as_str(), status), ("corr-2", StatusCode::ACCEPTED));
+    assert_eq!(client.handle(&wire(&reply)).expect("end"), ClientStep::Done);
+
+    // A session reporting anything else, or another node, takes no Update order.
+    for (source, node) in [("./FUMO/pdm1/DownloadAndUpdate", "pdm1"), ("./FUMO/pdm1/Download", "pdm2")] {
+        let r = FumoResult { source: source.into(), ..downloaded.clone() };
+        let mut client = ClientSession::report(device(), "https://srv/dm", "5", &r);
+        let pkg1 = wire(&client.first_message());
+        let opening = ReportOpening::read(&pkg1, false).expect("reads");
+        let other = crate::fumo::UpdateOrder { node: node.into(), correlator: "corr-2".into() };
+        let (_, reply) =
+            opening.reply_ordering_update(&pkg1, "https://srv/dm", &[StatusCode::OK], &other, DmEncoding::Xml);
+        let out = send(client.handle(&wire(&reply)).expect("answers"));
+        let exec_status = out.body.commands.iter().find_map(|c| match c {
+            Command::Status(s) if s.cmd == "Exec" => Some(s.data),
+            _ => None,
+        });
+        assert_eq!(exec_status, Some(404), "{source} {node}");
+        assert!(client.updates_ordered().is_empty());
+    }
 }
 
 #[test]
