@@ -179,7 +179,9 @@ impl Config {
             0 => return Err(ClientError::Config("[install] needs `command`, `stage_dir` or `slots_dir`".into())),
             1 => {}
             _ => {
-                return Err(ClientError::Config("[install] takes one of `command`, `stage_dir` and `slots_dir`".into()));
+                return Err(ClientError::Config(
+                    "[install] takes one of `command`, `stage_dir` and `slots_dir`".into(),
+                ));
             }
         }
         let mut cfg = cfg;

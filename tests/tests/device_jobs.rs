@@ -224,19 +224,22 @@ fn the_installed_handler_runs_dmclient_on_a_trigger_the_browser_saved() {
 
 #[test]
 fn swarm_runs_many_handsets_through_the_whole_flow() {
-    let sys = System::start(Options::default());
-    let out = Command::new(bin("dmclient"))
-        .arg("-c")
-        .arg(sys.client_config())
-        .args(["swarm", "--edge", &sys.edge, "--devices", "24", "--concurrency", "6"])
-        .output()
-        .expect("swarm runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("completed 24 flows"), "{text}");
-    assert!(!text.contains("failed"), "{text}");
-    for step in ["trigger", "choosing", "select", "delivery", "download", "result", "flow"] {
-        assert!(text.lines().any(|l| l.starts_with(step)), "no latencies for {step}: {text}");
+    // One step (DownloadAndUpdate), and FUMO's two (Download, then the ordered Update).
+    for (opts, devices) in [(Options::default(), 24), (two_step(), 6)] {
+        let sys = System::start(opts);
+        let out = Command::new(bin("dmclient"))
+            .arg("-c")
+            .arg(sys.client_config())
+            .args(["swarm", "--edge", &sys.edge, "--devices", &devices.to_string(), "--concurrency", "6"])
+            .output()
+            .expect("swarm runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains(&format!("completed {devices} flows")), "{text}");
+        assert!(!text.contains("failed"), "{text}");
+        for step in ["trigger", "choosing", "select", "delivery", "download", "result", "flow"] {
+            assert!(text.lines().any(|l| l.starts_with(step)), "no latencies for {step}: {text}");
+        }
     }
 }
 
