@@ -42,7 +42,7 @@ if [ "$("$WASM_BINDGEN_BIN" --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDG
     --root "$TOOLS_HOME/wasm-bindgen-cli-$WASM_BINDGEN_VERSION"
 fi
 
-if [ ! -x "$WORKERD_BIN" ] || [ ! -x "$ESBUILD_BIN" ] || [ ! -x node_modules/.bin/wrangler ] || [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ ! -x "$WORKERD_BIN" ] || [ ! -x "$ESBUILD_BIN" ] || [ ! -x node_modules/.bin/wrangler ] || [ ! -d node_modules/playwright-core ] || [ ! -x node_modules/.bin/s3rver ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm tools from package-lock.json"
   npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -16,6 +16,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::blobstore::BlobStore;
 use crate::config::Config;
 use crate::store::Store;
 use crate::{blobs, dm, portal};
@@ -35,6 +36,8 @@ pub struct AppState {
     pub edge_keys: Arc<Vec<NamedKey>>,
     /// Wake-ups: a portal session id whose user just chose.
     pub wake: broadcast::Sender<String>,
+    /// Package blobs.
+    pub blobs: BlobStore,
 }
 
 impl AppState {
@@ -44,6 +47,7 @@ impl AppState {
         let cdn_keys = cfg.cdn_key_list()?;
         let edge_keys = cfg.edge_key_list()?;
         let (wake, _) = broadcast::channel(1024);
+        let blobs = BlobStore::from_config(&cfg)?;
         Ok(AppState {
             cfg: Arc::new(cfg),
             store,
@@ -51,6 +55,7 @@ impl AppState {
             cdn_keys: Arc::new(cdn_keys),
             edge_keys: Arc::new(edge_keys),
             wake,
+            blobs,
         })
     }
 }

@@ -6,10 +6,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portaldm_shared::{cdn, range};
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
-use tokio_util::io::ReaderStream;
 
 use crate::app::AppState;
+use crate::blobstore::BlobError;
 use crate::clock::now;
 use crate::error::AppError;
 
@@ -56,12 +55,9 @@ pub async fn get_blob(
     if let Some(refusal) = refusal(&st, &blob, query.as_deref()).await? {
         return Ok(refusal);
     }
-    let mut file = match tokio::fs::File::open(st.cfg.blob_dir.join(&blob)).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(AppError::NotFound("blob is missing")),
-        Err(e) => return Err(AppError::Internal(e.into())),
+    let Some(len) = st.blobs.stat(&blob).await.map_err(|e| AppError::Internal(e.into()))? else {
+        return Err(AppError::NotFound("blob is missing"));
     };
-    let len = file.metadata().await.map_err(|e| AppError::Internal(e.into()))?.len();
     let tag = range::etag(&blob);
     let sel = range::select(
         len,
@@ -74,11 +70,15 @@ pub async fn get_blob(
     let body = if method == Method::HEAD || body_len == 0 {
         Body::empty()
     } else {
-        if let range::Selection::Partial { start, .. } = sel {
-            file.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| AppError::Internal(e.into()))?;
-        }
-        // 64 KiB reads: tokio reads files on its blocking pool, one round trip per read.
-        Body::from_stream(ReaderStream::with_capacity(file.take(body_len), 64 * 1024))
+        let start = match sel {
+            range::Selection::Partial { start, .. } => start,
+            _ => 0,
+        };
+        let stream = st.blobs.stream(&blob, start, body_len).await.map_err(|e| match e {
+            BlobError::NotFound => AppError::NotFound("blob is missing"),
+            e => AppError::Internal(e.into()),
+        })?;
+        Body::from_stream(stream)
     };
     let mut r = body.into_response();
     *r.status_mut() = StatusCode::from_u16(sel.status()).unwrap_or(StatusCode::OK);

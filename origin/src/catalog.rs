@@ -2,7 +2,7 @@
 
 use portaldm_shared::admin::api::{BlobInfo, PackageRequest};
 
-use crate::blobstore;
+use crate::blobstore::{self, BlobStore};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::edge_purge::{self, Purged};
@@ -77,18 +77,24 @@ fn check(req: &PackageRequest) -> Result<(), CatalogError> {
 }
 
 /// Adds a package whose bytes are stored already; returns its id.
-pub async fn add(cfg: &Config, store: &dyn Store, req: PackageRequest, actor: &str) -> Result<i64, CatalogError> {
+pub async fn add(
+    cfg: &Config,
+    blobs: &BlobStore,
+    store: &dyn Store,
+    req: PackageRequest,
+    actor: &str,
+) -> Result<i64, CatalogError> {
     check(&req)?;
-    let size = blobstore::stat(&cfg.blob_dir, &req.blob)
+    let size = blobs
+        .stat(&req.blob)
         .await
         .map_err(|e| CatalogError::Internal(e.into()))?
         .ok_or_else(|| CatalogError::NoBlob(req.blob.clone()))?;
     if req.kind == portaldm_shared::catalog::PackageKind::Settings {
         // Checked now, so that a phone never gets a document it cannot apply.
-        let bytes =
-            blobstore::read_small(&cfg.blob_dir, &req.blob, portaldm_shared::settings::MAX_BYTES).await.map_err(
-                |e| CatalogError::Invalid(format!("a settings package is a JSON document of at most 64 KiB: {e}")),
-            )?;
+        let bytes = blobs.read_small(&req.blob, portaldm_shared::settings::MAX_BYTES).await.map_err(|e| {
+            CatalogError::Invalid(format!("a settings package is a JSON document of at most 64 KiB: {e}"))
+        })?;
         portaldm_shared::settings::parse(&bytes).map_err(|e| CatalogError::Invalid(e.to_string()))?;
     }
     let signature = cfg.package_key()?.map(|key| portaldm_shared::pkgsig::sign(&key, &req.blob, size));
@@ -115,19 +121,20 @@ pub async fn add(cfg: &Config, store: &dyn Store, req: PackageRequest, actor: &s
 /// Stores `bytes` as a blob and adds the package (the CLI's one step).
 pub async fn add_bytes(
     cfg: &Config,
+    blobs: &BlobStore,
     store: &dyn Store,
     bytes: &[u8],
     mut req: PackageRequest,
     actor: &str,
 ) -> Result<(i64, BlobInfo), CatalogError> {
-    let blob = upload(cfg, store, bytes, actor).await?;
+    let blob = upload(blobs, store, bytes, actor).await?;
     req.blob = blob.sha256.clone();
-    Ok((add(cfg, store, req, actor).await?, blob))
+    Ok((add(cfg, blobs, store, req, actor).await?, blob))
 }
 
 /// Stores `bytes` as a blob, audited.
-pub async fn upload(cfg: &Config, store: &dyn Store, bytes: &[u8], actor: &str) -> Result<BlobInfo, CatalogError> {
-    let blob = blobstore::put_bytes(&cfg.blob_dir, bytes).await.map_err(|e| CatalogError::Internal(e.into()))?;
+pub async fn upload(blobs: &BlobStore, store: &dyn Store, bytes: &[u8], actor: &str) -> Result<BlobInfo, CatalogError> {
+    let blob = blobs.put_bytes(bytes).await.map_err(|e| CatalogError::Internal(e.into()))?;
     audited_upload(store, &blob, actor).await?;
     Ok(blob)
 }

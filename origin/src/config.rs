@@ -17,8 +17,24 @@ pub struct Config {
     pub listen: String,
     /// sqlx database URL (`sqlite://path.db`).
     pub database: String,
-    /// Folder of package blobs, named by SHA-256.
+    /// Folder of package blobs, named by SHA-256 (unused when `blob_s3_bucket` is set).
     pub blob_dir: PathBuf,
+    /// An S3-compatible bucket for the blobs instead of the folder (R2: the bucket the edge's
+    /// `BLOBS` binding serves).
+    #[serde(default)]
+    pub blob_s3_bucket: Option<String>,
+    /// The bucket's endpoint (R2: `https://<account>.r2.cloudflarestorage.com`); AWS S3 if unset.
+    #[serde(default)]
+    pub blob_s3_endpoint: Option<String>,
+    /// The bucket's region (`auto`, R2's, if unset).
+    #[serde(default)]
+    pub blob_s3_region: Option<String>,
+    /// The bucket's access key id (or `AWS_ACCESS_KEY_ID`… as `object_store` reads them).
+    #[serde(default)]
+    pub blob_s3_access_key_id: Option<String>,
+    /// The bucket's secret access key; best given as `PORTALDM_BLOB_S3_SECRET_ACCESS_KEY`.
+    #[serde(default)]
+    pub blob_s3_secret_access_key: Option<Secret>,
     /// The DM server's ServerID.
     pub server_id: String,
     /// The session token audience this origin accepts.
@@ -66,6 +82,17 @@ pub struct Config {
     /// The scheme a device without an account is challenged with (`md5` by default).
     #[serde(default = "default_challenge")]
     pub dm_auth_challenge: Scheme,
+}
+
+/// A secret from the configuration: readable by the code, never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
 }
 
 fn default_listen() -> String {

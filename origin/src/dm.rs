@@ -361,7 +361,8 @@ async fn inline_bytes(st: &AppState, d: &portaldm_shared::fumo::FumoDelivery) ->
     {
         return None;
     }
-    match tokio::fs::read(st.cfg.blob_dir.join(&d.sha256)).await {
+    let max = usize::try_from(st.cfg.inline_max_bytes).unwrap_or(usize::MAX);
+    match st.blobs.read_small(&d.sha256, max).await {
         Ok(bytes) if bytes.len() as u64 == d.size => Some(bytes),
         Ok(_) => None,
         Err(e) => {

@@ -58,11 +58,20 @@ pub struct Options {
     /// Raise the edge's per-address mint limit out of the way (every simulated handset of a
     /// swarm mints from 127.0.0.1).
     pub unlimited_minting: bool,
+    /// Keep the blobs in this S3-compatible server's `blobs` bucket instead of a folder.
+    pub blob_s3: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { hold_secs: 2, postgres: false, origin_extra: "", database: None, unlimited_minting: false }
+        Options {
+            hold_secs: 2,
+            postgres: false,
+            origin_extra: "",
+            database: None,
+            unlimited_minting: false,
+            blob_s3: None,
+        }
     }
 }
 
@@ -156,6 +165,68 @@ impl Drop for OwnPostgres {
     }
 }
 
+/// The bucket [`S3Server`] creates.
+pub const S3_BUCKET: &str = "blobs";
+
+/// An S3-compatible server on a free loopback port (s3rver, from the pinned npm tools, with
+/// its default credentials `S3RVER`/`S3RVER`), keeping its objects in a temporary folder;
+/// stopped when dropped.
+pub struct S3Server {
+    /// Where it keeps the objects.
+    pub dir: tempfile::TempDir,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    proc: Child,
+}
+
+impl S3Server {
+    /// Starts it with the bucket [`S3_BUCKET`] and waits until it listens.
+    pub fn start() -> S3Server {
+        use std::io::BufRead as _;
+        let dir = tempfile::tempdir().expect("dir");
+        let mut proc = Command::new(tool("S3RVER_BIN", "node_modules/.bin/s3rver"))
+            .arg("-d")
+            .arg(dir.path())
+            .args(["-a", "127.0.0.1", "-p", "0", "--silent", "--configure-bucket", S3_BUCKET])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s3rver starts (make test installs it)");
+        let stdout = proc.stdout.take().expect("stdout");
+        // "S3rver listening on 127.0.0.1:<port>"
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let addr = lines
+            .find_map(|l| l.ok().and_then(|l| l.rsplit_once(' ').map(|(_, a)| a.to_owned())))
+            .expect("s3rver prints its address");
+        S3Server { dir, endpoint: format!("http://{addr}"), proc }
+    }
+
+    /// The objects stored in the bucket, by key (`a/b` for nested keys).
+    pub fn keys(&self) -> Vec<String> {
+        fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if e.path().is_dir() {
+                    walk(&e.path(), &format!("{prefix}{name}/"), out);
+                } else if let Some(key) = name.strip_suffix("._S3rver_object") {
+                    out.push(format!("{prefix}{key}"));
+                }
+            }
+        }
+        let mut keys = Vec::new();
+        walk(&self.dir.path().join(S3_BUCKET), "", &mut keys);
+        keys.sort();
+        keys
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
 /// A running origin + edge pair with its configuration folder.
 pub struct System {
     /// The configuration folder (kept until drop).
@@ -206,6 +277,12 @@ impl System {
             text = text.replace(&line, &format!("database = \"{url}\""));
         }
         text.push_str(opts.origin_extra);
+        if let Some(endpoint) = &opts.blob_s3 {
+            text.push_str(&format!(
+                "blob_s3_bucket = \"{S3_BUCKET}\"\nblob_s3_endpoint = \"{endpoint}\"\n\
+                 blob_s3_access_key_id = \"S3RVER\"\nblob_s3_secret_access_key = \"S3RVER\"\n"
+            ));
+        }
         std::fs::write(&cfg, text).expect("write");
         if opts.unlimited_minting {
             let capnp = dir.path().join("workerd.capnp");

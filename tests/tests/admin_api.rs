@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use portaldm_tests::browser::{Browser, Reply, agent, delete_with, get, get_with, post_with};
-use portaldm_tests::{Options, System, wait_with_timeout};
+use portaldm_tests::{Options, S3Server, System, wait_with_timeout};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -51,30 +51,54 @@ fn offered_versions(view: &Value) -> Vec<String> {
 
 #[test]
 fn a_package_added_through_the_api_is_offered_installed_and_then_revoked() {
-    publish_install_revoke(System::start(Options { hold_secs: 1, ..Options::default() }));
+    publish_install_revoke(&System::start(Options { hold_secs: 1, ..Options::default() }));
 }
 
 #[test]
 fn the_admin_api_works_the_same_on_postgresql() {
-    publish_install_revoke(System::start(Options { hold_secs: 1, postgres: true, ..Options::default() }));
+    publish_install_revoke(&System::start(Options { hold_secs: 1, postgres: true, ..Options::default() }));
 }
 
-fn publish_install_revoke(sys: System) {
+#[test]
+fn blobs_can_live_in_an_s3_compatible_bucket() {
+    let s3 = S3Server::start();
+    let sys = System::start(Options { hold_secs: 1, blob_s3: Some(s3.endpoint.clone()), ..Options::default() });
+    publish_install_revoke(&sys);
+    // Every blob (the demo catalog's, the upload) is an object named by its hash, no upload
+    // is left half-way, and the folder holds nothing.
+    let keys = s3.keys();
+    assert!(keys.len() >= 4, "{keys:?}");
+    assert!(keys.iter().all(|k| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit())), "{keys:?}");
+    let folder = std::fs::read_dir(sys.dir.path().join("blobs")).into_iter().flatten().flatten().count();
+    assert_eq!(folder, 0, "nothing in the folder");
+    // A range of a demo package through the edge comes from the bucket, byte for byte.
+    let url =
+        String::from_utf8(sys.origin_cmd(&["catalog", "url", "1", "--device", "IMEI:1"]).output().expect("url").stdout)
+            .expect("utf-8");
+    let part = get_with(url.trim(), &[("Range", "bytes=1000-1999")]);
+    assert_eq!(part.status, 206);
+    let blob = url.split("/dl/").nth(1).and_then(|r| r.split('?').next()).expect("blob in URL");
+    let object = std::fs::read(s3.dir.path().join(portaldm_tests::S3_BUCKET).join(format!("{blob}._S3rver_object")))
+        .expect("the object");
+    assert_eq!(part.body, object[1000..2000]);
+}
+
+fn publish_install_revoke(sys: &System) {
     let token = sys.admin_token("release pipeline");
 
     let bytes = firmware(300 * 1024);
-    let up = upload(&sys, &token, &bytes);
+    let up = upload(sys, &token, &bytes);
     assert_eq!(up.status, 201, "{}", String::from_utf8_lossy(&up.body));
     let blob = up.json();
     assert_eq!(blob["sha256"], hex::encode(Sha256::digest(&bytes)));
     assert_eq!(blob["size"], bytes.len());
-    assert_eq!(upload(&sys, &token, &bytes).json(), blob, "the same bytes again: the same blob");
+    assert_eq!(upload(sys, &token, &bytes).json(), blob, "the same bytes again: the same blob");
 
     let req = json!({
         "name": "PDM Phone 1 firmware", "version": "1.5.0", "models": ["PDM-Phone-*"],
         "base_min": "1.0.0", "notes": "Added through the admin API.", "blob": blob["sha256"],
     });
-    let added = post_json(&sys, &token, "/packages", &req);
+    let added = post_json(sys, &token, "/packages", &req);
     assert_eq!(added.status, 201, "{}", String::from_utf8_lossy(&added.body));
     let pkg = added.json();
     assert_eq!(
@@ -99,14 +123,14 @@ fn publish_install_revoke(sys: System) {
     assert_eq!(std::fs::read(staged).expect("read"), bytes);
 
     // The package's page shows how its delivery ended; the device is in the registry.
-    let detail = get_admin(&sys, &token, &format!("/packages/{id}")).json();
+    let detail = get_admin(sys, &token, &format!("/packages/{id}")).json();
     assert_eq!(detail["results"], json!([{ "code": 200, "meaning": detail["results"][0]["meaning"], "count": 1 }]));
-    let device = get_admin(&sys, &token, "/devices/IMEI:490154203237518");
+    let device = get_admin(sys, &token, "/devices/IMEI:490154203237518");
     assert_eq!(device.status, 200);
     assert_eq!(device.json()["details"]["model"], "PDM-Phone-1");
     assert_eq!(device.json()["results"][0]["package_id"], id);
     assert_eq!(device.json()["history"][0]["details"]["fw_v"], "1.0.0", "what it reported, over time");
-    let done = get_admin(&sys, &token, "/sessions?state=done").json();
+    let done = get_admin(sys, &token, "/sessions?state=done").json();
     assert_eq!(done.as_array().map(Vec::len), Some(1));
     assert_eq!(done[0]["package_id"], id);
 
@@ -116,10 +140,10 @@ fn publish_install_revoke(sys: System) {
     )
     .expect("utf-8");
     assert_eq!(get(url.trim()).status, 200);
-    let revoked = post_json(&sys, &token, &format!("/packages/{id}/revoke"), &json!({}));
+    let revoked = post_json(sys, &token, &format!("/packages/{id}/revoke"), &json!({}));
     assert_eq!(revoked.status, 200, "{}", String::from_utf8_lossy(&revoked.body));
-    assert_eq!(post_json(&sys, &token, &format!("/packages/{id}/revoke"), &json!({})).status, 404, "only once");
-    let listed = get_admin(&sys, &token, "/packages").json();
+    assert_eq!(post_json(sys, &token, &format!("/packages/{id}/revoke"), &json!({})).status, 404, "only once");
+    let listed = get_admin(sys, &token, "/packages").json();
     let row = listed.as_array().expect("list").iter().find(|p| p["id"] == id).expect("still listed").clone();
     assert_eq!(row["status"], "revoked");
     assert_eq!(get(url.trim()).status, 404);
@@ -131,7 +155,7 @@ fn publish_install_revoke(sys: System) {
     drop(client);
 
     // Every change, by whom: the demo catalog from the CLI, the rest with the token.
-    let log = get_admin(&sys, &token, "/audit?limit=1000").json();
+    let log = get_admin(sys, &token, "/audit?limit=1000").json();
     let entries: Vec<(String, String)> = log
         .as_array()
         .expect("log")

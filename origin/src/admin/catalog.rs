@@ -11,7 +11,7 @@ use portaldm_shared::fumo::ResultCode;
 
 use super::Actor;
 use crate::app::AppState;
-use crate::blobstore::{self, PutError};
+use crate::blobstore::PutError;
 use crate::catalog;
 use crate::edge_purge::Purged;
 use crate::error::AppError;
@@ -32,7 +32,7 @@ pub async fn add_package(
     Extension(actor): Extension<Actor>,
     Json(req): Json<PackageRequest>,
 ) -> Result<(StatusCode, Json<PackageView>), AppError> {
-    let id = catalog::add(&st.cfg, st.store.as_ref(), req, &actor.0).await?;
+    let id = catalog::add(&st.cfg, &st.blobs, st.store.as_ref(), req, &actor.0).await?;
     let view = find(&st, id).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -116,10 +116,11 @@ pub async fn upload_blob(
     if declared.is_some_and(|n| n > max) {
         return Err(AppError::TooLarge(format!("the package is larger than the {max}-byte limit (max_upload_bytes)")));
     }
-    let blob = blobstore::put_stream(&st.cfg.blob_dir, body.into_data_stream(), max).await.map_err(|e| match e {
+    let blob = st.blobs.put_stream(body.into_data_stream(), max).await.map_err(|e| match e {
         PutError::TooLarge(_) => AppError::TooLarge(format!("{e} (max_upload_bytes)")),
         PutError::Empty | PutError::Body(_) => AppError::BadRequest(e.to_string()),
         PutError::Io(e) => AppError::Internal(e.into()),
+        PutError::Store(e) => AppError::Internal(e.into()),
     })?;
     catalog::audited_upload(st.store.as_ref(), &blob, &actor.0).await?;
     Ok((StatusCode::CREATED, Json(blob)))

@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use portaldm_shared::admin::api::{PackageRequest, PackageStatus};
 use sha2::{Digest as _, Sha256};
 
+use crate::blobstore::BlobStore;
 use crate::catalog::{self, cli_actor};
 use crate::cli::CatalogCommand;
 use crate::clock::now;
@@ -36,15 +37,15 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
             let id = match a.file {
                 Some(file) => {
                     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-                    catalog::add_bytes(cfg, store.as_ref(), &bytes, req, &actor).await?.0
+                    catalog::add_bytes(cfg, &BlobStore::from_config(cfg)?, store.as_ref(), &bytes, req, &actor).await?.0
                 }
-                None => catalog::add(cfg, store.as_ref(), req, &actor).await?,
+                None => catalog::add(cfg, &BlobStore::from_config(cfg)?, store.as_ref(), req, &actor).await?,
             };
             println!("added package {id}");
         }
         CatalogCommand::Upload { file } => {
             let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let blob = catalog::upload(cfg, store.as_ref(), &bytes, &actor).await?;
+            let blob = catalog::upload(&BlobStore::from_config(cfg)?, store.as_ref(), &bytes, &actor).await?;
             println!(
                 "stored blob {} ({} bytes); add it with: catalog add --blob {} …",
                 blob.sha256, blob.size, blob.sha256
@@ -166,6 +167,7 @@ fn synthetic(seed: &str, len: usize) -> Vec<u8> {
 
 /// The demo catalog: firmware for two demo phone models, idempotent.
 async fn demo(cfg: &Config, store: &dyn Store, actor: &str) -> anyhow::Result<()> {
+    let blobs = &BlobStore::from_config(cfg)?;
     let existing = store.packages().await?;
     // (name, version, model, base_min, base_max, notes)
     type Demo<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>, &'a str);
@@ -196,7 +198,7 @@ async fn demo(cfg: &Config, store: &dyn Store, actor: &str) -> anyhow::Result<()
             publish: true,
             kind: Default::default(),
         };
-        let (id, _) = catalog::add_bytes(cfg, store, &bytes, req, actor).await?;
+        let (id, _) = catalog::add_bytes(cfg, blobs, store, &bytes, req, actor).await?;
         println!("demo package {id}: {name} {version}");
     }
     Ok(())

@@ -17,12 +17,12 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs the server.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let store = super::open_store(&cfg).await?;
-    std::fs::create_dir_all(&cfg.blob_dir).with_context(|| format!("creating {}", cfg.blob_dir.display()))?;
     let listener =
         tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let hold = cfg.hold_secs;
-    let state = AppState::new(cfg, store.clone())?;
+    let state = AppState::new(cfg, store.clone()).context("blob store or keys")?;
+    tracing::info!(blobs = state.blobs.label(), "package blobs");
     store.forward_wakeups(state.wake.clone()).await.context("listening for wake-ups")?;
     let app = router(state);
     // Tests and scripts read this line to learn the port.

@@ -129,13 +129,15 @@ pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap
                 return Err(fail("the form token must come first: reload the page".into(), StatusCode::FORBIDDEN));
             }
             if name == "file" {
-                let blob = blobstore::put_stream(&st.cfg.blob_dir, field, st.cfg.max_upload_bytes).await.map_err(
-                    |e| match e {
-                        PutError::TooLarge(_) => fail(format!("{e} (max_upload_bytes)"), StatusCode::PAYLOAD_TOO_LARGE),
-                        PutError::Empty => fail("choose a package file".into(), StatusCode::BAD_REQUEST),
-                        other => fail(other.to_string(), StatusCode::BAD_REQUEST),
-                    },
-                )?;
+                let blob = st.blobs.put_stream(field, st.cfg.max_upload_bytes).await.map_err(|e| match e {
+                    PutError::TooLarge(_) => fail(format!("{e} (max_upload_bytes)"), StatusCode::PAYLOAD_TOO_LARGE),
+                    PutError::Empty => fail("choose a package file".into(), StatusCode::BAD_REQUEST),
+                    PutError::Body(_) => fail(e.to_string(), StatusCode::BAD_REQUEST),
+                    PutError::Io(_) | PutError::Store(_) => {
+                        tracing::error!(error = %e, "storing an uploaded blob");
+                        fail("the package could not be stored; try again".into(), StatusCode::INTERNAL_SERVER_ERROR)
+                    }
+                })?;
                 catalog::audited_upload(st.store.as_ref(), &blob, &admin.actor)
                     .await
                     .map_err(|e| fail(e.to_string(), StatusCode::INTERNAL_SERVER_ERROR))?;
@@ -183,7 +185,7 @@ pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap
     if let Err((msg, status)) = outcome {
         return render(&st, &admin, None, Some(msg), status).await;
     }
-    match catalog::add(&st.cfg, st.store.as_ref(), req, &admin.actor).await {
+    match catalog::add(&st.cfg, &st.blobs, st.store.as_ref(), req, &admin.actor).await {
         Ok(id) => Redirect::to(&format!("/admin/catalog?added={id}")).into_response(),
         Err(e) => {
             let e = AppError::from(e);

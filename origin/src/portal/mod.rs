@@ -155,13 +155,11 @@ pub(crate) async fn delivery_for(
     // A settings package travels as its values, read from its (small, checked) blob.
     let settings = match offer.package.kind {
         PackageKind::Settings => {
-            let bytes = crate::blobstore::read_small(
-                &st.cfg.blob_dir,
-                &offer.package.blob,
-                portaldm_shared::settings::MAX_BYTES,
-            )
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
+            let bytes = st
+                .blobs
+                .read_small(&offer.package.blob, portaldm_shared::settings::MAX_BYTES)
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?;
             portaldm_shared::settings::parse(&bytes).map_err(|e| AppError::Internal(e.into()))?
         }
         _ => vec![],
