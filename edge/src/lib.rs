@@ -3,6 +3,7 @@
 //! protocol decision is made in `portaldm-shared`.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod cf;
 mod config;
 mod download;
 mod limiter;

@@ -21,13 +21,6 @@ fn origin_timeout(path: &str) -> Duration {
     if path == "/dm" { Duration::from_secs(45) } else { Duration::from_secs(10) }
 }
 
-/// The data centre that took `req` (`request.cf.colo`; absent under local workerd). Read
-/// directly: the `worker` crate's getter panics when the field is missing.
-fn colo_of(req: &Request) -> Option<String> {
-    let cf = js_sys::Reflect::get(req.inner(), &"cf".into()).ok().filter(|v| v.is_object())?;
-    js_sys::Reflect::get(&cf, &"colo".into()).ok()?.as_string().filter(|c| !c.is_empty())
-}
-
 /// How much of a refused body is read before answering, so that a client still writing it
 /// reads the 413 instead of a broken connection (a lingering close). Beyond this the
 /// connection is simply cut.
@@ -86,7 +79,8 @@ async fn send(req: &Request, cfg: &EdgeConfig, path: &str, unconditional: bool) 
     // Cloudflare sets CF-Connecting-IP itself (a client cannot); locally there is none.
     let client = req.headers().get("CF-Connecting-IP")?.unwrap_or_else(|| "unknown".into());
     headers.set(edgeauth::CLIENT_HEADER, &client)?;
-    let colo = colo_of(req).unwrap_or_else(|| cfg.trigger.colo.clone());
+    // The data centre that took `req` (absent under local workerd).
+    let colo = crate::cf::field(req, "colo").unwrap_or_else(|| cfg.trigger.colo.clone());
     headers.set(edgeauth::COLO_HEADER, &colo)?;
     headers.set("X-Forwarded-Host", url.host_str().unwrap_or(""))?;
     match cfg.origin_credential(&req.method(), &path_and_query) {

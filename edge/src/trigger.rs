@@ -40,7 +40,9 @@ pub async fn handle(req: &Request, cfg: &EdgeConfig, env: &Env) -> worker::Resul
         return Ok(r);
     }
     let now = UnixMillis(worker::Date::now().as_millis());
-    let minted = match trigger::mint(&cfg.trigger, &cfg.token_signer, &mut WebRandom, now) {
+    // The client's country goes into the token, for packages limited by country.
+    let country = crate::cf::field(req, "country");
+    let minted = match trigger::mint(&cfg.trigger, &cfg.token_signer, &mut WebRandom, now, country.as_deref()) {
         Ok(m) => m,
         Err(e) => return respond::error(500, &format!("cannot mint a trigger: {e}")),
     };

@@ -70,6 +70,12 @@ fn check(req: &PackageRequest) -> Result<(), CatalogError> {
     if req.notes_by_lang.len() > 64 || !req.notes_by_lang.iter().all(|(k, v)| tag_ok(k) && v.len() <= MAX_NOTES) {
         return bad("notes_by_lang must map up to 64 language tags (like de or pt-BR) to notes of at most 16 KiB");
     }
+    if req.countries.len() > 300 || !req.countries.iter().all(|c| portaldm_shared::catalog::country_code(c).is_some()) {
+        return bad("countries must be ISO 3166-1 alpha-2 codes, like DE or BR");
+    }
+    if req.operators.len() > 256 || !req.operators.iter().all(|o| field_ok(o)) {
+        return bad("operators must be 1 to 256 printable characters each (an edge's PDM_ISSUER)");
+    }
     if !blobstore::is_blob_name(&req.blob) {
         return bad("blob must be the SHA-256 (64 lowercase hex digits) of an uploaded package");
     }
@@ -114,6 +120,8 @@ pub async fn add(
         notes_by_lang: req.notes_by_lang,
         publish: req.publish,
         kind: req.kind,
+        countries: req.countries.iter().filter_map(|c| portaldm_shared::catalog::country_code(c)).collect(),
+        operators: req.operators,
     };
     Ok(store.add_package(&p, actor, now_ms()).await?)
 }

@@ -110,6 +110,12 @@ pub struct AddArgs {
     /// Hardware revision patterns it fits (`HwV`), comma-separated; default any.
     #[arg(long, value_delimiter = ',')]
     pub hw_revisions: Vec<String>,
+    /// Countries it is offered in (ISO 3166-1 alpha-2), comma-separated; default everywhere.
+    #[arg(long, value_delimiter = ',')]
+    pub countries: Vec<String>,
+    /// Operators it is offered by (their edge's `PDM_ISSUER`), comma-separated; default all.
+    #[arg(long, value_delimiter = ',')]
+    pub operators: Vec<String>,
     /// Percent of fitting devices it is offered to.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub rollout: u8,

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use portaldm_shared::auth::server::Verdict;
 use portaldm_shared::auth::{self, HmacProof};
 use portaldm_shared::binding::BrowserBinding;
+use portaldm_shared::catalog::Place;
 use portaldm_shared::fumo::{DeliveryKind, FumoDelivery, ResultCode, UpdateOrder};
 use portaldm_shared::media::{self, DmEncoding};
 use portaldm_shared::portal::PortalState;
@@ -156,7 +157,7 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
         };
         let claims = verified.claims();
         let expires_at = now + (st.cfg.portal_ttl_secs as i64) * 1000;
-        let portal = PortalRecord::new(
+        let mut portal = PortalRecord::new(
             claims.sid.clone(),
             claims.bnd.clone(),
             claims.nsid,
@@ -164,6 +165,8 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
             PortalState::Connecting,
             expires_at,
         );
+        // The operator is whoever's edge minted the trigger; the country, where it saw the browser.
+        portal.place = Place { country: claims.ctry.clone(), operator: Some(claims.iss.clone()) };
         let bytes = x.encode(&pkg2)?;
         // Single use, checked after the cheap checks so garbage cannot burn a token; one
         // transaction, so a crash cannot burn it without opening the session.
@@ -245,13 +248,14 @@ async fn continue_session(
         Step::Reply(m) => m,
         Step::AwaitChoice => {
             let portal = st.store.portal(&session.portal_sid).await?;
-            if portal.as_ref().is_some_and(|p| p.state == PortalState::Connecting) {
+            if let Some(p) = portal.filter(|p| p.state == PortalState::Connecting) {
                 st.store.upsert_device(&session.device, now_ms()).await?;
                 st.store
                     .set_portal_state(&session.portal_sid, PortalState::Choosing, &session.device, now_ms())
                     .await?;
                 let packages = st.store.packages().await?;
-                crate::metrics::offers_shown(portaldm_shared::catalog::offers(&packages, &session.device, &[]).len());
+                let offers = portaldm_shared::catalog::offers(&packages, &session.device, &p.place, &[]);
+                crate::metrics::offers_shown(offers.len());
             }
             hold_for_choice(st, &mut session).await?
         }
@@ -377,7 +381,8 @@ async fn inline_bytes(st: &AppState, d: &portaldm_shared::fumo::FumoDelivery) ->
 /// nothing is offered to this device.
 async fn requested_delivery(st: &AppState, session: &ServerSession) -> Result<Option<FumoDelivery>, AppError> {
     let packages = st.store.packages().await?;
-    let offers = portaldm_shared::catalog::offers(&packages, &session.device, &[]);
+    // The device asked itself: where it is is unknown, so packages limited by place are not offered.
+    let offers = portaldm_shared::catalog::offers(&packages, &session.device, &Place::default(), &[]);
     let Some(offer) = portaldm_shared::catalog::recommended(&offers) else {
         tracing::info!(dev_id = %session.device.dev_id, "update requested; nothing to offer");
         return Ok(None);

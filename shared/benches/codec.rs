@@ -145,8 +145,8 @@ fn minting(c: &mut Criterion) {
     };
     let now = UnixMillis(1_800_000_000_000);
     let mut rng = TestRng(7);
-    c.bench_function("trigger/mint", |b| b.iter(|| mint(&cfg, &signer, &mut rng, now).expect("mint")));
-    let claims = mint(&cfg, &signer, &mut rng, now).expect("mint").claims;
+    c.bench_function("trigger/mint", |b| b.iter(|| mint(&cfg, &signer, &mut rng, now, Some("DE")).expect("mint")));
+    let claims = mint(&cfg, &signer, &mut rng, now, Some("DE")).expect("mint").claims;
     c.bench_function("trigger/token_sign", |b| b.iter(|| signer.sign(&claims).expect("sign")));
 }
 

@@ -8,6 +8,11 @@
 //! runs, and the device falls inside the package's staged rollout. Offers are newest first;
 //! the newest is recommended.
 //!
+//! A package may also be limited to countries (ISO 3166-1 alpha-2) and operators: it is then
+//! offered only to portal sessions known to come from one of them ([`Place`]: the country the
+//! edge saw the browser in, and the operator whose edge minted the trigger, its `iss`). A
+//! session whose country or operator is unknown (a device's own update request) gets none.
+//!
 //! A rollout of `p` percent offers the package to the devices whose [`rollout_bucket`] for
 //! it is below `p`: the same devices every time, more of them (never fewer) as `p` grows,
 //! and a different sample for every package.
@@ -108,6 +113,37 @@ pub struct CatalogPackage {
     /// Firmware or an application.
     #[serde(default)]
     pub kind: PackageKind,
+    /// Countries it is offered in (ISO 3166-1 alpha-2, upper case); empty: everywhere.
+    #[serde(default)]
+    pub countries: Vec<String>,
+    /// Operators it is offered by (the `iss` their edge mints with); empty: every operator.
+    #[serde(default)]
+    pub operators: Vec<String>,
+}
+
+/// Where a portal session comes from, as far as portaldm knows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    /// The country the edge saw the browser in ([`country_code`]).
+    pub country: Option<String>,
+    /// The operator whose edge minted the trigger (the token's `iss`).
+    pub operator: Option<String>,
+}
+
+/// A country code as packages name countries: two ASCII letters or digits, upper case
+/// (Cloudflare's `T1`, Tor, included); `XX` (Cloudflare: unknown) and anything else: `None`.
+pub fn country_code(s: &str) -> Option<String> {
+    let s = s.trim();
+    let ok = s.len() == 2 && s.bytes().all(|b| b.is_ascii_alphanumeric()) && !s.eq_ignore_ascii_case("xx");
+    ok.then(|| s.to_ascii_uppercase())
+}
+
+/// Whether a package limited by country or operator may be offered in `place`.
+pub fn fits_place(pkg: &CatalogPackage, place: &Place) -> bool {
+    let listed = |list: &[String], v: &Option<String>| {
+        list.is_empty() || v.as_deref().is_some_and(|v| list.iter().any(|x| x.eq_ignore_ascii_case(v)))
+    };
+    listed(&pkg.countries, &place.country) && listed(&pkg.operators, &place.operator)
 }
 
 fn full_rollout() -> u8 {
@@ -199,8 +235,9 @@ pub fn notes_for<'a>(pkg: &'a CatalogPackage, langs: &[&str]) -> &'a str {
 
 /// The offers for `device`: firmware first, then applications, then settings, each newest
 /// first with its newest recommended (per name for applications and settings), with release notes in the first of `langs` available.
-pub fn offers(packages: &[CatalogPackage], device: &DeviceDetails, langs: &[&str]) -> Vec<Offer> {
-    let mut fit: Vec<&CatalogPackage> = packages.iter().filter(|p| is_compatible(p, device)).collect();
+pub fn offers(packages: &[CatalogPackage], device: &DeviceDetails, place: &Place, langs: &[&str]) -> Vec<Offer> {
+    let mut fit: Vec<&CatalogPackage> =
+        packages.iter().filter(|p| is_compatible(p, device) && fits_place(p, place)).collect();
     let rank = |k: PackageKind| match k {
         PackageKind::Firmware => 0,
         PackageKind::Application => 1,
@@ -250,11 +287,30 @@ mod tests {
             rollout_percent: 100,
             notes_by_lang: BTreeMap::new(),
             kind: PackageKind::Firmware,
+            countries: vec![],
+            operators: vec![],
         }
     }
 
     fn device(model: &str, fw: &str) -> DeviceDetails {
         DeviceDetails { dev_id: "d".into(), model: Some(model.into()), fw_v: Some(fw.into()), ..Default::default() }
+    }
+
+    #[test]
+    fn countries_and_operators_limit_where_a_package_is_offered() {
+        let open = pkg(1, "2.0", &["X1"], None, None);
+        let german = CatalogPackage { id: 2, countries: vec!["DE".into(), "AT".into()], ..open.clone() };
+        let ours = CatalogPackage { id: 3, operators: vec!["edge.op-a".into()], ..open.clone() };
+        let pkgs = [open, german, ours];
+        let ids = |place: &Place| -> Vec<i64> {
+            offers(&pkgs, &device("X1", "1.0"), place, &[]).iter().map(|o| o.package.id).collect()
+        };
+        let at = |c: &str, op: &str| Place { country: country_code(c), operator: Some(op.into()) };
+        assert_eq!(ids(&at("de", "edge.op-a")), [1, 2, 3]);
+        assert_eq!(ids(&at("AT", "edge.op-b")), [1, 2]);
+        assert_eq!(ids(&at("FR", "EDGE.OP-A")), [1, 3], "operator ids compare without case");
+        assert_eq!(ids(&Place::default()), [1], "unknown place: only unlimited packages");
+        assert_eq!((country_code("XX"), country_code("t1"), country_code("DEU")), (None, Some("T1".into()), None));
     }
 
     #[test]
@@ -275,12 +331,12 @@ mod tests {
             pkg(4, "1.5", &["X1"], Some("1.1"), None), // needs newer base firmware
             pkg(5, "0.9", &["X*"], None, None),        // a downgrade
         ];
-        let o = offers(&pkgs, &device("X1", "1.0"), &[]);
+        let o = offers(&pkgs, &device("X1", "1.0"), &Place::default(), &[]);
         let ids: Vec<i64> = o.iter().map(|o| o.package.id).collect();
         assert_eq!(ids, vec![2, 1]);
         assert!(o[0].recommended && !o[1].recommended);
         assert_eq!(recommended(&o).map(|o| o.package.id), Some(2));
-        assert!(offers(&pkgs, &DeviceDetails::default(), &[]).is_empty());
+        assert!(offers(&pkgs, &DeviceDetails::default(), &Place::default(), &[]).is_empty());
         assert!(recommended(&[]).is_none());
     }
 
@@ -317,7 +373,7 @@ mod tests {
             a.name = name.into();
             pkgs.push(a);
         }
-        let o = offers(&pkgs, &device("X1", "1.0"), &[]);
+        let o = offers(&pkgs, &device("X1", "1.0"), &Place::default(), &[]);
         let got: Vec<(i64, bool)> = o.iter().map(|o| (o.package.id, o.recommended)).collect();
         assert_eq!(got, [(2, true), (1, false), (5, true), (4, true), (3, false)]);
         assert_eq!(recommended(&o).map(|o| o.package.id), Some(2), "a device's own request gets firmware");
@@ -346,7 +402,7 @@ mod tests {
         assert_eq!(notes_for(&p, &["fr", "de"]), "Fehlerbehebungen.", "the first language it has");
         assert_eq!(notes_for(&p, &["fr"]), "Bug fixes.");
         assert_eq!(notes_for(&p, &[]), "Bug fixes.");
-        let o = offers(&[p], &device("X1", "1.0"), &["de"]);
+        let o = offers(&[p], &device("X1", "1.0"), &Place::default(), &["de"]);
         assert_eq!(o[0].notes, "Fehlerbehebungen.");
     }
 

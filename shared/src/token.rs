@@ -43,6 +43,10 @@ pub struct Claims {
     pub bnd: String,
     /// Edge location that minted it.
     pub colo: String,
+    /// The country the trigger was requested from, as the edge saw the client (ISO 3166-1
+    /// alpha-2, [`crate::catalog::country_code`]), when known: for packages limited by region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctry: Option<String>,
 }
 
 /// Why a token was refused.
@@ -201,6 +205,7 @@ mod tests {
             jti: "j1".into(),
             bnd: "b".into(),
             colo: "LOC".into(),
+            ctry: None,
         }
     }
 

@@ -57,12 +57,14 @@ pub enum MintError {
     Package(#[from] Pkg0Error),
 }
 
-/// Mints a portal session and its trigger at `now`.
+/// Mints a portal session and its trigger at `now`, for a client in `country` (as the
+/// platform names it; anything but a country code is left out).
 pub fn mint(
     cfg: &TriggerConfig,
     signer: &TokenSigner,
     rng: &mut dyn SecureRandom,
     now: UnixMillis,
+    country: Option<&str>,
 ) -> Result<Minted, MintError> {
     let binding = BrowserBinding::generate(rng)?;
     let nsid = loop {
@@ -84,6 +86,7 @@ pub fn mint(
         jti: B64URL.encode(bytes::<16>(rng)?),
         bnd: binding.bnd(),
         colo: cfg.colo.clone(),
+        ctry: country.and_then(crate::catalog::country_code),
     };
     let token = signer.sign(&claims)?;
     let package = Package0::with_token(nsid, &cfg.server_id, UiMode::UserInteraction, &token)
@@ -184,7 +187,7 @@ mod tests {
             colo: "LOCAL".into(),
         };
         let now = UnixMillis(1_700_000_000_000);
-        let m = mint(&cfg, &TokenSigner::new(&seed).expect("signer"), &mut rng, now).expect("mints");
+        let m = mint(&cfg, &TokenSigner::new(&seed).expect("signer"), &mut rng, now, Some("de")).expect("mints");
         let d = Package0::decode(&m.package).expect("decodes");
         d.verify_digest(b"pw", b"").expect("digest");
         assert_eq!(d.package.session_id, m.claims.nsid);
@@ -194,6 +197,11 @@ mod tests {
         let b = BrowserBinding::from_cookie_header(cookie).expect("cookie");
         assert_eq!(b.sid, ok.claims().sid);
         assert!(b.matches(&ok.claims().bnd));
+        assert_eq!(ok.claims().ctry.as_deref(), Some("DE"), "the client's country travels in the token");
+        let signer = TokenSigner::new(&seed).expect("signer");
+        for unknown in [None, Some("XX"), Some(""), Some("Deutschland")] {
+            assert_eq!(mint(&cfg, &signer, &mut rng, now, unknown).expect("mints").claims.ctry, None, "{unknown:?}");
+        }
     }
 
     #[test]
@@ -210,7 +218,7 @@ mod tests {
             colo: "L".into(),
         };
         let now = UnixMillis(1_700_000_000_000);
-        let m = mint(&cfg, &TokenSigner::new(&seed).expect("signer"), &mut rng, now).expect("mints");
+        let m = mint(&cfg, &TokenSigner::new(&seed).expect("signer"), &mut rng, now, None).expect("mints");
         let v = TokenVerifier::new(&[seed.ed25519_public()], "origin", "portaldm");
         let acct = Account { server_id: "portaldm", server_password: Some(b"pw"), nonce: b"" };
         let ok = accept(&m.package, acct, &v, now).expect("accepted");

@@ -55,12 +55,22 @@ pub struct Browser {
     pub base: String,
     /// `pdm=<sid>.<secret>`, once set.
     pub cookie: Option<String>,
+    /// Sent with every request.
+    headers: Vec<(&'static str, String)>,
 }
 
 impl Browser {
     /// A browser with no cookie.
     pub fn new(base: &str) -> Self {
-        Browser { agent: agent(), base: base.to_owned(), cookie: None }
+        Browser { agent: agent(), base: base.to_owned(), cookie: None, headers: Vec::new() }
+    }
+
+    /// A browser in `country` (ISO code), as Cloudflare would tell the edge (the local
+    /// workerd's `x-pdm-local-cf` header).
+    pub fn in_country(base: &str, country: &str) -> Self {
+        let mut b = Self::new(base);
+        b.headers.push(("x-pdm-local-cf", serde_json::json!({ "country": country }).to_string()));
+        b
     }
 
     /// GET `path`, sending the cookie and keeping any `pdm` cookie set.
@@ -68,6 +78,9 @@ impl Browser {
         let mut req = self.agent.get(&format!("{}{path}", self.base));
         if let Some(c) = &self.cookie {
             req = req.header("Cookie", c);
+        }
+        for (name, value) in &self.headers {
+            req = req.header(*name, value);
         }
         let r = reply(req.call().expect("GET"));
         if let Some(pair) =
@@ -83,6 +96,9 @@ impl Browser {
         let mut req = self.agent.post(&format!("{}{path}", self.base)).header("Content-Type", "application/json");
         if let Some(c) = &self.cookie {
             req = req.header("Cookie", c);
+        }
+        for (name, value) in &self.headers {
+            req = req.header(*name, value);
         }
         reply(req.send(body.to_string().as_bytes()).expect("POST"))
     }

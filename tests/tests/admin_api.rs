@@ -197,6 +197,58 @@ fn offers_seen(sys: &System, accept_language: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The versions offered to a fresh phone (PDM-Phone-1 on 1.0.0) whose browser is in `country`.
+fn versions_in(sys: &System, country: Option<&str>) -> Vec<String> {
+    let mut phone = match country {
+        Some(c) => Browser::in_country(&sys.edge, c),
+        None => Browser::new(&sys.edge),
+    };
+    let trig = phone.get("/portal/trigger");
+    let client = sys.spawn_dmclient(&sys.client_config(), &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+    drop(client);
+    offered_versions(&view)
+}
+
+#[test]
+fn countries_and_operators_limit_where_a_package_is_offered() {
+    let sys = System::start(Options { hold_secs: 1, ..Options::default() });
+    let token = sys.admin_token("regional releases");
+    let blob = upload(&sys, &token, &firmware(4096)).json();
+    // dev-setup's edge mints as `portaldm-edge-local`: that is this portal's operator.
+    for (version, countries, operators) in [
+        ("1.6.0", json!(["DE", "at"]), json!([])),
+        ("1.7.0", json!([]), json!(["another-operator"])),
+        ("1.8.0", json!(["FR"]), json!(["portaldm-edge-local"])),
+    ] {
+        let r = post_json(
+            &sys,
+            &token,
+            "/packages",
+            &json!({ "name": "fw", "version": version, "models": ["PDM-Phone-1"], "blob": blob["sha256"],
+                     "countries": countries, "operators": operators }),
+        );
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let listed = get_admin(&sys, &token, "/packages").json();
+    let de = listed.as_array().expect("list").iter().find(|p| p["version"] == "1.6.0").expect("1.6.0").clone();
+    assert_eq!(de["countries"], json!(["DE", "AT"]), "stored as codes");
+
+    assert_eq!(versions_in(&sys, Some("DE")), ["1.6.0", "1.2.0", "1.1.0"]);
+    assert_eq!(versions_in(&sys, Some("FR")), ["1.8.0", "1.2.0", "1.1.0"]);
+    assert_eq!(versions_in(&sys, Some("BR")), ["1.2.0", "1.1.0"]);
+    assert_eq!(versions_in(&sys, None), ["1.2.0", "1.1.0"], "unknown country: only packages for everywhere");
+    // A bad rule is refused with its reason.
+    let bad = post_json(
+        &sys,
+        &token,
+        "/packages",
+        &json!({ "name": "fw", "version": "1.9.0", "models": ["X"], "blob": blob["sha256"], "countries": ["Germany"] }),
+    );
+    assert_eq!(bad.status, 400);
+    assert!(String::from_utf8_lossy(&bad.body).contains("ISO 3166-1"), "{}", String::from_utf8_lossy(&bad.body));
+}
+
 #[test]
 fn drafts_rollouts_hardware_rules_and_languages_reach_the_portal() {
     let sys = System::start(Options { hold_secs: 1, ..Options::default() });

@@ -151,6 +151,7 @@ fn dmclient_survives_a_hostile_server() {
             jti: format!("j{n}"),
             bnd: "b".into(),
             colo: "T".into(),
+            ctry: None,
         };
         let token = TokenSigner::new(&keys.token).expect("signer").sign(&claims).expect("signs");
         let trigger = Package0::with_token(claims.nsid, "portaldm", UiMode::UserInteraction, &token)

@@ -32,6 +32,7 @@ fn claims(nsid: u16, jti: &str) -> Claims {
         jti: jti.into(),
         bnd: "bnd".into(),
         colo: "TEST".into(),
+        ctry: None,
     }
 }
 

@@ -43,6 +43,7 @@ fn messages() -> Vec<(&'static str, SyncMl)> {
         jti: "j".into(),
         bnd: "b".into(),
         colo: "L".into(),
+        ctry: None,
     };
     let token = TokenSigner::new(&seed).expect("signer").sign(&claims).expect("signs");
     let verifier = TokenVerifier::new(&[seed.ed25519_public()], "origin", "portaldm");

@@ -28,6 +28,8 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
                 notes: a.notes,
                 blob: a.blob.unwrap_or_default(),
                 hw_revisions: a.hw_revisions,
+                countries: a.countries,
+                operators: a.operators,
                 delta_from: a.delta_from,
                 rollout_percent: a.rollout,
                 notes_by_lang: a.notes_lang.into_iter().collect(),
@@ -82,6 +84,12 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
             );
             if let Some(from) = &p.delta_from {
                 println!("delta      from exactly {from}");
+            }
+            if !p.countries.is_empty() {
+                println!("countries  {}", p.countries.join(", "));
+            }
+            if !p.operators.is_empty() {
+                println!("operators  {}", p.operators.join(", "));
             }
             if !p.hw_revisions.is_empty() {
                 println!("hardware   {}", p.hw_revisions.join(", "));
@@ -197,6 +205,8 @@ async fn demo(cfg: &Config, store: &dyn Store, actor: &str) -> anyhow::Result<()
             notes_by_lang: [("de".to_owned(), german(notes).to_owned())].into_iter().collect(),
             publish: true,
             kind: Default::default(),
+            countries: vec![],
+            operators: vec![],
         };
         let (id, _) = catalog::add_bytes(cfg, blobs, store, &bytes, req, actor).await?;
         println!("demo package {id}: {name} {version}");

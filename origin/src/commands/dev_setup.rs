@@ -147,7 +147,10 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
          \x20   # Cloudflare's cache, stood in for by an in-memory worker.\n\
          \x20   (name = \"cache\", worker = (modules = [(name = \"cache.mjs\", esModule = embed {cache})], \
          compatibilityDate = \"2025-09-01\")),\n  ],\n\
-         \x20 sockets = [(name = \"http\", address = {addr}, http = (), service = \"edge\")],\n);\n\n\
+         \x20 # Local only: `x-pdm-local-cf` (JSON) stands in for Cloudflare's `request.cf`, so a\n\
+         \x20 # test can say which country a browser is in.\n\
+         \x20 sockets = [(name = \"http\", address = {addr}, http = (cfBlobHeader = \"x-pdm-local-cf\"), \
+         service = \"edge\")],\n);\n\n\
          const edgeWorker :Workerd.Worker = (\n  modules = [\n\
          \x20   (name = \"worker.mjs\", esModule = embed {js}),\n\
          \x20   (name = \"index_bg.wasm\", wasm = embed {wasm}),\n  ],\n\

@@ -110,6 +110,8 @@ pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap
         notes_by_lang: Default::default(),
         publish: false,
         kind: Default::default(),
+        countries: vec![],
+        operators: vec![],
     };
     let mut checked = false;
     let fail = |msg: String, status: StatusCode| (msg, status);
@@ -153,6 +155,8 @@ pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap
                 "base_max" => req.base_max = opt(&v),
                 "delta_from" => req.delta_from = opt(&v),
                 "hw_revisions" => req.hw_revisions = list_of(&v),
+                "countries" => req.countries = list_of(&v),
+                "operators" => req.operators = list_of(&v),
                 "rollout" => {
                     req.rollout_percent = v
                         .trim()

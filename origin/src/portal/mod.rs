@@ -63,7 +63,7 @@ pub(super) async fn offers_for(
     let packages = st.store.packages().await?;
     let langs = portaldm_shared::portal::languages(p.device.lang.as_deref(), accept_language);
     let langs: Vec<&str> = langs.iter().map(String::as_str).collect();
-    Ok(catalog::offers(&packages, &p.device, &langs))
+    Ok(catalog::offers(&packages, &p.device, &p.place, &langs))
 }
 
 fn accept_language(headers: &HeaderMap) -> Option<&str> {

@@ -78,6 +78,8 @@ pub struct PortalRecord {
     pub result_code: Option<u16>,
     /// When it expires (Unix ms).
     pub expires_at: i64,
+    /// Where it comes from (from the token): which packages limited by place it is offered.
+    pub place: portaldm_shared::catalog::Place,
 }
 
 impl PortalRecord {
@@ -102,6 +104,7 @@ impl PortalRecord {
             exec_status: None,
             result_code: None,
             expires_at,
+            place: portaldm_shared::catalog::Place::default(),
         }
     }
 }
@@ -150,6 +153,10 @@ pub struct NewPackage {
     pub publish: bool,
     /// Firmware or an application.
     pub kind: portaldm_shared::catalog::PackageKind,
+    /// Countries it is offered in; empty: everywhere.
+    pub countries: Vec<String>,
+    /// Operators it is offered by; empty: every operator.
+    pub operators: Vec<String>,
 }
 
 /// What a change of a package's state did.

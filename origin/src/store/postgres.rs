@@ -56,6 +56,7 @@ fn portal_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<PortalRecord> {
         exec_status: r.try_get::<Option<i64>, _>("exec_status")?.map(|v| v as u16),
         result_code: r.try_get::<Option<i64>, _>("result_code")?.map(|v| v as u16),
         expires_at: r.try_get("expires_at")?,
+        place: parse(&r.try_get::<String, _>("place")?)?,
     })
 }
 
@@ -97,8 +98,8 @@ async fn upsert_device_on(c: &mut PgConnection, d: &DeviceDetails, now: i64) -> 
 
 async fn create_portal_on(c: &mut PgConnection, p: &PortalRecord, now: i64) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO portal_sessions (sid, bnd, nsid, dev_id, state, device, expires_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO portal_sessions (sid, bnd, nsid, dev_id, state, device, expires_at, created_at, updated_at, place) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&p.sid)
     .bind(&p.bnd)
@@ -109,6 +110,7 @@ async fn create_portal_on(c: &mut PgConnection, p: &PortalRecord, now: i64) -> S
     .bind(p.expires_at)
     .bind(now)
     .bind(now)
+    .bind(json(&p.place)?)
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -319,7 +321,7 @@ impl Store for PgStore {
     async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature, hw_revisions, delta_from, rollout_percent, notes_by_lang, published, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature, hw_revisions, delta_from, rollout_percent, notes_by_lang, published, kind, countries, operators) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
         )
         .bind(&p.name)
         .bind(&p.version)
@@ -337,6 +339,8 @@ impl Store for PgStore {
         .bind(json(&p.notes_by_lang)?)
         .bind(i64::from(p.publish))
         .bind(p.kind.as_str())
+        .bind(json(&p.countries)?)
+        .bind(json(&p.operators)?)
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get("id")?;
@@ -345,6 +349,7 @@ impl Store for PgStore {
             "base_max": p.base_max, "blob": p.blob, "size": p.size, "signed": p.signature.is_some(),
             "hw_revisions": p.hw_revisions, "delta_from": p.delta_from, "rollout_percent": p.rollout_percent,
             "languages": p.notes_by_lang.keys().collect::<Vec<_>>(), "publish": p.publish, "kind": p.kind,
+            "countries": p.countries, "operators": p.operators,
         });
         audit_on(&mut tx, actor, "package.add", &id.to_string(), &detail, now).await?;
         tx.commit().await?;
@@ -737,6 +742,8 @@ fn package_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<CatalogPackage> {
             let kind: String = r.try_get("kind")?;
             PackageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("package kind {kind}")))?
         },
+        countries: parse(&r.try_get::<String, _>("countries")?)?,
+        operators: parse(&r.try_get::<String, _>("operators")?)?,
     })
 }
 

@@ -54,6 +54,7 @@ fn portal_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<PortalRecord> {
         exec_status: r.try_get::<Option<i64>, _>("exec_status")?.map(|v| v as u16),
         result_code: r.try_get::<Option<i64>, _>("result_code")?.map(|v| v as u16),
         expires_at: r.try_get("expires_at")?,
+        place: parse(&r.try_get::<String, _>("place")?)?,
     })
 }
 
@@ -95,8 +96,8 @@ async fn upsert_device_on(c: &mut SqliteConnection, d: &DeviceDetails, now: i64)
 
 async fn create_portal_on(c: &mut SqliteConnection, p: &PortalRecord, now: i64) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO portal_sessions (sid, bnd, nsid, dev_id, state, device, expires_at, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO portal_sessions (sid, bnd, nsid, dev_id, state, device, expires_at, created_at, updated_at, place) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&p.sid)
     .bind(&p.bnd)
@@ -107,6 +108,7 @@ async fn create_portal_on(c: &mut SqliteConnection, p: &PortalRecord, now: i64) 
     .bind(p.expires_at)
     .bind(now)
     .bind(now)
+    .bind(json(&p.place)?)
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -290,7 +292,7 @@ impl Store for SqliteStore {
     async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query(
-            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature, hw_revisions, delta_from, rollout_percent, notes_by_lang, published, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature, hw_revisions, delta_from, rollout_percent, notes_by_lang, published, kind, countries, operators) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&p.name)
         .bind(&p.version)
@@ -308,6 +310,8 @@ impl Store for SqliteStore {
         .bind(json(&p.notes_by_lang)?)
         .bind(i64::from(p.publish))
         .bind(p.kind.as_str())
+        .bind(json(&p.countries)?)
+        .bind(json(&p.operators)?)
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get("id")?;
@@ -316,6 +320,7 @@ impl Store for SqliteStore {
             "base_max": p.base_max, "blob": p.blob, "size": p.size, "signed": p.signature.is_some(),
             "hw_revisions": p.hw_revisions, "delta_from": p.delta_from, "rollout_percent": p.rollout_percent,
             "languages": p.notes_by_lang.keys().collect::<Vec<_>>(), "publish": p.publish, "kind": p.kind,
+            "countries": p.countries, "operators": p.operators,
         });
         audit_on(&mut tx, actor, "package.add", &id.to_string(), &detail, now).await?;
         tx.commit().await?;
@@ -704,6 +709,8 @@ fn package_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<CatalogPackage> 
             let kind: String = r.try_get("kind")?;
             PackageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("package kind {kind}")))?
         },
+        countries: parse(&r.try_get::<String, _>("countries")?)?,
+        operators: parse(&r.try_get::<String, _>("operators")?)?,
     })
 }
 

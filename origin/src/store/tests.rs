@@ -76,6 +76,7 @@ fn portal(sid: &str) -> PortalRecord {
         exec_status: None,
         result_code: None,
         expires_at: i64::MAX,
+        place: portaldm_shared::catalog::Place { country: Some("DE".into()), operator: Some("edge.op-a".into()) },
     }
 }
 
@@ -98,6 +99,7 @@ fn session(sid: &str) -> ServerSession {
         jti: "j".into(),
         bnd: "b".into(),
         colo: "c".into(),
+        ctry: None,
     };
     let token = TokenSigner::new(&seed).expect("signer").sign(&c).expect("signs");
     let pkg1 = xml::decode(&xml::encode(&ClientSession::server_initiated(device(), "u", "7", &token).first_message()))
@@ -129,6 +131,7 @@ async fn a_token_opens_one_session_only(s: &dyn Store) {
     assert!(s.open_portal("j1", 1, &portal("a"), &session("a"), b"reply", 1).await.expect("opens"));
     assert!(!s.open_portal("j1", 1, &portal("b"), &session("b"), b"reply", 1).await.expect("refuses"));
     assert!(s.portal("b").await.expect("reads").is_none(), "a refused replay writes nothing");
+    assert_eq!(s.portal("a").await.expect("reads").expect("there").place, portal("a").place, "where it came from");
     let rec = s.dm_session("IMEI:1", "7").await.expect("reads").expect("saved");
     assert_eq!(rec.last_reply.as_deref(), Some(&b"reply"[..]));
     assert_eq!(rec.session, session("a"));
@@ -189,6 +192,8 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
         notes_by_lang: Default::default(),
         publish: true,
         kind: Default::default(),
+        countries: vec![],
+        operators: vec![],
     };
     let id = s.add_package(&p, "test", 1).await.expect("adds");
     let all = s.packages().await.expect("lists");
@@ -208,6 +213,8 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
         notes_by_lang: [("de".to_owned(), "Neu".to_owned())].into_iter().collect(),
         publish: false,
         kind: Default::default(),
+        countries: vec!["DE".into()],
+        operators: vec!["edge.op-a".into()],
         ..p
     };
     let draft = s.add_package(&q, "test", 2).await.expect("adds");
@@ -222,6 +229,7 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
         (got.hw_revisions, got.delta_from, got.rollout_percent, got.notes_by_lang.get("de").cloned()),
         (vec!["rev-B*".to_owned()], Some("1.2".to_owned()), 50, Some("Neu".to_owned()))
     );
+    assert_eq!((got.countries, got.operators), (vec!["DE".to_owned()], vec!["edge.op-a".to_owned()]));
     assert!(s.revoke(draft, "test", 6).await.expect("revokes"));
     assert_eq!(s.set_rollout(draft, 60, "test", 7).await.expect("rollout"), Changed::Refused, "revoked is final");
     assert_eq!(s.publish(draft, "test", 7).await.expect("publishes"), Changed::Refused);
@@ -244,6 +252,8 @@ async fn a_revoked_package_is_gone(s: &dyn Store) {
         notes_by_lang: Default::default(),
         publish: true,
         kind: Default::default(),
+        countries: vec![],
+        operators: vec![],
     };
     let id = s.add_package(&p, "test", 1).await.expect("adds");
     assert!(s.revoke(id, "test", 2).await.expect("revokes"));
@@ -293,6 +303,8 @@ async fn admin_changes_are_audited_in_order(s: &dyn Store) {
         notes_by_lang: Default::default(),
         publish: true,
         kind: Default::default(),
+        countries: vec![],
+        operators: vec![],
     };
     let id = s.add_package(&p, "cli:ann", 10).await.expect("adds");
     s.audit("token:1 (ci)", "blob.upload", &"ab".repeat(32), &serde_json::json!({"size": 5}), 11)
@@ -340,6 +352,8 @@ async fn revoked_packages_stay_listed_for_admins(s: &dyn Store) {
         notes_by_lang: Default::default(),
         publish: true,
         kind: Default::default(),
+        countries: vec![],
+        operators: vec![],
     };
     let a = s.add_package(&p, "t", 1).await.expect("adds");
     p.version = "2.0".into();

@@ -63,6 +63,12 @@ pub struct PackageRequest {
     /// Offer it at once (default), or keep it a draft until published.
     #[serde(default = "yes")]
     pub publish: bool,
+    /// Countries it is offered in (ISO 3166-1 alpha-2); empty: everywhere.
+    #[serde(default)]
+    pub countries: Vec<String>,
+    /// Operators it is offered by (their edge's `PDM_ISSUER`); empty: every operator.
+    #[serde(default)]
+    pub operators: Vec<String>,
 }
 
 fn full_rollout() -> u8 {

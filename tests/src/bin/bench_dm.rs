@@ -161,6 +161,7 @@ fn session(ctx: &Ctx, i: u64, lat: &mut Histogram<u64>) -> Result<(), String> {
         jti: hex::encode(random::<16>()),
         bnd: binding.bnd(),
         colo: "BENCH".into(),
+        ctry: None,
     };
     let token = signer.sign(&claims).map_err(|e| e.to_string())?;
     let device = DeviceDetails {

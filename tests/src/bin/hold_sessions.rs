@@ -96,6 +96,7 @@ fn hold(
         jti: format!("held-{imei}"),
         bnd: "bench".into(),
         colo: "BENCH".into(),
+        ctry: None,
     };
     let token = signer.sign(&claims).map_err(|e| e.to_string())?;
     let device = DeviceDetails {

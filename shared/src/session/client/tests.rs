@@ -46,6 +46,7 @@ fn token(nsid: u16) -> (String, TokenVerifier) {
         jti: "j".into(),
         bnd: "b".into(),
         colo: "L".into(),
+        ctry: None,
     };
     let t = TokenSigner::new(&seed).expect("signer").sign(&c).expect("signs");
     (t, TokenVerifier::new(&[seed.ed25519_public()], "origin", "portaldm"))
