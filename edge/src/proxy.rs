@@ -69,12 +69,19 @@ async fn send(req: &Request, cfg: &EdgeConfig, path: &str, unconditional: bool) 
     let target = format!("{}{path_and_query}", cfg.origin_url);
     let headers = Headers::new();
     let ours = [edgeauth::CLIENT_HEADER, edgeauth::COLO_HEADER, edgeauth::HEADER];
+    let mut head = path_and_query.len();
     for (k, v) in req.headers().entries() {
         let name = k.to_ascii_lowercase();
         let dropped = unconditional && CONDITIONAL.contains(&name.as_str());
         if !HOP_BY_HOP.contains(&name.as_str()) && !ours.contains(&name.as_str()) && !dropped {
+            head += k.len() + v.len() + 4;
             headers.append(&k, &v)?;
         }
+    }
+    if head > edgeauth::MAX_FORWARDED_HEAD_BYTES {
+        drain(req).await;
+        let max = edgeauth::MAX_FORWARDED_HEAD_BYTES;
+        return respond::error(431, &format!("request headers too large (over {max} bytes with the path)"));
     }
     // Cloudflare sets CF-Connecting-IP itself (a client cannot); locally there is none.
     let client = req.headers().get("CF-Connecting-IP")?.unwrap_or_else(|| "unknown".into());

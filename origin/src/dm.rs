@@ -31,7 +31,7 @@ pub async fn post_dm(State(st): State<AppState>, headers: HeaderMap, body: Bytes
     let held = std::cell::Cell::new(std::time::Duration::ZERO);
     let (answer, held) = HELD
         .scope(held, async {
-            let answer = answer_dm(&st, &headers, &body).await;
+            let answer = answer_dm(&st, headers, body).await;
             (answer, HELD.with(|h| h.get()))
         })
         .await;
@@ -45,14 +45,18 @@ tokio::task_local! {
     static HELD: std::cell::Cell<std::time::Duration>;
 }
 
-async fn answer_dm(st: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Response, AppError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let enc = media::dm_encoding(content_type).ok_or(AppError::UnsupportedMedia(
+/// Takes the request by value: its header values and body are slices of hyper's read buffer,
+/// and a message held for minutes while the user chooses must not keep that buffer alive.
+async fn answer_dm(st: &AppState, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let content_type = text(header::CONTENT_TYPE.as_str()).unwrap_or_default();
+    let hmac_header = text(auth::HMAC_HEADER);
+    drop(headers);
+    let enc = media::dm_encoding(&content_type).ok_or(AppError::UnsupportedMedia(
         "expected application/vnd.syncml.dm+xml or application/vnd.syncml.dm+wbxml",
     ))?;
-    let msg = syncml::decode(enc, body).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let proof = HmacProof { header: headers.get(auth::HMAC_HEADER).and_then(|v| v.to_str().ok()), body };
-    let (answer, hmac) = authenticate_and_exchange(st, enc, &msg, proof).await?;
+    let msg = syncml::decode(enc, &body).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let (answer, hmac) = authenticate_and_exchange(st, enc, &msg, hmac_header.as_deref(), body).await?;
     // Answer in the type and encoding the client used (libdmclient posts the older vnd.syncml+…).
     let answer_type = content_type.split(';').next().unwrap_or(media::DM_XML).trim().to_ascii_lowercase();
     let mut response = ([(header::CONTENT_TYPE, answer_type)], answer).into_response();
@@ -68,7 +72,8 @@ async fn authenticate_and_exchange(
     st: &AppState,
     enc: DmEncoding,
     msg: &SyncMl,
-    proof: HmacProof<'_>,
+    hmac_header: Option<&str>,
+    body: Bytes,
 ) -> Result<(Vec<u8>, Option<String>), AppError> {
     if let Err(e) = portaldm_shared::session::check_version(&msg.hdr) {
         // Answered in SyncML (505 on the header), before any credential is looked at.
@@ -83,13 +88,18 @@ async fn authenticate_and_exchange(
             tracing::info!(dev_id = %msg.hdr.source, "DM message from a device without an account refused");
             return Ok((x.encode(&reply)?, None));
         }
+        drop(body);
         return Ok((exchange(&x, msg, false).await?, None));
     };
     device.auth.absorb(msg);
+    let proof = HmacProof { header: hmac_header, body: &body };
     let verdict = device
         .auth
         .check(&device.account, msg, proof, &st.cfg.dm_uri, crate::clock::now(), &mut OsRandom)
-        .map_err(|e| AppError::Internal(e.into()))?;
+        .map_err(|e| AppError::Internal(e.into()));
+    // Only the credential check reads the raw bytes; the exchange may hold for minutes.
+    drop(body);
+    let verdict = verdict?;
     let answer = match verdict {
         Verdict::Refused { reply, error, ended } => {
             tracing::info!(dev_id = %msg.hdr.source, %error, ended, "DM credentials refused");

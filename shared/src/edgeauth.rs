@@ -20,6 +20,9 @@ pub const CLIENT_HEADER: &str = "x-forwarded-for";
 pub const COLO_HEADER: &str = "x-portaldm-colo";
 /// How far the edge's clock and the origin's may disagree, in seconds.
 pub const MAX_SKEW_SECS: u64 = 120;
+/// Largest request head (path, query and headers) the edge forwards; the origin reads heads
+/// of up to 8 KiB (its HTTP read buffer is kept at that), and the edge adds its own headers.
+pub const MAX_FORWARDED_HEAD_BYTES: usize = 6 * 1024;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

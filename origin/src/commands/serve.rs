@@ -11,6 +11,9 @@ use hyper_util::service::TowerToHyperService;
 use crate::app::{AppState, router};
 use crate::config::Config;
 
+/// hyper's smallest read buffer limit.
+const MIN_BUF: usize = 8192;
+
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -31,7 +34,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut http = Builder::new(TokioExecutor::new());
     // A client that dribbles its headers (slowloris) is cut off; idle keep-alive connections
     // wait for the next request without a deadline, as handsets reuse them.
-    http.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    // The read buffer stays at hyper's smallest (8 KiB) instead of growing to 16 KiB and more:
+    // each DM session held while the user chooses keeps one (BENCHMARKS.md, held sessions).
+    // Bodies stream through it; only a request head over 8 KiB is refused (431).
+    http.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MIN_BUF);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
