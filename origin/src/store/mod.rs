@@ -1,6 +1,7 @@
 //! The origin's persistent state behind one trait; SQL lives only in the backends.
 
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;

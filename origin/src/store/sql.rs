@@ -1,0 +1,734 @@
+//! The SQL both backends run: one implementation of [`Store`](super::Store), expanded for
+//! SQLite and for PostgreSQL by [`store_impl`]. The statements use `$n` placeholders, which
+//! both take (SQLite numbers them in order of first appearance, and every statement here
+//! uses them in order). What differs stays with each backend: opening the pool, how a
+//! transaction begins (`begin`: SQLite takes its write lock up front), what happens when a
+//! choice is made (`on_selected`: PostgreSQL notifies the other replicas) and how wake-ups
+//! arrive (`wakeups`).
+
+/// Implements [`Store`](super::Store) for `$store` (with `pool`, `begin`, `on_selected` and
+/// `wakeups`), whose connections are `$conn` and rows `$row`.
+macro_rules! store_impl {
+    ($store:ident, $conn:ty, $row:ty) => {
+        fn portal_from_row(r: &$row) -> StoreResult<PortalRecord> {
+            let state: String = r.try_get("state")?;
+            let delivery: Option<String> = r.try_get("delivery")?;
+            Ok(PortalRecord {
+                sid: r.try_get("sid")?,
+                bnd: r.try_get("bnd")?,
+                nsid: u16::try_from(r.try_get::<i64, _>("nsid")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                dev_id: r.try_get("dev_id")?,
+                state: PortalState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("portal state {state}")))?,
+                device: parse(&r.try_get::<String, _>("device")?)?,
+                package_id: r.try_get("package_id")?,
+                delivery: delivery.as_deref().map(parse).transpose()?,
+                exec_status: r.try_get::<Option<i64>, _>("exec_status")?.map(|v| v as u16),
+                result_code: r.try_get::<Option<i64>, _>("result_code")?.map(|v| v as u16),
+                expires_at: r.try_get("expires_at")?,
+                place: parse(&r.try_get::<String, _>("place")?)?,
+            })
+        }
+
+        async fn use_jti_on(c: &mut $conn, jti: &str, expires_at: i64) -> StoreResult<bool> {
+            let done = sqlx::query("INSERT INTO used_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+                .bind(jti)
+                .bind(expires_at)
+                .execute(&mut *c)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn upsert_device_on(c: &mut $conn, d: &DeviceDetails, now: i64) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (dev_id) DO UPDATE SET details = excluded.details, last_seen = excluded.last_seen",
+            )
+            .bind(&d.dev_id)
+            .bind(json(d)?)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+            // History only of complete details (DevDetail read), and only when they changed.
+            if d.fw_v.is_some() {
+                sqlx::query(
+                    "INSERT INTO device_history (dev_id, details, seen_at) SELECT $1, $2, $3 WHERE COALESCE((SELECT details FROM device_history WHERE dev_id = $4 ORDER BY id DESC LIMIT 1), '') <> $5",
+                )
+                .bind(&d.dev_id)
+                .bind(json(d)?)
+                .bind(now)
+                .bind(&d.dev_id)
+                .bind(json(d)?)
+                .execute(&mut *c)
+                .await?;
+            }
+            Ok(())
+        }
+
+        async fn create_portal_on(c: &mut $conn, p: &PortalRecord, now: i64) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO portal_sessions (sid, bnd, nsid, dev_id, state, device, expires_at, created_at, updated_at, place) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&p.sid)
+            .bind(&p.bnd)
+            .bind(i64::from(p.nsid))
+            .bind(&p.dev_id)
+            .bind(p.state.as_str())
+            .bind(json(&p.device)?)
+            .bind(p.expires_at)
+            .bind(now)
+            .bind(now)
+            .bind(json(&p.place)?)
+            .execute(&mut *c)
+            .await?;
+            Ok(())
+        }
+
+        async fn save_dm_on(c: &mut $conn, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO dm_sessions (dev_id, session_id, session, last_reply, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (dev_id, session_id) DO UPDATE SET session = excluded.session, \
+                 last_reply = excluded.last_reply, updated_at = excluded.updated_at",
+            )
+            .bind(&s.device.dev_id)
+            .bind(s.session_id.to_ascii_uppercase())
+            .bind(json(s)?)
+            .bind(last_reply)
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+            Ok(())
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn open_portal(
+                &self,
+                jti: &str,
+                jti_expires_at: i64,
+                portal: &PortalRecord,
+                session: &ServerSession,
+                reply: &[u8],
+                now: i64,
+            ) -> StoreResult<bool> {
+                let mut tx = self.begin().await?;
+                if !use_jti_on(&mut tx, jti, jti_expires_at).await? {
+                    return Ok(false); // dropped: rolled back
+                }
+                upsert_device_on(&mut tx, &session.device, now).await?;
+                create_portal_on(&mut tx, portal, now).await?;
+                save_dm_on(&mut tx, session, reply, now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn create_portal(&self, p: &PortalRecord, now: i64) -> StoreResult<()> {
+                create_portal_on(&mut *self.pool.acquire().await?, p, now).await
+            }
+
+            async fn upsert_device(&self, d: &DeviceDetails, now: i64) -> StoreResult<()> {
+                upsert_device_on(&mut *self.pool.acquire().await?, d, now).await
+            }
+
+            async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()> {
+                save_dm_on(&mut *self.pool.acquire().await?, s, last_reply, now).await
+            }
+
+            async fn portal(&self, sid: &str) -> StoreResult<Option<PortalRecord>> {
+                let row =
+                    sqlx::query("SELECT * FROM portal_sessions WHERE sid = $1").bind(sid).fetch_optional(&self.pool).await?;
+                row.as_ref().map(portal_from_row).transpose()
+            }
+
+            async fn set_portal_state(
+                &self,
+                sid: &str,
+                state: PortalState,
+                device: &DeviceDetails,
+                now: i64,
+            ) -> StoreResult<()> {
+                sqlx::query("UPDATE portal_sessions SET state = $1, device = $2, updated_at = $3 WHERE sid = $4")
+                    .bind(state.as_str())
+                    .bind(json(device)?)
+                    .bind(now)
+                    .bind(sid)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn select(&self, sid: &str, package_id: i64, delivery: &FumoDelivery, now: i64) -> StoreResult<bool> {
+                let mut tx = self.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE portal_sessions SET state = 'selected', package_id = $1, delivery = $2, correlator = $3, \
+                     updated_at = $4 WHERE sid = $5 AND state = 'choosing'",
+                )
+                .bind(package_id)
+                .bind(json(delivery)?)
+                .bind(&delivery.correlator)
+                .bind(now)
+                .bind(sid)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 1 {
+                    Self::on_selected(&mut tx, sid).await?;
+                }
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn forward_wakeups(&self, wake: tokio::sync::broadcast::Sender<String>) -> StoreResult<()> {
+                self.wakeups(wake).await
+            }
+
+            async fn delivered(&self, correlator: &str, exec_status: u16, state: PortalState, now: i64) -> StoreResult<()> {
+                // A result may already have arrived (the client reported before its status got through).
+                sqlx::query(
+                    "UPDATE portal_sessions SET exec_status = $1, state = CASE WHEN result_code IS NULL THEN $2 ELSE state END, \
+                     updated_at = $3 WHERE correlator = $4",
+                )
+                .bind(i64::from(exec_status))
+                .bind(state.as_str())
+                .bind(now)
+                .bind(correlator)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn awaits_result(&self, dev_id: &str, correlator: &str) -> StoreResult<Option<bool>> {
+                let row = sqlx::query("SELECT result_code FROM portal_sessions WHERE correlator = $1 AND dev_id = $2")
+                    .bind(correlator)
+                    .bind(dev_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(match row {
+                    Some(row) => Some(row.try_get::<Option<i64>, _>("result_code")?.is_none()),
+                    None => None,
+                })
+            }
+
+            async fn record_result(
+                &self,
+                dev_id: &str,
+                correlator: &str,
+                code: ResultCode,
+                now: i64,
+            ) -> StoreResult<RecordOutcome> {
+                let mut tx = self.begin().await?;
+                let portal = sqlx::query("SELECT sid, package_id FROM portal_sessions WHERE correlator = $1 AND dev_id = $2")
+                    .bind(correlator)
+                    .bind(dev_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(portal) = portal else {
+                    return Ok(RecordOutcome::Unknown);
+                };
+                let sid: String = portal.try_get("sid")?;
+                let package_id: Option<i64> = portal.try_get("package_id")?;
+                let inserted = sqlx::query(
+                    "INSERT INTO results (correlator, dev_id, portal_sid, package_id, code, recorded_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (correlator) DO NOTHING",
+                )
+                .bind(correlator)
+                .bind(dev_id)
+                .bind(&sid)
+                .bind(package_id)
+                .bind(i64::from(code.0))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    tx.commit().await?;
+                    return Ok(RecordOutcome::Duplicate);
+                }
+                sqlx::query("UPDATE portal_sessions SET result_code = $1, state = $2, updated_at = $3 WHERE sid = $4")
+                    .bind(i64::from(code.0))
+                    .bind(PortalState::after_result(code).as_str())
+                    .bind(now)
+                    .bind(&sid)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(RecordOutcome::Recorded)
+            }
+
+            async fn dm_session(&self, dev_id: &str, session_id: &str) -> StoreResult<Option<DmRecord>> {
+                let row = sqlx::query(
+                    "SELECT session, last_reply, updated_at FROM dm_sessions WHERE dev_id = $1 AND session_id = $2",
+                )
+                .bind(dev_id)
+                .bind(session_id.to_ascii_uppercase())
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some(DmRecord {
+                    session: parse(&row.try_get::<String, _>("session")?)?,
+                    last_reply: row.try_get("last_reply")?,
+                    updated_at: row.try_get("updated_at")?,
+                }))
+            }
+
+            async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64> {
+                let mut tx = self.begin().await?;
+                let row = sqlx::query(
+                    "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature, hw_revisions, delta_from, rollout_percent, notes_by_lang, published, kind, countries, operators) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+                )
+                .bind(&p.name)
+                .bind(&p.version)
+                .bind(json(&p.models)?)
+                .bind(&p.base_min)
+                .bind(&p.base_max)
+                .bind(&p.blob)
+                .bind(p.size as i64)
+                .bind(&p.notes)
+                .bind(now)
+                .bind(&p.signature)
+                .bind(json(&p.hw_revisions)?)
+                .bind(&p.delta_from)
+                .bind(i64::from(p.rollout_percent))
+                .bind(json(&p.notes_by_lang)?)
+                .bind(i64::from(p.publish))
+                .bind(p.kind.as_str())
+                .bind(json(&p.countries)?)
+                .bind(json(&p.operators)?)
+                .fetch_one(&mut *tx)
+                .await?;
+                let id: i64 = row.try_get("id")?;
+                let detail = serde_json::json!({
+                    "name": p.name, "version": p.version, "models": p.models, "base_min": p.base_min,
+                    "base_max": p.base_max, "blob": p.blob, "size": p.size, "signed": p.signature.is_some(),
+                    "hw_revisions": p.hw_revisions, "delta_from": p.delta_from, "rollout_percent": p.rollout_percent,
+                    "languages": p.notes_by_lang.keys().collect::<Vec<_>>(), "publish": p.publish, "kind": p.kind,
+                    "countries": p.countries, "operators": p.operators,
+                });
+                audit_on(&mut tx, actor, "package.add", &id.to_string(), &detail, now).await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn revoke(&self, id: i64, actor: &str, now: i64) -> StoreResult<bool> {
+                let mut tx = self.begin().await?;
+                let done =
+                    sqlx::query("UPDATE packages SET published = 0, revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                audit_on(&mut tx, actor, "package.revoke", &id.to_string(), &serde_json::json!({}), now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn publish(&self, id: i64, actor: &str, now: i64) -> StoreResult<Changed> {
+                let mut tx = self.begin().await?;
+                let state = sqlx::query("SELECT published, revoked_at FROM packages WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(state) = state else { return Ok(Changed::Missing) };
+                if state.try_get::<Option<i64>, _>("revoked_at")?.is_some() || state.try_get::<i64, _>("published")? == 1 {
+                    return Ok(Changed::Refused);
+                }
+                sqlx::query("UPDATE packages SET published = 1 WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                audit_on(&mut tx, actor, "package.publish", &id.to_string(), &serde_json::json!({}), now).await?;
+                tx.commit().await?;
+                Ok(Changed::Done)
+            }
+
+            async fn set_rollout(&self, id: i64, percent: u8, actor: &str, now: i64) -> StoreResult<Changed> {
+                let mut tx = self.begin().await?;
+                let state = sqlx::query("SELECT rollout_percent, revoked_at FROM packages WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(state) = state else { return Ok(Changed::Missing) };
+                if state.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+                    return Ok(Changed::Refused);
+                }
+                let from: i64 = state.try_get("rollout_percent")?;
+                sqlx::query("UPDATE packages SET rollout_percent = $1 WHERE id = $2")
+                    .bind(i64::from(percent))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let detail = serde_json::json!({ "from": from, "to": percent });
+                audit_on(&mut tx, actor, "package.rollout", &id.to_string(), &detail, now).await?;
+                tx.commit().await?;
+                Ok(Changed::Done)
+            }
+
+            async fn all_packages(&self) -> StoreResult<Vec<PackageView>> {
+                let rows = sqlx::query("SELECT * FROM packages ORDER BY id DESC").fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|r| {
+                        let status = if r.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+                            PackageStatus::Revoked
+                        } else if r.try_get::<i64, _>("published")? == 1 {
+                            PackageStatus::Published
+                        } else {
+                            PackageStatus::Draft
+                        };
+                        Ok(PackageView { package: package_from_row(r)?, status, created_at: r.try_get("created_at")? })
+                    })
+                    .collect()
+            }
+
+            async fn recent_sessions(&self, state: Option<PortalState>, limit: u32) -> StoreResult<Vec<SessionView>> {
+                let rows = sqlx::query(
+                    "SELECT sid, dev_id, state, device, package_id, result_code, created_at, updated_at FROM portal_sessions WHERE ($1 IS NULL OR state = $2) ORDER BY updated_at DESC LIMIT $3",
+                )
+                .bind(state.map(PortalState::as_str))
+                .bind(state.map(PortalState::as_str))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let device: DeviceDetails = parse(&r.try_get::<String, _>("device")?)?;
+                        Ok(SessionView {
+                            sid: r.try_get("sid")?,
+                            dev_id: r.try_get("dev_id")?,
+                            state: r.try_get("state")?,
+                            model: device.model,
+                            fw_v: device.fw_v,
+                            package_id: r.try_get("package_id")?,
+                            result_code: r.try_get::<Option<i64>, _>("result_code")?.and_then(|v| u16::try_from(v).ok()),
+                            created_at: r.try_get("created_at")?,
+                            updated_at: r.try_get("updated_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn create_admin_token(
+                &self,
+                id: &str,
+                name: &str,
+                secret_sha256: &str,
+                read_only: bool,
+                actor: &str,
+                now: i64,
+            ) -> StoreResult<()> {
+                let mut tx = self.begin().await?;
+                sqlx::query(
+                    "INSERT INTO admin_tokens (id, name, secret_sha256, created_at, read_only) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(id)
+                .bind(name)
+                .bind(secret_sha256)
+                .bind(now)
+                .bind(i64::from(read_only))
+                .execute(&mut *tx)
+                .await?;
+                let detail = serde_json::json!({ "name": name, "read_only": read_only });
+                audit_on(&mut tx, actor, "admin_token.create", id, &detail, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn admin_token(&self, id: &str) -> StoreResult<Option<(AdminTokenView, String)>> {
+                let row = sqlx::query("SELECT * FROM admin_tokens WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+                row.map(|r| Ok((admin_token_from_row(&r)?, r.try_get("secret_sha256")?))).transpose()
+            }
+
+            async fn admin_tokens(&self) -> StoreResult<Vec<AdminTokenView>> {
+                let rows = sqlx::query("SELECT * FROM admin_tokens ORDER BY created_at, id").fetch_all(&self.pool).await?;
+                rows.iter().map(admin_token_from_row).collect()
+            }
+
+            async fn revoke_admin_token(&self, id: &str, actor: &str, now: i64) -> StoreResult<bool> {
+                let mut tx = self.begin().await?;
+                let done = sqlx::query("UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                audit_on(&mut tx, actor, "admin_token.revoke", id, &serde_json::json!({}), now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn audit(
+                &self,
+                actor: &str,
+                action: &str,
+                target: &str,
+                detail: &serde_json::Value,
+                now: i64,
+            ) -> StoreResult<()> {
+                audit_on(&mut *self.pool.acquire().await?, actor, action, target, detail, now).await
+            }
+
+            async fn create_console_session(&self, id: &str, c: &ConsoleSession, actor: &str, now: i64) -> StoreResult<()> {
+                let mut tx = self.begin().await?;
+                // Expired sign-ins are of no use to anyone: swept as new ones are made.
+                sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
+                sqlx::query(
+                    "INSERT INTO console_sessions (id, secret_sha256, token_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(id)
+                .bind(&c.secret_sha256)
+                .bind(&c.token_id)
+                .bind(now)
+                .bind(c.expires_at)
+                .execute(&mut *tx)
+                .await?;
+                audit_on(&mut tx, actor, "console.sign_in", id, &serde_json::json!({}), now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn console_session(&self, id: &str) -> StoreResult<Option<ConsoleSession>> {
+                let row = sqlx::query("SELECT secret_sha256, token_id, expires_at FROM console_sessions WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| {
+                    Ok(ConsoleSession {
+                        secret_sha256: r.try_get("secret_sha256")?,
+                        token_id: r.try_get("token_id")?,
+                        expires_at: r.try_get("expires_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn delete_console_session(&self, id: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM console_sessions WHERE id = $1").bind(id).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn results_since(&self, since: i64, limit: u32) -> StoreResult<Vec<ResultPoint>> {
+                let rows = sqlx::query(
+                    "SELECT r.recorded_at, r.package_id, r.code, d.details FROM results r LEFT JOIN devices d ON d.dev_id = r.dev_id WHERE r.recorded_at >= $1 ORDER BY r.recorded_at LIMIT $2",
+                )
+                .bind(since)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let details: Option<String> = r.try_get("details")?;
+                        let model = details.as_deref().map(parse::<DeviceDetails>).transpose()?.and_then(|d| d.model);
+                        Ok(ResultPoint {
+                            recorded_at: r.try_get("recorded_at")?,
+                            package_id: r.try_get("package_id")?,
+                            code: u16::try_from(r.try_get::<i64, _>("code")?).unwrap_or(0),
+                            model,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+                let rows = sqlx::query("SELECT * FROM audit_log ORDER BY id DESC LIMIT $1")
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(AuditEntry {
+                            id: r.try_get("id")?,
+                            at: r.try_get("at")?,
+                            actor: r.try_get("actor")?,
+                            action: r.try_get("action")?,
+                            target: r.try_get("target")?,
+                            detail: parse(&r.try_get::<String, _>("detail")?)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn packages(&self) -> StoreResult<Vec<CatalogPackage>> {
+                let rows = sqlx::query("SELECT * FROM packages WHERE published = 1 ORDER BY id").fetch_all(&self.pool).await?;
+                rows.iter().map(package_from_row).collect()
+            }
+
+            async fn device(&self, dev_id: &str) -> StoreResult<Option<DeviceRecord>> {
+                let row = sqlx::query("SELECT details, first_seen, last_seen FROM devices WHERE dev_id = $1")
+                    .bind(dev_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some(DeviceRecord {
+                    details: parse(&row.try_get::<String, _>("details")?)?,
+                    first_seen: row.try_get("first_seen")?,
+                    last_seen: row.try_get("last_seen")?,
+                }))
+            }
+
+            async fn device_history(&self, dev_id: &str, limit: u32) -> StoreResult<Vec<(i64, DeviceDetails)>> {
+                let rows =
+                    sqlx::query("SELECT details, seen_at FROM device_history WHERE dev_id = $1 ORDER BY id DESC LIMIT $2")
+                        .bind(dev_id)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.iter().map(|r| Ok((r.try_get("seen_at")?, parse(&r.try_get::<String, _>("details")?)?))).collect()
+            }
+
+            async fn results_for(&self, dev_id: &str) -> StoreResult<Vec<ResultRecord>> {
+                let rows = sqlx::query(
+                    "SELECT correlator, package_id, code, recorded_at FROM results WHERE dev_id = $1 \
+                     ORDER BY recorded_at DESC, correlator",
+                )
+                .bind(dev_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(ResultRecord {
+                            correlator: r.try_get("correlator")?,
+                            package_id: r.try_get("package_id")?,
+                            code: u16::try_from(r.try_get::<i64, _>("code")?).unwrap_or(0),
+                            recorded_at: r.try_get("recorded_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn result_counts(&self, package_id: i64) -> StoreResult<Vec<(u16, u64)>> {
+                let rows =
+                    sqlx::query("SELECT code, COUNT(*) AS n FROM results WHERE package_id = $1 GROUP BY code ORDER BY code")
+                        .bind(package_id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.iter()
+                    .map(|r| {
+                        let code = u16::try_from(r.try_get::<i64, _>("code")?).unwrap_or(0);
+                        Ok((code, u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0)))
+                    })
+                    .collect()
+            }
+
+            async fn device_account(&self, dev_id: &str) -> StoreResult<Option<DeviceAccount>> {
+                let row = sqlx::query("SELECT account, auth_state FROM device_accounts WHERE dev_id = $1")
+                    .bind(dev_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some(DeviceAccount {
+                    account: parse(&row.try_get::<String, _>("account")?)?,
+                    auth: parse(&row.try_get::<String, _>("auth_state")?)?,
+                }))
+            }
+
+            async fn set_device_account(&self, dev_id: &str, account: &Account, actor: &str, now: i64) -> StoreResult<()> {
+                let mut tx = self.begin().await?;
+                sqlx::query(
+                    "INSERT INTO device_accounts (dev_id, account, auth_state, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (dev_id) DO UPDATE SET account = excluded.account, auth_state = excluded.auth_state, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(dev_id)
+                .bind(json(account)?)
+                .bind(json(&ServerAuth::default())?)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let detail = serde_json::json!({
+                    "scheme": account.scheme, "client_name": account.client.name,
+                    "server_auth": account.server.is_some(),
+                });
+                audit_on(&mut tx, actor, "device.account", dev_id, &detail, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn save_auth_state(&self, dev_id: &str, auth: &ServerAuth, now: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE device_accounts SET auth_state = $1, updated_at = $2 WHERE dev_id = $3")
+                    .bind(json(auth)?)
+                    .bind(now)
+                    .bind(dev_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn blob_published(&self, blob: &str) -> StoreResult<bool> {
+                let row = sqlx::query("SELECT 1 FROM packages WHERE blob = $1 AND published = 1 LIMIT 1")
+                    .bind(blob)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.is_some())
+            }
+
+            async fn portal_state_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+                let rows =
+                    sqlx::query("SELECT state, COUNT(*) FROM portal_sessions GROUP BY state").fetch_all(&self.pool).await?;
+                Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+        }
+
+        fn package_from_row(r: &$row) -> StoreResult<CatalogPackage> {
+            Ok(CatalogPackage {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                version: r.try_get("version")?,
+                models: parse(&r.try_get::<String, _>("models")?)?,
+                base_min: r.try_get("base_min")?,
+                base_max: r.try_get("base_max")?,
+                blob: r.try_get("blob")?,
+                size: r.try_get::<i64, _>("size")? as u64,
+                notes: r.try_get("notes")?,
+                signature: r.try_get("signature")?,
+                hw_revisions: parse(&r.try_get::<String, _>("hw_revisions")?)?,
+                delta_from: r.try_get("delta_from")?,
+                rollout_percent: u8::try_from(r.try_get::<i64, _>("rollout_percent")?)
+                    .map_err(|e| StoreError::Corrupt(format!("rollout_percent: {e}")))?,
+                notes_by_lang: parse(&r.try_get::<String, _>("notes_by_lang")?)?,
+                kind: {
+                    let kind: String = r.try_get("kind")?;
+                    PackageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("package kind {kind}")))?
+                },
+                countries: parse(&r.try_get::<String, _>("countries")?)?,
+                operators: parse(&r.try_get::<String, _>("operators")?)?,
+            })
+        }
+
+        fn admin_token_from_row(r: &$row) -> StoreResult<AdminTokenView> {
+            Ok(AdminTokenView {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                created_at: r.try_get("created_at")?,
+                revoked_at: r.try_get("revoked_at")?,
+                read_only: r.try_get::<i64, _>("read_only")? != 0,
+            })
+        }
+
+        /// Appends to the audit log on `conn` (inside the change's transaction where there is one).
+        async fn audit_on(
+            conn: &mut $conn,
+            actor: &str,
+            action: &str,
+            target: &str,
+            detail: &serde_json::Value,
+            now: i64,
+        ) -> StoreResult<()> {
+            sqlx::query("INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(now)
+                .bind(actor)
+                .bind(action)
+                .bind(target)
+                .bind(json(detail)?)
+                .execute(conn)
+                .await?;
+            Ok(())
+        }
+    };
+}
+
+pub(super) use store_impl;
