@@ -14,19 +14,18 @@ fn dmclient(cfg: &std::path::Path, args: &[&str]) -> std::process::Output {
     portaldm_tests::dmclient(cfg).args(args).output().expect("dmclient runs")
 }
 
-#[test]
-fn a_device_killed_during_the_install_finishes_the_job_once_with_the_right_result() {
-    let sys = System::start(Options::default());
+/// A handset whose installer takes 2 s, counts its runs in `installs`, and leaves its FUMO
+/// result where dmclient can find it even if dmclient is gone by then: chooses the first
+/// offer, and is killed (SIGKILL) while its installer runs. Returns its configuration, the
+/// browser, and the install counter.
+fn killed_while_installing(sys: &System) -> (std::path::PathBuf, Browser, std::path::PathBuf) {
     let (started, count) = (sys.dir.path().join("started"), sys.dir.path().join("installs"));
-    // The installer takes 2 s, counts its runs, and leaves its FUMO result where dmclient
-    // can find it even if dmclient is gone by then.
     let script = format!(
         "echo run >> '{}'; touch '{}'; sleep 2; echo 200 > \"$PDM_RESULT_FILE\"",
         count.display(),
         started.display()
     );
     let cfg = sys.client_config_with_installer("slow.toml", &script);
-
     let mut phone = Browser::new(&sys.edge);
     let trig = phone.get("/portal/trigger");
     let mut client = sys.spawn_dmclient(&cfg, &trig.body);
@@ -38,11 +37,17 @@ fn a_device_killed_during_the_install_finishes_the_job_once_with_the_right_resul
         assert!(Instant::now() < deadline, "the installer never started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // The device stops (SIGKILL) while its installer runs.
     client.kill().expect("kill");
     let _ = client.wait();
-    let job = jobs(&sys).pop().expect("job on disk");
+    let job = jobs(sys).pop().expect("job on disk");
     assert_eq!(job["state"], "UpdateProgressing", "{job}");
+    (cfg, phone, count)
+}
+
+#[test]
+fn a_device_killed_during_the_install_finishes_the_job_once_with_the_right_result() {
+    let sys = System::start(Options::default());
+    let (cfg, mut phone, count) = killed_while_installing(&sys);
     let status = dmclient(&cfg, &["status"]);
     assert!(String::from_utf8_lossy(&status.stdout).contains("state 60 installing"), "{:?}", status);
 
@@ -118,28 +123,8 @@ fn a_two_step_delivery_is_downloaded_reported_then_installed_on_the_servers_orde
 #[test]
 fn a_device_killed_while_installing_a_two_step_update_reports_it_once() {
     let sys = System::start(two_step());
-    let (started, count) = (sys.dir.path().join("started"), sys.dir.path().join("installs"));
-    let script = format!(
-        "echo run >> '{}'; touch '{}'; sleep 2; echo 200 > \"$PDM_RESULT_FILE\"",
-        count.display(),
-        started.display()
-    );
-    let cfg = sys.client_config_with_installer("slow-two-step.toml", &script);
-    let mut phone = Browser::new(&sys.edge);
-    let trig = phone.get("/portal/trigger");
-    let mut client = sys.spawn_dmclient(&cfg, &trig.body);
-    let view = phone.wait_for("choosing", Duration::from_secs(20));
-    let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
-    assert_eq!(phone.post_json("/portal/api/select", &pick).status, 200);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !started.exists() {
-        assert!(Instant::now() < deadline, "the installer never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    client.kill().expect("kill");
-    let _ = client.wait();
+    let (cfg, mut phone, count) = killed_while_installing(&sys);
     let job = jobs(&sys).pop().expect("job on disk");
-    assert_eq!(job["state"], "UpdateProgressing", "{job}");
     assert!(job["update_correlator"].is_string(), "the order was kept before the install: {job}");
     std::thread::sleep(Duration::from_millis(2500));
     let again = dmclient(&cfg, &["report"]);
