@@ -257,17 +257,21 @@ async fn continue_session(
         }
         Step::Reply(m) => m,
         Step::AwaitChoice => {
-            let portal = st.store.portal(&session.portal_sid).await?;
-            if let Some(p) = portal.filter(|p| p.state == PortalState::Connecting) {
+            // Subscribe before reading the state so a choice made in between is not missed.
+            let wake = st.wake.subscribe();
+            let mut portal = st.store.portal(&session.portal_sid).await?;
+            if let Some(p) = portal.as_mut().filter(|p| p.state == PortalState::Connecting) {
                 st.store.upsert_device(&session.device, now_ms()).await?;
                 st.store
                     .set_portal_state(&session.portal_sid, PortalState::Choosing, &session.device, now_ms())
                     .await?;
+                (p.state, p.device) = (PortalState::Choosing, session.device.clone());
                 let packages = st.store.packages().await?;
                 let offers = portaldm_shared::catalog::offers(&packages, &session.device, &p.place, &[]);
                 crate::metrics::offers_shown(offers.len());
             }
-            hold_for_choice(st, &mut session).await?
+            // The hold starts from what was just read: one read of the portal session less.
+            hold_for_choice(st, &mut session, wake, portal).await?
         }
         Step::UpdateRequested => {
             st.store.upsert_device(&session.device, now_ms()).await?;
@@ -285,22 +289,13 @@ async fn continue_session(
             tracing::info!(dev_id = %session.device.dev_id, "device checked in");
             reply
         }
-        Step::Delivered { correlator, status, reply } => {
+        Step::Delivered { correlator, kind, status, reply } => {
             let state = if status.0 < 300 { PortalState::Delivered } else { PortalState::Failed };
             st.store.delivered(&correlator, status.0, state, now_ms()).await?;
             // Settings were set (or not) in this session: the Atomic's status is the result. A
             // refused Update order (two steps) is the outcome too: nothing will be installed.
-            let settings = match session.kind {
-                Kind::Report => false,
-                _ => st
-                    .store
-                    .portal(&session.portal_sid)
-                    .await?
-                    .and_then(|p| p.delivery)
-                    .is_some_and(|d| d.kind == DeliveryKind::Settings),
-            };
             let refused_update = session.kind == Kind::Report && status.0 >= 300;
-            if settings || refused_update {
+            if kind == DeliveryKind::Settings || refused_update {
                 let code = if status == StatusCode::OK { ResultCode::SUCCESS } else { ResultCode::UPDATE_FAILED };
                 let outcome = st.store.record_result(&session.device.dev_id, &correlator, code, now_ms()).await?;
                 if outcome == RecordOutcome::Recorded {
@@ -316,12 +311,16 @@ async fn continue_session(
     Ok(bytes)
 }
 
-/// Waits up to `hold_secs` for the user's choice, then answers package 4.
-async fn hold_for_choice(st: &AppState, session: &mut ServerSession) -> Result<SyncMl, AppError> {
-    // Subscribe before reading the state so a choice made in between is not missed.
-    let mut wake = st.wake.subscribe();
+/// Waits up to `hold_secs` for the user's choice, then answers package 4. `portal` is the
+/// portal session as read after `wake` subscribed.
+async fn hold_for_choice(
+    st: &AppState,
+    session: &mut ServerSession,
+    mut wake: tokio::sync::broadcast::Receiver<String>,
+    portal: Option<PortalRecord>,
+) -> Result<SyncMl, AppError> {
     let started = Instant::now();
-    let result = hold(st, session, &mut wake).await;
+    let result = hold(st, session, &mut wake, portal).await;
     let _ = HELD.try_with(|h| h.set(h.get() + started.elapsed()));
     result
 }
@@ -330,11 +329,16 @@ async fn hold(
     st: &AppState,
     session: &mut ServerSession,
     wake: &mut tokio::sync::broadcast::Receiver<String>,
+    first: Option<PortalRecord>,
 ) -> Result<SyncMl, AppError> {
     let deadline = Instant::now() + std::time::Duration::from_secs(st.cfg.hold_secs);
     let internal = |e: portaldm_shared::session::ProtocolError| AppError::Internal(e.into());
+    let mut known = Some(first);
     loop {
-        let portal = st.store.portal(&session.portal_sid).await?;
+        let portal = match known.take() {
+            Some(read) => read,
+            None => st.store.portal(&session.portal_sid).await?,
+        };
         let Some(portal) = portal else {
             return session.poll_end().map_err(internal);
         };

@@ -14,7 +14,7 @@ use super::package::{Assembled, Assembler, Limits, Outbox};
 use super::{CmdIds, ProtocolError, check_version, command_status, header_status, message, reply_header};
 use crate::auth::server::MAX_TRIES;
 use crate::device::{DEVDETAIL, DEVINFO, DeviceDetails};
-use crate::fumo::FumoDelivery;
+use crate::fumo::{DeliveryKind, FumoDelivery};
 use crate::media::DmEncoding;
 use crate::syncml::codes::{AlertCode, SESSION_TOKEN_TYPE, StatusCode};
 use crate::syncml::{Alert, Command, Item, ItemCommand, Meta, Status, SyncHdr, SyncMl};
@@ -37,6 +37,9 @@ pub enum State {
     ExpectExecStatus {
         /// The correlator of the delivery.
         correlator: String,
+        /// What was delivered (settings: the status is the outcome).
+        #[serde(default)]
+        kind: DeliveryKind,
     },
     /// Over.
     Ended,
@@ -54,6 +57,8 @@ pub enum Step {
     Delivered {
         /// The correlator of the delivery.
         correlator: String,
+        /// What was delivered (settings: `status` is the outcome).
+        kind: DeliveryKind,
         /// The client's status for the Exec (202 accepted, or a failure).
         status: StatusCode,
         /// The closing message.
@@ -199,7 +204,7 @@ impl ServerSession {
     ) -> (Self, SyncMl) {
         let mut s = Self::opened(msg, String::new(), Kind::Report, false, device, server_uri, wire);
         cmds.push(order.exec((cmds.len() + 1).to_string()));
-        s.state = State::ExpectExecStatus { correlator: order.correlator.clone() };
+        s.state = State::ExpectExecStatus { correlator: order.correlator.clone(), kind: DeliveryKind::Firmware };
         let reply = s.reply(&msg.hdr, cmds, true);
         (s, reply)
     }
@@ -367,7 +372,7 @@ impl ServerSession {
                 self.owe(msg);
                 Ok(Step::AwaitChoice)
             }
-            State::ExpectExecStatus { correlator } => {
+            State::ExpectExecStatus { correlator, kind } => {
                 let status = msg
                     .body
                     .commands
@@ -383,7 +388,7 @@ impl ServerSession {
                 let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
                 cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
                 let reply = self.reply(&msg.hdr, cmds, true);
-                Ok(Step::Delivered { correlator, status, reply })
+                Ok(Step::Delivered { correlator, kind, status, reply })
             }
             State::Ended => Err(ProtocolError::Ended),
         }
@@ -413,7 +418,7 @@ impl ServerSession {
             Some(data) => cmds.extend(delivery.inline_commands(data, &mut || ids.next())),
             None => cmds.extend(delivery.commands(&mut || ids.next())),
         }
-        self.state = State::ExpectExecStatus { correlator: delivery.correlator.clone() };
+        self.state = State::ExpectExecStatus { correlator: delivery.correlator.clone(), kind: delivery.kind };
         Ok(self.reply(&hdr, cmds, true))
     }
 
@@ -454,11 +459,11 @@ impl ServerSession {
         let mut ids = CmdIds::default();
         let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
         cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
-        if let (Some(status), State::ExpectExecStatus { correlator }) = (failed, self.state.clone()) {
+        if let (Some(status), State::ExpectExecStatus { correlator, kind }) = (failed, self.state.clone()) {
             self.outbox = Outbox::default();
             self.state = State::Ended;
             let reply = self.reply(&msg.hdr, cmds, true);
-            return Ok(Step::Delivered { correlator, status, reply });
+            return Ok(Step::Delivered { correlator, kind, status, reply });
         }
         Ok(Step::Reply(self.send(&msg.hdr, cmds)))
     }

@@ -105,7 +105,7 @@ fn full_portal_session_with_held_package_4() {
     assert!(pkg4.body.final_);
     let pkg5 = send(client.handle(&pkg4).expect("pkg4"));
     assert_eq!(client.deliveries(), &[delivery()]);
-    let Step::Delivered { correlator, status, reply } = server.handle(&pkg5).expect("pkg5") else {
+    let Step::Delivered { correlator, status, reply, .. } = server.handle(&pkg5).expect("pkg5") else {
         panic!("expected Delivered")
     };
     assert_eq!((correlator.as_str(), status), ("corr-1", StatusCode::ACCEPTED));
@@ -268,12 +268,15 @@ fn a_reported_download_is_answered_with_the_update_order() {
     let order = order.expect("a finished download");
     let (mut server, reply) =
         opening.reply_ordering_update(&pkg1, "https://srv/dm", &[StatusCode::OK], &order, DmEncoding::Xml);
-    assert_eq!(server.state, State::ExpectExecStatus { correlator: "corr-2".into() });
+    assert_eq!(
+        server.state,
+        State::ExpectExecStatus { correlator: "corr-2".into(), kind: crate::fumo::DeliveryKind::Firmware }
+    );
     let statuses = send(client.handle(&wire(&reply)).expect("takes the order"));
     assert_eq!(client.report_statuses(), &[StatusCode::OK]);
     assert_eq!(client.updates_ordered(), std::slice::from_ref(&order));
     assert!(client.deliveries().is_empty());
-    let Step::Delivered { correlator, status, reply } = server.handle(&wire(&statuses)).expect("status") else {
+    let Step::Delivered { correlator, status, reply, .. } = server.handle(&wire(&statuses)).expect("status") else {
         panic!("the Exec's status ends the session")
     };
     assert_eq!((correlator.as_str(), status), ("corr-2", StatusCode::ACCEPTED));
