@@ -89,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         // With its own limits (package uploads are large and slow): on the origin's address only.
         .merge(crate::admin::router(state.clone()))
         .merge(crate::console::router(&state))
+        .layer(middleware::from_fn(crate::linger::linger_on_refusal))
         .layer(CatchPanicLayer::new())
         // One INFO line per answered request: the access log, with the span's fields.
         .layer(

@@ -480,7 +480,7 @@ fn bad_admin_requests_get_clear_errors_and_leave_nothing_behind() {
     let huge = post_with(
         &api(&sys, "/packages"),
         &[("Authorization", &auth), ("Content-Type", "application/json")],
-        &vec![b' '; 200_000],
+        &vec![b' '; 900_000],
     );
     assert_eq!(huge.status, 413);
     assert_eq!(get_admin(&sys, &token, "/packages/999999").status, 404);
