@@ -86,10 +86,14 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(crate::metrics::render))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, timeout))
-        // With its own limits (package uploads are large and slow): on the origin's address only.
-        .merge(crate::admin::router(state.clone()))
-        .merge(crate::console::router(&state))
-        .layer(middleware::from_fn(crate::linger::linger_on_refusal))
+        // With its own limits (package uploads are large and slow): on the origin's address
+        // only, so refused bodies linger here (the edge drains what it refuses in front of the
+        // routes above, and a held DM message should not carry the extra state).
+        .merge(
+            crate::admin::router(state.clone())
+                .merge(crate::console::router(&state))
+                .layer(middleware::from_fn(crate::linger::linger_on_refusal)),
+        )
         .layer(CatchPanicLayer::new())
         // One INFO line per answered request: the access log, with the span's fields.
         .layer(

@@ -1,8 +1,9 @@
 //! Lingering close for refused bodies: a request answered 413 before its body was read gets
 //! up to [`LINGER_MAX`] bytes of that body read and thrown away first. Otherwise the origin
 //! closes the connection with data unread, the kernel resets it, and a client still sending
-//! sees a broken pipe instead of the 413 and its reason. (The edge does the same for what it
-//! refuses itself.)
+//! sees a broken pipe instead of the 413 and its reason. Applied to the admin API and the
+//! console, which clients reach directly; the edge drains what it refuses in front of the DM
+//! and portal routes itself.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
