@@ -29,7 +29,7 @@ pub struct Config {
     /// The bucket's region (`auto`, R2's, if unset).
     #[serde(default)]
     pub blob_s3_region: Option<String>,
-    /// The bucket's access key id (or `AWS_ACCESS_KEY_ID`… as `object_store` reads them).
+    /// The bucket's access key id (`PORTALDM_BLOB_S3_ACCESS_KEY_ID`; the AWS_* variables are not read).
     #[serde(default)]
     pub blob_s3_access_key_id: Option<String>,
     /// The bucket's secret access key; best given as `PORTALDM_BLOB_S3_SECRET_ACCESS_KEY`.
