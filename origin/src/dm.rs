@@ -28,26 +28,37 @@ use crate::store::{DeviceAccount, PortalRecord, RecordOutcome};
 /// The handler.
 pub async fn post_dm(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
     let start = Instant::now();
-    let held = std::cell::Cell::new(std::time::Duration::ZERO);
-    let (answer, held) = HELD
-        .scope(held, async {
-            let answer = answer_dm(&st, headers, body).await;
-            (answer, HELD.with(|h| h.get()))
-        })
-        .await;
+    // Everything up to a hold runs in its own allocation, freed before the hold: a message
+    // held for minutes keeps only `Held` and the wait (BENCHMARKS.md, held sessions).
+    let mut held = match Box::pin(answer_dm(&st, headers, body)).await {
+        Ok(Answer::Now(response)) => {
+            crate::metrics::dm_message(start.elapsed(), false);
+            return Ok(response);
+        }
+        Ok(Answer::Held(held)) => held,
+        Err(e) => {
+            crate::metrics::dm_message(start.elapsed(), false);
+            return Err(e);
+        }
+    };
+    let busy = start.elapsed();
+    let reply = held.wait_for_choice(&st).await;
+    let answering = Instant::now();
+    let answer = Box::pin(held.answer(&st, reply)).await;
     // What the origin itself spent, without the time the message waited for the user.
-    crate::metrics::dm_message(start.elapsed().saturating_sub(held), !held.is_zero());
+    crate::metrics::dm_message(busy + answering.elapsed(), true);
     answer
 }
 
-tokio::task_local! {
-    /// Time the current DM message spent held for the user's choice.
-    static HELD: std::cell::Cell<std::time::Duration>;
+/// What a DM message gets: its answer now, or a hold for the user's choice.
+enum Answer {
+    Now(Response),
+    Held(Held),
 }
 
 /// Takes the request by value: its header values and body are slices of hyper's read buffer,
 /// and a message held for minutes while the user chooses must not keep that buffer alive.
-async fn answer_dm(st: &AppState, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+async fn answer_dm(st: &AppState, headers: HeaderMap, body: Bytes) -> Result<Answer, AppError> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let content_type = text(header::CONTENT_TYPE.as_str()).unwrap_or_default();
     let hmac_header = text(auth::HMAC_HEADER);
@@ -56,29 +67,43 @@ async fn answer_dm(st: &AppState, headers: HeaderMap, body: Bytes) -> Result<Res
         "expected application/vnd.syncml.dm+xml or application/vnd.syncml.dm+wbxml",
     ))?;
     let msg = syncml::decode(enc, &body).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let (answer, hmac) = authenticate_and_exchange(st, enc, &msg, hmac_header.as_deref(), body).await?;
     // Answer in the type and encoding the client used (libdmclient posts the older vnd.syncml+…).
     let answer_type = content_type.split(';').next().unwrap_or(media::DM_XML).trim().to_ascii_lowercase();
+    Ok(match authenticate_and_exchange(st, enc, &msg, hmac_header.as_deref(), body).await? {
+        Exchanged::Reply(answer, hmac) => Answer::Now(dm_response(answer_type, answer, hmac)),
+        Exchanged::Hold(point, seal) => Answer::Held(Held { point, seal, answer_type }),
+    })
+}
+
+/// The HTTP answer to a DM message: the client's own media type, and the HMAC if sealed so.
+fn dm_response(answer_type: String, answer: Vec<u8>, hmac: Option<String>) -> Response {
     let mut response = ([(header::CONTENT_TYPE, answer_type)], answer).into_response();
     if let Some(v) = hmac.and_then(|h| HeaderValue::from_str(&h).ok()) {
         response.headers_mut().insert(auth::HMAC_HEADER, v);
     }
-    Ok(response)
+    response
+}
+
+/// An exchange's end: the answer (and its `x-syncml-hmac` value), or a hold with the sealing
+/// its answer will need.
+enum Exchanged {
+    Reply(Vec<u8>, Option<String>),
+    Hold(Box<HoldPoint>, Seal),
 }
 
 /// Checks the device's DM account (if it has one, or policy demands one), then runs the
-/// exchange; returns the answer and, under HMAC, its `x-syncml-hmac` value.
+/// exchange.
 async fn authenticate_and_exchange(
     st: &AppState,
     enc: DmEncoding,
     msg: &SyncMl,
     hmac_header: Option<&str>,
     body: Bytes,
-) -> Result<(Vec<u8>, Option<String>), AppError> {
+) -> Result<Exchanged, AppError> {
     if let Err(e) = portaldm_shared::session::check_version(&msg.hdr) {
         // Answered in SyncML (505 on the header), before any credential is looked at.
         let x = Exchange { st, enc, sealed: None };
-        return Ok((refusal(&x, msg, e.status(), &e)?, None));
+        return Ok(Exchanged::Reply(refusal(&x, msg, e.status(), &e)?, None));
     }
     let Some(mut device) = st.store.device_account(&msg.hdr.source).await? else {
         let x = Exchange { st, enc, sealed: None };
@@ -86,10 +111,13 @@ async fn authenticate_and_exchange(
             let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, st.cfg.dm_auth_challenge, &mut OsRandom)
                 .map_err(|e| AppError::Internal(e.into()))?;
             tracing::info!(dev_id = %msg.hdr.source, "DM message from a device without an account refused");
-            return Ok((x.encode(&reply)?, None));
+            return Ok(Exchanged::Reply(x.encode(&reply)?, None));
         }
         drop(body);
-        return Ok((exchange(&x, msg, false).await?, None));
+        return Ok(match exchange(&x, msg, false).await? {
+            Flow::Reply(answer) => Exchanged::Reply(answer, None),
+            Flow::Hold(point) => Exchanged::Hold(point, Seal { enc, sealed: None }),
+        });
     };
     device.auth.absorb(msg);
     let proof = HmacProof { header: hmac_header, body: &body };
@@ -99,19 +127,26 @@ async fn authenticate_and_exchange(
         .map_err(|e| AppError::Internal(e.into()));
     // Only the credential check reads the raw bytes; the exchange may hold for minutes.
     drop(body);
-    let verdict = verdict?;
-    let answer = match verdict {
+    let (flow, chal) = match verdict? {
         Verdict::Refused { reply, error, ended } => {
             tracing::info!(dev_id = %msg.hdr.source, %error, ended, "DM credentials refused");
-            Exchange { st, enc, sealed: Some((&device, None)) }.encode(&reply)
+            (Exchange { st, enc, sealed: Some((&device, None)) }.encode(&reply).map(Flow::Reply), None)
         }
-        Verdict::Accepted { chal } => exchange(&Exchange { st, enc, sealed: Some((&device, chal)) }, msg, true).await,
+        Verdict::Accepted { chal } => {
+            let x = Exchange { st, enc, sealed: Some((&device, chal.clone())) };
+            (exchange(&x, msg, true).await, chal)
+        }
     };
-    // Kept whatever happened next: the nonce handed out is the one the device will use.
+    // Kept whatever happened next (and before any hold): the nonce handed out is the one the
+    // device will use.
     st.store.save_auth_state(&msg.hdr.source, &device.auth, now_ms()).await?;
-    let answer = answer?;
-    let hmac = device.auth.hmac(&device.account, &answer);
-    Ok((answer, hmac))
+    Ok(match flow? {
+        Flow::Reply(answer) => {
+            let hmac = device.auth.hmac(&device.account, &answer);
+            Exchanged::Reply(answer, hmac)
+        }
+        Flow::Hold(point) => Exchanged::Hold(point, Seal { enc, sealed: Some(Box::new((device, chal))) }),
+    })
 }
 
 /// One request's context: the state, the wire encoding the answer must use, and the device
@@ -137,7 +172,34 @@ impl Exchange<'_> {
     }
 }
 
-async fn exchange(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Result<Vec<u8>, AppError> {
+/// An `Exchange` kept across a hold: the encoding and the device account that seals the answer.
+struct Seal {
+    enc: DmEncoding,
+    sealed: Option<Box<(DeviceAccount, Option<Chal>)>>,
+}
+
+/// A session's step: its answer, or a hold for the user's choice.
+enum Flow {
+    Reply(Vec<u8>),
+    Hold(Box<HoldPoint>),
+}
+
+/// Where a hold starts: the session in package 4, subscribed to wake-ups, and the portal
+/// session as read after subscribing (so a choice made in between is not missed).
+struct HoldPoint {
+    session: ServerSession,
+    wake: tokio::sync::broadcast::Receiver<String>,
+    portal: Option<Option<PortalRecord>>,
+}
+
+/// A package 4 held open while the user chooses: what answering it needs, and no more.
+struct Held {
+    point: Box<HoldPoint>,
+    seal: Seal,
+    answer_type: String,
+}
+
+async fn exchange(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Result<Flow, AppError> {
     let st = x.st;
     let now = now_ms();
     if let Some(rec) = st.store.dm_session(&msg.hdr.source, &msg.hdr.session_id).await?
@@ -145,7 +207,7 @@ async fn exchange(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Result
     {
         return continue_session(x, rec.session, rec.last_reply, msg).await;
     }
-    open_session(x, msg, authenticated).await
+    open_session(x, msg, authenticated).await.map(Flow::Reply)
 }
 
 fn refusal(x: &Exchange<'_>, msg: &SyncMl, code: StatusCode, why: &dyn std::fmt::Display) -> Result<Vec<u8>, AppError> {
@@ -245,15 +307,17 @@ async fn continue_session(
     mut session: ServerSession,
     last_reply: Option<Vec<u8>>,
     msg: &SyncMl,
-) -> Result<Vec<u8>, AppError> {
+) -> Result<Flow, AppError> {
     let st = x.st;
     let step = match session.handle(msg) {
         Ok(step) => step,
-        Err(e) => return refusal(x, msg, e.status(), &e),
+        Err(e) => return refusal(x, msg, e.status(), &e).map(Flow::Reply),
     };
     let reply = match step {
         Step::Repeat => {
-            return last_reply.ok_or_else(|| AppError::Internal(anyhow::anyhow!("repeat with no stored answer")));
+            return last_reply
+                .map(Flow::Reply)
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("repeat with no stored answer")));
         }
         Step::Reply(m) => m,
         Step::AwaitChoice => {
@@ -271,7 +335,7 @@ async fn continue_session(
                 crate::metrics::offers_shown(offers.len());
             }
             // The hold starts from what was just read: one read of the portal session less.
-            hold_for_choice(st, &mut session, wake, portal).await?
+            return Ok(Flow::Hold(Box::new(HoldPoint { session, wake, portal: Some(portal) })));
         }
         Step::UpdateRequested => {
             st.store.upsert_device(&session.device, now_ms()).await?;
@@ -308,65 +372,76 @@ async fn continue_session(
     };
     let bytes = x.encode(&reply)?;
     st.store.save_dm_session(&session, &bytes, now_ms()).await?;
-    Ok(bytes)
+    Ok(Flow::Reply(bytes))
 }
 
-/// Waits up to `hold_secs` for the user's choice, then answers package 4. `portal` is the
-/// portal session as read after `wake` subscribed.
-async fn hold_for_choice(
-    st: &AppState,
-    session: &mut ServerSession,
-    mut wake: tokio::sync::broadcast::Receiver<String>,
-    portal: Option<PortalRecord>,
-) -> Result<SyncMl, AppError> {
-    let started = Instant::now();
-    let result = hold(st, session, &mut wake, portal).await;
-    let _ = HELD.try_with(|h| h.set(h.get() + started.elapsed()));
-    result
-}
-
-async fn hold(
-    st: &AppState,
-    session: &mut ServerSession,
-    wake: &mut tokio::sync::broadcast::Receiver<String>,
-    first: Option<PortalRecord>,
-) -> Result<SyncMl, AppError> {
-    let deadline = Instant::now() + std::time::Duration::from_secs(st.cfg.hold_secs);
-    let internal = |e: portaldm_shared::session::ProtocolError| AppError::Internal(e.into());
-    let mut known = Some(first);
-    loop {
-        let portal = match known.take() {
-            Some(read) => read,
-            None => st.store.portal(&session.portal_sid).await?,
-        };
-        let Some(portal) = portal else {
-            return session.poll_end().map_err(internal);
-        };
-        match portal.state.at(now_ms(), portal.expires_at) {
-            PortalState::Ended if portal.state == PortalState::Choosing => {
-                st.store.set_portal_state(&portal.sid, PortalState::Ended, &session.device, now_ms()).await?;
-                return session.poll_end().map_err(internal);
-            }
-            PortalState::Choosing => {}
-            PortalState::Selected => match &portal.delivery {
-                Some(d) => {
-                    let data = inline_bytes(st, d).await;
-                    return session.poll_deliver(d, data.as_deref()).map_err(internal);
-                }
-                None => {
-                    return Err(AppError::Internal(anyhow::anyhow!("selected without a delivery")));
-                }
-            },
-            _ => return session.poll_end().map_err(internal),
-        }
+impl Held {
+    /// Waits up to `hold_secs` for the user's choice and decides package 4. Only the wait
+    /// itself stays in this future; each look at the portal session is boxed and freed.
+    async fn wait_for_choice(&mut self, st: &AppState) -> Result<SyncMl, AppError> {
+        let deadline = Instant::now() + std::time::Duration::from_secs(st.cfg.hold_secs);
+        let point = &mut self.point;
         loop {
-            match timeout_at(deadline, wake.recv()).await {
-                Err(_) => return session.poll_hold().map_err(internal),
-                Ok(Ok(sid)) if sid != session.portal_sid => continue,
-                Ok(_) => break, // ours, or lagged/closed: read the state again
+            let known = point.portal.take();
+            if let Some(reply) = Box::pin(decide(st, &mut point.session, known)).await? {
+                return Ok(reply);
+            }
+            loop {
+                match timeout_at(deadline, point.wake.recv()).await {
+                    Err(_) => return point.session.poll_hold().map_err(protocol),
+                    Ok(Ok(sid)) if sid != point.session.portal_sid => continue,
+                    Ok(_) => break, // ours, or lagged/closed: read the state again
+                }
             }
         }
     }
+
+    /// Encodes, seals and persists package 4 once decided.
+    async fn answer(self, st: &AppState, reply: Result<SyncMl, AppError>) -> Result<Response, AppError> {
+        let Held { point, seal, answer_type } = self;
+        let reply = reply?;
+        let sealed = seal.sealed.as_deref().map(|(device, chal)| (device, chal.clone()));
+        let bytes = Exchange { st, enc: seal.enc, sealed }.encode(&reply)?;
+        st.store.save_dm_session(&point.session, &bytes, now_ms()).await?;
+        let hmac = seal.sealed.as_deref().and_then(|(device, _)| device.auth.hmac(&device.account, &bytes));
+        Ok(dm_response(answer_type, bytes, hmac))
+    }
+}
+
+fn protocol(e: portaldm_shared::session::ProtocolError) -> AppError {
+    AppError::Internal(e.into())
+}
+
+/// Package 4 from the portal session's state (`known`, or read now), or `None` while the user
+/// is still choosing.
+async fn decide(
+    st: &AppState,
+    session: &mut ServerSession,
+    known: Option<Option<PortalRecord>>,
+) -> Result<Option<SyncMl>, AppError> {
+    let portal = match known {
+        Some(read) => read,
+        None => st.store.portal(&session.portal_sid).await?,
+    };
+    let Some(portal) = portal else {
+        return session.poll_end().map(Some).map_err(protocol);
+    };
+    let reply = match portal.state.at(now_ms(), portal.expires_at) {
+        PortalState::Ended if portal.state == PortalState::Choosing => {
+            st.store.set_portal_state(&portal.sid, PortalState::Ended, &session.device, now_ms()).await?;
+            session.poll_end()
+        }
+        PortalState::Choosing => return Ok(None),
+        PortalState::Selected => match &portal.delivery {
+            Some(d) => {
+                let data = inline_bytes(st, d).await;
+                session.poll_deliver(d, data.as_deref())
+            }
+            None => return Err(AppError::Internal(anyhow::anyhow!("selected without a delivery"))),
+        },
+        _ => session.poll_end(),
+    };
+    reply.map(Some).map_err(protocol)
 }
 
 /// The package bytes to offer for inline delivery, if the package is small enough. A blob
