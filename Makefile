@@ -42,7 +42,7 @@ fmt:
 bench: setup
 	$(CARGO) bench -p portaldm-shared --bench codec
 	scripts/bench-edge.sh
-	scripts/bench-held.sh
+	scripts/with-postgres.sh scripts/bench-held.sh
 	scripts/with-postgres.sh scripts/bench-flows.sh
 	scripts/with-postgres.sh scripts/bench-dm.sh
 

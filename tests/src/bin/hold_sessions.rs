@@ -1,8 +1,10 @@
 //! Holds N portal DM sessions open at the origin in package 4 (waiting for a choice that never
 //! comes), for the held-session memory benchmark (`scripts/bench-held.sh`): each simulated
 //! handset opens its session with a freshly signed token, answers the server's Gets, and then
-//! blocks in the held request. Prints `held N` once every session is waiting, then holds
-//! until killed.
+//! waits in the held request. One task and one connection per handset (hyper's HTTP/1.1
+//! client on tokio), so tens of thousands fit one process. Prints `held N failed F` once every
+//! session is waiting (its package 3 sent and not answered within a second), then holds until
+//! killed.
 //!
 //! Usage: hold_sessions <dev-setup dir> <origin base URL> <sessions> [first IMEI]
 
@@ -10,12 +12,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::keys::NamedKey;
 use portaldm_shared::session::client::{ClientSession, ClientStep};
 use portaldm_shared::syncml::xml;
 use portaldm_shared::token::{Claims, TokenSigner};
 use portaldm_shared::{edgeauth, media};
+use tokio::sync::Semaphore;
 
 fn key(dir: &str, name: &str) -> NamedKey {
     let text = std::fs::read_to_string(format!("{dir}/keys.toml")).expect("keys.toml");
@@ -27,7 +33,17 @@ fn key(dir: &str, name: &str) -> NamedKey {
     NamedKey::parse(&value).expect("key")
 }
 
-fn main() {
+/// What every handset shares.
+struct Shared {
+    signer: TokenSigner,
+    edge: Vec<NamedKey>,
+    addr: String,
+    waiting: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, dir, origin, n, rest @ ..] = &args[..] else {
         eprintln!("usage: hold_sessions <dev-setup dir> <origin URL> <sessions> [first IMEI]");
@@ -35,53 +51,45 @@ fn main() {
     };
     let n: usize = n.parse().expect("sessions");
     let first: u64 = rest.first().and_then(|v| v.parse().ok()).unwrap_or(380_000_000_000_000);
-    let signer = Arc::new(TokenSigner::new(&key(dir, "token_key")).expect("signer"));
-    let edge = Arc::new(vec![key(dir, "edge_key")]);
-    let origin = Arc::new(origin.trim_end_matches('/').to_owned());
-    let waiting = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(AtomicUsize::new(0));
+    let addr = origin.trim_end_matches('/').strip_prefix("http://").expect("an http:// origin URL").to_owned();
+    let shared = Arc::new(Shared {
+        signer: TokenSigner::new(&key(dir, "token_key")).expect("signer"),
+        edge: vec![key(dir, "edge_key")],
+        addr,
+        waiting: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
+    });
+    // At most 200 sessions opening at once, so the store's writes keep up.
+    let opening = Arc::new(Semaphore::new(200));
     let started = std::time::Instant::now();
     for i in 0..n {
-        // At most 200 sessions opening at once, so the store's writes keep up.
-        while i > waiting.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) + 200 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let (signer, edge, origin, w, f) =
-            (signer.clone(), edge.clone(), origin.clone(), waiting.clone(), failed.clone());
-        let spawned = std::thread::Builder::new().stack_size(128 * 1024).spawn(move || {
-            if let Err(e) = hold(&signer, &edge, &origin, first + i as u64, i, &w)
-                && f.fetch_add(1, Ordering::Relaxed) < 5
+        let permit = opening.clone().acquire_owned().await.expect("semaphore open");
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let result = hold(&shared, first + i as u64, i, permit).await;
+            if let Err(e) = result
+                && shared.failed.fetch_add(1, Ordering::Relaxed) < 5
             {
                 eprintln!("session {i}: {e}");
             }
         });
-        if spawned.is_err() {
-            failed.fetch_add(1, Ordering::Relaxed);
-        }
     }
-    while waiting.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < n {
-        std::thread::sleep(Duration::from_millis(100));
+    let count = |s: &Shared| s.waiting.load(Ordering::Relaxed) + s.failed.load(Ordering::Relaxed);
+    while count(&shared) < n {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!(
         "held {} failed {} in {:.1} s",
-        waiting.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed),
+        shared.waiting.load(Ordering::Relaxed),
+        shared.failed.load(Ordering::Relaxed),
         started.elapsed().as_secs_f64()
     );
-    loop {
-        std::thread::sleep(Duration::from_secs(3600));
-    }
+    std::future::pending::<()>().await;
 }
 
-/// One handset: open, answer, then wait in the held request (counted in `waiting`).
-fn hold(
-    signer: &TokenSigner,
-    edge: &[NamedKey],
-    origin: &str,
-    imei: u64,
-    i: usize,
-    waiting: &AtomicUsize,
-) -> Result<(), String> {
+/// One handset: open, answer, then wait in the held request (counted in `waiting` once it has
+/// gone a second unanswered, when the opening permit is returned too).
+async fn hold(shared: &Shared, imei: u64, i: usize, permit: tokio::sync::OwnedSemaphorePermit) -> Result<(), String> {
     let secs = portaldm_tests::now().as_secs();
     let nsid = (i % 65_534) as u16 + 1;
     let claims = Claims {
@@ -98,7 +106,7 @@ fn hold(
         colo: "BENCH".into(),
         ctry: None,
     };
-    let token = signer.sign(&claims).map_err(|e| e.to_string())?;
+    let token = shared.signer.sign(&claims).map_err(|e| e.to_string())?;
     let device = DeviceDetails {
         dev_id: format!("IMEI:{imei}"),
         model: Some("PDM-Phone-1".into()),
@@ -106,35 +114,48 @@ fn hold(
         man: Some("portaldm".into()),
         ..DeviceDetails::default()
     };
-    let mut s = ClientSession::server_initiated(device, &format!("{origin}/dm"), &format!("{nsid:X}"), &token);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(3600)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let url = format!("http://{}/dm", shared.addr);
+    let mut s = ClientSession::server_initiated(device, &url, &format!("{nsid:X}"), &token);
+    let stream = tokio::net::TcpStream::connect(&shared.addr).await.map_err(|e| format!("connect: {e}"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let mut permit = Some(permit);
     let mut out = s.first_message();
-    for round in 0.. {
+    for round in 0..50 {
         let body = xml::encode(&out);
-        let cred = edgeauth::sign(edge, "POST", "/dm", portaldm_tests::now()).map_err(|e| e.to_string())?;
-        if round == 1 {
-            // Package 3 (the device's details): the answer is held until a choice.
-            waiting.fetch_add(1, Ordering::Relaxed);
-        }
-        let mut r = agent
-            .post(&format!("{origin}/dm"))
-            .header("Content-Type", media::DM_XML)
-            .header(edgeauth::HEADER, &cred)
-            .send(&body[..])
+        let cred = edgeauth::sign(&shared.edge, "POST", "/dm", portaldm_tests::now()).map_err(|e| e.to_string())?;
+        let request = hyper::Request::post("/dm")
+            .header("host", &shared.addr)
+            .header("content-type", media::DM_XML)
+            .header(edgeauth::HEADER, cred)
+            .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
-        let answer = r.body_mut().read_to_vec().map_err(|e| e.to_string())?;
-        let msg = xml::decode(&answer).map_err(|e| e.to_string())?;
+        let mut answer = std::pin::pin!(sender.send_request(request));
+        let response = if round == 1 {
+            // Package 3 (the device's details): the answer is held until a choice.
+            match tokio::time::timeout(Duration::from_secs(1), &mut answer).await {
+                Ok(r) => r,
+                Err(_) => {
+                    shared.waiting.fetch_add(1, Ordering::Relaxed);
+                    drop(permit.take());
+                    answer.await
+                }
+            }
+        } else {
+            answer.await
+        };
+        let response = response.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        if !status.is_success() {
+            return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)));
+        }
+        let msg = xml::decode(&bytes).map_err(|e| e.to_string())?;
         match s.handle(&msg).map_err(|e| e.to_string())? {
             ClientStep::Send(m) => out = *m,
-            ClientStep::Done => return Ok(()),
-        }
-        if round > 50 {
-            return Err("too many rounds".into());
+            ClientStep::Done => return Err(format!("the session ended in round {round} without a choice")),
         }
     }
-    Ok(())
+    Err("too many rounds".into())
 }
