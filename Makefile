@@ -36,9 +36,11 @@ fmt:
 	$(CARGO) fmt --all
 
 # Codec and minting microbenchmarks (criterion; results under target/criterion), the edge in
-# workerd beside a trivial worker (target/bench/edge.txt), then full portal flows
-# through edge and origin on SQLite and PostgreSQL beside a trivial worker's pass-through rate
-# (target/bench/flows.txt). Not a test: nothing here is timed by `make test`. See BENCHMARKS.md.
+# workerd beside a trivial worker (target/bench/edge.txt), RSS per held DM session
+# (target/bench/held.txt), full portal flows through edge and origin on SQLite and PostgreSQL
+# beside a trivial worker's pass-through rate (target/bench/flows.txt), and the DM server alone
+# beside bare axum (target/bench/dm.txt). Not a test: nothing here is timed by `make test`.
+# See BENCHMARKS.md.
 bench: setup
 	$(CARGO) bench -p portaldm-shared --bench codec
 	scripts/bench-edge.sh

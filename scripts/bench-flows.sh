@@ -52,9 +52,11 @@ run_db() { # $1 = sqlite | postgres
   unlimited_minting "$sys/workerd.capnp"
   "$origin" -c "$sys/origin.toml" catalog demo >/dev/null
   RUST_LOG=warn "$origin" -c "$sys/origin.toml" serve >/dev/null 2>"$sys/origin.log" &
-  pids+=($!)
+  local opid=$!
+  pids+=($opid)
   "$WORKERD_BIN" serve "$sys/workerd.capnp" 2>"$sys/workerd.log" &
-  pids+=($!)
+  local wpid=$!
+  pids+=($wpid)
   wait_up "http://127.0.0.1:$ep/portal/"
 
   if [ "$db" = sqlite ]; then
@@ -75,18 +77,31 @@ const config :Workerd.Config = (
 );
 CAPNP
     "$WORKERD_BIN" serve "$out/trivial.capnp" 2>"$out/trivial.log" &
-    pids+=($!)
+    local tpid=$!
+    pids+=($tpid)
     wait_up "http://127.0.0.1:$rp/"
     echo "## reference: trivial pass-through worker (workerd → origin /healthz)" >> "$report"
-    wrk -t2 -c64 -d"${secs}s" "http://127.0.0.1:$rp/" | grep -E "Requests/sec|Latency" >> "$report"
+    local t0; t0=$(cpu_ms "$tpid")
+    wrk -t2 -c64 -d"${secs}s" "http://127.0.0.1:$rp/" > "$out/trivial-wrk.txt"
+    grep -E "Requests/sec|Latency" "$out/trivial-wrk.txt" >> "$report"
+    # The trivial worker's own CPU per request, beside the edge's per flow below.
+    awk -v t=$(( $(cpu_ms "$tpid") - t0 )) '/^Requests\/sec/ {n = $2} /requests in/ {r = $1} END { if (r > 0) printf "cpu per request (ms): trivial worker (workerd) %.3f\n", t / r }' \
+      "$out/trivial-wrk.txt" >> "$report"
   fi
 
   local first=350000000000000
   for c in $levels; do
     echo "## $db, concurrency $c" >> "$report"
-    "$dmclient" -c "$sys/dmclient.toml" swarm --edge "http://127.0.0.1:$ep" --devices 0 \
-      --duration-secs "$secs" --concurrency "$c" --first-imei "$first" > "$sys/swarm-$c.txt" 2>>"$sys/swarm.log" || true
+    local o0 w0; o0=$(cpu_ms "$opid"); w0=$(cpu_ms "$wpid")
+    { TIMEFORMAT='%U %S'; time { "$dmclient" -c "$sys/dmclient.toml" swarm --edge "http://127.0.0.1:$ep" --devices 0 \
+      --duration-secs "$secs" --concurrency "$c" --first-imei "$first" > "$sys/swarm-$c.txt" 2>>"$sys/swarm.log" || true; }; } 2> "$sys/swarm-$c.time"
     cat "$sys/swarm-$c.txt" >> "$report"
+    # Where a flow's CPU goes: each process's user+system time over the run ÷ flows completed
+    # (PostgreSQL's own processes are not counted).
+    local flows; flows=$(awk '/^completed/ {print $2}' "$sys/swarm-$c.txt")
+    awk -v o=$(( $(cpu_ms "$opid") - o0 )) -v w=$(( $(cpu_ms "$wpid") - w0 )) -v n="${flows:-0}" \
+      '{ s = ($1 + $2) * 1000 } END { if (n > 0) printf "cpu per flow (ms): edge (workerd) %.2f, origin %.2f, swarm %.2f\n", w / n, o / n, s / n }' \
+      "$sys/swarm-$c.time" >> "$report"
     # For the scaling chart: flows/s and the whole flow's p50 and p99.
     awk -v db="$db" -v c="$c" '/^completed/ {rate=$(NF-1)} /^flow / {p50=$2; p99=$4} END {if (rate != "") printf "%s\t%s\t%s\t%s\t%s\n", db, c, rate, p50, p99}' \
       "$sys/swarm-$c.txt" >> "$tsv"

@@ -2,6 +2,9 @@
 # script starts go into `pids` and are stopped (by PID) when it exits.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rss() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+# User+system CPU a process has used so far, in ms (fields 14 and 15 of /proc/PID/stat;
+# the command name, field 2, has no spaces for the processes measured here).
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat"; }
 pids=()
 stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
 trap stop EXIT INT TERM
