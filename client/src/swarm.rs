@@ -264,9 +264,8 @@ fn flow(cfg: &Config, plan: &Plan, agent: &ureq::Agent, i: usize) -> Result<(Vec
     if d.two_step {
         // The download's report is answered with the order to install; then the outcome.
         let order = orders.first().ok_or_else(|| fail("result")("no Update ordered".into()))?;
-        let result =
-            FumoResult { source: order.target(), correlator: order.correlator.clone(), code: ResultCode::SUCCESS };
-        requests += u64::from(report(&result).map_err(|e| fail("result")(e.to_string()))?.0);
+        requests +=
+            u64::from(report(&order.outcome(ResultCode::SUCCESS)).map_err(|e| fail("result")(e.to_string()))?.0);
     }
     let done = wait_for(agent, edge, &cookie, PortalState::Done, &mut requests).map_err(fail("result"))?;
     if done.result.map(|r| r.code) != Some(200) {

@@ -9,7 +9,7 @@ use portaldm_shared::auth::server::Verdict;
 use portaldm_shared::auth::{self, HmacProof};
 use portaldm_shared::binding::BrowserBinding;
 use portaldm_shared::catalog::Place;
-use portaldm_shared::fumo::{DeliveryKind, FumoDelivery, ResultCode, UpdateOrder};
+use portaldm_shared::fumo::{DeliveryKind, FumoDelivery, ResultCode};
 use portaldm_shared::media::{self, DmEncoding};
 use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::refuse;
@@ -269,14 +269,14 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
         let mut verdicts = Vec::with_capacity(opening.results.len());
         let mut order = None;
         for r in &opening.results {
-            if let Some(node) = r.downloaded_node() {
+            if let Some(next) = r.update_order() {
                 // The first of two steps is done; not an outcome. Order the Update while the
                 // delivery still waits for its outcome (again, if the device asks again).
                 let awaits = st.store.awaits_result(&opening.device.dev_id, &r.correlator).await?;
                 tracing::info!(dev_id = %opening.device.dev_id, correlator = %r.correlator, ?awaits, "download done");
                 verdicts.push(if awaits.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND });
                 if awaits == Some(true) && order.is_none() {
-                    order = Some(UpdateOrder { node: node.to_owned(), correlator: r.correlator.clone() });
+                    order = Some(next);
                 }
                 continue;
             }

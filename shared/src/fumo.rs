@@ -139,6 +139,11 @@ impl UpdateOrder {
         })
     }
 
+    /// The report of the ordered Update's outcome.
+    pub fn outcome(&self, code: ResultCode) -> FumoResult {
+        FumoResult { source: self.target(), correlator: self.correlator.clone(), code }
+    }
+
     /// The order an `Exec` of `target` gives, when it is an Update of a plain FUMO node.
     pub fn from_exec(target: &str, correlator: Option<&str>) -> Option<Self> {
         let node = target.strip_prefix(ROOT)?.strip_suffix("/Update")?;
@@ -380,6 +385,13 @@ impl FumoResult {
         (self.code == ResultCode::SUCCESS && !node.is_empty() && !node.contains('/')).then_some(node)
     }
 
+    /// The Update a finished two-step download calls for: its node, under this report's
+    /// correlator.
+    pub fn update_order(&self) -> Option<UpdateOrder> {
+        let node = self.downloaded_node()?;
+        Some(UpdateOrder { node: node.to_owned(), correlator: self.correlator.clone() })
+    }
+
     /// The generic alert (1226) that reports this result.
     pub fn alert(&self, cmd_id: String) -> Alert {
         if self.source.starts_with(crate::scomo::ROOT) {
@@ -446,6 +458,20 @@ impl FumoResult {
 mod tests {
     use super::*;
 
+    /// `d`'s commands, numbered from 1.
+    fn numbered(d: &FumoDelivery) -> Vec<Command> {
+        let mut id = 0;
+        d.commands(&mut || {
+            id += 1;
+            id.to_string()
+        })
+    }
+
+    /// What `items` write: target → data.
+    fn leaves_of(items: &[Item]) -> BTreeMap<String, String> {
+        items.iter().map(|i| (i.target.clone().unwrap_or_default(), i.data.clone().unwrap_or_default())).collect()
+    }
+
     #[test]
     fn client_rebuilds_what_server_sends() {
         let d = FumoDelivery {
@@ -469,11 +495,7 @@ mod tests {
         });
         assert_eq!(id, 6);
         let (Command::Replace(r), Command::Exec(e)) = (&cmds[0], &cmds[1]) else { panic!("Replace, Exec") };
-        let tree: BTreeMap<String, String> = r
-            .items
-            .iter()
-            .map(|i| (i.target.clone().unwrap_or_default(), i.data.clone().unwrap_or_default()))
-            .collect();
+        let tree = leaves_of(&r.items);
         let target = e.items[0].target.as_deref().unwrap_or_default();
         assert_eq!(FumoDelivery::from_tree(&tree, target, e.correlator.as_deref()), Some(d));
         assert_eq!(FumoDelivery::from_tree(&tree, "./FUMO/../x/DownloadAndUpdate", Some("c")), None);
@@ -539,17 +561,9 @@ mod tests {
             settings: vec![],
             two_step: false,
         };
-        let mut id = 0;
-        let cmds = d.commands(&mut || {
-            id += 1;
-            id.to_string()
-        });
+        let cmds = numbered(&d);
         let (Command::Add(a), Command::Exec(e)) = (&cmds[0], &cmds[1]) else { panic!("Add, Exec: {cmds:?}") };
-        let tree: BTreeMap<String, String> = a
-            .items
-            .iter()
-            .map(|i| (i.target.clone().unwrap_or_default(), i.data.clone().unwrap_or_default()))
-            .collect();
+        let tree = leaves_of(&a.items);
         assert!(tree.contains_key("./SCOMO/Download/pdm9/PkgURL") && tree.contains_key("./SCOMO/Download/pdm9/PkgID"));
         assert!(tree.keys().all(|k| is_writable(k)));
         let target = e.items[0].target.as_deref().unwrap_or_default();
@@ -581,17 +595,9 @@ mod tests {
             two_step: true,
             ..FumoDelivery::default()
         };
-        let mut id = 0;
-        let cmds = d.commands(&mut || {
-            id += 1;
-            id.to_string()
-        });
+        let cmds = numbered(&d);
         let (Command::Replace(r), Command::Exec(e)) = (&cmds[0], &cmds[1]) else { panic!("Replace, Exec") };
-        let tree: BTreeMap<String, String> = r
-            .items
-            .iter()
-            .map(|i| (i.target.clone().unwrap_or_default(), i.data.clone().unwrap_or_default()))
-            .collect();
+        let tree = leaves_of(&r.items);
         assert!(tree.contains_key("./FUMO/pdm4/Download/PkgURL"));
         assert!(!tree.keys().any(|k| k.contains("DownloadAndUpdate")));
         let target = e.items[0].target.as_deref().unwrap_or_default();
@@ -609,14 +615,17 @@ mod tests {
         // The order, and nothing else, reads back from its Exec; an Update without PkgData is
         // not an inline delivery.
         let order = d.update_order();
+        assert_eq!(downloaded.update_order().as_ref(), Some(&order), "the report calls for this order");
+        assert_eq!(failed.update_order(), None);
         let Command::Exec(e) = order.exec("7".into()) else { panic!("Exec") };
         let target = e.items[0].target.as_deref().unwrap_or_default();
         assert_eq!(target, "./FUMO/pdm4/Update");
-        assert_eq!(UpdateOrder::from_exec(target, e.correlator.as_deref()), Some(order));
+        assert_eq!(UpdateOrder::from_exec(target, e.correlator.as_deref()), Some(order.clone()));
         assert_eq!(FumoDelivery::from_tree(&tree, target, e.correlator.as_deref()), None);
         assert_eq!(UpdateOrder::from_exec("./FUMO/a/b/Update", Some("c")), None);
         assert_eq!(UpdateOrder::from_exec("./FUMO/pdm4/Update", None), None);
-        let updated = FumoResult { source: target.to_owned(), correlator: "c4".into(), code: ResultCode::SUCCESS };
+        let updated = order.outcome(ResultCode::SUCCESS);
+        assert_eq!((updated.source.as_str(), updated.correlator.as_str()), (target, "c4"));
         assert_eq!(updated.alert("1".into()).items[0].meta.type_.as_deref(), Some(UPDATE_ALERT_TYPE));
         assert_eq!(updated.downloaded_node(), None);
     }

@@ -166,11 +166,9 @@ impl Job {
     /// else of the delivery's own operation.
     fn outcome(&self, code: ResultCode) -> FumoResult {
         match &self.update_correlator {
-            Some(correlator) => FumoResult {
-                source: UpdateOrder { node: self.delivery.node.clone(), correlator: correlator.clone() }.target(),
-                correlator: correlator.clone(),
-                code,
-            },
+            Some(correlator) => {
+                UpdateOrder { node: self.delivery.node.clone(), correlator: correlator.clone() }.outcome(code)
+            }
             None => {
                 FumoResult { source: self.delivery.operation(), correlator: self.delivery.correlator.clone(), code }
             }

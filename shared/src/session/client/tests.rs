@@ -261,11 +261,7 @@ fn a_reported_download_is_answered_with_the_update_order() {
     let mut client = ClientSession::report(device(), "https://srv/dm", "4", &downloaded);
     let pkg1 = wire(&client.first_message());
     let opening = ReportOpening::read(&pkg1, false).expect("reads");
-    let order = opening.results[0].downloaded_node().map(|node| crate::fumo::UpdateOrder {
-        node: node.to_owned(),
-        correlator: opening.results[0].correlator.clone(),
-    });
-    let order = order.expect("a finished download");
+    let order = opening.results[0].update_order().expect("a finished download");
     let (mut server, reply) =
         opening.reply_ordering_update(&pkg1, "https://srv/dm", &[StatusCode::OK], &order, DmEncoding::Xml);
     assert_eq!(
