@@ -159,6 +159,16 @@ pub fn is_writable(uri: &str) -> bool {
     uri.starts_with(ROOT) || uri.starts_with(crate::scomo::ROOT)
 }
 
+/// The leaf under a FUMO node that carries the package's URL (FUMO 1.0, 5.3): the operation's
+/// `PkgURL`; none for an inline package.
+fn fumo_url_leaf(inline: bool, two_step: bool) -> Option<&'static str> {
+    match (inline, two_step) {
+        (true, _) => None,
+        (false, true) => Some("Download/PkgURL"),
+        (false, false) => Some("DownloadAndUpdate/PkgURL"),
+    }
+}
+
 impl FumoDelivery {
     /// The operation node the `Exec` targets and the result alert names.
     pub fn operation(&self) -> String {
@@ -216,11 +226,7 @@ impl FumoDelivery {
             // 5.3); an inline package has no URL.
             DeliveryKind::Firmware => {
                 let mut v = vec![("PkgName", chr(&self.pkg_name)), ("PkgVersion", chr(&self.pkg_version))];
-                match (self.inline, self.two_step) {
-                    (true, _) => {}
-                    (false, true) => v.push(("Download/PkgURL", chr(&self.url))),
-                    (false, false) => v.push(("DownloadAndUpdate/PkgURL", chr(&self.url))),
-                }
+                v.extend(fumo_url_leaf(self.inline, self.two_step).map(|leaf| (leaf, chr(&self.url))));
                 v
             }
             // Settings have no leaves of their own: `commands` writes the values themselves.
@@ -292,10 +298,9 @@ impl FumoDelivery {
         if inline && get("Update/PkgData").is_none() {
             return None;
         }
-        let url = match (inline, two_step) {
-            (true, _) => String::new(),
-            (false, true) => get("Download/PkgURL")?,
-            (false, false) => get("DownloadAndUpdate/PkgURL")?,
+        let url = match fumo_url_leaf(inline, two_step) {
+            Some(leaf) => get(leaf)?,
+            None => String::new(),
         };
         Some(FumoDelivery {
             node: node.to_owned(),
