@@ -24,7 +24,7 @@ pub fn run(cfg: &Config) -> Result<(), ClientError> {
         let active = slots::active(dir).map_err(ClientError::State)?;
         let held =
             |slot: &str| slots::package(dir, slot).map_or("empty".to_owned(), |p| format!("{} {}", p.name, p.version));
-        let other = slots::SLOTS.into_iter().find(|s| *s != active).unwrap_or(active);
+        let other = slots::inactive(dir).map_err(ClientError::State)?;
         println!("slots    active {active} ({}), fallback {other} ({})", held(active), held(other));
     }
     let all = jobs::load_all(&cfg.state_dir)?;
