@@ -439,6 +439,9 @@ impl ServerSession {
             }
         }));
         self.pending = Some((msg.hdr.clone(), st));
+        // The client accepted the server's credentials in `msg`, so what was last sent will
+        // never be sent again: a session held while the user chooses does not keep it.
+        self.last_sent = Default::default();
     }
 
     fn take_pending(&mut self) -> Result<(SyncHdr, Vec<Command>), ProtocolError> {

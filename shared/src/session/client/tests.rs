@@ -192,6 +192,22 @@ fn a_reused_session_id_opens_a_new_session_only_when_the_old_one_is_over() {
 }
 
 #[test]
+fn a_held_session_keeps_nothing_of_package_2() {
+    let (mut client, mut server, pkg2) = open();
+    let before = serde_json::to_string(&server).expect("serializes");
+    assert!(before.contains("./DevDetail"), "package 2 asks for DevDetail: {before}");
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let held = serde_json::to_string(&server).expect("serializes");
+    assert!(!held.contains("./DevDetail"), "held session still carries package 2: {held}");
+    // Its answer is still whole when the user chooses.
+    let pkg4 = wire(&server.poll_deliver(&delivery(), None).expect("deliver"));
+    assert!(pkg4.body.final_);
+    let pkg5 = send(client.handle(&pkg4).expect("pkg4"));
+    assert!(matches!(server.handle(&pkg5).expect("pkg5"), Step::Delivered { .. }));
+}
+
+#[test]
 fn survives_persistence_between_messages() {
     let (mut client, server, pkg2) = open();
     let json = serde_json::to_string(&server).expect("serializes");
