@@ -280,7 +280,8 @@ struct Partial {
 /// Joins chunked items, persisted with the session between messages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assembler {
-    open: Option<Partial>,
+    // Boxed: a session keeps its assembler while held, almost always with nothing open.
+    open: Option<Box<Partial>>,
 }
 
 impl Assembler {
@@ -304,7 +305,7 @@ impl Assembler {
                 let mut first = item.clone();
                 first.data = Some(String::new());
                 first.more_data = false;
-                Partial { target: item.target.clone(), source: item.source.clone(), item: first, declared }
+                Box::new(Partial { target: item.target.clone(), source: item.source.clone(), item: first, declared })
             }
         };
         let buf = partial.item.data.get_or_insert_with(String::new);
