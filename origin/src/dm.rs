@@ -189,7 +189,9 @@ enum Flow {
 struct HoldPoint {
     session: ServerSession,
     wake: tokio::sync::broadcast::Receiver<String>,
-    portal: Option<Option<PortalRecord>>,
+    /// The portal record read as the hold began (boxed: freed at the first decision, and
+    /// a record is a third of the hold point's size).
+    portal: Option<Box<Option<PortalRecord>>>,
 }
 
 /// A package 4 held open while the user chooses: what answering it needs, and no more.
@@ -335,7 +337,7 @@ async fn continue_session(
                 crate::metrics::offers_shown(offers.len());
             }
             // The hold starts from what was just read: one read of the portal session less.
-            return Ok(Flow::Hold(Box::new(HoldPoint { session, wake, portal: Some(portal) })));
+            return Ok(Flow::Hold(Box::new(HoldPoint { session, wake, portal: Some(Box::new(portal)) })));
         }
         Step::UpdateRequested => {
             st.store.upsert_device(&session.device, now_ms()).await?;
@@ -382,7 +384,7 @@ impl Held {
         let deadline = Instant::now() + std::time::Duration::from_secs(st.cfg.hold_secs);
         let point = &mut self.point;
         loop {
-            let known = point.portal.take();
+            let known = point.portal.take().map(|known| *known);
             if let Some(reply) = Box::pin(decide(st, &mut point.session, known)).await? {
                 return Ok(reply);
             }
