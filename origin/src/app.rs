@@ -60,10 +60,15 @@ impl AppState {
     }
 }
 
+/// How long a request may take: long enough for a held package-4 message, short enough that
+/// nothing hangs.
+pub fn request_timeout(cfg: &Config) -> Duration {
+    Duration::from_secs(cfg.hold_secs + 15)
+}
+
 /// Every route of the origin.
 pub fn router(state: AppState) -> Router {
-    // Long enough for a held package-4 message, short enough that nothing hangs.
-    let timeout = Duration::from_secs(state.cfg.hold_secs + 15);
+    let timeout = request_timeout(&state.cfg);
     let max_body = state.cfg.max_body_bytes;
     Router::new()
         .route("/dm", post(dm::post_dm))

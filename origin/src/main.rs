@@ -15,6 +15,7 @@ mod console;
 mod dm;
 mod edge_purge;
 mod error;
+mod http1;
 mod linger;
 mod metrics;
 mod portal;

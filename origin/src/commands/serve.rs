@@ -1,21 +1,17 @@
 //! `serve`: run the DM server and portal API until SIGINT or SIGTERM.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::app::{AppState, router};
+use crate::app::{AppState, request_timeout, router};
 use crate::config::Config;
-
-/// hyper's smallest read buffer limit.
-const MIN_BUF: usize = 8192;
-
-/// How long a client may take to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::http1::{self, Conns, HEADER_READ_TIMEOUT, MAX_HEAD};
 
 /// Runs the server.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
@@ -27,6 +23,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let state = AppState::new(cfg, store.clone()).context("blob store or keys")?;
     tracing::info!(blobs = state.blobs.label(), "package blobs");
     store.forward_wakeups(state.wake.clone()).await.context("listening for wake-ups")?;
+    let max_body = state.cfg.max_body_bytes;
+    let body_timeout = request_timeout(&state.cfg);
     let app = router(state);
     // Tests and scripts read this line to learn the port.
     println!("portaldm-origin listening on http://{addr}");
@@ -34,11 +32,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut http = Builder::new(TokioExecutor::new());
     // A client that dribbles its headers (slowloris) is cut off; idle keep-alive connections
     // wait for the next request without a deadline, as handsets reuse them.
-    // The read buffer stays at hyper's smallest (8 KiB) instead of growing to 16 KiB and more:
-    // each DM session held while the user chooses keeps one (BENCHMARKS.md, held sessions).
+    // The read buffer stays at hyper's smallest (8 KiB) instead of growing to 16 KiB and more.
     // Bodies stream through it; only a request head over 8 KiB is refused (431).
-    http.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MIN_BUF);
-    let graceful = GracefulShutdown::new();
+    http.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MAX_HEAD);
+    let conns = Arc::new(Conns { app, http, max_body, body_timeout, shutdown: CancellationToken::new() });
+    let tasks = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
         tokio::select! {
@@ -52,19 +50,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                         continue;
                     }
                 };
-                let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-                let conn = graceful.watch(conn.into_owned());
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
+                tasks.spawn(http1::serve(stream, conns.clone()));
             }
             _ = &mut shutdown => break,
         }
     }
     drop(listener);
     tracing::info!("shutting down: finishing in-flight messages");
+    conns.shutdown.cancel();
+    tasks.close();
     // Held package-4 messages finish within the hold time; never hang past it.
-    if tokio::time::timeout(Duration::from_secs(hold + 5), graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(hold + 5), tasks.wait()).await.is_err() {
         tracing::warn!("in-flight requests did not finish in time");
     }
     Ok(())

@@ -1,0 +1,343 @@
+//! The origin's connections. A DM message (`POST /dm` over HTTP/1.1 with a plain
+//! `Content-Length` body) is read here and passed to the same router as every other request;
+//! any other request hands the connection, with the bytes already read, to hyper.
+//!
+//! Why: a DM message held for minutes while the user chooses is a request in flight, and hyper
+//! keeps two 8 KiB buffers and its connection state for each one. Here a held message keeps
+//! the socket and the router's future; the bytes read are freed once the request is built
+//! (BENCHMARKS.md, held sessions). Everything this loop is unsure of (HTTP/1.0, chunked
+//! bodies, `Expect`, upgrades, HTTP/2, malformed or oversized heads and bodies) goes to hyper,
+//! which answers or refuses it as for any other route.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+/// The longest request head read here, hyper's smallest buffer (a longer one goes to hyper,
+/// which refuses it with 431).
+pub const MAX_HEAD: usize = 8192;
+
+/// How long a client may take to send a request's headers (slowloris), here and in hyper.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Headers a DM message may carry to be read here; more go to hyper.
+const MAX_HEADERS: usize = 32;
+
+/// The path of the DM route.
+const DM_PATH: &str = "/dm";
+
+/// What every connection shares.
+pub struct Conns {
+    /// The origin's routes, for DM messages and (through hyper) everything else.
+    pub app: Router,
+    /// hyper, for every request not read here.
+    pub http: Builder<TokioExecutor>,
+    /// The largest DM body read here; a larger one goes to hyper (which answers 413).
+    pub max_body: usize,
+    /// How long a DM message's body may take to arrive.
+    pub body_timeout: Duration,
+    /// Cancelled when the server stops: idle connections close, busy ones after their answer.
+    pub shutdown: CancellationToken,
+}
+
+/// Serves one connection until the client closes it, it idles past shutdown, or it is handed
+/// to hyper (which then serves it to the end).
+pub async fn serve(mut stream: TcpStream, conns: Arc<Conns>) {
+    let mut buf = Vec::new();
+    loop {
+        if buf.is_empty() {
+            // Idle keep-alive connections wait for their next request without a deadline.
+            tokio::select! {
+                read = read_some(&mut stream, &mut buf) => if !matches!(read, Ok(n) if n > 0) { return },
+                _ = conns.shutdown.cancelled() => return,
+            }
+        }
+        let deadline = Instant::now() + HEADER_READ_TIMEOUT;
+        let head = loop {
+            match dm_head(&buf, conns.max_body) {
+                Head::Dm(head) => break head,
+                Head::Partial if buf.len() < MAX_HEAD => {
+                    match timeout_at(deadline, read_some(&mut stream, &mut buf)).await {
+                        Ok(Ok(n)) if n > 0 => {}
+                        // Closed, failed, or too slow: cut off, as hyper does.
+                        _ => return,
+                    }
+                }
+                Head::Partial | Head::Other => {
+                    return Box::pin(hand_to_hyper(stream, buf, conns)).await;
+                }
+            }
+        };
+        let end = head.len + head.content_length;
+        if buf.len() < end {
+            buf.reserve_exact(end - buf.len());
+            let body_deadline = Instant::now() + conns.body_timeout;
+            while buf.len() < end {
+                match timeout_at(body_deadline, stream.read_buf(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => {}
+                    Ok(_) => return,
+                    Err(_) => {
+                        tracing::warn!("DM message body not received in time");
+                        let _ = write_response(&mut stream, timeout_response(), false).await;
+                        return;
+                    }
+                }
+            }
+        }
+        let keep_alive = head.keep_alive;
+        let request = head.into_request(&buf[..end]);
+        // Keep only what the client sent after this request (pipelined), nothing while held.
+        buf.drain(..end);
+        if buf.is_empty() {
+            buf = Vec::new();
+        } else {
+            buf.shrink_to_fit();
+        }
+        let mut call = std::pin::pin!(conns.app.clone().oneshot(request));
+        let response = loop {
+            tokio::select! {
+                answered = &mut call => match answered {
+                    Ok(response) => break response,
+                    Err(never) => match never {},
+                },
+                // A client that hangs up mid-request cancels it (hyper's default too): a held
+                // DM message must not outlive its handset. What it sends meanwhile is kept.
+                gone = hung_up(&stream, &mut buf), if buf.len() < MAX_HEAD => if gone { return },
+            }
+        };
+        let keep_alive = keep_alive && !conns.shutdown.is_cancelled();
+        // Boxed: its state is not part of the connection's while a message is held.
+        if Box::pin(write_response(&mut stream, response, keep_alive)).await.is_err() || !keep_alive {
+            return;
+        }
+    }
+}
+
+/// Waits for the client to send something or hang up; true when it hung up. Bytes sent are
+/// added to `buf` (room is made only then: a held message with a quiet client keeps none).
+async fn hung_up(stream: &TcpStream, buf: &mut Vec<u8>) -> bool {
+    loop {
+        if stream.readable().await.is_err() {
+            return true;
+        }
+        buf.reserve(512);
+        match stream.try_read_buf(buf) {
+            Ok(0) => return true,
+            Ok(_) => return false,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Reads what has arrived, into spare room of `buf`.
+async fn read_some(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+    // DM messages are a few KiB: most heads and bodies arrive in one read of this size.
+    buf.reserve(2048.min(MAX_HEAD));
+    stream.read_buf(buf).await
+}
+
+/// What the bytes read so far start with.
+enum Head {
+    /// A DM message this loop serves.
+    Dm(DmHead),
+    /// Not a whole head yet.
+    Partial,
+    /// Anything else: hyper's.
+    Other,
+}
+
+/// A DM message's head, owned (the bytes it was parsed from are freed before the answer).
+struct DmHead {
+    /// Bytes of the head, up to the body.
+    len: usize,
+    content_length: usize,
+    keep_alive: bool,
+    target: Uri,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Parses a request head, and says whether it is a DM message served here.
+fn dm_head(buf: &[u8], max_body: usize) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Head::Partial,
+        Err(_) => return Head::Other,
+    };
+    let (Some("POST"), Some(target), Some(1)) = (req.method, req.path, req.version) else {
+        return Head::Other;
+    };
+    let Ok(target) = target.parse::<Uri>() else { return Head::Other };
+    if target.path() != DM_PATH {
+        return Head::Other;
+    }
+    let mut content_length = None;
+    let mut keep_alive = true;
+    let mut owned = Vec::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("transfer-encoding")
+            || name.eq_ignore_ascii_case("expect")
+            || name.eq_ignore_ascii_case("upgrade")
+        {
+            return Head::Other;
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            let n =
+                std::str::from_utf8(h.value).ok().filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
+            match (content_length, n.and_then(|v| v.parse::<usize>().ok())) {
+                (None, Some(n)) if n <= max_body => content_length = Some(n),
+                _ => return Head::Other,
+            }
+        }
+        if name.eq_ignore_ascii_case("connection")
+            && h.value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+        {
+            keep_alive = false;
+        }
+        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(h.value)) {
+            (Ok(n), Ok(v)) => owned.push((n, v)),
+            _ => return Head::Other,
+        }
+    }
+    let Some(content_length) = content_length else { return Head::Other };
+    Head::Dm(DmHead { len, content_length, keep_alive, target, headers: owned })
+}
+
+impl DmHead {
+    /// The request the router gets, its body from `message` (head and body as read).
+    fn into_request(self, message: &[u8]) -> Request<Body> {
+        let mut request = Request::new(Body::from(message[self.len..].to_vec()));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.target;
+        *request.version_mut() = Version::HTTP_11;
+        let headers = request.headers_mut();
+        for (name, value) in self.headers {
+            headers.append(name, value);
+        }
+        request
+    }
+}
+
+fn timeout_response() -> Response<Body> {
+    let mut r = Response::new(Body::from("request body not received in time"));
+    *r.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    r
+}
+
+/// Writes an answer: its status line, headers and whole body, in one write.
+async fn write_response(stream: &mut TcpStream, response: Response<Body>, keep_alive: bool) -> io::Result<()> {
+    let (parts, body) = response.into_parts();
+    // The router's answers to DM messages are whole in memory (encoded SyncML or an error).
+    let body = axum::body::to_bytes(body, usize::MAX).await.map_err(io::Error::other)?;
+    let mut out = Vec::with_capacity(256 + body.len());
+    let reason = parts.status.canonical_reason().unwrap_or("");
+    out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", parts.status.as_u16()).as_bytes());
+    for (name, value) in &parts.headers {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING || name == header::CONNECTION {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    if !keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&body);
+    stream.write_all(&out).await?;
+    if !keep_alive {
+        stream.shutdown().await?;
+    }
+    Ok(())
+}
+
+/// Serves the rest of the connection with hyper, starting with the bytes already read.
+async fn hand_to_hyper(stream: TcpStream, read: Vec<u8>, conns: Arc<Conns>) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let line = read.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(&line[..line.len().min(120)]);
+        tracing::debug!(read = read.len(), first_line = %line.trim_end(), "connection handed to hyper");
+    }
+    let io = TokioIo::new(Rewound { read, at: 0, stream });
+    let conn = conns.http.serve_connection_with_upgrades(io, TowerToHyperService::new(conns.app.clone()));
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = conns.shutdown.cancelled() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
+
+/// A connection some of whose bytes were already read: those are read again first.
+struct Rewound {
+    read: Vec<u8>,
+    at: usize,
+    stream: TcpStream,
+}
+
+impl AsyncRead for Rewound {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.at < this.read.len() {
+            let n = buf.remaining().min(this.read.len() - this.at);
+            buf.put_slice(&this.read[this.at..this.at + n]);
+            this.at += n;
+            if this.at == this.read.len() {
+                this.read = Vec::new();
+                this.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewound {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,252 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Conns, HEADER_READ_TIMEOUT, serve};
+
+const MAX_BODY: usize = 64;
+
+/// What the test handler waits for, and what it tells.
+#[derive(Clone, Default)]
+struct Triggers {
+    /// Lets a held message be answered.
+    release: Arc<Notify>,
+    /// Told when a held message's handler is dropped, answered or not.
+    dropped: Arc<Notify>,
+}
+
+struct Dropped(Arc<Notify>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}
+
+/// A server with `/dm` echoing its body (or held until `release` when the body is "hold"),
+/// and `/other`; returns its address and shutdown token.
+async fn start(triggers: Triggers) -> (String, CancellationToken) {
+    let app = Router::new()
+        .route(
+            "/dm",
+            post(|State(t): State<Triggers>, body: Bytes| async move {
+                if body.as_ref() == b"hold" {
+                    let _dropped = Dropped(t.dropped.clone());
+                    t.release.notified().await;
+                }
+                ([("x-echo", "yes")], body)
+            }),
+        )
+        .route("/other", get(|| async { "other" }))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(triggers);
+    let mut http = Builder::new(TokioExecutor::new());
+    http.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let shutdown = CancellationToken::new();
+    let conns = Arc::new(Conns {
+        app,
+        http,
+        max_body: MAX_BODY,
+        body_timeout: Duration::from_millis(300),
+        shutdown: shutdown.clone(),
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream, conns.clone()));
+        }
+    });
+    (addr, shutdown)
+}
+
+fn dm(body: &str, extra: &str) -> String {
+    format!(
+        "POST /dm HTTP/1.1\r\nhost: t\r\ncontent-type: application/vnd.syncml.dm+xml\r\n{extra}content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Reads until the connection closes or `answers` whole answers (heads with a
+/// content-length body) have arrived; returns them as text.
+async fn read_answers(s: &mut TcpStream, answers: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while out.len() < answers {
+        let answer = String::from_utf8_lossy(&got).to_string();
+        if let Some(end) = whole_answer(&answer) {
+            out.push(answer[..end].to_owned());
+            got.drain(..end);
+            continue;
+        }
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&chunk[..n]),
+            Err(_) => panic!("no answer in 5 s; have {:?}", String::from_utf8_lossy(&got)),
+        }
+    }
+    out
+}
+
+/// The length of the first whole answer in `text`, if one has arrived.
+fn whole_answer(text: &str) -> Option<usize> {
+    let head_end = text.find("\r\n\r\n")? + 4;
+    let head = text[..head_end].to_ascii_lowercase();
+    let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length: "))?.trim().parse().ok()?;
+    (text.len() >= head_end + len).then_some(head_end + len)
+}
+
+async fn closed(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 64];
+    matches!(tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await, Ok(Ok(0)) | Ok(Err(_)))
+}
+
+// hyper writes a `date` header on every answer; this loop does not: which one answered.
+fn by_hyper(answer: &str) -> bool {
+    answer.to_ascii_lowercase().contains("\r\ndate: ")
+}
+
+#[tokio::test]
+async fn dm_messages_are_answered_here_in_order_on_one_connection() {
+    let (addr, _) = start(Triggers::default()).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    // Two messages in one write (pipelined), then a third after the answers.
+    s.write_all(format!("{}{}", dm("<first/>", ""), dm("<second/>", "")).as_bytes()).await.expect("write");
+    let answers = read_answers(&mut s, 2).await;
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(answers[0].starts_with("HTTP/1.1 200 OK\r\n") && answers[0].ends_with("<first/>"), "{answers:?}");
+    assert!(answers[1].ends_with("<second/>"), "{answers:?}");
+    assert!(answers.iter().all(|a| a.contains("x-echo: yes") && !by_hyper(a)), "{answers:?}");
+    s.write_all(dm("<third/>", "").as_bytes()).await.expect("write");
+    let third = read_answers(&mut s, 1).await;
+    assert!(third[0].ends_with("<third/>") && !by_hyper(&third[0]), "{third:?}");
+}
+
+#[tokio::test]
+async fn other_requests_go_to_hyper_with_the_bytes_already_read() {
+    let (addr, _) = start(Triggers::default()).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(b"GET /other HTTP/1.1\r\nhost: t\r\n\r\n").await.expect("write");
+    let a = read_answers(&mut s, 1).await;
+    assert!(a[0].starts_with("HTTP/1.1 200 OK") && a[0].ends_with("other") && by_hyper(&a[0]), "{a:?}");
+    // hyper keeps the connection, DM messages included.
+    s.write_all(dm("<x/>", "").as_bytes()).await.expect("write");
+    let a = read_answers(&mut s, 1).await;
+    assert!(a[0].ends_with("<x/>") && by_hyper(&a[0]), "{a:?}");
+}
+
+#[tokio::test]
+async fn chunked_dm_messages_and_http_1_0_go_to_hyper() {
+    let (addr, _) = start(Triggers::default()).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(b"POST /dm HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n4\r\n<c/>\r\n0\r\n\r\n")
+        .await
+        .expect("write");
+    let a = read_answers(&mut s, 1).await;
+    assert!(a[0].starts_with("HTTP/1.1 200") && a[0].ends_with("<c/>") && by_hyper(&a[0]), "{a:?}");
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(b"POST /dm HTTP/1.0\r\ncontent-length: 4\r\n\r\n<d/>").await.expect("write");
+    let a = read_answers(&mut s, 1).await;
+    assert!(a[0].ends_with("<d/>") && by_hyper(&a[0]), "{a:?}");
+}
+
+#[tokio::test]
+async fn an_oversized_dm_body_is_refused_with_413() {
+    let (addr, _) = start(Triggers::default()).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(dm(&"x".repeat(MAX_BODY + 1), "").as_bytes()).await.expect("write");
+    let a = read_answers(&mut s, 1).await;
+    assert!(a[0].starts_with("HTTP/1.1 413"), "{a:?}");
+}
+
+#[tokio::test]
+async fn malformed_heads_and_content_lengths_get_hyper_s_400() {
+    let (addr, _) = start(Triggers::default()).await;
+    for bad in [
+        "POST /dm HTTP/1.1\r\nhost: t\r\ncontent-length: 4\r\ncontent-length: 5\r\n\r\n<x/>".to_owned(),
+        "POST /dm HTTP/1.1\r\nhost: t\r\ncontent-length: +4\r\n\r\n<x/>".to_owned(),
+        "POST /dm HTTP/1.1\r\nbad header\r\n\r\n".to_owned(),
+    ] {
+        let mut s = TcpStream::connect(&addr).await.expect("connect");
+        s.write_all(bad.as_bytes()).await.expect("write");
+        let mut text = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut text)).await;
+        let text = String::from_utf8_lossy(&text);
+        assert!(text.starts_with("HTTP/1.1 400"), "{bad:?} answered {text:?}");
+    }
+}
+
+#[tokio::test]
+async fn connection_close_is_honoured() {
+    let (addr, _) = start(Triggers::default()).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(dm("<x/>", "connection: close\r\n").as_bytes()).await.expect("write");
+    let a = read_answers(&mut s, 1).await;
+    assert!(a[0].contains("connection: close") && a[0].ends_with("<x/>"), "{a:?}");
+    assert!(closed(&mut s).await, "connection left open");
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_gets_408() {
+    let (addr, _) = start(Triggers::default()).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(b"POST /dm HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n<x").await.expect("write");
+    let a = read_answers(&mut s, 1).await;
+    assert!(a[0].starts_with("HTTP/1.1 408"), "{a:?}");
+    assert!(closed(&mut s).await, "connection left open");
+}
+
+#[tokio::test]
+async fn shutdown_closes_idle_connections_and_answers_held_ones() {
+    let triggers = Triggers::default();
+    let (addr, shutdown) = start(triggers.clone()).await;
+    let mut idle = TcpStream::connect(&addr).await.expect("connect");
+    idle.write_all(dm("<x/>", "").as_bytes()).await.expect("write");
+    assert_eq!(read_answers(&mut idle, 1).await.len(), 1);
+    let mut held = TcpStream::connect(&addr).await.expect("connect");
+    held.write_all(dm("hold", "").as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    shutdown.cancel();
+    assert!(closed(&mut idle).await, "idle connection left open at shutdown");
+    triggers.release.notify_one();
+    let a = read_answers(&mut held, 1).await;
+    assert!(a[0].ends_with("hold") && a[0].contains("connection: close"), "{a:?}");
+    assert!(closed(&mut held).await, "held connection left open after its answer");
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_cancels_its_held_message() {
+    let triggers = Triggers::default();
+    let (addr, _) = start(triggers.clone()).await;
+    let mut held = TcpStream::connect(&addr).await.expect("connect");
+    held.write_all(dm("hold", "").as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(held);
+    let dropped = tokio::time::timeout(Duration::from_secs(5), triggers.dropped.notified()).await;
+    assert!(dropped.is_ok(), "the held handler outlived its client");
+}
+
+#[tokio::test]
+async fn a_message_sent_while_one_is_held_is_answered_after_it() {
+    let triggers = Triggers::default();
+    let (addr, _) = start(triggers.clone()).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(dm("hold", "").as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.write_all(dm("<next/>", "").as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    triggers.release.notify_one();
+    let a = read_answers(&mut s, 2).await;
+    assert!(a.len() == 2 && a[0].ends_with("hold") && a[1].ends_with("<next/>"), "{a:?}");
+}
