@@ -71,7 +71,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = request_timeout(&state.cfg);
     let max_body = state.cfg.max_body_bytes;
     Router::new()
-        .route("/dm", post(dm::post_dm))
+        .route(portaldm_shared::media::DM_PATH, post(dm::post_dm))
         .route("/portal", get(portal::pages::landing))
         .route("/portal/", get(portal::pages::landing))
         .route("/portal/status", get(portal::pages::status))

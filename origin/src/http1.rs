@@ -37,9 +37,6 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Headers a DM message may carry to be read here; more go to hyper.
 const MAX_HEADERS: usize = 32;
 
-/// The path of the DM route.
-const DM_PATH: &str = "/dm";
-
 /// What every connection shares.
 pub struct Conns {
     /// The origin's routes, for DM messages and (through hyper) everything else.
@@ -147,7 +144,7 @@ async fn hung_up(stream: &TcpStream, buf: &mut Vec<u8>) -> bool {
 /// Reads what has arrived, into spare room of `buf`.
 async fn read_some(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
     // DM messages are a few KiB: most heads and bodies arrive in one read of this size.
-    buf.reserve(2048.min(MAX_HEAD));
+    buf.reserve(2048);
     stream.read_buf(buf).await
 }
 
@@ -184,7 +181,7 @@ fn dm_head(buf: &[u8], max_body: usize) -> Head {
         return Head::Other;
     };
     let Ok(target) = target.parse::<Uri>() else { return Head::Other };
-    if target.path() != DM_PATH {
+    if target.path() != portaldm_shared::media::DM_PATH {
         return Head::Other;
     }
     let mut content_length = None;

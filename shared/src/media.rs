@@ -1,5 +1,8 @@
 //! Media types portaldm speaks and the rules for recognising them.
 
+/// The path DM messages are posted to, at the edge and at the origin.
+pub const DM_PATH: &str = "/dm";
+
 /// OMA DM 1.2 package #0, the trigger that starts a DM session.
 pub const NOTIFICATION: &str = "application/vnd.syncml.notification";
 /// SyncML DM in XML (OMA DM 1.2).
