@@ -502,6 +502,34 @@ fn bad_admin_requests_get_clear_errors_and_leave_nothing_behind() {
     assert!(get(&format!("{}/healthz", sys.origin)).status == 200);
 }
 
+/// A client that is still sending a body the origin refuses reads the 413, not a reset: the
+/// body arrives in pieces (as over a slow link), so without the lingering close the origin
+/// would have answered and closed while the client still wrote, and a write would fail.
+#[test]
+fn a_refused_body_sent_slowly_still_gets_its_413() {
+    use std::io::{Read as _, Write as _};
+    let sys = System::start(Options::default());
+    let token = sys.admin_token("ops");
+    let addr = sys.origin.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let len = 900_000;
+    let head = format!(
+        "POST /admin/api/packages HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).expect("head");
+    let piece = vec![b' '; 30_000];
+    for i in 0..len / piece.len() {
+        conn.write_all(&piece).unwrap_or_else(|e| panic!("piece {i} of the body not accepted: {e}"));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
 #[test]
 fn an_application_is_delivered_through_scomo() {
     let sys = System::start(Options { hold_secs: 1, ..Options::default() });
