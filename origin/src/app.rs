@@ -3,18 +3,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware;
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use portaldm_shared::edgeauth;
 use portaldm_shared::keys::NamedKey;
 use portaldm_shared::token::TokenVerifier;
 use tokio::sync::broadcast;
-use tower_http::catch_panic::CatchPanicLayer;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::{CatchPanic, CatchPanicLayer, DefaultResponseForPanic};
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, Trace, TraceLayer};
 
 use crate::blobstore::BlobStore;
 use crate::config::Config;
@@ -83,7 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/blobs/{blob}", get(blobs::get_blob))
         .route("/blobs/{blob}/status", get(blobs::blob_status))
         // Everything above only through the edge.
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_edge))
+        .route_layer(crate::require_edge::RequireEdge(state.edge_keys.clone()))
         .route("/healthz", get(|| async { "ok" }))
         // Reachable only on the origin's own address (the edge forwards neither): for the
         // operator's Prometheus and load balancer.
@@ -99,14 +99,33 @@ pub fn router(state: AppState) -> Router {
                 .merge(crate::console::router(&state))
                 .layer(middleware::from_fn(crate::linger::linger_on_refusal)),
         )
-        .layer(CatchPanicLayer::new())
+        .with_state(state)
+}
+
+/// The origin as one service: its routes, with panics caught and the access log around them.
+pub type App = Trace<CatchPanic<Router, DefaultResponseForPanic>, SharedClassifier<ServerErrorsAsFailures>, MakeSpan>;
+
+/// How a request's span is made.
+type MakeSpan = fn(&Request) -> tracing::Span;
+
+/// Every route of the origin, as served.
+pub fn app(state: AppState) -> App {
+    wrap(router(state))
+}
+
+/// Wraps `routes` once in the layers every request passes. Not `Router::layer`, which wraps
+/// each route and boxes one more future per layer and request: a DM message held while the
+/// user chooses keeps its futures for minutes (BENCHMARKS.md, held sessions).
+pub fn wrap(routes: Router) -> App {
+    ServiceBuilder::new()
         // One INFO line per answered request: the access log, with the span's fields.
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(request_span)
+                .make_span_with(request_span as MakeSpan)
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
-        .with_state(state)
+        .layer(CatchPanicLayer::new())
+        .service(routes)
 }
 
 /// The span of one request, with the handset's address and the edge location that the edge
@@ -120,17 +139,4 @@ fn request_span(req: &Request) -> tracing::Span {
         client = %header(portaldm_shared::edgeauth::CLIENT_HEADER),
         colo = %header(portaldm_shared::edgeauth::COLO_HEADER),
     )
-}
-
-/// Refuses requests without a valid edge credential (403), before any handler runs.
-async fn require_edge(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let header = req.headers().get(edgeauth::HEADER).and_then(|v| v.to_str().ok());
-    match edgeauth::verify(&st.edge_keys, header, req.method().as_str(), target, crate::clock::now()) {
-        Ok(()) => next.run(req).await,
-        Err(e) => {
-            tracing::warn!(%target, error = %e, "request refused: not from the edge");
-            (axum::http::StatusCode::FORBIDDEN, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
-        }
-    }
 }

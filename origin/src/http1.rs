@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
+use crate::app::App;
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
@@ -40,7 +41,7 @@ const MAX_HEADERS: usize = 32;
 /// What every connection shares.
 pub struct Conns {
     /// The origin's routes, for DM messages and (through hyper) everything else.
-    pub app: Router,
+    pub app: App,
     /// hyper, for every request not read here.
     pub http: Builder<TokioExecutor>,
     /// The largest DM body read here; a larger one goes to hyper (which answers 413).
@@ -108,7 +109,7 @@ pub async fn serve(mut stream: TcpStream, conns: Arc<Conns>) {
         let response = loop {
             tokio::select! {
                 answered = &mut call => match answered {
-                    Ok(response) => break response,
+                    Ok(response) => break response.map(Body::new),
                     Err(never) => match never {},
                 },
                 // A client that hangs up mid-request cancels it (hyper's default too): a held
@@ -276,7 +277,10 @@ async fn hand_to_hyper(stream: TcpStream, read: Vec<u8>, conns: Arc<Conns>) {
         tracing::debug!(read = read.len(), first_line = %line.trim_end(), "connection handed to hyper");
     }
     let io = TokioIo::new(Rewound { read, at: 0, stream });
-    let conn = conns.http.serve_connection_with_upgrades(io, TowerToHyperService::new(conns.app.clone()));
+    let conn = conns.http.serve_connection_with_upgrades(
+        io,
+        TowerToHyperService::new(conns.app.clone().map_request(|r: Request<Incoming>| r.map(Body::new))),
+    );
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => return,

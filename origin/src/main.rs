@@ -19,6 +19,7 @@ mod http1;
 mod linger;
 mod metrics;
 mod portal;
+mod require_edge;
 mod store;
 
 fn main() -> std::process::ExitCode {

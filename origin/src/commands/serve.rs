@@ -9,7 +9,7 @@ use hyper_util::server::conn::auto::Builder;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::app::{AppState, request_timeout, router};
+use crate::app::{AppState, app, request_timeout};
 use crate::config::Config;
 use crate::http1::{self, Conns, HEADER_READ_TIMEOUT, MAX_HEAD};
 
@@ -25,7 +25,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     store.forward_wakeups(state.wake.clone()).await.context("listening for wake-ups")?;
     let max_body = state.cfg.max_body_bytes;
     let body_timeout = request_timeout(&state.cfg);
-    let app = router(state);
+    let app = app(state);
     // Tests and scripts read this line to learn the port.
     println!("portaldm-origin listening on http://{addr}");
     tracing::info!(%addr, "listening");

@@ -54,7 +54,7 @@ async fn start(triggers: Triggers) -> (String, CancellationToken) {
     http.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
     let shutdown = CancellationToken::new();
     let conns = Arc::new(Conns {
-        app,
+        app: crate::app::wrap(app),
         http,
         max_body: MAX_BODY,
         body_timeout: Duration::from_millis(300),
