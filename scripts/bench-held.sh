@@ -26,6 +26,9 @@ cargo build --release -q -p portaldm-origin -p portaldm-tests --bin portaldm-ori
 # HELD_ORIGIN: another build of the origin, to compare a change in the same run.
 origin=${HELD_ORIGIN:-target/release/portaldm-origin}
 ulimit -n "$(ulimit -Hn)"
+# The origin's default logging (the access log at INFO: a span per request, which a held
+# message keeps): what a deployment runs. HELD_RUST_LOG overrides it.
+if [ -n "${HELD_RUST_LOG:-}" ]; then log=(env RUST_LOG="$HELD_RUST_LOG"); else log=(env -u RUST_LOG); fi
 [ "$(ulimit -n)" -gt $((per_process + 500)) ] || {
   echo "bench-held: $(ulimit -n) open files allowed; HELD_PER_PROCESS=$per_process needs more" >&2
   exit 1
@@ -44,7 +47,7 @@ for n in $levels; do
     sed -i "s|^database = .*|database = \"${PDM_TEST_POSTGRES%/*}/$db\"|; s/^hold_secs = .*/hold_secs = 3600/" "$dir/origin.toml"
     echo 'portal_ttl_secs = 7200' >> "$dir/origin.toml"
     [ "$p" = 1 ] && "$origin" -c "$dir/origin.toml" catalog demo >/dev/null
-    RUST_LOG=warn "$origin" -c "$dir/origin.toml" serve >/dev/null 2>"$dir/origin.log" &
+    "${log[@]}" "$origin" -c "$dir/origin.toml" serve >/dev/null 2>"$dir/origin.log" &
     opids+=($!) ports+=("$op") dirs+=("$dir")
     pids+=($!)
     wait_up "http://127.0.0.1:$op/healthz"
