@@ -6,7 +6,8 @@
 //! session is waiting (its package 3 sent and not answered within a second), then holds until
 //! killed.
 //!
-//! Usage: hold_sessions <dev-setup dir> <origin base URL> <sessions> [first IMEI]
+//! Usage: hold_sessions <dev-setup dir> <origin base URL> <sessions> [first IMEI]; with
+//! `HOLD_WARM=1` each connection first asks `GET /healthz` (the origin then serves it with hyper).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,6 +39,8 @@ struct Shared {
     signer: TokenSigner,
     edge: Vec<NamedKey>,
     addr: String,
+    /// `HOLD_WARM=1`: each connection first asks `GET /healthz`.
+    warm: bool,
     waiting: AtomicUsize,
     failed: AtomicUsize,
 }
@@ -56,6 +59,7 @@ async fn main() {
         signer: TokenSigner::new(&key(dir, "token_key")).expect("signer"),
         edge: vec![key(dir, "edge_key")],
         addr,
+        warm: std::env::var("HOLD_WARM").is_ok_and(|v| v == "1"),
         waiting: AtomicUsize::new(0),
         failed: AtomicUsize::new(0),
     });
@@ -120,6 +124,20 @@ async fn hold(shared: &Shared, imei: u64, i: usize, permit: tokio::sync::OwnedSe
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::spawn(conn);
+    if shared.warm {
+        // The connection's first request is not a DM message, as on a connection the edge's
+        // pool opened for a portal page: the origin serves it, and the held message, with hyper.
+        let get = hyper::Request::get("/healthz")
+            .header("host", &shared.addr)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let r = sender.send_request(get).await.map_err(|e| e.to_string())?;
+        let status = r.status();
+        r.into_body().collect().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("/healthz: HTTP {status}"));
+        }
+    }
     let mut permit = Some(permit);
     let mut out = s.first_message();
     for round in 0..50 {
