@@ -1,13 +1,17 @@
-//! The origin's connections. A DM message (`POST /dm` over HTTP/1.1 with a plain
-//! `Content-Length` body) is read here and passed to the same router as every other request;
+//! The origin's connections. DM messages (`POST /dm`) and the portal's pages and calls
+//! (`GET`/`POST` under `/portal`, and `GET /healthz`), over HTTP/1.1 with no body or a plain
+//! `Content-Length` one, are read here and passed to the same router as every other request;
 //! any other request hands the connection, with the bytes already read, to hyper.
 //!
 //! Why: a DM message held for minutes while the user chooses is a request in flight, and hyper
 //! keeps two 8 KiB buffers and its connection state for each one. Here a held message keeps
 //! the socket and the router's future; the bytes read are freed once the request is built
-//! (BENCHMARKS.md, held sessions). Everything this loop is unsure of (HTTP/1.0, chunked
-//! bodies, `Expect`, upgrades, HTTP/2, malformed or oversized heads and bodies) goes to hyper,
-//! which answers or refuses it as for any other route.
+//! (BENCHMARKS.md, held sessions). The portal's requests are read here too because the edge
+//! pools its connections to the origin: a connection opened for a portal page carries DM
+//! messages later. Their answers are small and written whole; `/blobs` (streamed), the admin
+//! API and console, and everything this loop is unsure of (HTTP/1.0, chunked bodies,
+//! `Expect`, upgrades, HTTP/2, `HEAD`, malformed or oversized heads and bodies) go to hyper,
+//! which answers or refuses them as for any other route.
 
 use std::io;
 use std::pin::Pin;
@@ -45,7 +49,7 @@ pub struct Conns {
     pub app: App,
     /// hyper, for every request not read here.
     pub http: Builder<TokioExecutor>,
-    /// The largest DM body read here; a larger one goes to hyper (which answers 413).
+    /// The largest body read here; a larger one goes to hyper (which answers 413).
     pub max_body: usize,
     /// How long a DM message's body may take to arrive.
     pub body_timeout: Duration,
@@ -67,8 +71,8 @@ pub async fn serve(mut stream: TcpStream, conns: Arc<Conns>) {
         }
         let deadline = Instant::now() + HEADER_READ_TIMEOUT;
         let head = loop {
-            match dm_head(&buf, conns.max_body) {
-                Head::Dm(head) => break head,
+            match parse_head(&buf, conns.max_body) {
+                Head::Here(head) => break head,
                 Head::Partial if buf.len() < MAX_HEAD => {
                     match timeout_at(deadline, read_some(&mut stream, &mut buf)).await {
                         Ok(Ok(n)) if n > 0 => {}
@@ -90,7 +94,7 @@ pub async fn serve(mut stream: TcpStream, conns: Arc<Conns>) {
                     Ok(Ok(n)) if n > 0 => {}
                     Ok(_) => return,
                     Err(_) => {
-                        tracing::warn!("DM message body not received in time");
+                        tracing::warn!("request body not received in time");
                         let _ = write_response(&mut stream, timeout_response(), false).await;
                         return;
                     }
@@ -152,16 +156,17 @@ async fn read_some(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usiz
 
 /// What the bytes read so far start with.
 enum Head {
-    /// A DM message this loop serves.
-    Dm(DmHead),
+    /// A request this loop serves.
+    Here(RequestHead),
     /// Not a whole head yet.
     Partial,
     /// Anything else: hyper's.
     Other,
 }
 
-/// A DM message's head, owned (the bytes it was parsed from are freed before the answer).
-struct DmHead {
+/// A request's head, owned (the bytes it was parsed from are freed before the answer).
+struct RequestHead {
+    method: Method,
     /// Bytes of the head, up to the body.
     len: usize,
     content_length: usize,
@@ -170,8 +175,8 @@ struct DmHead {
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-/// Parses a request head, and says whether it is a DM message served here.
-fn dm_head(buf: &[u8], max_body: usize) -> Head {
+/// Parses a request head, and says whether the request is served here.
+fn parse_head(buf: &[u8], max_body: usize) -> Head {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(buf) {
@@ -179,11 +184,16 @@ fn dm_head(buf: &[u8], max_body: usize) -> Head {
         Ok(httparse::Status::Partial) => return Head::Partial,
         Err(_) => return Head::Other,
     };
-    let (Some("POST"), Some(target), Some(1)) = (req.method, req.path, req.version) else {
+    let (Some(method), Some(target), Some(1)) = (req.method, req.path, req.version) else {
         return Head::Other;
     };
     let Ok(target) = target.parse::<Uri>() else { return Head::Other };
-    if target.path() != portaldm_shared::media::DM_PATH {
+    let method = match method {
+        "POST" => Method::POST,
+        "GET" => Method::GET,
+        _ => return Head::Other,
+    };
+    if !served_here(&method, target.path()) {
         return Head::Other;
     }
     let mut content_length = None;
@@ -215,15 +225,31 @@ fn dm_head(buf: &[u8], max_body: usize) -> Head {
             _ => return Head::Other,
         }
     }
-    let Some(content_length) = content_length else { return Head::Other };
-    Head::Dm(DmHead { len, content_length, keep_alive, target, headers: owned })
+    // A POST says how long its body is (chunked ones are hyper's); a GET has none.
+    let content_length = match (content_length, &method) {
+        (Some(n), _) => n,
+        (None, &Method::GET) => 0,
+        (None, _) => return Head::Other,
+    };
+    Head::Here(RequestHead { method, len, content_length, keep_alive, target, headers: owned })
 }
 
-impl DmHead {
+/// The routes read here: DM messages, the portal's pages and calls (answers of a few KiB),
+/// and the health check. `/blobs` answers stream, so they stay with hyper.
+fn served_here(method: &Method, path: &str) -> bool {
+    let portal = path == "/portal" || path.starts_with("/portal/");
+    match *method {
+        Method::POST => path == portaldm_shared::media::DM_PATH || portal,
+        Method::GET => portal || path == "/healthz",
+        _ => false,
+    }
+}
+
+impl RequestHead {
     /// The request the router gets, its body from `message` (head and body as read).
     fn into_request(self, message: &[u8]) -> Request<Body> {
         let mut request = Request::new(Body::from(message[self.len..].to_vec()));
-        *request.method_mut() = Method::POST;
+        *request.method_mut() = self.method;
         *request.uri_mut() = self.target;
         *request.version_mut() = Version::HTTP_11;
         let headers = request.headers_mut();
@@ -243,11 +269,14 @@ fn timeout_response() -> Response<Body> {
 /// Writes an answer: its status line, headers and whole body, in one write.
 async fn write_response(stream: &mut TcpStream, response: Response<Body>, keep_alive: bool) -> io::Result<()> {
     let (parts, body) = response.into_parts();
-    // The router's answers to DM messages are whole in memory (encoded SyncML or an error).
+    // The router's answers to what is read here are whole in memory (encoded SyncML, a page,
+    // JSON, an error).
     let body = axum::body::to_bytes(body, usize::MAX).await.map_err(io::Error::other)?;
     let mut out = Vec::with_capacity(256 + body.len());
     let reason = parts.status.canonical_reason().unwrap_or("");
     out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", parts.status.as_u16()).as_bytes());
+    // First, where hyper writes it last (its tests tell the two apart by that).
+    out.extend_from_slice(format!("date: {}\r\n", httpdate::fmt_http_date(std::time::SystemTime::now())).as_bytes());
     for (name, value) in &parts.headers {
         if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING || name == header::CONNECTION {
             continue;
@@ -257,12 +286,18 @@ async fn write_response(stream: &mut TcpStream, response: Response<Body>, keep_a
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    // 204 and 304 have no body, and a 304's length would be the full answer's (RFC 9110).
+    let bodiless = matches!(parts.status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED);
+    if !bodiless {
+        out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
     if !keep_alive {
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&body);
+    if !bodiless {
+        out.extend_from_slice(&body);
+    }
     stream.write_all(&out).await?;
     if !keep_alive {
         stream.shutdown().await?;

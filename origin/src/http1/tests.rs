@@ -4,6 +4,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -48,6 +49,8 @@ async fn start(triggers: Triggers) -> (String, CancellationToken) {
             }),
         )
         .route("/other", get(|| async { "other" }))
+        .route("/portal/page", get(|| async { "page" }))
+        .route("/portal/cached", get(|| async { (StatusCode::NOT_MODIFIED, [("etag", "\"v1\"")]) }))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(triggers);
     let mut http = Builder::new(TokioExecutor::new());
@@ -112,9 +115,11 @@ async fn closed(s: &mut TcpStream) -> bool {
     matches!(tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await, Ok(Ok(0)) | Ok(Err(_)))
 }
 
-// hyper writes a `date` header on every answer; this loop does not: which one answered.
+// Both write a `date` header, this loop first and hyper last: which one answered.
 fn by_hyper(answer: &str) -> bool {
-    answer.to_ascii_lowercase().contains("\r\ndate: ")
+    let first_header = answer.split("\r\n").nth(1).unwrap_or("").to_ascii_lowercase();
+    assert!(answer.to_ascii_lowercase().contains("\r\ndate: "), "no date: {answer:?}");
+    !first_header.starts_with("date: ")
 }
 
 #[tokio::test]
@@ -249,4 +254,57 @@ async fn a_message_sent_while_one_is_held_is_answered_after_it() {
     triggers.release.notify_one();
     let a = read_answers(&mut s, 2).await;
     assert!(a.len() == 2 && a[0].ends_with("hold") && a[1].ends_with("<next/>"), "{a:?}");
+}
+
+#[tokio::test]
+async fn portal_requests_are_answered_here_and_the_connection_stays_for_dm_messages() {
+    let (addr, _) = start(Triggers::default()).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(b"GET /portal/page HTTP/1.1\r\nhost: t\r\n\r\n").await.expect("write");
+    let a = read_answers(&mut s, 1).await;
+    assert!(a[0].starts_with("HTTP/1.1 200 OK") && a[0].ends_with("page") && !by_hyper(&a[0]), "{a:?}");
+    // As on a connection the edge's pool opened for a page: the DM message is read here too.
+    s.write_all(dm("<x/>", "").as_bytes()).await.expect("write");
+    let a = read_answers(&mut s, 1).await;
+    assert!(a[0].ends_with("<x/>") && !by_hyper(&a[0]), "{a:?}");
+}
+
+#[tokio::test]
+async fn a_304_is_written_without_a_body_or_a_length() {
+    let (addr, _) = start(Triggers::default()).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(format!("GET /portal/cached HTTP/1.1\r\nhost: t\r\n\r\n{}", dm("<after/>", "")).as_bytes())
+        .await
+        .expect("write");
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // The 304's head, then the DM answer right after it: nothing between them.
+    while !String::from_utf8_lossy(&got).ends_with("<after/>") {
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&chunk[..n]),
+            other => panic!("{other:?} after {:?}", String::from_utf8_lossy(&got)),
+        }
+    }
+    let text = String::from_utf8_lossy(&got).to_string();
+    let (head, rest) = text.split_once("\r\n\r\n").expect("a head");
+    assert!(head.starts_with("HTTP/1.1 304 Not Modified") && head.contains("etag: \"v1\""), "{text:?}");
+    assert!(!head.to_ascii_lowercase().contains("content-length"), "{text:?}");
+    assert!(rest.starts_with("HTTP/1.1 200 OK") && !by_hyper(&text), "{text:?}");
+}
+
+#[tokio::test]
+async fn head_requests_and_other_routes_go_to_hyper() {
+    let (addr, _) = start(Triggers::default()).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(b"HEAD /portal/page HTTP/1.1\r\nhost: t\r\n\r\n").await.expect("write");
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !String::from_utf8_lossy(&head).contains("\r\n\r\n") {
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&chunk[..n]),
+            other => panic!("{other:?}"),
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    assert!(head.starts_with("HTTP/1.1 200 OK") && by_hyper(&head), "{head:?}");
 }
