@@ -7,7 +7,8 @@
 //! killed.
 //!
 //! Usage: hold_sessions <dev-setup dir> <origin base URL> <sessions> [first IMEI]; with
-//! `HOLD_WARM=1` each connection first asks `GET /healthz` (the origin then serves it with hyper).
+//! `HOLD_WARM=1` each connection first asks `GET /healthz`, as a pooled edge connection carries
+//! a portal page before a DM message.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -126,7 +127,7 @@ async fn hold(shared: &Shared, imei: u64, i: usize, permit: tokio::sync::OwnedSe
     tokio::spawn(conn);
     if shared.warm {
         // The connection's first request is not a DM message, as on a connection the edge's
-        // pool opened for a portal page: the origin serves it, and the held message, with hyper.
+        // pool opened for a portal page.
         let get = hyper::Request::get("/healthz")
             .header("host", &shared.addr)
             .body(Full::new(Bytes::new()))
