@@ -110,6 +110,20 @@ fn whole_answer(text: &str) -> Option<usize> {
     (text.len() >= head_end + len).then_some(head_end + len)
 }
 
+/// Reads until what has arrived satisfies `done` (answers without a length, which
+/// [`read_answers`] cannot frame); returns it as text.
+async fn read_until(s: &mut TcpStream, done: impl Fn(&str) -> bool) -> String {
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !done(&String::from_utf8_lossy(&got)) {
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&chunk[..n]),
+            other => panic!("{other:?} after {:?}", String::from_utf8_lossy(&got)),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
 async fn closed(s: &mut TcpStream) -> bool {
     let mut b = [0u8; 64];
     matches!(tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await, Ok(Ok(0)) | Ok(Err(_)))
@@ -276,16 +290,8 @@ async fn a_304_is_written_without_a_body_or_a_length() {
     s.write_all(format!("GET /portal/cached HTTP/1.1\r\nhost: t\r\n\r\n{}", dm("<after/>", "")).as_bytes())
         .await
         .expect("write");
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
     // The 304's head, then the DM answer right after it: nothing between them.
-    while !String::from_utf8_lossy(&got).ends_with("<after/>") {
-        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&chunk[..n]),
-            other => panic!("{other:?} after {:?}", String::from_utf8_lossy(&got)),
-        }
-    }
-    let text = String::from_utf8_lossy(&got).to_string();
+    let text = read_until(&mut s, |t| t.ends_with("<after/>")).await;
     let (head, rest) = text.split_once("\r\n\r\n").expect("a head");
     assert!(head.starts_with("HTTP/1.1 304 Not Modified") && head.contains("etag: \"v1\""), "{text:?}");
     assert!(!head.to_ascii_lowercase().contains("content-length"), "{text:?}");
@@ -297,14 +303,6 @@ async fn head_requests_and_other_routes_go_to_hyper() {
     let (addr, _) = start(Triggers::default()).await;
     let mut s = TcpStream::connect(&addr).await.expect("connect");
     s.write_all(b"HEAD /portal/page HTTP/1.1\r\nhost: t\r\n\r\n").await.expect("write");
-    let mut head = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while !String::from_utf8_lossy(&head).contains("\r\n\r\n") {
-        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&chunk[..n]),
-            other => panic!("{other:?}"),
-        }
-    }
-    let head = String::from_utf8_lossy(&head).to_string();
+    let head = read_until(&mut s, |t| t.contains("\r\n\r\n")).await;
     assert!(head.starts_with("HTTP/1.1 200 OK") && by_hyper(&head), "{head:?}");
 }
