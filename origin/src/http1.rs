@@ -51,7 +51,7 @@ pub struct Conns {
     pub http: Builder<TokioExecutor>,
     /// The largest body read here; a larger one goes to hyper (which answers 413).
     pub max_body: usize,
-    /// How long a DM message's body may take to arrive.
+    /// How long a request's body may take to arrive.
     pub body_timeout: Duration,
     /// Cancelled when the server stops: idle connections close, busy ones after their answer.
     pub shutdown: CancellationToken,
