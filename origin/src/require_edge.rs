@@ -10,11 +10,12 @@ use std::task::{Context, Poll};
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, http::StatusCode};
 use futures_util::future::{Either, Ready, ready};
 use portaldm_shared::edgeauth;
 use portaldm_shared::keys::NamedKey;
 use tower::{Layer, Service};
+
+use crate::error::AppError;
 
 /// The layer, with the keys the credential may be signed with.
 #[derive(Clone)]
@@ -54,8 +55,7 @@ where
             Ok(()) => Either::Left(self.inner.call(req)),
             Err(e) => {
                 tracing::warn!(%target, error = %e, "request refused: not from the edge");
-                let body = Json(serde_json::json!({ "error": e.to_string() }));
-                Either::Right(ready(Ok((StatusCode::FORBIDDEN, body).into_response())))
+                Either::Right(ready(Ok(AppError::ForbiddenMsg(e.to_string()).into_response())))
             }
         }
     }
