@@ -52,7 +52,7 @@ async fn route(req: Request, env: Env, ctx: Context) -> Result<Response> {
         pages::serve(&req, &cfg, &ctx, &path).await
     } else if path.starts_with("/portal/") && req.method() == worker::Method::Post && is_cross_site(&req) {
         respond::error(403, "this request came from another site and was refused")
-    } else if path == portaldm_shared::media::DM_PATH || path == "/portal" || path.starts_with("/portal/") {
+    } else if path == portaldm_shared::media::DM_PATH || portaldm_shared::media::is_portal_path(&path) {
         proxy::forward(&req, &cfg, &path).await
     } else if path == "/" {
         respond::redirect("/portal/")

@@ -237,7 +237,7 @@ fn parse_head(buf: &[u8], max_body: usize) -> Head {
 /// The routes read here: DM messages, the portal's pages and calls (answers of a few KiB),
 /// and the health check. `/blobs` answers stream, so they stay with hyper.
 fn served_here(method: &Method, path: &str) -> bool {
-    let portal = path == "/portal" || path.starts_with("/portal/");
+    let portal = portaldm_shared::media::is_portal_path(path);
     match *method {
         Method::POST => path == portaldm_shared::media::DM_PATH || portal,
         Method::GET => portal || path == "/healthz",

@@ -3,6 +3,12 @@
 /// The path DM messages are posted to, at the edge and at the origin.
 pub const DM_PATH: &str = "/dm";
 
+/// Whether `path` is the portal's (its pages, assets and API): what the edge forwards to the
+/// origin beside DM messages, and what the origin's connection loop reads itself.
+pub fn is_portal_path(path: &str) -> bool {
+    path == "/portal" || path.starts_with("/portal/")
+}
+
 /// OMA DM 1.2 package #0, the trigger that starts a DM session.
 pub const NOTIFICATION: &str = "application/vnd.syncml.notification";
 /// SyncML DM in XML (OMA DM 1.2).
@@ -57,5 +63,15 @@ mod tests {
     fn finds_notification_in_accept() {
         assert!(accepts_notification("text/html, application/vnd.syncml.notification;q=0.9"));
         assert!(!accepts_notification("text/html,*/*"));
+    }
+
+    #[test]
+    fn portal_paths_are_the_portal_and_what_is_under_it() {
+        for p in ["/portal", "/portal/", "/portal/api/session", "/portal/assets/portal.css"] {
+            assert!(is_portal_path(p), "{p}");
+        }
+        for p in ["/", "/portals", "/portalx/a", "/dm", "/blobs/x", "/admin/portal/"] {
+            assert!(!is_portal_path(p), "{p}");
+        }
     }
 }
