@@ -299,7 +299,7 @@ async fn a_304_is_written_without_a_body_or_a_length() {
 }
 
 #[tokio::test]
-async fn head_requests_and_other_routes_go_to_hyper() {
+async fn head_requests_go_to_hyper() {
     let (addr, _) = start(Triggers::default()).await;
     let mut s = TcpStream::connect(&addr).await.expect("connect");
     s.write_all(b"HEAD /portal/page HTTP/1.1\r\nhost: t\r\n\r\n").await.expect("write");
