@@ -15,7 +15,7 @@ mod trigger;
 use worker::{Context, Env, Request, Response, Result, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     route(req, env, ctx).await
 }
 
@@ -37,27 +37,29 @@ fn is_cross_site(req: &Request) -> bool {
 }
 
 /// Routes a request; every outcome, error or not, is a deliberate response. (An `Err` is
-/// left only when the runtime cannot build a response at all.)
-async fn route(req: Request, env: Env, ctx: Context) -> Result<Response> {
+/// left only when the runtime cannot build a response at all.) Answers passed through from
+/// the origin stay the runtime's objects (`proxy::forward`); the edge's own are converted.
+async fn route(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let cfg = match config::EdgeConfig::cached(&env) {
         Ok(c) => c,
-        Err(e) => return respond::error(500, &format!("edge misconfigured: {e}")),
+        Err(e) => return respond::error(500, &format!("edge misconfigured: {e}")).map(Into::into),
     };
     let path = req.path();
+    let own = |r: Result<Response>| r.map(web_sys::Response::from);
     let outcome = if path == "/portal/trigger" || (is_entry_page(&path) && trigger::wanted(&req)) {
-        trigger::handle(&req, &cfg, &env).await
+        own(trigger::handle(&req, &cfg, &env).await)
     } else if path.starts_with(portaldm_shared::cdn::PREFIX) {
-        download::handle(&req, &cfg, &env, &ctx).await
+        own(download::handle(&req, &cfg, &env, &ctx).await)
     } else if pages::is_cacheable_path(&path) {
-        pages::serve(&req, &cfg, &ctx, &path).await
+        own(pages::serve(&req, &cfg, &ctx, &path).await)
     } else if path.starts_with("/portal/") && req.method() == worker::Method::Post && is_cross_site(&req) {
-        respond::error(403, "this request came from another site and was refused")
+        own(respond::error(403, "this request came from another site and was refused"))
     } else if path == portaldm_shared::media::DM_PATH || portaldm_shared::media::is_portal_path(&path) {
         proxy::forward(&req, &cfg, &path).await
     } else if path == "/" {
-        respond::redirect("/portal/")
+        own(respond::redirect("/portal/"))
     } else {
-        respond::error(404, "not found")
+        own(respond::error(404, "not found"))
     };
-    outcome.or_else(|e| respond::error(502, &format!("edge error: {e}")))
+    outcome.or_else(|e| own(respond::error(502, &format!("edge error: {e}"))))
 }

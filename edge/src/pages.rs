@@ -56,7 +56,7 @@ pub async fn serve(req: &Request, cfg: &EdgeConfig, ctx: &Context, path: &str) -
     // Only the plain page is cached: a query string would let anyone fill the cache with
     // copies of it (and the portal's own links carry none).
     if req.method() != Method::Get || url.query().is_some() {
-        return proxy::forward(req, cfg, path).await;
+        return proxy::forward(req, cfg, path).await.map(Response::from);
     }
     // Pages are written per language (`Vary: Accept-Language`): one copy per page language,
     // chosen the way the origin chooses it. Assets are the same in every language.

@@ -5,7 +5,9 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use futures_util::future::{Either, select};
 use portaldm_shared::edgeauth;
-use worker::{Delay, Fetch, Headers, Request, RequestInit, RequestRedirect, Response};
+use wasm_bindgen::JsCast as _;
+use wasm_bindgen_futures::JsFuture;
+use worker::{Delay, Headers, Request, Response};
 
 use crate::config::EdgeConfig;
 use crate::respond;
@@ -44,22 +46,27 @@ const CONDITIONAL: [&str; 2] = ["if-none-match", "if-modified-since"];
 
 /// Forwards `req` to the same path and query at the origin, streaming the bodies. An
 /// unreachable origin is a 502, a silent one a 504: never a hung request.
-pub async fn forward(req: &Request, cfg: &EdgeConfig, path: &str) -> worker::Result<Response> {
+///
+/// The origin's answer is returned as the runtime's own object, untouched: wrapping it in a
+/// `worker::Response` and back would read its status, headers and body into Rust and build a
+/// second `Response` in JavaScript for every request passed through.
+pub async fn forward(req: &Request, cfg: &EdgeConfig, path: &str) -> worker::Result<web_sys::Response> {
     send(req, cfg, path, false).await
 }
 
 /// [`forward`], asking the origin for its whole answer whatever the client already has.
 pub async fn forward_unconditional(req: &Request, cfg: &EdgeConfig, path: &str) -> worker::Result<Response> {
-    send(req, cfg, path, true).await
+    send(req, cfg, path, true).await.map(Response::from)
 }
 
-async fn send(req: &Request, cfg: &EdgeConfig, path: &str, unconditional: bool) -> worker::Result<Response> {
+async fn send(req: &Request, cfg: &EdgeConfig, path: &str, unconditional: bool) -> worker::Result<web_sys::Response> {
+    let refuse = |status: u16, message: &str| respond::error(status, message).map(web_sys::Response::from);
     // Refused here, not streamed to an origin that would cut the upload short (which the
     // device would see as a broken connection, not as "too large").
     let declared = req.headers().get("Content-Length")?.and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > cfg.max_body_bytes) {
         drain(req).await;
-        return respond::error(413, &format!("request body over {} bytes", cfg.max_body_bytes));
+        return refuse(413, &format!("request body over {} bytes", cfg.max_body_bytes));
     }
     let url = req.url()?;
     let path_and_query = match url.query() {
@@ -67,21 +74,24 @@ async fn send(req: &Request, cfg: &EdgeConfig, path: &str, unconditional: bool) 
         None => path.to_owned(),
     };
     let target = format!("{}{path_and_query}", cfg.origin_url);
-    let headers = Headers::new();
+    // The client's headers copied whole by the runtime (one call), then the few that must
+    // not cross taken out: cheaper than appending the rest one by one from here.
+    let headers = Headers(web_sys::Headers::new_with_headers(&req.headers().0)?);
     let ours = [edgeauth::CLIENT_HEADER, edgeauth::COLO_HEADER, edgeauth::HEADER];
     let mut head = path_and_query.len();
     for (k, v) in req.headers().entries() {
         let name = k.to_ascii_lowercase();
         let dropped = unconditional && CONDITIONAL.contains(&name.as_str());
-        if !HOP_BY_HOP.contains(&name.as_str()) && !ours.contains(&name.as_str()) && !dropped {
+        if HOP_BY_HOP.contains(&name.as_str()) || ours.contains(&name.as_str()) || dropped {
+            headers.delete(&k)?;
+        } else {
             head += k.len() + v.len() + 4;
-            headers.append(&k, &v)?;
         }
     }
     if head > edgeauth::MAX_FORWARDED_HEAD_BYTES {
         drain(req).await;
         let max = edgeauth::MAX_FORWARDED_HEAD_BYTES;
-        return respond::error(431, &format!("request headers too large (over {max} bytes with the path)"));
+        return refuse(431, &format!("request headers too large (over {max} bytes with the path)"));
     }
     // Cloudflare sets CF-Connecting-IP itself (a client cannot); locally there is none.
     let client = req.headers().get("CF-Connecting-IP")?.unwrap_or_else(|| "unknown".into());
@@ -90,24 +100,27 @@ async fn send(req: &Request, cfg: &EdgeConfig, path: &str, unconditional: bool) 
     let colo = crate::cf::field(req, "colo").unwrap_or_else(|| cfg.trigger.colo.clone());
     headers.set(edgeauth::COLO_HEADER, &colo)?;
     headers.set("X-Forwarded-Host", url.host_str().unwrap_or(""))?;
-    match cfg.origin_credential(&req.method(), &path_and_query) {
+    let method = req.method();
+    match cfg.origin_credential(&method, &path_and_query) {
         Ok(c) => headers.set(edgeauth::HEADER, &c)?,
-        Err(e) => return respond::error(500, &format!("edge misconfigured: {e}")),
+        Err(e) => return refuse(500, &format!("edge misconfigured: {e}")),
     }
-    let mut init = RequestInit::new();
+    let init = web_sys::RequestInit::new();
+    init.set_method(method.as_ref());
+    init.set_headers(&headers.0);
     // The origin's redirects (a form's 303) go back to the browser, which follows them
     // through the edge: followed here they would reach the origin with this request's
     // credential, signed for another method and path.
-    init.with_method(req.method()).with_headers(headers).with_redirect(RequestRedirect::Manual);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
     if let Some(body) = req.inner().body() {
-        init.with_body(Some(body.into()));
+        init.set_body(&body);
     }
-    let upstream = Request::new_with_init(&target, &init)?;
-    let upstream = Fetch::Request(upstream);
-    let fetch = Box::pin(upstream.send());
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let fetch = JsFuture::from(global.fetch_with_str_and_init(&target, &init));
     match select(fetch, Box::pin(Delay::from(origin_timeout(path)))).await {
-        Either::Left((Ok(r), _)) => Ok(r),
-        Either::Left((Err(_), _)) => respond::error(502, "the origin is unreachable; try again shortly"),
-        Either::Right(_) => respond::error(504, "the origin did not answer in time; try again shortly"),
+        // `fetch` resolves only to a `Response`.
+        Either::Left((Ok(r), _)) => Ok(r.unchecked_into()),
+        Either::Left((Err(_), _)) => refuse(502, "the origin is unreachable; try again shortly"),
+        Either::Right(_) => refuse(504, "the origin did not answer in time; try again shortly"),
     }
 }
