@@ -26,6 +26,8 @@ const WAKE_CHANNEL: &str = "portaldm_select";
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL runs concurrent writers itself.
+    writer: PgPool,
 }
 
 impl PgStore {
@@ -37,7 +39,7 @@ impl PgStore {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore { writer: pool.clone(), pool })
     }
 
     /// A transaction.

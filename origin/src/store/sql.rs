@@ -124,15 +124,15 @@ macro_rules! store_impl {
             }
 
             async fn create_portal(&self, p: &PortalRecord, now: i64) -> StoreResult<()> {
-                create_portal_on(&mut *self.pool.acquire().await?, p, now).await
+                create_portal_on(&mut *self.writer.acquire().await?, p, now).await
             }
 
             async fn upsert_device(&self, d: &DeviceDetails, now: i64) -> StoreResult<()> {
-                upsert_device_on(&mut *self.pool.acquire().await?, d, now).await
+                upsert_device_on(&mut *self.writer.acquire().await?, d, now).await
             }
 
             async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()> {
-                save_dm_on(&mut *self.pool.acquire().await?, s, last_reply, now).await
+                save_dm_on(&mut *self.writer.acquire().await?, s, last_reply, now).await
             }
 
             async fn portal(&self, sid: &str) -> StoreResult<Option<PortalRecord>> {
@@ -153,7 +153,7 @@ macro_rules! store_impl {
                     .bind(json(device)?)
                     .bind(now)
                     .bind(sid)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(())
             }
@@ -192,7 +192,7 @@ macro_rules! store_impl {
                 .bind(state.as_str())
                 .bind(now)
                 .bind(correlator)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -464,7 +464,7 @@ macro_rules! store_impl {
                 detail: &serde_json::Value,
                 now: i64,
             ) -> StoreResult<()> {
-                audit_on(&mut *self.pool.acquire().await?, actor, action, target, detail, now).await
+                audit_on(&mut *self.writer.acquire().await?, actor, action, target, detail, now).await
             }
 
             async fn create_console_session(&self, id: &str, c: &ConsoleSession, actor: &str, now: i64) -> StoreResult<()> {
@@ -502,7 +502,7 @@ macro_rules! store_impl {
             }
 
             async fn delete_console_session(&self, id: &str) -> StoreResult<()> {
-                sqlx::query("DELETE FROM console_sessions WHERE id = $1").bind(id).execute(&self.pool).await?;
+                sqlx::query("DELETE FROM console_sessions WHERE id = $1").bind(id).execute(&self.writer).await?;
                 Ok(())
             }
 
@@ -648,7 +648,7 @@ macro_rules! store_impl {
                     .bind(json(auth)?)
                     .bind(now)
                     .bind(dev_id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(())
             }
