@@ -5,7 +5,9 @@
 #     workerd CPU time per request for both (from /proc, over the whole run);
 #   - /dl throughput on a cached 64 MiB blob vs a worker returning the same bytes from memory;
 #   - the wasm bundle size;
-#   - the edge's floor: a 404 answered by the wasm without any work (entry and exit cost).
+#   - the edge's floor: a 404 answered by the wasm without any work (entry and exit cost);
+#   - a DM message (1 KB POST to /dm) passed to the origin by the edge vs by a JavaScript worker
+#     that only passes it on: workerd CPU per request (the edge's cost in a flow is mostly this).
 # Each figure is the median of BENCH_RUNS runs (default 3) of BENCH_SECS seconds (default 10)
 # with wrk; release builds, loopback only. Writes target/bench/edge.txt.
 set -euo pipefail
@@ -54,15 +56,27 @@ done
 cat > "$out/trivial.mjs" <<'JS'
 export default {
   fetch(req, env) {
-    return new URL(req.url).pathname === "/blob" ? new Response(env.BLOB) : new Response("hello");
+    const path = new URL(req.url).pathname;
+    if (path === "/dm") {
+      return env.ORIGIN.fetch("http://origin/dm", { method: "POST", headers: req.headers, body: req.body });
+    }
+    return path === "/blob" ? new Response(env.BLOB) : new Response("hello");
   },
 };
 JS
+# A DM message as wrk sends it (the origin refuses its content after reading it; what is
+# measured is workerd's cost of passing a message and its answer along).
+cat > "$out/dm.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = string.rep("<SyncML>x</SyncML>", 60)
+wrk.headers["Content-Type"] = "application/vnd.syncml.dm+xml"
+LUA
 cat > "$out/trivial.capnp" <<CAPNP
 using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [(name = "trivial", worker = (modules = [(name = "trivial.mjs", esModule = embed "trivial.mjs")],
-    compatibilityDate = "2025-09-01", bindings = [(name = "BLOB", data = embed "blob.bin")]))],
+    compatibilityDate = "2025-09-01", bindings = [(name = "BLOB", data = embed "blob.bin"), (name = "ORIGIN", service = "origin")])),
+    (name = "origin", external = (address = "127.0.0.1:$op", http = ()))],
   sockets = [(name = "http", address = "127.0.0.1:$tp", http = (), service = "trivial")],
 );
 CAPNP
@@ -70,14 +84,21 @@ CAPNP
 trivial_pid=$!
 pids+=($trivial_pid)
 wait_up "http://127.0.0.1:$tp/"
+# Both forwards must reach the origin: the edge's is refused for its content (400), the
+# JavaScript worker's, which carries no edge credential, at the door (403).
+for check in "$ep 400" "$tp 403"; do
+  set -- $check
+  got=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/vnd.syncml.dm+xml' --data '<SyncML/>' "http://127.0.0.1:$1/dm")
+  [ "$got" = "$2" ] || { echo "bench: POST /dm on port $1 answered $got, not the origin's $2" >&2; exit 1; }
+done
 
 # One wrk run: "<requests/s> <MB/s> <CPU ms per request of pid>".
-measure() { # $1 pid, $2 connections, $3 url
+measure() { # $1 pid, $2 connections, $3 url, then wrk's own arguments
   local before after text
   before=$(cpu_secs "$1")
-  text=$(wrk -t2 -c"$2" -d"${secs}s" "$3")
+  text=$(wrk -t2 -c"$2" -d"${secs}s" "${@:4}" "$3")
   after=$(cpu_secs "$1")
-  if grep -q "Non-2xx" <<<"$text" && [[ "$3" != */not-a-route ]]; then echo "bench: errors from $3: $text" >&2; exit 1; fi
+  if grep -q "Non-2xx" <<<"$text" && [[ "$3" != */not-a-route && "$3" != */dm ]]; then echo "bench: errors from $3: $text" >&2; exit 1; fi
   python3 - "$before" "$after" <<PY
 import re, sys
 t = """$text"""
@@ -96,6 +117,8 @@ for r in $(seq "$runs"); do
   echo "floor $(measure "$edge_pid" 32 "http://127.0.0.1:$ep/not-a-route")" >> "$out/raw.txt"
   echo "dl $(measure "$edge_pid" 2 "$url")" >> "$out/raw.txt"
   echo "blob $(measure "$trivial_pid" 2 "http://127.0.0.1:$tp/blob")" >> "$out/raw.txt"
+  echo "dm $(measure "$edge_pid" 32 "http://127.0.0.1:$ep/dm" -s "$out/dm.lua")" >> "$out/raw.txt"
+  echo "passdm $(measure "$trivial_pid" 32 "http://127.0.0.1:$tp/dm" -s "$out/dm.lua")" >> "$out/raw.txt"
 done
 
 wasm=edge/build/index_bg.wasm
@@ -119,6 +142,9 @@ print(f"mint CPU over hello's: {med('mint',2)-med('hello',2):.3f} ms per mint")
 print(f"dl cached  {med('dl',1):9.1f} MB/s ({spread('dl',1)[0]:.0f}..{spread('dl',1)[1]:.0f})")
 print(f"blob       {med('blob',1):9.1f} MB/s ({spread('blob',1)[0]:.0f}..{spread('blob',1)[1]:.0f})")
 print(f"blob/dl    {med('blob',1)/med('dl',1):9.2f}   (target <= 2.0)")
+print(f"dm forward {med('dm',0):9.1f} req/s ({spread('dm',0)[0]:.0f}..{spread('dm',0)[1]:.0f})  CPU {med('dm',2):.3f} ms/req  (a 1 KB DM message through the edge to the origin)")
+print(f"js forward {med('passdm',0):9.1f} req/s ({spread('passdm',0)[0]:.0f}..{spread('passdm',0)[1]:.0f})  CPU {med('passdm',2):.3f} ms/req  (the same, passed on by a JavaScript worker)")
+print(f"dm/js CPU  {med('dm',2)/med('passdm',2):9.2f}")
 print(f"bundle     {int(sys.argv[4])} bytes wasm, {int(sys.argv[5])} gzipped (target <= 400000)")
 PY
 cat "$report"
