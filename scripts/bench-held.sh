@@ -5,8 +5,8 @@
 # 50000"), fresh origins each time. Reports RSS per session over the idle baseline, and the
 # slope between the smallest and largest N (fixed costs cancel). Issue 8's target: at most
 # 10 KB per session. Run under scripts/with-postgres.sh (PDM_TEST_POSTGRES).
-# HOLD_WARM=1: each connection asks GET /healthz first, as a connection the edge's pool opened
-# for a portal page carries that page before a DM message.
+# HOLD_WARM=1: each connection asks for the portal page (GET /portal/) first, as a connection
+# the edge's pool opened for a browser carries a page before a DM message.
 #
 # One process may hold at most 20,000 descriptors here (the container's hard limit, which
 # root cannot raise without CAP_SYS_RESOURCE), one per held connection: a level above

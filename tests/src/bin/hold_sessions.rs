@@ -7,8 +7,8 @@
 //! killed.
 //!
 //! Usage: hold_sessions <dev-setup dir> <origin base URL> <sessions> [first IMEI]; with
-//! `HOLD_WARM=1` each connection first asks `GET /healthz`, as a pooled edge connection carries
-//! a portal page before a DM message.
+//! `HOLD_WARM=1` each connection first asks for the portal page (`GET /portal/`, with the edge
+//! credential), as a pooled edge connection carries a page before a DM message.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,7 +40,7 @@ struct Shared {
     signer: TokenSigner,
     edge: Vec<NamedKey>,
     addr: String,
-    /// `HOLD_WARM=1`: each connection first asks `GET /healthz`.
+    /// `HOLD_WARM=1`: each connection first asks for the portal page.
     warm: bool,
     waiting: AtomicUsize,
     failed: AtomicUsize,
@@ -126,17 +126,19 @@ async fn hold(shared: &Shared, imei: u64, i: usize, permit: tokio::sync::OwnedSe
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     if shared.warm {
-        // The connection's first request is not a DM message, as on a connection the edge's
-        // pool opened for a portal page.
-        let get = hyper::Request::get("/healthz")
+        // The connection's first request is not a DM message but a portal page, as on a
+        // connection the edge's pool opened for a browser.
+        let cred = edgeauth::sign(&shared.edge, "GET", "/portal/", portaldm_tests::now()).map_err(|e| e.to_string())?;
+        let get = hyper::Request::get("/portal/")
             .header("host", &shared.addr)
+            .header(edgeauth::HEADER, cred)
             .body(Full::new(Bytes::new()))
             .map_err(|e| e.to_string())?;
         let r = sender.send_request(get).await.map_err(|e| e.to_string())?;
         let status = r.status();
         r.into_body().collect().await.map_err(|e| e.to_string())?;
         if !status.is_success() {
-            return Err(format!("/healthz: HTTP {status}"));
+            return Err(format!("/portal/: HTTP {status}"));
         }
     }
     let mut permit = Some(permit);
