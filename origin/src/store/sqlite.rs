@@ -25,8 +25,8 @@ pub struct SqliteStore {
     /// Readers: in WAL mode they never wait for the writer.
     pool: SqlitePool,
     /// The one connection that writes. SQLite lets one writer in at a time and makes the
-    /// others sleep in its busy handler (1, 2, 5 … 100 ms steps), which left the cores idle
-    /// under load; here writers queue on the pool instead and start as soon as it is free.
+    /// others sleep in its busy handler (1, 2, 5 … 100 ms steps), even after the lock is
+    /// free; here writers queue on this pool instead and start as soon as it is free.
     writer: SqlitePool,
 }
 
