@@ -80,6 +80,12 @@ fn dm(body: &str, extra: &str) -> String {
     )
 }
 
+/// A loop with the default routes, and one connection to it.
+async fn connected() -> TcpStream {
+    let (addr, _) = start(Triggers::default()).await;
+    TcpStream::connect(&addr).await.expect("connect")
+}
+
 /// Reads until the connection closes or `answers` whole answers (heads with a
 /// content-length body) have arrived; returns them as text.
 async fn read_answers(s: &mut TcpStream, answers: usize) -> Vec<String> {
@@ -110,6 +116,12 @@ fn whole_answer(text: &str) -> Option<usize> {
     (text.len() >= head_end + len).then_some(head_end + len)
 }
 
+/// Writes `bytes` and reads `answers` answers.
+async fn send(s: &mut TcpStream, bytes: impl AsRef<[u8]>, answers: usize) -> Vec<String> {
+    s.write_all(bytes.as_ref()).await.expect("write");
+    read_answers(s, answers).await
+}
+
 /// Reads until what has arrived satisfies `done` (answers without a length, which
 /// [`read_answers`] cannot frame); returns it as text.
 async fn read_until(s: &mut TcpStream, done: impl Fn(&str) -> bool) -> String {
@@ -138,30 +150,24 @@ fn by_hyper(answer: &str) -> bool {
 
 #[tokio::test]
 async fn dm_messages_are_answered_here_in_order_on_one_connection() {
-    let (addr, _) = start(Triggers::default()).await;
-    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    let mut s = connected().await;
     // Two messages in one write (pipelined), then a third after the answers.
-    s.write_all(format!("{}{}", dm("<first/>", ""), dm("<second/>", "")).as_bytes()).await.expect("write");
-    let answers = read_answers(&mut s, 2).await;
+    let answers = send(&mut s, format!("{}{}", dm("<first/>", ""), dm("<second/>", "")).as_bytes(), 2).await;
     assert_eq!(answers.len(), 2, "{answers:?}");
     assert!(answers[0].starts_with("HTTP/1.1 200 OK\r\n") && answers[0].ends_with("<first/>"), "{answers:?}");
     assert!(answers[1].ends_with("<second/>"), "{answers:?}");
     assert!(answers.iter().all(|a| a.contains("x-echo: yes") && !by_hyper(a)), "{answers:?}");
-    s.write_all(dm("<third/>", "").as_bytes()).await.expect("write");
-    let third = read_answers(&mut s, 1).await;
+    let third = send(&mut s, dm("<third/>", "").as_bytes(), 1).await;
     assert!(third[0].ends_with("<third/>") && !by_hyper(&third[0]), "{third:?}");
 }
 
 #[tokio::test]
 async fn other_requests_go_to_hyper_with_the_bytes_already_read() {
-    let (addr, _) = start(Triggers::default()).await;
-    let mut s = TcpStream::connect(&addr).await.expect("connect");
-    s.write_all(b"GET /other HTTP/1.1\r\nhost: t\r\n\r\n").await.expect("write");
-    let a = read_answers(&mut s, 1).await;
+    let mut s = connected().await;
+    let a = send(&mut s, b"GET /other HTTP/1.1\r\nhost: t\r\n\r\n", 1).await;
     assert!(a[0].starts_with("HTTP/1.1 200 OK") && a[0].ends_with("other") && by_hyper(&a[0]), "{a:?}");
     // hyper keeps the connection, DM messages included.
-    s.write_all(dm("<x/>", "").as_bytes()).await.expect("write");
-    let a = read_answers(&mut s, 1).await;
+    let a = send(&mut s, dm("<x/>", "").as_bytes(), 1).await;
     assert!(a[0].ends_with("<x/>") && by_hyper(&a[0]), "{a:?}");
 }
 
@@ -175,17 +181,14 @@ async fn chunked_dm_messages_and_http_1_0_go_to_hyper() {
     let a = read_answers(&mut s, 1).await;
     assert!(a[0].starts_with("HTTP/1.1 200") && a[0].ends_with("<c/>") && by_hyper(&a[0]), "{a:?}");
     let mut s = TcpStream::connect(&addr).await.expect("connect");
-    s.write_all(b"POST /dm HTTP/1.0\r\ncontent-length: 4\r\n\r\n<d/>").await.expect("write");
-    let a = read_answers(&mut s, 1).await;
+    let a = send(&mut s, b"POST /dm HTTP/1.0\r\ncontent-length: 4\r\n\r\n<d/>", 1).await;
     assert!(a[0].ends_with("<d/>") && by_hyper(&a[0]), "{a:?}");
 }
 
 #[tokio::test]
 async fn an_oversized_dm_body_is_refused_with_413() {
-    let (addr, _) = start(Triggers::default()).await;
-    let mut s = TcpStream::connect(&addr).await.expect("connect");
-    s.write_all(dm(&"x".repeat(MAX_BODY + 1), "").as_bytes()).await.expect("write");
-    let a = read_answers(&mut s, 1).await;
+    let mut s = connected().await;
+    let a = send(&mut s, dm(&"x".repeat(MAX_BODY + 1), "").as_bytes(), 1).await;
     assert!(a[0].starts_with("HTTP/1.1 413"), "{a:?}");
 }
 
@@ -208,20 +211,16 @@ async fn malformed_heads_and_content_lengths_get_hyper_s_400() {
 
 #[tokio::test]
 async fn connection_close_is_honoured() {
-    let (addr, _) = start(Triggers::default()).await;
-    let mut s = TcpStream::connect(&addr).await.expect("connect");
-    s.write_all(dm("<x/>", "connection: close\r\n").as_bytes()).await.expect("write");
-    let a = read_answers(&mut s, 1).await;
+    let mut s = connected().await;
+    let a = send(&mut s, dm("<x/>", "connection: close\r\n").as_bytes(), 1).await;
     assert!(a[0].contains("connection: close") && a[0].ends_with("<x/>"), "{a:?}");
     assert!(closed(&mut s).await, "connection left open");
 }
 
 #[tokio::test]
 async fn a_body_that_does_not_arrive_gets_408() {
-    let (addr, _) = start(Triggers::default()).await;
-    let mut s = TcpStream::connect(&addr).await.expect("connect");
-    s.write_all(b"POST /dm HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n<x").await.expect("write");
-    let a = read_answers(&mut s, 1).await;
+    let mut s = connected().await;
+    let a = send(&mut s, b"POST /dm HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n<x", 1).await;
     assert!(a[0].starts_with("HTTP/1.1 408"), "{a:?}");
     assert!(closed(&mut s).await, "connection left open");
 }
@@ -272,21 +271,17 @@ async fn a_message_sent_while_one_is_held_is_answered_after_it() {
 
 #[tokio::test]
 async fn portal_requests_are_answered_here_and_the_connection_stays_for_dm_messages() {
-    let (addr, _) = start(Triggers::default()).await;
-    let mut s = TcpStream::connect(&addr).await.expect("connect");
-    s.write_all(b"GET /portal/page HTTP/1.1\r\nhost: t\r\n\r\n").await.expect("write");
-    let a = read_answers(&mut s, 1).await;
+    let mut s = connected().await;
+    let a = send(&mut s, b"GET /portal/page HTTP/1.1\r\nhost: t\r\n\r\n", 1).await;
     assert!(a[0].starts_with("HTTP/1.1 200 OK") && a[0].ends_with("page") && !by_hyper(&a[0]), "{a:?}");
     // As on a connection the edge's pool opened for a page: the DM message is read here too.
-    s.write_all(dm("<x/>", "").as_bytes()).await.expect("write");
-    let a = read_answers(&mut s, 1).await;
+    let a = send(&mut s, dm("<x/>", "").as_bytes(), 1).await;
     assert!(a[0].ends_with("<x/>") && !by_hyper(&a[0]), "{a:?}");
 }
 
 #[tokio::test]
 async fn a_304_is_written_without_a_body_or_a_length() {
-    let (addr, _) = start(Triggers::default()).await;
-    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    let mut s = connected().await;
     s.write_all(format!("GET /portal/cached HTTP/1.1\r\nhost: t\r\n\r\n{}", dm("<after/>", "")).as_bytes())
         .await
         .expect("write");
@@ -300,8 +295,7 @@ async fn a_304_is_written_without_a_body_or_a_length() {
 
 #[tokio::test]
 async fn head_requests_go_to_hyper() {
-    let (addr, _) = start(Triggers::default()).await;
-    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    let mut s = connected().await;
     s.write_all(b"HEAD /portal/page HTTP/1.1\r\nhost: t\r\n\r\n").await.expect("write");
     let head = read_until(&mut s, |t| t.contains("\r\n\r\n")).await;
     assert!(head.starts_with("HTTP/1.1 200 OK") && by_hyper(&head), "{head:?}");
