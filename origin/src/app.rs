@@ -66,6 +66,9 @@ pub fn request_timeout(cfg: &Config) -> Duration {
     Duration::from_secs(cfg.hold_secs + 15)
 }
 
+/// The liveness check, open without the edge credential (the connection loop reads it too).
+pub const HEALTH_PATH: &str = "/healthz";
+
 /// Every route of the origin.
 pub fn router(state: AppState) -> Router {
     let timeout = request_timeout(&state.cfg);
@@ -84,7 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/blobs/{blob}/status", get(blobs::blob_status))
         // Everything above only through the edge.
         .route_layer(crate::require_edge::RequireEdge(state.edge_keys.clone()))
-        .route("/healthz", get(|| async { "ok" }))
+        .route(HEALTH_PATH, get(|| async { "ok" }))
         // Reachable only on the origin's own address (the edge forwards neither): for the
         // operator's Prometheus and load balancer.
         .route("/readyz", get(crate::metrics::ready))

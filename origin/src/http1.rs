@@ -240,7 +240,7 @@ fn served_here(method: &Method, path: &str) -> bool {
     let portal = portaldm_shared::media::is_portal_path(path);
     match *method {
         Method::POST => path == portaldm_shared::media::DM_PATH || portal,
-        Method::GET => portal || path == "/healthz",
+        Method::GET => portal || path == crate::app::HEALTH_PATH,
         _ => false,
     }
 }
