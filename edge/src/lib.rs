@@ -12,7 +12,7 @@ mod proxy;
 mod respond;
 mod trigger;
 
-use worker::{Context, Env, Request, Response, Result, event};
+use worker::{Context, Env, Request, Result, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
@@ -42,10 +42,10 @@ fn is_cross_site(req: &Request) -> bool {
 async fn route(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let cfg = match config::EdgeConfig::cached(&env) {
         Ok(c) => c,
-        Err(e) => return respond::error(500, &format!("edge misconfigured: {e}")).map(Into::into),
+        Err(e) => return respond::raw(respond::error(500, &format!("edge misconfigured: {e}"))),
     };
     let path = req.path();
-    let own = |r: Result<Response>| r.map(web_sys::Response::from);
+    let own = respond::raw;
     let outcome = if path == "/portal/trigger" || (is_entry_page(&path) && trigger::wanted(&req)) {
         own(trigger::handle(&req, &cfg, &env).await)
     } else if path.starts_with(portaldm_shared::cdn::PREFIX) {

@@ -60,7 +60,7 @@ pub async fn forward_unconditional(req: &Request, cfg: &EdgeConfig, path: &str) 
 }
 
 async fn send(req: &Request, cfg: &EdgeConfig, path: &str, unconditional: bool) -> worker::Result<web_sys::Response> {
-    let refuse = |status: u16, message: &str| respond::error(status, message).map(web_sys::Response::from);
+    let refuse = |status: u16, message: &str| respond::raw(respond::error(status, message));
     // Refused here, not streamed to an origin that would cut the upload short (which the
     // device would see as a broken connection, not as "too large").
     let declared = req.headers().get("Content-Length")?.and_then(|v| v.trim().parse::<u64>().ok());

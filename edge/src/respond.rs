@@ -2,6 +2,12 @@
 
 use worker::{Headers, Response};
 
+/// The edge's own answer as the runtime's object, the form `route` returns (answers passed
+/// through from the origin already are).
+pub fn raw(r: worker::Result<Response>) -> worker::Result<web_sys::Response> {
+    r.map(web_sys::Response::from)
+}
+
 /// A plain-text error with `status`.
 pub fn error(status: u16, message: &str) -> worker::Result<Response> {
     let h = Headers::new();
