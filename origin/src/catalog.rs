@@ -155,7 +155,7 @@ pub async fn audited_upload(store: &dyn Store, blob: &BlobInfo, actor: &str) -> 
 
 /// Revokes a published package and asks the edge to drop its cached copy.
 pub async fn revoke(cfg: &Config, store: &dyn Store, id: i64, actor: &str) -> Result<Purged, CatalogError> {
-    let blob = store.packages().await?.into_iter().find(|p| p.id == id).map(|p| p.blob);
+    let blob = store.packages().await?.iter().find(|p| p.id == id).map(|p| p.blob.clone());
     if !store.revoke(id, actor, now_ms()).await? {
         return Err(CatalogError::NoPackage(id));
     }

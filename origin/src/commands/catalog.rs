@@ -121,7 +121,8 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
         }
         CatalogCommand::Demo => demo(cfg, store.as_ref(), &actor).await?,
         CatalogCommand::Url { id, device } => {
-            let Some(p) = store.packages().await?.into_iter().find(|p| p.id == id) else {
+            let catalog = store.packages().await?;
+            let Some(p) = catalog.iter().find(|p| p.id == id) else {
                 anyhow::bail!("no published package {id}");
             };
             let expires = now().as_secs() + cfg.download_ttl_secs;

@@ -1,5 +1,6 @@
 //! The origin's persistent state behind one trait; SQL lives only in the backends.
 
+pub mod catalog_cache;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -336,8 +337,9 @@ pub trait Store: Send + Sync {
     async fn results_since(&self, since: i64, limit: u32) -> StoreResult<Vec<ResultPoint>>;
     /// The latest audit entries, newest first.
     async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
-    /// All published packages.
-    async fn packages(&self) -> StoreResult<Vec<CatalogPackage>>;
+    /// All published packages: a copy at most [`catalog_cache::MAX_AGE`] old, and never
+    /// older than this store's own last catalog change.
+    async fn packages(&self) -> StoreResult<std::sync::Arc<[CatalogPackage]>>;
     /// Whether a published package has this blob.
     async fn blob_published(&self, blob: &str) -> StoreResult<bool>;
     /// Portal sessions per stored state (for metrics).

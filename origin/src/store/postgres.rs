@@ -14,6 +14,7 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use tokio::sync::broadcast;
 
+use super::catalog_cache::CatalogCache;
 use super::{
     Changed, ConsoleSession, DeviceAccount, DeviceRecord, DmRecord, NewPackage, PortalRecord, RecordOutcome,
     ResultPoint, ResultRecord, Store, StoreError, StoreResult, json, parse,
@@ -28,6 +29,8 @@ pub struct PgStore {
     pool: PgPool,
     /// The same pool: PostgreSQL runs concurrent writers itself.
     writer: PgPool,
+    /// The published catalog as last read.
+    catalog: CatalogCache,
 }
 
 impl PgStore {
@@ -39,7 +42,7 @@ impl PgStore {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PgStore { writer: pool.clone(), pool })
+        Ok(PgStore { writer: pool.clone(), pool, catalog: CatalogCache::default() })
     }
 
     /// A transaction.

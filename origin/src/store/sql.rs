@@ -6,8 +6,8 @@
 //! choice is made (`on_selected`: PostgreSQL notifies the other replicas) and how wake-ups
 //! arrive (`wakeups`).
 
-/// Implements [`Store`](super::Store) for `$store` (with `pool`, `begin`, `on_selected` and
-/// `wakeups`), whose connections are `$conn` and rows `$row`.
+/// Implements [`Store`](super::Store) for `$store` (with `pool`, `writer`, `catalog`, `begin`,
+/// `on_selected` and `wakeups`), whose connections are `$conn` and rows `$row`.
 macro_rules! store_impl {
     ($store:ident, $conn:ty, $row:ty) => {
         fn portal_from_row(r: &$row) -> StoreResult<PortalRecord> {
@@ -305,6 +305,7 @@ macro_rules! store_impl {
                 });
                 audit_on(&mut tx, actor, "package.add", &id.to_string(), &detail, now).await?;
                 tx.commit().await?;
+                self.catalog.clear();
                 Ok(id)
             }
 
@@ -321,6 +322,7 @@ macro_rules! store_impl {
                 }
                 audit_on(&mut tx, actor, "package.revoke", &id.to_string(), &serde_json::json!({}), now).await?;
                 tx.commit().await?;
+                self.catalog.clear();
                 Ok(true)
             }
 
@@ -337,6 +339,7 @@ macro_rules! store_impl {
                 sqlx::query("UPDATE packages SET published = 1 WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 audit_on(&mut tx, actor, "package.publish", &id.to_string(), &serde_json::json!({}), now).await?;
                 tx.commit().await?;
+                self.catalog.clear();
                 Ok(Changed::Done)
             }
 
@@ -359,6 +362,7 @@ macro_rules! store_impl {
                 let detail = serde_json::json!({ "from": from, "to": percent });
                 audit_on(&mut tx, actor, "package.rollout", &id.to_string(), &detail, now).await?;
                 tx.commit().await?;
+                self.catalog.clear();
                 Ok(Changed::Done)
             }
 
@@ -547,9 +551,15 @@ macro_rules! store_impl {
                     .collect()
             }
 
-            async fn packages(&self) -> StoreResult<Vec<CatalogPackage>> {
+            async fn packages(&self) -> StoreResult<std::sync::Arc<[CatalogPackage]>> {
+                let ticket = match self.catalog.get() {
+                    Ok(kept) => return Ok(kept),
+                    Err(ticket) => ticket,
+                };
                 let rows = sqlx::query("SELECT * FROM packages WHERE published = 1 ORDER BY id").fetch_all(&self.pool).await?;
-                rows.iter().map(package_from_row).collect()
+                let read: std::sync::Arc<[CatalogPackage]> = rows.iter().map(package_from_row).collect::<StoreResult<_>>()?;
+                self.catalog.keep(ticket, read.clone());
+                Ok(read)
             }
 
             async fn device(&self, dev_id: &str) -> StoreResult<Option<DeviceRecord>> {

@@ -14,6 +14,7 @@ use portaldm_shared::session::server::ServerSession;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
+use super::catalog_cache::CatalogCache;
 use super::{
     Changed, ConsoleSession, DeviceAccount, DeviceRecord, DmRecord, NewPackage, PortalRecord, RecordOutcome,
     ResultPoint, ResultRecord, Store, StoreError, StoreResult, json, parse,
@@ -28,6 +29,8 @@ pub struct SqliteStore {
     /// others sleep in its busy handler (1, 2, 5 … 100 ms steps), even after the lock is
     /// free; here writers queue on this pool instead and start as soon as it is free.
     writer: SqlitePool,
+    /// The published catalog as last read.
+    catalog: CatalogCache,
 }
 
 impl SqliteStore {
@@ -41,7 +44,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
-        Ok(SqliteStore { pool, writer })
+        Ok(SqliteStore { pool, writer, catalog: CatalogCache::default() })
     }
 
     /// A transaction on the writer that holds SQLite's write lock from its start (`BEGIN

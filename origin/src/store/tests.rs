@@ -224,7 +224,7 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
     assert_eq!(s.publish(draft, "test", 4).await.expect("publishes"), Changed::Done);
     assert_eq!(s.publish(draft, "test", 5).await.expect("publishes"), Changed::Refused, "only drafts");
     assert_eq!(s.publish(draft + 100, "test", 5).await.expect("publishes"), Changed::Missing);
-    let got = s.packages().await.expect("lists").into_iter().find(|p| p.id == draft).expect("published now");
+    let got = s.packages().await.expect("lists").iter().find(|p| p.id == draft).cloned().expect("published now");
     assert_eq!(
         (got.hw_revisions, got.delta_from, got.rollout_percent, got.notes_by_lang.get("de").cloned()),
         (vec!["rev-B*".to_owned()], Some("1.2".to_owned()), 50, Some("Neu".to_owned()))
@@ -235,14 +235,15 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
     assert_eq!(s.publish(draft, "test", 7).await.expect("publishes"), Changed::Refused);
 }
 
-async fn a_revoked_package_is_gone(s: &dyn Store) {
-    let p = NewPackage {
+/// A published firmware package for model X with this blob.
+fn published(blob: String) -> NewPackage {
+    NewPackage {
         name: "fw".into(),
         version: "1.2".into(),
         models: vec!["X".into()],
         base_min: None,
         base_max: None,
-        blob: "ef".repeat(32),
+        blob,
         size: 1,
         notes: String::new(),
         signature: None,
@@ -254,8 +255,13 @@ async fn a_revoked_package_is_gone(s: &dyn Store) {
         kind: Default::default(),
         countries: vec![],
         operators: vec![],
-    };
+    }
+}
+
+async fn a_revoked_package_is_gone(s: &dyn Store) {
+    let p = published("ef".repeat(32));
     let id = s.add_package(&p, "test", 1).await.expect("adds");
+    assert_eq!(s.packages().await.expect("lists").len(), 1, "listed (and the listing kept)");
     assert!(s.revoke(id, "test", 2).await.expect("revokes"));
     assert!(!s.revoke(id, "test", 3).await.expect("revokes"), "only once");
     assert!(!s.revoke(id + 100, "test", 3).await.expect("revokes"), "unknown id");
@@ -393,4 +399,21 @@ async fn device_history_keeps_each_change_of_complete_details(s: &dyn Store) {
     let got: Vec<(i64, Option<String>)> = h.into_iter().map(|(at, d)| (at, d.fw_v)).collect();
     assert_eq!(got, [(5, Some("1.2".into())), (2, Some("1.0".into()))], "a row per change, newest first");
     assert_eq!(s.device_history("IMEI:9", 1).await.expect("q").len(), 1);
+}
+
+/// Another process on the same database (a replica, or the CLI on the SQLite file) changes
+/// the catalog: a store that listed it before sees the change within the kept copy's age.
+#[tokio::test]
+async fn another_process_s_catalog_change_shows_within_the_max_age() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let server = SqliteStore::open(&url).await.expect("opens");
+    let cli = SqliteStore::open(&url).await.expect("opens again");
+    assert!(server.packages().await.expect("lists").is_empty());
+    cli.add_package(&published("ab".repeat(32)), "cli", 1).await.expect("adds");
+    let deadline = std::time::Instant::now() + catalog_cache::MAX_AGE * 3;
+    while server.packages().await.expect("lists").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "still not listed after {:?}", catalog_cache::MAX_AGE * 3);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
