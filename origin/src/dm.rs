@@ -23,7 +23,7 @@ use tokio::time::{Instant, timeout_at};
 use crate::app::AppState;
 use crate::clock::{OsRandom, now_ms};
 use crate::error::AppError;
-use crate::store::{DeviceAccount, PortalRecord, RecordOutcome};
+use crate::store::{DeviceAccount, DmRecord, PortalRecord, RecordOutcome};
 
 /// The handler.
 pub async fn post_dm(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
@@ -105,7 +105,9 @@ async fn authenticate_and_exchange(
         let x = Exchange { st, enc, sealed: None };
         return Ok(Exchanged::Reply(refusal(&x, msg, e.status(), &e)?, None));
     }
-    let Some(mut device) = st.store.device_account(&msg.hdr.source).await? else {
+    let found = st.store.dm_lookup(&msg.hdr.source, &msg.hdr.session_id).await?;
+    let stored = found.session;
+    let Some(mut device) = found.account else {
         let x = Exchange { st, enc, sealed: None };
         if st.cfg.dm_auth.requires_account() {
             let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, st.cfg.dm_auth_challenge, &mut OsRandom)
@@ -114,7 +116,7 @@ async fn authenticate_and_exchange(
             return Ok(Exchanged::Reply(x.encode(&reply)?, None));
         }
         drop(body);
-        return Ok(match exchange(&x, msg, false).await? {
+        return Ok(match exchange(&x, msg, false, stored).await? {
             Flow::Reply(answer) => Exchanged::Reply(answer, None),
             Flow::Hold(point) => Exchanged::Hold(point, Seal { enc, sealed: None }),
         });
@@ -134,7 +136,7 @@ async fn authenticate_and_exchange(
         }
         Verdict::Accepted { chal } => {
             let x = Exchange { st, enc, sealed: Some((&device, chal.clone())) };
-            (exchange(&x, msg, true).await, chal)
+            (exchange(&x, msg, true, stored).await, chal)
         }
     };
     // Kept whatever happened next (and before any hold): the nonce handed out is the one the
@@ -201,10 +203,16 @@ struct Held {
     answer_type: String,
 }
 
-async fn exchange(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Result<Flow, AppError> {
-    let st = x.st;
+/// Answers `msg`: continuing `stored` (the session of its id, as read with the device's
+/// account) if the message continues it, else opening a session.
+async fn exchange(
+    x: &Exchange<'_>,
+    msg: &SyncMl,
+    authenticated: bool,
+    stored: Option<DmRecord>,
+) -> Result<Flow, AppError> {
     let now = now_ms();
-    if let Some(rec) = st.store.dm_session(&msg.hdr.source, &msg.hdr.session_id).await?
+    if let Some(rec) = stored
         && rec.session.continued_by(msg, now.saturating_sub(rec.updated_at).max(0) as u64)
     {
         return continue_session(x, rec.session, rec.last_reply, msg).await;

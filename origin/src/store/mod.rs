@@ -122,6 +122,15 @@ pub struct DmRecord {
     pub updated_at: i64,
 }
 
+/// What [`Store::dm_lookup`] found for a DM message.
+#[derive(Debug, Default)]
+pub struct DmLookup {
+    /// The device's DM account, if it has one.
+    pub account: Option<DeviceAccount>,
+    /// The stored session of that id, if any.
+    pub session: Option<DmRecord>,
+}
+
 /// A new catalog package.
 #[derive(Debug, Clone)]
 pub struct NewPackage {
@@ -284,8 +293,9 @@ pub trait Store: Send + Sync {
         code: ResultCode,
         now: i64,
     ) -> StoreResult<RecordOutcome>;
-    /// Reads a DM session.
-    async fn dm_session(&self, dev_id: &str, session_id: &str) -> StoreResult<Option<DmRecord>>;
+    /// What a DM message needs first, in one read: its device's account (if any) and the
+    /// stored session it may continue.
+    async fn dm_lookup(&self, dev_id: &str, session_id: &str) -> StoreResult<DmLookup>;
     /// Writes a DM session and its last answer.
     async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()>;
     /// Adds a package; audited as `actor`'s `package.add`.

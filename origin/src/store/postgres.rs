@@ -16,7 +16,7 @@ use tokio::sync::broadcast;
 
 use super::catalog_cache::CatalogCache;
 use super::{
-    Changed, ConsoleSession, DeviceAccount, DeviceRecord, DmRecord, NewPackage, PortalRecord, RecordOutcome,
+    Changed, ConsoleSession, DeviceAccount, DeviceRecord, DmLookup, DmRecord, NewPackage, PortalRecord, RecordOutcome,
     ResultPoint, ResultRecord, Store, StoreError, StoreResult, json, parse,
 };
 

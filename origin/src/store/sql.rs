@@ -254,20 +254,34 @@ macro_rules! store_impl {
                 Ok(RecordOutcome::Recorded)
             }
 
-            async fn dm_session(&self, dev_id: &str, session_id: &str) -> StoreResult<Option<DmRecord>> {
+            async fn dm_lookup(&self, dev_id: &str, session_id: &str) -> StoreResult<DmLookup> {
+                // One statement instead of two: each is a round trip to a connection's thread.
                 let row = sqlx::query(
-                    "SELECT session, last_reply, updated_at FROM dm_sessions WHERE dev_id = $1 AND session_id = $2",
+                    "SELECT a.account, a.auth_state, s.session, s.last_reply, s.updated_at \
+                     FROM (SELECT CAST($1 AS TEXT) AS dev_id) k \
+                     LEFT JOIN device_accounts a ON a.dev_id = k.dev_id \
+                     LEFT JOIN dm_sessions s ON s.dev_id = k.dev_id AND s.session_id = $2",
                 )
                 .bind(dev_id)
                 .bind(session_id.to_ascii_uppercase())
-                .fetch_optional(&self.pool)
+                .fetch_one(&self.pool)
                 .await?;
-                let Some(row) = row else { return Ok(None) };
-                Ok(Some(DmRecord {
-                    session: parse(&row.try_get::<String, _>("session")?)?,
-                    last_reply: row.try_get("last_reply")?,
-                    updated_at: row.try_get("updated_at")?,
-                }))
+                let account = match row.try_get::<Option<String>, _>("account")? {
+                    Some(account) => Some(DeviceAccount {
+                        account: parse(&account)?,
+                        auth: parse(&row.try_get::<String, _>("auth_state")?)?,
+                    }),
+                    None => None,
+                };
+                let session = match row.try_get::<Option<String>, _>("session")? {
+                    Some(session) => Some(DmRecord {
+                        session: parse(&session)?,
+                        last_reply: row.try_get("last_reply")?,
+                        updated_at: row.try_get("updated_at")?,
+                    }),
+                    None => None,
+                };
+                Ok(DmLookup { account, session })
             }
 
             async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64> {

@@ -132,7 +132,9 @@ async fn a_token_opens_one_session_only(s: &dyn Store) {
     assert!(!s.open_portal("j1", 1, &portal("b"), &session("b"), b"reply", 1).await.expect("refuses"));
     assert!(s.portal("b").await.expect("reads").is_none(), "a refused replay writes nothing");
     assert_eq!(s.portal("a").await.expect("reads").expect("there").place, portal("a").place, "where it came from");
-    let rec = s.dm_session("IMEI:1", "7").await.expect("reads").expect("saved");
+    let found = s.dm_lookup("IMEI:1", "7").await.expect("reads");
+    assert!(found.account.is_none(), "no account");
+    let rec = found.session.expect("saved");
     assert_eq!(rec.last_reply.as_deref(), Some(&b"reply"[..]));
     assert_eq!(rec.session, session("a"));
 }
@@ -282,6 +284,10 @@ async fn device_accounts_keep_their_nonces_until_replaced(s: &dyn Store) {
     auth.client_nonce = Nonce::from_bytes(b"next");
     s.save_auth_state("IMEI:1", &auth, 2).await.expect("saves");
     assert_eq!(s.device_account("IMEI:1").await.expect("q").expect("there").auth, auth);
+    // A DM message's lookup finds the same account, with no session of that id yet.
+    let found = s.dm_lookup("IMEI:1", "9").await.expect("q");
+    assert_eq!(found.account.map(|a| (a.account, a.auth)), Some((account.clone(), auth.clone())));
+    assert!(found.session.is_none());
     // Saving state for a device without an account creates nothing.
     s.save_auth_state("IMEI:2", &auth, 2).await.expect("saves");
     assert!(s.device_account("IMEI:2").await.expect("q").is_none());
