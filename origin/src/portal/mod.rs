@@ -113,13 +113,14 @@ pub async fn select(
     Json(req): Json<SelectRequest>,
 ) -> Result<Response, AppError> {
     let p = choose(&st, &b, req.package_id).await?;
-    let v = view(&st, st.store.portal(&p.sid).await?, accept_language(&headers)).await?;
+    let v = view(&st, Some(p), accept_language(&headers)).await?;
     Ok(no_store(Json(v).into_response()))
 }
 
 /// The user's choice for the session bound to `b`: checked (the session is choosing, the
 /// package is offered to this phone), recorded once, and handed to the held DM session.
-/// The same for the JSON API and the page's form.
+/// The same for the JSON API and the page's form. Returns the session as the choice left it
+/// (no second read: the held DM session moves it on from there, which the next poll shows).
 pub(super) async fn choose(st: &AppState, b: &BrowserBinding, package_id: i64) -> Result<PortalRecord, AppError> {
     let p = bound_session(st, b).await?.ok_or(AppError::Conflict("the phone has not connected yet"))?;
     if p.state.at(now_ms(), p.expires_at) != PortalState::Choosing {
@@ -138,7 +139,7 @@ pub(super) async fn choose(st: &AppState, b: &BrowserBinding, package_id: i64) -
     let _ = st.wake.send(p.sid.clone());
     crate::metrics::selection();
     tracing::info!(sid = %p.sid, package = offer.package.id, "offer selected");
-    Ok(p)
+    Ok(PortalRecord { state: PortalState::Selected, package_id: Some(offer.package.id), delivery: Some(delivery), ..p })
 }
 
 /// A delivery of `offer` to the device of `p`: a signed download URL and a fresh correlator.
