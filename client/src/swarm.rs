@@ -6,7 +6,7 @@
 
 use std::io::Read as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -95,6 +95,8 @@ pub fn swarm(cfg: &Config, plan: &Plan) -> Result<Report, ClientError> {
             let (cfg, plan, shared, next) = (cfg.clone(), plan.clone(), shared.clone(), next.clone());
             std::thread::Builder::new().stack_size(512 * 1024).spawn(move || {
                 let agent = http::agent();
+                let mut dm = None;
+                let mut buf = vec![0u8; 64 * 1024];
                 loop {
                     if plan.duration.is_some_and(|d| start.elapsed() >= d) {
                         return;
@@ -104,7 +106,15 @@ pub fn swarm(cfg: &Config, plan: &Plan) -> Result<Report, ClientError> {
                         return;
                     }
                     let began = Instant::now();
-                    let outcome = flow(&cfg, &plan, &agent, i);
+                    let outcome = match dm.take().map_or_else(|| DmClient::spawn(&cfg), Ok) {
+                        Ok(mut client) => {
+                            let outcome = flow(&cfg, &plan, &agent, &mut client, &mut buf, i);
+                            // A session still running after a failed flow would answer the next.
+                            dm = (!client.pending).then_some(client);
+                            outcome
+                        }
+                        Err(e) => Err(fail("choosing")(e.to_string())),
+                    };
                     let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
                     match outcome {
                         Ok((times, requests)) => {
@@ -174,9 +184,57 @@ fn print(r: &Report) {
     }
 }
 
+/// A handset's DM client: a thread that runs one DM session at a time beside the browser's
+/// part of the flow, kept from flow to flow (spawning a thread per flow cost the swarm about
+/// a sixth of its CPU). Each session still opens its own connection, as a handset's would.
+struct DmClient {
+    sessions: mpsc::Sender<ClientSession>,
+    ended: mpsc::Receiver<Result<ClientSession, String>>,
+    /// A session was started and its end not yet taken.
+    pending: bool,
+}
+
+impl DmClient {
+    fn spawn(cfg: &Config) -> std::io::Result<Self> {
+        let (sessions, to_run) = mpsc::channel::<ClientSession>();
+        let (end, ended) = mpsc::channel();
+        let cfg = cfg.clone();
+        std::thread::Builder::new().stack_size(512 * 1024).spawn(move || {
+            for s in to_run {
+                let r = session::drive(&cfg, &http::agent(), s, &mut |_, _| Ok(())).map_err(|e| e.to_string());
+                if end.send(r).is_err() {
+                    return;
+                }
+            }
+        })?;
+        Ok(DmClient { sessions, ended, pending: false })
+    }
+
+    /// Starts `s` on the client's thread.
+    fn start(&mut self, s: ClientSession) -> Result<(), String> {
+        self.sessions.send(s).map_err(|_| "the DM thread is gone".to_owned())?;
+        self.pending = true;
+        Ok(())
+    }
+
+    /// Waits for the session started last to end.
+    fn finish(&mut self) -> Result<ClientSession, String> {
+        let r = self.ended.recv().map_err(|_| "the DM thread is gone".to_owned())?;
+        self.pending = false;
+        r
+    }
+}
+
 /// One handset's whole flow; the step times and the number of edge requests it made, or the
 /// name of the step that failed.
-fn flow(cfg: &Config, plan: &Plan, agent: &ureq::Agent, i: usize) -> Result<(Vec<Duration>, u64), String> {
+fn flow(
+    cfg: &Config,
+    plan: &Plan,
+    agent: &ureq::Agent,
+    dm: &mut DmClient,
+    buf: &mut [u8],
+    i: usize,
+) -> Result<(Vec<Duration>, u64), String> {
     let mut requests = 0u64;
     let edge = plan.edge.trim_end_matches('/');
     let mut times = Vec::with_capacity(STEPS.len());
@@ -197,14 +255,10 @@ fn flow(cfg: &Config, plan: &Plan, agent: &ureq::Agent, i: usize) -> Result<(Vec
     let (package, token) = crate::trigger::check(cfg, &pkg0).map_err(|e| fail("trigger")(e.to_string()))?;
     times.push(t.elapsed());
 
-    // 2. The handset's DM session, in its own thread: it is held open until the choice.
+    // 2. The handset's DM session, on its DM client's thread: it is held open until the choice.
     let t_dm = Instant::now();
     let s = ClientSession::server_initiated(device.clone(), &cfg.account.dm_url, &package.session_id_hex(), &token);
-    let dm_cfg = cfg.clone();
-    let dm = std::thread::Builder::new()
-        .stack_size(512 * 1024)
-        .spawn(move || session::drive(&dm_cfg, &http::agent(), s, &mut |_, _| Ok(())).map_err(|e| e.to_string()))
-        .map_err(|e| fail("choosing")(e.to_string()))?;
+    dm.start(s).map_err(fail("choosing"))?;
 
     // 3. The browser waits until the device is read and offers are listed, 4. and picks the
     // recommended one.
@@ -228,7 +282,7 @@ fn flow(cfg: &Config, plan: &Plan, agent: &ureq::Agent, i: usize) -> Result<(Vec
 
     // 5. The delivery reaches the handset through the held session.
     let t = Instant::now();
-    let s = dm.join().map_err(|_| fail("delivery")("DM thread panicked".into()))?.map_err(fail("delivery"))?;
+    let s = dm.finish().map_err(fail("delivery"))?;
     let d = s.deliveries().first().cloned().ok_or_else(|| fail("delivery")("no delivery".into()))?;
     times.push(t.elapsed());
 
@@ -240,10 +294,9 @@ fn flow(cfg: &Config, plan: &Plan, agent: &ureq::Agent, i: usize) -> Result<(Vec
     }
     let mut hasher = Sha256::new();
     let mut reader = resp.body_mut().as_reader();
-    let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
-        let n = reader.read(&mut buf).map_err(|e| fail("download")(e.to_string()))?;
+        let n = reader.read(buf).map_err(|e| fail("download")(e.to_string()))?;
         if n == 0 {
             break;
         }
