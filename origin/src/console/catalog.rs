@@ -212,6 +212,15 @@ pub struct RolloutForm {
     percent: String,
 }
 
+/// The page again with 403 if a change's post fails its checks (same site, form token).
+async fn refused(st: &AppState, admin: &Admin, headers: &HeaderMap, csrf: Option<&str>) -> Option<Response> {
+    match check_post(headers, admin, csrf) {
+        Ok(()) => None,
+        Err(e) => Some(render(st, admin, None, Some(e.to_string()), StatusCode::FORBIDDEN).await),
+    }
+}
+
+/// The page after a change: back to the list, or the list with the error.
 async fn after(st: &AppState, admin: &Admin, id: i64, r: Result<(), catalog::CatalogError>) -> Response {
     match r {
         Ok(()) => Redirect::to(&format!("/admin/catalog?changed={id}")).into_response(),
@@ -231,8 +240,8 @@ pub async fn publish(
     Path(id): Path<i64>,
     Form(f): Form<Csrf>,
 ) -> Response {
-    if let Err(e) = check_post(&headers, &admin, f.csrf.as_deref()) {
-        return render(&st, &admin, None, Some(e.to_string()), StatusCode::FORBIDDEN).await;
+    if let Some(refused) = refused(&st, &admin, &headers, f.csrf.as_deref()).await {
+        return refused;
     }
     let r = catalog::publish(st.store.as_ref(), id, &admin.actor).await;
     after(&st, &admin, id, r).await
@@ -246,8 +255,8 @@ pub async fn rollout(
     Path(id): Path<i64>,
     Form(f): Form<RolloutForm>,
 ) -> Response {
-    if let Err(e) = check_post(&headers, &admin, f.csrf.as_deref()) {
-        return render(&st, &admin, None, Some(e.to_string()), StatusCode::FORBIDDEN).await;
+    if let Some(refused) = refused(&st, &admin, &headers, f.csrf.as_deref()).await {
+        return refused;
     }
     let Ok(percent) = f.percent.trim().parse::<u8>() else {
         return render(&st, &admin, None, Some("the rollout share must be 0 to 100".into()), StatusCode::BAD_REQUEST)
@@ -265,8 +274,8 @@ pub async fn revoke(
     Path(id): Path<i64>,
     Form(f): Form<Csrf>,
 ) -> Response {
-    if let Err(e) = check_post(&headers, &admin, f.csrf.as_deref()) {
-        return render(&st, &admin, None, Some(e.to_string()), StatusCode::FORBIDDEN).await;
+    if let Some(refused) = refused(&st, &admin, &headers, f.csrf.as_deref()).await {
+        return refused;
     }
     let r = catalog::revoke(&st.cfg, st.store.as_ref(), id, &admin.actor).await.map(|_| ());
     after(&st, &admin, id, r).await
