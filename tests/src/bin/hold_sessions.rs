@@ -128,12 +128,7 @@ async fn hold(shared: &Shared, imei: u64, i: usize, permit: tokio::sync::OwnedSe
     if shared.warm {
         // The connection's first request is not a DM message but a portal page, as on a
         // connection the edge's pool opened for a browser.
-        let cred = edgeauth::sign(&shared.edge, "GET", "/portal/", portaldm_tests::now()).map_err(|e| e.to_string())?;
-        let get = hyper::Request::get("/portal/")
-            .header("host", &shared.addr)
-            .header(edgeauth::HEADER, cred)
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| e.to_string())?;
+        let get = signed(shared, "GET", "/portal/", Bytes::new())?;
         let r = sender.send_request(get).await.map_err(|e| e.to_string())?;
         let status = r.status();
         r.into_body().collect().await.map_err(|e| e.to_string())?;
@@ -144,14 +139,7 @@ async fn hold(shared: &Shared, imei: u64, i: usize, permit: tokio::sync::OwnedSe
     let mut permit = Some(permit);
     let mut out = s.first_message();
     for round in 0..50 {
-        let body = xml::encode(&out);
-        let cred = edgeauth::sign(&shared.edge, "POST", "/dm", portaldm_tests::now()).map_err(|e| e.to_string())?;
-        let request = hyper::Request::post("/dm")
-            .header("host", &shared.addr)
-            .header("content-type", media::DM_XML)
-            .header(edgeauth::HEADER, cred)
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
+        let request = signed(shared, "POST", "/dm", Bytes::from(xml::encode(&out)))?;
         let mut answer = std::pin::pin!(sender.send_request(request));
         let response = if round == 1 {
             // Package 3 (the device's details): the answer is held until a choice.
@@ -179,4 +167,15 @@ async fn hold(shared: &Shared, imei: u64, i: usize, permit: tokio::sync::OwnedSe
         }
     }
     Err("too many rounds".into())
+}
+
+/// A request as the edge sends it: with the edge's credential for its method and path, and a
+/// DM message's content type when it has a body.
+fn signed(shared: &Shared, method: &str, path: &str, body: Bytes) -> Result<hyper::Request<Full<Bytes>>, String> {
+    let cred = edgeauth::sign(&shared.edge, method, path, portaldm_tests::now()).map_err(|e| e.to_string())?;
+    let mut request = hyper::Request::builder().method(method).uri(path).header("host", &shared.addr);
+    if !body.is_empty() {
+        request = request.header("content-type", media::DM_XML);
+    }
+    request.header(edgeauth::HEADER, cred).body(Full::new(body)).map_err(|e| e.to_string())
 }
