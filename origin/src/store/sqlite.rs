@@ -23,7 +23,7 @@ use super::{
 /// A store in one SQLite file.
 #[derive(Clone)]
 pub struct SqliteStore {
-    /// Readers: in WAL mode they never wait for the writer.
+    /// Readers, one per core (2 to 8): in WAL mode they never wait for the writer.
     pool: SqlitePool,
     /// The one connection that writes. SQLite lets one writer in at a time and makes the
     /// others sleep in its busy handler (1, 2, 5 … 100 ms steps), even after the lock is
@@ -43,7 +43,11 @@ impl SqliteStore {
             .busy_timeout(std::time::Duration::from_secs(5));
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+        // A reader is a thread of its own that every statement is handed to and back from,
+        // and reads from the page cache are CPU work: more readers than cores only add
+        // threads to wake.
+        let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8) as u32;
+        let pool = SqlitePoolOptions::new().max_connections(readers).connect_with(opts).await?;
         Ok(SqliteStore { pool, writer, catalog: CatalogCache::default() })
     }
 
