@@ -1,6 +1,6 @@
 //! Catalog changes, the same for the CLI and the admin API: checked, signed, audited.
 
-use portaldm_shared::admin::api::{BlobInfo, PackageRequest};
+use portaldm_shared::admin::api::{BlobInfo, PackageRequest, PackageStatus};
 
 use crate::blobstore::{self, BlobStore};
 use crate::clock::now_ms;
@@ -155,7 +155,14 @@ pub async fn audited_upload(store: &dyn Store, blob: &BlobInfo, actor: &str) -> 
 
 /// Revokes a published package and asks the edge to drop its cached copy.
 pub async fn revoke(cfg: &Config, store: &dyn Store, id: i64, actor: &str) -> Result<Purged, CatalogError> {
-    let blob = store.packages().await?.iter().find(|p| p.id == id).map(|p| p.blob.clone());
+    // From the database, not the origin's catalog copy: a package published by another
+    // process a moment ago may already be cached at the edge.
+    let blob = store
+        .all_packages()
+        .await?
+        .into_iter()
+        .find(|v| v.package.id == id && v.status == PackageStatus::Published)
+        .map(|v| v.package.blob);
     if !store.revoke(id, actor, now_ms()).await? {
         return Err(CatalogError::NoPackage(id));
     }
