@@ -185,8 +185,9 @@ fn print(r: &Report) {
 }
 
 /// A handset's DM client: a thread that runs one DM session at a time beside the browser's
-/// part of the flow, kept from flow to flow (spawning a thread per flow cost the swarm about
-/// a sixth of its CPU). Each session still opens its own connection, as a handset's would.
+/// part of the flow, kept from flow to flow rather than spawned for each (thread creation and
+/// teardown showed in the swarm's profile). Each session still opens its own connection, as
+/// a handset's would.
 struct DmClient {
     sessions: mpsc::Sender<ClientSession>,
     ended: mpsc::Receiver<Result<ClientSession, String>>,
