@@ -44,8 +44,14 @@ async fn route(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
         Ok(c) => c,
         Err(e) => return respond::raw(respond::error(500, &format!("edge misconfigured: {e}"))),
     };
-    let path = req.path();
     let own = respond::raw;
+    // Routed on the raw path as the client sent it, which must already be canonical: the
+    // runtime's `fetch` would resolve dot segments after routing (`shared::path`).
+    let raw = req.inner().url();
+    let path = match portaldm_shared::path::canonical(portaldm_shared::path::of_url(&raw)) {
+        Ok(p) => p.to_owned(),
+        Err(e) => return own(respond::error(400, &format!("refused: {e}"))),
+    };
     let outcome = if path == "/portal/trigger" || (is_entry_page(&path) && trigger::wanted(&req)) {
         own(trigger::handle(&req, &cfg, &env).await)
     } else if path.starts_with(portaldm_shared::cdn::PREFIX) {

@@ -88,10 +88,14 @@ pub fn router(state: AppState) -> Router {
         // Everything above only through the edge.
         .route_layer(crate::require_edge::RequireEdge(state.edge_keys.clone()))
         .route(HEALTH_PATH, get(|| async { "ok" }))
-        // Reachable only on the origin's own address (the edge forwards neither): for the
-        // operator's Prometheus and load balancer.
-        .route("/readyz", get(crate::metrics::ready))
-        .route("/metrics", get(crate::metrics::render))
+        // Reachable only on the origin's own address (the edge forwards neither, and what
+        // arrives with its headers is refused): for the operator's Prometheus and load balancer.
+        .merge(
+            Router::new()
+                .route("/readyz", get(crate::metrics::ready))
+                .route("/metrics", get(crate::metrics::render))
+                .layer(middleware::from_fn(crate::own_routes::refuse_forwarded)),
+        )
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, timeout))
         // With its own limits (package uploads are large and slow): on the origin's address
@@ -100,7 +104,8 @@ pub fn router(state: AppState) -> Router {
         .merge(
             crate::admin::router(state.clone())
                 .merge(crate::console::router(&state))
-                .layer(middleware::from_fn(crate::linger::linger_on_refusal)),
+                .layer(middleware::from_fn(crate::linger::linger_on_refusal))
+                .layer(middleware::from_fn(crate::own_routes::refuse_forwarded)),
         )
         .with_state(state)
 }

@@ -18,9 +18,6 @@ pub enum AppError {
     /// Credentials that do not grant this.
     #[error("{0}")]
     Forbidden(&'static str),
-    /// Credentials that do not grant this, with particulars.
-    #[error("{0}")]
-    ForbiddenMsg(String),
     /// Not there (or not for this caller).
     #[error("{0}")]
     NotFound(&'static str),
@@ -50,7 +47,7 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) | AppError::ForbiddenMsg(_) => StatusCode::FORBIDDEN,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) | AppError::ConflictMsg(_) => StatusCode::CONFLICT,
             AppError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -18,6 +18,7 @@ mod error;
 mod http1;
 mod linger;
 mod metrics;
+mod own_routes;
 mod portal;
 mod require_edge;
 mod store;

@@ -54,8 +54,9 @@ where
         match edgeauth::verify(&self.keys, header, req.method().as_str(), target, crate::clock::now()) {
             Ok(()) => Either::Left(self.inner.call(req)),
             Err(e) => {
-                tracing::warn!(%target, error = %e, "request refused: not from the edge");
-                Either::Right(ready(Ok(AppError::ForbiddenMsg(e.to_string()).into_response())))
+                tracing::warn!(target = %portaldm_shared::text::Quoted(target), error = %e, "request refused: not from the edge");
+                // Why is for the log: a caller probing the credential learns nothing from it.
+                Either::Right(ready(Ok(AppError::Forbidden("request did not come through the edge").into_response())))
             }
         }
     }

@@ -18,6 +18,17 @@ pub const HEADER: &str = "x-portaldm-edge";
 pub const CLIENT_HEADER: &str = "x-forwarded-for";
 /// The edge location that forwarded a request.
 pub const COLO_HEADER: &str = "x-portaldm-colo";
+/// The headers the edge sets on every request it forwards (whatever a client sent under
+/// these names is replaced): a request that carries one came through the edge, or claims to,
+/// and may reach only the routes the edge serves, never the origin's own (admin API, console,
+/// metrics, readiness).
+pub const FORWARDING_HEADERS: [&str; 2] = [HEADER, COLO_HEADER];
+
+/// Whether a request whose headers `has` came through the edge (or claims to).
+pub fn came_through_edge(has: impl Fn(&str) -> bool) -> bool {
+    FORWARDING_HEADERS.iter().any(|h| has(h))
+}
+
 /// How far the edge's clock and the origin's may disagree, in seconds.
 pub const MAX_SKEW_SECS: u64 = 120;
 /// Largest request head (path, query and headers) the edge forwards; the origin reads heads
