@@ -18,6 +18,7 @@ use portaldm_shared::session::server::{Kind, ServerSession, Step, token_of};
 use portaldm_shared::syncml;
 use portaldm_shared::syncml::codes::StatusCode;
 use portaldm_shared::syncml::{Chal, SyncMl};
+use portaldm_shared::text::Quoted;
 use tokio::time::{Instant, timeout_at};
 
 use crate::app::AppState;
@@ -112,7 +113,7 @@ async fn authenticate_and_exchange(
         if st.cfg.dm_auth.requires_account() {
             let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, st.cfg.dm_auth_challenge, &mut OsRandom)
                 .map_err(|e| AppError::Internal(e.into()))?;
-            tracing::info!(dev_id = %msg.hdr.source, "DM message from a device without an account refused");
+            tracing::info!(dev_id = %Quoted(&msg.hdr.source), "DM message from a device without an account refused");
             return Ok(Exchanged::Reply(x.encode(&reply)?, None));
         }
         drop(body);
@@ -131,7 +132,7 @@ async fn authenticate_and_exchange(
     drop(body);
     let (flow, chal) = match verdict? {
         Verdict::Refused { reply, error, ended } => {
-            tracing::info!(dev_id = %msg.hdr.source, %error, ended, "DM credentials refused");
+            tracing::info!(dev_id = %Quoted(&msg.hdr.source), %error, ended, "DM credentials refused");
             (Exchange { st, enc, sealed: Some((&device, None)) }.encode(&reply).map(Flow::Reply), None)
         }
         Verdict::Accepted { chal } => {
@@ -221,7 +222,7 @@ async fn exchange(
 }
 
 fn refusal(x: &Exchange<'_>, msg: &SyncMl, code: StatusCode, why: &dyn std::fmt::Display) -> Result<Vec<u8>, AppError> {
-    tracing::info!(dev_id = %msg.hdr.source, code = code.0, %why, "DM message refused");
+    tracing::info!(dev_id = %Quoted(&msg.hdr.source), code = code.0, %why, "DM message refused");
     x.encode(&refuse(msg, &x.st.cfg.dm_uri, code))
 }
 
@@ -256,7 +257,7 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
         if !st.store.open_portal(&claims.jti, jti_expires, &portal, &session, &bytes, now).await? {
             return refusal(x, msg, StatusCode::UNAUTHORIZED, &"session token was already used");
         }
-        tracing::info!(dev_id = %session.device.dev_id, sid = %claims.sid, "portal DM session opened");
+        tracing::info!(dev_id = %Quoted(&session.device.dev_id), sid = %claims.sid, "portal DM session opened");
         return Ok(bytes);
     }
     if ReportOpening::is_report(msg) {
@@ -273,7 +274,7 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
             };
             let bytes = x.encode(&pkg2)?;
             st.store.save_dm_session(&session, &bytes, now).await?;
-            tracing::info!(dev_id = %session.device.dev_id, "check-in session opened");
+            tracing::info!(dev_id = %Quoted(&session.device.dev_id), "check-in session opened");
             return Ok(bytes);
         }
         let mut verdicts = Vec::with_capacity(opening.results.len());
@@ -283,7 +284,7 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
                 // The first of two steps is done; not an outcome. Order the Update while the
                 // delivery still waits for its outcome (again, if the device asks again).
                 let awaits = st.store.awaits_result(&opening.device.dev_id, &r.correlator).await?;
-                tracing::info!(dev_id = %opening.device.dev_id, correlator = %r.correlator, ?awaits, "download done");
+                tracing::info!(dev_id = %Quoted(&opening.device.dev_id), correlator = %Quoted(&r.correlator), ?awaits, "download done");
                 verdicts.push(if awaits.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND });
                 if awaits == Some(true) && order.is_none() {
                     order = Some(next);
@@ -294,7 +295,7 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
             if outcome == RecordOutcome::Recorded {
                 crate::metrics::result(r.code.0);
             }
-            tracing::info!(dev_id = %opening.device.dev_id, correlator = %r.correlator, code = r.code.0, ?outcome, "result");
+            tracing::info!(dev_id = %Quoted(&opening.device.dev_id), correlator = %Quoted(&r.correlator), code = r.code.0, ?outcome, "result");
             verdicts.push(match outcome {
                 RecordOutcome::Recorded | RecordOutcome::Duplicate => StatusCode::OK,
                 RecordOutcome::Unknown => StatusCode::NOT_FOUND,
@@ -304,7 +305,7 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
             let (session, reply) = opening.reply_ordering_update(msg, &st.cfg.dm_uri, &verdicts, &order, x.enc);
             let bytes = x.encode(&reply)?;
             st.store.save_dm_session(&session, &bytes, now).await?;
-            tracing::info!(dev_id = %opening.device.dev_id, correlator = %order.correlator, "update ordered");
+            tracing::info!(dev_id = %Quoted(&opening.device.dev_id), correlator = %Quoted(&order.correlator), "update ordered");
             return Ok(bytes);
         }
         return x.encode(&opening.reply(msg, &st.cfg.dm_uri, &verdicts));
@@ -360,7 +361,7 @@ async fn continue_session(
         }
         Step::CheckedIn(reply) => {
             st.store.upsert_device(&session.device, now_ms()).await?;
-            tracing::info!(dev_id = %session.device.dev_id, "device checked in");
+            tracing::info!(dev_id = %Quoted(&session.device.dev_id), "device checked in");
             reply
         }
         Step::Delivered { correlator, kind, status, reply } => {
@@ -375,7 +376,7 @@ async fn continue_session(
                 if outcome == RecordOutcome::Recorded {
                     crate::metrics::result(code.0);
                 }
-                tracing::info!(dev_id = %session.device.dev_id, %correlator, code = code.0, "result in the session");
+                tracing::info!(dev_id = %Quoted(&session.device.dev_id), correlator = %Quoted(&correlator), code = code.0, "result in the session");
             }
             reply
         }
@@ -483,7 +484,7 @@ async fn requested_delivery(st: &AppState, session: &ServerSession) -> Result<Op
     // The device asked itself: where it is is unknown, so packages limited by place are not offered.
     let offers = portaldm_shared::catalog::offers(&packages, &session.device, &Place::default(), &[]);
     let Some(offer) = portaldm_shared::catalog::recommended(&offers) else {
-        tracing::info!(dev_id = %session.device.dev_id, "update requested; nothing to offer");
+        tracing::info!(dev_id = %Quoted(&session.device.dev_id), "update requested; nothing to offer");
         return Ok(None);
     };
     // A portal session id like any other; its browser secret is thrown away, so no browser
@@ -497,6 +498,6 @@ async fn requested_delivery(st: &AppState, session: &ServerSession) -> Result<Op
     if !st.store.select(&record.sid, offer.package.id, &delivery, now).await? {
         return Err(AppError::Internal(anyhow::anyhow!("a fresh request session was not choosing")));
     }
-    tracing::info!(dev_id = %record.dev_id, package = offer.package.id, "update requested; delivering the recommended offer");
+    tracing::info!(dev_id = %Quoted(&record.dev_id), package = offer.package.id, "update requested; delivering the recommended offer");
     Ok(Some(delivery))
 }

@@ -56,6 +56,23 @@ fn syncml(hdr: &str) -> String {
     format!("<SyncML xmlns=\"SYNCML:SYNCML1.2\"><SyncHdr>{hdr}</SyncHdr><SyncBody><Final/></SyncBody></SyncML>")
 }
 
+/// 64 KiB of WBXML: a string table of one 32 KiB entry, and a SyncML element whose text is
+/// 15,000 references to it.
+fn wbxml_bomb() -> Vec<u8> {
+    let mut b = b"\x02\xa4\x01\x6a\x82\x80\x00".to_vec(); // WBXML 1.2, SyncML 1.2, UTF-8, 32 KiB table
+    b.extend(std::iter::repeat_n(b'A', 32 * 1024 - 1));
+    b.push(0);
+    b.push(0x6d); // SyncML, with content
+    for _ in 0..15_000 {
+        b.extend_from_slice(&[0x83, 0x00]); // STR_T 0
+    }
+    b.push(0x01);
+    b
+}
+
+/// Longest refusal body the catalogue accepts: a reason, never an echo of the input.
+const MAX_REFUSAL_BYTES: usize = 1024;
+
 fn http_cases(blob: &str, good_query: &str, session_cookie: &str) -> Vec<Http> {
     let good_hdr = "<VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>1</SessionID><MsgID>1</MsgID>\
                     <Target><LocURI>http://x/dm</LocURI></Target><Source><LocURI>IMEI:1</LocURI></Source>";
@@ -96,6 +113,16 @@ fn http_cases(blob: &str, good_query: &str, session_cookie: &str) -> Vec<Http> {
                 b.extend(std::iter::repeat_n(0x01, 5_000));
                 b
             },
+            400,
+        ),
+        // 64 KiB that a string table would amplify to 480 MiB of text (a two-byte reference
+        // to a 32 KiB entry, 15,000 times): refused before it grows.
+        dm("WBXML string-table bomb", DM_WBXML, wbxml_bomb(), 400),
+        // A refusal quotes at most a short, escaped excerpt of what it refuses.
+        dm(
+            "MsgID of 60 KiB",
+            DM_XML,
+            syncml(&good_hdr.replace("<MsgID>1</MsgID>", &format!("<MsgID>{}</MsgID>", "9x".repeat(30 * 1024)))),
             400,
         ),
         // The portal API.
@@ -153,8 +180,10 @@ fn every_bad_input_gets_a_clear_refusal_and_nothing_breaks() {
         // A refusal says why: in its body, or for 416 in Content-Range.
         let explained = r.status < 400 || !r.body.is_empty() || r.header("content-range").is_some();
         let syncml_ok = c.name != "unknown DM version" || String::from_utf8_lossy(&r.body).contains("<Data>505</Data>");
-        if r.status != c.status || !explained || !syncml_ok {
-            wrong.push(format!("{}: {} (wanted {}) {}", c.name, r.status, c.status, String::from_utf8_lossy(&r.body)));
+        let bounded = r.status < 400 || r.body.len() <= MAX_REFUSAL_BYTES;
+        if r.status != c.status || !explained || !syncml_ok || !bounded {
+            let body = String::from_utf8_lossy(&r.body[..r.body.len().min(300)]).into_owned();
+            wrong.push(format!("{}: {} (wanted {}), {} bytes: {body}", c.name, r.status, c.status, r.body.len()));
         }
         count += 1;
     }
@@ -263,7 +292,8 @@ fn every_bad_input_gets_a_clear_refusal_and_nothing_breaks() {
     for c in admin_cases {
         let r = send(&sys.origin, &c);
         if r.status != c.status || (r.body.is_empty() && r.status != 431) {
-            wrong.push(format!("{}: {} (wanted {}) {}", c.name, r.status, c.status, String::from_utf8_lossy(&r.body)));
+            let body = String::from_utf8_lossy(&r.body[..r.body.len().min(300)]).into_owned();
+            wrong.push(format!("{}: {} (wanted {}), {} bytes: {body}", c.name, r.status, c.status, r.body.len()));
         }
         count += 1;
     }

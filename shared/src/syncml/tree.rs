@@ -16,6 +16,43 @@ pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 pub const MAX_DEPTH: usize = 24;
 /// Most elements accepted in one message.
 pub const MAX_ELEMENTS: usize = 20_000;
+/// Most decoded text one element may hold (its text and CDATA joined), in bytes.
+pub const MAX_TEXT_BYTES: usize = 256 << 10;
+/// Most decoded text and names one message may produce, in bytes. XML text is never longer
+/// than its input, but a two-byte WBXML string-table reference stands for a whole table
+/// entry: what decoding produces is bounded on its own, before it is allocated.
+pub const MAX_DECODED_BYTES: usize = MAX_MESSAGE_BYTES;
+
+/// What decoding one message may still produce: every piece of text and every name is
+/// taken from it before it is added to the tree.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    left: usize,
+}
+
+impl Budget {
+    /// The budget of one message ([`MAX_DECODED_BYTES`]).
+    pub(crate) fn new() -> Self {
+        Budget { left: MAX_DECODED_BYTES }
+    }
+
+    /// Takes `n` bytes of output, or refuses the message.
+    pub(crate) fn take(&mut self, n: usize) -> Result<(), DecodeError> {
+        self.left = self.left.checked_sub(n).ok_or(DecodeError::Limit("decoded size"))?;
+        Ok(())
+    }
+
+    /// Appends `s` to `el`'s text when both the element's bound ([`MAX_TEXT_BYTES`]) and the
+    /// message's allow it; checked before anything grows.
+    pub(crate) fn push_text<'a>(&mut self, el: &mut Element<'a>, s: Cow<'a, str>) -> Result<(), DecodeError> {
+        if el.text.len().saturating_add(s.len()) > MAX_TEXT_BYTES {
+            return Err(DecodeError::Limit("element text size"));
+        }
+        self.take(s.len())?;
+        el.push_text(s);
+        Ok(())
+    }
+}
 
 /// An element: its local name, child elements and joined text. Names and text borrow from
 /// the input being decoded (or the message being encoded) wherever they can, so building a
@@ -108,6 +145,17 @@ impl<'a> Element<'a> {
     pub fn has(&self, name: &str) -> bool {
         self.child(name).is_some()
     }
+
+    /// The bytes of text and names in this element and all below it: what decoding it
+    /// produced, which [`MAX_DECODED_BYTES`] bounds.
+    pub fn decoded_bytes(&self) -> usize {
+        self.name.len() + self.text.len() + self.children.iter().map(Element::decoded_bytes).sum::<usize>()
+    }
+
+    /// The longest text of this element or any below it, which [`MAX_TEXT_BYTES`] bounds.
+    pub fn longest_text(&self) -> usize {
+        self.children.iter().map(Element::longest_text).fold(self.text.len(), usize::max)
+    }
 }
 
 /// Reads the root element of `bytes`.
@@ -120,8 +168,10 @@ pub fn parse(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Element<'_>> = Vec::new();
     let mut count = 0usize;
+    let mut budget = Budget::new();
     let mut root: Option<Element<'_>> = None;
-    let bad = |e: quick_xml::Error| DecodeError::Malformed(e.to_string());
+    // quick-xml's messages quote the input (a mismatched end tag's name, say): cut them.
+    let bad = |e: quick_xml::Error| DecodeError::Malformed(crate::text::excerpt(&e.to_string()));
     loop {
         let event = reader.read_event().map_err(bad)?;
         match event {
@@ -138,6 +188,7 @@ pub fn parse(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
                 }
                 let empty = matches!(event, Event::Empty(_));
                 let el = Element { name: local_name(text, s), ..Element::default() };
+                budget.take(el.name.len())?;
                 if empty {
                     attach(&mut stack, &mut root, el);
                 } else {
@@ -148,13 +199,14 @@ pub fn parse(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
                 let el = stack.pop().ok_or_else(|| DecodeError::Malformed("unbalanced end tag".into()))?;
                 attach(&mut stack, &mut root, el);
             }
-            Event::Text(t) => push_text(&mut stack, utf8(t.into_inner())?)?,
-            Event::CData(t) => push_text(&mut stack, utf8(t.into_inner())?)?,
+            Event::Text(t) => push_text(&mut stack, &mut budget, utf8(t.into_inner())?)?,
+            Event::CData(t) => push_text(&mut stack, &mut budget, utf8(t.into_inner())?)?,
             Event::GeneralRef(r) => {
                 let resolved = match r.resolve_char_ref().map_err(bad)? {
                     Some(c) => c.to_string(),
                     None => {
-                        let name = r.decode().map_err(|e| DecodeError::Malformed(e.to_string()))?;
+                        let name =
+                            r.decode().map_err(|e| DecodeError::Malformed(crate::text::excerpt(&e.to_string())))?;
                         match name.as_ref() {
                             "amp" => "&",
                             "lt" => "<",
@@ -166,7 +218,7 @@ pub fn parse(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
                         .to_owned()
                     }
                 };
-                push_text(&mut stack, Cow::Owned(resolved))?;
+                push_text(&mut stack, &mut budget, Cow::Owned(resolved))?;
             }
             // A DOCTYPE naming the public DTD is harmless (nothing is fetched); an internal
             // subset could declare entities, so it is refused.
@@ -215,14 +267,11 @@ fn attach<'a>(stack: &mut [Element<'a>], root: &mut Option<Element<'a>>, el: Ele
     }
 }
 
-fn push_text<'a>(stack: &mut [Element<'a>], s: Cow<'a, str>) -> Result<(), DecodeError> {
+fn push_text<'a>(stack: &mut [Element<'a>], budget: &mut Budget, s: Cow<'a, str>) -> Result<(), DecodeError> {
     match stack.last_mut() {
         // Indentation between child elements means nothing; skipping it saves the copies.
         Some(el) if !el.children.is_empty() && s.trim().is_empty() => Ok(()),
-        Some(el) => {
-            el.push_text(s);
-            Ok(())
-        }
+        Some(el) => budget.push_text(el, s),
         None if s.trim().is_empty() => Ok(()),
         None => Err(DecodeError::Malformed("text outside the root element".into())),
     }

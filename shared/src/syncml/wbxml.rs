@@ -4,8 +4,9 @@
 
 use super::DecodeError;
 use super::model::SyncMl;
-use super::tree::{self, Element, MAX_DEPTH, MAX_ELEMENTS, MAX_MESSAGE_BYTES};
+use super::tree::{self, Budget, Element, MAX_DEPTH, MAX_ELEMENTS, MAX_MESSAGE_BYTES};
 use super::xml;
+use crate::text::Quoted;
 
 /// Public id of "-//SYNCML//DTD SyncML 1.2//EN".
 pub const PUBLIC_ID_SYNCML_12: u32 = 0x1201;
@@ -187,8 +188,8 @@ pub fn encode(msg: &SyncMl) -> Result<Vec<u8>, DecodeError> {
 }
 
 fn write(out: &mut Vec<u8>, el: &Element<'_>, page: &mut u8) -> Result<(), DecodeError> {
-    let (p, token) =
-        tag_token(&el.name).ok_or_else(|| DecodeError::Invalid(format!("no WBXML token for <{}>", el.name)))?;
+    let (p, token) = tag_token(&el.name)
+        .ok_or_else(|| DecodeError::Invalid(format!("no WBXML token for <{}>", Quoted(&el.name))))?;
     if p != *page {
         out.extend_from_slice(&[SWITCH_PAGE, p]);
         *page = p;
@@ -292,10 +293,17 @@ fn table_str(table: &[u8], index: u32) -> Result<&[u8], DecodeError> {
 
 /// Reads the root element of a WBXML SyncML document.
 pub fn parse(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
-    parse_doc(bytes, Doc::SyncMl, 0)
+    parse_doc(bytes, Doc::SyncMl, 0, &mut Budget::new(), &mut 0)
 }
 
-fn parse_doc(bytes: &[u8], doc: Doc, depth: usize) -> Result<Element<'_>, DecodeError> {
+/// Reads one document; an embedded one shares its container's `budget` and element `count`.
+fn parse_doc<'a>(
+    bytes: &'a [u8],
+    doc: Doc,
+    depth: usize,
+    budget: &mut Budget,
+    count: &mut usize,
+) -> Result<Element<'a>, DecodeError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(DecodeError::Limit("message size"));
     }
@@ -327,7 +335,6 @@ fn parse_doc(bytes: &[u8], doc: Doc, depth: usize) -> Result<Element<'_>, Decode
     }
     let mut page = 0u8;
     let mut stack: Vec<Element<'_>> = Vec::new();
-    let mut count = 0usize;
     loop {
         let t = r.byte()?;
         match t {
@@ -341,15 +348,16 @@ fn parse_doc(bytes: &[u8], doc: Doc, depth: usize) -> Result<Element<'_>, Decode
             }
             ENTITY => {
                 let c = char::from_u32(r.mb()?).ok_or_else(|| malformed("invalid entity"))?;
-                text(&mut stack, c.to_string().into())?;
+                text(&mut stack, budget, c.to_string().into())?;
             }
             STR_I => {
                 let s = r.cstr()?;
-                text(&mut stack, utf8(s)?.into())?;
+                text(&mut stack, budget, utf8(s)?.into())?;
             }
             STR_T => {
                 let i = r.mb()?;
-                text(&mut stack, utf8(table_str(table, i)?)?.into())?;
+                // Two bytes of input, a whole table entry of output: the budget bounds it.
+                text(&mut stack, budget, utf8(table_str(table, i)?)?.into())?;
             }
             OPAQUE => {
                 let n = r.mb()? as usize;
@@ -357,13 +365,18 @@ fn parse_doc(bytes: &[u8], doc: Doc, depth: usize) -> Result<Element<'_>, Decode
                 // A DevInf document inside Data travels as an embedded WBXML document.
                 let in_data = stack.last().is_some_and(|e| e.name == "Data");
                 let embedded = if in_data && doc == Doc::SyncMl && depth == 0 && s.first() == Some(&0x02) {
-                    parse_doc(s, Doc::DevInf, depth + 1).ok()
+                    match parse_doc(s, Doc::DevInf, depth + 1, budget, count) {
+                        Ok(devinf) => Some(devinf),
+                        // Past a limit is past it, whatever the bytes turn out to be.
+                        Err(e @ DecodeError::Limit(_)) => return Err(e),
+                        Err(_) => None,
+                    }
                 } else {
                     None
                 };
                 match (embedded, stack.last_mut()) {
                     (Some(devinf), Some(data)) => data.children.push(devinf),
-                    _ => text(&mut stack, utf8(s)?.into())?,
+                    _ => text(&mut stack, budget, utf8(s)?.into())?,
                 }
             }
             0x40..=0x43 | 0x80..=0x82 | 0xC0..=0xC2 => {
@@ -378,8 +391,9 @@ fn parse_doc(bytes: &[u8], doc: Doc, depth: usize) -> Result<Element<'_>, Decode
                         .ok_or_else(|| malformed(&format!("unknown tag {:#04x} on code page {page}", t & 0x3F)))?
                         .into()
                 };
-                count += 1;
-                if count > MAX_ELEMENTS {
+                budget.take(name.len())?;
+                *count += 1;
+                if *count > MAX_ELEMENTS {
                     return Err(DecodeError::Limit("element count"));
                 }
                 if stack.len() >= MAX_DEPTH {
@@ -402,9 +416,8 @@ fn parse_doc(bytes: &[u8], doc: Doc, depth: usize) -> Result<Element<'_>, Decode
     }
 }
 
-fn text<'a>(stack: &mut [Element<'a>], s: std::borrow::Cow<'a, str>) -> Result<(), DecodeError> {
-    stack.last_mut().ok_or_else(|| malformed("text outside the root element"))?.push_text(s);
-    Ok(())
+fn text<'a>(stack: &mut [Element<'a>], budget: &mut Budget, s: std::borrow::Cow<'a, str>) -> Result<(), DecodeError> {
+    budget.push_text(stack.last_mut().ok_or_else(|| malformed("text outside the root element"))?, s)
 }
 
 /// SyncML uses no attributes; skip any, token by token, up to their END.

@@ -6,6 +6,7 @@ use quick_xml::escape::escape;
 use super::DecodeError;
 use super::model::*;
 use super::tree::{self, Element};
+use crate::text::Quoted;
 
 /// Most commands accepted in one message (nested ones included).
 pub const MAX_COMMANDS: usize = 2_000;
@@ -20,7 +21,7 @@ pub fn decode(bytes: &[u8]) -> Result<SyncMl, DecodeError> {
 /// Reads a message from an element tree (the XML and WBXML decoders both produce one).
 pub fn from_tree(root: &Element<'_>) -> Result<SyncMl, DecodeError> {
     if root.name != "SyncML" {
-        return Err(invalid(format!("root element is <{}>, not <SyncML>", root.name)));
+        return Err(invalid(format!("root element is <{}>, not <SyncML>", Quoted(&root.name))));
     }
     let hdr = root.child("SyncHdr").ok_or_else(|| invalid("no SyncHdr"))?;
     let body = root.child("SyncBody").ok_or_else(|| invalid("no SyncBody"))?;
@@ -47,7 +48,7 @@ fn invalid(why: impl Into<String>) -> DecodeError {
 }
 
 fn required(el: &Element<'_>, name: &str) -> Result<String, DecodeError> {
-    el.child_text(name).ok_or_else(|| invalid(format!("<{}> has no <{name}>", el.name)))
+    el.child_text(name).ok_or_else(|| invalid(format!("<{}> has no <{name}>", Quoted(&el.name))))
 }
 
 /// `MsgID`: a positive integer (SyncML RepPro 1.2, 5.1.13); anything else is malformed.
@@ -55,7 +56,7 @@ fn message_id(hdr: &Element<'_>) -> Result<String, DecodeError> {
     let id = required(hdr, "MsgID")?;
     match id.trim().parse::<u32>() {
         Ok(n) if n > 0 => Ok(n.to_string()),
-        _ => Err(invalid(format!("MsgID {id:?} is not a positive integer"))),
+        _ => Err(invalid(format!("MsgID {:?} is not a positive integer", Quoted(&id)))),
     }
 }
 
@@ -101,7 +102,7 @@ fn items(el: &Element<'_>) -> Result<Vec<Item>, DecodeError> {
 
 fn code(el: &Element<'_>) -> Result<u16, DecodeError> {
     let d = required(el, "Data")?;
-    d.parse().map_err(|_| invalid(format!("<{}> Data {d:?} is not a code", el.name)))
+    d.parse().map_err(|_| invalid(format!("<{}> Data {:?} is not a code", Quoted(&el.name), Quoted(&d))))
 }
 
 fn commands(parent: &Element<'_>, budget: &mut usize) -> Result<Vec<Command>, DecodeError> {
@@ -171,7 +172,7 @@ fn commands(parent: &Element<'_>, budget: &mut usize) -> Result<Vec<Command>, De
                 out.push(if el.name == "Atomic" { Command::Atomic(c) } else { Command::Sequence(c) });
                 continue;
             }
-            other => return Err(invalid(format!("unknown command <{other}>"))),
+            other => return Err(invalid(format!("unknown command <{}>", Quoted(other)))),
         };
         *budget -= 1;
         out.push(cmd);

@@ -71,10 +71,89 @@ fn rejects_foreign_and_broken_documents() {
     assert_eq!(decode(&deep), Err(DecodeError::Limit("nesting depth")));
 }
 
+/// A WBXML 1.2 SyncML document whose string table holds one entry of `entry_len` bytes
+/// (`A`s), with `body` after the header.
+fn with_table(entry_len: usize, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x02];
+    put_mb(&mut out, PUBLIC_ID_SYNCML_12);
+    put_mb(&mut out, UTF8);
+    put_mb(&mut out, entry_len as u32 + 1);
+    out.extend(std::iter::repeat_n(b'A', entry_len));
+    out.push(0);
+    out.extend_from_slice(body);
+    out
+}
+
+const SYNCML_WITH_CONTENT: u8 = 0x2D | HAS_CONTENT;
+const DATA_WITH_CONTENT: u8 = 0x0F | HAS_CONTENT;
+
+#[test]
+fn string_table_references_cannot_grow_one_element_past_its_bound() {
+    // 2 bytes of input for 32 KiB of text, 15,000 times: 64 KiB in, 480 MiB out unbounded.
+    let mut body = vec![SYNCML_WITH_CONTENT];
+    for _ in 0..15_000 {
+        body.extend_from_slice(&[STR_T, 0x00]);
+    }
+    body.push(END);
+    let bomb = with_table(32 * 1024 - 1, &body);
+    assert!(bomb.len() <= 64 * 1024, "{}", bomb.len());
+    assert_eq!(parse(&bomb), Err(DecodeError::Limit("element text size")));
+    assert_eq!(decode(&bomb), Err(DecodeError::Limit("element text size")));
+}
+
+#[test]
+fn string_table_references_cannot_grow_a_message_past_its_bound() {
+    // Each Data element stays under the element bound; together they would be 200 MiB.
+    let mut body = vec![SYNCML_WITH_CONTENT];
+    for _ in 0..6_500 {
+        body.extend_from_slice(&[DATA_WITH_CONTENT, STR_T, 0x00, END]);
+    }
+    body.push(END);
+    let bomb = with_table(32 * 1024 - 1, &body);
+    assert!(bomb.len() <= 64 * 1024, "{}", bomb.len());
+    assert_eq!(parse(&bomb), Err(DecodeError::Limit("decoded size")));
+}
+
+#[test]
+fn a_string_table_reference_within_the_bounds_decodes() {
+    let doc = with_table(5, &[SYNCML_WITH_CONTENT, DATA_WITH_CONTENT, STR_T, 0x00, END, END]);
+    let tree = parse(&doc).expect("parses");
+    assert_eq!(tree.child_text("Data").as_deref(), Some("AAAAA"));
+}
+
+#[test]
+fn refusals_do_not_quote_what_the_peer_sent_whole() {
+    // A literal tag name of 30,000 bytes (from the string table) as the root.
+    let doc = with_table(30_000, &[0x04 | HAS_CONTENT, 0x00, END]);
+    let err = decode(&doc).expect_err("not SyncML").to_string();
+    assert!(err.len() < 400, "{} bytes", err.len());
+}
+
 proptest! {
     #[test]
     fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = decode(&bytes);
+    }
+
+    #[test]
+    fn whatever_parses_stays_within_the_decoded_bounds(
+        refs in 0usize..40_000,
+        entry in 0usize..40_000,
+        spread in any::<bool>(),
+    ) {
+        let mut body = vec![SYNCML_WITH_CONTENT];
+        for _ in 0..refs {
+            if spread {
+                body.extend_from_slice(&[DATA_WITH_CONTENT, STR_T, 0x00, END]);
+            } else {
+                body.extend_from_slice(&[STR_T, 0x00]);
+            }
+        }
+        body.push(END);
+        if let Ok(tree) = parse(&with_table(entry, &body)) {
+            prop_assert!(tree.decoded_bytes() <= tree::MAX_DECODED_BYTES);
+            prop_assert!(tree.longest_text() <= tree::MAX_TEXT_BYTES);
+        }
     }
 
     #[test]
