@@ -260,7 +260,7 @@ impl System {
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace().join("edge/build"));
         assert!(bundle.join("index_bg.wasm").exists(), "edge bundle missing: run `make test`");
-        let out = Command::new(bin("portaldm-origin"))
+        let out = origin_bin()
             .args(["dev-setup", "--dir"])
             .arg(dir.path())
             .args(["--origin-port", &op.to_string(), "--edge-port", &ep.to_string(), "--edge-bundle"])
@@ -322,7 +322,7 @@ impl System {
 
     /// A `portaldm-origin` command on this system's configuration.
     pub fn origin_cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin("portaldm-origin"));
+        let mut c = origin_bin();
         c.arg("-c").arg(self.dir.path().join("origin.toml")).args(args);
         c
     }
@@ -452,6 +452,14 @@ impl System {
     pub fn run_dmclient(&self, config: &Path, trigger: &[u8]) -> Output {
         wait_with_timeout(self.spawn_dmclient(config, trigger), Duration::from_secs(90))
     }
+}
+
+/// A `portaldm-origin` command without the harness's own `PORTALDM_*` variables, which the
+/// origin would read as configuration overrides.
+fn origin_bin() -> Command {
+    let mut c = Command::new(bin("portaldm-origin"));
+    c.env_remove("PORTALDM_BIN_DIR").env_remove("PORTALDM_EDGE_BUNDLE");
+    c
 }
 
 /// A `dmclient -c <cfg>` command, to add a subcommand to.
