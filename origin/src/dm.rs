@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use portaldm_shared::auth::server::Verdict;
+use portaldm_shared::auth::server::{ClientProved, Verdict};
 use portaldm_shared::auth::{self, HmacProof};
 use portaldm_shared::binding::BrowserBinding;
 use portaldm_shared::catalog::Place;
@@ -122,7 +122,6 @@ async fn authenticate_and_exchange(
             Flow::Hold(point) => Exchanged::Hold(point, Seal { enc, sealed: None }),
         });
     };
-    device.auth.absorb(msg);
     let proof = HmacProof { header: hmac_header, body: &body };
     let verdict = device
         .auth
@@ -130,25 +129,29 @@ async fn authenticate_and_exchange(
         .map_err(|e| AppError::Internal(e.into()));
     // Only the credential check reads the raw bytes; the exchange may hold for minutes.
     drop(body);
-    let (flow, chal) = match verdict? {
+    let (flow, sealing) = match verdict? {
         Verdict::Refused { reply, error, ended } => {
             tracing::info!(dev_id = %Quoted(&msg.hdr.source), %error, ended, "DM credentials refused");
-            (Exchange { st, enc, sealed: Some((&device, None)) }.encode(&reply).map(Flow::Reply), None)
+            // Unsealed: the server proves itself only to a client that has proved itself.
+            (Exchange { st, enc, sealed: None }.encode(&reply).map(Flow::Reply), None)
         }
-        Verdict::Accepted { chal } => {
-            let x = Exchange { st, enc, sealed: Some((&device, chal.clone())) };
-            (exchange(&x, msg, true, stored).await, chal)
+        Verdict::Accepted { chal, proved } => {
+            let x = Exchange { st, enc, sealed: Some((&device, chal.clone(), proved.clone())) };
+            (exchange(&x, msg, true, stored).await, Some((chal, proved)))
         }
     };
     // Kept whatever happened next (and before any hold): the nonce handed out is the one the
     // device will use.
     st.store.save_auth_state(&msg.hdr.source, &device.auth, now_ms()).await?;
-    Ok(match flow? {
-        Flow::Reply(answer) => {
-            let hmac = device.auth.hmac(&device.account, &answer);
+    Ok(match (flow?, sealing) {
+        (Flow::Reply(answer), sealing) => {
+            let hmac = sealing.and_then(|(_, proved)| device.auth.hmac(&proved, &device.account, &answer));
             Exchanged::Reply(answer, hmac)
         }
-        Flow::Hold(point) => Exchanged::Hold(point, Seal { enc, sealed: Some(Box::new((device, chal))) }),
+        (Flow::Hold(point), Some((chal, proved))) => {
+            Exchanged::Hold(point, Seal { enc, sealed: Some(Box::new((device, chal, proved))) })
+        }
+        (Flow::Hold(point), None) => Exchanged::Hold(point, Seal { enc, sealed: None }),
     })
 }
 
@@ -157,16 +160,16 @@ async fn authenticate_and_exchange(
 struct Exchange<'a> {
     st: &'a AppState,
     enc: DmEncoding,
-    sealed: Option<(&'a DeviceAccount, Option<Chal>)>,
+    sealed: Option<(&'a DeviceAccount, Option<Chal>, ClientProved)>,
 }
 
 impl Exchange<'_> {
     fn encode(&self, msg: &SyncMl) -> Result<Vec<u8>, AppError> {
         let bytes = match self.sealed.as_ref() {
-            Some((device, chal)) => {
+            Some((device, chal, proved)) => {
                 let mut msg = msg.clone();
                 auth::server::attach(&mut msg, chal.clone());
-                device.auth.seal(&device.account, &mut msg);
+                device.auth.seal(proved, &device.account, &mut msg);
                 syncml::encode(self.enc, &msg)
             }
             None => syncml::encode(self.enc, msg),
@@ -178,7 +181,7 @@ impl Exchange<'_> {
 /// An `Exchange` kept across a hold: the encoding and the device account that seals the answer.
 struct Seal {
     enc: DmEncoding,
-    sealed: Option<Box<(DeviceAccount, Option<Chal>)>>,
+    sealed: Option<Box<(DeviceAccount, Option<Chal>, ClientProved)>>,
 }
 
 /// A session's step: its answer, or a hold for the user's choice.
@@ -411,10 +414,11 @@ impl Held {
     async fn answer(self, st: &AppState, reply: Result<SyncMl, AppError>) -> Result<Response, AppError> {
         let Held { point, seal, answer_type } = self;
         let reply = reply?;
-        let sealed = seal.sealed.as_deref().map(|(device, chal)| (device, chal.clone()));
+        let sealed = seal.sealed.as_deref().map(|(device, chal, proved)| (device, chal.clone(), proved.clone()));
         let bytes = Exchange { st, enc: seal.enc, sealed }.encode(&reply)?;
         st.store.save_dm_session(&point.session, &bytes, now_ms()).await?;
-        let hmac = seal.sealed.as_deref().and_then(|(device, _)| device.auth.hmac(&device.account, &bytes));
+        let hmac =
+            seal.sealed.as_deref().and_then(|(device, _, proved)| device.auth.hmac(proved, &device.account, &bytes));
         Ok(dm_response(answer_type, bytes, hmac))
     }
 }

@@ -286,3 +286,51 @@ fn dmclient_check_gets_the_recommended_update_without_a_browser() {
     assert!(text.contains("signature  pkg1."), "{text}");
     assert!(text.contains("results    1 x 200 (installed successfully)"), "{text}");
 }
+
+/// A message from `DEV_ID` in session `sid` whose Status for the server's header hands the
+/// server `nonce` for its proof, with `cred` (a `<Cred>` element) if any.
+fn offering_nonce(sid: &str, nonce: &str, cred: &str) -> String {
+    format!(
+        "<SyncML xmlns=\"SYNCML:SYNCML1.2\"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto>\
+         <SessionID>{sid}</SessionID><MsgID>1</MsgID><Target><LocURI>http://x/dm</LocURI></Target>\
+         <Source><LocURI>{DEV_ID}</LocURI></Source>{cred}</SyncHdr><SyncBody>\
+         <Status><CmdID>1</CmdID><MsgRef>1</MsgRef><CmdRef>0</CmdRef><Cmd>SyncHdr</Cmd>\
+         <Chal><Meta><Format xmlns=\"syncml:metinf\">b64</Format><Type xmlns=\"syncml:metinf\">syncml:auth-md5</Type>\
+         <NextNonce xmlns=\"syncml:metinf\">{nonce}</NextNonce></Meta></Chal><Data>212</Data></Status>\
+         <Alert><CmdID>2</CmdID><Data>1201</Data></Alert><Final/></SyncBody></SyncML>"
+    )
+}
+
+#[test]
+fn the_server_never_proves_itself_to_a_stranger() {
+    let sys = System::start(Options { hold_secs: 1, ..Options::default() });
+    for scheme in ["md5", "hmac"] {
+        let auth = account(&sys, &[DEV_ID, "--scheme", scheme]);
+        assert!(auth.contains("server_password"));
+        let wrong_cred = "<Cred><Meta><Format xmlns=\"syncml:metinf\">b64</Format>\
+                          <Type xmlns=\"syncml:metinf\">syncml:auth-md5</Type></Meta><Data>AAAAAAAAAAAAAAAAAAAAAA==</Data></Cred>";
+        for (n, cred) in ["", wrong_cred].into_iter().enumerate() {
+            let body = offering_nonce(&format!("{}", 40 + n), "YXR0YWNrZXItbm9uY2U=", cred);
+            let r = post(&format!("{}/dm", sys.edge), "application/vnd.syncml.dm+xml", body.as_bytes());
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            let answer = xml::decode(&r.body).expect("a SyncML answer");
+            assert!(answer.hdr.cred.is_none(), "{scheme}: the refusal carries the server's credential");
+            assert!(r.header("x-syncml-hmac").is_none(), "{scheme}: the refusal carries the server's HMAC");
+            let refused = answer
+                .body
+                .commands
+                .iter()
+                .any(|c| matches!(c, Command::Status(s) if s.cmd == "SyncHdr" && s.data >= 400));
+            assert!(refused, "{scheme}: not refused");
+        }
+    }
+    // The device itself, with its real account, still runs the whole flow: its nonces were
+    // not replaced by the stranger's.
+    let auth = account(&sys, &[DEV_ID, "--scheme", "md5"]);
+    let cfg = config(&sys, "after-stranger.toml", "xml", &auth);
+    for _ in 0..2 {
+        let body = offering_nonce("77", "YXR0YWNrZXItbm9uY2U=", "");
+        post(&format!("{}/dm", sys.edge), "application/vnd.syncml.dm+xml", body.as_bytes());
+    }
+    flow(&sys, &cfg);
+}

@@ -53,18 +53,32 @@ pub struct ServerAuth {
     failures: u8,
     /// When that session last moved.
     at: u64,
+    /// The credential that authenticated that session's message 1: a message 1 carrying
+    /// the same is that message repeated (its answer was lost); any other opens a new session.
+    #[serde(default)]
+    opened_by: Option<String>,
 }
+
+/// Proof that the client has proved itself in the current session, made only by
+/// [`ServerAuth::check`] when it accepts a message. Sealing an answer with the server's own
+/// credential takes one: the server proves itself to nobody else, so no stranger can have it
+/// compute that credential over a nonce of the stranger's choosing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientProved(());
 
 /// What to do with a client message after [`ServerAuth::check`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub enum Verdict {
-    /// Go on; attach `chal` (a fresh client nonce), if any, to the header Status with [`attach`].
+    /// Go on; attach `chal` (a fresh client nonce), if any, to the header Status with [`attach`],
+    /// and seal the answer with `proved`.
     Accepted {
         /// The challenge carrying the next nonce.
         chal: Option<Chal>,
+        /// The client proved itself in this session.
+        proved: ClientProved,
     },
-    /// Send this answer and nothing else; no command of the message is executed.
+    /// Send this answer, unsealed, and nothing else; no command of the message is executed.
     Refused {
         /// The closing answer (401 or 407 with a `Chal`).
         reply: Box<SyncMl>,
@@ -78,7 +92,9 @@ pub enum Verdict {
 impl ServerAuth {
     /// Checks the client's credentials on `msg` (`proof` carries the HMAC header and body).
     /// A session that has authenticated is not asked again, except under HMAC, which covers
-    /// every message.
+    /// every message. A message 1 opens a new session (which authenticates afresh) unless it
+    /// repeats the one that opened the current session. Only an accepted message's nonce for
+    /// the server (its Status for the server's header) is kept.
     pub fn check(
         &mut self,
         account: &Account,
@@ -89,31 +105,44 @@ impl ServerAuth {
         rng: &mut dyn SecureRandom,
     ) -> Result<Verdict, RandomUnavailable> {
         // A repeated message 1 (its answer was lost) stays in the session it opened, so the
-        // session machine can resend that answer instead of seeing a stale credential.
-        let same_session =
-            msg.hdr.session_id.eq_ignore_ascii_case(&self.session) && now.0.saturating_sub(self.at) < IDLE_LIMIT_MS;
+        // session machine can resend that answer instead of seeing a stale credential; a new
+        // session that reuses the SessionID (clients that always use `1`) starts afresh.
+        let credential = opening_credential(msg, proof);
+        let repeats_opening = msg.hdr.msg_id != "1" || (credential.is_some() && credential == self.opened_by);
+        let same_session = msg.hdr.session_id.eq_ignore_ascii_case(&self.session)
+            && now.0.saturating_sub(self.at) < IDLE_LIMIT_MS
+            && repeats_opening;
         if !same_session {
             self.session = msg.hdr.session_id.clone();
             self.authenticated = false;
             self.failures = 0;
+            self.opened_by = None;
         }
         self.at = now.0;
         if self.failures >= MAX_TRIES {
             return self.refuse(account.scheme, msg, server_uri, AuthError::Invalid, rng);
         }
         if self.authenticated && account.scheme != Scheme::Hmac {
-            return Ok(Verdict::Accepted { chal: None });
+            self.absorb(msg);
+            return Ok(Verdict::Accepted { chal: None, proved: ClientProved(()) });
         }
         // The account was found by the header's Source (the DevId); the user name it holds
         // may differ (Basic and HMAC carry it and are checked against it).
         let result = check(account.scheme, msg.hdr.cred.as_ref(), proof, &account.client, &self.client_nonce);
         match result {
-            Ok(()) if self.authenticated => Ok(Verdict::Accepted { chal: None }),
+            Ok(()) if self.authenticated => {
+                self.absorb(msg);
+                Ok(Verdict::Accepted { chal: None, proved: ClientProved(()) })
+            }
             Ok(()) => {
                 self.authenticated = true;
+                if msg.hdr.msg_id == "1" {
+                    self.opened_by = credential;
+                }
+                self.absorb(msg);
                 // A fresh nonce for next time, so a captured credential cannot be replayed.
                 self.client_nonce = Nonce::from_bytes(&bytes::<16>(rng)?);
-                Ok(Verdict::Accepted { chal: Some(chal(account.scheme, &self.client_nonce)) })
+                Ok(Verdict::Accepted { chal: Some(chal(account.scheme, &self.client_nonce)), proved: ClientProved(()) })
             }
             Err(e) => {
                 self.failures += 1;
@@ -145,17 +174,18 @@ impl ServerAuth {
         Ok(Verdict::Refused { reply: Box::new(reply), error, ended })
     }
 
-    /// Takes the nonce the client gave for the server (a `Chal` in its Status for our header).
-    pub fn absorb(&mut self, msg: &SyncMl) {
+    /// Takes the nonce the client gave for the server (a `Chal` in its Status for our header),
+    /// from a message that has been accepted.
+    fn absorb(&mut self, msg: &SyncMl) {
         if let Some(next) = header_chal(msg) {
             self.server_nonce = Nonce(next);
         }
     }
 
-    /// Proves the server on an answer: a `Cred` in the header (MD5) or, under HMAC, the value
-    /// of the `x-syncml-hmac` header to send with `encode(reply)`. Call [`ServerAuth::hmac`]
-    /// for the latter once the bytes exist.
-    pub fn seal(&self, account: &Account, reply: &mut SyncMl) {
+    /// Proves the server on an answer to a client that has proved itself: a `Cred` in the
+    /// header (MD5) or, under HMAC, the value of the `x-syncml-hmac` header to send with
+    /// `encode(reply)`. Call [`ServerAuth::hmac`] for the latter once the bytes exist.
+    pub fn seal(&self, _proved: &ClientProved, account: &Account, reply: &mut SyncMl) {
         if let Some(server) = &account.server
             && account.scheme != Scheme::Hmac
         {
@@ -164,12 +194,21 @@ impl ServerAuth {
         }
     }
 
-    /// The `x-syncml-hmac` header for an encoded answer, when the account uses HMAC.
-    pub fn hmac(&self, account: &Account, body: &[u8]) -> Option<String> {
+    /// The `x-syncml-hmac` header for an encoded answer to a client that has proved itself,
+    /// when the account uses HMAC.
+    pub fn hmac(&self, _proved: &ClientProved, account: &Account, body: &[u8]) -> Option<String> {
         match (&account.server, account.scheme) {
             (Some(server), Scheme::Hmac) => Some(hmac_header(server, &self.server_nonce, body)),
             _ => None,
         }
+    }
+}
+
+/// What identifies the credential of a message 1: its `Cred` data, or under HMAC the MAC.
+fn opening_credential(msg: &SyncMl, proof: HmacProof<'_>) -> Option<String> {
+    match &msg.hdr.cred {
+        Some(c) => Some(c.data.trim().to_owned()),
+        None => proof.header.and_then(|h| super::parse_hmac_header(h).ok()).map(|v| v.mac),
     }
 }
 

@@ -108,11 +108,11 @@ fn server_challenges_then_accepts_and_rotates_the_nonce() {
 
     let good = cred(Scheme::Md5, &acct.client, None, &nonce);
     let v = st.check(&acct, &msg("7", "2", good.clone()), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
-    let Verdict::Accepted { chal: Some(next) } = v else { panic!("accepted with a new nonce: {v:?}") };
+    let Verdict::Accepted { chal: Some(next), .. } = v else { panic!("accepted with a new nonce: {v:?}") };
     assert_ne!(next.meta.next_nonce.as_deref(), Some(nonce.0.as_str()));
     // Later messages of the session need no credentials.
     let v = st.check(&acct, &msg("7", "3", None), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
-    assert_eq!(v, Verdict::Accepted { chal: None });
+    assert!(matches!(v, Verdict::Accepted { chal: None, .. }), "{v:?}");
     // A new session replaying the old credential is refused: the nonce has moved on.
     let v = st.check(&acct, &msg("8", "1", good), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
     assert!(matches!(v, Verdict::Refused { error: AuthError::Invalid, .. }), "{v:?}");
@@ -179,7 +179,8 @@ fn both_sides_authenticate_and_recover_a_stale_nonce() {
         let body = xml::encode(&first);
         let hmac = client.hmac(&body);
         let proof = HmacProof { header: hmac.as_deref(), body: &body };
-        let Verdict::Accepted { chal } = server.check(&acct, &first, proof, URI, NOW, &mut rng).expect("rng") else {
+        let Verdict::Accepted { chal, proved } = server.check(&acct, &first, proof, URI, NOW, &mut rng).expect("rng")
+        else {
             panic!("fresh nonce must be accepted ({scheme:?})")
         };
         // The server answers, proving itself with the nonce it holds for this device.
@@ -192,9 +193,9 @@ fn both_sides_authenticate_and_recover_a_stale_nonce() {
             ..Status::default()
         }));
         attach(&mut answer, chal);
-        server.seal(&acct, &mut answer);
+        server.seal(&proved, &acct, &mut answer);
         let body = xml::encode(&answer);
-        let hmac = server.hmac(&acct, &body);
+        let hmac = server.hmac(&proved, &acct, &body);
         let answer = xml::decode(&body).expect("decodes");
         assert_eq!(client.on_header_status(header_status(&answer)), Ok(HeaderOutcome::Accepted));
         assert_eq!(client.nonces().client, server.client_nonce);
@@ -240,4 +241,69 @@ fn client_gives_up_after_the_allowed_tries() {
     let mut client = ClientAuth::new(account(Scheme::Md5), None, Nonces::default(), &mut TestRng(8)).expect("rng");
     let bare = Status { chal: None, ..challenge };
     assert!(client.on_header_status(&bare).is_err());
+}
+
+/// A message whose Status for the server's header hands the server `nonce` for its proof.
+fn with_server_nonce(mut m: SyncMl, nonce: &str) -> SyncMl {
+    m.body.commands.push(Command::Status(Status {
+        cmd_id: "1".into(),
+        msg_ref: "1".into(),
+        cmd_ref: "0".into(),
+        cmd: "SyncHdr".into(),
+        chal: Some(chal(Scheme::Md5, &Nonce(nonce.into()))),
+        data: 212,
+        ..Status::default()
+    }));
+    m
+}
+
+#[test]
+fn nonces_from_messages_that_did_not_authenticate_are_never_kept() {
+    // A stranger posing as the device hands the server a nonce of its choosing.
+    let acct = account(Scheme::Md5);
+    let mut st = ServerAuth::default();
+    let before = st.server_nonce.clone();
+    let forged = with_server_nonce(msg("7", "1", None), "YXR0YWNrZXI=");
+    let v = st.check(&acct, &forged, HmacProof::NONE, URI, NOW, &mut TestRng(9)).expect("rng");
+    assert!(matches!(v, Verdict::Refused { .. }), "{v:?}");
+    assert_eq!(st.server_nonce, before, "the stranger's nonce must not be kept");
+    // With a wrong credential too.
+    let bad = cred(Scheme::Md5, &Secret::from_password("IMEI:1", "guess"), None, &Nonce::default());
+    let forged = with_server_nonce(msg("7", "2", bad), "YXR0YWNrZXI=");
+    let v = st.check(&acct, &forged, HmacProof::NONE, URI, NOW, &mut TestRng(9)).expect("rng");
+    assert!(matches!(v, Verdict::Refused { .. }), "{v:?}");
+    assert_eq!(st.server_nonce, before);
+}
+
+#[test]
+fn an_authenticated_message_hands_the_server_its_next_nonce() {
+    let acct = account(Scheme::Md5);
+    let mut st = ServerAuth::default();
+    st.client_nonce = Nonce::from_bytes(b"n1");
+    let good = cred(Scheme::Md5, &acct.client, None, &st.client_nonce);
+    let m = with_server_nonce(msg("7", "1", good), "bmV4dA==");
+    let v = st.check(&acct, &m, HmacProof::NONE, URI, NOW, &mut TestRng(9)).expect("rng");
+    assert!(matches!(v, Verdict::Accepted { .. }), "{v:?}");
+    assert_eq!(st.server_nonce, Nonce("bmV4dA==".into()));
+}
+
+#[test]
+fn a_new_session_reusing_the_session_id_authenticates_again() {
+    let acct = account(Scheme::Md5);
+    let mut st = ServerAuth::default();
+    let mut rng = TestRng(10);
+    st.client_nonce = Nonce::from_bytes(b"n1");
+    let good = cred(Scheme::Md5, &acct.client, None, &st.client_nonce);
+    let v = st.check(&acct, &msg("1", "1", good.clone()), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
+    assert!(matches!(v, Verdict::Accepted { .. }), "{v:?}");
+    let v = st.check(&acct, &msg("1", "2", None), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
+    assert!(matches!(v, Verdict::Accepted { .. }), "later messages of the session: {v:?}");
+    // Its message 1 repeated (the answer was lost) still belongs to it.
+    let v = st.check(&acct, &msg("1", "1", good), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
+    assert!(matches!(v, Verdict::Accepted { .. }), "a repeated message 1: {v:?}");
+    // A new session with the same SessionID and no credential is refused.
+    let v = st.check(&acct, &msg("1", "1", None), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
+    assert!(matches!(v, Verdict::Refused { error: AuthError::Missing, .. }), "{v:?}");
+    let v = st.check(&acct, &msg("1", "2", None), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
+    assert!(matches!(v, Verdict::Refused { .. }), "nor does it inherit the old session: {v:?}");
 }

@@ -251,10 +251,12 @@ impl ServerSession {
     }
 
     /// Whether `msg`, arriving `idle_ms` after this session last moved, continues it. The
-    /// 16-bit SessionID repeats: a message 1 after the session ended, or any message after
-    /// [`IDLE_LIMIT_MS`], opens a new session instead.
+    /// 16-bit SessionID repeats (some clients use `1` for every session): a message 1 opens a
+    /// new session unless it repeats this session's own message 1 (its answer was lost, and
+    /// the session has not moved on), and any message after [`IDLE_LIMIT_MS`] does too.
     pub fn continued_by(&self, msg: &SyncMl, idle_ms: u64) -> bool {
-        idle_ms < IDLE_LIMIT_MS && !(self.state == State::Ended && msg.hdr.msg_id == "1")
+        let repeat_of_first = self.last_client_msg_id == "1" && self.state != State::Ended;
+        idle_ms < IDLE_LIMIT_MS && (msg.hdr.msg_id != "1" || repeat_of_first)
     }
 
     /// Whether `msg` is the next message of this session (same SessionID and device).

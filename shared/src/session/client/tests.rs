@@ -192,6 +192,19 @@ fn a_reused_session_id_opens_a_new_session_only_when_the_old_one_is_over() {
 }
 
 #[test]
+fn a_message_1_reusing_the_session_id_of_a_live_session_opens_a_new_one() {
+    let (mut client, mut server, pkg2) = open();
+    let mut first = send(client.handle(&pkg2).expect("pkg2"));
+    first.hdr.msg_id = "1".into();
+    // Still at its first message: a message 1 is that message repeated.
+    assert!(server.continued_by(&first, 1_000), "a repeated message 1");
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    // Moved on (held in package 4, not ended): a message 1 is a new session, not this one.
+    assert!(!server.continued_by(&first, 1_000), "a new session that reuses the SessionID");
+}
+
+#[test]
 fn a_held_session_keeps_nothing_of_package_2() {
     let (mut client, mut server, pkg2) = open();
     let before = serde_json::to_string(&server).expect("serializes");
