@@ -268,8 +268,9 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
             Ok(o) => o,
             Err(e) => return refusal(x, msg, e.status(), &e),
         };
-        st.store.upsert_device(&opening.device, now).await?;
         if opening.results.is_empty() {
+            // Only an authenticated device gets here (`ReportOpening::read`).
+            st.store.upsert_device(&opening.device, now).await?;
             // An authenticated device checking in: read its DevDetail in a short session.
             let (session, pkg2) = match ServerSession::accept_check_in(msg, &st.cfg.dm_uri, x.enc) {
                 Ok(opened) => opened,
@@ -282,12 +283,16 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
         }
         let mut verdicts = Vec::with_capacity(opening.results.len());
         let mut order = None;
+        // A report proves itself by its correlators (or the device's credentials): until one
+        // names a delivery to this device, nothing it says is written.
+        let mut verified = authenticated;
         for r in &opening.results {
             if let Some(next) = r.update_order() {
                 // The first of two steps is done; not an outcome. Order the Update while the
                 // delivery still waits for its outcome (again, if the device asks again).
                 let awaits = st.store.awaits_result(&opening.device.dev_id, &r.correlator).await?;
                 tracing::info!(dev_id = %Quoted(&opening.device.dev_id), correlator = %Quoted(&r.correlator), ?awaits, "download done");
+                verified |= awaits.is_some();
                 verdicts.push(if awaits.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND });
                 if awaits == Some(true) && order.is_none() {
                     order = Some(next);
@@ -299,10 +304,14 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
                 crate::metrics::result(r.code.0);
             }
             tracing::info!(dev_id = %Quoted(&opening.device.dev_id), correlator = %Quoted(&r.correlator), code = r.code.0, ?outcome, "result");
+            verified |= outcome != RecordOutcome::Unknown;
             verdicts.push(match outcome {
                 RecordOutcome::Recorded | RecordOutcome::Duplicate => StatusCode::OK,
                 RecordOutcome::Unknown => StatusCode::NOT_FOUND,
             });
+        }
+        if verified {
+            st.store.upsert_device(&opening.device, now).await?;
         }
         if let Some(order) = order {
             let (session, reply) = opening.reply_ordering_update(msg, &st.cfg.dm_uri, &verdicts, &order, x.enc);

@@ -79,6 +79,38 @@ impl DeviceDetails {
         }
     }
 
+    /// Whether `./DevDetail` was read (a DevInfo-only report carries none of it).
+    pub fn has_dev_detail(&self) -> bool {
+        self.fw_v.is_some()
+            || self.sw_v.is_some()
+            || self.hw_v.is_some()
+            || self.dev_typ.is_some()
+            || self.oem.is_some()
+    }
+
+    /// These details, with every field they lack taken from `known` (what the registry held
+    /// for the same device): a report carrying DevInfo only must not erase FwV, SwV or HwV.
+    pub fn keeping(mut self, known: &DeviceDetails) -> Self {
+        if known.dev_id != self.dev_id {
+            return self;
+        }
+        let fill = |mine: &mut Option<String>, theirs: &Option<String>| {
+            if mine.is_none() {
+                mine.clone_from(theirs);
+            }
+        };
+        fill(&mut self.man, &known.man);
+        fill(&mut self.model, &known.model);
+        fill(&mut self.dm_v, &known.dm_v);
+        fill(&mut self.lang, &known.lang);
+        fill(&mut self.fw_v, &known.fw_v);
+        fill(&mut self.sw_v, &known.sw_v);
+        fill(&mut self.hw_v, &known.hw_v);
+        fill(&mut self.dev_typ, &known.dev_typ);
+        fill(&mut self.oem, &known.oem);
+        self
+    }
+
     /// Takes every leaf item (Source LocURI + Data) it knows.
     pub fn absorb(&mut self, items: &[Item]) {
         for i in items {
@@ -121,6 +153,26 @@ impl DeviceDetails {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_devinfo_only_report_keeps_the_known_devdetail() {
+        let known = DeviceDetails {
+            dev_id: "IMEI:1".into(),
+            model: Some("X1".into()),
+            fw_v: Some("1.0".into()),
+            hw_v: Some("r2".into()),
+            ..DeviceDetails::default()
+        };
+        let report = DeviceDetails { dev_id: "IMEI:1".into(), model: Some("X1b".into()), ..DeviceDetails::default() };
+        assert!(!report.has_dev_detail() && known.has_dev_detail());
+        let kept = report.clone().keeping(&known);
+        assert_eq!(
+            (kept.model.as_deref(), kept.fw_v.as_deref(), kept.hw_v.as_deref()),
+            (Some("X1b"), Some("1.0"), Some("r2"))
+        );
+        let other = DeviceDetails { dev_id: "IMEI:2".into(), ..known };
+        assert_eq!(report.clone().keeping(&other), report, "another device's details are never mixed in");
+    }
 
     #[test]
     fn absorbs_leaves_and_skips_interior_nodes() {

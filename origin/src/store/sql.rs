@@ -39,6 +39,24 @@ macro_rules! store_impl {
         }
 
         async fn upsert_device_on(c: &mut $conn, d: &DeviceDetails, now: i64) -> StoreResult<()> {
+            // DevInfo alone (package 1, a result report) keeps what the registry knew of the rest.
+            let merged;
+            let d = if d.has_dev_detail() {
+                d
+            } else {
+                let known = sqlx::query("SELECT details FROM devices WHERE dev_id = $1")
+                    .bind(&d.dev_id)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                match known {
+                    Some(row) => {
+                        let known: DeviceDetails = parse(&row.try_get::<String, _>("details")?)?;
+                        merged = d.clone().keeping(&known);
+                        &merged
+                    }
+                    None => d,
+                }
+            };
             sqlx::query(
                 "INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (dev_id) DO UPDATE SET details = excluded.details, last_seen = excluded.last_seen",
