@@ -64,6 +64,22 @@ pub struct Config {
     /// Largest request body accepted (bytes).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// How long a new connection may stay silent before its first byte (seconds, 1 to 3600;
+    /// default 10); then it is closed.
+    #[serde(default = "default_first_byte_timeout")]
+    pub first_byte_timeout_secs: u64,
+    /// How long a keep-alive connection may idle between requests (seconds, 1 to 86400;
+    /// default 60); then it is closed. A request in flight, such as a DM message held while the
+    /// user chooses, is not idle. Handsets and the edge reuse connections: keep it generous.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once, held DM sessions' included (1 to 1,000,000); past it a
+    /// new connection gets 503 with `Retry-After` and is closed, while the open ones are served
+    /// on. Default: three quarters of the process's open-files limit (`ulimit -n`; 768 where it
+    /// cannot be read), leaving the rest for the database, blob files and logs. Keep it below
+    /// that limit: raise `ulimit -n` (systemd `LimitNOFILE`) to hold more sessions.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
     /// Packages up to this size are delivered inside the DM session (`Update/PkgData`,
     /// split over messages) when the device's MaxObjSize allows; 0 (default) never.
     #[serde(default)]
@@ -116,6 +132,38 @@ fn default_max_upload() -> u64 {
 fn default_max_body() -> usize {
     64 * 1024
 }
+fn default_first_byte_timeout() -> u64 {
+    10
+}
+fn default_idle_timeout() -> u64 {
+    60
+}
+
+/// The largest `max_connections` accepted.
+const MAX_CONNECTIONS: usize = 1_000_000;
+
+/// The process's open-files limit (its soft `RLIMIT_NOFILE`), where the OS tells it.
+pub fn open_files_limit() -> Option<u64> {
+    // Linux: "Max open files            1024                 524288               files".
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find_map(|l| l.strip_prefix("Max open files"))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// A configuration value out of its range.
+#[derive(Debug, thiserror::Error)]
+#[error("{key} = {value} is out of range ({min} to {max})")]
+pub struct OutOfRange {
+    key: &'static str,
+    value: u64,
+    min: u64,
+    max: u64,
+}
+
+/// Checks that `value` of `key` lies in `min..=max`.
+fn in_range(key: &'static str, value: u64, min: u64, max: u64) -> Result<(), OutOfRange> {
+    if (min..=max).contains(&value) { Ok(()) } else { Err(OutOfRange { key, value, min, max }) }
+}
 
 impl Config {
     /// Reads `path` and applies `PORTALDM_*` overrides.
@@ -141,7 +189,28 @@ impl Config {
         cfg.cdn_key_list().context("cdn_keys")?;
         cfg.edge_key_list().context("edge_keys")?;
         cfg.package_key().context("package_signing_key")?;
+        cfg.check_connection_limits()?;
         Ok(cfg)
+    }
+
+    /// Checks the connection deadlines and cap: a zero would close or refuse every connection,
+    /// a huge deadline would overflow the clock.
+    pub fn check_connection_limits(&self) -> Result<(), OutOfRange> {
+        in_range("first_byte_timeout_secs", self.first_byte_timeout_secs, 1, 3600)?;
+        in_range("idle_timeout_secs", self.idle_timeout_secs, 1, 86_400)?;
+        if let Some(max) = self.max_connections {
+            in_range("max_connections", max as u64, 1, MAX_CONNECTIONS as u64)?;
+        }
+        Ok(())
+    }
+
+    /// The cap on connections open at once: `max_connections`, or by default three quarters
+    /// of the open-files limit.
+    pub fn connection_cap(&self) -> usize {
+        self.max_connections.unwrap_or_else(|| {
+            let files = open_files_limit().unwrap_or(1024).min(MAX_CONNECTIONS as u64 * 4 / 3);
+            usize::try_from(files / 4 * 3).unwrap_or(MAX_CONNECTIONS).max(1)
+        })
     }
 
     /// The configured keys by id, for `keys list` and the admin API.

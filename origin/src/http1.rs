@@ -13,21 +13,24 @@
 //! `Expect`, upgrades, HTTP/2, `HEAD`, malformed or oversized heads and bodies) go to hyper,
 //! which answers or refuses them as for any other route.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout_at};
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::{Instant, sleep_until, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
@@ -43,6 +46,17 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Headers a DM message may carry to be read here; more go to hyper.
 const MAX_HEADERS: usize = 32;
 
+/// What a connection past the cap is told before it is closed.
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\n\
+    content-type: text/plain; charset=utf-8\r\ncontent-length: 48\r\nconnection: close\r\n\r\n\
+    too many connections open: try again in a while\n";
+
+/// How long a refused connection is kept to let its client read the refusal.
+const REFUSAL_LINGER: Duration = Duration::from_secs(2);
+
+/// Refused connections kept lingering at once; past that they are closed at once.
+const MAX_LINGERING: usize = 64;
+
 /// What every connection shares.
 pub struct Conns {
     /// The origin's routes, for DM messages and (through hyper) everything else.
@@ -53,22 +67,88 @@ pub struct Conns {
     pub max_body: usize,
     /// How long a request's body may take to arrive.
     pub body_timeout: Duration,
+    /// How long a new connection may stay silent before it is closed.
+    pub first_byte_timeout: Duration,
+    /// How long a connection may stay open with no request in flight (a held message is one).
+    pub idle_timeout: Duration,
+    /// The connections open at once, and their cap.
+    pub cap: Cap,
     /// Cancelled when the server stops: idle connections close, busy ones after their answer.
     pub shutdown: CancellationToken,
+}
+
+/// The cap on connections open at once: past it, a new connection is refused with 503.
+pub struct Cap {
+    /// One permit per connection that may be open; each served connection holds one.
+    open: Arc<Semaphore>,
+    /// Refused connections still lingering (see [`refuse`]).
+    lingering: Arc<Semaphore>,
+    /// Whether the last connection accepted was refused (logged once per run of refusals).
+    refusing: AtomicBool,
+    /// Connections refused since the server started.
+    refused: AtomicU64,
+}
+
+impl Cap {
+    /// At most `max` connections open at once (at most [`Semaphore::MAX_PERMITS`]).
+    pub fn new(max: usize) -> Cap {
+        Cap {
+            open: Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS))),
+            lingering: Arc::new(Semaphore::new(MAX_LINGERING)),
+            refusing: AtomicBool::new(false),
+            refused: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Conns {
+    /// What to run for a connection just accepted: serving it, or refusing it when the cap's
+    /// connections are open. The cap counts connections, held messages' included.
+    pub fn accept(self: &Arc<Self>, stream: TcpStream) -> impl Future<Output = ()> + Send + 'static {
+        // Taken here, in the accept loop, so that connections are counted in the order accepted.
+        let permit = self.cap.open.clone().try_acquire_owned();
+        let conns = self.clone();
+        async move {
+            match permit {
+                Ok(permit) => {
+                    if conns.cap.refusing.swap(false, Ordering::Relaxed) {
+                        tracing::info!(
+                            refused = conns.cap.refused.load(Ordering::Relaxed),
+                            "below the connection cap again"
+                        );
+                    }
+                    serve(stream, conns).await;
+                    drop(permit);
+                }
+                Err(_) => refuse(stream, &conns).await,
+            }
+        }
+    }
 }
 
 /// Serves one connection until the client closes it, it idles past shutdown, or it is handed
 /// to hyper (which then serves it to the end).
 pub async fn serve(mut stream: TcpStream, conns: Arc<Conns>) {
     let mut buf = Vec::new();
+    // A new connection's first request must start within the first-byte deadline, each later
+    // one within the idle deadline of the previous answer.
+    let mut wait = conns.first_byte_timeout;
     loop {
         if buf.is_empty() {
-            // Idle keep-alive connections wait for their next request without a deadline.
+            let deadline = Instant::now() + wait;
             tokio::select! {
-                read = read_some(&mut stream, &mut buf) => if !matches!(read, Ok(n) if n > 0) { return },
+                read = timeout_at(deadline, next_bytes(&mut stream, &mut buf)) => match read {
+                    Ok(Ok(n)) if n > 0 => {}
+                    Err(_) => {
+                        tracing::debug!(waited = ?wait, "connection closed: no request in time");
+                        return;
+                    }
+                    _ => return,
+                },
                 _ = conns.shutdown.cancelled() => return,
             }
         }
+        wait = conns.idle_timeout;
         let deadline = Instant::now() + HEADER_READ_TIMEOUT;
         let head = loop {
             match parse_head(&buf, conns.max_body) {
@@ -145,6 +225,39 @@ async fn hung_up(stream: &TcpStream, buf: &mut Vec<u8>) -> bool {
             Err(_) => return true,
         }
     }
+}
+
+/// Waits for the client's next bytes and reads them; room is made only once they are there, so
+/// that a silent or idle connection keeps no buffer.
+async fn next_bytes(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+    stream.readable().await?;
+    read_some(stream, buf).await
+}
+
+/// Tells a connection past the cap so (503, `Retry-After`) and closes it.
+async fn refuse(mut stream: TcpStream, conns: &Conns) {
+    let refused = conns.cap.refused.fetch_add(1, Ordering::Relaxed) + 1;
+    if !conns.cap.refusing.swap(true, Ordering::Relaxed) {
+        tracing::warn!(refused, "connection cap reached: refusing new connections with 503");
+    } else {
+        tracing::debug!(refused, "connection refused: cap reached");
+    }
+    let Ok(_lingering) = conns.cap.lingering.clone().try_acquire_owned() else {
+        // Too many lingering already: a new socket's send buffer is empty, so the answer goes
+        // out in this one write or not at all.
+        let _ = stream.try_write(REFUSAL);
+        return;
+    };
+    // Closing with the client's bytes unread would reset the connection, and its client could
+    // lose the answer: read them until it closes, briefly.
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        stream.write_all(REFUSAL).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 512];
+        while stream.read(&mut sink).await? > 0 {}
+        io::Result::Ok(())
+    })
+    .await;
 }
 
 /// Reads what has arrived, into spare room of `buf`.
@@ -313,17 +426,129 @@ async fn hand_to_hyper(stream: TcpStream, read: Vec<u8>, conns: Arc<Conns>) {
         tracing::debug!(read = read.len(), first_line = %line.trim_end(), "connection handed to hyper");
     }
     let io = TokioIo::new(Rewound { read, at: 0, stream });
-    let conn = conns.http.serve_connection_with_upgrades(
-        io,
-        TowerToHyperService::new(conns.app.clone().map_request(|r: Request<Incoming>| r.map(Body::new))),
-    );
+    // hyper's header timer bounds an HTTP/1.1 head and the wait for it, but not the wait for
+    // the rest of an HTTP/2 preface nor an HTTP/2 connection between requests: this does.
+    let activity = Arc::new(Activity::new());
+    let conn =
+        conns.http.serve_connection_with_upgrades(io, Counted { app: conns.app.clone(), activity: activity.clone() });
     let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => return,
-        _ = conns.shutdown.cancelled() => {}
+    loop {
+        let idle = activity.idle_deadline(conns.idle_timeout);
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = conns.shutdown.cancelled() => break,
+            // Woken when its last request in flight ends, to count from then.
+            _ = activity.settled.notified(), if idle.is_none() => {}
+            _ = sleep_until(idle.unwrap_or_else(Instant::now)), if idle.is_some() => {
+                if activity.idle_deadline(conns.idle_timeout).is_some_and(|at| at <= Instant::now()) {
+                    tracing::debug!("connection closed: idle past the deadline");
+                    return;
+                }
+            }
+        }
     }
     conn.as_mut().graceful_shutdown();
     let _ = conn.await;
+}
+
+/// A hyper-served connection's requests in flight, and since when it has had none.
+struct Activity {
+    /// When the connection was handed over; `idle_since` counts from it.
+    start: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds from `start` to when the last request in flight ended.
+    idle_since: AtomicU64,
+    /// Told when the last request in flight ends.
+    settled: Notify,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            start: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            settled: Notify::new(),
+        }
+    }
+
+    /// When the connection will have idled `limit`, if it has no request in flight.
+    fn idle_deadline(&self, limit: Duration) -> Option<Instant> {
+        (self.in_flight.load(Ordering::Acquire) == 0)
+            .then(|| self.start + Duration::from_millis(self.idle_since.load(Ordering::Acquire)) + limit)
+    }
+}
+
+/// One request in flight on a hyper-served connection, from its head until its answer's body
+/// is written (or dropped).
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn enter(activity: Arc<Activity>) -> InFlight {
+        activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let a = &self.0;
+        let since = u64::try_from(a.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        a.idle_since.store(since, Ordering::Release);
+        if a.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            a.settled.notify_one();
+        }
+    }
+}
+
+/// The routes as hyper calls them, each request counted in flight until its answer is written.
+struct Counted {
+    app: App,
+    activity: Arc<Activity>,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Counted {
+    type Response = Response<Tracked>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Tracked>, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let in_flight = InFlight::enter(self.activity.clone());
+        let call = self.app.clone().oneshot(request.map(Body::new));
+        Box::pin(async move {
+            let response = match call.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            Ok(response.map(|body| Tracked { body: Body::new(body), _in_flight: in_flight }))
+        })
+    }
+}
+
+/// An answer's body that keeps its request counted in flight until it is written.
+struct Tracked {
+    body: Body,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// A connection some of whose bytes were already read: those are read again first.

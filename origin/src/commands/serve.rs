@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::{AppState, app, request_timeout};
-use crate::config::Config;
-use crate::http1::{self, Conns, HEADER_READ_TIMEOUT, MAX_HEAD};
+use crate::config::{Config, open_files_limit};
+use crate::http1::{Cap, Conns, HEADER_READ_TIMEOUT, MAX_HEAD};
 
 /// Runs the server.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
@@ -25,17 +25,33 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     store.forward_wakeups(state.wake.clone()).await.context("listening for wake-ups")?;
     let max_body = state.cfg.max_body_bytes;
     let body_timeout = request_timeout(&state.cfg);
+    let first_byte_timeout = Duration::from_secs(state.cfg.first_byte_timeout_secs);
+    let idle_timeout = Duration::from_secs(state.cfg.idle_timeout_secs);
+    let max_connections = state.cfg.connection_cap();
+    if let Some(files) = open_files_limit().filter(|&files| max_connections as u64 >= files) {
+        tracing::warn!(max_connections, files, "max_connections is not below the open-files limit (ulimit -n)");
+    }
     let app = app(state);
     // Tests and scripts read this line to learn the port.
     println!("portaldm-origin listening on http://{addr}");
-    tracing::info!(%addr, "listening");
+    tracing::info!(%addr, max_connections, "listening");
     let mut http = Builder::new(TokioExecutor::new());
-    // A client that dribbles its headers (slowloris) is cut off; idle keep-alive connections
-    // wait for the next request without a deadline, as handsets reuse them.
+    // A client that dribbles its headers (slowloris) is cut off. hyper's header timer runs from
+    // the end of the previous answer, so it also closes an HTTP/1.1 connection hyper serves
+    // after that long idle; `http1::hand_to_hyper` bounds the rest by the idle deadline.
     // The read buffer stays at hyper's smallest (8 KiB) instead of growing to 16 KiB and more.
     // Bodies stream through it; only a request head over 8 KiB is refused (431).
     http.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MAX_HEAD);
-    let conns = Arc::new(Conns { app, http, max_body, body_timeout, shutdown: CancellationToken::new() });
+    let conns = Arc::new(Conns {
+        app,
+        http,
+        max_body,
+        body_timeout,
+        first_byte_timeout,
+        idle_timeout,
+        cap: Cap::new(max_connections),
+        shutdown: CancellationToken::new(),
+    });
     let tasks = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
@@ -50,7 +66,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                         continue;
                     }
                 };
-                tasks.spawn(http1::serve(stream, conns.clone()));
+                tasks.spawn(conns.accept(stream));
             }
             _ = &mut shutdown => break,
         }

@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Conns, HEADER_READ_TIMEOUT, serve};
+use super::{Cap, Conns, HEADER_READ_TIMEOUT, REFUSAL};
 
 const MAX_BODY: usize = 64;
 
@@ -34,9 +34,28 @@ impl Drop for Dropped {
     }
 }
 
+/// A server's connection deadlines and cap.
+#[derive(Clone, Copy)]
+struct Limits {
+    first_byte: Duration,
+    idle: Duration,
+    cap: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { first_byte: Duration::from_secs(5), idle: Duration::from_secs(5), cap: 1000 }
+    }
+}
+
 /// A server with `/dm` echoing its body (or held until `release` when the body is "hold"),
 /// and `/other`; returns its address and shutdown token.
 async fn start(triggers: Triggers) -> (String, CancellationToken) {
+    start_with(triggers, Limits::default()).await
+}
+
+/// [`start`], with these deadlines and cap.
+async fn start_with(triggers: Triggers, limits: Limits) -> (String, CancellationToken) {
     let app = Router::new()
         .route(
             "/dm",
@@ -61,13 +80,16 @@ async fn start(triggers: Triggers) -> (String, CancellationToken) {
         http,
         max_body: MAX_BODY,
         body_timeout: Duration::from_millis(300),
+        first_byte_timeout: limits.first_byte,
+        idle_timeout: limits.idle,
+        cap: Cap::new(limits.cap),
         shutdown: shutdown.clone(),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(serve(stream, conns.clone()));
+            tokio::spawn(conns.accept(stream));
         }
     });
     (addr, shutdown)
@@ -299,4 +321,121 @@ async fn head_requests_go_to_hyper() {
     s.write_all(b"HEAD /portal/page HTTP/1.1\r\nhost: t\r\n\r\n").await.expect("write");
     let head = read_until(&mut s, |t| t.contains("\r\n\r\n")).await;
     assert!(head.starts_with("HTTP/1.1 200 OK") && by_hyper(&head), "{head:?}");
+}
+
+/// Waits up to `limit` for the server to close `s` with nothing sent; how long it took.
+async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let start = std::time::Instant::now();
+    let mut b = [0u8; 64];
+    match tokio::time::timeout(limit, s.read(&mut b)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => Some(start.elapsed()),
+        Ok(Ok(n)) => panic!("sent {:?} instead of closing", String::from_utf8_lossy(&b[..n])),
+        Err(_) => None,
+    }
+}
+
+/// Short deadlines, for the tests of them.
+fn short(first_byte_ms: u64, idle_ms: u64) -> Limits {
+    Limits {
+        first_byte: Duration::from_millis(first_byte_ms),
+        idle: Duration::from_millis(idle_ms),
+        ..Limits::default()
+    }
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_the_first_byte_deadline() {
+    let (addr, _) = start_with(Triggers::default(), short(300, 5000)).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    let took = closed_within(&mut s, Duration::from_secs(3)).await;
+    assert!(took.is_some_and(|t| t >= Duration::from_millis(250)), "closed after {took:?}");
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_idle_deadline_not_the_first_byte_one() {
+    let (addr, _) = start_with(Triggers::default(), short(200, 600)).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    let a = send(&mut s, dm("<x/>", "").as_bytes(), 1).await;
+    assert!(a[0].ends_with("<x/>") && !by_hyper(&a[0]), "{a:?}");
+    let took = closed_within(&mut s, Duration::from_secs(3)).await;
+    assert!(took.is_some_and(|t| t >= Duration::from_millis(500)), "closed after {took:?}");
+}
+
+#[tokio::test]
+async fn a_held_message_is_not_idle() {
+    let triggers = Triggers::default();
+    let (addr, _) = start_with(triggers.clone(), short(200, 200)).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(dm("hold", "").as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    triggers.release.notify_one();
+    let a = read_answers(&mut s, 1).await;
+    assert!(a.len() == 1 && a[0].ends_with("hold"), "{a:?}");
+}
+
+#[tokio::test]
+async fn an_idle_connection_served_by_hyper_is_closed_after_the_idle_deadline() {
+    let (addr, _) = start_with(Triggers::default(), short(5000, 400)).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    let a = send(&mut s, b"GET /other HTTP/1.1\r\nhost: t\r\n\r\n", 1).await;
+    assert!(a[0].ends_with("other") && by_hyper(&a[0]), "{a:?}");
+    // hyper's own header timer here is HEADER_READ_TIMEOUT, far longer.
+    let took = closed_within(&mut s, Duration::from_secs(3)).await;
+    assert!(took.is_some_and(|t| t >= Duration::from_millis(300)), "closed after {took:?}");
+}
+
+#[tokio::test]
+async fn half_an_http2_preface_is_closed_after_the_idle_deadline() {
+    let (addr, _) = start_with(Triggers::default(), short(5000, 400)).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    // hyper waits for the whole 24-byte preface before it reads any further.
+    s.write_all(b"PRI * HTTP/2.0\r\n").await.expect("write");
+    let took = closed_within(&mut s, Duration::from_secs(3)).await;
+    assert!(took.is_some(), "left open");
+}
+
+#[tokio::test]
+async fn a_message_held_on_a_connection_served_by_hyper_is_not_idle() {
+    let triggers = Triggers::default();
+    let (addr, _) = start_with(triggers.clone(), short(5000, 200)).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(b"POST /dm HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n4\r\nhold\r\n0\r\n\r\n")
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    triggers.release.notify_one();
+    let a = read_answers(&mut s, 1).await;
+    assert!(a.len() == 1 && a[0].ends_with("hold") && by_hyper(&a[0]), "{a:?}");
+}
+
+#[tokio::test]
+async fn past_the_cap_a_connection_gets_503_and_open_ones_are_served_on() {
+    let (addr, _) = start_with(Triggers::default(), Limits { cap: 2, ..Limits::default() }).await;
+    let mut busy = TcpStream::connect(&addr).await.expect("connect");
+    assert_eq!(send(&mut busy, dm("<a/>", "").as_bytes(), 1).await.len(), 1);
+    let silent = TcpStream::connect(&addr).await.expect("connect");
+    let mut refused = TcpStream::connect(&addr).await.expect("connect");
+    let text = read_until(&mut refused, |t| t.ends_with('\n') && t.contains("\r\n\r\n")).await;
+    assert!(
+        text.starts_with("HTTP/1.1 503 Service Unavailable\r\n") && text.contains("retry-after: 5\r\n"),
+        "{text:?}"
+    );
+    assert!(closed(&mut refused).await, "refused connection left open");
+    // The connections already open are served on.
+    let a = send(&mut busy, dm("<b/>", "").as_bytes(), 1).await;
+    assert!(a[0].ends_with("<b/>"), "{a:?}");
+    // Once one closes, a new connection is served again.
+    drop(silent);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut next = TcpStream::connect(&addr).await.expect("connect");
+    let a = send(&mut next, dm("<c/>", "").as_bytes(), 1).await;
+    assert!(a.len() == 1 && a[0].ends_with("<c/>"), "{a:?}");
+}
+
+#[test]
+fn the_refusal_is_one_whole_answer() {
+    let text = std::str::from_utf8(REFUSAL).expect("utf-8");
+    let end = whole_answer(text);
+    assert_eq!(end, Some(text.len()), "{text:?}");
+    assert!(text.ends_with("try again in a while\n") && text.contains("\r\nconnection: close\r\n"), "{text:?}");
 }
