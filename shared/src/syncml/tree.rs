@@ -160,10 +160,26 @@ impl<'a> Element<'a> {
 
 /// Reads the root element of `bytes`.
 pub fn parse(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
+    parse_until(bytes, false)
+}
+
+/// Reads the root element of `bytes` up to the end of its `SyncHdr` child: the root then
+/// holds what came before, the header included, and nothing after. What follows the header
+/// is not read, so it need not be UTF-8 either.
+pub fn parse_header(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
+    parse_until(bytes, true)
+}
+
+fn parse_until(bytes: &[u8], header_only: bool) -> Result<Element<'_>, DecodeError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(DecodeError::Limit("message size"));
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::Malformed("not UTF-8".into()))?;
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        // The valid prefix holds the header, or reading it fails as a truncated document.
+        Err(e) if header_only => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
+        Err(_) => return Err(DecodeError::Malformed("not UTF-8".into())),
+    };
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Element<'_>> = Vec::new();
@@ -197,7 +213,11 @@ pub fn parse(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
             }
             Event::End(_) => {
                 let el = stack.pop().ok_or_else(|| DecodeError::Malformed("unbalanced end tag".into()))?;
+                let header_done = header_only && stack.len() == 1 && el.name == "SyncHdr";
                 attach(&mut stack, &mut root, el);
+                if header_done {
+                    return stack.pop().ok_or_else(|| DecodeError::Malformed("no root element".into()));
+                }
             }
             Event::Text(t) => push_text(&mut stack, &mut budget, utf8(t.into_inner())?)?,
             Event::CData(t) => push_text(&mut stack, &mut budget, utf8(t.into_inner())?)?,

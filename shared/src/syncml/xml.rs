@@ -18,28 +18,37 @@ pub fn decode(bytes: &[u8]) -> Result<SyncMl, DecodeError> {
     from_tree(&tree::parse(bytes)?)
 }
 
+/// Decodes the `SyncHdr` of an XML SyncML message, whatever follows it.
+pub fn decode_header(bytes: &[u8]) -> Result<SyncHdr, DecodeError> {
+    header_from_tree(&tree::parse_header(bytes)?)
+}
+
 /// Reads a message from an element tree (the XML and WBXML decoders both produce one).
 pub fn from_tree(root: &Element<'_>) -> Result<SyncMl, DecodeError> {
+    let hdr = header_from_tree(root)?;
+    let body = root.child("SyncBody").ok_or_else(|| invalid("no SyncBody"))?;
+    let mut budget = MAX_COMMANDS;
+    Ok(SyncMl { hdr, body: SyncBody { commands: commands(body, &mut budget)?, final_: body.has("Final") } })
+}
+
+/// Reads the `SyncHdr` of a SyncML root element; the body is not looked at.
+pub fn header_from_tree(root: &Element<'_>) -> Result<SyncHdr, DecodeError> {
+    // The namespace is not checked: clients send none, SYNCML:SYNCML1.1 or SYNCML:SYNCML1.2.
     if root.name != "SyncML" {
         return Err(invalid(format!("root element is <{}>, not <SyncML>", Quoted(&root.name))));
     }
     let hdr = root.child("SyncHdr").ok_or_else(|| invalid("no SyncHdr"))?;
-    let body = root.child("SyncBody").ok_or_else(|| invalid("no SyncBody"))?;
-    let mut budget = MAX_COMMANDS;
-    Ok(SyncMl {
-        hdr: SyncHdr {
-            ver_dtd: required(hdr, "VerDTD")?,
-            ver_proto: required(hdr, "VerProto")?,
-            session_id: required(hdr, "SessionID")?,
-            msg_id: message_id(hdr)?,
-            target: loc_uri(hdr, "Target").ok_or_else(|| invalid("SyncHdr has no Target/LocURI"))?,
-            source: loc_uri(hdr, "Source").ok_or_else(|| invalid("SyncHdr has no Source/LocURI"))?,
-            source_name: hdr.child("Source").and_then(|s| s.child_text("LocName")),
-            resp_uri: hdr.child_text("RespURI"),
-            cred: hdr.child("Cred").map(cred),
-            meta: meta(hdr),
-        },
-        body: SyncBody { commands: commands(body, &mut budget)?, final_: body.has("Final") },
+    Ok(SyncHdr {
+        ver_dtd: required(hdr, "VerDTD")?,
+        ver_proto: required(hdr, "VerProto")?,
+        session_id: required(hdr, "SessionID")?,
+        msg_id: message_id(hdr)?,
+        target: loc_uri(hdr, "Target").ok_or_else(|| invalid("SyncHdr has no Target/LocURI"))?,
+        source: loc_uri(hdr, "Source").ok_or_else(|| invalid("SyncHdr has no Source/LocURI"))?,
+        source_name: hdr.child("Source").and_then(|s| s.child_text("LocName")),
+        resp_uri: hdr.child_text("RespURI"),
+        cred: hdr.child("Cred").map(cred),
+        meta: meta(hdr),
     })
 }
 
@@ -51,12 +60,13 @@ fn required(el: &Element<'_>, name: &str) -> Result<String, DecodeError> {
     el.child_text(name).ok_or_else(|| invalid(format!("<{}> has no <{name}>", Quoted(&el.name))))
 }
 
-/// `MsgID`: a positive integer (SyncML RepPro 1.2, 5.1.13); anything else is malformed.
+/// `MsgID`: an integer. RepPro 1.2 (5.1.13) asks for a positive one, but some handsets
+/// number from 0 (and the Status answering them refers to MsgRef 0); a non-number is refused.
 fn message_id(hdr: &Element<'_>) -> Result<String, DecodeError> {
     let id = required(hdr, "MsgID")?;
     match id.trim().parse::<u32>() {
-        Ok(n) if n > 0 => Ok(n.to_string()),
-        _ => Err(invalid(format!("MsgID {:?} is not a positive integer", Quoted(&id)))),
+        Ok(n) => Ok(n.to_string()),
+        _ => Err(invalid(format!("MsgID {:?} is not an integer", Quoted(&id)))),
     }
 }
 
@@ -83,21 +93,30 @@ fn cred(el: &Element<'_>) -> Cred {
     Cred { meta: meta(el), data: el.child_text("Data").unwrap_or_default() }
 }
 
+/// The items of a command. A command's Meta is the default for its items: an item without
+/// its own Format, Type or Size takes the command's, so senders that put them on the
+/// command (as some handsets do for a whole Replace) read like those that do not.
 fn items(el: &Element<'_>) -> Result<Vec<Item>, DecodeError> {
-    let items: Vec<Item> = el
-        .all("Item")
-        .map(|i| Item {
-            target: loc_uri(i, "Target"),
-            source: loc_uri(i, "Source"),
-            meta: meta(i),
-            data: i.child("Data").map(|d| d.text.trim().to_owned()),
-            more_data: i.has("MoreData"),
-        })
-        .collect();
-    if items.len() > MAX_ITEMS {
+    if el.all("Item").nth(MAX_ITEMS).is_some() {
         return Err(DecodeError::Limit("items per command"));
     }
-    Ok(items)
+    let shared = meta(el);
+    Ok(el
+        .all("Item")
+        .map(|i| {
+            let mut meta = meta(i);
+            meta.format = meta.format.or_else(|| shared.format.clone());
+            meta.type_ = meta.type_.or_else(|| shared.type_.clone());
+            meta.size = meta.size.or(shared.size);
+            Item {
+                target: loc_uri(i, "Target"),
+                source: loc_uri(i, "Source"),
+                meta,
+                data: i.child("Data").map(|d| d.text.trim().to_owned()),
+                more_data: i.has("MoreData"),
+            }
+        })
+        .collect())
 }
 
 fn code(el: &Element<'_>) -> Result<u16, DecodeError> {
@@ -349,3 +368,6 @@ fn command_el(c: &Command) -> Element<'_> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod lenient_tests;
