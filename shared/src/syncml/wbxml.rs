@@ -10,6 +10,8 @@ use crate::text::Quoted;
 
 /// Public id of "-//SYNCML//DTD SyncML 1.2//EN".
 pub const PUBLIC_ID_SYNCML_12: u32 = 0x1201;
+/// Public id of "-//SYNCML//DTD SyncML 1.1//EN" (DM 1.1.2 clients), as libwbxml writes it.
+pub const PUBLIC_ID_SYNCML_11: u32 = 0x0FD3;
 /// The SyncML 1.2 formal public identifier, for the string-table form.
 pub const FPI_SYNCML_12: &str = "-//SYNCML//DTD SyncML 1.2//EN";
 /// IANA MIBenum of UTF-8.
@@ -150,6 +152,37 @@ enum Doc {
 
 /// Public id of DevInf 1.2 documents.
 const PUBLIC_ID_DEVINF_12: u32 = 0x1203;
+/// Public id of DevInf 1.1 documents.
+const PUBLIC_ID_DEVINF_11: u32 = 0x0FD4;
+/// WBXML's "unknown or missing public identifier".
+const PUBLIC_ID_UNKNOWN: u32 = 0x01;
+
+impl Doc {
+    /// The DTD name its formal public identifier carries ("-//SYNCML//DTD SyncML 1.2//EN").
+    fn dtd_name(self) -> &'static str {
+        match self {
+            Doc::SyncMl => "SyncML",
+            Doc::DevInf => "DevInf",
+        }
+    }
+
+    /// Whether a numeric public id may be this document's. The versions a server answers in
+    /// SyncML (a 1.1 message gets a 505) decode; 0x1200 and 0x1202 were accepted before and
+    /// stay so, and SyncML documents may leave the id unknown.
+    fn accepts(self, public_id: u32) -> bool {
+        match self {
+            Doc::SyncMl => matches!(public_id, PUBLIC_ID_SYNCML_12 | PUBLIC_ID_SYNCML_11 | 0x1200 | PUBLIC_ID_UNKNOWN),
+            Doc::DevInf => matches!(public_id, PUBLIC_ID_DEVINF_12 | PUBLIC_ID_DEVINF_11 | 0x1202),
+        }
+    }
+
+    /// Whether a formal public identifier names this document's DTD, in any case: the
+    /// name follows the owner ("-//SYNCML//DTD SyncML 1.1//EN"); a bare one is searched whole.
+    fn named_by(self, fpi: &str) -> bool {
+        let description = fpi.split("//").nth(2).unwrap_or(fpi);
+        description.split_whitespace().any(|w| w.eq_ignore_ascii_case(self.dtd_name()))
+    }
+}
 
 /// The name of tag `token` on `page` of a `doc`.
 fn tag_name(doc: Doc, page: u8, token: u8) -> Option<&'static str> {
@@ -285,15 +318,39 @@ fn utf8(b: &[u8]) -> Result<&str, DecodeError> {
     std::str::from_utf8(b).map_err(|_| malformed("text is not UTF-8"))
 }
 
+/// The string table entry at `index`: up to its NUL, or to the end of the table when the
+/// sender left the last entry unterminated (some handsets do).
 fn table_str(table: &[u8], index: u32) -> Result<&[u8], DecodeError> {
-    let rest = table.get(index as usize..).ok_or_else(|| malformed("string table index out of range"))?;
-    let n = rest.iter().position(|b| *b == 0).ok_or_else(|| malformed("unterminated string table entry"))?;
-    Ok(&rest[..n])
+    let rest = table
+        .get(index as usize..)
+        .filter(|rest| !rest.is_empty())
+        .ok_or_else(|| malformed("string table index out of range"))?;
+    Ok(rest.iter().position(|b| *b == 0).map_or(rest, |n| &rest[..n]))
 }
 
 /// Reads the root element of a WBXML SyncML document.
 pub fn parse(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
-    parse_doc(bytes, Doc::SyncMl, 0, &mut Budget::new(), &mut 0)
+    parse_doc(bytes, Doc::SyncMl, 0, &mut Budget::new(), &mut 0, Until::End)
+}
+
+/// Reads the root element of a WBXML SyncML document up to the end of its `SyncHdr`: the
+/// root then holds what came before, the header included, and nothing after.
+pub fn parse_header(bytes: &[u8]) -> Result<Element<'_>, DecodeError> {
+    parse_doc(bytes, Doc::SyncMl, 0, &mut Budget::new(), &mut 0, Until::Header)
+}
+
+/// Decodes the `SyncHdr` of a WBXML SyncML message, whatever follows it.
+pub fn decode_header(bytes: &[u8]) -> Result<super::model::SyncHdr, DecodeError> {
+    xml::header_from_tree(&parse_header(bytes)?)
+}
+
+/// How far a document is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// To the end of the root element.
+    End,
+    /// To the end of the root's `SyncHdr` child.
+    Header,
 }
 
 /// Reads one document; an embedded one shares its container's `budget` and element `count`.
@@ -303,6 +360,7 @@ fn parse_doc<'a>(
     depth: usize,
     budget: &mut Budget,
     count: &mut usize,
+    until: Until,
 ) -> Result<Element<'a>, DecodeError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(DecodeError::Limit("message size"));
@@ -320,16 +378,13 @@ fn parse_doc<'a>(
     }
     let table_len = r.mb()? as usize;
     let table = r.take(table_len)?;
-    let (fpi_word, id) = match doc {
-        Doc::SyncMl => ("SyncML", PUBLIC_ID_SYNCML_12),
-        Doc::DevInf => ("DevInf", PUBLIC_ID_DEVINF_12),
-    };
+    let fpi_word = doc.dtd_name();
     match fpi_index {
-        Some(i) if !utf8(table_str(table, i)?)?.contains(fpi_word) => {
+        Some(i) if !doc.named_by(utf8(table_str(table, i)?)?) => {
             return Err(DecodeError::Invalid(format!("WBXML document is not {fpi_word}")));
         }
-        None if public_id != id && public_id != id - 1 && !(doc == Doc::SyncMl && public_id == 1) => {
-            return Err(DecodeError::Invalid(format!("WBXML public id {public_id:#x} is not {fpi_word} 1.2")));
+        None if !doc.accepts(public_id) => {
+            return Err(DecodeError::Invalid(format!("WBXML public id {public_id:#x} is not {fpi_word} 1.1 or 1.2")));
         }
         _ => {}
     }
@@ -341,9 +396,8 @@ fn parse_doc<'a>(
             SWITCH_PAGE => page = r.byte()?,
             END => {
                 let el = stack.pop().ok_or_else(|| malformed("END without an open element"))?;
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
-                    None => return Ok(el), // trailing bytes after the root are ignored
+                if let Some(root) = close(&mut stack, el, until) {
+                    return Ok(root); // trailing bytes after the root are ignored
                 }
             }
             ENTITY => {
@@ -365,7 +419,7 @@ fn parse_doc<'a>(
                 // A DevInf document inside Data travels as an embedded WBXML document.
                 let in_data = stack.last().is_some_and(|e| e.name == "Data");
                 let embedded = if in_data && doc == Doc::SyncMl && depth == 0 && s.first() == Some(&0x02) {
-                    match parse_doc(s, Doc::DevInf, depth + 1, budget, count) {
+                    match parse_doc(s, Doc::DevInf, depth + 1, budget, count, Until::End) {
                         Ok(devinf) => Some(devinf),
                         // Past a limit is past it, whatever the bytes turn out to be.
                         Err(e @ DecodeError::Limit(_)) => return Err(e),
@@ -405,15 +459,23 @@ fn parse_doc<'a>(
                 let el = Element::new(name);
                 if t & HAS_CONTENT != 0 {
                     stack.push(el);
-                } else {
-                    match stack.last_mut() {
-                        Some(parent) => parent.children.push(el),
-                        None => return Ok(el),
-                    }
+                } else if let Some(root) = close(&mut stack, el, until) {
+                    return Ok(root);
                 }
             }
         }
     }
+}
+
+/// Attaches a finished element to its parent; returns the root once reading is done (the
+/// root closed, or the header did when only the header is read).
+fn close<'a>(stack: &mut Vec<Element<'a>>, el: Element<'a>, until: Until) -> Option<Element<'a>> {
+    let header_done = until == Until::Header && stack.len() == 1 && el.name == "SyncHdr";
+    match stack.last_mut() {
+        Some(parent) => parent.children.push(el),
+        None => return Some(el),
+    }
+    if header_done { stack.pop() } else { None }
 }
 
 fn text<'a>(stack: &mut [Element<'a>], budget: &mut Budget, s: std::borrow::Cow<'a, str>) -> Result<(), DecodeError> {
@@ -445,3 +507,6 @@ fn skip_attributes(r: &mut Reader<'_>) -> Result<(), DecodeError> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod lenient_tests;
