@@ -18,6 +18,16 @@ pub fn decode(encoding: DmEncoding, bytes: &[u8]) -> Result<SyncMl, DecodeError>
     }
 }
 
+/// Decodes the header alone, in either encoding: for a message whose body does not decode,
+/// so that the server can still refuse it in SyncML (a Status on the header) rather than
+/// in HTTP. What follows the header is not read; the size, depth and element bounds apply.
+pub fn decode_header(encoding: DmEncoding, bytes: &[u8]) -> Result<SyncHdr, DecodeError> {
+    match encoding {
+        DmEncoding::Xml => xml::decode_header(bytes),
+        DmEncoding::Wbxml => wbxml::decode_header(bytes),
+    }
+}
+
 /// Encodes a message in either encoding.
 pub fn encode(encoding: DmEncoding, msg: &SyncMl) -> Result<Vec<u8>, DecodeError> {
     match encoding {
@@ -42,3 +52,6 @@ pub enum DecodeError {
     #[error("invalid SyncML: {0}")]
     Invalid(String),
 }
+
+#[cfg(test)]
+mod tests;
