@@ -244,3 +244,35 @@ impl Config {
         Ok(parse_key_list(&self.cdn_keys)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    /// A configuration with only the required keys, and `extra`.
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            "database = \"sqlite://x.db\"\nblob_dir = \"blobs\"\nserver_id = \"s\"\naudience = \"a\"\n\
+             dm_uri = \"http://e/dm\"\npublic_url = \"http://e\"\ntoken_public_keys = \"\"\ncdn_keys = \"\"\n\
+             edge_keys = \"\"\n{extra}"
+        );
+        toml::from_str(&text).expect("config")
+    }
+
+    #[test]
+    fn connection_limits_default_and_are_checked() {
+        let cfg = config("");
+        assert_eq!((cfg.first_byte_timeout_secs, cfg.idle_timeout_secs, cfg.max_connections), (10, 60, None));
+        assert!(cfg.check_connection_limits().is_ok() && cfg.connection_cap() >= 1);
+        assert_eq!(config("max_connections = 20\n").connection_cap(), 20);
+        for bad in [
+            "first_byte_timeout_secs = 0",
+            "idle_timeout_secs = 0",
+            "idle_timeout_secs = 100000",
+            "max_connections = 0",
+        ] {
+            let err = config(&format!("{bad}\n")).check_connection_limits().map_err(|e| e.to_string());
+            assert!(err.as_ref().is_err_and(|e| e.contains("out of range")), "{bad}: {err:?}");
+        }
+    }
+}
