@@ -109,13 +109,17 @@ impl ServerAuth {
         // session that reuses the SessionID (clients that always use `1`) starts afresh.
         let credential = opening_credential(msg, proof);
         let repeats_opening = msg.hdr.msg_id != "1" || (credential.is_some() && credential == self.opened_by);
-        let same_session = msg.hdr.session_id.eq_ignore_ascii_case(&self.session)
-            && now.0.saturating_sub(self.at) < IDLE_LIMIT_MS
-            && repeats_opening;
-        if !same_session {
+        let same_id =
+            msg.hdr.session_id.eq_ignore_ascii_case(&self.session) && now.0.saturating_sub(self.at) < IDLE_LIMIT_MS;
+        if !same_id {
             self.session = msg.hdr.session_id.clone();
             self.authenticated = false;
             self.failures = 0;
+            self.opened_by = None;
+        } else if !repeats_opening {
+            // A new session under the same id proves itself again; the tries it has used up
+            // stay used (a SessionID that failed three times stays refused while it lives).
+            self.authenticated = false;
             self.opened_by = None;
         }
         self.at = now.0;
