@@ -60,7 +60,8 @@ async fn route(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
         own(pages::serve(&req, &cfg, &ctx, &path).await)
     } else if path.starts_with("/portal/") && req.method() == worker::Method::Post && is_cross_site(&req) {
         own(respond::error(403, "this request came from another site and was refused"))
-    } else if path == portaldm_shared::media::DM_PATH || portaldm_shared::media::is_portal_path(&path) {
+    } else if portaldm_shared::session::continuation::is_dm_path(&path) || portaldm_shared::media::is_portal_path(&path)
+    {
         proxy::forward(&req, &cfg, &path).await
     } else if path == "/" {
         own(respond::redirect("/portal/"))

@@ -20,7 +20,11 @@ const HOP_BY_HOP: [&str; 8] =
 /// for `/dm`, where the origin holds package 4 while the user chooses (25 s by default), short
 /// for portal pages and calls, which answer at once.
 fn origin_timeout(path: &str) -> Duration {
-    if path == portaldm_shared::media::DM_PATH { Duration::from_secs(45) } else { Duration::from_secs(10) }
+    if portaldm_shared::session::continuation::is_dm_path(path) {
+        Duration::from_secs(45)
+    } else {
+        Duration::from_secs(10)
+    }
 }
 
 /// How much of a refused body is read before answering, so that a client still writing it

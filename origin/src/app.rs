@@ -75,6 +75,8 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.cfg.max_body_bytes;
     Router::new()
         .route(portaldm_shared::media::DM_PATH, post(dm::post_dm))
+        // Where a session's later messages go: its `RespURI` (`shared::session::continuation`).
+        .route("/dm/{secret}", post(dm::post_dm))
         .route("/portal", get(portal::pages::landing))
         .route("/portal/", get(portal::pages::landing))
         .route("/portal/status", get(portal::pages::status))
@@ -140,10 +142,17 @@ pub fn wrap(routes: Router) -> App {
 /// forwarded (only requests with the edge's credential get past `require_edge`).
 fn request_span(req: &Request) -> tracing::Span {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    // A session's RespURI secret stays out of the log.
+    let path = req.uri().path();
+    let uri = if portaldm_shared::session::continuation::in_path(path).is_some() {
+        portaldm_shared::session::continuation::loggable(path).to_owned()
+    } else {
+        req.uri().to_string()
+    };
     tracing::info_span!(
         "request",
         method = %req.method(),
-        uri = %req.uri(),
+        uri = %uri,
         client = %header(portaldm_shared::edgeauth::CLIENT_HEADER),
         colo = %header(portaldm_shared::edgeauth::COLO_HEADER),
     )

@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use portaldm_shared::auth::server::{ClientProved, Verdict};
 use portaldm_shared::auth::{self, HmacProof};
@@ -12,9 +12,10 @@ use portaldm_shared::catalog::Place;
 use portaldm_shared::fumo::{DeliveryKind, FumoDelivery, ResultCode};
 use portaldm_shared::media::{self, DmEncoding};
 use portaldm_shared::portal::PortalState;
+use portaldm_shared::session::continuation::{self, Continuation};
 use portaldm_shared::session::refuse;
 use portaldm_shared::session::report::ReportOpening;
-use portaldm_shared::session::server::{Kind, ServerSession, Step, token_of};
+use portaldm_shared::session::server::{Admission, Kind, ServerSession, Step, token_of};
 use portaldm_shared::syncml;
 use portaldm_shared::syncml::codes::StatusCode;
 use portaldm_shared::syncml::{Chal, SyncMl};
@@ -26,12 +27,19 @@ use crate::clock::{OsRandom, now_ms};
 use crate::error::AppError;
 use crate::store::{DeviceAccount, DmRecord, PortalRecord, RecordOutcome};
 
-/// The handler.
-pub async fn post_dm(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+/// The handler, for `/dm` and for the `RespURI` paths (`/dm/<secret>`) sessions continue on.
+pub async fn post_dm(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let start = Instant::now();
+    let presented = continuation::in_path(uri.path()).map(str::to_owned);
+    drop(uri);
     // Everything up to a hold runs in its own allocation, freed before the hold: a message
     // held for minutes keeps only `Held` and the wait (BENCHMARKS.md, held sessions).
-    let mut held = match Box::pin(answer_dm(&st, headers, body)).await {
+    let mut held = match Box::pin(answer_dm(&st, presented, headers, body)).await {
         Ok(Answer::Now(response)) => {
             crate::metrics::dm_message(start.elapsed(), false);
             return Ok(response);
@@ -59,7 +67,12 @@ enum Answer {
 
 /// Takes the request by value: its header values and body are slices of hyper's read buffer,
 /// and a message held for minutes while the user chooses must not keep that buffer alive.
-async fn answer_dm(st: &AppState, headers: HeaderMap, body: Bytes) -> Result<Answer, AppError> {
+async fn answer_dm(
+    st: &AppState,
+    presented: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Answer, AppError> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let content_type = text(header::CONTENT_TYPE.as_str()).unwrap_or_default();
     let hmac_header = text(auth::HMAC_HEADER);
@@ -70,7 +83,8 @@ async fn answer_dm(st: &AppState, headers: HeaderMap, body: Bytes) -> Result<Ans
     let msg = syncml::decode(enc, &body).map_err(|e| AppError::BadRequest(e.to_string()))?;
     // Answer in the type and encoding the client used (libdmclient posts the older vnd.syncml+…).
     let answer_type = content_type.split(';').next().unwrap_or(media::DM_XML).trim().to_ascii_lowercase();
-    Ok(match authenticate_and_exchange(st, enc, &msg, hmac_header.as_deref(), body).await? {
+    let presented = presented.as_deref();
+    Ok(match authenticate_and_exchange(st, enc, &msg, hmac_header.as_deref(), presented, body).await? {
         Exchanged::Reply(answer, hmac) => Answer::Now(dm_response(answer_type, answer, hmac)),
         Exchanged::Hold(point, seal) => Answer::Held(Held { point, seal, answer_type }),
     })
@@ -99,6 +113,7 @@ async fn authenticate_and_exchange(
     enc: DmEncoding,
     msg: &SyncMl,
     hmac_header: Option<&str>,
+    presented: Option<&str>,
     body: Bytes,
 ) -> Result<Exchanged, AppError> {
     if let Err(e) = portaldm_shared::session::check_version(&msg.hdr) {
@@ -107,7 +122,16 @@ async fn authenticate_and_exchange(
         return Ok(Exchanged::Reply(refusal(&x, msg, e.status(), &e)?, None));
     }
     let found = st.store.dm_lookup(&msg.hdr.source, &msg.hdr.session_id).await?;
-    let stored = found.session;
+    let idle = |rec: &DmRecord| now_ms().saturating_sub(rec.updated_at).max(0) as u64;
+    let admission = found.session.as_ref().map_or(Admission::Open, |rec| rec.session.admit(msg, idle(rec), presented));
+    if admission == Admission::Stranger {
+        // Answered as a device without an account is, unsealed, and nothing is stored.
+        tracing::info!(dev_id = %Quoted(&msg.hdr.source), "DM message for a live session without its secret");
+        let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, st.cfg.dm_auth_challenge, &mut OsRandom)
+            .map_err(|e| AppError::Internal(e.into()))?;
+        return Ok(Exchanged::Reply(Exchange { st, enc, sealed: None }.encode(&reply)?, None));
+    }
+    let stored = found.session.filter(|_| admission == Admission::Continue);
     let Some(mut device) = found.account else {
         let x = Exchange { st, enc, sealed: None };
         if st.cfg.dm_auth.requires_account() {
@@ -207,18 +231,15 @@ struct Held {
     answer_type: String,
 }
 
-/// Answers `msg`: continuing `stored` (the session of its id, as read with the device's
-/// account) if the message continues it, else opening a session.
+/// Answers `msg`: continuing `stored` (the session it was admitted to, as read with the
+/// device's account), else opening a session.
 async fn exchange(
     x: &Exchange<'_>,
     msg: &SyncMl,
     authenticated: bool,
     stored: Option<DmRecord>,
 ) -> Result<Flow, AppError> {
-    let now = now_ms();
-    if let Some(rec) = stored
-        && rec.session.continued_by(msg, now.saturating_sub(rec.updated_at).max(0) as u64)
-    {
+    if let Some(rec) = stored {
         return continue_session(x, rec.session, rec.last_reply, msg).await;
     }
     open_session(x, msg, authenticated).await.map(Flow::Reply)
@@ -237,7 +258,7 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
             Ok(v) => v,
             Err(e) => return refusal(x, msg, StatusCode::UNAUTHORIZED, &e),
         };
-        let (session, pkg2) = match ServerSession::accept_portal(msg, &verified, &st.cfg.dm_uri, x.enc) {
+        let (session, pkg2) = match ServerSession::accept_portal(msg, &verified, &st.cfg.dm_uri, x.enc, fresh()?) {
             Ok(opened) => opened,
             Err(e) => return refusal(x, msg, e.status(), &e),
         };
@@ -272,7 +293,7 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
             // Only an authenticated device gets here (`ReportOpening::read`).
             st.store.upsert_device(&opening.device, now).await?;
             // An authenticated device checking in: read its DevDetail in a short session.
-            let (session, pkg2) = match ServerSession::accept_check_in(msg, &st.cfg.dm_uri, x.enc) {
+            let (session, pkg2) = match ServerSession::accept_check_in(msg, &st.cfg.dm_uri, x.enc, fresh()?) {
                 Ok(opened) => opened,
                 Err(e) => return refusal(x, msg, e.status(), &e),
             };
@@ -314,7 +335,8 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
             st.store.upsert_device(&opening.device, now).await?;
         }
         if let Some(order) = order {
-            let (session, reply) = opening.reply_ordering_update(msg, &st.cfg.dm_uri, &verdicts, &order, x.enc);
+            let (session, reply) =
+                opening.reply_ordering_update(msg, &st.cfg.dm_uri, &verdicts, &order, x.enc, fresh()?);
             let bytes = x.encode(&reply)?;
             st.store.save_dm_session(&session, &bytes, now).await?;
             tracing::info!(dev_id = %Quoted(&opening.device.dev_id), correlator = %Quoted(&order.correlator), "update ordered");
@@ -430,6 +452,11 @@ impl Held {
             seal.sealed.as_deref().and_then(|(device, _, proved)| device.auth.hmac(proved, &device.account, &bytes));
         Ok(dm_response(answer_type, bytes, hmac))
     }
+}
+
+/// A new session's continuation secret.
+fn fresh() -> Result<Continuation, AppError> {
+    Continuation::generate(&mut OsRandom).map_err(|e| AppError::Internal(e.into()))
 }
 
 fn protocol(e: portaldm_shared::session::ProtocolError) -> AppError {

@@ -155,9 +155,18 @@ fn libdmclients_captured_messages_get_proper_answers() {
     );
     assert!(answer.body.commands.iter().any(|c| matches!(c, Command::Get(_))), "the server reads ./DevDetail");
 
-    // Its package 3 (WBXML: Statuses and Results) ends the check-in.
+    // Its package 3 (WBXML: Statuses and Results), posted to the RespURI the server gave as
+    // the client must, ends the check-in.
+    let resp = answer.hdr.resp_uri.clone().expect("the server names where the session goes on");
+    assert!(resp.starts_with(&dm) && resp.len() > dm.len() + 16, "{resp}");
     let results = include_bytes!("../../shared/fixtures/vectors/libdmclient-pkg3-results.wbxml");
-    let r = post(&dm, "application/vnd.syncml+wbxml", results);
+    // Posted to /dm itself, without the session's secret, it does not continue the session.
+    let stranger = post(&dm, "application/vnd.syncml+wbxml", results);
+    let stranger = portaldm_shared::syncml::wbxml::decode(&stranger.body).expect("WBXML answer");
+    assert!(
+        !stranger.body.commands.iter().any(|c| matches!(c, Command::Status(s) if s.cmd == "SyncHdr" && s.data == 200))
+    );
+    let r = post(&resp, "application/vnd.syncml+wbxml", results);
     assert_eq!(r.header("content-type"), Some("application/vnd.syncml+wbxml"));
     let answer = portaldm_shared::syncml::wbxml::decode(&r.body).expect("WBXML answer");
     assert!(answer.body.final_ && answer.body.commands.iter().all(|c| matches!(c, Command::Status(_))));
@@ -169,19 +178,20 @@ fn libdmclients_captured_messages_get_proper_answers() {
     let answer = portaldm_shared::syncml::wbxml::decode(&r.body).expect("WBXML answer");
     let first = answer.body.commands.first();
     assert!(matches!(first, Some(Command::Status(s)) if s.data == 212), "{first:?}");
+    let resp = answer.hdr.resp_uri.clone().expect("RespURI");
     let exec = include_bytes!("../../shared/fixtures/vectors/libdmclient-pkg3-exec-generic-alert.xml");
-    let r = post(&dm, "application/vnd.syncml+xml", exec);
+    let r = post(&resp, "application/vnd.syncml+xml", exec);
     let got = statuses(&r.body);
     assert_eq!(got.first(), Some(&("SyncHdr".to_owned(), 200)));
     assert!(got.contains(&("Alert".to_owned(), 200)), "the generic alert is acknowledged: {got:?}");
 }
 
 /// One raw HTTP/1.1 POST on `stream`; returns the status and body (read by Content-Length).
-fn raw_post(stream: &mut std::net::TcpStream, host: &str, body: &[u8], close: bool) -> (u16, Vec<u8>) {
+fn raw_post(stream: &mut std::net::TcpStream, host: &str, path: &str, body: &[u8], close: bool) -> (u16, Vec<u8>) {
     use std::io::{BufRead as _, BufReader, Read as _, Write as _};
     let conn = if close { "close" } else { "keep-alive" };
     let head = format!(
-        "POST /dm HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/vnd.syncml+xml\r\nContent-Length: {}\r\nConnection: {conn}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/vnd.syncml+xml\r\nContent-Length: {}\r\nConnection: {conn}\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).expect("write head");
@@ -219,17 +229,23 @@ fn one_connection_per_post_and_keep_alive_both_work() {
         Some(Command::Status(s)) => s.data,
         other => panic!("no header status: {other:?}"),
     };
+    // Where the session goes on: the path of the RespURI in the server's answer.
+    let resp_path = |answer: &[u8]| {
+        let resp = xml::decode(answer).expect("SyncML").hdr.resp_uri.expect("RespURI");
+        portaldm_shared::path::of_url(&resp).to_owned()
+    };
     // As libdmclient does: a new TCP connection for every POST, closed after the answer.
-    for (body, code) in [(&vector[..], 212), (&results[..], 200)] {
-        let mut s = std::net::TcpStream::connect(&host).expect("connect");
-        let (status, answer) = raw_post(&mut s, &host, body, true);
-        assert_eq!((status, header_code(&answer)), (200, code));
-    }
+    let mut s = std::net::TcpStream::connect(&host).expect("connect");
+    let (status, answer) = raw_post(&mut s, &host, "/dm", vector, true);
+    assert_eq!((status, header_code(&answer)), (200, 212));
+    let mut s = std::net::TcpStream::connect(&host).expect("connect");
+    let (status, answer) = raw_post(&mut s, &host, &resp_path(&answer), results, true);
+    assert_eq!((status, header_code(&answer)), (200, 200));
     // Both messages of a session over one kept-alive connection.
     let mut s = std::net::TcpStream::connect(&host).expect("connect");
-    let (status, answer) = raw_post(&mut s, &host, vector, false);
+    let (status, answer) = raw_post(&mut s, &host, "/dm", vector, false);
     assert_eq!((status, header_code(&answer)), (200, 212));
-    let (status, answer) = raw_post(&mut s, &host, results, false);
+    let (status, answer) = raw_post(&mut s, &host, &resp_path(&answer), results, false);
     assert_eq!((status, header_code(&answer)), (200, 200));
 }
 

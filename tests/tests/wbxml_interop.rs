@@ -58,7 +58,7 @@ fn messages() -> Vec<(&'static str, SyncMl)> {
     let pkg1 = client.first_message();
     let verified = verifier.verify(token_of(&pkg1).expect("token"), now()).expect("verifies");
     let (mut server, pkg2) =
-        ServerSession::accept_portal(&pkg1, &verified, "http://srv/dm", DmEncoding::Wbxml).expect("accepts");
+        ServerSession::accept_portal(&pkg1, &verified, "http://srv/dm", DmEncoding::Wbxml, cont()).expect("accepts");
     let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
     assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
     let hold = server.poll_hold().expect("hold");
@@ -208,4 +208,10 @@ fn devinf_from_libwbxml_decodes_with_the_devinf_code_page() {
     // The message itself decodes; the DevInf document is not part of the DM model.
     let msg = wbxml::decode(&bytes).expect("decodes");
     assert!(matches!(msg.body.commands.first(), Some(Cmd::Results(_))));
+}
+
+/// A session's continuation secret, from a fixed seed.
+fn cont() -> portaldm_shared::session::continuation::Continuation {
+    portaldm_shared::session::continuation::Continuation::generate(&mut portaldm_shared::rand::TestRng(99))
+        .expect("random")
 }

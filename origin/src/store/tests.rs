@@ -107,7 +107,7 @@ fn session(sid: &str) -> ServerSession {
     let v = TokenVerifier::new(&[seed.ed25519_public()], "o", "s")
         .verify(&token, portaldm_shared::time::UnixMillis(1000))
         .expect("verifies");
-    ServerSession::accept_portal(&pkg1, &v, "u", portaldm_shared::media::DmEncoding::Xml).expect("accepts").0
+    ServerSession::accept_portal(&pkg1, &v, "u", portaldm_shared::media::DmEncoding::Xml, cont()).expect("accepts").0
 }
 
 fn delivery(correlator: &str) -> FumoDelivery {
@@ -422,4 +422,10 @@ async fn another_process_s_catalog_change_shows_within_the_max_age() {
         assert!(std::time::Instant::now() < deadline, "still not listed after {:?}", catalog_cache::MAX_AGE * 3);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// A session's continuation secret, from a fixed seed.
+fn cont() -> portaldm_shared::session::continuation::Continuation {
+    portaldm_shared::session::continuation::Continuation::generate(&mut portaldm_shared::rand::TestRng(99))
+        .expect("random")
 }

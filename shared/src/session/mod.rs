@@ -5,6 +5,7 @@
 //! dmclient drives [`client::ClientSession`] over its HTTP connection.
 
 pub mod client;
+pub mod continuation;
 pub mod package;
 pub mod report;
 pub mod server;

@@ -67,9 +67,10 @@ impl ReportOpening {
         verdicts: &[StatusCode],
         order: &UpdateOrder,
         wire: DmEncoding,
+        continuation: super::continuation::Continuation,
     ) -> (ServerSession, SyncMl) {
         let statuses = self.statuses(msg, verdicts);
-        ServerSession::ordering_update(msg, self.device.clone(), statuses, order, server_uri, wire)
+        ServerSession::ordering_update(msg, self.device.clone(), statuses, order, server_uri, wire, continuation)
     }
 
     /// The header status and one status per command of `msg`, numbered from 1.

@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::continuation::{Continuation, opening_digest};
 use super::package::{Assembled, Assembler, Limits, Outbox};
 use super::{CmdIds, ProtocolError, check_version, command_status, header_status, message, reply_header};
 use crate::auth::server::MAX_TRIES;
@@ -75,6 +76,20 @@ pub enum Step {
     UpdateRequested,
 }
 
+/// How a message naming a stored session is taken ([`ServerSession::admit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Admission {
+    /// It continues the session (or repeats its message 1).
+    Continue,
+    /// It opens a new session: the stored one is over, idle too long, or this is another
+    /// session's message 1 reusing the SessionID.
+    Open,
+    /// It claims to continue the session without its secret: refuse it as if there were no
+    /// session, and change nothing.
+    Stranger,
+}
+
 /// Why the session exists.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Kind {
@@ -130,6 +145,12 @@ pub struct ServerSession {
     /// A chunked item the client is sending.
     #[serde(default)]
     inbox: Assembler,
+    /// The secret of this session's `RespURI`, which its later messages must be posted to.
+    #[serde(default)]
+    continuation: Continuation,
+    /// The digest of the message that opened the session (a repeat of it is answered again).
+    #[serde(default)]
+    opening: String,
 }
 
 impl ServerSession {
@@ -139,6 +160,7 @@ impl ServerSession {
         token: &TokenVerified,
         server_uri: &str,
         wire: DmEncoding,
+        continuation: Continuation,
     ) -> Result<(Self, SyncMl), ProtocolError> {
         check_version(&msg.hdr)?;
         let claims = token.claims();
@@ -163,13 +185,18 @@ impl ServerSession {
         if device.dev_id != msg.hdr.source {
             return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
         }
-        let s = Self::opened(msg, claims.sid.clone(), Kind::Portal, false, device, server_uri, wire);
+        let s = Self::opened(msg, claims.sid.clone(), Kind::Portal, false, device, server_uri, wire, continuation);
         Ok(s.open_with_get(msg))
     }
 
     /// Opens a check-in session from an authenticated client's package 1 (Alert 1201, no
     /// results to report); returns package 2 (`Get ./DevDetail/…`).
-    pub fn accept_check_in(msg: &SyncMl, server_uri: &str, wire: DmEncoding) -> Result<(Self, SyncMl), ProtocolError> {
+    pub fn accept_check_in(
+        msg: &SyncMl,
+        server_uri: &str,
+        wire: DmEncoding,
+        continuation: Continuation,
+    ) -> Result<(Self, SyncMl), ProtocolError> {
         check_version(&msg.hdr)?;
         let mut device = DeviceDetails { dev_id: msg.hdr.source.clone(), ..DeviceDetails::default() };
         let mut client_initiated = false;
@@ -188,7 +215,7 @@ impl ServerSession {
         if device.dev_id != msg.hdr.source {
             return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
         }
-        let s = Self::opened(msg, String::new(), Kind::CheckIn, wants_update, device, server_uri, wire);
+        let s = Self::opened(msg, String::new(), Kind::CheckIn, wants_update, device, server_uri, wire, continuation);
         Ok(s.open_with_get(msg))
     }
 
@@ -201,8 +228,9 @@ impl ServerSession {
         order: &crate::fumo::UpdateOrder,
         server_uri: &str,
         wire: DmEncoding,
+        continuation: Continuation,
     ) -> (Self, SyncMl) {
-        let mut s = Self::opened(msg, String::new(), Kind::Report, false, device, server_uri, wire);
+        let mut s = Self::opened(msg, String::new(), Kind::Report, false, device, server_uri, wire, continuation);
         cmds.push(order.exec((cmds.len() + 1).to_string()));
         s.state = State::ExpectExecStatus { correlator: order.correlator.clone(), kind: DeliveryKind::Firmware };
         let reply = s.reply(&msg.hdr, cmds, true);
@@ -210,6 +238,7 @@ impl ServerSession {
     }
 
     /// A session opened by `msg`, before its first answer.
+    #[allow(clippy::too_many_arguments)]
     fn opened(
         msg: &SyncMl,
         portal_sid: String,
@@ -218,6 +247,7 @@ impl ServerSession {
         device: DeviceDetails,
         server_uri: &str,
         wire: DmEncoding,
+        continuation: Continuation,
     ) -> Self {
         ServerSession {
             session_id: msg.hdr.session_id.clone(),
@@ -236,6 +266,8 @@ impl ServerSession {
             peer: Limits::default().updated(&msg.hdr),
             outbox: Outbox::default(),
             inbox: Assembler::default(),
+            continuation,
+            opening: opening_digest(msg),
         }
     }
 
@@ -255,8 +287,33 @@ impl ServerSession {
     /// new session unless it repeats this session's own message 1 (its answer was lost, and
     /// the session has not moved on), and any message after [`IDLE_LIMIT_MS`] does too.
     pub fn continued_by(&self, msg: &SyncMl, idle_ms: u64) -> bool {
-        let repeat_of_first = self.last_client_msg_id == "1" && self.state != State::Ended;
-        idle_ms < IDLE_LIMIT_MS && (msg.hdr.msg_id != "1" || repeat_of_first)
+        let repeat_of_first = || {
+            self.last_client_msg_id == "1"
+                && self.state != State::Ended
+                && (self.opening.is_empty() || self.opening == opening_digest(msg))
+        };
+        idle_ms < IDLE_LIMIT_MS && (msg.hdr.msg_id != "1" || repeat_of_first())
+    }
+
+    /// Whether a later message (not a repeated message 1) posted with `presented` as the
+    /// secret of its path proves it belongs to this session (`continuation`). Sessions stored
+    /// before secrets existed have none to prove.
+    pub fn proves(&self, presented: Option<&str>) -> bool {
+        self.continuation.is_none() || self.continuation.matches(presented)
+    }
+
+    /// How `msg`, which names this session (its SessionID and DevId), is taken, arriving
+    /// `idle_ms` after the session last moved and posted with `presented` as the secret of
+    /// its path. Decided before any credential is looked at: a stranger who guessed a live
+    /// session's id must neither continue it nor touch its authentication state.
+    pub fn admit(&self, msg: &SyncMl, idle_ms: u64, presented: Option<&str>) -> Admission {
+        if !self.continued_by(msg, idle_ms) {
+            Admission::Open
+        } else if msg.hdr.msg_id == "1" || self.proves(presented) {
+            Admission::Continue
+        } else {
+            Admission::Stranger
+        }
     }
 
     /// Whether `msg` is the next message of this session (same SessionID and device).
@@ -484,7 +541,8 @@ impl ServerSession {
     }
 
     fn send(&mut self, to: &SyncHdr, statuses: Vec<Command>) -> SyncMl {
-        let hdr = reply_header(to, self.next_msg_id, &self.server_uri, &to.source);
+        let mut hdr = reply_header(to, self.next_msg_id, &self.server_uri, &to.source);
+        hdr.resp_uri = (!self.continuation.is_none()).then(|| self.continuation.resp_uri(&self.server_uri));
         self.next_msg_id += 1;
         let mut msg = message(hdr, statuses, false);
         self.outbox.fill(&mut msg, self.peer, self.wire);

@@ -75,7 +75,7 @@ fn open() -> (ClientSession, ServerSession, SyncMl) {
     let pkg1 = wire(&client.first_message());
     let verified: TokenVerified = v.verify(token_of(&pkg1).expect("token alert"), NOW).expect("verifies");
     let (server, pkg2) =
-        ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm", DmEncoding::Xml).expect("accepts");
+        ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm", DmEncoding::Xml, cont()).expect("accepts");
     (client, server, wire(&pkg2))
 }
 
@@ -193,15 +193,34 @@ fn a_reused_session_id_opens_a_new_session_only_when_the_old_one_is_over() {
 
 #[test]
 fn a_message_1_reusing_the_session_id_of_a_live_session_opens_a_new_one() {
-    let (mut client, mut server, pkg2) = open();
-    let mut first = send(client.handle(&pkg2).expect("pkg2"));
-    first.hdr.msg_id = "1".into();
-    // Still at its first message: a message 1 is that message repeated.
-    assert!(server.continued_by(&first, 1_000), "a repeated message 1");
-    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    let (t, v) = token(0x2A);
+    let mut client = ClientSession::server_initiated(device(), "https://srv/dm", "2A", &t);
+    let pkg1 = wire(&client.first_message());
+    let verified: TokenVerified = v.verify(token_of(&pkg1).expect("token alert"), NOW).expect("verifies");
+    let (mut server, pkg2) =
+        ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm", DmEncoding::Xml, cont()).expect("accepts");
+    // Still at its first message: the same message 1 is that message repeated, another is not.
+    assert!(server.continued_by(&pkg1, 1_000), "a repeated message 1");
+    let mut other = pkg1.clone();
+    other.body.commands.truncate(1);
+    assert!(!server.continued_by(&other, 1_000), "another message 1 is another session");
+    let pkg3 = send(client.handle(&wire(&pkg2)).expect("pkg2"));
     assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
-    // Moved on (held in package 4, not ended): a message 1 is a new session, not this one.
-    assert!(!server.continued_by(&first, 1_000), "a new session that reuses the SessionID");
+    // Moved on (held in package 4, not ended): even the same message 1 is a new session now.
+    assert!(!server.continued_by(&pkg1, 1_000), "a new session that reuses the SessionID");
+}
+
+#[test]
+fn every_server_message_names_the_sessions_resp_uri_and_the_client_follows_it() {
+    let (mut client, mut server, pkg2) = open();
+    let resp = pkg2.hdr.resp_uri.clone().expect("package 2 carries a RespURI");
+    let path = crate::path::of_url(&resp);
+    assert!(server.proves(crate::session::continuation::in_path(path)));
+    assert!(!server.proves(None), "a later message without the secret does not belong");
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert_eq!(client.next_url(), resp, "dmclient posts the rest of the session to the RespURI");
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    assert_eq!(server.poll_hold().expect("hold").hdr.resp_uri.as_deref(), Some(resp.as_str()));
 }
 
 #[test]
@@ -236,7 +255,7 @@ fn refuses_a_token_for_another_trigger() {
     let pkg1 = wire(&client.first_message());
     let verified = v.verify(token_of(&pkg1).expect("token"), NOW).expect("verifies");
     assert!(matches!(
-        ServerSession::accept_portal(&pkg1, &verified, "s", DmEncoding::Xml),
+        ServerSession::accept_portal(&pkg1, &verified, "s", DmEncoding::Xml, cont()),
         Err(ProtocolError::TokenMismatch(_))
     ));
 }
@@ -292,7 +311,7 @@ fn a_reported_download_is_answered_with_the_update_order() {
     let opening = ReportOpening::read(&pkg1, false).expect("reads");
     let order = opening.results[0].update_order().expect("a finished download");
     let (mut server, reply) =
-        opening.reply_ordering_update(&pkg1, "https://srv/dm", &[StatusCode::OK], &order, DmEncoding::Xml);
+        opening.reply_ordering_update(&pkg1, "https://srv/dm", &[StatusCode::OK], &order, DmEncoding::Xml, cont());
     assert_eq!(
         server.state,
         State::ExpectExecStatus { correlator: "corr-2".into(), kind: crate::fumo::DeliveryKind::Firmware }
@@ -315,7 +334,7 @@ fn a_reported_download_is_answered_with_the_update_order() {
         let opening = ReportOpening::read(&pkg1, false).expect("reads");
         let other = crate::fumo::UpdateOrder { node: node.into(), correlator: "corr-2".into() };
         let (_, reply) =
-            opening.reply_ordering_update(&pkg1, "https://srv/dm", &[StatusCode::OK], &other, DmEncoding::Xml);
+            opening.reply_ordering_update(&pkg1, "https://srv/dm", &[StatusCode::OK], &other, DmEncoding::Xml, cont());
         let out = send(client.handle(&wire(&reply)).expect("answers"));
         let exec_status = out.body.commands.iter().find_map(|c| match c {
             Command::Status(s) if s.cmd == "Exec" => Some(s.data),
@@ -521,4 +540,9 @@ fn a_setting_outside_the_devices_roots_fails_them_all() {
         assert_eq!(status, StatusCode::ATOMIC_FAILED, "{outside}");
         assert!(client.settings_written().is_empty(), "{outside}: all or nothing");
     }
+}
+
+/// A session's continuation secret, from a fixed seed.
+fn cont() -> crate::session::continuation::Continuation {
+    crate::session::continuation::Continuation::generate(&mut crate::rand::TestRng(99)).expect("random")
 }

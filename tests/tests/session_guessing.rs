@@ -1,0 +1,59 @@
+//! A stranger who knows a live DM session's DevId and guesses its 16-bit SessionID: without
+//! the session's `RespURI` secret, its messages neither continue the session nor change it,
+//! and the real handset's flow goes on undisturbed.
+
+use std::time::Duration;
+
+use portaldm_shared::pkg0::Package0;
+use portaldm_shared::syncml::{Command, xml};
+use portaldm_tests::browser::{Browser, post};
+use portaldm_tests::{Options, System, wait_with_timeout};
+use serde_json::json;
+
+/// The demo handset's DevId (dev-setup's dmclient configuration).
+const DEV_ID: &str = "IMEI:490154203237518";
+
+/// A message `msg_id` of session `sid` from the demo handset: `body` is its commands.
+fn message(sid: &str, msg_id: u32, body: &str) -> Vec<u8> {
+    format!(
+        "<SyncML xmlns=\"SYNCML:SYNCML1.2\"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto>\
+         <SessionID>{sid}</SessionID><MsgID>{msg_id}</MsgID><Target><LocURI>http://x/dm</LocURI></Target>\
+         <Source><LocURI>{DEV_ID}</LocURI></Source></SyncHdr><SyncBody>{body}<Final/></SyncBody></SyncML>"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_guessed_session_id_without_the_sessions_secret_gets_nothing() {
+    let sys = System::start(Options { hold_secs: 2, ..Options::default() });
+    let mut phone = Browser::new(&sys.edge);
+    let trig = phone.get("/portal/trigger");
+    let sid = format!("{:X}", Package0::decode(&trig.body).expect("pkg0").package.session_id);
+    let client = sys.spawn_dmclient(&sys.client_config(), &trig.body);
+    let view = phone.wait_for("choosing", Duration::from_secs(20));
+
+    // The stranger has the DevId and the SessionID, and tries what the handset would send.
+    let dm = format!("{}/dm", sys.edge);
+    let next = "<Alert><CmdID>1</CmdID><Data>1222</Data></Alert>";
+    let failed = "<Status><CmdID>1</CmdID><MsgRef>4</MsgRef><CmdRef>3</CmdRef><Cmd>Exec</Cmd><Data>410</Data></Status>";
+    for (n, body) in [(3, next), (4, next), (5, failed), (9, failed)] {
+        let r = post(&dm, "application/vnd.syncml.dm+xml", &message(&sid, n, body));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let answer = xml::decode(&r.body).expect("SyncML");
+        let header = answer.body.commands.iter().find_map(|c| match c {
+            Command::Status(s) if s.cmd == "SyncHdr" => Some(s.data),
+            _ => None,
+        });
+        assert!(header.is_some_and(|c| c >= 400), "message {n} was taken as the session's: {header:?}");
+        assert!(answer.hdr.resp_uri.is_none(), "the refusal names the session's RespURI");
+        let text = String::from_utf8_lossy(&r.body);
+        assert!(!text.contains("/dl/") && !text.contains("Correlator"), "the stranger got a delivery: {text}");
+    }
+    // The portal still waits for its user, who chooses; the real handset gets it and reports.
+    assert_eq!(phone.session()["state"], "choosing");
+    let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
+    assert_eq!(phone.post_json("/portal/api/select", &pick).status, 200);
+    let out = wait_with_timeout(client, Duration::from_secs(60));
+    assert!(out.status.success(), "dmclient: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
+}
