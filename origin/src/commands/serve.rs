@@ -23,6 +23,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let state = AppState::new(cfg, store.clone()).context("blob store or keys")?;
     tracing::info!(blobs = state.blobs.label(), "package blobs");
     store.forward_wakeups(state.wake.clone()).await.context("listening for wake-ups")?;
+    tokio::spawn(sweep_forever(store.clone()));
     let max_body = state.cfg.max_body_bytes;
     let body_timeout = request_timeout(&state.cfg);
     let first_byte_timeout = Duration::from_secs(state.cfg.first_byte_timeout_secs);
@@ -100,4 +101,18 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Sweeps the store now and every [`retention::EVERY`] (replicas may overlap: the deletes
+/// are idempotent). A failed sweep is logged and tried again next time.
+async fn sweep_forever(store: Arc<dyn crate::store::Store>) {
+    let mut every = tokio::time::interval(crate::store::retention::EVERY);
+    loop {
+        every.tick().await;
+        match store.sweep(crate::clock::now_ms()).await {
+            Ok(swept) if swept != crate::store::Swept::default() => tracing::info!(?swept, "store swept"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "store sweep failed; trying again later"),
+        }
+    }
 }

@@ -45,6 +45,38 @@ impl StoreError {
 /// Shorthand.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How long what the origin stores outlives its use, and how often it is swept
+/// ([`Store::sweep`]).
+pub mod retention {
+    use std::time::Duration;
+
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    /// A portal session is kept this long after it expired (the console shows it; a device
+    /// may report a slow install's result late).
+    pub const PORTAL_AFTER_EXPIRY_MS: i64 = 30 * DAY_MS;
+    /// A device's history rows are kept this long (its latest row always).
+    pub const HISTORY_MS: i64 = 365 * DAY_MS;
+    /// A DM session idle this long is forgotten: the session machine would not continue it.
+    pub const DM_SESSION_MS: i64 = portaldm_shared::session::server::IDLE_LIMIT_MS as i64;
+    /// How often a serving origin sweeps.
+    pub const EVERY: Duration = Duration::from_secs(10 * 60);
+}
+
+/// What one [`Store::sweep`] deleted, per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Used token ids whose tokens have expired.
+    pub tokens: u64,
+    /// DM sessions idle past [`retention::DM_SESSION_MS`].
+    pub dm_sessions: u64,
+    /// Portal sessions past [`retention::PORTAL_AFTER_EXPIRY_MS`] after their expiry.
+    pub portal_sessions: u64,
+    /// Device history rows past [`retention::HISTORY_MS`], each device's latest kept.
+    pub history: u64,
+    /// Console sign-ins that have ended.
+    pub console_sessions: u64,
+}
+
 /// A value as the JSON the backends store.
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -371,6 +403,9 @@ pub trait Store: Send + Sync {
     async fn set_device_account(&self, dev_id: &str, account: &Account, actor: &str, now: i64) -> StoreResult<()>;
     /// Saves the authentication state of a device that has an account.
     async fn save_auth_state(&self, dev_id: &str, auth: &ServerAuth, now: i64) -> StoreResult<()>;
+    /// Deletes what has outlived its use at `now` ([`retention`]); nothing else grows without
+    /// bound but packages, devices, results and the audit log, which are the record.
+    async fn sweep(&self, now: i64) -> StoreResult<Swept>;
     /// Forwards choices made on other replicas into `wake` (a single process needs nothing).
     async fn forward_wakeups(&self, _wake: tokio::sync::broadcast::Sender<String>) -> StoreResult<()> {
         Ok(())

@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 use super::catalog_cache::CatalogCache;
 use super::{
     Changed, ConsoleSession, DeviceAccount, DeviceRecord, DmLookup, DmRecord, NewPackage, PortalRecord, RecordOutcome,
-    ResultPoint, ResultRecord, Store, StoreError, StoreResult, json, parse,
+    ResultPoint, ResultRecord, Store, StoreError, StoreResult, Swept, json, parse, retention,
 };
 
 /// The channel a choice is announced on; the payload is the portal session id.

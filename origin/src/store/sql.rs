@@ -709,6 +709,30 @@ macro_rules! store_impl {
                 Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
             }
 
+            async fn sweep(&self, now: i64) -> StoreResult<Swept> {
+                let run = |sql: &'static str, before: i64| async move {
+                    let done = sqlx::query(sql).bind(before).execute(&self.writer).await?;
+                    StoreResult::Ok(done.rows_affected())
+                };
+                Ok(Swept {
+                    tokens: run("DELETE FROM used_tokens WHERE expires_at < $1", now).await?,
+                    dm_sessions: run("DELETE FROM dm_sessions WHERE updated_at < $1", now - retention::DM_SESSION_MS)
+                        .await?,
+                    portal_sessions: run(
+                        "DELETE FROM portal_sessions WHERE expires_at < $1",
+                        now - retention::PORTAL_AFTER_EXPIRY_MS,
+                    )
+                    .await?,
+                    history: run(
+                        "DELETE FROM device_history WHERE seen_at < $1 \
+                         AND id NOT IN (SELECT MAX(id) FROM device_history GROUP BY dev_id)",
+                        now - retention::HISTORY_MS,
+                    )
+                    .await?,
+                    console_sessions: run("DELETE FROM console_sessions WHERE expires_at < $1", now).await?,
+                })
+            }
+
             async fn ping(&self) -> StoreResult<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())

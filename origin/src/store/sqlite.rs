@@ -17,7 +17,7 @@ use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use super::catalog_cache::CatalogCache;
 use super::{
     Changed, ConsoleSession, DeviceAccount, DeviceRecord, DmLookup, DmRecord, NewPackage, PortalRecord, RecordOutcome,
-    ResultPoint, ResultRecord, Store, StoreError, StoreResult, json, parse,
+    ResultPoint, ResultRecord, Store, StoreError, StoreResult, Swept, json, parse, retention,
 };
 
 /// A store in one SQLite file.

@@ -57,6 +57,8 @@ on_both!(
     revoked_packages_stay_listed_for_admins,
     recent_sessions_are_newest_first_and_filter_by_state,
     device_history_keeps_each_change_of_complete_details,
+    a_sweep_deletes_what_has_outlived_its_use_and_nothing_else,
+    a_devinfo_only_upsert_keeps_the_stored_devdetail,
 );
 
 fn device() -> DeviceDetails {
@@ -405,6 +407,47 @@ async fn device_history_keeps_each_change_of_complete_details(s: &dyn Store) {
     let got: Vec<(i64, Option<String>)> = h.into_iter().map(|(at, d)| (at, d.fw_v)).collect();
     assert_eq!(got, [(5, Some("1.2".into())), (2, Some("1.0".into()))], "a row per change, newest first");
     assert_eq!(s.device_history("IMEI:9", 1).await.expect("q").len(), 1);
+}
+
+async fn a_sweep_deletes_what_has_outlived_its_use_and_nothing_else(s: &dyn Store) {
+    let day = 24 * 60 * 60 * 1000;
+    let now = 400 * day;
+    // Old: a token used long ago, a session idle for a day, a portal session over for months.
+    let old = PortalRecord { expires_at: now - 60 * day, ..portal("old") };
+    assert!(s.open_portal("j-old", now - 60 * day, &old, &session("old"), b"r", now - day).await.expect("opens"));
+    // Live: all of it fresh.
+    let live = PortalRecord { expires_at: now + 60_000, ..portal("live") };
+    let mut fresh = session("live");
+    fresh.session_id = "8".into();
+    assert!(s.open_portal("j-live", now + 60_000, &live, &fresh, b"r", now).await.expect("opens"));
+    // History: an old row replaced by a newer one, and another device's only (old) row.
+    let v1 = DeviceDetails { dev_id: "IMEI:5".into(), fw_v: Some("1".into()), ..Default::default() };
+    s.upsert_device(&v1, 10).await.expect("upserts");
+    s.upsert_device(&DeviceDetails { fw_v: Some("2".into()), ..v1.clone() }, now - day).await.expect("upserts");
+    let lone = DeviceDetails { dev_id: "IMEI:6".into(), fw_v: Some("1".into()), ..Default::default() };
+    s.upsert_device(&lone, 10).await.expect("upserts");
+
+    let swept = s.sweep(now).await.expect("sweeps");
+    assert_eq!((swept.tokens, swept.dm_sessions, swept.portal_sessions, swept.history), (1, 1, 1, 1), "{swept:?}");
+    assert!(s.portal("old").await.expect("reads").is_none());
+    assert!(s.portal("live").await.expect("reads").is_some(), "a live portal session stays");
+    assert!(s.dm_lookup("IMEI:1", "7").await.expect("reads").session.is_none(), "the idle DM session went");
+    assert!(s.dm_lookup("IMEI:1", "8").await.expect("reads").session.is_some(), "the fresh one stays");
+    assert_eq!(s.device_history("IMEI:5", 10).await.expect("q").len(), 1, "the newer row stays");
+    assert_eq!(s.device_history("IMEI:6", 10).await.expect("q").len(), 1, "a device's latest row always stays");
+    // A used token id stays refused while its token lives.
+    assert!(!s.open_portal("j-live", now + 60_000, &portal("again"), &session("again"), b"r", now).await.expect("q"));
+    assert_eq!(s.sweep(now).await.expect("sweeps"), Swept::default(), "nothing more to sweep");
+}
+
+async fn a_devinfo_only_upsert_keeps_the_stored_devdetail(s: &dyn Store) {
+    let full = DeviceDetails { dev_id: "IMEI:3".into(), fw_v: Some("1.0".into()), hw_v: Some("A".into()), ..device() };
+    s.upsert_device(&full, 1).await.expect("upserts");
+    let info = DeviceDetails { dev_id: "IMEI:3".into(), lang: Some("de".into()), ..Default::default() };
+    s.upsert_device(&info, 2).await.expect("upserts");
+    let d = s.device("IMEI:3").await.expect("reads").expect("known").details;
+    assert_eq!((d.fw_v.as_deref(), d.hw_v.as_deref(), d.lang.as_deref()), (Some("1.0"), Some("A"), Some("de")));
+    assert_eq!(d.model.as_deref(), Some("M"));
 }
 
 /// Another process on the same database (a replica, or the CLI on the SQLite file) changes
