@@ -80,9 +80,19 @@ async fn answer_dm(
     let enc = media::dm_encoding(&content_type).ok_or(AppError::UnsupportedMedia(
         "expected application/vnd.syncml.dm+xml or application/vnd.syncml.dm+wbxml",
     ))?;
-    let msg = syncml::decode(enc, &body).map_err(|e| AppError::BadRequest(e.to_string()))?;
     // Answer in the type and encoding the client used (libdmclient posts the older vnd.syncml+…).
     let answer_type = content_type.split(';').next().unwrap_or(media::DM_XML).trim().to_ascii_lowercase();
+    let msg = match syncml::decode(enc, &body) {
+        Ok(msg) => msg,
+        Err(e) => {
+            // A header that parses gets a SyncML answer (505 for another DM version), unsealed.
+            let hdr = syncml::decode_header(enc, &body).map_err(|_| AppError::BadRequest(e.to_string()))?;
+            tracing::info!(dev_id = %Quoted(&hdr.source), error = %e, "DM message body refused");
+            let reply = portaldm_shared::session::refuse_undecodable(&hdr, &st.cfg.dm_uri);
+            let bytes = syncml::encode(enc, &reply).map_err(|e| AppError::Internal(e.into()))?;
+            return Ok(Answer::Now(dm_response(answer_type, bytes, None)));
+        }
+    };
     let presented = presented.as_deref();
     Ok(match authenticate_and_exchange(st, enc, &msg, hmac_header.as_deref(), presented, body).await? {
         Exchanged::Reply(answer, hmac) => Answer::Now(dm_response(answer_type, answer, hmac)),

@@ -96,6 +96,20 @@ fn http_cases(blob: &str, good_query: &str, session_cookie: &str) -> Vec<Http> {
         dm("no SyncHdr", DM_XML, "<SyncML xmlns=\"SYNCML:SYNCML1.2\"><SyncBody><Final/></SyncBody></SyncML>", 400),
         // Answered in SyncML: HTTP 200, header Status 505 (checked below).
         dm("unknown DM version", DM_XML, syncml(&good_hdr.replace("DM/1.2", "DM/9.9")), 200),
+        // A header that decodes over a body that does not: answered in SyncML too.
+        dm(
+            "DM 1.1.2 with a body that does not decode",
+            DM_XML,
+            syncml(&good_hdr.replace("DM/1.2", "DM/1.1").replace("<VerDTD>1.2", "<VerDTD>1.1"))
+                .replace("<Final/>", "<Frobnicate><CmdID>1</CmdID></Frobnicate><Final/>"),
+            200,
+        ),
+        dm(
+            "DM 1.2 with a body that does not decode",
+            DM_XML,
+            syncml(good_hdr).replace("<Final/>", "<Frobnicate><CmdID>1</CmdID></Frobnicate><Final/>"),
+            200,
+        ),
         dm("oversized (70 KiB)", DM_XML, vec![b'a'; 70 * 1024], 413),
         dm("another media type", "text/plain", "hello", 415),
         // SyncML over WBXML.
@@ -179,7 +193,13 @@ fn every_bad_input_gets_a_clear_refusal_and_nothing_breaks() {
         let r = send(&sys.edge, &c);
         // A refusal says why: in its body, or for 416 in Content-Range.
         let explained = r.status < 400 || !r.body.is_empty() || r.header("content-range").is_some();
-        let syncml_ok = c.name != "unknown DM version" || String::from_utf8_lossy(&r.body).contains("<Data>505</Data>");
+        // Answered in SyncML: the header Status says why.
+        let wanted = match c.name {
+            "unknown DM version" | "DM 1.1.2 with a body that does not decode" => Some("<Data>505</Data>"),
+            "DM 1.2 with a body that does not decode" => Some("<Data>400</Data>"),
+            _ => None,
+        };
+        let syncml_ok = wanted.is_none_or(|w| String::from_utf8_lossy(&r.body).contains(w));
         let bounded = r.status < 400 || r.body.len() <= MAX_REFUSAL_BYTES;
         if r.status != c.status || !explained || !syncml_ok || !bounded {
             let body = String::from_utf8_lossy(&r.body[..r.body.len().min(300)]).into_owned();

@@ -69,6 +69,18 @@ pub fn refuse(msg: &SyncMl, server_uri: &str, code: StatusCode) -> SyncMl {
     message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), vec![Command::Status(status)], true)
 }
 
+/// The closing answer to a message whose header decodes but whose body does not: 505 on the
+/// header for another DM version (a DM 1.1.2 client gets a SyncML answer it can act on,
+/// never an HTTP error), 400 otherwise.
+pub fn refuse_undecodable(hdr: &SyncHdr, server_uri: &str) -> SyncMl {
+    let code = match check_version(hdr) {
+        Err(e) => e.status(),
+        Ok(()) => StatusCode::BAD_REQUEST,
+    };
+    let msg = SyncMl { hdr: hdr.clone(), body: crate::syncml::SyncBody::default() };
+    refuse(&msg, server_uri, code)
+}
+
 /// Checks the version fields of a header: portaldm speaks DM 1.2 only (505 otherwise).
 pub fn check_version(hdr: &SyncHdr) -> Result<(), ProtocolError> {
     if hdr.ver_dtd != VER_DTD || !hdr.ver_proto.eq_ignore_ascii_case(VER_PROTO) {
