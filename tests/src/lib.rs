@@ -11,6 +11,7 @@ use portaldm_shared::keys::NamedKey;
 
 pub mod browser;
 pub mod chromium;
+pub mod stock;
 
 /// Now, from the OS clock.
 pub fn now() -> portaldm_shared::time::UnixMillis {
