@@ -208,10 +208,10 @@ pub(crate) fn run(h: &mut Handset, opening: Opening) -> Result<SessionLog, Stock
                     h.client_nonce = n.clone();
                 }
                 let refd = s.cmd_ref.as_deref().unwrap_or_default();
-                if let Some(c) = awaiting.iter().find(|c| c.cmd_id == refd) {
-                    if !resend.iter().any(|r| r.cmd_id == c.cmd_id) {
-                        resend.push(c.clone());
-                    }
+                if let Some(c) = awaiting.iter().find(|c| c.cmd_id == refd)
+                    && !resend.iter().any(|r| r.cmd_id == c.cmd_id)
+                {
+                    resend.push(c.clone());
                 }
             }
         }
