@@ -29,6 +29,42 @@ pub struct EdgeConfig {
     /// Largest request body passed to the origin (`PDM_MAX_BODY_BYTES`, default 64 KiB, as the
     /// origin's `max_body_bytes`): larger ones get 413 at the edge.
     pub max_body_bytes: u64,
+    /// Where the client's address and `request.cf` come from.
+    pub client_info: ClientInfo,
+}
+
+/// Which of a request's claims about its client the edge believes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientInfo {
+    /// `PDM_TRUST_CLOUDFLARE = "true"`: requests arrive through Cloudflare, which sets
+    /// `CF-Connecting-IP` and `request.cf` itself and overwrites what a client sent.
+    Cloudflare,
+    /// `PDM_CLIENT_ADDRESS_HEADER`: a trusted proxy in front of the edge sets this header to
+    /// the client's address (and replaces any the client sent); `request.cf` is ignored.
+    ProxyHeader(String),
+    /// Neither: nothing a client sends is believed, and the address is unknown (every client
+    /// shares one mint bucket, and the origin logs `unknown`).
+    Untrusted,
+}
+
+/// Reads `PDM_TRUST_CLOUDFLARE` and `PDM_CLIENT_ADDRESS_HEADER`.
+fn client_info(env: &Env) -> Result<ClientInfo, String> {
+    let cloudflare = match text(env, "PDM_TRUST_CLOUDFLARE").map(|v| v.trim().to_ascii_lowercase()) {
+        Ok(v) if v == "true" => true,
+        Ok(v) if v == "false" || v.is_empty() => false,
+        Ok(v) => return Err(format!("PDM_TRUST_CLOUDFLARE is neither true nor false: {v:?}")),
+        Err(_) => false,
+    };
+    let header = text(env, "PDM_CLIENT_ADDRESS_HEADER").map(|v| v.trim().to_owned()).ok().filter(|v| !v.is_empty());
+    match (cloudflare, header) {
+        (true, Some(_)) => Err("set PDM_TRUST_CLOUDFLARE or PDM_CLIENT_ADDRESS_HEADER, not both".into()),
+        (true, None) => Ok(ClientInfo::Cloudflare),
+        (false, Some(h)) if h.eq_ignore_ascii_case("CF-Connecting-IP") => {
+            Err("PDM_CLIENT_ADDRESS_HEADER cannot be CF-Connecting-IP: set PDM_TRUST_CLOUDFLARE instead".into())
+        }
+        (false, Some(h)) => Ok(ClientInfo::ProxyHeader(h)),
+        (false, None) => Ok(ClientInfo::Untrusted),
+    }
 }
 
 fn text(env: &Env, name: &str) -> Result<String, String> {
@@ -86,6 +122,7 @@ impl EdgeConfig {
             },
             blob_cache,
             max_body_bytes: number("PDM_MAX_BODY_BYTES", 64 * 1024)?,
+            client_info: client_info(env)?,
         })
     }
 }

@@ -9,6 +9,8 @@ use portaldm_shared::time::UnixMillis;
 use wasm_bindgen::prelude::*;
 use worker::{Env, Request};
 
+use crate::config::EdgeConfig;
+
 /// The binding's name.
 const BINDING: &str = "PDM_MINT_LIMITER";
 
@@ -58,17 +60,23 @@ impl MintLimiterCore {
     }
 }
 
+/// The bucket of every client whose address the edge cannot know (`ClientInfo::Untrusted`):
+/// one shared bucket rather than one per value a client could choose.
+const NO_TRUSTED_ADDRESS: &str = "shared:no-trusted-client-address";
+
 /// Whether the client that sent `req` may mint a trigger now. Without the binding there is no
 /// limit; a limiter that fails lets the request through (a handset is never locked out by an
 /// outage of the limiter) and says so in the log.
-pub async fn admit(env: &Env, req: &Request) -> Result<(), Limited> {
+pub async fn admit(env: &Env, cfg: &EdgeConfig, req: &Request) -> Result<(), Limited> {
     let Ok(ns) = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(BINDING)) else { return Ok(()) };
     if ns.is_undefined() {
         return Ok(());
     }
     let ns: LimiterNamespace = ns.unchecked_into();
-    let address = req.headers().get("CF-Connecting-IP").ok().flatten().unwrap_or_default();
-    let key = ratelimit::client_key(&address);
+    let key = match crate::cf::client_address(req, cfg) {
+        Some(address) => ratelimit::client_key(&address),
+        None => NO_TRUSTED_ADDRESS.to_owned(),
+    };
     let asked = async {
         let stub = ns.get(&ns.id_from_name(&key)?)?;
         let answer = stub.take()?;

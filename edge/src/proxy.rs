@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast as _;
 use wasm_bindgen_futures::JsFuture;
 use worker::{Delay, Headers, Request, Response};
 
-use crate::config::EdgeConfig;
+use crate::config::{ClientInfo, EdgeConfig};
 use crate::respond;
 
 /// Hop-by-hop headers (RFC 9110, 7.6.1) that never cross a proxy.
@@ -82,10 +82,13 @@ async fn send(req: &Request, cfg: &EdgeConfig, path: &str, unconditional: bool) 
     // not cross taken out: cheaper than appending the rest one by one from here.
     let headers = Headers(web_sys::Headers::new_with_headers(&req.headers().0)?);
     let ours = [edgeauth::CLIENT_HEADER, edgeauth::COLO_HEADER, edgeauth::HEADER];
+    // A `CF-Connecting-IP` that Cloudflare did not set is the client's own claim: not passed on.
+    let trusted_ip = cfg.client_info == ClientInfo::Cloudflare;
     let mut head = path_and_query.len();
     for (k, v) in req.headers().entries() {
         let name = k.to_ascii_lowercase();
-        let dropped = unconditional && CONDITIONAL.contains(&name.as_str());
+        let dropped = (unconditional && CONDITIONAL.contains(&name.as_str()))
+            || (!trusted_ip && name == crate::cf::CONNECTING_IP);
         if HOP_BY_HOP.contains(&name.as_str()) || ours.contains(&name.as_str()) || dropped {
             headers.delete(&k)?;
         } else {
@@ -97,11 +100,11 @@ async fn send(req: &Request, cfg: &EdgeConfig, path: &str, unconditional: bool) 
         let max = edgeauth::MAX_FORWARDED_HEAD_BYTES;
         return refuse(431, &format!("request headers too large (over {max} bytes with the path)"));
     }
-    // Cloudflare sets CF-Connecting-IP itself (a client cannot); locally there is none.
-    let client = req.headers().get("CF-Connecting-IP")?.unwrap_or_else(|| "unknown".into());
+    // Only from the source the deployment trusts (`config::ClientInfo`), never the client.
+    let client = crate::cf::client_address(req, cfg).unwrap_or_else(|| "unknown".into());
     headers.set(edgeauth::CLIENT_HEADER, &client)?;
     // The data centre that took `req` (absent under local workerd).
-    let colo = crate::cf::field(req, "colo").unwrap_or_else(|| cfg.trigger.colo.clone());
+    let colo = crate::cf::field(req, cfg, "colo").unwrap_or_else(|| cfg.trigger.colo.clone());
     headers.set(edgeauth::COLO_HEADER, &colo)?;
     headers.set("X-Forwarded-Host", url.host_str().unwrap_or(""))?;
     let method = req.method();

@@ -32,7 +32,7 @@ pub async fn handle(req: &Request, cfg: &EdgeConfig, env: &Env) -> worker::Resul
     if req.method() != Method::Get && req.method() != Method::Head {
         return respond::error(405, "use GET");
     }
-    if let Err(limited) = limiter::admit(env, req).await {
+    if let Err(limited) = limiter::admit(env, cfg, req).await {
         let secs = limited.retry_after_secs.to_string();
         let message = format!("Too many requests from your network. Try again in {secs} seconds.");
         let r = respond::error(429, &message)?;
@@ -40,8 +40,9 @@ pub async fn handle(req: &Request, cfg: &EdgeConfig, env: &Env) -> worker::Resul
         return Ok(r);
     }
     let now = UnixMillis(worker::Date::now().as_millis());
-    // The client's country goes into the token, for packages limited by country.
-    let country = crate::cf::field(req, "country");
+    // The client's country goes into the token, for packages limited by country (only from
+    // a `request.cf` that Cloudflare set).
+    let country = crate::cf::field(req, cfg, "country");
     let minted = match trigger::mint(&cfg.trigger, &cfg.token_signer, &mut WebRandom, now, country.as_deref()) {
         Ok(m) => m,
         Err(e) => return respond::error(500, &format!("cannot mint a trigger: {e}")),

@@ -1,18 +1,71 @@
 //! Trigger minting is rate-limited per client address by a Durable Object, in workerd as on
-//! Cloudflare (dev-setup's limit: a burst of 60, then 120 a minute).
+//! Cloudflare (dev-setup's limit: a burst of 60, then 120 a minute). The address is only ever
+//! one the deployment trusts: outside Cloudflare a client's `CF-Connecting-IP` is its own
+//! claim, and changing it buys no new bucket.
 
-use portaldm_tests::browser::get_with;
-use portaldm_tests::{Options, System};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-fn mint(sys: &System, address: &str) -> (u16, Option<String>) {
-    let r = get_with(&format!("{}/portal/trigger", sys.edge), &[("CF-Connecting-IP", address)]);
+use portaldm_tests::browser::{agent, get_with};
+use portaldm_tests::{Options, System, free_port, workspace};
+
+/// A second edge in front of the same origin, from dev-setup's workerd configuration with
+/// `vars` set instead of `PDM_TRUST_CLOUDFLARE = "false"`. Killed (by PID) when dropped.
+struct Edge {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn edge_with(sys: &System, vars: &[(&str, &str)]) -> Edge {
+    let text = std::fs::read_to_string(sys.dir.path().join("workerd.capnp")).expect("workerd.capnp");
+    let port = free_port();
+    let own = format!("\"{}\"", sys.edge.trim_start_matches("http://"));
+    let lines: String = vars.iter().map(|(n, v)| format!("    (name = {n:?}, text = {v:?}),\n")).collect();
+    let text = text
+        .replace(&own, &format!("\"127.0.0.1:{port}\""))
+        .replace("    (name = \"PDM_TRUST_CLOUDFLARE\", text = \"false\"),\n", "")
+        .replacen("bindings = [\n", &format!("bindings = [\n{lines}"), 1);
+    let cfg = sys.dir.path().join(format!("workerd-{port}.capnp"));
+    std::fs::write(&cfg, text).expect("write");
+    let bin = std::env::var_os("WORKERD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("node_modules/.bin/workerd"));
+    let log = std::fs::File::create(sys.dir.path().join(format!("workerd-{port}.log"))).expect("log");
+    let child = Command::new(bin)
+        .arg("serve")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("workerd starts");
+    let edge = Edge { child, url: format!("http://127.0.0.1:{port}") };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !agent().get(&format!("{}/portal/", edge.url)).call().is_ok_and(|r| r.status() == 200) {
+        assert!(Instant::now() < deadline, "the second edge did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    edge
+}
+
+fn mint(edge: &str, headers: &[(&str, &str)]) -> (u16, Option<String>) {
+    let r = get_with(&format!("{edge}/portal/trigger"), headers);
     (r.status, r.header("retry-after").map(str::to_owned))
 }
 
-/// Mints from `address(i)` until refused: how many were allowed, and the `Retry-After`.
-fn until_limited(sys: &System, address: impl Fn(usize) -> String) -> (usize, String) {
+/// Mints at `edge` with `headers(i)` until refused: how many were allowed, and the `Retry-After`.
+fn until_limited(edge: &str, headers: impl Fn(usize) -> Vec<(String, String)>) -> (usize, String) {
     for i in 0..200 {
-        let (status, retry) = mint(sys, &address(i));
+        let h = headers(i);
+        let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let (status, retry) = mint(edge, &h);
         if status == 429 {
             return (i, retry.expect("a 429 says when to retry"));
         }
@@ -21,26 +74,55 @@ fn until_limited(sys: &System, address: impl Fn(usize) -> String) -> (usize, Str
     panic!("200 mints from one client were never limited");
 }
 
+fn one(name: &str, value: String) -> Vec<(String, String)> {
+    vec![(name.to_owned(), value)]
+}
+
 #[test]
-fn one_address_cannot_mint_in_bulk_and_others_are_not_affected() {
+fn outside_cloudflare_a_client_sent_address_buys_no_bucket_of_its_own() {
     let sys = System::start(Options::default());
-    // The burst, plus the few that the sustained rate adds while the test runs.
-    let (allowed, retry) = until_limited(&sys, |_| "198.51.100.7".to_owned());
+    // A new CF-Connecting-IP on every request: all of them are one (unknown) client.
+    let (allowed, retry) = until_limited(&sys.edge, |i| one("CF-Connecting-IP", format!("203.0.113.{}", i % 250)));
     assert!((60..75).contains(&allowed), "{allowed} minted before the limit");
     let secs: u64 = retry.parse().expect("seconds");
     assert!((1..=60).contains(&secs), "{secs}");
+    // Without the header, or with an address not used yet, the same shared bucket.
+    assert_eq!(mint(&sys.edge, &[]).0, 429);
+    assert_eq!(mint(&sys.edge, &[("CF-Connecting-IP", "198.51.100.99")]).0, 429);
     // A handset asking on an entry page is held to the same limit.
     let entry = get_with(
         &format!("{}/portal/", sys.edge),
-        &[("CF-Connecting-IP", "198.51.100.7"), ("Accept", portaldm_shared::media::NOTIFICATION)],
+        &[("CF-Connecting-IP", "203.0.113.9"), ("Accept", portaldm_shared::media::NOTIFICATION)],
     );
     assert_eq!(entry.status, 429);
     assert!(String::from_utf8_lossy(&entry.body).contains("Try again in"));
-    // Another address still mints.
-    assert_eq!(mint(&sys, "198.51.100.8").0, 200);
-    // One IPv6 subscriber (a /64) is one client, whatever its interface ids.
-    let (allowed, _) = until_limited(&sys, |i| format!("2001:db8:7:7::{:x}", i + 1));
+}
+
+#[test]
+fn behind_a_trusted_proxy_one_address_cannot_mint_in_bulk_and_others_are_not_affected() {
+    let sys = System::start(Options::default());
+    // A local deployment behind a proxy that sets X-Real-IP to the client's address.
+    let edge = edge_with(&sys, &[("PDM_CLIENT_ADDRESS_HEADER", "X-Real-IP")]);
+    let url = edge.url.as_str();
+    // The proxy's header counts; a rotating CF-Connecting-IP beside it changes nothing.
+    let (allowed, _) = until_limited(url, |i| {
+        vec![("X-Real-IP".into(), "198.51.100.7".into()), ("CF-Connecting-IP".into(), format!("203.0.113.{i}"))]
+    });
     assert!((60..75).contains(&allowed), "{allowed} minted before the limit");
-    assert_eq!(mint(&sys, "2001:db8:7:7:ffff::1").0, 429);
-    assert_eq!(mint(&sys, "2001:db8:7:8::1").0, 200);
+    // Another address still mints.
+    assert_eq!(mint(url, &[("X-Real-IP", "198.51.100.8")]).0, 200);
+    // One IPv6 subscriber (a /64) is one client, whatever its interface ids.
+    let (allowed, _) = until_limited(url, |i| one("X-Real-IP", format!("2001:db8:7:7::{:x}", i + 1)));
+    assert!((60..75).contains(&allowed), "{allowed} minted before the limit");
+    assert_eq!(mint(url, &[("X-Real-IP", "2001:db8:7:7:ffff::1")]).0, 429);
+    assert_eq!(mint(url, &[("X-Real-IP", "2001:db8:7:8::1")]).0, 200);
+}
+
+#[test]
+fn behind_cloudflare_cf_connecting_ip_is_the_clients_address() {
+    let sys = System::start(Options::default());
+    let edge = edge_with(&sys, &[("PDM_TRUST_CLOUDFLARE", "true")]);
+    let (allowed, _) = until_limited(&edge.url, |_| one("CF-Connecting-IP", "198.51.100.7".into()));
+    assert!((60..75).contains(&allowed), "{allowed} minted before the limit");
+    assert_eq!(mint(&edge.url, &[("CF-Connecting-IP", "198.51.100.8")]).0, 200);
 }
