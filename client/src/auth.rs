@@ -26,11 +26,11 @@ pub fn attach(cfg: &Config, s: ClientSession) -> Result<ClientSession, ClientErr
 /// Keeps the nonces `s` ended with.
 pub fn keep(cfg: &Config, s: &ClientSession) -> Result<(), ClientError> {
     let Some(a) = s.auth() else { return Ok(()) };
-    std::fs::create_dir_all(&cfg.state_dir).map_err(ClientError::State)?;
+    crate::private::dir(&cfg.state_dir).map_err(ClientError::State)?;
     let tmp = cfg.state_dir.join(".auth-nonces.json.tmp");
     let json = serde_json::to_vec_pretty(a.nonces())
         .map_err(|e| ClientError::State(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
-    std::fs::write(&tmp, json).map_err(ClientError::State)?;
+    crate::private::write(&tmp, &json, false).map_err(ClientError::State)?;
     std::fs::rename(&tmp, path(&cfg.state_dir)).map_err(ClientError::State)
 }
 

@@ -2,7 +2,6 @@
 //! and size. Partial bytes live in `<dir>/<sha256>.part`, so a cut download (in this run or
 //! a crashed earlier one) continues where it stopped instead of starting over.
 
-use std::fs::OpenOptions;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -63,8 +62,8 @@ pub fn part_path(dir: &Path, d: &FumoDelivery) -> PathBuf {
 /// Keeps the bytes of an inline delivery (received inside the DM session) where a download
 /// would have put them; [`verify_part`] checks them.
 pub fn store_inline(d: &FumoDelivery, bytes: &[u8], dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(part_path(dir, d), bytes)
+    crate::private::dir(dir)?;
+    crate::private::write(&part_path(dir, d), bytes, false)
 }
 
 /// Checks what is in the part file of `d` (an inline delivery's bytes).
@@ -100,13 +99,15 @@ fn attempt_once(agent: &ureq::Agent, d: &FumoDelivery, part: &Path) -> Result<()
         500..=599 => return Err(Stop::Retry(ResultCode::DOWNLOAD_SERVER_UNAVAILABLE)),
         _ => return Err(Stop::Fail(ResultCode::DOWNLOAD_SERVER_UNAVAILABLE)),
     };
-    let mut file = OpenOptions::new()
+    let mut file = crate::private::options()
         .create(true)
         .write(true)
         .append(append)
         .truncate(!append)
         .open(part)
         .map_err(|_| Stop::Fail(ResultCode::UPDATE_FAILED))?;
+    // A part left by an older dmclient may be wider.
+    crate::private::narrow(&file).map_err(|_| Stop::Fail(ResultCode::UPDATE_FAILED))?;
     let mut total = if append { have } else { 0 };
     let bar = progress(d, total);
     let mut reader = resp.into_body().into_reader();

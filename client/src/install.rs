@@ -46,7 +46,7 @@ pub fn install(cfg: &Install, d: &FumoDelivery, package: &Path, result_file: &Pa
             Err(_) => ResultCode::UPDATE_FAILED,
         };
     }
-    let done = |r: std::io::Result<()>| match r.and_then(|()| std::fs::write(result_file, "200\n")) {
+    let done = |r: std::io::Result<()>| match r.and_then(|()| crate::private::write(result_file, b"200\n", false)) {
         Ok(()) => ResultCode::SUCCESS,
         Err(e) => {
             eprintln!("install of {} {} failed: {e}", d.pkg_name, d.pkg_version);
@@ -76,9 +76,8 @@ pub fn install(cfg: &Install, d: &FumoDelivery, package: &Path, result_file: &Pa
 /// Copies `package` into `dir`, named by its name and version.
 fn stage(dir: &Path, d: &FumoDelivery, package: &Path) -> std::io::Result<()> {
     let target = dir.join(format!("{}-{}.bin", sanitize(&d.pkg_name), sanitize(&d.pkg_version)));
-    std::fs::create_dir_all(dir)?;
-    std::fs::copy(package, &target)?;
-    std::fs::File::open(&target)?.sync_all()
+    crate::private::dir(dir)?;
+    crate::private::copy(package, &target)
 }
 
 /// A file-name-safe version of a server-supplied name.

@@ -44,13 +44,13 @@ pub fn result_file(state_dir: &Path, job: &Job) -> PathBuf {
 /// Saves `job` atomically.
 pub fn save(state_dir: &Path, job: &Job) -> Result<(), ClientError> {
     let dir = dir(state_dir);
-    std::fs::create_dir_all(&dir).map_err(ClientError::State)?;
+    crate::private::dir(state_dir).map_err(ClientError::State)?;
+    crate::private::dir(&dir).map_err(ClientError::State)?;
     let stem = file_stem(job);
     let tmp = dir.join(format!(".{stem}.json.tmp"));
     let json = serde_json::to_vec_pretty(job).map_err(state_err)?;
-    std::fs::write(&tmp, json).map_err(ClientError::State)?;
     // The rename is atomic; syncing the file first makes it durable across power loss.
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(ClientError::State)?;
+    crate::private::write(&tmp, &json, true).map_err(ClientError::State)?;
     std::fs::rename(&tmp, dir.join(format!("{stem}.json"))).map_err(ClientError::State)
 }
 

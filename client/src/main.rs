@@ -12,6 +12,7 @@ mod handler;
 mod http;
 mod install;
 mod jobs;
+mod private;
 mod probe;
 mod random;
 mod report;

@@ -19,9 +19,9 @@ pub fn keep(state_dir: &Path, written: Vec<(String, String)>) -> std::io::Result
     };
     all.extend(written);
     let text = serde_json::to_vec_pretty(&all).map_err(std::io::Error::other)?;
-    std::fs::create_dir_all(state_dir)?;
+    crate::private::dir(state_dir)?;
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text)?;
+    crate::private::write(&tmp, &text, false)?;
     std::fs::rename(&tmp, &path)
 }
 

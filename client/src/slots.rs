@@ -5,7 +5,6 @@
 //! `active`, naming the active slot (`a` when absent: a fresh device runs from `a`). A crash
 //! before the rename leaves the old slot active and the update not done; after it, done.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use portaldm_shared::fumo::FumoDelivery;
@@ -60,10 +59,10 @@ pub fn install(dir: &Path, d: &FumoDelivery, package: &Path) -> std::io::Result<
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
-    std::fs::create_dir_all(&target)?;
+    crate::private::dir(dir)?;
+    crate::private::dir(&target)?;
     let firmware = target.join("firmware.bin");
-    std::fs::copy(package, &firmware)?;
-    std::fs::File::open(&firmware)?.sync_all()?;
+    crate::private::copy(package, &firmware)?;
     let meta = SlotPackage { name: d.pkg_name.clone(), version: d.pkg_version.clone(), sha256: d.sha256.clone() };
     write_synced(&target.join("package.json"), &serde_json::to_vec_pretty(&meta).map_err(std::io::Error::other)?)?;
     // The switch: one rename, after everything it points at is on disk.
@@ -75,9 +74,7 @@ pub fn install(dir: &Path, d: &FumoDelivery, package: &Path) -> std::io::Result<
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
+    crate::private::write(path, bytes, true)
 }
 
 #[cfg(test)]
