@@ -57,6 +57,7 @@ run_db() { # $1 = sqlite | postgres
   # A held package 4 is answered at once and asked again (Alert 1222): one client thread
   # drives each session, and the hold's waiting is not what is measured.
   sed -i 's/^hold_secs = .*/hold_secs = 0/' "$sys/origin.toml"
+  unlimited_dm "$sys/origin.toml"
   if [ "$db" = postgres ]; then
     local name="benchdm_$$"
     psql "$PDM_TEST_POSTGRES" -q -c "CREATE DATABASE $name"

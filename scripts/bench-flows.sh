@@ -50,6 +50,7 @@ run_db() { # $1 = sqlite | postgres
   # Every simulated handset mints from 127.0.0.1: the per-address mint limit (which still
   # runs, Durable Object call included) is raised out of the way.
   unlimited_minting "$sys/workerd.capnp"
+  unlimited_dm "$sys/origin.toml"
   "$origin" -c "$sys/origin.toml" catalog demo >/dev/null
   RUST_LOG=warn "$origin" -c "$sys/origin.toml" serve >/dev/null 2>"$sys/origin.log" &
   local opid=$!

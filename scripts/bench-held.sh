@@ -48,6 +48,7 @@ for n in $levels; do
     "$origin" dev-setup --dir "$dir" --origin-port "$op" --edge-port "$(free_port)" --edge-bundle edge/build >/dev/null
     sed -i "s|^database = .*|database = \"${PDM_TEST_POSTGRES%/*}/$db\"|; s/^hold_secs = .*/hold_secs = 3600/" "$dir/origin.toml"
     echo 'portal_ttl_secs = 7200' >> "$dir/origin.toml"
+    unlimited_dm "$dir/origin.toml"
     [ "$p" = 1 ] && "$origin" -c "$dir/origin.toml" catalog demo >/dev/null
     "${log[@]}" "$origin" -c "$dir/origin.toml" serve >/dev/null 2>"$dir/origin.log" &
     opids+=($!) ports+=("$op") dirs+=("$dir")

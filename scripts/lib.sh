@@ -19,3 +19,8 @@ wait_up() {
 unlimited_minting() {
   sed -i 's|"PDM_MINT_PER_MINUTE", text = "[0-9]*"|"PDM_MINT_PER_MINUTE", text = "100000000"|; s|"PDM_MINT_BURST", text = "[0-9]*"|"PDM_MINT_BURST", text = "1000000"|' "$1"
 }
+# Every simulated handset of a load run comes through one address and holds no DM account:
+# lifts the origin's limits on unauthenticated DM messages in a dev-setup origin.toml.
+unlimited_dm() {
+  printf 'dm_unauth_per_minute_per_address = 0\ndm_unauth_per_minute_per_device = 0\n' >> "$1"
+}

@@ -22,6 +22,7 @@ op=$(free_port); ep=$(free_port)
 "$origin" dev-setup --dir "$out" --origin-port "$op" --edge-port "$ep" --edge-bundle edge/build >/dev/null
 # Every simulated handset mints from 127.0.0.1: the per-address limit is raised out of the way.
 unlimited_minting "$out/workerd.capnp"
+unlimited_dm "$out/origin.toml"
 "$origin" -c "$out/origin.toml" catalog demo >/dev/null
 RUST_LOG=warn "$origin" -c "$out/origin.toml" serve >/dev/null 2>"$out/origin.log" &
 origin_pid=$!

@@ -38,6 +38,8 @@ pub struct AppState {
     pub wake: broadcast::Sender<String>,
     /// Package blobs.
     pub blobs: BlobStore,
+    /// Limits on DM messages that prove no account.
+    pub unauth: Arc<crate::unauth_limit::UnauthLimit>,
 }
 
 impl AppState {
@@ -48,7 +50,12 @@ impl AppState {
         let edge_keys = cfg.edge_key_list()?;
         let (wake, _) = broadcast::channel(1024);
         let blobs = BlobStore::from_config(&cfg)?;
+        let unauth = crate::unauth_limit::UnauthLimit::new(
+            cfg.dm_unauth_per_minute_per_address,
+            cfg.dm_unauth_per_minute_per_device,
+        );
         Ok(AppState {
+            unauth: Arc::new(unauth),
             cfg: Arc::new(cfg),
             store,
             verifier: Arc::new(verifier),

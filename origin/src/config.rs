@@ -98,6 +98,24 @@ pub struct Config {
     /// The scheme a device without an account is challenged with (`md5` by default).
     #[serde(default = "default_challenge")]
     pub dm_auth_challenge: Scheme,
+    /// DM messages that prove no account (devices without one, refused credentials, a live
+    /// session's id without its secret) one client address may send per minute, on average;
+    /// past it (and its burst, half as many) they get 429 with `Retry-After`. 0: no limit.
+    #[serde(default = "default_unauth_per_address")]
+    pub dm_unauth_per_minute_per_address: u32,
+    /// Misses (refused credentials, a live session's id without its secret) per DevId and
+    /// minute: a scan of one device's sessions or password. 0: no limit.
+    #[serde(default = "default_unauth_per_device")]
+    pub dm_unauth_per_minute_per_device: u32,
+}
+
+fn default_unauth_per_address() -> u32 {
+    // Generous: carriers put many handsets behind one address; a portal flow is 6 messages.
+    600
+}
+
+fn default_unauth_per_device() -> u32 {
+    60
 }
 
 /// A secret from the configuration: readable by the code, never printed.

@@ -76,6 +76,8 @@ async fn answer_dm(
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let content_type = text(header::CONTENT_TYPE.as_str()).unwrap_or_default();
     let hmac_header = text(auth::HMAC_HEADER);
+    // The handset's address as the edge saw it (only requests with its credential get here).
+    let client = text(portaldm_shared::edgeauth::CLIENT_HEADER).unwrap_or_default();
     drop(headers);
     let enc = media::dm_encoding(&content_type).ok_or(AppError::UnsupportedMedia(
         "expected application/vnd.syncml.dm+xml or application/vnd.syncml.dm+wbxml",
@@ -94,10 +96,22 @@ async fn answer_dm(
         }
     };
     let presented = presented.as_deref();
-    Ok(match authenticate_and_exchange(st, enc, &msg, hmac_header.as_deref(), presented, body).await? {
+    let peer = Peer { hmac: hmac_header.as_deref(), presented, client: &client };
+    Ok(match authenticate_and_exchange(st, enc, &msg, peer, body).await? {
         Exchanged::Reply(answer, hmac) => Answer::Now(dm_response(answer_type, answer, hmac)),
         Exchanged::Hold(point, seal) => Answer::Held(Held { point, seal, answer_type }),
     })
+}
+
+/// What the transport says about a DM message besides its body.
+#[derive(Clone, Copy)]
+struct Peer<'a> {
+    /// The `x-syncml-hmac` header, if any.
+    hmac: Option<&'a str>,
+    /// The secret of the path it was posted to (`/dm/<secret>`), if any.
+    presented: Option<&'a str>,
+    /// The handset's address, as the edge forwarded it.
+    client: &'a str,
 }
 
 /// The HTTP answer to a DM message: the client's own media type, and the HMAC if sealed so.
@@ -122,10 +136,16 @@ async fn authenticate_and_exchange(
     st: &AppState,
     enc: DmEncoding,
     msg: &SyncMl,
-    hmac_header: Option<&str>,
-    presented: Option<&str>,
+    peer: Peer<'_>,
     body: Bytes,
 ) -> Result<Exchanged, AppError> {
+    let Peer { hmac: hmac_header, presented, client } = peer;
+    // Every message that proves no account draws on its address's limit; a miss on its
+    // DevId's too (`unauth_limit`).
+    let unproven = |miss: bool| {
+        let miss_of = miss.then_some(msg.hdr.source.as_str());
+        st.unauth.admit(client, miss_of, crate::clock::now()).map_err(|l| AppError::TooMany(l.retry_after_secs))
+    };
     if let Err(e) = portaldm_shared::session::check_version(&msg.hdr) {
         // Answered in SyncML (505 on the header), before any credential is looked at.
         let x = Exchange { st, enc, sealed: None };
@@ -135,6 +155,7 @@ async fn authenticate_and_exchange(
     let idle = |rec: &DmRecord| now_ms().saturating_sub(rec.updated_at).max(0) as u64;
     let admission = found.session.as_ref().map_or(Admission::Open, |rec| rec.session.admit(msg, idle(rec), presented));
     if admission == Admission::Stranger {
+        unproven(true)?;
         // Answered as a device without an account is, unsealed, and nothing is stored.
         tracing::info!(dev_id = %Quoted(&msg.hdr.source), "DM message for a live session without its secret");
         let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, st.cfg.dm_auth_challenge, &mut OsRandom)
@@ -143,6 +164,8 @@ async fn authenticate_and_exchange(
     }
     let stored = found.session.filter(|_| admission == Admission::Continue);
     let Some(mut device) = found.account else {
+        // A later message (not a message 1) that continues no session is a guess.
+        unproven(admission != Admission::Continue && msg.hdr.msg_id != "1")?;
         let x = Exchange { st, enc, sealed: None };
         if st.cfg.dm_auth.requires_account() {
             let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, st.cfg.dm_auth_challenge, &mut OsRandom)
@@ -166,6 +189,11 @@ async fn authenticate_and_exchange(
     let (flow, sealing) = match verdict? {
         Verdict::Refused { reply, error, ended } => {
             tracing::info!(dev_id = %Quoted(&msg.hdr.source), %error, ended, "DM credentials refused");
+            // The authentication state is saved below whatever the limit says.
+            if let Err(e) = unproven(true) {
+                st.store.save_auth_state(&msg.hdr.source, &device.auth, now_ms()).await?;
+                return Err(e);
+            }
             // Unsealed: the server proves itself only to a client that has proved itself.
             (Exchange { st, enc, sealed: None }.encode(&reply).map(Flow::Reply), None)
         }

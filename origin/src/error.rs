@@ -30,6 +30,9 @@ pub enum AppError {
     /// A body larger than the endpoint takes.
     #[error("{0}")]
     TooLarge(String),
+    /// Too many requests of a kind from this client: try again after this many seconds.
+    #[error("too many unauthenticated requests; try again in {0} s")]
+    TooMany(u64),
     /// A body type the endpoint does not take.
     #[error("{0}")]
     UnsupportedMedia(&'static str),
@@ -52,6 +55,7 @@ impl AppError {
             AppError::Conflict(_) | AppError::ConflictMsg(_) => StatusCode::CONFLICT,
             AppError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -82,6 +86,9 @@ impl IntoResponse for AppError {
                 Json(serde_json::json!({ "error": "the service is briefly unavailable; try again in a moment" })),
             )
                 .into_response();
+        } else if let AppError::TooMany(secs) = self {
+            let body = Json(serde_json::json!({ "error": self.to_string() }));
+            return (status, [(axum::http::header::RETRY_AFTER, secs.to_string())], body).into_response();
         } else if status.is_server_error() {
             // Internal detail goes to the log, never to the client.
             tracing::error!(error = %self, "request failed");

@@ -22,6 +22,7 @@ mod own_routes;
 mod portal;
 mod require_edge;
 mod store;
+mod unauth_limit;
 
 fn main() -> std::process::ExitCode {
     commands::run(<cli::Cli as clap::Parser>::parse())

@@ -51,6 +51,11 @@ impl Bucket {
         self.tat = tat + interval;
         Ok(())
     }
+
+    /// Whether the bucket is full again at `now` (forgetting it changes nothing).
+    pub fn is_idle(&self, now: UnixMillis) -> bool {
+        self.tat <= now.0
+    }
 }
 
 /// The client an address belongs to: the address itself for IPv4, its /64 for IPv6 (one

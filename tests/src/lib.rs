@@ -277,6 +277,10 @@ impl System {
             let line = text.lines().find(|l| l.starts_with("database = ")).expect("database line").to_owned();
             text = text.replace(&line, &format!("database = \"{url}\""));
         }
+        if opts.unlimited_minting {
+            // The swarm's handsets come through one address and hold no DM account.
+            text.push_str("dm_unauth_per_minute_per_address = 0\ndm_unauth_per_minute_per_device = 0\n");
+        }
         text.push_str(opts.origin_extra);
         if let Some(endpoint) = &opts.blob_s3 {
             text.push_str(&format!(

@@ -59,3 +59,32 @@ fn a_guessed_session_id_without_the_sessions_secret_gets_nothing() {
     assert!(out.status.success(), "dmclient: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(phone.wait_for("done", Duration::from_secs(10))["result"]["code"], 200);
 }
+
+#[test]
+fn guessing_a_devices_session_ids_is_limited_per_device_and_per_address() {
+    let extra = "dm_unauth_per_minute_per_device = 10\ndm_unauth_per_minute_per_address = 40\n";
+    let sys = System::start(Options { origin_extra: extra, ..Options::default() });
+    let dm = format!("{}/dm", sys.edge);
+    let next = "<Alert><CmdID>1</CmdID><Data>1222</Data></Alert>";
+    let statuses = |sid_from: u32, dev: &str, n: u32| -> Vec<u16> {
+        (sid_from..sid_from + n)
+            .map(|sid| {
+                let body = message(&format!("{sid:X}"), 3, next).into_iter().collect::<Vec<u8>>();
+                let body = String::from_utf8(body).expect("utf-8").replace(DEV_ID, dev);
+                post(&dm, "application/vnd.syncml.dm+xml", body.as_bytes()).status
+            })
+            .collect()
+    };
+    // One device's session ids: a burst of 5 guesses, then 429 with Retry-After.
+    let got = statuses(0x100, "IMEI:victim", 8);
+    assert_eq!(&got[..5], &[200; 5], "{got:?}");
+    assert!(got[5..].iter().all(|s| *s == 429), "{got:?}");
+    let r = post(&dm, "application/vnd.syncml.dm+xml", &message("9999", 3, next));
+    assert_eq!(r.status, 200, "another device is not limited by the first one's misses");
+    // Many devices from one address: the address's burst (20) runs out too.
+    let mut limited = 0;
+    for n in 0..30 {
+        limited += statuses(0x200 + n, &format!("IMEI:other-{n}"), 1).iter().filter(|s| **s == 429).count();
+    }
+    assert!(limited >= 5, "only {limited} of 30 refused");
+}
