@@ -2,7 +2,7 @@
 //! with no portaldm protocol code) against the real origin, and its own parts on their own.
 
 use portaldm_tests::browser::Browser;
-use portaldm_tests::stock::{Account, End, Handset, Profile, SessionIdStyle, SessionLog, Tree, auth, pkg0};
+use portaldm_tests::stock::{Account, End, Handset, Profile, SessionIdStyle, SessionLog, Tree, auth, msg, pkg0};
 use portaldm_tests::{Options, System};
 
 const DEV_ID: &str = "IMEI:490154203237518";
@@ -191,4 +191,242 @@ fn the_stock_tree_answers_404_for_what_it_does_not_have() {
     assert_eq!(t.add("./Vendor/x", "1", None), 404, "no parent");
     assert_eq!(t.add("./DevInfo/Ext", "", Some("node")), 200);
     assert_eq!(t.add("./DevInfo/Ext", "", Some("node")), 418);
+}
+
+/// A scripted DM server on loopback for the handset's own behaviour: `answer(n, path, body)`
+/// gives the n-th request's HTTP status, Content-Type and body. Returns the base URL and the
+/// requests seen (path, body), one connection each.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+fn scripted<F>(answer: F) -> (String, Seen)
+where
+    F: Fn(usize, &str, &[u8]) -> (u16, &'static str, Vec<u8>) + Send + 'static,
+{
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let seen: Seen = Default::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().enumerate() {
+            let Ok(mut conn) = conn else { return };
+            let mut r = BufReader::new(conn.try_clone().expect("clone"));
+            let mut line = String::new();
+            r.read_line(&mut line).expect("request line");
+            let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
+            let mut len = 0;
+            loop {
+                let mut h = String::new();
+                r.read_line(&mut h).expect("header");
+                if h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().expect("length");
+                }
+                assert!(!h.to_ascii_lowercase().starts_with("connection: keep-alive"));
+            }
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).expect("body");
+            log.lock().expect("lock").push((path.clone(), body.clone()));
+            let (status, ct, out) = answer(n, &path, &body);
+            let head = format!("HTTP/1.1 {status} X\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n", out.len());
+            let _ = conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(&out));
+        }
+    });
+    (base, seen)
+}
+
+fn scripted_phone(base: &str) -> Handset {
+    let account = Account {
+        node: "fake".into(),
+        server_id: "fake".into(),
+        addr: String::new(),
+        client_name: "dev".into(),
+        client_password: "cpw".into(),
+        server_name: "fake".into(),
+        server_password: "spw".into(),
+    };
+    Handset::new(Profile::new("dev", &format!("{base}/dm"), account))
+}
+
+/// A server message answering `req` (header 212), proving itself over the nonce the handset
+/// gave last (in `nonce`), with `cmds`.
+fn server_msg(
+    req: &msg::Msg,
+    nonce: &mut String,
+    resp_uri: Option<String>,
+    cmds: Vec<msg::Cmd>,
+    final_: bool,
+) -> Vec<u8> {
+    if let Some(n) = req.header_status().and_then(|s| s.chal.as_ref()).and_then(|c| c.next_nonce.clone()) {
+        *nonce = n;
+    }
+    let mut all = vec![msg::Cmd {
+        msg_ref: Some(req.hdr.msg_id.clone()),
+        cmd_ref: Some("0".into()),
+        cmd: Some("SyncHdr".into()),
+        data: Some(if req.hdr.cred.is_some() { "212" } else { "200" }.into()),
+        ..msg::Cmd::new("Status")
+    }];
+    all.extend(cmds);
+    for (i, c) in all.iter_mut().enumerate() {
+        c.cmd_id = (i + 1).to_string();
+    }
+    let m = msg::Msg {
+        hdr: msg::Hdr {
+            session_id: req.hdr.session_id.clone(),
+            msg_id: req.hdr.msg_id.clone(),
+            target: req.hdr.source.clone(),
+            source: req.hdr.target.clone(),
+            resp_uri,
+            cred: Some(msg::Cred {
+                meta: msg::AuthMeta { typ: "syncml:auth-md5".into(), format: "b64".into(), next_nonce: None },
+                data: auth::md5_cred("fake", "spw", &auth::nonce_bytes(nonce)),
+            }),
+            max_msg_size: None,
+        },
+        cmds: all,
+        final_,
+    };
+    msg::to_xml(&m)
+}
+
+fn replace(uri: &str, data: &str) -> msg::Cmd {
+    let item = msg::Item { target: Some(uri.into()), data: Some(data.into()), ..msg::Item::default() };
+    msg::Cmd { items: vec![item], ..msg::Cmd::new("Replace") }
+}
+
+#[test]
+fn a_fumo_exec_downloads_the_package_and_reports_in_a_new_session() {
+    let base_cell = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let b = base_cell.clone();
+    let nonce = std::sync::Mutex::new(String::new());
+    let (base, seen) = scripted(move |n, path, body| {
+        let base = b.lock().expect("lock").clone();
+        if path == "/fw.bin" {
+            return (200, "application/octet-stream", b"new firmware".to_vec());
+        }
+        let req = msg::from_xml(body).expect("the handset's XML reads back");
+        let mut nonce = nonce.lock().expect("lock");
+        let xml = match n {
+            0 => {
+                let url = format!("{base}/fw.bin");
+                let exec = msg::Cmd {
+                    correlator: Some("corr-7".into()),
+                    items: vec![msg::Item {
+                        target: Some("./FwUpdate/stock/DownloadAndUpdate".into()),
+                        ..msg::Item::default()
+                    }],
+                    ..msg::Cmd::new("Exec")
+                };
+                let cmds = vec![
+                    replace("./FwUpdate/stock/PkgVersion", "2.0.0"),
+                    replace("./FwUpdate/stock/DownloadAndUpdate/PkgURL", &url),
+                    replace("./FwUpdate/stock/Ext/PkgSHA256", "00"),
+                    exec,
+                ];
+                server_msg(&req, &mut nonce, Some(format!("{base}/dm/s1")), cmds, true)
+            }
+            _ => server_msg(&req, &mut nonce, None, Vec::new(), true),
+        };
+        (200, "application/vnd.syncml+xml", xml)
+    });
+    *base_cell.lock().expect("lock") = base.clone();
+    let mut phone = scripted_phone(&base);
+    phone.profile.nonce_rotation = portaldm_tests::stock::NonceRotation::WhenSent;
+    let logs = phone.check_in().expect("check-in and report");
+    let t = transcript(&logs);
+    assert_eq!(logs.len(), 2, "a second session reports the update: {t}");
+    let statuses = logs[0].exchanges[1].sent.statuses();
+    assert_eq!(
+        statuses,
+        vec![
+            ("SyncHdr".into(), 212),
+            ("Replace".into(), 200),
+            ("Replace".into(), 200),
+            ("Replace".into(), 404),
+            ("Exec".into(), 202)
+        ],
+        "{t}"
+    );
+    assert_eq!(logs[0].exchanges[1].url, format!("{base}/dm/s1"), "RespURI followed");
+    assert_eq!(phone.downloads.len(), 1);
+    assert_eq!((phone.downloads[0].result, phone.downloads[0].bytes), (200, 12));
+    assert_eq!(phone.tree.value("./DevDetail/FwV"), Some("2.0.0"));
+    assert_eq!(phone.tree.value("./FwUpdate/stock/State"), Some("100"));
+    let report = &logs[1].exchanges[0].sent;
+    assert_eq!(report.hdr.session_id, "1", "SessionID reused");
+    let kinds: Vec<_> = report.cmds.iter().map(|c| (c.kind.as_str(), c.data.clone())).collect();
+    assert_eq!(kinds[0], ("Alert", Some("1201".into())));
+    assert_eq!(kinds[1].0, "Replace");
+    let generic = &report.cmds[2];
+    assert_eq!((generic.data.as_deref(), generic.correlator.as_deref()), (Some("1226"), Some("corr-7")));
+    let item = &generic.items[0];
+    assert_eq!(item.source.as_deref(), Some("./FwUpdate/stock/DownloadAndUpdate"));
+    assert_eq!(item.typ.as_deref(), Some("org.openmobilealliance.dm.firmwareupdate.downloadandupdate"));
+    assert_eq!(item.data.as_deref(), Some("200"));
+    assert_eq!(logs[1].end, End::Final);
+    let paths: Vec<String> = seen.lock().expect("lock").iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(paths, ["/dm", "/dm/s1", "/fw.bin", "/dm"], "one connection per request");
+}
+
+#[test]
+fn a_server_message_without_final_or_commands_ends_the_session_without_alert_1222() {
+    let nonce = std::sync::Mutex::new(String::new());
+    let (base, seen) = scripted(move |_, _, body| {
+        let req = msg::from_xml(body).expect("XML");
+        let xml = server_msg(&req, &mut nonce.lock().expect("lock"), None, Vec::new(), false);
+        (200, "application/vnd.syncml+xml", xml)
+    });
+    let mut phone = scripted_phone(&base);
+    let logs = phone.check_in().expect("check-in");
+    assert_eq!(logs[0].end, End::NoFinal);
+    assert_eq!(seen.lock().expect("lock").len(), 1, "nothing more sent");
+}
+
+#[test]
+fn a_server_that_never_proves_itself_gets_401_and_a_chal_and_nothing_runs() {
+    let (base, seen) = scripted(move |_, _, body| {
+        let req = msg::from_xml(body).expect("XML");
+        let mut m = msg::from_xml(&server_msg(&req, &mut String::new(), None, Vec::new(), true)).expect("XML");
+        m.hdr.cred = None;
+        let get = msg::Cmd {
+            cmd_id: "2".into(),
+            items: vec![msg::Item { target: Some("./DevDetail/FwV".into()), ..msg::Item::default() }],
+            ..msg::Cmd::new("Get")
+        };
+        m.cmds.push(get);
+        (200, "application/vnd.syncml+xml", msg::to_xml(&m))
+    });
+    let mut phone = scripted_phone(&base);
+    let err = phone.check_in().expect_err("refused");
+    assert!(matches!(err, portaldm_tests::stock::StockError::ServerNotAuthenticated { refusals: 4 }), "{err}");
+    let seen = seen.lock().expect("lock");
+    let second = msg::from_xml(&seen[1].1).expect("XML");
+    let hdr = second.header_status().expect("header status");
+    assert_eq!(hdr.code(), 401);
+    assert!(hdr.chal.as_ref().and_then(|c| c.next_nonce.as_ref()).is_some(), "its own Chal");
+    assert_eq!(second.statuses(), vec![("SyncHdr".into(), 401), ("Get".into(), 401)]);
+    assert!(!second.cmds.iter().any(|c| c.kind == "Results"), "nothing read out");
+}
+
+#[test]
+fn bad_server_answers_are_typed_errors() {
+    for (status, ct, body) in [
+        (200, "application/vnd.syncml+xml", b"<SyncML><SyncHdr>".to_vec()),
+        (200, "application/vnd.syncml+xml", b"not xml at all".to_vec()),
+        (200, "application/vnd.syncml+wbxml", vec![0x02, 0xff, 0xff]),
+        (500, "text/plain", b"boom".to_vec()),
+    ] {
+        let (base, _) = scripted(move |_, _, _| (status, ct, body.clone()));
+        let err = scripted_phone(&base).check_in().expect_err("refused");
+        let ok = match status {
+            500 => matches!(err, portaldm_tests::stock::StockError::Http { status: 500, .. }),
+            _ => {
+                matches!(err, portaldm_tests::stock::StockError::Parse(_) | portaldm_tests::stock::StockError::Wbxml(_))
+            }
+        };
+        assert!(ok, "{err:?}");
+    }
 }
