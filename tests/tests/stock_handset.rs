@@ -77,8 +77,8 @@ fn a_stock_md5_handset_checks_in_over_wbxml_through_libwbxml() {
 /// Today's documented answer: the origin cannot yet bind a stock client's Alert 1200 session
 /// (no portaldm token in it) to the browser that asked for the trigger, so it refuses it: the
 /// first try (md5 over the fresh account's empty nonce) gets 407 with a Chal, the re-sent one
-/// (valid credential, new nonce) 407 without one. When binding lands this test fails: change
-/// it to expect the session to run.
+/// (valid credential, new nonce) 407 without one; the origin logs "no session token and no
+/// result report". When binding lands this test fails: change it to expect the session to run.
 #[test]
 fn a_stock_alert_1200_session_is_refused_with_407_until_stock_binding_lands() {
     let sys = System::start(Options::default());
@@ -100,7 +100,9 @@ fn a_stock_alert_1200_session_is_refused_with_407_until_stock_binding_lands() {
         let first = &log.exchanges[0];
         assert_eq!(first.sent.hdr.session_id, style.spell(n.session_id));
         assert!(first.sent.cmds.iter().any(|c| c.kind == "Alert" && c.data.as_deref() == Some("1200")), "{t}");
-        assert_eq!(log.end, End::Refused(407), "{style:?}: {t}");
+        let origin_log = std::fs::read_to_string(sys.dir.path().join("origin.log")).unwrap_or_default();
+        assert_eq!(log.end, End::Refused(407), "{style:?}: {t}\norigin.log:\n{origin_log}");
+        assert!(origin_log.contains("no session token"), "{origin_log}");
         let last = &log.exchanges.last().expect("an exchange").received;
         assert!(last.header_status().is_some_and(|s| s.chal.is_none()), "the last refusal gives no Chal: {t}");
         assert!(last.cmds.iter().all(|c| c.kind == "Status"), "the server asks nothing: {t}");
