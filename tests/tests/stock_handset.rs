@@ -72,6 +72,12 @@ fn a_stock_md5_handset_checks_in_over_wbxml_through_libwbxml() {
     let mut phone = md5_handset(&sys);
     phone.profile.encoding = portaldm_tests::stock::Encoding::Wbxml;
     check_in_runs_clean(&mut phone);
+    // Both ways through libwbxml: it wrote what the origin read, and read what the origin wrote.
+    let logs = phone.check_in().expect("second check-in");
+    for e in &logs[0].exchanges {
+        assert_eq!(e.sent_bytes.first(), Some(&0x02), "WBXML 1.2 sent");
+        assert_eq!(e.content_type.as_deref(), Some("application/vnd.syncml+wbxml"), "answered in WBXML");
+    }
 }
 
 /// Today's documented answer: the origin cannot yet bind a stock client's Alert 1200 session
