@@ -1,6 +1,8 @@
 //! `dev-setup`: a complete local configuration (keys, origin, edge under workerd, dmclient),
 //! as `make run` and the end-to-end tests use it. Keys already in the folder are kept.
 
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -48,8 +50,31 @@ fn keys(dir: &Path) -> anyhow::Result<Keys> {
     if k.package_key.is_none() {
         k.package_key = Some(NamedKey::generate("pkg1", &mut rng)?.to_entry());
     }
-    std::fs::write(&path, toml::to_string(&k)?)?;
+    write_private(&path, toml::to_string(&k)?)?;
     Ok(k)
+}
+
+/// Writes `contents` to `path` readable by its owner only (0600): created with that mode, so
+/// there is no moment it is readable by others, and narrowed if it existed before.
+fn write_private(path: &Path, contents: impl AsRef<[u8]>) -> anyhow::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(contents.as_ref()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Creates the folder `dir` (and missing parents) open to its owner only (0700), narrowing
+/// it if it existed: it holds the keys, the configurations and the database.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("restricting {}", dir.display()))
 }
 
 /// A TOML/capnp string literal (both accept JSON-style escapes for what we write).
@@ -73,7 +98,7 @@ fn relative(from: &Path, to: &Path) -> std::path::PathBuf {
 
 /// Writes the setup.
 pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&a.dir)?;
+    private_dir(&a.dir)?;
     let dir = a.dir.canonicalize()?;
     std::fs::create_dir_all(&a.edge_bundle)?;
     // capnp `embed` only takes paths relative to the config file.
@@ -103,7 +128,7 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
         ek = lit(&edge_key),
         pk = lit(&package_key),
     );
-    std::fs::write(dir.join("origin.toml"), origin_toml)?;
+    write_private(&dir.join("origin.toml"), origin_toml)?;
 
     let client_toml = format!(
         "# dmclient, local development: a demo handset (written by `portaldm-origin dev-setup`)\n\
@@ -121,7 +146,7 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
         ppk = lit(&package_public),
         staged = d("dmclient/installed"),
     );
-    std::fs::write(dir.join("dmclient.toml"), client_toml)?;
+    write_private(&dir.join("dmclient.toml"), client_toml)?;
 
     let vars = [
         ("PDM_TOKEN_KEY", k.token_key.as_str()),
@@ -136,6 +161,8 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
         ("PDM_COLO", "LOCAL"),
         ("PDM_MINT_PER_MINUTE", "120"),
         ("PDM_MINT_BURST", "60"),
+        // Clients reach this edge directly: their CF-Connecting-IP and cf blob are not believed.
+        ("PDM_TRUST_CLOUDFLARE", "false"),
     ];
     let bindings: Vec<String> =
         vars.iter().map(|(n, v)| format!("    (name = {}, text = {}),", lit(n), lit(v))).collect();
@@ -147,8 +174,9 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
          \x20   # Cloudflare's cache, stood in for by an in-memory worker.\n\
          \x20   (name = \"cache\", worker = (modules = [(name = \"cache.mjs\", esModule = embed {cache})], \
          compatibilityDate = \"2025-09-01\")),\n  ],\n\
-         \x20 # Local only: `x-pdm-local-cf` (JSON) stands in for Cloudflare's `request.cf`, so a\n\
-         \x20 # test can say which country a browser is in.\n\
+         \x20 # Local only: `x-pdm-local-cf` (JSON) stands in for Cloudflare's `request.cf`. Any\n\
+         \x20 # client can send it, so the edge ignores it unless PDM_TRUST_CLOUDFLARE is \"true\"\n\
+         \x20 # (a test posing as Cloudflare, or a trusted proxy in front that sets it).\n\
          \x20 sockets = [(name = \"http\", address = {addr}, http = (cfBlobHeader = \"x-pdm-local-cf\"), \
          service = \"edge\")],\n);\n\n\
          const edgeWorker :Workerd.Worker = (\n  modules = [\n\
@@ -165,10 +193,10 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
         cache = lit(&bundle.join("local-cache.mjs").to_string_lossy()),
         bindings = bindings.join("\n"),
     );
-    std::fs::write(dir.join("workerd.capnp"), capnp)?;
+    write_private(&dir.join("workerd.capnp"), capnp)?;
     // The same values for `wrangler dev`, which reads .dev.vars beside wrangler.toml.
     let dev_vars: String = vars.iter().map(|(n, v)| format!("{n}={}\n", lit(v))).collect();
-    std::fs::write(dir.join("dev.vars"), dev_vars)?;
+    write_private(&dir.join("dev.vars"), dev_vars)?;
     println!("wrote {}/{{origin.toml,dmclient.toml,workerd.capnp,dev.vars,keys.toml}}", dir.display());
     Ok(())
 }

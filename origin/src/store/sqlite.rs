@@ -33,6 +33,18 @@ pub struct SqliteStore {
     catalog: CatalogCache,
 }
 
+/// Creates the database file `path`, if missing, readable by its owner only (0600): it holds
+/// device credentials and session secrets. Made here because SQLite would create it with the
+/// umask's mode (usually world-readable); its `-wal` and `-shm` files take the file's mode.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` and applies migrations.
     pub async fn open(url: &str) -> StoreResult<Self> {
@@ -41,6 +53,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(5));
+        if !(url.contains(":memory:") || url.contains("mode=memory")) {
+            create_private(opts.get_filename()).map_err(sqlx::Error::Io)?;
+        }
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         // A reader is a thread of its own that every statement is handed to and back from,
