@@ -138,8 +138,10 @@ async fn hold(shared: &Shared, imei: u64, i: usize, permit: tokio::sync::OwnedSe
     }
     let mut permit = Some(permit);
     let mut out = s.first_message();
+    // The session goes on at the path of the RespURI the server names.
+    let mut path = "/dm".to_owned();
     for round in 0..50 {
-        let request = signed(shared, "POST", "/dm", Bytes::from(xml::encode(&out)))?;
+        let request = signed(shared, "POST", &path, Bytes::from(xml::encode(&out)))?;
         let mut answer = std::pin::pin!(sender.send_request(request));
         let response = if round == 1 {
             // Package 3 (the device's details): the answer is held until a choice.
@@ -161,6 +163,9 @@ async fn hold(shared: &Shared, imei: u64, i: usize, permit: tokio::sync::OwnedSe
             return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)));
         }
         let msg = xml::decode(&bytes).map_err(|e| e.to_string())?;
+        if let Some(resp) = &msg.hdr.resp_uri {
+            path = portaldm_shared::path::of_url(resp).to_owned();
+        }
         match s.handle(&msg).map_err(|e| e.to_string())? {
             ClientStep::Send(m) => out = *m,
             ClientStep::Done => return Err(format!("the session ended in round {round} without a choice")),
