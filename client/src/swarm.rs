@@ -360,6 +360,17 @@ fn wait_for(
         if view.state == state {
             return Ok(view);
         }
+        if view.state == PortalState::Identified {
+            // The simulated owner says it is their phone.
+            *requests += 1;
+            agent
+                .post(&format!("{edge}/portal/api/identify"))
+                .header("Cookie", cookie)
+                .header("Content-Type", "application/json")
+                .send(br#"{"mine":true}"#.as_slice())
+                .map_err(|e| e.to_string())?;
+            continue;
+        }
         if Instant::now() > deadline {
             return Err(format!("still {:?}", view.state));
         }

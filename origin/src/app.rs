@@ -92,6 +92,8 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/assets/{name}", get(portal::pages::asset))
         .route("/portal/api/session", get(portal::session))
         .route("/portal/api/select", post(portal::select))
+        .route("/portal/api/identify", post(portal::identify))
+        .route("/portal/identify", post(portal::pages::identify_form))
         .route("/blobs/{blob}", get(blobs::get_blob))
         .route("/blobs/{blob}/status", get(blobs::blob_status))
         // Everything above only through the edge.

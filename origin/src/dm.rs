@@ -409,10 +409,11 @@ async fn continue_session(
             let mut portal = st.store.portal(&session.portal_sid).await?;
             if let Some(p) = portal.as_mut().filter(|p| p.state == PortalState::Connecting) {
                 st.store.upsert_device(&session.device, now_ms()).await?;
+                // Before any offer is listed, the browser's user confirms the phone is theirs.
                 st.store
-                    .set_portal_state(&session.portal_sid, PortalState::Choosing, &session.device, now_ms())
+                    .set_portal_state(&session.portal_sid, PortalState::Identified, &session.device, now_ms())
                     .await?;
-                (p.state, p.device) = (PortalState::Choosing, session.device.clone());
+                (p.state, p.device) = (PortalState::Identified, session.device.clone());
                 let packages = st.store.packages().await?;
                 let offers = portaldm_shared::catalog::offers(&packages, &session.device, &p.place, &[]);
                 crate::metrics::offers_shown(offers.len());
@@ -516,11 +517,11 @@ async fn decide(
         return session.poll_end().map(Some).map_err(protocol);
     };
     let reply = match portal.state.at(now_ms(), portal.expires_at) {
-        PortalState::Ended if portal.state == PortalState::Choosing => {
+        PortalState::Ended if portal.state.is_undecided() => {
             st.store.set_portal_state(&portal.sid, PortalState::Ended, &session.device, now_ms()).await?;
             session.poll_end()
         }
-        PortalState::Choosing => return Ok(None),
+        PortalState::Identified | PortalState::Choosing => return Ok(None),
         PortalState::Selected => match &portal.delivery {
             Some(d) => {
                 let data = inline_bytes(st, d).await;

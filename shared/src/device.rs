@@ -79,6 +79,12 @@ impl DeviceDetails {
         }
     }
 
+    /// These details as a browser may see them: the DevId masked ([`masked_dev_id`]), so a
+    /// browser that triggered some phone never learns its IMEI.
+    pub fn as_shown_to_browser(&self) -> DeviceDetails {
+        DeviceDetails { dev_id: masked_dev_id(&self.dev_id), ..self.clone() }
+    }
+
     /// Whether `./DevDetail` was read (a DevInfo-only report carries none of it).
     pub fn has_dev_detail(&self) -> bool {
         self.fw_v.is_some()
@@ -150,9 +156,32 @@ impl DeviceDetails {
     }
 }
 
+/// A DevId as a person may be shown it to recognise their phone: its scheme (`IMEI:`) and
+/// last four characters, the rest as `•`, at most 24 characters in all.
+pub fn masked_dev_id(dev_id: &str) -> String {
+    let (scheme, id) = match dev_id.split_once(':') {
+        Some((scheme, id)) if scheme.len() <= 8 => (&dev_id[..=scheme.len()], id),
+        _ => ("", dev_id),
+    };
+    let chars: Vec<char> = id.chars().collect();
+    let shown = chars.len().min(4);
+    let hidden = (chars.len() - shown).min(16);
+    let tail: String = chars[chars.len() - shown..].iter().collect();
+    format!("{scheme}{}{tail}", "•".repeat(hidden))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_masked_dev_id_shows_its_scheme_and_last_four() {
+        assert_eq!(masked_dev_id("IMEI:490154203237518"), "IMEI:•••••••••••7518");
+        assert_eq!(masked_dev_id("abc"), "abc");
+        assert_eq!(masked_dev_id(&"9".repeat(200)).chars().count(), 20);
+        let d = DeviceDetails { dev_id: "IMEI:490154203237518".into(), ..DeviceDetails::default() };
+        assert!(!d.as_shown_to_browser().dev_id.contains("4901542"));
+    }
 
     #[test]
     fn a_devinfo_only_report_keeps_the_known_devdetail() {

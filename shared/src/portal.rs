@@ -14,6 +14,9 @@ pub enum PortalState {
     Waiting,
     /// The DM session is open; the device details are being read.
     Connecting,
+    /// The device is known; before any offer is listed, the browser's user confirms that the
+    /// phone that answered (its model and masked DevId) is theirs.
+    Identified,
     /// The device is known; the user is choosing among the offers.
     Choosing,
     /// The user chose; the delivery goes out in the held DM session.
@@ -34,6 +37,7 @@ impl PortalState {
         match self {
             PortalState::Waiting => "waiting",
             PortalState::Connecting => "connecting",
+            PortalState::Identified => "identified",
             PortalState::Choosing => "choosing",
             PortalState::Selected => "selected",
             PortalState::Delivered => "delivered",
@@ -48,6 +52,7 @@ impl PortalState {
         Some(match s {
             "waiting" => PortalState::Waiting,
             "connecting" => PortalState::Connecting,
+            "identified" => PortalState::Identified,
             "choosing" => PortalState::Choosing,
             "selected" => PortalState::Selected,
             "delivered" => PortalState::Delivered,
@@ -59,9 +64,16 @@ impl PortalState {
     }
 
     /// The state as it stands at `now_ms` for a session expiring at `expires_ms`: one still
-    /// choosing when it expires has ended (a choice already made still goes through).
+    /// confirming the phone or choosing when it expires has ended (a choice already made
+    /// still goes through).
     pub fn at(self, now_ms: i64, expires_ms: i64) -> Self {
-        if self == PortalState::Choosing && now_ms > expires_ms { PortalState::Ended } else { self }
+        if self.is_undecided() && now_ms > expires_ms { PortalState::Ended } else { self }
+    }
+
+    /// Whether the browser's user has yet to decide (is this my phone, what to install): the
+    /// held DM session waits on.
+    pub fn is_undecided(self) -> bool {
+        matches!(self, PortalState::Identified | PortalState::Choosing)
     }
 
     /// The state after the phone reported `code` for the delivery.
@@ -104,6 +116,13 @@ pub struct SessionView {
     pub selected: Option<i64>,
     /// The outcome, once reported.
     pub result: Option<ResultView>,
+}
+
+/// `POST /portal/api/identify` body: the browser's user's answer to "is this your phone?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentifyRequest {
+    /// True: it is; offers are listed. False: it is not; the session ends.
+    pub mine: bool,
 }
 
 /// `POST /portal/api/select` body.
@@ -219,9 +238,11 @@ mod tests {
     }
 
     #[test]
-    fn only_a_choosing_session_expires() {
+    fn only_an_undecided_session_expires() {
         assert_eq!(PortalState::Choosing.at(10, 20), PortalState::Choosing);
         assert_eq!(PortalState::Choosing.at(30, 20), PortalState::Ended);
+        assert_eq!(PortalState::Identified.at(30, 20), PortalState::Ended);
+        assert_eq!(PortalState::parse(PortalState::Identified.as_str()), Some(PortalState::Identified));
         assert_eq!(PortalState::Selected.at(30, 20), PortalState::Selected, "a choice made goes through");
         assert_eq!(PortalState::Done.at(30, 20), PortalState::Done);
     }

@@ -100,6 +100,15 @@ try {
   await shot("waiting");
   dispatch(file);
 
+  // Before any offer: "is this your phone?", with its model and masked DevId; its owner says yes.
+  const mine = page.getByRole("button", { name: EXPECT.mine ?? "Yes, this is my phone" });
+  await mine.waitFor({ timeout: 30000 });
+  const phone = (await page.locator("#live-part p.device").innerText()).trim();
+  check(/•{4,}\d{4}\)$/.test(phone), `the phone is shown with its DevId masked: ${phone}`);
+  check((await page.locator("li.offer").count()) === 0, "no offer before the phone is confirmed");
+  await shot("identify");
+  await mine.click();
+
   // The offers for this phone, grouped, the recommended one marked.
   const offers = page.locator("li.offer");
   await offers.first().waitFor({ timeout: 30000 });

@@ -103,6 +103,11 @@ impl Browser {
         reply(req.send(body.to_string().as_bytes()).expect("POST"))
     }
 
+    /// Answers "is this your phone?" (`POST /portal/api/identify`).
+    pub fn identify(&self, mine: bool) -> Reply {
+        self.post_json("/portal/api/identify", &serde_json::json!({ "mine": mine }))
+    }
+
     /// The portal session view.
     pub fn session(&mut self) -> Value {
         let r = self.get("/portal/api/session");
@@ -116,13 +121,19 @@ impl Browser {
     }
 
     /// Polls the session until its state is one of `states`: a fast phone can pass through a
-    /// state between two polls.
+    /// state between two polls. Asked "is this your phone?" on the way (and not waiting for
+    /// that question itself), it answers yes, as the phone's owner would.
     pub fn wait_for_any(&mut self, states: &[&str], limit: Duration) -> Value {
         let deadline = Instant::now() + limit;
         loop {
             let v = self.session();
             if states.iter().any(|s| v["state"] == *s) {
                 return v;
+            }
+            if v["state"] == "identified" {
+                let r = self.identify(true);
+                assert_eq!(r.status, 200, "identify: {}", String::from_utf8_lossy(&r.body));
+                continue;
             }
             assert!(Instant::now() < deadline, "state never became one of {states:?}: last {v}");
             std::thread::sleep(Duration::from_millis(100));

@@ -55,7 +55,7 @@ fn a_handset_updates_through_the_portal_in_chromium() {
             "lang": "en", "offers": ["1.2.0", "1.1.0"], "done": "Done: PDM Phone 1 firmware 1.2.0 is installed.",
         }),
     );
-    assert_eq!(seen["steps"], json!(["landing", "waiting", "offers", "confirm", "progress", "result"]));
+    assert_eq!(seen["steps"], json!(["landing", "waiting", "identify", "offers", "confirm", "progress", "result"]));
     staged_is(&sys, "1.2.0");
 }
 
@@ -91,7 +91,7 @@ fn a_german_phone_gets_the_portal_in_german() {
         "de-DE",
         true,
         json!({
-            "lang": "de", "offers": ["1.2.0", "1.1.0"], "waiting": "Warten auf Ihr Telefon", "confirm": "Ja, installieren",
+            "lang": "de", "offers": ["1.2.0", "1.1.0"], "waiting": "Warten auf Ihr Telefon", "mine": "Ja, das ist mein Telefon", "confirm": "Ja, installieren",
             "done": "Fertig: PDM Phone 1 firmware 1.2.0 ist installiert.",
         }),
     );

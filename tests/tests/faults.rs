@@ -30,10 +30,15 @@ fn state(phone: &mut Browser) -> Option<Value> {
 fn reach(phone: &mut Browser, states: &[&str], limit: Duration) -> Option<Value> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
-        if let Some(v) = state(phone)
-            && states.iter().any(|s| v["state"] == *s)
-        {
-            return Some(v);
+        if let Some(v) = state(phone) {
+            if states.iter().any(|s| v["state"] == *s) {
+                return Some(v);
+            }
+            // The phone's owner says it is their phone (the origin may be down: try again).
+            if v["state"] == "identified" {
+                let _ = phone.identify(true);
+                continue;
+            }
         }
         std::thread::sleep(Duration::from_millis(50));
     }

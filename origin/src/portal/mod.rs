@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use portaldm_shared::binding::BrowserBinding;
 use portaldm_shared::catalog::{self, Offer, PackageKind};
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
-use portaldm_shared::portal::{PortalState, ResultView, SelectRequest, SessionView};
+use portaldm_shared::portal::{IdentifyRequest, PortalState, ResultView, SelectRequest, SessionView};
 use portaldm_shared::rand::{SecureRandom, bytes};
 use portaldm_shared::{cdn, time::UnixMillis};
 
@@ -81,13 +81,15 @@ async fn view(st: &AppState, p: Option<PortalRecord>, accept_language: Option<&s
         });
     };
     let state = p.state.at(now_ms(), p.expires_at);
+    // Nothing is offered before the browser's user has said the phone is theirs.
     let offers = match state {
-        PortalState::Waiting | PortalState::Connecting => vec![],
+        PortalState::Waiting | PortalState::Connecting | PortalState::Identified | PortalState::Ended => vec![],
         _ => offers_for(st, &p, accept_language).await?,
     };
     Ok(SessionView {
         state,
-        device: (state != PortalState::Connecting).then(|| p.device.clone()),
+        // Never the whole DevId: a browser that triggered some phone must not learn its IMEI.
+        device: (state != PortalState::Connecting).then(|| p.device.as_shown_to_browser()),
         offers,
         selected: p.package_id,
         result: p.result_code.map(|c| ResultView::of(ResultCode(c))),
@@ -103,6 +105,38 @@ pub async fn session(
     let p = bound_session(&st, &b).await?;
     let v = view(&st, p, accept_language(&headers)).await?;
     Ok(no_store(Json(v).into_response()))
+}
+
+/// `POST /portal/api/identify`: the answer to "is this your phone?".
+pub async fn identify(
+    State(st): State<AppState>,
+    Browser(b): Browser,
+    headers: HeaderMap,
+    Json(req): Json<IdentifyRequest>,
+) -> Result<Response, AppError> {
+    let p = answer_identity(&st, &b, req.mine).await?;
+    let v = view(&st, Some(p), accept_language(&headers)).await?;
+    Ok(no_store(Json(v).into_response()))
+}
+
+/// The browser's user's answer for the session bound to `b`: offers are listed (`mine`) or
+/// the session ends, and the held DM session learns it at its next look. The same for the
+/// JSON API and the page's form.
+pub(super) async fn answer_identity(st: &AppState, b: &BrowserBinding, mine: bool) -> Result<PortalRecord, AppError> {
+    let p = bound_session(st, b).await?.ok_or(AppError::Conflict("the phone has not connected yet"))?;
+    if p.state.at(now_ms(), p.expires_at) != PortalState::Identified {
+        return Err(AppError::Conflict("this portal session is not asking which phone it is"));
+    }
+    if !st.store.identify(&p.sid, mine, now_ms()).await? {
+        return Err(AppError::Conflict("this portal session is not asking which phone it is"));
+    }
+    if !mine {
+        // The held DM session ends at once instead of at its next hold.
+        let _ = st.wake.send(p.sid.clone());
+    }
+    tracing::info!(sid = %p.sid, mine, "phone identified by the browser's user");
+    let state = if mine { PortalState::Choosing } else { PortalState::Ended };
+    Ok(PortalRecord { state, ..p })
 }
 
 /// `POST /portal/api/select`: the user's choice, handed to the held DM session.

@@ -224,6 +224,39 @@ pub async fn choose_form(
     private(render(&View::confirm(lang, strings(lang), offer), headers.contains_key(PARTIAL), StatusCode::OK))
 }
 
+/// The answer to "is this your phone?", from its form (`mine=yes` or `mine=no`).
+#[derive(Debug, Deserialize)]
+pub struct Identity {
+    mine: String,
+}
+
+/// `POST /portal/identify`: the browser's user says whether the phone that answered is
+/// theirs; then the session's page (its offers, or the end).
+pub async fn identify_form(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<Identity>, FormRejection>,
+) -> Response {
+    if let Some(r) = cross_site(&headers) {
+        return r;
+    }
+    let mine = match form.as_ref().map(|f| f.mine.as_str()) {
+        Ok("yes") => true,
+        Ok("no") => false,
+        _ => return refused(&st, &headers, AppError::BadRequest("bad form".into())).await,
+    };
+    let Some(b) = binding(&headers) else {
+        return refused(&st, &headers, AppError::Unauthorized("no session")).await;
+    };
+    if let Err(e) = super::answer_identity(&st, &b, mine).await {
+        return refused(&st, &headers, e).await;
+    }
+    if headers.contains_key(PARTIAL) {
+        return session_page(&st, &headers, None, StatusCode::OK).await;
+    }
+    Redirect::to("/portal/status").into_response()
+}
+
 /// `POST /portal/select`: the confirmed choice; then the session's page (see other).
 pub async fn select_form(
     State(st): State<AppState>,

@@ -49,6 +49,11 @@ pub enum Body {
     Waiting,
     /// The phone connected; its details are being read.
     Connecting,
+    /// "Is this your phone?": the phone that answered, before any offer is listed.
+    Identified {
+        /// "portaldm PDM-Phone-1 (IMEI:•••7518)".
+        phone: String,
+    },
     /// The offers, to choose from.
     Choosing {
         /// "PDM-Phone-1 on firmware 1.0.0".
@@ -184,6 +189,16 @@ impl View {
         let body = match state {
             PortalState::Waiting => Body::Waiting,
             PortalState::Connecting => Body::Connecting,
+            PortalState::Identified => Body::Identified {
+                phone: t.fmt(
+                    "identify.phone",
+                    &[
+                        ("maker", p.device.man.as_deref().unwrap_or("?")),
+                        ("model", p.device.model.as_deref().unwrap_or("?")),
+                        ("id", &portaldm_shared::device::masked_dev_id(&p.device.dev_id)),
+                    ],
+                ),
+            },
             PortalState::Choosing => Body::Choosing {
                 device: t.fmt(
                     "device.summary",

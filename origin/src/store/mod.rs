@@ -310,6 +310,9 @@ pub trait Store: Send + Sync {
         device: &DeviceDetails,
         now: i64,
     ) -> StoreResult<()>;
+    /// Records the browser's user's answer to "is this your phone?" if the session is still
+    /// asking: choosing (`mine`) or ended; false when it was not asking.
+    async fn identify(&self, sid: &str, mine: bool, now: i64) -> StoreResult<bool>;
     /// Records the user's choice if the session is still choosing; false otherwise.
     async fn select(&self, sid: &str, package_id: i64, delivery: &FumoDelivery, now: i64) -> StoreResult<bool>;
     /// Records the client's Exec status for a delivery.

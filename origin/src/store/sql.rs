@@ -709,6 +709,20 @@ macro_rules! store_impl {
                 Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
             }
 
+            async fn identify(&self, sid: &str, mine: bool, now: i64) -> StoreResult<bool> {
+                let to = if mine { PortalState::Choosing } else { PortalState::Ended };
+                let done = sqlx::query(
+                    "UPDATE portal_sessions SET state = $1, updated_at = $2 WHERE sid = $3 AND state = $4",
+                )
+                .bind(to.as_str())
+                .bind(now)
+                .bind(sid)
+                .bind(PortalState::Identified.as_str())
+                .execute(&self.writer)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn sweep(&self, now: i64) -> StoreResult<Swept> {
                 let run = |sql: &'static str, before: i64| async move {
                     let done = sqlx::query(sql).bind(before).execute(&self.writer).await?;

@@ -14,6 +14,7 @@ fn main() -> std::io::Result<()> {
     rt.block_on(async move {
         let app = Router::new()
             .route("/dm", post(|| async { ([("content-type", "application/vnd.syncml.dm+xml")], "<SyncML/>") }))
+            .route("/portal/api/identify", post(|| async { "{}" }))
             .route("/portal/api/select", post(|| async { "{}" }));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         println!("listening on {}", listener.local_addr()?);

@@ -118,12 +118,18 @@ fn drive(
     mut before_each: impl FnMut(usize) -> Result<(), String>,
 ) -> Result<ClientSession, String> {
     let mut out = s.first_message();
+    // The session goes on at the RespURI the server names (its host is the edge's; the path
+    // is what counts here).
+    let mut path = "/dm".to_owned();
     for n in 0..64 {
         before_each(n)?;
         let body = syncml::encode(DmEncoding::Xml, &out).map_err(|e| e.to_string())?;
-        let (answer, took) = ctx.post("/dm", DM, &body, None)?;
+        let (answer, took) = ctx.post(&path, DM, &body, None)?;
         let _ = lat.record(took.as_micros() as u64);
         let msg = syncml::decode(DmEncoding::Xml, &answer).map_err(|e| e.to_string())?;
+        if let Some(resp) = &msg.hdr.resp_uri {
+            path = portaldm_shared::path::of_url(resp).to_owned();
+        }
         match s.handle(&msg).map_err(|e| e.to_string())? {
             ClientStep::Send(m) => out = *m,
             ClientStep::Done => return Ok(s),
@@ -135,9 +141,14 @@ fn drive(
 /// One complete session (packages 1–5 with the choice, then the result session).
 fn session(ctx: &Ctx, i: u64, lat: &mut Histogram<u64>) -> Result<(), String> {
     if ctx.bare {
-        // The same requests, to the floor: 5 DM messages, the choice, 1 result message.
-        for n in 0..7 {
-            let (path, ctype) = if n == 3 { ("/portal/api/select", "application/json") } else { ("/dm", DM) };
+        // The same requests, to the floor: 5 DM messages, "is this your phone?", the choice,
+        // 1 result message.
+        for n in 0..8 {
+            let (path, ctype) = match n {
+                3 => ("/portal/api/identify", "application/json"),
+                4 => ("/portal/api/select", "application/json"),
+                _ => ("/dm", DM),
+            };
             let (_, took) = ctx.post(path, ctype, b"<SyncML/>", None)?;
             if path == "/dm" {
                 let _ = lat.record(took.as_micros() as u64);
@@ -181,6 +192,7 @@ fn session(ctx: &Ctx, i: u64, lat: &mut Histogram<u64>) -> Result<(), String> {
     // Before the 4th message (the 1222 after the held package 4) the user chooses.
     let s = drive(ctx, s, lat, |n| {
         if n == 3 {
+            ctx.post("/portal/api/identify", "application/json", br#"{"mine":true}"#, Some(&cookie))?;
             ctx.post("/portal/api/select", "application/json", br#"{"package_id":2}"#, Some(&cookie))?;
         }
         Ok(())
