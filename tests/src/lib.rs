@@ -59,6 +59,9 @@ pub struct Options {
     /// Raise the edge's per-address mint limit out of the way (every simulated handset of a
     /// swarm mints from 127.0.0.1).
     pub unlimited_minting: bool,
+    /// Run the edge as if behind Cloudflare (`PDM_TRUST_CLOUDFLARE = "true"`): it believes
+    /// the `x-pdm-local-cf` blob ([`browser::Browser::in_country`]) and `CF-Connecting-IP`.
+    pub trust_cloudflare: bool,
     /// Keep the blobs in this S3-compatible server's `blobs` bucket instead of a folder.
     pub blob_s3: Option<String>,
 }
@@ -71,6 +74,7 @@ impl Default for Options {
             origin_extra: "",
             database: None,
             unlimited_minting: false,
+            trust_cloudflare: false,
             blob_s3: None,
         }
     }
@@ -301,6 +305,15 @@ impl System {
                     "(name = \"PDM_MINT_BURST\", text = \"60\")",
                     "(name = \"PDM_MINT_BURST\", text = \"1000000\")",
                 );
+            std::fs::write(&capnp, edge).expect("write");
+        }
+        if opts.trust_cloudflare {
+            let capnp = dir.path().join("workerd.capnp");
+            let edge = std::fs::read_to_string(&capnp).expect("workerd.capnp");
+            let edge = edge.replace(
+                "(name = \"PDM_TRUST_CLOUDFLARE\", text = \"false\")",
+                "(name = \"PDM_TRUST_CLOUDFLARE\", text = \"true\")",
+            );
             std::fs::write(&capnp, edge).expect("write");
         }
         let mut sys = System {

@@ -212,7 +212,9 @@ fn versions_in(sys: &System, country: Option<&str>) -> Vec<String> {
 
 #[test]
 fn countries_and_operators_limit_where_a_package_is_offered() {
-    let sys = System::start(Options { hold_secs: 1, ..Options::default() });
+    // The browsers' countries come in the local cf blob, which only an edge behind
+    // Cloudflare believes.
+    let sys = System::start(Options { hold_secs: 1, trust_cloudflare: true, ..Options::default() });
     let token = sys.admin_token("regional releases");
     let blob = upload(&sys, &token, &firmware(4096)).json();
     // dev-setup's edge mints as `portaldm-edge-local`: that is this portal's operator.
