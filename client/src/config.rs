@@ -28,6 +28,11 @@ pub struct Config {
     /// Which settings a server may set.
     #[serde(default)]
     pub settings: Settings,
+    /// The command that asks the phone's user whether to accept a trigger that asks for
+    /// user interaction (portal triggers do), as program and arguments; exit 0 accepts.
+    /// Without one, such triggers are refused (`confirm`).
+    #[serde(default)]
+    pub confirm: Option<Vec<String>>,
 }
 
 /// Settings packages: the subtrees a server may set values in. What it sets is kept in

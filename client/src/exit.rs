@@ -16,7 +16,8 @@ pub const HELP: &str = "Exit codes:
   7  the DM server could not be reached or answered with an HTTP error
   8  the DM server broke the protocol or refused the session
   9  the update failed to download, verify or install (the failure was reported)
- 10  the result could not be reported yet (kept; `dmclient report` retries)";
+ 10  the result could not be reported yet (kept; `dmclient report` retries)
+ 11  the phone's user did not accept a trigger that asks them (nothing was contacted)";
 
 /// Everything that ends a dmclient run early.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +70,9 @@ pub enum ClientError {
     /// Local storage failed.
     #[error("local state: {0}")]
     State(#[source] std::io::Error),
+    /// The trigger asks for the user's consent and did not get it.
+    #[error("trigger not accepted on this phone: {0}; nothing was contacted")]
+    NotConfirmed(String),
 }
 
 impl ClientError {
@@ -88,6 +92,7 @@ impl ClientError {
             | ClientError::ServerUnauthenticated => 8,
             ClientError::UpdateFailed(..) => 9,
             ClientError::ReportPending(_) => 10,
+            ClientError::NotConfirmed(_) => 11,
         }
     }
 }

@@ -5,6 +5,7 @@ mod auth;
 mod check;
 mod cli;
 mod config;
+mod confirm;
 mod deliver;
 mod download;
 mod exit;

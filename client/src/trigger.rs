@@ -48,6 +48,7 @@ pub fn check(cfg: &Config, bytes: &[u8]) -> Result<(Package0, String), ClientErr
 pub fn run(cfg: &Config, file: &Path) -> Result<(), ClientError> {
     let bytes = read_trigger(file)?;
     let (pkg, token) = check(cfg, &bytes)?;
+    crate::confirm::ask(cfg, &pkg)?;
     eprintln!("trigger accepted: session {} with {}", pkg.session_id_hex(), cfg.account.dm_url);
     let agent = http::agent();
     let s = ClientSession::server_initiated(cfg.device(), &cfg.account.dm_url, &pkg.session_id_hex(), &token);

@@ -132,7 +132,9 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
 
     let client_toml = format!(
         "# dmclient, local development: a demo handset (written by `portaldm-origin dev-setup`)\n\
-         state_dir = {state}\n\n[device]\ndev_id = \"IMEI:490154203237518\"\nman = \"portaldm\"\n\
+         state_dir = {state}\n\
+         # Asks the phone's user before a portal session starts; this demo handset always says yes.\n\
+         confirm = [\"true\"]\n\n[device]\ndev_id = \"IMEI:490154203237518\"\nman = \"portaldm\"\n\
          model = \"PDM-Phone-1\"\ndm_v = \"1.2\"\nlang = \"en-US\"\nfw_v = \"1.0.0\"\nsw_v = \"1.0.0\"\n\
          hw_v = \"A1\"\ndev_typ = \"phone\"\noem = \"portaldm\"\n\n[account]\nserver_id = {sid}\n\
          dm_url = {dm}\nserver_password = {pw}\naudience = {aud}\ntrusted_keys = {tpk}\npackage_keys = {ppk}\n\n\
