@@ -43,7 +43,9 @@ pub async fn handle(req: &Request, cfg: &EdgeConfig, env: &Env) -> worker::Resul
     // The client's country goes into the token, for packages limited by country (only from
     // a `request.cf` that Cloudflare set).
     let country = crate::cf::field(req, cfg, "country");
-    let minted = match trigger::mint(&cfg.trigger, &cfg.token_signer, &mut WebRandom, now, country.as_deref()) {
+    let address = crate::cf::client_address(req, cfg);
+    let requester = trigger::Requester { country: country.as_deref(), address: address.as_deref() };
+    let minted = match trigger::mint(&cfg.trigger, &cfg.token_signer, &mut WebRandom, now, requester) {
         Ok(m) => m,
         Err(e) => return respond::error(500, &format!("cannot mint a trigger: {e}")),
     };

@@ -103,6 +103,14 @@ pub struct Config {
     /// past it (and its burst, half as many) they get 429 with `Retry-After`. 0: no limit.
     #[serde(default = "default_unauth_per_address")]
     pub dm_unauth_per_minute_per_address: u32,
+    /// Open a portal session only when the phone's DM session comes from the network the
+    /// trigger was requested from (the same IPv4 /24 or IPv6 /64, as the edge saw both): a
+    /// trigger carried to another phone elsewhere is refused. Off by default: a phone may
+    /// browse over Wi-Fi and manage over its mobile data; and it needs an edge that knows
+    /// client addresses (`PDM_TRUST_CLOUDFLARE` or `PDM_CLIENT_ADDRESS_HEADER`), else every
+    /// portal session is refused.
+    #[serde(default)]
+    pub dm_same_network: bool,
     /// Misses (refused credentials, a live session's id without its secret) per DevId and
     /// minute: a scan of one device's sessions or password. 0: no limit.
     #[serde(default = "default_unauth_per_device")]

@@ -174,7 +174,7 @@ async fn authenticate_and_exchange(
             return Ok(Exchanged::Reply(x.encode(&reply)?, None));
         }
         drop(body);
-        return Ok(match exchange(&x, msg, false, stored).await? {
+        return Ok(match exchange(&x, msg, false, client, stored).await? {
             Flow::Reply(answer) => Exchanged::Reply(answer, None),
             Flow::Hold(point) => Exchanged::Hold(point, Seal { enc, sealed: None }),
         });
@@ -199,7 +199,7 @@ async fn authenticate_and_exchange(
         }
         Verdict::Accepted { chal, proved } => {
             let x = Exchange { st, enc, sealed: Some((&device, chal.clone(), proved.clone())) };
-            (exchange(&x, msg, true, stored).await, Some((chal, proved)))
+            (exchange(&x, msg, true, client, stored).await, Some((chal, proved)))
         }
     };
     // Kept whatever happened next (and before any hold): the nonce handed out is the one the
@@ -275,12 +275,13 @@ async fn exchange(
     x: &Exchange<'_>,
     msg: &SyncMl,
     authenticated: bool,
+    client: &str,
     stored: Option<DmRecord>,
 ) -> Result<Flow, AppError> {
     if let Some(rec) = stored {
         return continue_session(x, rec.session, rec.last_reply, msg).await;
     }
-    open_session(x, msg, authenticated).await.map(Flow::Reply)
+    open_session(x, msg, authenticated, client).await.map(Flow::Reply)
 }
 
 fn refusal(x: &Exchange<'_>, msg: &SyncMl, code: StatusCode, why: &dyn std::fmt::Display) -> Result<Vec<u8>, AppError> {
@@ -288,7 +289,8 @@ fn refusal(x: &Exchange<'_>, msg: &SyncMl, code: StatusCode, why: &dyn std::fmt:
     x.encode(&refuse(msg, &x.st.cfg.dm_uri, code))
 }
 
-async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Result<Vec<u8>, AppError> {
+/// Opens the session `msg` asks for; `client` is the handset's address as the edge saw it.
+async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool, client: &str) -> Result<Vec<u8>, AppError> {
     let st = x.st;
     let now = now_ms();
     if let Some(token) = token_of(msg) {
@@ -301,6 +303,14 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Re
             Err(e) => return refusal(x, msg, e.status(), &e),
         };
         let claims = verified.claims();
+        if st.cfg.dm_same_network && !claims.same_network(client) {
+            return refusal(
+                x,
+                msg,
+                StatusCode::UNAUTHORIZED,
+                &"the phone is not on the network the trigger was requested from",
+            );
+        }
         let expires_at = now + (st.cfg.portal_ttl_secs as i64) * 1000;
         let mut portal = PortalRecord::new(
             claims.sid.clone(),

@@ -131,7 +131,7 @@ fn minting(c: &mut Criterion) {
     use portaldm_shared::rand::TestRng;
     use portaldm_shared::time::UnixMillis;
     use portaldm_shared::token::TokenSigner;
-    use portaldm_shared::trigger::{TriggerConfig, mint};
+    use portaldm_shared::trigger::{Requester, TriggerConfig, mint};
     let seed = NamedKey::generate("k1", &mut TestRng(1)).expect("seed");
     let signer = TokenSigner::new(&seed).expect("signer");
     let cfg = TriggerConfig {
@@ -145,8 +145,15 @@ fn minting(c: &mut Criterion) {
     };
     let now = UnixMillis(1_800_000_000_000);
     let mut rng = TestRng(7);
-    c.bench_function("trigger/mint", |b| b.iter(|| mint(&cfg, &signer, &mut rng, now, Some("DE")).expect("mint")));
-    let claims = mint(&cfg, &signer, &mut rng, now, Some("DE")).expect("mint").claims;
+    c.bench_function("trigger/mint", |b| {
+        b.iter(|| {
+            mint(&cfg, &signer, &mut rng, now, Requester { country: Some("DE"), address: Some("203.0.113.9") })
+                .expect("mint")
+        })
+    });
+    let claims = mint(&cfg, &signer, &mut rng, now, Requester { country: Some("DE"), address: Some("203.0.113.9") })
+        .expect("mint")
+        .claims;
     c.bench_function("trigger/token_sign", |b| b.iter(|| signer.sign(&claims).expect("sign")));
 }
 

@@ -71,6 +71,22 @@ pub fn client_key(address: &str) -> String {
     }
 }
 
+/// The network an address belongs to, for telling whether a browser and a phone's DM client
+/// are on the same one: its /24 for IPv4 (carriers' NAT pools hand one subscriber neighbouring
+/// addresses), its /64 for IPv6; `None` for anything else.
+pub fn network_of(address: &str) -> Option<String> {
+    match address.trim().parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(a) => {
+            let o = a.octets();
+            Some(format!("{}.{}.{}.0/24", o[0], o[1], o[2]))
+        }
+        std::net::IpAddr::V6(a) => {
+            let s = a.segments();
+            Some(format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -100,6 +116,15 @@ mod tests {
     fn a_zero_limit_refuses_everything() {
         let mut b = Bucket::default();
         assert!(b.take(Limit { per_minute: 0, burst: 5 }, UnixMillis(5)).is_err());
+    }
+
+    #[test]
+    fn networks_by_address() {
+        assert_eq!(network_of("203.0.113.7").as_deref(), Some("203.0.113.0/24"));
+        assert_eq!(network_of("203.0.113.7"), network_of("203.0.113.250"));
+        assert_ne!(network_of("203.0.113.7"), network_of("203.0.114.7"));
+        assert_eq!(network_of("2001:db8:1:2::9"), network_of("2001:db8:1:2:ffff::1"));
+        assert_eq!(network_of("unknown"), None);
     }
 
     #[test]

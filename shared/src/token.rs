@@ -47,6 +47,18 @@ pub struct Claims {
     /// alpha-2, [`crate::catalog::country_code`]), when known: for packages limited by region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ctry: Option<String>,
+    /// The network the trigger was requested from (`ratelimit::network_of`), when the edge
+    /// knew the client's address from a source it trusts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<String>,
+}
+
+impl Claims {
+    /// Whether a DM session from `address` comes from the network this trigger was minted
+    /// for; false when either is unknown (an operator who asks for the check gets no guess).
+    pub fn same_network(&self, address: &str) -> bool {
+        self.net.as_ref().is_some_and(|net| crate::ratelimit::network_of(address).as_ref() == Some(net))
+    }
 }
 
 /// Why a token was refused.
@@ -206,6 +218,7 @@ mod tests {
             bnd: "b".into(),
             colo: "LOC".into(),
             ctry: None,
+            net: None,
         }
     }
 

@@ -57,14 +57,23 @@ pub enum MintError {
     Package(#[from] Pkg0Error),
 }
 
-/// Mints a portal session and its trigger at `now`, for a client in `country` (as the
-/// platform names it; anything but a country code is left out).
+/// What the edge knows of the browser that asks for a trigger, from sources it trusts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Requester<'a> {
+    /// Its country as the platform names it; anything but a country code is left out.
+    pub country: Option<&'a str>,
+    /// Its address: the token carries its network (`ratelimit::network_of`), which the origin
+    /// can require the phone's DM session to come from.
+    pub address: Option<&'a str>,
+}
+
+/// Mints a portal session and its trigger at `now`, for `requester`.
 pub fn mint(
     cfg: &TriggerConfig,
     signer: &TokenSigner,
     rng: &mut dyn SecureRandom,
     now: UnixMillis,
-    country: Option<&str>,
+    requester: Requester<'_>,
 ) -> Result<Minted, MintError> {
     let binding = BrowserBinding::generate(rng)?;
     let nsid = loop {
@@ -86,7 +95,8 @@ pub fn mint(
         jti: B64URL.encode(bytes::<16>(rng)?),
         bnd: binding.bnd(),
         colo: cfg.colo.clone(),
-        ctry: country.and_then(crate::catalog::country_code),
+        ctry: requester.country.and_then(crate::catalog::country_code),
+        net: requester.address.and_then(crate::ratelimit::network_of),
     };
     let token = signer.sign(&claims)?;
     let package = Package0::with_token(nsid, &cfg.server_id, UiMode::UserInteraction, &token)
@@ -187,7 +197,14 @@ mod tests {
             colo: "LOCAL".into(),
         };
         let now = UnixMillis(1_700_000_000_000);
-        let m = mint(&cfg, &TokenSigner::new(&seed).expect("signer"), &mut rng, now, Some("de")).expect("mints");
+        let m = mint(
+            &cfg,
+            &TokenSigner::new(&seed).expect("signer"),
+            &mut rng,
+            now,
+            Requester { country: Some("de"), address: Some("203.0.113.9") },
+        )
+        .expect("mints");
         let d = Package0::decode(&m.package).expect("decodes");
         d.verify_digest(b"pw", b"").expect("digest");
         assert_eq!(d.package.session_id, m.claims.nsid);
@@ -198,9 +215,17 @@ mod tests {
         assert_eq!(b.sid, ok.claims().sid);
         assert!(b.matches(&ok.claims().bnd));
         assert_eq!(ok.claims().ctry.as_deref(), Some("DE"), "the client's country travels in the token");
+        assert_eq!(ok.claims().net.as_deref(), Some("203.0.113.0/24"), "and its network");
         let signer = TokenSigner::new(&seed).expect("signer");
         for unknown in [None, Some("XX"), Some(""), Some("Deutschland")] {
-            assert_eq!(mint(&cfg, &signer, &mut rng, now, unknown).expect("mints").claims.ctry, None, "{unknown:?}");
+            assert_eq!(
+                mint(&cfg, &signer, &mut rng, now, Requester { country: unknown, address: None })
+                    .expect("mints")
+                    .claims
+                    .ctry,
+                None,
+                "{unknown:?}"
+            );
         }
     }
 
@@ -218,7 +243,8 @@ mod tests {
             colo: "L".into(),
         };
         let now = UnixMillis(1_700_000_000_000);
-        let m = mint(&cfg, &TokenSigner::new(&seed).expect("signer"), &mut rng, now, None).expect("mints");
+        let m =
+            mint(&cfg, &TokenSigner::new(&seed).expect("signer"), &mut rng, now, Requester::default()).expect("mints");
         let v = TokenVerifier::new(&[seed.ed25519_public()], "origin", "portaldm");
         let acct = Account { server_id: "portaldm", server_password: Some(b"pw"), nonce: b"" };
         let ok = accept(&m.package, acct, &v, now).expect("accepted");

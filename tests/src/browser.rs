@@ -65,6 +65,13 @@ impl Browser {
         Browser { agent: agent(), base: base.to_owned(), cookie: None, headers: Vec::new() }
     }
 
+    /// A browser whose every request carries `name: value` too (as Cloudflare's own headers
+    /// would reach an edge that trusts them).
+    pub fn with_header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+
     /// A browser in `country` (ISO code), as Cloudflare would tell the edge (the local
     /// workerd's `x-pdm-local-cf` header).
     pub fn in_country(base: &str, country: &str) -> Self {

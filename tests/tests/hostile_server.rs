@@ -152,6 +152,7 @@ fn dmclient_survives_a_hostile_server() {
             bnd: "b".into(),
             colo: "T".into(),
             ctry: None,
+            net: None,
         };
         let token = TokenSigner::new(&keys.token).expect("signer").sign(&claims).expect("signs");
         let trigger = Package0::with_token(claims.nsid, "portaldm", UiMode::UserInteraction, &token)

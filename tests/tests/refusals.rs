@@ -33,6 +33,7 @@ fn claims(nsid: u16, jti: &str) -> Claims {
         bnd: "bnd".into(),
         colo: "TEST".into(),
         ctry: None,
+        net: None,
     }
 }
 

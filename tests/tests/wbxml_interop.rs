@@ -44,6 +44,7 @@ fn messages() -> Vec<(&'static str, SyncMl)> {
         bnd: "b".into(),
         colo: "L".into(),
         ctry: None,
+        net: None,
     };
     let token = TokenSigner::new(&seed).expect("signer").sign(&claims).expect("signs");
     let verifier = TokenVerifier::new(&[seed.ed25519_public()], "origin", "portaldm");

@@ -102,6 +102,7 @@ fn session(sid: &str) -> ServerSession {
         bnd: "b".into(),
         colo: "c".into(),
         ctry: None,
+        net: None,
     };
     let token = TokenSigner::new(&seed).expect("signer").sign(&c).expect("signs");
     let pkg1 = xml::decode(&xml::encode(&ClientSession::server_initiated(device(), "u", "7", &token).first_message()))

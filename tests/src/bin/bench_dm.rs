@@ -173,6 +173,7 @@ fn session(ctx: &Ctx, i: u64, lat: &mut Histogram<u64>) -> Result<(), String> {
         bnd: binding.bnd(),
         colo: "BENCH".into(),
         ctry: None,
+        net: None,
     };
     let token = signer.sign(&claims).map_err(|e| e.to_string())?;
     let device = DeviceDetails {

@@ -110,6 +110,7 @@ async fn hold(shared: &Shared, imei: u64, i: usize, permit: tokio::sync::OwnedSe
         bnd: "bench".into(),
         colo: "BENCH".into(),
         ctry: None,
+        net: None,
     };
     let token = shared.signer.sign(&claims).map_err(|e| e.to_string())?;
     let device = DeviceDetails {

@@ -47,6 +47,7 @@ fn token(nsid: u16) -> (String, TokenVerifier) {
         bnd: "b".into(),
         colo: "L".into(),
         ctry: None,
+        net: None,
     };
     let t = TokenSigner::new(&seed).expect("signer").sign(&c).expect("signs");
     (t, TokenVerifier::new(&[seed.ed25519_public()], "origin", "portaldm"))
