@@ -182,7 +182,15 @@ async fn authenticate_and_exchange(
     let proof = HmacProof { header: hmac_header, body: &body };
     let verdict = device
         .auth
-        .check(&device.account, msg, proof, &st.cfg.dm_uri, crate::clock::now(), &mut OsRandom)
+        .check(
+            &device.account,
+            msg,
+            proof,
+            admission == Admission::Continue,
+            &st.cfg.dm_uri,
+            crate::clock::now(),
+            &mut OsRandom,
+        )
         .map_err(|e| AppError::Internal(e.into()));
     // Only the credential check reads the raw bytes; the exchange may hold for minutes.
     drop(body);

@@ -90,87 +90,106 @@ pub enum Verdict {
 }
 
 impl ServerAuth {
-    /// Checks the client's credentials on `msg` (`proof` carries the HMAC header and body).
-    /// A session that has authenticated is not asked again, except under HMAC, which covers
-    /// every message. A message 1 opens a new session (which authenticates afresh) unless it
-    /// repeats the one that opened the current session. Only an accepted message's nonce for
-    /// the server (its Status for the server's header) is kept.
+    /// Checks the client's credentials on `msg` (`proof` carries the HMAC header and body);
+    /// `admitted` says the message proved it belongs to the stored session it names (its
+    /// RespURI secret, or the repeat of its message 1: `ServerSession::admit`).
+    ///
+    /// A session that has authenticated is not asked again for messages admitted to it,
+    /// except under HMAC, which covers every message. A message 1 opens a new session (which
+    /// authenticates afresh) unless it repeats the one that opened the current session. Only
+    /// an accepted message's nonce for the server is kept, and a refused message never
+    /// disturbs a live authenticated session: a stranger naming its DevId (or its SessionID
+    /// without its secret) can neither end it, use up its tries nor change its nonces.
+    #[allow(clippy::too_many_arguments)]
     pub fn check(
         &mut self,
         account: &Account,
         msg: &SyncMl,
         proof: HmacProof<'_>,
+        admitted: bool,
         server_uri: &str,
         now: UnixMillis,
         rng: &mut dyn SecureRandom,
     ) -> Result<Verdict, RandomUnavailable> {
-        // A repeated message 1 (its answer was lost) stays in the session it opened, so the
-        // session machine can resend that answer instead of seeing a stale credential; a new
-        // session that reuses the SessionID (clients that always use `1`) starts afresh.
         let credential = opening_credential(msg, proof);
+        let live = now.0.saturating_sub(self.at) < IDLE_LIMIT_MS;
         let repeats_opening = msg.hdr.msg_id != "1" || (credential.is_some() && credential == self.opened_by);
-        let same_id =
-            msg.hdr.session_id.eq_ignore_ascii_case(&self.session) && now.0.saturating_sub(self.at) < IDLE_LIMIT_MS;
-        if !same_id {
-            self.session = msg.hdr.session_id.clone();
-            self.authenticated = false;
-            self.failures = 0;
-            self.opened_by = None;
-        } else if !repeats_opening {
-            // A new session under the same id proves itself again; the tries it has used up
-            // stay used (a SessionID that failed three times stays refused while it lives).
-            self.authenticated = false;
-            self.opened_by = None;
+        // This message belongs to the session the state is about: same live id, no new opening.
+        let tracked = live && msg.hdr.session_id.eq_ignore_ascii_case(&self.session) && repeats_opening;
+        // A live authenticated session is the real device's; only what proves itself moves it.
+        let protected = live && self.authenticated;
+        let failures = if tracked { self.failures } else { 0 };
+        if failures >= MAX_TRIES {
+            return self.refuse(account.scheme, msg, server_uri, AuthError::Invalid, true, rng);
         }
-        self.at = now.0;
-        if self.failures >= MAX_TRIES {
-            return self.refuse(account.scheme, msg, server_uri, AuthError::Invalid, rng);
-        }
-        if self.authenticated && account.scheme != Scheme::Hmac {
+        if tracked && admitted && self.authenticated && account.scheme != Scheme::Hmac {
+            self.at = now.0;
             self.absorb(msg);
             return Ok(Verdict::Accepted { chal: None, proved: ClientProved(()) });
         }
         // The account was found by the header's Source (the DevId); the user name it holds
         // may differ (Basic and HMAC carry it and are checked against it).
-        let result = check(account.scheme, msg.hdr.cred.as_ref(), proof, &account.client, &self.client_nonce);
-        match result {
-            Ok(()) if self.authenticated => {
-                self.absorb(msg);
-                Ok(Verdict::Accepted { chal: None, proved: ClientProved(()) })
-            }
+        match check(account.scheme, msg.hdr.cred.as_ref(), proof, &account.client, &self.client_nonce) {
             Ok(()) => {
+                let again = tracked && self.authenticated;
+                if !tracked {
+                    self.session = msg.hdr.session_id.clone();
+                    self.opened_by = None;
+                }
+                self.failures = 0;
                 self.authenticated = true;
+                self.at = now.0;
+                self.absorb(msg);
+                if again {
+                    // Under HMAC, a later message of the session: the nonce stays.
+                    return Ok(Verdict::Accepted { chal: None, proved: ClientProved(()) });
+                }
                 if msg.hdr.msg_id == "1" {
                     self.opened_by = credential;
                 }
-                self.absorb(msg);
                 // A fresh nonce for next time, so a captured credential cannot be replayed.
                 self.client_nonce = Nonce::from_bytes(&bytes::<16>(rng)?);
                 Ok(Verdict::Accepted { chal: Some(chal(account.scheme, &self.client_nonce)), proved: ClientProved(()) })
             }
+            Err(e) if protected => {
+                // Counted nowhere: the live session is not the stranger's to use up.
+                self.refuse(account.scheme, msg, server_uri, e, false, rng)
+            }
             Err(e) => {
-                self.failures += 1;
-                self.refuse(account.scheme, msg, server_uri, e, rng)
+                if !tracked {
+                    self.session = msg.hdr.session_id.clone();
+                    self.authenticated = false;
+                    self.opened_by = None;
+                }
+                self.failures = failures + 1;
+                self.at = now.0;
+                let ended = self.failures >= MAX_TRIES;
+                self.refuse(account.scheme, msg, server_uri, e, ended, rng)
             }
         }
     }
 
+    /// The refusal of `msg`, with a challenge unless the session has `ended`. The nonce it
+    /// names stays until a credential is accepted: a refused message (a stranger's, say) must
+    /// not make the real device's next credential stale.
     fn refuse(
         &mut self,
         scheme: Scheme,
         msg: &SyncMl,
         server_uri: &str,
         error: AuthError,
+        ended: bool,
         rng: &mut dyn SecureRandom,
     ) -> Result<Verdict, RandomUnavailable> {
-        let ended = self.failures >= MAX_TRIES;
         let code = match error {
             AuthError::Missing => StatusCode::MISSING_CREDENTIALS,
             AuthError::Invalid => StatusCode::UNAUTHORIZED,
         };
         let mut status = header_status(&msg.hdr, "1".into(), code);
         if !ended {
-            self.client_nonce = Nonce::from_bytes(&bytes::<16>(rng)?);
+            if self.client_nonce.0.is_empty() {
+                self.client_nonce = Nonce::from_bytes(&bytes::<16>(rng)?);
+            }
             status.chal = Some(chal(scheme, &self.client_nonce));
         }
         let reply =

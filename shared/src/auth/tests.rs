@@ -96,7 +96,7 @@ fn server_challenges_then_accepts_and_rotates_the_nonce() {
     let mut st = ServerAuth::default();
     let mut rng = TestRng(1);
     let Verdict::Refused { reply, error, ended } =
-        st.check(&acct, &msg("7", "1", None), HmacProof::NONE, URI, NOW, &mut rng).expect("rng")
+        st.check(&acct, &msg("7", "1", None), HmacProof::NONE, true, URI, NOW, &mut rng).expect("rng")
     else {
         panic!("no credentials must be refused")
     };
@@ -107,14 +107,14 @@ fn server_challenges_then_accepts_and_rotates_the_nonce() {
     assert_eq!(nonce, st.client_nonce);
 
     let good = cred(Scheme::Md5, &acct.client, None, &nonce);
-    let v = st.check(&acct, &msg("7", "2", good.clone()), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
+    let v = st.check(&acct, &msg("7", "2", good.clone()), HmacProof::NONE, true, URI, NOW, &mut rng).expect("rng");
     let Verdict::Accepted { chal: Some(next), .. } = v else { panic!("accepted with a new nonce: {v:?}") };
     assert_ne!(next.meta.next_nonce.as_deref(), Some(nonce.0.as_str()));
     // Later messages of the session need no credentials.
-    let v = st.check(&acct, &msg("7", "3", None), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
+    let v = st.check(&acct, &msg("7", "3", None), HmacProof::NONE, true, URI, NOW, &mut rng).expect("rng");
     assert!(matches!(v, Verdict::Accepted { chal: None, .. }), "{v:?}");
     // A new session replaying the old credential is refused: the nonce has moved on.
-    let v = st.check(&acct, &msg("8", "1", good), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
+    let v = st.check(&acct, &msg("8", "1", good), HmacProof::NONE, true, URI, NOW, &mut rng).expect("rng");
     assert!(matches!(v, Verdict::Refused { error: AuthError::Invalid, .. }), "{v:?}");
 }
 
@@ -125,17 +125,17 @@ fn three_failures_end_the_session() {
     let mut rng = TestRng(2);
     let bad = cred(Scheme::Md5, &Secret::from_password("IMEI:1", "guess"), None, &Nonce::default());
     for i in 1..=MAX_TRIES {
-        let v = st.check(&acct, &msg("9", &i.to_string(), bad.clone()), HmacProof::NONE, URI, NOW, &mut rng);
+        let v = st.check(&acct, &msg("9", &i.to_string(), bad.clone()), HmacProof::NONE, true, URI, NOW, &mut rng);
         let Ok(Verdict::Refused { ended, reply, .. }) = v else { panic!("refused") };
         assert_eq!(ended, i == MAX_TRIES);
         assert_eq!(header_status(&reply).chal.is_some(), i < MAX_TRIES);
     }
     // Even the right credential is refused in that session now.
     let good = cred(Scheme::Md5, &acct.client, None, &st.client_nonce);
-    let v = st.check(&acct, &msg("9", "4", good.clone()), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
+    let v = st.check(&acct, &msg("9", "4", good.clone()), HmacProof::NONE, true, URI, NOW, &mut rng).expect("rng");
     assert!(matches!(v, Verdict::Refused { ended: true, .. }));
     // A new session may try again.
-    let v = st.check(&acct, &msg("10", "1", good), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
+    let v = st.check(&acct, &msg("10", "1", good), HmacProof::NONE, true, URI, NOW, &mut rng).expect("rng");
     assert!(matches!(v, Verdict::Accepted { .. }));
 }
 
@@ -149,7 +149,7 @@ fn wrong_name_is_refused() {
         cred(Scheme::Basic, &Secret::from_password("IMEI:2", "client-pw"), Some("client-pw"), &Nonce::default()),
     );
     m.hdr.source = "IMEI:2".into();
-    let v = st.check(&acct, &m, HmacProof::NONE, URI, NOW, &mut TestRng(3)).expect("rng");
+    let v = st.check(&acct, &m, HmacProof::NONE, true, URI, NOW, &mut TestRng(3)).expect("rng");
     assert!(matches!(v, Verdict::Refused { error: AuthError::Invalid, .. }));
 }
 
@@ -168,7 +168,7 @@ fn both_sides_authenticate_and_recover_a_stale_nonce() {
         let body = xml::encode(&first);
         let hmac = client.hmac(&body);
         let proof = HmacProof { header: hmac.as_deref(), body: &body };
-        let Verdict::Refused { reply, .. } = server.check(&acct, &first, proof, URI, NOW, &mut rng).expect("rng")
+        let Verdict::Refused { reply, .. } = server.check(&acct, &first, proof, true, URI, NOW, &mut rng).expect("rng")
         else {
             panic!("stale nonce must be challenged ({scheme:?})")
         };
@@ -179,7 +179,8 @@ fn both_sides_authenticate_and_recover_a_stale_nonce() {
         let body = xml::encode(&first);
         let hmac = client.hmac(&body);
         let proof = HmacProof { header: hmac.as_deref(), body: &body };
-        let Verdict::Accepted { chal, proved } = server.check(&acct, &first, proof, URI, NOW, &mut rng).expect("rng")
+        let Verdict::Accepted { chal, proved } =
+            server.check(&acct, &first, proof, true, URI, NOW, &mut rng).expect("rng")
         else {
             panic!("fresh nonce must be accepted ({scheme:?})")
         };
@@ -264,13 +265,13 @@ fn nonces_from_messages_that_did_not_authenticate_are_never_kept() {
     let mut st = ServerAuth::default();
     let before = st.server_nonce.clone();
     let forged = with_server_nonce(msg("7", "1", None), "YXR0YWNrZXI=");
-    let v = st.check(&acct, &forged, HmacProof::NONE, URI, NOW, &mut TestRng(9)).expect("rng");
+    let v = st.check(&acct, &forged, HmacProof::NONE, true, URI, NOW, &mut TestRng(9)).expect("rng");
     assert!(matches!(v, Verdict::Refused { .. }), "{v:?}");
     assert_eq!(st.server_nonce, before, "the stranger's nonce must not be kept");
     // With a wrong credential too.
     let bad = cred(Scheme::Md5, &Secret::from_password("IMEI:1", "guess"), None, &Nonce::default());
     let forged = with_server_nonce(msg("7", "2", bad), "YXR0YWNrZXI=");
-    let v = st.check(&acct, &forged, HmacProof::NONE, URI, NOW, &mut TestRng(9)).expect("rng");
+    let v = st.check(&acct, &forged, HmacProof::NONE, true, URI, NOW, &mut TestRng(9)).expect("rng");
     assert!(matches!(v, Verdict::Refused { .. }), "{v:?}");
     assert_eq!(st.server_nonce, before);
 }
@@ -282,7 +283,7 @@ fn an_authenticated_message_hands_the_server_its_next_nonce() {
     st.client_nonce = Nonce::from_bytes(b"n1");
     let good = cred(Scheme::Md5, &acct.client, None, &st.client_nonce);
     let m = with_server_nonce(msg("7", "1", good), "bmV4dA==");
-    let v = st.check(&acct, &m, HmacProof::NONE, URI, NOW, &mut TestRng(9)).expect("rng");
+    let v = st.check(&acct, &m, HmacProof::NONE, true, URI, NOW, &mut TestRng(9)).expect("rng");
     assert!(matches!(v, Verdict::Accepted { .. }), "{v:?}");
     assert_eq!(st.server_nonce, Nonce("bmV4dA==".into()));
 }
@@ -294,16 +295,49 @@ fn a_new_session_reusing_the_session_id_authenticates_again() {
     let mut rng = TestRng(10);
     st.client_nonce = Nonce::from_bytes(b"n1");
     let good = cred(Scheme::Md5, &acct.client, None, &st.client_nonce);
-    let v = st.check(&acct, &msg("1", "1", good.clone()), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
+    let v = st.check(&acct, &msg("1", "1", good.clone()), HmacProof::NONE, true, URI, NOW, &mut rng).expect("rng");
     assert!(matches!(v, Verdict::Accepted { .. }), "{v:?}");
-    let v = st.check(&acct, &msg("1", "2", None), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
+    let v = st.check(&acct, &msg("1", "2", None), HmacProof::NONE, true, URI, NOW, &mut rng).expect("rng");
     assert!(matches!(v, Verdict::Accepted { .. }), "later messages of the session: {v:?}");
     // Its message 1 repeated (the answer was lost) still belongs to it.
-    let v = st.check(&acct, &msg("1", "1", good), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
+    let v = st.check(&acct, &msg("1", "1", good), HmacProof::NONE, true, URI, NOW, &mut rng).expect("rng");
     assert!(matches!(v, Verdict::Accepted { .. }), "a repeated message 1: {v:?}");
     // A new session with the same SessionID and no credential is refused.
-    let v = st.check(&acct, &msg("1", "1", None), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
+    let v = st.check(&acct, &msg("1", "1", None), HmacProof::NONE, true, URI, NOW, &mut rng).expect("rng");
     assert!(matches!(v, Verdict::Refused { error: AuthError::Missing, .. }), "{v:?}");
-    let v = st.check(&acct, &msg("1", "2", None), HmacProof::NONE, URI, NOW, &mut rng).expect("rng");
-    assert!(matches!(v, Verdict::Refused { .. }), "nor does it inherit the old session: {v:?}");
+    // Nor does a later message of that id that was not admitted to the session (no secret).
+    let v = st.check(&acct, &msg("1", "2", None), HmacProof::NONE, false, URI, NOW, &mut rng).expect("rng");
+    assert!(matches!(v, Verdict::Refused { .. }), "a stranger inherits the session: {v:?}");
+    // The real session, admitted by its secret, goes on: the strangers disturbed nothing.
+    let v = st.check(&acct, &msg("1", "3", None), HmacProof::NONE, true, URI, NOW, &mut rng).expect("rng");
+    assert!(matches!(v, Verdict::Accepted { .. }), "{v:?}");
+}
+
+#[test]
+fn a_stranger_cannot_end_use_up_or_restale_a_live_session() {
+    let acct = account(Scheme::Md5);
+    let mut st = ServerAuth::default();
+    let mut rng = TestRng(11);
+    st.client_nonce = Nonce::from_bytes(b"n1");
+    let good = cred(Scheme::Md5, &acct.client, None, &st.client_nonce);
+    let v = st.check(&acct, &msg("5", "1", good), HmacProof::NONE, true, URI, NOW, &mut rng).expect("rng");
+    assert!(matches!(v, Verdict::Accepted { .. }));
+    let nonce = st.client_nonce.clone();
+    let bad = cred(Scheme::Md5, &Secret::from_password("IMEI:1", "guess"), None, &Nonce::default());
+    // Other session ids, the same id without the secret, message 1s: none counts or moves.
+    for (sid, id, c, admitted) in
+        [("6", "1", None, false), ("7", "1", bad.clone(), false), ("5", "2", bad.clone(), false)]
+    {
+        for _ in 0..MAX_TRIES + 1 {
+            let v =
+                st.check(&acct, &msg(sid, id, c.clone()), HmacProof::NONE, admitted, URI, NOW, &mut rng).expect("rng");
+            let Verdict::Refused { reply, ended, .. } = v else { panic!("a stranger was accepted") };
+            assert!(!ended, "a stranger ended the live session");
+            let offered = header_status(&reply).chal.as_ref().and_then(|c| c.meta.next_nonce.clone());
+            assert_eq!(offered.as_deref(), Some(nonce.0.as_str()), "the challenge names the nonce in force");
+        }
+    }
+    assert_eq!(st.client_nonce, nonce, "a refusal changed the device's nonce");
+    let v = st.check(&acct, &msg("5", "3", None), HmacProof::NONE, true, URI, NOW, &mut rng).expect("rng");
+    assert!(matches!(v, Verdict::Accepted { .. }), "the real session was disturbed: {v:?}");
 }
