@@ -93,6 +93,11 @@ fn cred(el: &Element<'_>) -> Cred {
     Cred { meta: meta(el), data: el.child_text("Data").unwrap_or_default() }
 }
 
+/// Longest command-level Format or Type copied into each of its items: real ones are short
+/// (`chr`, a MIME type, a FUMO alert type), and each copy is text decoding produces beyond
+/// the input (20,000 items at most, so a few MiB at worst, not a string table's worth each).
+pub const MAX_INHERITED_META: usize = 96;
+
 /// The items of a command. A command's Meta is the default for its items: an item without
 /// its own Format, Type or Size takes the command's, so senders that put them on the
 /// command (as some handsets do for a whole Replace) read like those that do not.
@@ -100,7 +105,9 @@ fn items(el: &Element<'_>) -> Result<Vec<Item>, DecodeError> {
     if el.all("Item").nth(MAX_ITEMS).is_some() {
         return Err(DecodeError::Limit("items per command"));
     }
-    let shared = meta(el);
+    let mut shared = meta(el);
+    let short = |v: Option<String>| v.filter(|v| v.len() <= MAX_INHERITED_META);
+    (shared.format, shared.type_) = (short(shared.format), short(shared.type_));
     Ok(el
         .all("Item")
         .map(|i| {

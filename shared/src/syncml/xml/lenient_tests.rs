@@ -120,3 +120,21 @@ fn a_dm_1_1_2_message_decodes() {
     let m = decode(x.as_bytes()).expect("decodes");
     assert_eq!((m.hdr.ver_dtd.as_str(), m.hdr.ver_proto.as_str()), ("1.1", "DM/1.1"));
 }
+
+#[test]
+fn a_long_command_meta_is_not_copied_into_every_item() {
+    // One Type on the command, 500 items: copied, a long one would be 500 times the input.
+    let long = "t".repeat(MAX_INHERITED_META + 1);
+    let items = "<Item><Target><LocURI>./a</LocURI></Target></Item>".repeat(500);
+    let body = format!(
+        "<Replace><CmdID>2</CmdID><Meta><Type xmlns=\"syncml:metinf\">{long}</Type></Meta>{items}</Replace>\
+         <Replace><CmdID>3</CmdID><Meta><Type xmlns=\"syncml:metinf\">text/plain</Type></Meta>{items}</Replace>"
+    );
+    let m = decode(message(SYNCML, "1", "1", &format!("{ALERT}{body}")).as_bytes()).expect("decodes");
+    let types = |n: usize| match &m.body.commands[n] {
+        Command::Replace(r) => r.items.iter().map(|i| i.meta.type_.clone()).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert!(types(1).iter().all(Option::is_none), "the long Type was copied into the items");
+    assert!(types(2).iter().all(|t| t.as_deref() == Some("text/plain")), "a short one still is");
+}
