@@ -352,7 +352,8 @@ fn parse_head(buf: &[u8], max_body: usize) -> Head {
 fn served_here(method: &Method, path: &str) -> bool {
     let portal = portaldm_shared::media::is_portal_path(path);
     match *method {
-        Method::POST => path == portaldm_shared::media::DM_PATH || portal,
+        // `/dm` and the RespURI paths sessions continue on (`/dm/<secret>`).
+        Method::POST => portaldm_shared::session::continuation::is_dm_path(path) || portal,
         Method::GET => portal || path == crate::app::HEALTH_PATH,
         _ => false,
     }

@@ -54,7 +54,9 @@ where
         match edgeauth::verify(&self.keys, header, req.method().as_str(), target, crate::clock::now()) {
             Ok(()) => Either::Left(self.inner.call(req)),
             Err(e) => {
-                tracing::warn!(target = %portaldm_shared::text::Quoted(target), error = %e, "request refused: not from the edge");
+                // A RespURI secret stays out of the log.
+                let shown = portaldm_shared::session::continuation::loggable(target);
+                tracing::warn!(target = %portaldm_shared::text::Quoted(shown), error = %e, "request refused: not from the edge");
                 // Why is for the log: a caller probing the credential learns nothing from it.
                 Either::Right(ready(Ok(AppError::Forbidden("request did not come through the edge").into_response())))
             }

@@ -39,8 +39,11 @@ impl UnauthLimit {
     /// a bucket is empty. A device's own sessions
     /// without an account are not misses: they draw on their address only.
     pub fn admit(&self, address: &str, miss_of: Option<&str>, now: UnixMillis) -> Result<(), Limited> {
-        if let Some(limit) = self.per_address {
-            take(&self.addresses, client_key(address), limit, now)?;
+        // Where the edge knows no address every client is `unknown`: one shared bucket would
+        // let anyone starve every device, so only the DevId limit applies then.
+        let key = client_key(address);
+        if let Some(limit) = self.per_address.filter(|_| key != "unknown") {
+            take(&self.addresses, key, limit, now)?;
         }
         if let (Some(limit), Some(dev_id)) = (self.per_device, miss_of) {
             // DevIds are peer text: bounded before they become a key.
@@ -58,8 +61,9 @@ fn take(map: &Mutex<HashMap<String, Bucket>>, key: String, limit: Limit, now: Un
     if map.len() >= MAX_KEYS && !map.contains_key(&key) {
         map.retain(|_, b| !b.is_idle(now));
         if map.len() >= MAX_KEYS {
-            tracing::warn!("unauthenticated DM limit: too many clients at once; forgetting them");
-            map.clear();
+            // Forgetting live buckets would refill a victim's; a flood of new keys waits.
+            tracing::warn!("unauthenticated DM limit: too many clients at once; refusing new ones");
+            return Err(Limited { retry_after_secs: 60 });
         }
     }
     map.entry(key).or_default().take(limit, now)
@@ -84,6 +88,14 @@ mod tests {
         assert!(l.admit("198.51.100.7", None, now).is_ok());
         assert!(l.admit("198.51.100.7", None, now).is_err(), "many devices from one address");
         assert!(l.admit("198.51.100.7", None, UnixMillis(now.0 + 60_000)).is_ok(), "refilled");
+    }
+
+    #[test]
+    fn an_unknown_address_is_not_one_bucket_for_everyone() {
+        let l = UnauthLimit::new(2, 0);
+        for n in 0..50 {
+            assert!(l.admit("unknown", Some(&format!("IMEI:{n}")), UnixMillis(1)).is_ok());
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use portaldm_shared::pkg0::Package0;
 use portaldm_shared::syncml::{Command, xml};
-use portaldm_tests::browser::{Browser, post};
+use portaldm_tests::browser::{Browser, post, post_with};
 use portaldm_tests::{Options, System, wait_with_timeout};
 use serde_json::json;
 
@@ -63,7 +63,10 @@ fn a_guessed_session_id_without_the_sessions_secret_gets_nothing() {
 #[test]
 fn guessing_a_devices_session_ids_is_limited_per_device_and_per_address() {
     let extra = "dm_unauth_per_minute_per_device = 10\ndm_unauth_per_minute_per_address = 40\n";
-    let sys = System::start(Options { origin_extra: extra, ..Options::default() });
+    // The edge knows the guesser's address only from a source it trusts (here, as if behind
+    // Cloudflare): where it knows none, no address bucket is kept at all.
+    let sys = System::start(Options { origin_extra: extra, trust_cloudflare: true, ..Options::default() });
+    let guesser = [("Content-Type", "application/vnd.syncml.dm+xml"), ("CF-Connecting-IP", "198.51.100.7")];
     let dm = format!("{}/dm", sys.edge);
     let next = "<Alert><CmdID>1</CmdID><Data>1222</Data></Alert>";
     let statuses = |sid_from: u32, dev: &str, n: u32| -> Vec<u16> {
@@ -71,7 +74,7 @@ fn guessing_a_devices_session_ids_is_limited_per_device_and_per_address() {
             .map(|sid| {
                 let body = message(&format!("{sid:X}"), 3, next).into_iter().collect::<Vec<u8>>();
                 let body = String::from_utf8(body).expect("utf-8").replace(DEV_ID, dev);
-                post(&dm, "application/vnd.syncml.dm+xml", body.as_bytes()).status
+                post_with(&dm, &guesser, body.as_bytes()).status
             })
             .collect()
     };
@@ -79,7 +82,7 @@ fn guessing_a_devices_session_ids_is_limited_per_device_and_per_address() {
     let got = statuses(0x100, "IMEI:victim", 8);
     assert_eq!(&got[..5], &[200; 5], "{got:?}");
     assert!(got[5..].iter().all(|s| *s == 429), "{got:?}");
-    let r = post(&dm, "application/vnd.syncml.dm+xml", &message("9999", 3, next));
+    let r = post_with(&dm, &[guesser[0], ("CF-Connecting-IP", "203.0.113.1")], &message("9999", 3, next));
     assert_eq!(r.status, 200, "another device is not limited by the first one's misses");
     // Many devices from one address: the address's burst (20) runs out too.
     let mut limited = 0;

@@ -58,6 +58,9 @@ pub mod retention {
     pub const HISTORY_MS: i64 = 365 * DAY_MS;
     /// A DM session idle this long is forgotten: the session machine would not continue it.
     pub const DM_SESSION_MS: i64 = portaldm_shared::session::server::IDLE_LIMIT_MS as i64;
+    /// How long after its expiry a token is still accepted (the verifier's clock leeway),
+    /// with a margin: its used id is kept at least that long.
+    pub const TOKEN_LEEWAY_MS: i64 = 2 * portaldm_shared::token::LEEWAY_SECS as i64 * 1000;
     /// How often a serving origin sweeps.
     pub const EVERY: Duration = Duration::from_secs(10 * 60);
 }

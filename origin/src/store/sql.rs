@@ -729,7 +729,10 @@ macro_rules! store_impl {
                     StoreResult::Ok(done.rows_affected())
                 };
                 Ok(Swept {
-                    tokens: run("DELETE FROM used_tokens WHERE expires_at < $1", now).await?,
+                    // A token is accepted until its expiry plus the verifier's leeway: its id
+                    // must stay used until then.
+                    tokens: run("DELETE FROM used_tokens WHERE expires_at < $1", now - retention::TOKEN_LEEWAY_MS)
+                        .await?,
                     dm_sessions: run("DELETE FROM dm_sessions WHERE updated_at < $1", now - retention::DM_SESSION_MS)
                         .await?,
                     portal_sessions: run(

@@ -36,11 +36,19 @@ pub struct SqliteStore {
 /// Creates the database file `path`, if missing, readable by its owner only (0600): it holds
 /// device credentials and session secrets. Made here because SQLite would create it with the
 /// umask's mode (usually world-readable); its `-wal` and `-shm` files take the file's mode.
+/// An existing file that others can read (an older install's) is narrowed to 0600.
 fn create_private(path: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), "database file was readable by others; narrowed to 0600");
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }
