@@ -323,6 +323,10 @@ impl System {
             origin_proc: None,
             edge_proc: None,
         };
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(sys.staged_dir()).expect("staged folder");
+        }
         let demo = sys.origin_cmd(&["catalog", "demo"]).output().expect("catalog demo");
         assert!(demo.status.success(), "catalog demo: {}", String::from_utf8_lossy(&demo.stderr));
         sys.start_origin();
@@ -449,6 +453,14 @@ impl System {
     /// Where dmclient stages installed packages.
     pub fn staged_dir(&self) -> PathBuf {
         self.dir.path().join("dmclient/installed")
+    }
+
+    /// What dmclient has installed: the files in [`System::staged_dir`]. The folder must
+    /// exist (made empty, owner-only, before the test runs anything), so a check that nothing
+    /// was installed cannot pass because installs went elsewhere or the path is wrong.
+    pub fn installed(&self) -> Vec<PathBuf> {
+        let dir = std::fs::read_dir(self.staged_dir()).expect("the staged folder exists (System::start makes it)");
+        dir.map(|e| e.expect("entry").path()).collect()
     }
 
     /// Starts `dmclient trigger` on `trigger` bytes, as a content dispatcher would.
