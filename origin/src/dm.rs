@@ -436,6 +436,10 @@ async fn continue_session(
                 let offers = portaldm_shared::catalog::offers(&packages, &session.device, &p.place, &[]);
                 crate::metrics::offers_shown(offers.len());
             }
+            // The phone is here (package 3, or its Alert 1222 after a held package 4).
+            if portal.as_ref().is_some_and(|p| p.state.is_undecided()) {
+                st.store.phone_seen(&session.portal_sid, now_ms()).await?;
+            }
             // The hold starts from what was just read: one read of the portal session less.
             return Ok(Flow::Hold(Box::new(HoldPoint { session, wake, portal: Some(Box::new(portal)) })));
         }

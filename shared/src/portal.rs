@@ -70,6 +70,16 @@ impl PortalState {
         if self.is_undecided() && now_ms > expires_ms { PortalState::Ended } else { self }
     }
 
+    /// The state as it stands at `now_ms` for the browser: [`PortalState::at`], and a session
+    /// still undecided whose phone has not answered since `phone_seen_ms` for a whole hold
+    /// (`hold_ms`) and [`PHONE_GRACE_MS`] more has ended too: the phone left (a client that
+    /// ignores a package 4 without `Final` sends no Alert 1222), and a choice now would reach
+    /// nobody. `phone_seen_ms` 0 is not known.
+    pub fn as_of(self, now_ms: i64, expires_ms: i64, phone_seen_ms: i64, hold_ms: i64) -> Self {
+        let gone = phone_seen_ms > 0 && now_ms.saturating_sub(phone_seen_ms) > hold_ms.saturating_add(PHONE_GRACE_MS);
+        if self.is_undecided() && gone { PortalState::Ended } else { self.at(now_ms, expires_ms) }
+    }
+
     /// Whether the browser's user has yet to decide (is this my phone, what to install): the
     /// held DM session waits on.
     pub fn is_undecided(self) -> bool {
@@ -86,6 +96,10 @@ impl PortalState {
         matches!(self, PortalState::Done | PortalState::Failed | PortalState::Ended)
     }
 }
+
+/// How long after a held package 4 ended the phone may take to ask for the next one before
+/// its portal session counts as abandoned.
+pub const PHONE_GRACE_MS: i64 = 20_000;
 
 /// The result as the browser shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,6 +249,17 @@ mod tests {
         assert_eq!(languages(None, None), Vec::<String>::new());
         let hostile = vec!["de"; 10_000].join(",");
         assert_eq!(languages(None, Some(&hostile)), ["de"]);
+    }
+
+    #[test]
+    fn an_undecided_session_whose_phone_left_has_ended() {
+        let (hold, seen) = (25_000, 1_000_000);
+        let later = seen + hold + PHONE_GRACE_MS;
+        assert_eq!(PortalState::Choosing.as_of(later, i64::MAX, seen, hold), PortalState::Choosing);
+        assert_eq!(PortalState::Choosing.as_of(later + 1, i64::MAX, seen, hold), PortalState::Ended);
+        assert_eq!(PortalState::Identified.as_of(later + 1, i64::MAX, seen, hold), PortalState::Ended);
+        assert_eq!(PortalState::Selected.as_of(later + 1, i64::MAX, seen, hold), PortalState::Selected);
+        assert_eq!(PortalState::Choosing.as_of(later + 1, i64::MAX, 0, hold), PortalState::Choosing, "not known");
     }
 
     #[test]

@@ -50,6 +50,13 @@ pub(super) async fn bound_session(st: &AppState, b: &BrowserBinding) -> Result<O
     if !b.matches(&p.bnd) {
         return Err(AppError::Forbidden("this portal session belongs to another browser"));
     }
+    if p.state.is_undecided() && p.state_now(now_ms(), st.cfg.hold_secs) == PortalState::Ended {
+        // The phone left while the user decided: ended for good, so a phone that comes back
+        // late is told so too instead of the page flipping back.
+        st.store.set_portal_state(&p.sid, PortalState::Ended, &p.device, now_ms()).await?;
+        tracing::info!(sid = %p.sid, "the phone stopped answering; portal session ended");
+        return Ok(Some(PortalRecord { state: PortalState::Ended, ..p }));
+    }
     Ok(Some(p))
 }
 
@@ -80,7 +87,7 @@ async fn view(st: &AppState, p: Option<PortalRecord>, accept_language: Option<&s
             result: None,
         });
     };
-    let state = p.state.at(now_ms(), p.expires_at);
+    let state = p.state_now(now_ms(), st.cfg.hold_secs);
     // Nothing is offered before the browser's user has said the phone is theirs.
     let offers = match state {
         PortalState::Waiting | PortalState::Connecting | PortalState::Identified | PortalState::Ended => vec![],
@@ -124,7 +131,7 @@ pub async fn identify(
 /// JSON API and the page's form.
 pub(super) async fn answer_identity(st: &AppState, b: &BrowserBinding, mine: bool) -> Result<PortalRecord, AppError> {
     let p = bound_session(st, b).await?.ok_or(AppError::Conflict("the phone has not connected yet"))?;
-    if p.state.at(now_ms(), p.expires_at) != PortalState::Identified {
+    if p.state_now(now_ms(), st.cfg.hold_secs) != PortalState::Identified {
         return Err(AppError::Conflict("this portal session is not asking which phone it is"));
     }
     if !st.store.identify(&p.sid, mine, now_ms()).await? {
@@ -157,7 +164,7 @@ pub async fn select(
 /// (no second read: the held DM session moves it on from there, which the next poll shows).
 pub(super) async fn choose(st: &AppState, b: &BrowserBinding, package_id: i64) -> Result<PortalRecord, AppError> {
     let p = bound_session(st, b).await?.ok_or(AppError::Conflict("the phone has not connected yet"))?;
-    if p.state.at(now_ms(), p.expires_at) != PortalState::Choosing {
+    if p.state_now(now_ms(), st.cfg.hold_secs) != PortalState::Choosing {
         return Err(AppError::Conflict("this portal session is not choosing any more"));
     }
     let offer = offers_for(st, &p, None)

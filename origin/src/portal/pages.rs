@@ -127,7 +127,7 @@ async fn session_page(st: &AppState, headers: &HeaderMap, notice: Option<&str>, 
     };
     let lang = page_language(p.as_ref().and_then(|p| p.device.lang.as_deref()), accept);
     let t = strings(lang);
-    let state = p.as_ref().map_or(PortalState::Waiting, |p| p.state.at(now_ms(), p.expires_at));
+    let state = p.as_ref().map_or(PortalState::Waiting, |p| p.state_now(now_ms(), st.cfg.hold_secs));
     let offers = match (&p, state) {
         (Some(p), PortalState::Choosing | PortalState::Selected | PortalState::Delivered | PortalState::Done) => {
             match offers_for(st, p, accept).await {
@@ -208,7 +208,7 @@ pub async fn choose_form(
         Err(r) => return r,
     };
     let p = match bound_session(&st, &b).await {
-        Ok(Some(p)) if p.state.at(now_ms(), p.expires_at) == PortalState::Choosing => p,
+        Ok(Some(p)) if p.state_now(now_ms(), st.cfg.hold_secs) == PortalState::Choosing => p,
         Ok(_) => return refused(&st, &headers, AppError::Conflict("not choosing")).await,
         Err(e) => return refused(&st, &headers, e).await,
     };

@@ -117,9 +117,19 @@ pub struct PortalRecord {
     pub expires_at: i64,
     /// Where it comes from (from the token): which packages limited by place it is offered.
     pub place: portaldm_shared::catalog::Place,
+    /// When the phone's DM session last answered while the user decides (Unix ms; 0: not
+    /// known).
+    pub phone_seen_at: i64,
 }
 
 impl PortalRecord {
+    /// Its state as the browser sees it at `now_ms`, with the origin's hold of `hold_secs`:
+    /// an undecided session whose phone left has ended (`PortalState::as_of`).
+    pub fn state_now(&self, now_ms: i64, hold_secs: u64) -> PortalState {
+        let hold_ms = i64::try_from(hold_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        self.state.as_of(now_ms, self.expires_at, self.phone_seen_at, hold_ms)
+    }
+
     /// A new portal session for `device`, nothing chosen yet.
     pub fn new(
         sid: String,
@@ -142,6 +152,7 @@ impl PortalRecord {
             result_code: None,
             expires_at,
             place: portaldm_shared::catalog::Place::default(),
+            phone_seen_at: 0,
         }
     }
 }
@@ -313,6 +324,8 @@ pub trait Store: Send + Sync {
         device: &DeviceDetails,
         now: i64,
     ) -> StoreResult<()>;
+    /// Records that the phone's DM session answered at `now` while the user decides.
+    async fn phone_seen(&self, sid: &str, now: i64) -> StoreResult<()>;
     /// Records the browser's user's answer to "is this your phone?" if the session is still
     /// asking: choosing (`mine`) or ended; false when it was not asking.
     async fn identify(&self, sid: &str, mine: bool, now: i64) -> StoreResult<bool>;

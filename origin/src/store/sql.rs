@@ -26,6 +26,7 @@ macro_rules! store_impl {
                 result_code: r.try_get::<Option<i64>, _>("result_code")?.map(|v| v as u16),
                 expires_at: r.try_get("expires_at")?,
                 place: parse(&r.try_get::<String, _>("place")?)?,
+                phone_seen_at: r.try_get("phone_seen_at")?,
             })
         }
 
@@ -707,6 +708,15 @@ macro_rules! store_impl {
                 let rows =
                     sqlx::query("SELECT state, COUNT(*) FROM portal_sessions GROUP BY state").fetch_all(&self.pool).await?;
                 Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
+            }
+
+            async fn phone_seen(&self, sid: &str, now: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE portal_sessions SET phone_seen_at = $1 WHERE sid = $2")
+                    .bind(now)
+                    .bind(sid)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(())
             }
 
             async fn identify(&self, sid: &str, mine: bool, now: i64) -> StoreResult<bool> {

@@ -79,6 +79,7 @@ fn portal(sid: &str) -> PortalRecord {
         result_code: None,
         expires_at: i64::MAX,
         place: portaldm_shared::catalog::Place { country: Some("DE".into()), operator: Some("edge.op-a".into()) },
+        phone_seen_at: 0,
     }
 }
 
