@@ -463,10 +463,16 @@ async fn continue_session(
             let state = if status.0 < 300 { PortalState::Delivered } else { PortalState::Failed };
             st.store.delivered(&correlator, status.0, state, now_ms()).await?;
             // Settings were set (or not) in this session: the Atomic's status is the result. A
-            // refused Update order (two steps) is the outcome too: nothing will be installed.
-            let refused_update = session.kind == Kind::Report && status.0 >= 300;
-            if kind == DeliveryKind::Settings || refused_update {
-                let code = if status == StatusCode::OK { ResultCode::SUCCESS } else { ResultCode::UPDATE_FAILED };
+            // refused delivery (a device without the node, say) or Update order is the outcome
+            // too: no result alert will follow, nothing will be installed.
+            let refused = status.0 >= 300;
+            if kind == DeliveryKind::Settings || refused {
+                let code = match (kind, refused) {
+                    (DeliveryKind::Settings, false) => ResultCode::SUCCESS,
+                    (DeliveryKind::Settings, true) => ResultCode::UPDATE_FAILED,
+                    _ if session.kind == Kind::Report => ResultCode::UPDATE_FAILED,
+                    _ => ResultCode::of_refused_delivery(status),
+                };
                 let outcome = st.store.record_result(&session.device.dev_id, &correlator, code, now_ms()).await?;
                 if outcome == RecordOutcome::Recorded {
                     crate::metrics::result(code.0);

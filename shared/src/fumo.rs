@@ -47,6 +47,21 @@ impl ResultCode {
     pub const UPDATE_FAILED: ResultCode = ResultCode(410);
     /// 412: download server unavailable.
     pub const DOWNLOAD_SERVER_UNAVAILABLE: ResultCode = ResultCode(412);
+    /// 400: management client error.
+    pub const CLIENT_ERROR: ResultCode = ResultCode(400);
+    /// 408: not implemented (the device cannot take this kind of update).
+    pub const NOT_IMPLEMENTED: ResultCode = ResultCode(408);
+
+    /// The outcome of a delivery the device refused in the session itself (its Status for the
+    /// `Exec`, or for the commands that set it up): no result alert will follow, so this is
+    /// the result. A node it does not have, a command it does not allow or support (404, 405,
+    /// 406) means it cannot take this kind of update (408); anything else is a client error.
+    pub fn of_refused_delivery(status: crate::syncml::codes::StatusCode) -> ResultCode {
+        match status.0 {
+            404..=406 => ResultCode::NOT_IMPLEMENTED,
+            _ => ResultCode::CLIENT_ERROR,
+        }
+    }
 
     /// A plain-words description of the code.
     pub fn describe(self) -> &'static str {
@@ -56,6 +71,7 @@ impl ResultCode {
             402 => "the package arrived corrupted",
             404 => "the package failed validation",
             407 => "the download timed out",
+            408 => "the device does not support this kind of update",
             410 => "the update failed on the device",
             412 => "the download server was unavailable",
             _ => "the device reported an unknown failure",

@@ -151,6 +151,7 @@ fn result_words(t: &Strings, code: u16) -> (&str, &str) {
         402 => t.get("result.402"),
         404 => t.get("result.404"),
         407 => t.get("result.407"),
+        408 => t.get("result.408"),
         410 => t.get("result.410"),
         412 => t.get("result.412"),
         _ => t.get("result.other"),
