@@ -400,7 +400,8 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool, clien
         }
         return x.encode(&opening.reply(msg, &st.cfg.dm_uri, &verdicts));
     }
-    refusal(x, msg, StatusCode::MISSING_CREDENTIALS, &"no session token and no result report")
+    let (code, why) = portaldm_shared::session::no_session_for(msg);
+    refusal(x, msg, code, &why)
 }
 
 async fn continue_session(

@@ -99,7 +99,10 @@ fn forged_expired_replayed_and_misused_tokens_are_refused() {
 
     let mut no_token = xml::decode(&pkg1("x", "IMEI:8", 0x17)).expect("decodes");
     no_token.body.commands.truncate(2);
-    assert_eq!(dm_post(&xml::encode(&no_token)), 407, "no token and no result report: missing credentials");
+    assert_eq!(dm_post(&xml::encode(&no_token)), 404, "an Alert 1200 without a token: no portal session for it");
+    let mut bare = no_token.clone();
+    bare.body.commands.retain(|c| !matches!(c, Command::Alert(_)));
+    assert_eq!(dm_post(&xml::encode(&bare)), 407, "no session to open and no result report: missing credentials");
 }
 
 #[test]

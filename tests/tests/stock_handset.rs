@@ -82,11 +82,12 @@ fn a_stock_md5_handset_checks_in_over_wbxml_through_libwbxml() {
 
 /// Today's documented answer: the origin cannot yet bind a stock client's Alert 1200 session
 /// (no portaldm token in it) to the browser that asked for the trigger, so it refuses it: the
-/// first try (md5 over the fresh account's empty nonce) gets 407 with a Chal, the re-sent one
-/// (valid credential, new nonce) 407 without one; the origin logs "no session token and no
-/// result report". When binding lands this test fails: change it to expect the session to run.
+/// handset authenticates (md5, proving the server too) and its session is refused with 404:
+/// there is no portal session for this trigger (it is not told to send credentials it sent);
+/// the origin logs "no portal session for this trigger".
+/// When binding lands this test fails: change it to expect the session to run.
 #[test]
-fn a_stock_alert_1200_session_is_refused_with_407_until_stock_binding_lands() {
+fn a_stock_alert_1200_session_is_refused_with_404_until_stock_binding_lands() {
     let sys = System::start(Options::default());
     let mut phone = md5_handset(&sys);
     for style in
@@ -107,10 +108,12 @@ fn a_stock_alert_1200_session_is_refused_with_407_until_stock_binding_lands() {
         assert_eq!(first.sent.hdr.session_id, style.spell(n.session_id));
         assert!(first.sent.cmds.iter().any(|c| c.kind == "Alert" && c.data.as_deref() == Some("1200")), "{t}");
         let origin_log = std::fs::read_to_string(sys.dir.path().join("origin.log")).unwrap_or_default();
-        assert_eq!(log.end, End::Refused(407), "{style:?}: {t}\norigin.log:\n{origin_log}");
-        assert!(origin_log.contains("no session token"), "{origin_log}");
+        assert_eq!(log.end, End::Refused(404), "{style:?}: {t}\norigin.log:\n{origin_log}");
+        assert!(origin_log.contains("no portal session for this trigger"), "{origin_log}");
+        // It authenticated: the refusal says what is missing (not credentials), names the nonce
+        // for next time, and the server proves itself, as this handset demands.
         let last = &log.exchanges.last().expect("an exchange").received;
-        assert!(last.header_status().is_some_and(|s| s.chal.is_none()), "the last refusal gives no Chal: {t}");
+        assert!(last.header_status().is_some_and(|s| s.code() == 404), "{t}");
         assert!(last.cmds.iter().all(|c| c.kind == "Status"), "the server asks nothing: {t}");
     }
     // A check-in after those refusals still runs: the refusals cost the account nothing.
