@@ -492,6 +492,27 @@ fn origin_bin() -> Command {
     c
 }
 
+/// A DM session answering the portal's `trigger` as a token-carrying handset `dev_id`
+/// (model PDM-Phone-1 on firmware 1.0.0) would, driven message by message by the test itself
+/// through the edge at `edge`: for tests that make the handset misbehave on purpose.
+pub fn handset_session(edge: &str, trigger: &[u8], dev_id: &str) -> portaldm_shared::session::client::ClientSession {
+    let pkg = portaldm_shared::pkg0::Package0::decode(trigger).expect("pkg0").package;
+    let device = portaldm_shared::device::DeviceDetails {
+        dev_id: dev_id.into(),
+        man: Some("Acme".into()),
+        model: Some("PDM-Phone-1".into()),
+        fw_v: Some("1.0.0".into()),
+        ..Default::default()
+    };
+    let token = pkg.token().expect("token");
+    portaldm_shared::session::client::ClientSession::server_initiated(
+        device,
+        &format!("{edge}/dm"),
+        &pkg.session_id_hex(),
+        token,
+    )
+}
+
 /// A `dmclient -c <cfg>` command, to add a subcommand to.
 pub fn dmclient(cfg: &Path) -> Command {
     let mut c = Command::new(bin("dmclient"));

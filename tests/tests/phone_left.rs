@@ -5,12 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use portaldm_shared::device::DeviceDetails;
-use portaldm_shared::pkg0::Package0;
-use portaldm_shared::session::client::{ClientSession, ClientStep};
+use portaldm_shared::session::client::ClientStep;
 use portaldm_shared::syncml::xml;
 use portaldm_tests::browser::{Browser, post};
-use portaldm_tests::{Options, System};
+use portaldm_tests::{Options, System, handset_session};
 use serde_json::json;
 
 #[test]
@@ -18,20 +16,7 @@ fn a_phone_that_leaves_while_the_user_decides_ends_the_session() {
     let sys = System::start(Options { hold_secs: 1, ..Options::default() });
     let mut phone = Browser::new(&sys.edge);
     let trig = phone.get("/portal/trigger").body;
-    let pkg = Package0::decode(&trig).expect("pkg0").package;
-    let device = DeviceDetails {
-        dev_id: "IMEI:3540000000000001".into(),
-        man: Some("Acme".into()),
-        model: Some("PDM-Phone-1".into()),
-        fw_v: Some("1.0.0".into()),
-        ..Default::default()
-    };
-    let mut s = ClientSession::server_initiated(
-        device,
-        &format!("{}/dm", sys.edge),
-        &pkg.session_id_hex(),
-        pkg.token().expect("token"),
-    );
+    let mut s = handset_session(&sys.edge, &trig, "IMEI:3540000000000001");
     // Packages 1 and 3; the answer to package 3 is the held package 4 without Final.
     let mut out = s.first_message();
     for _ in 0..2 {

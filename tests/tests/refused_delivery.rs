@@ -4,12 +4,10 @@
 
 use std::time::Duration;
 
-use portaldm_shared::device::DeviceDetails;
-use portaldm_shared::pkg0::Package0;
-use portaldm_shared::session::client::{ClientSession, ClientStep};
+use portaldm_shared::session::client::ClientStep;
 use portaldm_shared::syncml::{Command, SyncMl, xml};
 use portaldm_tests::browser::{Browser, post};
-use portaldm_tests::{Options, System};
+use portaldm_tests::{Options, System, handset_session};
 use serde_json::json;
 
 /// Whether `m` is the message that answers the delivery (it has a Status for an Exec).
@@ -22,20 +20,7 @@ fn a_delivery_the_device_cannot_take_is_a_recorded_failure_with_a_reason() {
     let sys = System::start(Options { hold_secs: 1, ..Options::default() });
     let mut phone = Browser::new(&sys.edge);
     let trig = phone.get("/portal/trigger").body;
-    let pkg = Package0::decode(&trig).expect("pkg0").package;
-    let device = DeviceDetails {
-        dev_id: "IMEI:3540000000000002".into(),
-        man: Some("Acme".into()),
-        model: Some("PDM-Phone-1".into()),
-        fw_v: Some("1.0.0".into()),
-        ..Default::default()
-    };
-    let mut s = ClientSession::server_initiated(
-        device,
-        &format!("{}/dm", sys.edge),
-        &pkg.session_id_hex(),
-        pkg.token().expect("token"),
-    );
+    let mut s = handset_session(&sys.edge, &trig, "IMEI:3540000000000002");
     let mut out = s.first_message();
     let mut chose = false;
     for _ in 0..20 {
