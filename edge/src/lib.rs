@@ -42,7 +42,7 @@ fn is_cross_site(req: &Request) -> bool {
 async fn route(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let cfg = match config::EdgeConfig::cached(&env) {
         Ok(c) => c,
-        Err(e) => return respond::raw(respond::error(500, &format!("edge misconfigured: {e}"))),
+        Err(e) => return respond::raw(respond::internal(500, &format!("edge misconfigured: {e}"))),
     };
     let own = respond::raw;
     // Routed on the raw path as the client sent it, which must already be canonical: the
@@ -68,5 +68,5 @@ async fn route(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
     } else {
         own(respond::error(404, "not found"))
     };
-    outcome.or_else(|e| own(respond::error(502, &format!("edge error: {e}"))))
+    outcome.or_else(|e| own(respond::internal(502, &format!("edge error: {e}"))))
 }

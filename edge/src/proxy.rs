@@ -110,7 +110,7 @@ async fn send(req: &Request, cfg: &EdgeConfig, path: &str, unconditional: bool) 
     let method = req.method();
     match cfg.origin_credential(&method, &path_and_query) {
         Ok(c) => headers.set(edgeauth::HEADER, &c)?,
-        Err(e) => return refuse(500, &format!("edge misconfigured: {e}")),
+        Err(e) => return respond::raw(respond::internal(500, &format!("edge misconfigured: {e}"))),
     }
     let init = web_sys::RequestInit::new();
     init.set_method(method.as_ref());

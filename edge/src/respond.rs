@@ -16,6 +16,13 @@ pub fn error(status: u16, message: &str) -> worker::Result<Response> {
     Ok(Response::error(message, status)?.with_headers(h))
 }
 
+/// A failure of the edge's own (configuration, runtime): the detail goes to the worker's
+/// log, the client gets a fixed sentence, never internal text.
+pub fn internal(status: u16, detail: &dyn std::fmt::Display) -> worker::Result<Response> {
+    worker::console_error!("{detail}");
+    error(status, "the edge could not handle this request; try again later")
+}
+
 /// A 302 to `location`.
 pub fn redirect(location: &str) -> worker::Result<Response> {
     let headers = Headers::new();

@@ -47,7 +47,7 @@ pub async fn handle(req: &Request, cfg: &EdgeConfig, env: &Env) -> worker::Resul
     let requester = trigger::Requester { country: country.as_deref(), address: address.as_deref() };
     let minted = match trigger::mint(&cfg.trigger, &cfg.token_signer, &mut WebRandom, now, requester) {
         Ok(m) => m,
-        Err(e) => return respond::error(500, &format!("cannot mint a trigger: {e}")),
+        Err(e) => return respond::internal(500, &format!("cannot mint a trigger: {e}")),
     };
     respond::bytes(
         200,

@@ -38,7 +38,7 @@ pub async fn fetch(
 ) -> worker::Result<Response> {
     let req = match request(cfg, method, path_and_query, cond) {
         Ok(r) => r,
-        Err(e) => return respond::error(500, &format!("edge misconfigured: {e}")),
+        Err(e) => return respond::internal(500, &format!("edge misconfigured: {e}")),
     };
     let upstream = match Fetch::Request(req).send().await {
         Ok(r) => r,
