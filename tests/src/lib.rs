@@ -513,6 +513,57 @@ pub fn handset_session(edge: &str, trigger: &[u8], dev_id: &str) -> portaldm_sha
     )
 }
 
+/// A second edge (workerd) in front of a system's origin, configured otherwise; killed (by
+/// PID) when dropped.
+pub struct SecondEdge {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+}
+
+impl Drop for SecondEdge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl System {
+    /// A second edge from this system's workerd configuration, with `vars` set instead of
+    /// `PDM_TRUST_CLOUDFLARE = "false"` (a deployment configured otherwise), in front of this
+    /// system's origin or of `origin`; waits until it serves.
+    pub fn second_edge(&self, vars: &[(&str, &str)], origin: Option<&str>) -> SecondEdge {
+        let text = std::fs::read_to_string(self.dir.path().join("workerd.capnp")).expect("workerd.capnp");
+        let port = free_port();
+        let own = format!("\"{}\"", self.edge.trim_start_matches("http://"));
+        let lines: String = vars.iter().map(|(n, v)| format!("    (name = {n:?}, text = {v:?}),\n")).collect();
+        let mut text = text
+            .replace(&own, &format!("\"127.0.0.1:{port}\""))
+            .replace("    (name = \"PDM_TRUST_CLOUDFLARE\", text = \"false\"),\n", "")
+            .replacen("bindings = [\n", &format!("bindings = [\n{lines}"), 1);
+        if let Some(o) = origin {
+            text = text.replace(&format!("text = {:?}", self.origin), &format!("text = {o:?}"));
+        }
+        let cfg = self.dir.path().join(format!("workerd-{port}.capnp"));
+        std::fs::write(&cfg, text).expect("write");
+        let log = std::fs::File::create(self.dir.path().join(format!("workerd-{port}.log"))).expect("log");
+        let child = Command::new(tool("WORKERD_BIN", "node_modules/.bin/workerd"))
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("workerd starts");
+        let edge = SecondEdge { child, url: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !browser::agent().get(&format!("{}/portal/", edge.url)).call().is_ok_and(|r| r.status() == 200) {
+            assert!(Instant::now() < deadline, "the second edge did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        edge
+    }
+}
+
 /// A `dmclient -c <cfg>` command, to add a subcommand to.
 pub fn dmclient(cfg: &Path) -> Command {
     let mut c = Command::new(bin("dmclient"));

@@ -3,56 +3,12 @@
 //! one the deployment trusts: outside Cloudflare a client's `CF-Connecting-IP` is its own
 //! claim, and changing it buys no new bucket.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use portaldm_tests::browser::get_with;
+use portaldm_tests::{Options, SecondEdge, System};
 
-use portaldm_tests::browser::{agent, get_with};
-use portaldm_tests::{Options, System, free_port, workspace};
-
-/// A second edge in front of the same origin, from dev-setup's workerd configuration with
-/// `vars` set instead of `PDM_TRUST_CLOUDFLARE = "false"`. Killed (by PID) when dropped.
-struct Edge {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn edge_with(sys: &System, vars: &[(&str, &str)]) -> Edge {
-    let text = std::fs::read_to_string(sys.dir.path().join("workerd.capnp")).expect("workerd.capnp");
-    let port = free_port();
-    let own = format!("\"{}\"", sys.edge.trim_start_matches("http://"));
-    let lines: String = vars.iter().map(|(n, v)| format!("    (name = {n:?}, text = {v:?}),\n")).collect();
-    let text = text
-        .replace(&own, &format!("\"127.0.0.1:{port}\""))
-        .replace("    (name = \"PDM_TRUST_CLOUDFLARE\", text = \"false\"),\n", "")
-        .replacen("bindings = [\n", &format!("bindings = [\n{lines}"), 1);
-    let cfg = sys.dir.path().join(format!("workerd-{port}.capnp"));
-    std::fs::write(&cfg, text).expect("write");
-    let bin = std::env::var_os("WORKERD_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("node_modules/.bin/workerd"));
-    let log = std::fs::File::create(sys.dir.path().join(format!("workerd-{port}.log"))).expect("log");
-    let child = Command::new(bin)
-        .arg("serve")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("workerd starts");
-    let edge = Edge { child, url: format!("http://127.0.0.1:{port}") };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !agent().get(&format!("{}/portal/", edge.url)).call().is_ok_and(|r| r.status() == 200) {
-        assert!(Instant::now() < deadline, "the second edge did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    edge
+/// A second edge in front of the same origin, configured with `vars`.
+fn edge_with(sys: &System, vars: &[(&str, &str)]) -> SecondEdge {
+    sys.second_edge(vars, None)
 }
 
 fn mint(edge: &str, headers: &[(&str, &str)]) -> (u16, Option<String>) {
