@@ -110,9 +110,14 @@ fn parse(raw: &[u8], max_body: usize) -> Result<Response, StockError> {
     let status_line = lines.next().unwrap_or_default();
     let mut parts = status_line.split(' ');
     if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
-        return Err(StockError::BadHttp(format!("status line {status_line:?}")));
+        // The server's bytes, cut: a hostile answer does not grow the error.
+        let cut: String = status_line.chars().take(80).flat_map(char::escape_debug).collect();
+        return Err(StockError::BadHttp(format!("status line \"{cut}\"")));
     }
-    let status = parts.next().and_then(|c| c.parse().ok()).ok_or_else(|| StockError::BadHttp(status_line.into()))?;
+    let status = parts
+        .next()
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| StockError::BadHttp(status_line.chars().take(80).collect()))?;
     let (mut ct, mut len, mut chunked) = (None, None, false);
     for l in lines {
         let Some((k, v)) = l.split_once(':') else { continue };
