@@ -55,6 +55,7 @@ pub async fn handle(req: &Request, cfg: &EdgeConfig, env: &Env) -> worker::Resul
         &[
             ("Content-Type", media::NOTIFICATION),
             ("Set-Cookie", &minted.set_cookie),
+            ("Set-Cookie", &minted.trigger_cookie),
             ("Cache-Control", "no-store"),
             ("X-Content-Type-Options", "nosniff"),
         ],

@@ -115,6 +115,31 @@ pub struct Config {
     /// minute: a scan of one device's sessions or password. 0: no limit.
     #[serde(default = "default_unauth_per_device")]
     pub dm_unauth_per_minute_per_device: u32,
+    /// Serve stock DM clients, which carry no session token: their Alert 1200 session binds to
+    /// the one live trigger its SessionID names (`shared::stock`), else it is refused. On by
+    /// default; off, only clients that carry the token open portal sessions.
+    #[serde(default = "default_stock_binding")]
+    pub stock_binding: bool,
+    /// How long a stock session waits for its trigger's browser to show the trigger, in ms (its
+    /// package 2 waits as long).
+    #[serde(default = "default_stock_wait")]
+    pub stock_wait_ms: u64,
+    /// How long, once one trigger matches, the binding looks for a second one that would make
+    /// it ambiguous, in ms.
+    #[serde(default = "default_stock_settle")]
+    pub stock_settle_ms: u64,
+}
+
+fn default_stock_binding() -> bool {
+    true
+}
+
+fn default_stock_wait() -> u64 {
+    10_000
+}
+
+fn default_stock_settle() -> u64 {
+    1_000
 }
 
 fn default_unauth_per_address() -> u32 {

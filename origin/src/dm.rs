@@ -13,9 +13,10 @@ use portaldm_shared::fumo::{DeliveryKind, FumoDelivery, ResultCode};
 use portaldm_shared::media::{self, DmEncoding};
 use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::continuation::{self, Continuation};
+use portaldm_shared::session::opening::{self, Opening};
 use portaldm_shared::session::refuse;
 use portaldm_shared::session::report::ReportOpening;
-use portaldm_shared::session::server::{Admission, Kind, ServerSession, Step, token_of};
+use portaldm_shared::session::server::{Admission, Kind, ServerSession, Step};
 use portaldm_shared::syncml;
 use portaldm_shared::syncml::codes::StatusCode;
 use portaldm_shared::syncml::{Chal, SyncMl};
@@ -301,17 +302,96 @@ fn refusal(x: &Exchange<'_>, msg: &SyncMl, code: StatusCode, why: &dyn std::fmt:
 async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool, client: &str) -> Result<Vec<u8>, AppError> {
     let st = x.st;
     let now = now_ms();
-    if let Some(token) = token_of(msg) {
-        let verified = match st.verifier.verify(token, crate::clock::now()) {
-            Ok(v) => v,
-            Err(e) => return refusal(x, msg, StatusCode::UNAUTHORIZED, &e),
-        };
-        let (session, pkg2) = match ServerSession::accept_portal(msg, &verified, &st.cfg.dm_uri, x.enc, fresh()?) {
-            Ok(opened) => opened,
-            Err(e) => return refusal(x, msg, e.status(), &e),
-        };
-        let claims = verified.claims();
-        if st.cfg.dm_same_network && !claims.same_network(client) {
+    let token = match opening::open(msg) {
+        Opening::Portal { token } => token,
+        Opening::StockPortal(_) if st.cfg.stock_binding => return open_stock(x, msg, client).await,
+        Opening::StockPortal(_) => {
+            return refusal(x, msg, StatusCode::NOT_FOUND, &"no session token (stock clients are not served here)");
+        }
+        Opening::Report => return open_report(x, msg, authenticated).await,
+        Opening::Refuse(code, why) => return refusal(x, msg, code, &why),
+    };
+    let verified = match st.verifier.verify(token, crate::clock::now()) {
+        Ok(v) => v,
+        Err(e) => return refusal(x, msg, StatusCode::UNAUTHORIZED, &e),
+    };
+    let (session, pkg2) = match ServerSession::accept_portal(msg, &verified, &st.cfg.dm_uri, x.enc, fresh()?) {
+        Ok(opened) => opened,
+        Err(e) => return refusal(x, msg, e.status(), &e),
+    };
+    let claims = verified.claims();
+    if st.cfg.dm_same_network && !claims.same_network(client) {
+        return refusal(
+            x,
+            msg,
+            StatusCode::UNAUTHORIZED,
+            &"the phone is not on the network the trigger was requested from",
+        );
+    }
+    let expires_at = now + (st.cfg.portal_ttl_secs as i64) * 1000;
+    let mut portal = PortalRecord::new(
+        claims.sid.clone(),
+        claims.bnd.clone(),
+        claims.nsid,
+        &session.device,
+        PortalState::Connecting,
+        expires_at,
+    );
+    // The operator is whoever's edge minted the trigger; the country, where it saw the browser.
+    portal.place = Place { country: claims.ctry.clone(), operator: Some(claims.iss.clone()) };
+    let bytes = x.encode(&pkg2)?;
+    // Single use, checked after the cheap checks so garbage cannot burn a token; one
+    // transaction, so a crash cannot burn it without opening the session.
+    let jti_expires = (claims.exp as i64) * 1000;
+    if !st.store.open_portal(&claims.jti, jti_expires, &portal, &session, &bytes, now).await? {
+        return refusal(x, msg, StatusCode::UNAUTHORIZED, &"session token was already used");
+    }
+    tracing::info!(dev_id = %Quoted(&session.device.dev_id), sid = %claims.sid, "portal DM session opened");
+    Ok(bytes)
+}
+
+/// Opens a stock client's portal session (no token): binds it to the one live trigger its
+/// SessionID names, waiting for the trigger's browser to show it (`shared::stock`).
+async fn open_stock(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Vec<u8>, AppError> {
+    use portaldm_shared::stock::{Binder, Binding, Policy, Poll};
+    let st = x.st;
+    let policy = Policy {
+        same_network: st.cfg.dm_same_network,
+        wait_ms: st.cfg.stock_wait_ms,
+        settle_ms: st.cfg.stock_settle_ms,
+    };
+    let mut binder = Binder::new(&msg.hdr.session_id, client, policy, crate::clock::now());
+    let binding = loop {
+        let live = st.store.live_triggers(binder.spellings().ids(), now_ms()).await?;
+        match binder.poll(&live, crate::clock::now()) {
+            Poll::Done(b) => break b,
+            Poll::Retry(at) => {
+                let wait = at.0.saturating_sub(crate::clock::now().0);
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            }
+        }
+    };
+    crate::metrics::stock_binding(match &binding {
+        Binding::Bound(_) => "bound",
+        Binding::NoTrigger => "no_trigger",
+        Binding::OtherNetwork => "other_network",
+        Binding::Clash(_) => "clash",
+    });
+    let trigger = match binding {
+        Binding::Bound(t) => t,
+        Binding::NoTrigger => {
+            // A guess costs the DevId a miss, as a wrong secret does.
+            st.unauth
+                .admit("", Some(&msg.hdr.source), crate::clock::now())
+                .map_err(|l| AppError::TooMany(l.retry_after_secs))?;
+            return refusal(
+                x,
+                msg,
+                StatusCode::NOT_FOUND,
+                &"no portal session for this trigger (no live trigger has this SessionID)",
+            );
+        }
+        Binding::OtherNetwork => {
             return refusal(
                 x,
                 msg,
@@ -319,89 +399,93 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool, clien
                 &"the phone is not on the network the trigger was requested from",
             );
         }
-        let expires_at = now + (st.cfg.portal_ttl_secs as i64) * 1000;
-        let mut portal = PortalRecord::new(
-            claims.sid.clone(),
-            claims.bnd.clone(),
-            claims.nsid,
-            &session.device,
-            PortalState::Connecting,
-            expires_at,
-        );
-        // The operator is whoever's edge minted the trigger; the country, where it saw the browser.
-        portal.place = Place { country: claims.ctry.clone(), operator: Some(claims.iss.clone()) };
-        let bytes = x.encode(&pkg2)?;
-        // Single use, checked after the cheap checks so garbage cannot burn a token; one
-        // transaction, so a crash cannot burn it without opening the session.
-        let jti_expires = (claims.exp as i64) * 1000;
-        if !st.store.open_portal(&claims.jti, jti_expires, &portal, &session, &bytes, now).await? {
-            return refusal(x, msg, StatusCode::UNAUTHORIZED, &"session token was already used");
+        Binding::Clash(all) => {
+            // Never a guess: both browsers are told to start again.
+            let sids: Vec<String> = all.into_iter().map(|t| t.sid).collect();
+            st.store.end_waiting(&sids, now_ms()).await?;
+            return refusal(
+                x,
+                msg,
+                StatusCode::NOT_FOUND,
+                &"two live triggers have this SessionID; both sessions ended",
+            );
         }
-        tracing::info!(dev_id = %Quoted(&session.device.dev_id), sid = %claims.sid, "portal DM session opened");
-        return Ok(bytes);
+    };
+    let (session, pkg2) = match ServerSession::accept_stock(msg, trigger.sid.clone(), &st.cfg.dm_uri, x.enc, fresh()?) {
+        Ok(opened) => opened,
+        Err(e) => return refusal(x, msg, e.status(), &e),
+    };
+    let bytes = x.encode(&pkg2)?;
+    let now = now_ms();
+    let expires_at = now + (st.cfg.portal_ttl_secs as i64) * 1000;
+    if !st.store.bind_stock(&trigger, &session, &bytes, expires_at, now).await? {
+        return refusal(x, msg, StatusCode::NOT_FOUND, &"the trigger was used meanwhile");
     }
-    if ReportOpening::is_report(msg) {
-        let opening = match ReportOpening::read(msg, authenticated) {
-            Ok(o) => o,
+    tracing::info!(dev_id = %Quoted(&session.device.dev_id), sid = %trigger.sid, "stock DM session bound to its trigger");
+    Ok(bytes)
+}
+
+/// Opens a client-initiated session: results to record (and an Update to order), or a check-in.
+async fn open_report(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Result<Vec<u8>, AppError> {
+    let st = x.st;
+    let now = now_ms();
+    let opening = match ReportOpening::read(msg, authenticated) {
+        Ok(o) => o,
+        Err(e) => return refusal(x, msg, e.status(), &e),
+    };
+    if opening.results.is_empty() {
+        // Only an authenticated device gets here (`ReportOpening::read`).
+        st.store.upsert_device(&opening.device, now).await?;
+        // An authenticated device checking in: read its DevDetail in a short session.
+        let (session, pkg2) = match ServerSession::accept_check_in(msg, &st.cfg.dm_uri, x.enc, fresh()?) {
+            Ok(opened) => opened,
             Err(e) => return refusal(x, msg, e.status(), &e),
         };
-        if opening.results.is_empty() {
-            // Only an authenticated device gets here (`ReportOpening::read`).
-            st.store.upsert_device(&opening.device, now).await?;
-            // An authenticated device checking in: read its DevDetail in a short session.
-            let (session, pkg2) = match ServerSession::accept_check_in(msg, &st.cfg.dm_uri, x.enc, fresh()?) {
-                Ok(opened) => opened,
-                Err(e) => return refusal(x, msg, e.status(), &e),
-            };
-            let bytes = x.encode(&pkg2)?;
-            st.store.save_dm_session(&session, &bytes, now).await?;
-            tracing::info!(dev_id = %Quoted(&session.device.dev_id), "check-in session opened");
-            return Ok(bytes);
-        }
-        let mut verdicts = Vec::with_capacity(opening.results.len());
-        let mut order = None;
-        // A report proves itself by its correlators (or the device's credentials): until one
-        // names a delivery to this device, nothing it says is written.
-        let mut verified = authenticated;
-        for r in &opening.results {
-            if let Some(next) = r.update_order() {
-                // The first of two steps is done; not an outcome. Order the Update while the
-                // delivery still waits for its outcome (again, if the device asks again).
-                let awaits = st.store.awaits_result(&opening.device.dev_id, &r.correlator).await?;
-                tracing::info!(dev_id = %Quoted(&opening.device.dev_id), correlator = %Quoted(&r.correlator), ?awaits, "download done");
-                verified |= awaits.is_some();
-                verdicts.push(if awaits.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND });
-                if awaits == Some(true) && order.is_none() {
-                    order = Some(next);
-                }
-                continue;
-            }
-            let outcome = st.store.record_result(&opening.device.dev_id, &r.correlator, r.code, now).await?;
-            if outcome == RecordOutcome::Recorded {
-                crate::metrics::result(r.code.0);
-            }
-            tracing::info!(dev_id = %Quoted(&opening.device.dev_id), correlator = %Quoted(&r.correlator), code = r.code.0, ?outcome, "result");
-            verified |= outcome != RecordOutcome::Unknown;
-            verdicts.push(match outcome {
-                RecordOutcome::Recorded | RecordOutcome::Duplicate => StatusCode::OK,
-                RecordOutcome::Unknown => StatusCode::NOT_FOUND,
-            });
-        }
-        if verified {
-            st.store.upsert_device(&opening.device, now).await?;
-        }
-        if let Some(order) = order {
-            let (session, reply) =
-                opening.reply_ordering_update(msg, &st.cfg.dm_uri, &verdicts, &order, x.enc, fresh()?);
-            let bytes = x.encode(&reply)?;
-            st.store.save_dm_session(&session, &bytes, now).await?;
-            tracing::info!(dev_id = %Quoted(&opening.device.dev_id), correlator = %Quoted(&order.correlator), "update ordered");
-            return Ok(bytes);
-        }
-        return x.encode(&opening.reply(msg, &st.cfg.dm_uri, &verdicts));
+        let bytes = x.encode(&pkg2)?;
+        st.store.save_dm_session(&session, &bytes, now).await?;
+        tracing::info!(dev_id = %Quoted(&session.device.dev_id), "check-in session opened");
+        return Ok(bytes);
     }
-    let (code, why) = portaldm_shared::session::no_session_for(msg);
-    refusal(x, msg, code, &why)
+    let mut verdicts = Vec::with_capacity(opening.results.len());
+    let mut order = None;
+    // A report proves itself by its correlators (or the device's credentials): until one
+    // names a delivery to this device, nothing it says is written.
+    let mut verified = authenticated;
+    for r in &opening.results {
+        if let Some(next) = r.update_order() {
+            // The first of two steps is done; not an outcome. Order the Update while the
+            // delivery still waits for its outcome (again, if the device asks again).
+            let awaits = st.store.awaits_result(&opening.device.dev_id, &r.correlator).await?;
+            tracing::info!(dev_id = %Quoted(&opening.device.dev_id), correlator = %Quoted(&r.correlator), ?awaits, "download done");
+            verified |= awaits.is_some();
+            verdicts.push(if awaits.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND });
+            if awaits == Some(true) && order.is_none() {
+                order = Some(next);
+            }
+            continue;
+        }
+        let outcome = st.store.record_result(&opening.device.dev_id, &r.correlator, r.code, now).await?;
+        if outcome == RecordOutcome::Recorded {
+            crate::metrics::result(r.code.0);
+        }
+        tracing::info!(dev_id = %Quoted(&opening.device.dev_id), correlator = %Quoted(&r.correlator), code = r.code.0, ?outcome, "result");
+        verified |= outcome != RecordOutcome::Unknown;
+        verdicts.push(match outcome {
+            RecordOutcome::Recorded | RecordOutcome::Duplicate => StatusCode::OK,
+            RecordOutcome::Unknown => StatusCode::NOT_FOUND,
+        });
+    }
+    if verified {
+        st.store.upsert_device(&opening.device, now).await?;
+    }
+    if let Some(order) = order {
+        let (session, reply) = opening.reply_ordering_update(msg, &st.cfg.dm_uri, &verdicts, &order, x.enc, fresh()?);
+        let bytes = x.encode(&reply)?;
+        st.store.save_dm_session(&session, &bytes, now).await?;
+        tracing::info!(dev_id = %Quoted(&opening.device.dev_id), correlator = %Quoted(&order.correlator), "update ordered");
+        return Ok(bytes);
+    }
+    x.encode(&opening.reply(msg, &st.cfg.dm_uri, &verdicts))
 }
 
 async fn continue_session(

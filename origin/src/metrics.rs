@@ -27,6 +27,7 @@ struct Metrics {
     offers_shown: Counter,
     selections: Counter,
     results: Family<Labels, Counter>,
+    stock_bindings: Family<Labels, Counter>,
     portal_sessions: Family<Labels, Gauge>,
 }
 
@@ -50,13 +51,19 @@ fn metrics() -> &'static Metrics {
         registry.register("portaldm_selections", "Packages chosen in the portal", selections.clone());
         let results = Family::<Labels, Counter>::default();
         registry.register("portaldm_results", "Install results reported by devices, by FUMO code", results.clone());
+        let stock_bindings = Family::<Labels, Counter>::default();
+        registry.register(
+            "portaldm_stock_bindings",
+            "Stock clients' sessions (no token) by how binding them to a trigger ended",
+            stock_bindings.clone(),
+        );
         let portal_sessions = Family::<Labels, Gauge>::default();
         registry.register(
             "portaldm_portal_sessions",
             "Portal sessions in the database, by stored state",
             portal_sessions.clone(),
         );
-        Metrics { registry, dm_message, offers_shown, selections, results, portal_sessions }
+        Metrics { registry, dm_message, offers_shown, selections, results, stock_bindings, portal_sessions }
     })
 }
 
@@ -80,6 +87,12 @@ pub fn selection() {
 /// A device reported `code` (counted once per delivery: repeats are not recorded again).
 pub fn result(code: u16) {
     metrics().results.get_or_create(&vec![("code", code.to_string())]).inc();
+}
+
+/// A stock client's session was bound (`outcome` "bound") or refused ("no_trigger",
+/// "other_network", "clash").
+pub fn stock_binding(outcome: &'static str) {
+    metrics().stock_bindings.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
 }
 
 /// `GET /metrics`.

@@ -15,6 +15,27 @@ use crate::rand::{RandomUnavailable, SecureRandom, bytes};
 pub const COOKIE_NAME: &str = "pdm";
 /// Longest cookie value considered.
 const MAX_VALUE_LEN: usize = 128;
+/// The cookie carrying the trigger's token to the browser's first look at its session, so the
+/// origin learns of the trigger without a trip at mint time (`crate::stock`). The token is no
+/// secret from this browser: the package #0 it received carries it too.
+pub const TRIGGER_COOKIE: &str = "pdmt";
+
+/// The `Set-Cookie` header carrying `token` back to the portal for `max_age_secs`.
+pub fn trigger_cookie(token: &str, max_age_secs: u64) -> String {
+    format!("{TRIGGER_COOKIE}={token}; Path=/portal; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite=Lax")
+}
+
+/// The trigger token in a `Cookie` request header, if one of a plausible size is there (the
+/// token's own checks come after).
+pub fn trigger_token_from_cookie_header(header: &str) -> Option<&str> {
+    header.split(';').find_map(|pair| {
+        let (name, value) = pair.trim().split_once('=')?;
+        let plausible = !value.is_empty()
+            && value.len() <= crate::token::MAX_TOKEN_LEN
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        (name == TRIGGER_COOKIE && plausible).then_some(value)
+    })
+}
 
 /// A browser's claim to a portal session, as read from its cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]

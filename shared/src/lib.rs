@@ -30,6 +30,7 @@ pub mod ratelimit;
 pub mod scomo;
 pub mod session;
 pub mod settings;
+pub mod stock;
 pub mod syncml;
 pub mod text;
 pub mod time;

@@ -64,10 +64,11 @@ impl PortalState {
     }
 
     /// The state as it stands at `now_ms` for a session expiring at `expires_ms`: one still
-    /// confirming the phone or choosing when it expires has ended (a choice already made
-    /// still goes through).
+    /// waiting for its phone, confirming the phone or choosing when it expires has ended (a
+    /// choice already made still goes through).
     pub fn at(self, now_ms: i64, expires_ms: i64) -> Self {
-        if self.is_undecided() && now_ms > expires_ms { PortalState::Ended } else { self }
+        let open = self.is_undecided() || self == PortalState::Waiting;
+        if open && now_ms > expires_ms { PortalState::Ended } else { self }
     }
 
     /// The state as it stands at `now_ms` for the browser: [`PortalState::at`], and a session

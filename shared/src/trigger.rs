@@ -39,6 +39,9 @@ pub struct Minted {
     pub package: Vec<u8>,
     /// The `Set-Cookie` value binding the browser.
     pub set_cookie: String,
+    /// The `Set-Cookie` value carrying the token to the browser's first look at its session
+    /// (`binding::TRIGGER_COOKIE`), which is when the origin learns of the trigger.
+    pub trigger_cookie: String,
     /// The token's claims.
     pub claims: Claims,
 }
@@ -101,7 +104,12 @@ pub fn mint(
     let token = signer.sign(&claims)?;
     let package = Package0::with_token(nsid, &cfg.server_id, UiMode::UserInteraction, &token)
         .encode(cfg.server_password.as_bytes(), cfg.nonce.as_bytes())?;
-    Ok(Minted { package, set_cookie: binding.set_cookie(cfg.ttl_secs), claims })
+    Ok(Minted {
+        package,
+        set_cookie: binding.set_cookie(cfg.ttl_secs),
+        trigger_cookie: crate::binding::trigger_cookie(&token, cfg.ttl_secs),
+        claims,
+    })
 }
 
 /// What a device knows about the DM account a trigger must match.
@@ -214,6 +222,10 @@ mod tests {
         let b = BrowserBinding::from_cookie_header(cookie).expect("cookie");
         assert_eq!(b.sid, ok.claims().sid);
         assert!(b.matches(&ok.claims().bnd));
+        // The browser's first look at its session carries the same token.
+        let pair = m.trigger_cookie.split(';').next().expect("pair");
+        assert_eq!(crate::binding::trigger_token_from_cookie_header(pair), d.package.token());
+        assert!(m.trigger_cookie.contains("HttpOnly") && m.trigger_cookie.contains("Path=/portal"));
         assert_eq!(ok.claims().ctry.as_deref(), Some("DE"), "the client's country travels in the token");
         assert_eq!(ok.claims().net.as_deref(), Some("203.0.113.0/24"), "and its network");
         let signer = TokenSigner::new(&seed).expect("signer");

@@ -53,7 +53,7 @@ pub struct Browser {
     agent: ureq::Agent,
     /// The edge base URL.
     pub base: String,
-    /// `pdm=<sid>.<secret>`, once set.
+    /// `pdm=<sid>.<secret>` (and `pdmt=<token>`, when the trigger set it), once set.
     pub cookie: Option<String>,
     /// Sent with every request.
     headers: Vec<(&'static str, String)>,
@@ -90,12 +90,23 @@ impl Browser {
             req = req.header(*name, value);
         }
         let r = reply(req.call().expect("GET"));
-        if let Some(pair) =
-            r.header("set-cookie").and_then(|set| set.split(';').next()).filter(|p| p.starts_with("pdm="))
-        {
-            self.cookie = Some(pair.to_owned());
+        // A trigger sets the binding and the token cookie; both go back, as a browser sends them.
+        let set: Vec<&str> = r
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "set-cookie")
+            .filter_map(|(_, v)| v.split(';').next())
+            .filter(|p| p.starts_with("pdm=") || p.starts_with("pdmt="))
+            .collect();
+        if set.iter().any(|p| p.starts_with("pdm=")) {
+            self.cookie = Some(set.join("; "));
         }
         r
+    }
+
+    /// The `pdm=<sid>.<secret>` pair alone, once set.
+    pub fn binding_cookie(&self) -> Option<&str> {
+        self.cookie.as_deref().and_then(|c| c.split("; ").find(|p| p.starts_with("pdm=")))
     }
 
     /// POST JSON to `path` with the cookie.

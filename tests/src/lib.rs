@@ -408,6 +408,30 @@ impl System {
         panic!("{url} did not come up; logs in {}", self.dir.path().display());
     }
 
+    /// Gives `dev_id` an md5 DM account and returns a stock handset holding it, at this
+    /// system's edge (`stock`: a client that knows nothing of portaldm).
+    pub fn stock_handset(&self, dev_id: &str) -> stock::Handset {
+        let out = self.origin_cmd(&["device", "account", dev_id, "--scheme", "md5"]).output().expect("origin runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let table = String::from_utf8(out.stdout).expect("utf-8");
+        // A value of the `[account.auth]` table the origin printed.
+        let field = |key: &str| -> String {
+            let line =
+                table.lines().find(|l| l.starts_with(&format!("{key} ="))).unwrap_or_else(|| panic!("{key}: {table}"));
+            serde_json::from_str(line.split_once('=').expect("key = value").1.trim()).expect("a quoted string")
+        };
+        let account = stock::Account {
+            node: "portaldm".into(),
+            server_id: field("server_name"),
+            addr: String::new(),
+            client_name: field("client_name"),
+            client_password: field("client_password"),
+            server_name: field("server_name"),
+            server_password: field("server_password"),
+        };
+        stock::Handset::new(stock::Profile::new(dev_id, &format!("{}/dm", self.edge), account))
+    }
+
     /// The keys dev-setup wrote.
     pub fn keys(&self) -> Keys {
         let text = std::fs::read_to_string(self.dir.path().join("keys.toml")).expect("keys.toml");

@@ -69,7 +69,7 @@ fn forms_are_refused_with_a_page_that_says_why() {
     let mut stranger = Browser::new(&sys.edge);
     stranger.get("/portal/trigger");
     let stranger_secret =
-        stranger.cookie.as_deref().and_then(|c| c.split_once('.')).map(|(_, s)| s.to_owned()).expect("secret");
+        stranger.binding_cookie().and_then(|c| c.split_once('.')).map(|(_, s)| s.to_owned()).expect("secret");
     let forged = format!("{}.{stranger_secret}", cookie.split_once('.').expect("sid").0);
     // (why, path, headers, form body, status, what the page says)
     type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, &'a str, u16, &'a str);

@@ -1,33 +1,18 @@
 //! The stock handset (`portaldm_tests::stock`, an OMA DM 1.2 client written from the specs
 //! with no portaldm protocol code) against the real origin, and its own parts on their own.
 
+use std::time::Duration;
+
 use portaldm_tests::browser::Browser;
 use portaldm_tests::stock::{Account, End, Handset, Profile, SessionIdStyle, SessionLog, Tree, auth, msg, pkg0};
 use portaldm_tests::{Options, System};
+use serde_json::json;
 
 const DEV_ID: &str = "IMEI:490154203237518";
 
-/// The value of `key` in the `[account.auth]` table the origin printed.
-fn field(table: &str, key: &str) -> String {
-    let line = table.lines().find(|l| l.starts_with(&format!("{key} ="))).unwrap_or_else(|| panic!("{key}: {table}"));
-    serde_json::from_str(line.split_once('=').expect("key = value").1.trim()).expect("a quoted string")
-}
-
 /// Gives the demo device an md5 account and returns a stock handset holding it.
 fn md5_handset(sys: &System) -> Handset {
-    let out = sys.origin_cmd(&["device", "account", DEV_ID, "--scheme", "md5"]).output().expect("origin runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let table = String::from_utf8(out.stdout).expect("utf-8");
-    let account = Account {
-        node: "portaldm".into(),
-        server_id: field(&table, "server_name"),
-        addr: String::new(),
-        client_name: field(&table, "client_name"),
-        client_password: field(&table, "client_password"),
-        server_name: field(&table, "server_name"),
-        server_password: field(&table, "server_password"),
-    };
-    Handset::new(Profile::new(DEV_ID, &format!("{}/dm", sys.edge), account))
+    sys.stock_handset(DEV_ID)
 }
 
 fn transcript(logs: &[SessionLog]) -> String {
@@ -80,44 +65,72 @@ fn a_stock_md5_handset_checks_in_over_wbxml_through_libwbxml() {
     }
 }
 
-/// Today's documented answer: the origin cannot yet bind a stock client's Alert 1200 session
-/// (no portaldm token in it) to the browser that asked for the trigger, so it refuses it: the
-/// handset authenticates (md5, proving the server too) and its session is refused with 404:
-/// there is no portal session for this trigger (it is not told to send credentials it sent);
-/// the origin logs "no portal session for this trigger".
-/// When binding lands this test fails: change it to expect the session to run.
+/// The portal's flow with a stock handset that carries no token: its browser shows the trigger
+/// (the `pdmt` cookie, at its first look at the session), the handset answers the package #0
+/// in its own SessionID spelling, md5 both ways, and the session binds to that browser; the
+/// browser is asked "is this your phone?", sees offers only after yes, chooses, and the
+/// handset gets the delivery in the same session.
+fn stock_portal_flow(
+    sys: &System,
+    phone: Handset,
+    style: SessionIdStyle,
+) -> (Handset, Vec<SessionLog>, serde_json::Value) {
+    let mut browser = Browser::new(&sys.edge);
+    let trig = browser.get("/portal/trigger");
+    assert_eq!(trig.status, 200);
+    let n = pkg0::decode(&trig.body).expect("the portal's package #0 decodes in the stock handset");
+    assert!(n.server_initiated && n.session_id != 0, "{n:?}");
+    assert_eq!(n.server_id, phone.profile.account.server_id);
+    assert!(n.digest_matches(&sys.keys().server_password, b""), "digest over the server password, empty nonce");
+    assert_eq!(browser.session()["state"], "waiting");
+    let mut phone = phone;
+    phone.profile.pkg0_session_id = style;
+    let body = trig.body.clone();
+    let handset = std::thread::spawn(move || {
+        let logs = phone.on_package0(&body);
+        (phone, logs)
+    });
+    let asked = browser.wait_for("identified", Duration::from_secs(30));
+    assert!(asked["offers"].as_array().is_some_and(|o| o.is_empty()), "no offer before yes: {asked}");
+    let shown = asked["device"].to_string();
+    assert!(shown.contains("PDM-Phone-1") && shown.contains("7518"), "model and masked DevId: {shown}");
+    assert!(!shown.contains(&DEV_ID[5..]), "never the whole DevId: {shown}");
+    assert_eq!(browser.identify(true).status, 200);
+    let view = browser.wait_for("choosing", Duration::from_secs(10));
+    let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
+    assert_eq!(browser.post_json("/portal/api/select", &pick).status, 200);
+    let (phone, logs) = handset.join().expect("handset thread");
+    let logs = logs.unwrap_or_else(|e| panic!("{style:?}: {e}"));
+    let end = browser.wait_for_any(&["done", "failed"], Duration::from_secs(30));
+    (phone, logs, end)
+}
+
+/// A stock handset modelled on the demo phone (so the demo catalog has offers for it).
+fn stock_demo_phone(sys: &System) -> Handset {
+    let mut phone = md5_handset(sys);
+    phone.profile.model = "PDM-Phone-1".into();
+    Handset::new(phone.profile)
+}
+
 #[test]
-fn a_stock_alert_1200_session_is_refused_with_404_until_stock_binding_lands() {
-    let sys = System::start(Options::default());
-    let mut phone = md5_handset(&sys);
+fn a_stock_handset_binds_to_its_browser_by_the_package0_session_id_in_every_spelling() {
+    let sys = System::start(Options { origin_extra: "stock_settle_ms = 200\n", ..Options::default() });
+    let mut phone = stock_demo_phone(&sys);
     for style in
         [SessionIdStyle::UpperHex, SessionIdStyle::LowerHex, SessionIdStyle::Decimal, SessionIdStyle::ByteSwapped]
     {
-        let trig = Browser::new(&sys.edge).get("/portal/trigger");
-        assert_eq!(trig.status, 200);
-        let n = pkg0::decode(&trig.body).expect("the portal's package #0 decodes in the stock handset");
-        assert!(n.server_initiated && n.session_id != 0, "{n:?}");
-        assert_eq!(n.server_id, phone.profile.account.server_id);
-        assert!(n.digest_matches(&sys.keys().server_password, b""), "digest over the server password, empty nonce");
-        phone.profile.pkg0_session_id = style;
-        let logs = phone.on_package0(&trig.body).unwrap_or_else(|e| panic!("{style:?}: {e}"));
+        let (back, logs, end) = stock_portal_flow(&sys, phone, style);
+        phone = back;
         let t = transcript(&logs);
-        let log = &logs[0];
-        assert_eq!(log.session_id, style.spell(n.session_id), "{t}");
-        let first = &log.exchanges[0];
-        assert_eq!(first.sent.hdr.session_id, style.spell(n.session_id));
-        assert!(first.sent.cmds.iter().any(|c| c.kind == "Alert" && c.data.as_deref() == Some("1200")), "{t}");
+        let first = &logs[0];
+        // (From the second session on, libdmclient's lost nonce costs one refused proof.)
+        assert!(first.server_proved && first.server_refusals <= 1, "{style:?}: {t}");
+        assert_eq!(first.exchanges[0].received.header_status().map(|s| s.code()), Some(212), "{style:?}: {t}");
+        assert!(first.exchanges.len() >= 3, "package 2, 4 and on: {t}");
         let origin_log = std::fs::read_to_string(sys.dir.path().join("origin.log")).unwrap_or_default();
-        assert_eq!(log.end, End::Refused(404), "{style:?}: {t}\norigin.log:\n{origin_log}");
-        assert!(origin_log.contains("no portal session for this trigger"), "{origin_log}");
-        // It authenticated: the refusal says what is missing (not credentials), names the nonce
-        // for next time, and the server proves itself, as this handset demands.
-        let last = &log.exchanges.last().expect("an exchange").received;
-        assert!(last.header_status().is_some_and(|s| s.code() == 404), "{t}");
-        assert!(last.cmds.iter().all(|c| c.kind == "Status"), "the server asks nothing: {t}");
+        assert!(origin_log.contains("stock DM session bound to its trigger"), "{origin_log}");
+        assert!(end["state"] == "done" || end["state"] == "failed", "{end}");
     }
-    // A check-in after those refusals still runs: the refusals cost the account nothing.
-    check_in_runs_clean(&mut phone);
 }
 
 /// libdmclient's nonce habit: it checks the server's proof on the server's last message,

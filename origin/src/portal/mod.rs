@@ -60,6 +60,57 @@ pub(super) async fn bound_session(st: &AppState, b: &BrowserBinding) -> Result<O
     Ok(Some(p))
 }
 
+/// The portal session of this browser; before its phone has answered, the trigger its
+/// `pdmt` cookie carries (`headers`) is registered first, so a stock DM client's session can
+/// bind to it (`shared::stock`). A token that does not verify, or belongs to another session
+/// or browser, registers nothing.
+pub(super) async fn registered_session(
+    st: &AppState,
+    b: &BrowserBinding,
+    headers: &HeaderMap,
+) -> Result<Option<PortalRecord>, AppError> {
+    if let Some(p) = bound_session(st, b).await? {
+        return Ok(Some(p));
+    }
+    if !st.cfg.stock_binding {
+        return Ok(None);
+    }
+    let Some(token) = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(portaldm_shared::binding::trigger_token_from_cookie_header)
+    else {
+        return Ok(None);
+    };
+    let verified = match st.verifier.verify(token, now()) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::debug!(error = %e, "trigger cookie refused");
+            return Ok(None);
+        }
+    };
+    let claims = verified.claims();
+    if claims.sid != b.sid || !b.matches(&claims.bnd) {
+        return Ok(None);
+    }
+    let trigger = portaldm_shared::stock::LiveTrigger::of(claims);
+    let expires_at = i64::try_from(trigger.expires_at.0).unwrap_or(i64::MAX);
+    let mut p = PortalRecord::new(
+        claims.sid.clone(),
+        claims.bnd.clone(),
+        claims.nsid,
+        &Default::default(),
+        PortalState::Waiting,
+        expires_at,
+    );
+    p.place = catalog::Place { country: claims.ctry.clone(), operator: Some(claims.iss.clone()) };
+    st.store.register_trigger(&p, &trigger, now_ms()).await?;
+    tracing::debug!(sid = %p.sid, "trigger registered");
+    // Whatever is stored now (a phone may have bound it by its token meanwhile).
+    bound_session(st, b).await
+}
+
 /// The offers for the device of `p`, with release notes in the phone's language, else the
 /// browser's (`accept_language`).
 pub(super) async fn offers_for(
@@ -96,7 +147,8 @@ async fn view(st: &AppState, p: Option<PortalRecord>, accept_language: Option<&s
     Ok(SessionView {
         state,
         // Never the whole DevId: a browser that triggered some phone must not learn its IMEI.
-        device: (state != PortalState::Connecting).then(|| p.device.as_shown_to_browser()),
+        device: (!matches!(state, PortalState::Waiting | PortalState::Connecting))
+            .then(|| p.device.as_shown_to_browser()),
         offers,
         selected: p.package_id,
         result: p.result_code.map(|c| ResultView::of(ResultCode(c))),
@@ -109,7 +161,7 @@ pub async fn session(
     Browser(b): Browser,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let p = bound_session(&st, &b).await?;
+    let p = registered_session(&st, &b, &headers).await?;
     let v = view(&st, p, accept_language(&headers)).await?;
     Ok(no_store(Json(v).into_response()))
 }

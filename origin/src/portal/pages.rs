@@ -115,7 +115,7 @@ async fn session_page(st: &AppState, headers: &HeaderMap, notice: Option<&str>, 
         };
         return private(render(&v, partial, status));
     };
-    let p = match bound_session(st, &b).await {
+    let p = match super::registered_session(st, &b, headers).await {
         Ok(p) => p,
         Err(AppError::Forbidden(_)) => {
             let lang = page_language(None, accept);

@@ -300,7 +300,8 @@ pub struct ResultRecord {
 pub trait Store: Send + Sync {
     /// Opens a portal-triggered DM session in one transaction: uses the token id (false,
     /// and nothing written, if it was used before), records the device, creates the portal
-    /// session and saves the DM session with its first answer.
+    /// session (or moves the one its browser registered on from waiting) and saves the DM
+    /// session with its first answer.
     async fn open_portal(
         &self,
         jti: &str,
@@ -310,6 +311,31 @@ pub trait Store: Send + Sync {
         reply: &[u8],
         now: i64,
     ) -> StoreResult<bool>;
+    /// Records a trigger its browser has shown (`portal` in state waiting, `trigger` what a
+    /// stock session binds by); nothing if its portal session exists already.
+    async fn register_trigger(
+        &self,
+        portal: &PortalRecord,
+        trigger: &portaldm_shared::stock::LiveTrigger,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// The live triggers (shown, waiting, not expired at `now`) with any of the ids `nsids`.
+    async fn live_triggers(&self, nsids: &[u16], now: i64) -> StoreResult<Vec<portaldm_shared::stock::LiveTrigger>>;
+    /// Binds a stock client's DM session to the waiting portal session of `trigger` in one
+    /// transaction: spends its token id, moves it to connecting with the device (to expire at
+    /// `expires_at`), records the device and saves the DM session with its first answer.
+    /// False, and nothing written, if the trigger was spent or bound meanwhile.
+    async fn bind_stock(
+        &self,
+        trigger: &portaldm_shared::stock::LiveTrigger,
+        session: &ServerSession,
+        reply: &[u8],
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Ends the portal sessions `sids` that still wait for their phone (a clash: their browsers
+    /// start again).
+    async fn end_waiting(&self, sids: &[String], now: i64) -> StoreResult<()>;
     /// Creates a portal session that no browser is bound to (a device's own update request).
     async fn create_portal(&self, portal: &PortalRecord, now: i64) -> StoreResult<()>;
     /// Records what a device reported.

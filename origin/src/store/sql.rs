@@ -136,10 +136,123 @@ macro_rules! store_impl {
                     return Ok(false); // dropped: rolled back
                 }
                 upsert_device_on(&mut tx, &session.device, now).await?;
-                create_portal_on(&mut tx, portal, now).await?;
+                // The browser may have registered the trigger already (it waits for the phone).
+                let opened = sqlx::query(
+                    "INSERT INTO portal_sessions (sid, bnd, nsid, dev_id, state, device, expires_at, created_at, updated_at, place) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (sid) DO UPDATE SET dev_id = excluded.dev_id, state = excluded.state, \
+                     device = excluded.device, expires_at = excluded.expires_at, updated_at = excluded.updated_at, \
+                     place = excluded.place WHERE portal_sessions.state = 'waiting'",
+                )
+                .bind(&portal.sid)
+                .bind(&portal.bnd)
+                .bind(i64::from(portal.nsid))
+                .bind(&portal.dev_id)
+                .bind(portal.state.as_str())
+                .bind(json(&portal.device)?)
+                .bind(portal.expires_at)
+                .bind(now)
+                .bind(now)
+                .bind(json(&portal.place)?)
+                .execute(&mut *tx)
+                .await?;
+                if opened.rows_affected() != 1 {
+                    return Ok(false); // dropped: rolled back
+                }
                 save_dm_on(&mut tx, session, reply, now).await?;
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn register_trigger(
+                &self,
+                p: &PortalRecord,
+                trigger: &portaldm_shared::stock::LiveTrigger,
+                now: i64,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO portal_sessions (sid, bnd, nsid, dev_id, state, device, expires_at, created_at, updated_at, place, live_trigger) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (sid) DO NOTHING",
+                )
+                .bind(&p.sid)
+                .bind(&p.bnd)
+                .bind(i64::from(p.nsid))
+                .bind(&p.dev_id)
+                .bind(p.state.as_str())
+                .bind(json(&p.device)?)
+                .bind(p.expires_at)
+                .bind(now)
+                .bind(now)
+                .bind(json(&p.place)?)
+                .bind(json(trigger)?)
+                .execute(&self.writer)
+                .await?;
+                Ok(())
+            }
+
+            async fn live_triggers(
+                &self,
+                nsids: &[u16],
+                now: i64,
+            ) -> StoreResult<Vec<portaldm_shared::stock::LiveTrigger>> {
+                // At most four spellings (`stock::Spellings`); 0 is never a trigger's id.
+                let id = |i: usize| i64::from(nsids.get(i).copied().unwrap_or(0));
+                let rows = sqlx::query(
+                    "SELECT live_trigger FROM portal_sessions WHERE state = 'waiting' AND nsid IN ($1, $2, $3, $4) \
+                     AND expires_at > $5",
+                )
+                .bind(id(0))
+                .bind(id(1))
+                .bind(id(2))
+                .bind(id(3))
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(|r| parse(&r.try_get::<String, _>(0)?)).collect()
+            }
+
+            async fn bind_stock(
+                &self,
+                trigger: &portaldm_shared::stock::LiveTrigger,
+                session: &ServerSession,
+                reply: &[u8],
+                expires_at: i64,
+                now: i64,
+            ) -> StoreResult<bool> {
+                let mut tx = self.begin().await?;
+                let jti_expires = i64::try_from(trigger.expires_at.0).unwrap_or(i64::MAX);
+                if !use_jti_on(&mut tx, &trigger.jti, jti_expires).await? {
+                    return Ok(false); // dropped: rolled back
+                }
+                let bound = sqlx::query(
+                    "UPDATE portal_sessions SET state = 'connecting', dev_id = $1, device = $2, expires_at = $3, \
+                     updated_at = $4 WHERE sid = $5 AND state = 'waiting'",
+                )
+                .bind(&session.device.dev_id)
+                .bind(json(&session.device)?)
+                .bind(expires_at)
+                .bind(now)
+                .bind(&trigger.sid)
+                .execute(&mut *tx)
+                .await?;
+                if bound.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                upsert_device_on(&mut tx, &session.device, now).await?;
+                save_dm_on(&mut tx, session, reply, now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn end_waiting(&self, sids: &[String], now: i64) -> StoreResult<()> {
+                for sid in sids {
+                    sqlx::query("UPDATE portal_sessions SET state = 'ended', updated_at = $1 WHERE sid = $2 AND state = 'waiting'")
+                        .bind(now)
+                        .bind(sid)
+                        .execute(&self.writer)
+                        .await?;
+                }
+                Ok(())
             }
 
             async fn create_portal(&self, p: &PortalRecord, now: i64) -> StoreResult<()> {

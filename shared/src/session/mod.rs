@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod continuation;
+pub mod opening;
 pub mod package;
 pub mod report;
 pub mod server;
@@ -79,23 +80,6 @@ pub fn refuse_undecodable(hdr: &SyncHdr, server_uri: &str) -> SyncMl {
     };
     let msg = SyncMl { hdr: hdr.clone(), body: crate::syncml::SyncBody::default() };
     refuse(&msg, server_uri, code)
-}
-
-/// Why a message that opens no session is refused, as a SyncML code on its header and words
-/// for the log: a server-initiated session (Alert 1200) the server knows no trigger for is not
-/// found (404), so a client that proved itself is not told to send credentials again; anything
-/// else needs credentials (407).
-pub fn no_session_for(msg: &SyncMl) -> (StatusCode, &'static str) {
-    let server_initiated = msg
-        .body
-        .commands
-        .iter()
-        .any(|c| matches!(c, Command::Alert(a) if a.code() == crate::syncml::codes::AlertCode::SERVER_INITIATED));
-    if server_initiated {
-        (StatusCode::NOT_FOUND, "no portal session for this trigger (no session token)")
-    } else {
-        (StatusCode::MISSING_CREDENTIALS, "no session token and no result report")
-    }
 }
 
 /// Checks the version fields of a header: portaldm speaks DM 1.2 only (505 otherwise).

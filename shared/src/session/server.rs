@@ -167,6 +167,30 @@ impl ServerSession {
         if !msg.hdr.session_id.eq_ignore_ascii_case(&format!("{:X}", claims.nsid)) {
             return Err(ProtocolError::TokenMismatch("SessionID is not the trigger's session id"));
         }
+        Self::accept_server_initiated(msg, claims.sid.clone(), server_uri, wire, continuation)
+    }
+
+    /// Opens a stock client's portal session (Alert 1200 with no token), bound to the portal
+    /// session `portal_sid` by its SessionID (`crate::stock`); returns package 2.
+    pub fn accept_stock(
+        msg: &SyncMl,
+        portal_sid: String,
+        server_uri: &str,
+        wire: DmEncoding,
+        continuation: Continuation,
+    ) -> Result<(Self, SyncMl), ProtocolError> {
+        check_version(&msg.hdr)?;
+        Self::accept_server_initiated(msg, portal_sid, server_uri, wire, continuation)
+    }
+
+    /// A portal session from a server-initiated package 1 (Alert 1200, DevInfo).
+    fn accept_server_initiated(
+        msg: &SyncMl,
+        portal_sid: String,
+        server_uri: &str,
+        wire: DmEncoding,
+        continuation: Continuation,
+    ) -> Result<(Self, SyncMl), ProtocolError> {
         let mut device = DeviceDetails::default();
         let mut server_initiated = false;
         for c in &msg.body.commands {
@@ -185,7 +209,7 @@ impl ServerSession {
         if device.dev_id != msg.hdr.source {
             return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
         }
-        let s = Self::opened(msg, claims.sid.clone(), Kind::Portal, false, device, server_uri, wire, continuation);
+        let s = Self::opened(msg, portal_sid, Kind::Portal, false, device, server_uri, wire, continuation);
         Ok(s.open_with_get(msg))
     }
 
