@@ -18,7 +18,7 @@ pub const MAX_TOKEN_LEN: usize = 2048;
 /// Clock skew tolerated on `nbf`/`exp`, in seconds.
 pub const LEEWAY_SECS: u64 = 30;
 
-/// The claims of a session token (DESIGN.md, "The session token").
+/// The claims of a session token (docs/architecture.md, "The session token").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// Issuer: the edge.

@@ -155,10 +155,10 @@ pub struct Accepted {
     pub verified: TokenVerified,
 }
 
-/// Checks a trigger as a device must (DESIGN.md, "The trigger"): the ServerID names the
-/// account, the digest matches when the device has the server password (without one, the
-/// token's signature is the only proof), and the token verifies and belongs to this
-/// trigger's session id.
+/// Checks a trigger as a device must (docs/architecture.md, "The trigger: package #0"): the
+/// ServerID names the account, the digest matches when the device has the server password
+/// (without one, the token's signature is the only proof), and the token verifies and
+/// belongs to this trigger's session id.
 pub fn accept(
     bytes: &[u8],
     account: Account<'_>,

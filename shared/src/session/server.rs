@@ -1,4 +1,4 @@
-//! The server side of a portal-triggered DM session (DESIGN.md, "The DM session").
+//! The server side of a portal-triggered DM session (docs/architecture.md, "The DM session").
 //!
 //! Call order: [`ServerSession::accept_portal`] with package 1 and a verified token (it
 //! answers package 2: `Get ./DevDetail/…`); then [`ServerSession::handle`] for each later
