@@ -48,6 +48,7 @@ pub fn probe(root: &Path, lang: Option<String>) -> DeviceDetails {
         hw_v: dmi("product_version").or_else(|| dmi("board_version")),
         dev_typ: Some("linux".into()),
         oem: None,
+        fumo: Default::default(),
     }
 }
 

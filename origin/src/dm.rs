@@ -485,7 +485,14 @@ async fn open_report(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Res
         tracing::info!(dev_id = %Quoted(&opening.device.dev_id), correlator = %Quoted(&order.correlator), "update ordered");
         return Ok(bytes);
     }
-    x.encode(&opening.reply(msg, &st.cfg.dm_uri, &verdicts))
+    if !authenticated {
+        // Unsealed, so nothing to prove again; and an unverified report writes nothing.
+        return x.encode(&opening.reply(msg, &st.cfg.dm_uri, &verdicts));
+    }
+    let (session, reply) = opening.reply_closing(msg, &st.cfg.dm_uri, &verdicts, x.enc, fresh()?);
+    let bytes = x.encode(&reply)?;
+    st.store.save_dm_session(&session, &bytes, now).await?;
+    Ok(bytes)
 }
 
 async fn continue_session(
@@ -650,8 +657,10 @@ async fn decide(
 /// The package bytes to offer for inline delivery, if the package is small enough. A blob
 /// that cannot be read is delivered by URL instead (the download then reports the problem).
 async fn inline_bytes(st: &AppState, d: &portaldm_shared::fumo::FumoDelivery) -> Option<Vec<u8>> {
-    // Only FUMO has an inline form (`Update/PkgData`); SCOMO always downloads.
+    // Only FUMO has an inline form (`Update/PkgData`); SCOMO always downloads, and so does a
+    // device's own FUMO node (found with DownloadAndUpdate).
     if d.kind != portaldm_shared::fumo::DeliveryKind::Firmware
+        || d.device_root.is_some()
         || d.size > st.cfg.inline_max_bytes
         || !portaldm_shared::cdn::is_blob_id(&d.sha256)
     {

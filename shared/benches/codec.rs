@@ -66,6 +66,7 @@ fn server_package() -> SyncMl {
         kind: Default::default(),
         settings: vec![],
         two_step: false,
+        device_root: None,
     };
     cmds.extend(delivery.commands(&mut next));
     msg.body.commands = cmds;

@@ -236,8 +236,10 @@ pub fn notes_for<'a>(pkg: &'a CatalogPackage, langs: &[&str]) -> &'a str {
 /// The offers for `device`: firmware first, then applications, then settings, each newest
 /// first with its newest recommended (per name for applications and settings), with release notes in the first of `langs` available.
 pub fn offers(packages: &[CatalogPackage], device: &DeviceDetails, place: &Place, langs: &[&str]) -> Vec<Offer> {
+    // Firmware only to a device that can take it (`FumoPlace`): never to a node it lacks.
+    let takes = |p: &CatalogPackage| p.kind != PackageKind::Firmware || device.fumo.takes_firmware();
     let mut fit: Vec<&CatalogPackage> =
-        packages.iter().filter(|p| is_compatible(p, device) && fits_place(p, place)).collect();
+        packages.iter().filter(|p| is_compatible(p, device) && fits_place(p, place) && takes(p)).collect();
     let rank = |k: PackageKind| match k {
         PackageKind::Firmware => 0,
         PackageKind::Application => 1,

@@ -36,6 +36,9 @@ pub struct DeviceDetails {
     pub dev_typ: Option<String>,
     /// `OEM`.
     pub oem: Option<String>,
+    /// Where its FUMO node is, as its last portal session found it.
+    #[serde(default, skip_serializing_if = "crate::fumo::FumoPlace::is_unknown")]
+    pub fumo: crate::fumo::FumoPlace,
 }
 
 impl DeviceDetails {
@@ -82,7 +85,7 @@ impl DeviceDetails {
     /// These details as a browser may see them: the DevId masked ([`masked_dev_id`]), so a
     /// browser that triggered some phone never learns its IMEI.
     pub fn as_shown_to_browser(&self) -> DeviceDetails {
-        DeviceDetails { dev_id: masked_dev_id(&self.dev_id), ..self.clone() }
+        DeviceDetails { dev_id: masked_dev_id(&self.dev_id), fumo: Default::default(), ..self.clone() }
     }
 
     /// Whether `./DevDetail` was read (a DevInfo-only report carries none of it).

@@ -93,6 +93,53 @@ pub enum DeliveryKind {
     Settings,
 }
 
+/// Where a device keeps its FUMO node, as its session found it (`session::discovery`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum FumoPlace {
+    /// Not looked for, or the device does not list its tree: the server's own node
+    /// `./FUMO/<node>`, which portaldm's dmclient takes (another client refuses it, and its
+    /// refusal is the recorded result).
+    #[default]
+    Unknown,
+    /// The device's own FUMO node at `root` (e.g. `./FwUpdate/stock`), written only as FUMO
+    /// defines it.
+    At {
+        /// The node's URI.
+        root: String,
+        /// It has `DownloadAndUpdate` (else only `Download` and `Update`).
+        download_and_update: bool,
+    },
+    /// The device lists its tree and has no FUMO node within the search's bounds.
+    Absent,
+}
+
+impl FumoPlace {
+    /// Whether firmware can be delivered to this device: to its own node by
+    /// `DownloadAndUpdate`, or to the server's node when nothing is known.
+    pub fn takes_firmware(&self) -> bool {
+        match self {
+            FumoPlace::Unknown => true,
+            FumoPlace::At { download_and_update, .. } => *download_and_update,
+            FumoPlace::Absent => false,
+        }
+    }
+
+    /// Whether nothing is known (the default, left out of stored JSON).
+    pub fn is_unknown(&self) -> bool {
+        *self == FumoPlace::Unknown
+    }
+
+    /// The device's own node, if it has one.
+    pub fn root(&self) -> Option<&str> {
+        match self {
+            FumoPlace::At { root, .. } => Some(root),
+            _ => None,
+        }
+    }
+}
+
 /// A delivery (firmware by FUMO or an application by SCOMO), as the server sends it and the
 /// client receives it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +174,10 @@ pub struct FumoDelivery {
     /// reported the download done.
     #[serde(default)]
     pub two_step: bool,
+    /// The device's own FUMO node (`FumoPlace::At`): written there, with FUMO's leaves only
+    /// (no `Ext` of portaldm's); `None`: `./FUMO/<node>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_root: Option<String>,
 }
 
 /// The server's order to install a downloaded firmware package: an `Exec` of
@@ -227,6 +278,9 @@ impl FumoDelivery {
     }
 
     fn uri(&self, leaf: &str) -> String {
+        if let (DeliveryKind::Firmware, Some(root)) = (self.kind, &self.device_root) {
+            return format!("{root}/{leaf}");
+        }
         let root = match self.kind {
             DeliveryKind::Firmware | DeliveryKind::Settings => ROOT,
             DeliveryKind::Application => crate::scomo::ROOT,
@@ -256,6 +310,10 @@ impl FumoDelivery {
                 ("Ext/PkgVersion", chr(&self.pkg_version)),
             ],
         };
+        if self.device_root.is_some() {
+            // The device's own node has no portaldm leaves: never write what it lacks.
+            return leaves;
+        }
         leaves.extend([
             ("Ext/PkgSHA256", chr(&self.sha256)),
             ("Ext/PkgSize", Some(self.size.to_string())),
@@ -331,6 +389,7 @@ impl FumoDelivery {
             kind: DeliveryKind::Firmware,
             settings: vec![],
             two_step,
+            device_root: None,
         })
     }
 
@@ -354,6 +413,7 @@ impl FumoDelivery {
             kind: DeliveryKind::Application,
             settings: vec![],
             two_step: false,
+            device_root: None,
         })
     }
 
@@ -508,6 +568,7 @@ mod tests {
             kind: DeliveryKind::Firmware,
             settings: vec![],
             two_step: false,
+            device_root: None,
         };
         let mut id = 4;
         let cmds = d.commands(&mut || {
@@ -537,6 +598,7 @@ mod tests {
             kind: DeliveryKind::Firmware,
             settings: vec![],
             two_step: false,
+            device_root: None,
         };
         let mut id = 0;
         let cmds = d.inline_commands(b"bytes", &mut || {
@@ -581,6 +643,7 @@ mod tests {
             kind: DeliveryKind::Application,
             settings: vec![],
             two_step: false,
+            device_root: None,
         };
         let cmds = numbered(&d);
         let (Command::Add(a), Command::Exec(e)) = (&cmds[0], &cmds[1]) else { panic!("Add, Exec: {cmds:?}") };

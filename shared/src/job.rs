@@ -256,6 +256,7 @@ mod tests {
             kind: Default::default(),
             settings: vec![],
             two_step: false,
+            device_root: None,
         }
     }
 

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use portaldm_tests::browser::Browser;
-use portaldm_tests::stock::{Account, End, Handset, Profile, SessionIdStyle, SessionLog, Tree, auth, msg, pkg0};
+use portaldm_tests::stock::{
+    Account, Encoding, End, Handset, Profile, SessionIdStyle, SessionLog, Tree, auth, msg, pkg0,
+};
 use portaldm_tests::{Options, System};
 use serde_json::json;
 
@@ -100,7 +102,10 @@ fn stock_portal_flow(
     let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
     assert_eq!(browser.post_json("/portal/api/select", &pick).status, 200);
     let (phone, logs) = handset.join().expect("handset thread");
-    let logs = logs.unwrap_or_else(|e| panic!("{style:?}: {e}"));
+    let logs = logs.unwrap_or_else(|e| {
+        let origin_log = std::fs::read_to_string(sys.dir.path().join("origin.log")).unwrap_or_default();
+        panic!("{style:?}: {e}\norigin.log:\n{origin_log}")
+    });
     let end = browser.wait_for_any(&["done", "failed"], Duration::from_secs(30));
     (phone, logs, end)
 }
@@ -129,7 +134,16 @@ fn a_stock_handset_binds_to_its_browser_by_the_package0_session_id_in_every_spel
         assert!(first.exchanges.len() >= 3, "package 2, 4 and on: {t}");
         let origin_log = std::fs::read_to_string(sys.dir.path().join("origin.log")).unwrap_or_default();
         assert!(origin_log.contains("stock DM session bound to its trigger"), "{origin_log}");
-        assert!(end["state"] == "done" || end["state"] == "failed", "{end}");
+        assert_eq!(end["state"], "done", "{style:?}: {end}\n{t}");
+        // The server found the handset's own FUMO node and wrote only what FUMO defines there.
+        let writes: Vec<&str> =
+            t.lines().filter(|l| l.contains("<Replace>") || l.contains("<Exec>")).collect::<Vec<_>>();
+        assert!(t.contains("<LocURI>./FwUpdate/stock/DownloadAndUpdate</LocURI>"), "{t}");
+        assert!(!t.contains("./FUMO/") && !t.contains("/Ext/"), "no node the handset lacks: {writes:?}");
+        let download = phone.downloads.last().expect("it downloaded");
+        assert_eq!((download.result, download.job.node.as_str()), (200, "./FwUpdate/stock/DownloadAndUpdate"));
+        assert_eq!(phone.tree.value("./DevDetail/FwV"), Some("1.2.0"), "installed");
+        phone.tree.replace("./DevDetail/FwV", "1.0.0");
     }
 }
 
@@ -453,4 +467,45 @@ fn bad_server_answers_are_typed_errors() {
         };
         assert!(ok, "{err:?}");
     }
+}
+
+#[test]
+fn a_stock_wbxml_handset_goes_through_the_portal_flow_too() {
+    let sys = System::start(Options { origin_extra: "stock_settle_ms = 200\n", ..Options::default() });
+    let mut phone = stock_demo_phone(&sys);
+    phone.profile.encoding = Encoding::Wbxml;
+    let (phone, logs, end) = stock_portal_flow(&sys, phone, SessionIdStyle::ByteSwapped);
+    let t = transcript(&logs);
+    assert_eq!(end["state"], "done", "{end}\n{t}");
+    assert!(
+        logs.iter()
+            .flat_map(|l| &l.exchanges)
+            .all(|e| e.content_type.as_deref() == Some(Encoding::Wbxml.content_type())),
+        "{t}"
+    );
+    assert_eq!(phone.downloads.last().map(|d| d.result), Some(200));
+}
+
+/// A handset whose tree has no FUMO node is offered no firmware: the server never writes a
+/// node the device lacks.
+#[test]
+fn a_stock_handset_without_a_fumo_node_is_offered_no_firmware() {
+    let sys = System::start(Options { origin_extra: "stock_settle_ms = 200\n", ..Options::default() });
+    let mut phone = stock_demo_phone(&sys);
+    assert_eq!(phone.tree.delete("./FwUpdate"), 200);
+    let mut browser = Browser::new(&sys.edge);
+    let trig = browser.get("/portal/trigger");
+    assert_eq!(browser.session()["state"], "waiting");
+    let body = trig.body.clone();
+    let handset = std::thread::spawn(move || phone.on_package0(&body));
+    browser.wait_for("identified", Duration::from_secs(30));
+    assert_eq!(browser.identify(true).status, 200);
+    let view = browser.wait_for("choosing", Duration::from_secs(10));
+    assert_eq!(view["offers"], json!([]), "firmware is offered only to a device that can take it: {view}");
+    let logs = handset.join().expect("thread").expect("session");
+    let t = transcript(&logs);
+    assert!(t.contains("<LocURI>.</LocURI>"), "the server looked for a FUMO node: {t}");
+    let asked: Vec<&str> =
+        logs.iter().flat_map(|l| &l.exchanges).flat_map(|e| e.received.cmds.iter().map(|c| c.kind.as_str())).collect();
+    assert!(!asked.iter().any(|k| ["Replace", "Add", "Exec"].contains(k)), "nothing written: {asked:?}\n{t}");
 }

@@ -78,6 +78,7 @@ fn messages() -> Vec<(&'static str, SyncMl)> {
         kind: Default::default(),
         settings: vec![],
         two_step: false,
+        device_root: None,
     };
     let pkg4 = server.poll_deliver(&delivery, None).expect("deliver");
     let pkg5 = send(client.handle(&pkg4).expect("pkg4"));

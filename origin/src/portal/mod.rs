@@ -258,6 +258,11 @@ pub(crate) async fn delivery_for(
         }
         _ => vec![],
     };
+    // Firmware goes to the device's own FUMO node when its session found one.
+    let device_root = match offer.package.kind {
+        PackageKind::Firmware => p.device.fumo.root().map(str::to_owned),
+        _ => None,
+    };
     Ok(FumoDelivery {
         node: format!("pdm{}", offer.package.id),
         pkg_name: offer.package.name.clone(),
@@ -270,8 +275,10 @@ pub(crate) async fn delivery_for(
         signature: offer.package.signature.clone(),
         kind: offer.package.kind.delivery(),
         settings,
-        // Two steps are FUMO's alone; SCOMO and settings have one form.
-        two_step: st.cfg.fumo_two_step && offer.package.kind == PackageKind::Firmware,
+        // Two steps are FUMO's alone (and portaldm's own node's: a device's own node takes
+        // DownloadAndUpdate); SCOMO and settings have one form.
+        two_step: st.cfg.fumo_two_step && offer.package.kind == PackageKind::Firmware && device_root.is_none(),
+        device_root,
     })
 }
 

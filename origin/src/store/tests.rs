@@ -128,6 +128,7 @@ fn delivery(correlator: &str) -> FumoDelivery {
         kind: Default::default(),
         settings: vec![],
         two_step: false,
+        device_root: None,
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod continuation;
+pub mod discovery;
 pub mod opening;
 pub mod package;
 pub mod report;

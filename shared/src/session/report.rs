@@ -58,6 +58,20 @@ impl ReportOpening {
         message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), self.statuses(msg, verdicts), true)
     }
 
+    /// The answer with `verdicts` that ends an authenticated device's report session; the
+    /// returned session (persist it) answers a refusal of the server's proof again.
+    pub fn reply_closing(
+        &self,
+        msg: &SyncMl,
+        server_uri: &str,
+        verdicts: &[StatusCode],
+        wire: DmEncoding,
+        continuation: super::continuation::Continuation,
+    ) -> (ServerSession, SyncMl) {
+        let statuses = self.statuses(msg, verdicts);
+        ServerSession::closing(msg, self.device.clone(), statuses, server_uri, wire, continuation)
+    }
+
     /// The answer with `verdicts`, followed by the order to install a package whose download
     /// this report says is done; the returned session (persist it) takes the Exec's status.
     pub fn reply_ordering_update(

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::continuation::{Continuation, opening_digest};
+use super::discovery::{self, Discovery, Next};
 use super::package::{Assembled, Assembler, Limits, Outbox};
 use super::{CmdIds, ProtocolError, check_version, command_status, header_status, message, reply_header};
 use crate::auth::server::MAX_TRIES;
@@ -151,6 +152,9 @@ pub struct ServerSession {
     /// The digest of the message that opened the session (a repeat of it is answered again).
     #[serde(default)]
     opening: String,
+    /// The search for the device's FUMO node, while it goes on (portal sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    discovery: Option<Discovery>,
 }
 
 impl ServerSession {
@@ -261,6 +265,23 @@ impl ServerSession {
         (s, reply)
     }
 
+    /// Answers a report session with `cmds` (its statuses, numbered from 1) and ends it; the
+    /// session is kept so a client that refuses this answer's proof gets it again, proved
+    /// with the nonce it names.
+    pub(crate) fn closing(
+        msg: &SyncMl,
+        device: DeviceDetails,
+        cmds: Vec<Command>,
+        server_uri: &str,
+        wire: DmEncoding,
+        continuation: Continuation,
+    ) -> (Self, SyncMl) {
+        let mut s = Self::opened(msg, String::new(), Kind::Report, false, device, server_uri, wire, continuation);
+        s.state = State::Ended;
+        let reply = s.reply(&msg.hdr, cmds, true);
+        (s, reply)
+    }
+
     /// A session opened by `msg`, before its first answer.
     #[allow(clippy::too_many_arguments)]
     fn opened(
@@ -292,16 +313,24 @@ impl ServerSession {
             inbox: Assembler::default(),
             continuation,
             opening: opening_digest(msg),
+            discovery: None,
         }
     }
 
-    /// Package 2: 212 for the header, statuses, and a Get of the DevDetail leaves.
+    /// Package 2: 212 for the header, statuses, and a Get of the DevDetail leaves; a portal
+    /// session also starts looking for the device's FUMO node (a Get of the root, in a command
+    /// of its own: a device that refuses it still answers the DevDetail one).
     fn open_with_get(mut self, msg: &SyncMl) -> (Self, SyncMl) {
         let mut ids = CmdIds::default();
         let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::AUTH_ACCEPTED))];
         cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
         let items = DEVDETAIL.iter().map(|u| Item::target_data(u, Meta::default(), None)).collect();
         cmds.push(Command::Get(ItemCommand { cmd_id: ids.next(), items, ..ItemCommand::default() }));
+        if self.kind == Kind::Portal {
+            let (search, ask) = Discovery::start();
+            self.discovery = Some(search);
+            cmds.push(get_nodes(&ask, ids.next()));
+        }
         let reply = self.reply(&msg.hdr, cmds, true);
         (self, reply)
     }
@@ -354,7 +383,9 @@ impl ServerSession {
         if msg.hdr.msg_id == self.last_client_msg_id {
             return Ok(Step::Repeat);
         }
-        if self.state == State::Ended {
+        // A client that refuses the server's proof on a session's last message (libdmclient
+        // does when its nonce was lost) gets that message again, proved with its new nonce.
+        if self.state == State::Ended && !refuses_server(msg) {
             return Err(ProtocolError::Ended);
         }
         self.last_client_msg_id = msg.hdr.msg_id.clone();
@@ -364,9 +395,7 @@ impl ServerSession {
         // A client that refused the server's credentials executed nothing. Its Status carries
         // the nonce to use (the auth layer has taken it): send the same commands again, a
         // bounded number of times, then give up.
-        let refused_us = msg.body.commands.iter().any(|c| {
-            matches!(c, Command::Status(s) if s.cmd == "SyncHdr" && matches!(s.code(), StatusCode::UNAUTHORIZED | StatusCode::MISSING_CREDENTIALS))
-        });
+        let refused_us = refuses_server(msg);
         if refused_us && !aborted {
             self.proof_refusals += 1;
             if self.proof_refusals < MAX_TRIES {
@@ -392,6 +421,7 @@ impl ServerSession {
         match self.state.clone() {
             State::ExpectDevDetail => {
                 let mut got = false;
+                let mut listed = std::collections::BTreeMap::new();
                 let mut ids = CmdIds::default();
                 let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
                 for c in &msg.body.commands {
@@ -408,6 +438,7 @@ impl ServerSession {
                             }
                         }
                         self.device.absorb(&whole);
+                        listed.extend(discovery::listings(&whole));
                         got = true;
                     }
                 }
@@ -435,8 +466,20 @@ impl ServerSession {
                     cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
                     return Ok(Step::CheckedIn(self.reply(&msg.hdr, cmds, true)));
                 }
-                if !got {
+                let first_round = self.discovery.as_ref().is_none_or(Discovery::is_first_round);
+                if !got && first_round {
                     return Err(ProtocolError::Incomplete("package 3 has no Results for ./DevDetail"));
+                }
+                if let Some(mut search) = self.discovery.take() {
+                    match search.take(&listed) {
+                        Next::Ask(uris) => {
+                            self.discovery = Some(search);
+                            cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
+                            cmds.push(get_nodes(&uris, ids.next()));
+                            return Ok(Step::Reply(self.reply(&msg.hdr, cmds, true)));
+                        }
+                        Next::Done(place) => self.device.fumo = place,
+                    }
                 }
                 self.inbox.abandon();
                 self.state = State::Choosing;
@@ -587,6 +630,19 @@ pub(crate) fn statuses(
         .filter(|c| !matches!(c, Command::Status(_) | Command::Results(_)) && !c.no_resp())
         .map(|c| Command::Status(command_status(&hdr.msg_id, c, ids.next(), code(c))))
         .collect()
+}
+
+/// Whether `msg` refuses the server's credentials (401 or 407 on the server's header).
+fn refuses_server(msg: &SyncMl) -> bool {
+    msg.body.commands.iter().any(|c| {
+        matches!(c, Command::Status(s) if s.cmd == "SyncHdr" && matches!(s.code(), StatusCode::UNAUTHORIZED | StatusCode::MISSING_CREDENTIALS))
+    })
+}
+
+/// A `Get` of the nodes `uris`.
+fn get_nodes(uris: &[String], cmd_id: String) -> Command {
+    let items = uris.iter().map(|u| Item::target_data(u, Meta::default(), None)).collect();
+    Command::Get(ItemCommand { cmd_id, items, ..ItemCommand::default() })
 }
 
 /// The session-token alert of package 1, if present.

@@ -29,6 +29,7 @@ fn device() -> DeviceDetails {
         hw_v: Some("A".into()),
         dev_typ: Some("phone".into()),
         oem: Some("Acme".into()),
+        fumo: Default::default(),
     }
 }
 
@@ -67,6 +68,7 @@ fn delivery() -> FumoDelivery {
         kind: Default::default(),
         settings: vec![],
         two_step: false,
+        device_root: None,
     }
 }
 
