@@ -18,12 +18,25 @@ pub fn drive(
     javascript: bool,
     expect: Value,
 ) -> Value {
+    drive_agent(sys, name, "dmclient", dmclient_config, locale, javascript, expect)
+}
+
+/// [`drive`] with the phone's DM client `agent` (a binary taking `-c CONFIG trigger FILE`).
+fn drive_agent(
+    sys: &System,
+    name: &str,
+    agent: &str,
+    dmclient_config: &std::path::Path,
+    locale: &str,
+    javascript: bool,
+    expect: Value,
+) -> Value {
     chromium::run(
         "handset.mjs",
         name,
         &[
             ("EDGE_URL", sys.edge.clone()),
-            ("DMCLIENT_BIN", bin("dmclient").display().to_string()),
+            ("DMCLIENT_BIN", bin(agent).display().to_string()),
             ("DMCLIENT_CONFIG", dmclient_config.display().to_string()),
             ("LOCALE", locale.to_owned()),
             ("JAVASCRIPT", if javascript { "1" } else { "0" }.to_owned()),
@@ -96,4 +109,45 @@ fn a_german_phone_gets_the_portal_in_german() {
         }),
     );
     assert!(seen["offers"][0].as_str().is_some_and(|o| o.contains("Empfohlen")), "{seen}");
+}
+
+/// A stock handset's own DM client (`stock-handset`: written from the OMA specs, no portaldm
+/// element, md5 both ways) takes the trigger Chromium received: the session binds by its
+/// SessionID, the page asks "is this your phone?", lists the offers, and the firmware goes to
+/// the handset's own FUMO node; the page shows it installed.
+fn stock_flow_in_chromium(name: &str, encoding: &str, session_id: &str) {
+    // The stock client leaves when a held package 4 ends without Final: hold long enough for
+    // the page's user to confirm and choose.
+    let sys = System::start(Options { hold_secs: 20, origin_extra: "stock_settle_ms = 200\n", ..Options::default() });
+    let h = sys.stock_handset("IMEI:490154203237518");
+    let a = &h.profile.account;
+    let config = sys.dir.path().join(format!("{name}.conf"));
+    let text = format!(
+        "dev_id = {}\ndm_url = {}/dm\nserver_id = {}\nclient_name = {}\nclient_password = {}\nserver_name = {}\n\
+         server_password = {}\nmodel = PDM-Phone-1\nencoding = {encoding}\nsession_id = {session_id}\n",
+        h.profile.dev_id, sys.edge, a.server_id, a.client_name, a.client_password, a.server_name, a.server_password
+    );
+    std::fs::write(&config, text).expect("write");
+    let seen = drive_agent(
+        &sys,
+        name,
+        "stock-handset",
+        &config,
+        "en-US",
+        true,
+        json!({ "lang": "en", "offers": ["1.2.0", "1.1.0"], "done": "Done: PDM Phone 1 firmware 1.2.0 is installed." }),
+    );
+    assert_eq!(seen["steps"], json!(["landing", "waiting", "identify", "offers", "confirm", "progress", "result"]));
+    let log = seen["dmclient"]["log"].as_str().unwrap_or_default();
+    assert!(log.contains("installed") && log.contains("./FwUpdate/stock/DownloadAndUpdate"), "{log}");
+}
+
+#[test]
+fn a_stock_handset_updates_through_the_portal_in_chromium() {
+    stock_flow_in_chromium("portal-stock-xml", "xml", "upper");
+}
+
+#[test]
+fn a_stock_wbxml_handset_with_libdmclients_byte_swap_updates_through_the_portal_in_chromium() {
+    stock_flow_in_chromium("portal-stock-wbxml", "wbxml", "swapped");
 }
