@@ -295,6 +295,14 @@ async fn exchange(
 
 fn refusal(x: &Exchange<'_>, msg: &SyncMl, code: StatusCode, why: &dyn std::fmt::Display) -> Result<Vec<u8>, AppError> {
     tracing::info!(dev_id = %Quoted(&msg.hdr.source), code = code.0, %why, "DM message refused");
+    if code == StatusCode::MISSING_CREDENTIALS && x.sealed.is_none() {
+        // Credentials are what is missing: a challenge, so the client has something to act on
+        // (a fresh nonce, kept nowhere, as for a device without an account).
+        let st = x.st;
+        let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, st.cfg.dm_auth_challenge, &mut OsRandom)
+            .map_err(|e| AppError::Internal(e.into()))?;
+        return x.encode(&reply);
+    }
     x.encode(&refuse(msg, &x.st.cfg.dm_uri, code))
 }
 

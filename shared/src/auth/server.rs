@@ -185,15 +185,20 @@ impl ServerAuth {
             AuthError::Missing => StatusCode::MISSING_CREDENTIALS,
             AuthError::Invalid => StatusCode::UNAUTHORIZED,
         };
-        let mut status = header_status(&msg.hdr, "1".into(), code);
+        let mut ids = crate::session::CmdIds::default();
+        let mut status = header_status(&msg.hdr, ids.next(), code);
         if !ended {
             if self.client_nonce.0.is_empty() {
                 self.client_nonce = Nonce::from_bytes(&bytes::<16>(rng)?);
             }
             status.chal = Some(chal(scheme, &self.client_nonce));
         }
-        let reply =
-            message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), vec![Command::Status(status)], true);
+        // Each command gets the same code, so a client re-sends them with credentials.
+        let mut cmds = vec![Command::Status(status)];
+        if !ended {
+            cmds.extend(crate::session::refused_commands(msg, code, &mut ids));
+        }
+        let reply = message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), cmds, true);
         Ok(Verdict::Refused { reply: Box::new(reply), error, ended })
     }
 
@@ -266,8 +271,11 @@ pub fn unknown_device(
     rng: &mut dyn SecureRandom,
 ) -> Result<SyncMl, RandomUnavailable> {
     let code = if msg.hdr.cred.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::MISSING_CREDENTIALS };
-    let mut status = header_status(&msg.hdr, "1".into(), code);
+    let mut ids = crate::session::CmdIds::default();
+    let mut status = header_status(&msg.hdr, ids.next(), code);
     // The same challenge a known device gets, so refusals do not tell which devices exist.
     status.chal = Some(chal(scheme, &Nonce::from_bytes(&bytes::<16>(rng)?)));
-    Ok(message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), vec![Command::Status(status)], true))
+    let mut cmds = vec![Command::Status(status)];
+    cmds.extend(crate::session::refused_commands(msg, code, &mut ids));
+    Ok(message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), cmds, true))
 }

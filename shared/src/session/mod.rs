@@ -67,8 +67,32 @@ impl ProtocolError {
 /// A closing answer that refuses `msg` with `code` in the header Status (e.g. 401 for a
 /// bad token, 407 for no credentials) and ends the session.
 pub fn refuse(msg: &SyncMl, server_uri: &str, code: StatusCode) -> SyncMl {
-    let status = header_status(&msg.hdr, "1".into(), code);
-    message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), vec![Command::Status(status)], true)
+    let mut ids = CmdIds::default();
+    let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), code))];
+    cmds.extend(refused_commands(msg, code, &mut ids));
+    message(reply_header(&msg.hdr, 1, server_uri, &msg.hdr.source), cmds, true)
+}
+
+/// Most commands of a refused message that get a status of their own: enough for any real
+/// package 1, and a hostile one cannot make a refusal grow.
+pub const MAX_REFUSED_STATUSES: usize = 4;
+
+/// Statuses for the commands of a message refused with `code` on its header: the same 401 or
+/// 407 (a client re-sends the commands that got one, with credentials: libdmclient acts on
+/// nothing else), else 215 (not executed).
+pub(crate) fn refused_commands(msg: &SyncMl, code: StatusCode, ids: &mut CmdIds) -> Vec<Command> {
+    let each = if matches!(code, StatusCode::UNAUTHORIZED | StatusCode::MISSING_CREDENTIALS) {
+        code
+    } else {
+        StatusCode::NOT_EXECUTED
+    };
+    msg.body
+        .commands
+        .iter()
+        .filter(|c| !matches!(c, Command::Status(_) | Command::Results(_)) && !c.no_resp())
+        .take(MAX_REFUSED_STATUSES)
+        .map(|c| Command::Status(command_status(&msg.hdr.msg_id, c, ids.next(), each)))
+        .collect()
 }
 
 /// The closing answer to a message whose header decodes but whose body does not: 505 on the

@@ -70,6 +70,34 @@ mod tests {
         assert_eq!(open(&vector("libdmclient-pkg1-fumo-device-request.xml")), Opening::Report);
     }
 
+    /// The code each command of a refusal got.
+    fn command_codes(m: &SyncMl) -> Vec<(String, u16)> {
+        m.body
+            .commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Status(s) if s.cmd != "SyncHdr" => Some((s.cmd.clone(), s.data)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_refusal_gives_each_command_a_status_a_client_can_act_on() {
+        let msg = vector("libdmclient-pkg1-md5.xml");
+        let needs = crate::session::refuse(&msg, "http://s/dm", StatusCode::MISSING_CREDENTIALS);
+        let codes = command_codes(&needs);
+        assert!(!codes.is_empty() && codes.iter().all(|(_, c)| *c == 407), "re-send these with credentials: {codes:?}");
+        let gone = crate::session::refuse(&msg, "http://s/dm", StatusCode::NOT_FOUND);
+        assert!(command_codes(&gone).iter().all(|(_, c)| *c == 215), "not executed");
+        // A hostile message with many commands cannot make a refusal grow.
+        let mut many = msg.clone();
+        let first = many.body.commands[0].clone();
+        many.body.commands = vec![first; 50];
+        let r = crate::session::refuse(&many, "http://s/dm", StatusCode::UNAUTHORIZED);
+        assert_eq!(command_codes(&r).len(), crate::session::MAX_REFUSED_STATUSES);
+    }
+
     #[test]
     fn a_server_initiated_session_whose_session_id_spells_no_trigger_is_not_found() {
         let mut msg = vector("libdmclient-pkg1-alert1200-after-pkg0-md5.xml");

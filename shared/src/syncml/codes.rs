@@ -30,6 +30,8 @@ impl StatusCode {
     pub const CHUNK_BUFFERED: StatusCode = StatusCode(213);
     /// 212 authentication accepted.
     pub const AUTH_ACCEPTED: StatusCode = StatusCode(212);
+    /// 215 Not executed: the command was not run (its message was refused).
+    pub const NOT_EXECUTED: StatusCode = StatusCode(215);
     /// 216 command rolled back (inside a failed Atomic).
     pub const ROLLED_BACK: StatusCode = StatusCode(216);
     /// 400 bad request.
