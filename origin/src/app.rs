@@ -116,3 +116,6 @@ fn request_span(req: &Request) -> tracing::Span {
         colo = %header(portaldm_shared::edgeauth::COLO_HEADER),
     )
 }
+
+#[cfg(test)]
+mod tests;
