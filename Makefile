@@ -1,5 +1,5 @@
 # portaldm: every target installs what it needs first (scripts/setup.sh, pinned versions).
-.PHONY: setup build edge run test lint fmt deploy clean bench fuzz faults soak
+.PHONY: setup build edge run test test-fast lint fmt deploy clean bench fuzz faults soak
 
 CARGO ?= cargo
 
@@ -25,6 +25,12 @@ run: build
 test: build
 	scripts/edge-dry-run.sh
 	scripts/with-postgres.sh $(CARGO) test -- --test-threads=2
+
+# The edit-compile-test loop: unit and property tests of every crate, the origin's handlers
+# in-process (origin/src/app/tests/) and its store on SQLite. No edge bundle, no PostgreSQL,
+# no browser, no real processes: those are `make test`.
+test-fast:
+	$(CARGO) test --workspace --exclude portaldm-edge --lib --bins -- --test-threads=2 --skip on_postgres
 
 lint: setup
 	scripts/deny.sh

@@ -1,71 +1,21 @@
-//! The router and the state every handler shares.
+//! The router: every route of the origin and the layers around them (the state they share is
+//! `state::AppState`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware;
 use axum::routing::{get, post};
-use portaldm_shared::keys::NamedKey;
-use portaldm_shared::token::TokenVerifier;
-use tokio::sync::broadcast;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::{CatchPanic, CatchPanicLayer, DefaultResponseForPanic};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, Trace, TraceLayer};
 
-use crate::blobstore::BlobStore;
 use crate::config::Config;
-use crate::store::Store;
+use crate::state::AppState;
 use crate::{blobs, dm, portal};
-
-/// Shared by all handlers.
-#[derive(Clone)]
-pub struct AppState {
-    /// Configuration.
-    pub cfg: Arc<Config>,
-    /// Persistent state.
-    pub store: Arc<dyn Store>,
-    /// Session token verification.
-    pub verifier: Arc<TokenVerifier>,
-    /// CDN URL keys.
-    pub cdn_keys: Arc<Vec<NamedKey>>,
-    /// Keys of the edge's request credential.
-    pub edge_keys: Arc<Vec<NamedKey>>,
-    /// Wake-ups: a portal session id whose user just chose.
-    pub wake: broadcast::Sender<String>,
-    /// Package blobs.
-    pub blobs: BlobStore,
-    /// Limits on DM messages that prove no account.
-    pub unauth: Arc<crate::unauth_limit::UnauthLimit>,
-}
-
-impl AppState {
-    /// Builds the state from configuration and a store.
-    pub fn new(cfg: Config, store: Arc<dyn Store>) -> anyhow::Result<Self> {
-        let verifier = TokenVerifier::new(&cfg.token_keys()?, &cfg.audience, &cfg.server_id);
-        let cdn_keys = cfg.cdn_key_list()?;
-        let edge_keys = cfg.edge_key_list()?;
-        let (wake, _) = broadcast::channel(1024);
-        let blobs = BlobStore::from_config(&cfg)?;
-        let unauth = crate::unauth_limit::UnauthLimit::new(
-            cfg.dm_unauth_per_minute_per_address,
-            cfg.dm_unauth_per_minute_per_device,
-        );
-        Ok(AppState {
-            unauth: Arc::new(unauth),
-            cfg: Arc::new(cfg),
-            store,
-            verifier: Arc::new(verifier),
-            cdn_keys: Arc::new(cdn_keys),
-            edge_keys: Arc::new(edge_keys),
-            wake,
-            blobs,
-        })
-    }
-}
 
 /// How long a request may take: long enough for a held package-4 message, short enough that
 /// nothing hangs.
@@ -166,3 +116,6 @@ fn request_span(req: &Request) -> tracing::Span {
         colo = %header(portaldm_shared::edgeauth::COLO_HEADER),
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,10 +7,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portaldm_shared::{cdn, range};
 
-use crate::app::AppState;
 use crate::blobstore::BlobError;
 use crate::clock::now;
 use crate::error::AppError;
+use crate::state::AppState;
 
 fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())

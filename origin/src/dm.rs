@@ -23,9 +23,9 @@ use portaldm_shared::syncml::{Chal, SyncMl};
 use portaldm_shared::text::Quoted;
 use tokio::time::{Instant, timeout_at};
 
-use crate::app::AppState;
 use crate::clock::{OsRandom, now_ms};
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::{DeviceAccount, DmRecord, PortalRecord, RecordOutcome};
 
 /// The handler, for `/dm` and for the `RespURI` paths (`/dm/<secret>`) sessions continue on.

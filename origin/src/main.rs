@@ -21,6 +21,7 @@ mod metrics;
 mod own_routes;
 mod portal;
 mod require_edge;
+mod state;
 mod store;
 mod unauth_limit;
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use portaldm_shared::keys::NamedKey;
 
+pub mod admin;
 pub mod browser;
 pub mod chromium;
 pub mod stock;
@@ -408,6 +409,23 @@ impl System {
         panic!("{url} did not come up; logs in {}", self.dir.path().display());
     }
 
+    /// DM messages the origin has answered after holding them (package 4 waiting for the
+    /// user, answered with the choice or when its hold ran out), from its `/metrics`.
+    pub fn held_messages(&self) -> u64 {
+        let page = browser::get(&format!("{}/metrics", self.origin));
+        let text = String::from_utf8_lossy(&page.body);
+        text.lines()
+            .find_map(|l| l.strip_prefix("portaldm_dm_message_seconds_count{held=\"true\"} "))
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .map_or(0, |n| n as u64)
+    }
+
+    /// Waits until the origin has answered `n` held messages: a package 4 was held at least
+    /// that often (with a 1 s hold, about a second each).
+    pub fn wait_for_held(&self, n: u64) {
+        wait_until(&format!("{n} held DM messages"), Duration::from_secs(20), || self.held_messages() >= n);
+    }
+
     /// Gives `dev_id` an md5 DM account and returns a stock handset holding it, at this
     /// system's edge (`stock`: a client that knows nothing of portaldm).
     pub fn stock_handset(&self, dev_id: &str) -> stock::Handset {
@@ -607,6 +625,17 @@ pub fn jobs(sys: &System) -> Vec<serde_json::Value> {
         }
     }
     out
+}
+
+/// Polls `done` (every 20 ms) until it holds; fails the test naming `what` past `limit`.
+/// For tests that wait for something observable, instead of sleeping for as long as it
+/// usually takes.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Waits for `child`, killing it past `limit`.

@@ -14,16 +14,18 @@ fn dmclient(cfg: &std::path::Path, args: &[&str]) -> std::process::Output {
     portaldm_tests::dmclient(cfg).args(args).output().expect("dmclient runs")
 }
 
-/// A handset whose installer takes 2 s, counts its runs in `installs`, and leaves its FUMO
-/// result where dmclient can find it even if dmclient is gone by then: chooses the first
-/// offer, and is killed (SIGKILL) while its installer runs. Returns its configuration, the
-/// browser, and the install counter.
+/// A handset whose installer takes 1 s, counts its runs in `installs`, and leaves its FUMO
+/// result where dmclient can find it even if dmclient is gone by then (then touches
+/// `finished`, [`installer_finished`]): chooses the first offer, and is killed (SIGKILL) while
+/// its installer runs. Returns its configuration, the browser, and the install counter.
 fn killed_while_installing(sys: &System) -> (std::path::PathBuf, Browser, std::path::PathBuf) {
     let (started, count) = (sys.dir.path().join("started"), sys.dir.path().join("installs"));
+    let finished = sys.dir.path().join("finished");
     let script = format!(
-        "echo run >> '{}'; touch '{}'; sleep 2; echo 200 > \"$PDM_RESULT_FILE\"",
+        "echo run >> '{}'; touch '{}'; sleep 1; echo 200 > \"$PDM_RESULT_FILE\"; touch '{}'",
         count.display(),
-        started.display()
+        started.display(),
+        finished.display()
     );
     let cfg = sys.client_config_with_installer("slow.toml", &script);
     let mut phone = Browser::new(&sys.edge);
@@ -44,6 +46,12 @@ fn killed_while_installing(sys: &System) -> (std::path::PathBuf, Browser, std::p
     (cfg, phone, count)
 }
 
+/// Waits until the orphaned installer of [`killed_while_installing`] has left its result.
+fn installer_finished(sys: &System) {
+    let finished = sys.dir.path().join("finished");
+    portaldm_tests::wait_until("the orphaned installer finished", Duration::from_secs(20), || finished.exists());
+}
+
 #[test]
 fn a_device_killed_during_the_install_finishes_the_job_once_with_the_right_result() {
     let sys = System::start(Options::default());
@@ -52,7 +60,7 @@ fn a_device_killed_during_the_install_finishes_the_job_once_with_the_right_resul
     assert!(String::from_utf8_lossy(&status.stdout).contains("state 60 installing"), "{:?}", status);
 
     // The installer, orphaned, still finishes; the next run learns its outcome.
-    std::thread::sleep(Duration::from_millis(2500));
+    installer_finished(&sys);
     let again = dmclient(&cfg, &["report"]);
     let log = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{log}");
@@ -126,7 +134,7 @@ fn a_device_killed_while_installing_a_two_step_update_reports_it_once() {
     let (cfg, mut phone, count) = killed_while_installing(&sys);
     let job = jobs(&sys).pop().expect("job on disk");
     assert!(job["update_correlator"].is_string(), "the order was kept before the install: {job}");
-    std::thread::sleep(Duration::from_millis(2500));
+    installer_finished(&sys);
     let again = dmclient(&cfg, &["report"]);
     let log = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{log}");

@@ -105,7 +105,7 @@ fn whole_flow(sys: System) {
     assert_eq!(Browser::new(&sys.edge).post_json("/portal/api/select", &pick).status, 401);
 
     // Package 4 is held at least once (hold is 1 s) before the user chooses.
-    std::thread::sleep(Duration::from_millis(2500));
+    sys.wait_for_held(1);
     let picked = phone.post_json("/portal/api/select", &pick);
     assert_eq!(picked.status, 200, "{}", String::from_utf8_lossy(&picked.body));
     assert_eq!(phone.post_json("/portal/api/select", &pick).status, 409, "a second choice is refused");

@@ -32,7 +32,7 @@ fn a_guessed_session_id_without_the_sessions_secret_gets_nothing() {
     let client = sys.spawn_dmclient(&sys.client_config(), &trig.body);
     let view = phone.wait_for("choosing", Duration::from_secs(20));
     // Past the first hold: the session is stored as held in package 4, as a scanner finds it.
-    std::thread::sleep(Duration::from_millis(2_500));
+    sys.wait_for_held(1);
 
     // The stranger has the DevId and the SessionID, and tries what the handset would send.
     let dm = format!("{}/dm", sys.edge);

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use portaldm_shared::admin::api::ApiError;
 use portaldm_shared::admin::token;
 
-use crate::app::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// Who is making an admin request, as the audit log names them: `token:<id> (<name>)`.
 #[derive(Debug, Clone)]

@@ -10,11 +10,11 @@ use portaldm_shared::admin::api::{
 use portaldm_shared::fumo::ResultCode;
 
 use super::Actor;
-use crate::app::AppState;
 use crate::blobstore::PutError;
 use crate::catalog;
 use crate::edge_purge::Purged;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// Every package, published or revoked, newest first.
 #[utoipa::path(get, path = "/packages", tag = "catalog",

@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use super::Actor;
 use crate::accounts::AccountError;
-use crate::app::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// A device: its latest details, first and last contact, DM account scheme, results.
 #[utoipa::path(get, path = "/devices/{dev_id}", tag = "registry", params(("dev_id" = String, Path, description = "DevId")),

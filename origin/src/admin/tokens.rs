@@ -9,9 +9,9 @@ use portaldm_shared::rand::bytes;
 use serde::Deserialize;
 
 use super::Actor;
-use crate::app::AppState;
 use crate::clock::{OsRandom, now_ms};
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// How much of the audit log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

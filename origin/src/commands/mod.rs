@@ -1,7 +1,7 @@
 //! One file per subcommand; this module dispatches and turns errors into exit codes.
 
 mod admin_token;
-mod catalog;
+pub mod catalog;
 mod dev_setup;
 mod device;
 mod keys;

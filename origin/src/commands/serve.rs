@@ -9,9 +9,10 @@ use hyper_util::server::conn::auto::Builder;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::app::{AppState, app, request_timeout};
+use crate::app::{app, request_timeout};
 use crate::config::{Config, open_files_limit};
 use crate::http1::{Cap, Conns, HEADER_READ_TIMEOUT, MAX_HEAD};
+use crate::state::AppState;
 
 /// Runs the server.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {

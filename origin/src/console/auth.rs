@@ -10,9 +10,9 @@ use portaldm_shared::admin::{console, token};
 use portaldm_shared::rand::bytes;
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::clock::{OsRandom, now_ms};
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::ConsoleSession;
 
 /// How long a console sign-in lasts.

@@ -11,10 +11,10 @@ use portaldm_shared::admin::console::CSRF_FIELD;
 use serde::Deserialize;
 
 use super::auth::{Admin, check_post, page};
-use crate::app::AppState;
 use crate::blobstore::{self, PutError};
 use crate::catalog;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// One package row.
 pub struct Row {

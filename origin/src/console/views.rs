@@ -10,9 +10,9 @@ use serde::Deserialize;
 
 use super::auth::{Admin, page};
 use super::charts;
-use crate::app::AppState;
 use crate::clock::now_ms;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::{DeviceRecord, ResultRecord};
 
 #[derive(Template)]

@@ -19,9 +19,9 @@ use portaldm_shared::portal::{IdentifyRequest, PortalState, ResultView, SelectRe
 use portaldm_shared::rand::{SecureRandom, bytes};
 use portaldm_shared::{cdn, time::UnixMillis};
 
-use crate::app::AppState;
 use crate::clock::{OsRandom, now, now_ms};
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::PortalRecord;
 
 /// The browser's binding, read from its `pdm` cookie.

@@ -456,9 +456,6 @@ impl ClientSession {
     }
 }
 
-#[cfg(test)]
-mod tests;
-
 /// Whether two http(s) URLs share scheme, host and port.
 fn same_origin(a: &str, b: &str) -> bool {
     fn origin(u: &str) -> Option<String> {

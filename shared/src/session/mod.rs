@@ -12,6 +12,10 @@ pub mod package;
 pub mod report;
 pub mod server;
 
+/// A server and a client session stepped together (the two-sided tests).
+#[cfg(test)]
+mod tests;
+
 use crate::syncml::codes::StatusCode;
 use crate::syncml::{Command, Status, SyncHdr, SyncMl};
 

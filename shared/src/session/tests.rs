@@ -1,13 +1,21 @@
 //! Two-sided session tests: a server and a client session stepped by hand, every message
-//! going through the XML codec as it would on the wire.
+//! going through the XML codec as it would on the wire (held package 4, inline packages over
+//! several messages, repeats, persistence, session end, result reports, and what the client
+//! refuses to run).
 
-use super::*;
+use super::ProtocolError;
+use super::client::*;
+use crate::device::DeviceDetails;
 use crate::fumo::ResultCode;
+use crate::fumo::{FumoDelivery, FumoResult};
 use crate::keys::NamedKey;
+use crate::media::DmEncoding;
 use crate::rand::TestRng;
 use crate::session::report::ReportOpening;
 use crate::session::server::{ServerSession, State, Step, token_of};
+use crate::syncml::codes::{AlertCode, StatusCode};
 use crate::syncml::xml;
+use crate::syncml::{Command, Item, ItemCommand, Meta, SyncHdr, SyncMl};
 use crate::time::UnixMillis;
 use crate::token::{Claims, TokenSigner, TokenVerified, TokenVerifier};
 

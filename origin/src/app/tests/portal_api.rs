@@ -1,0 +1,116 @@
+//! The portal's JSON API: its cookie door (401 without, 403 with another browser's secret),
+//! and the states a session passes through, with what each refuses (409 out of turn, 404 for
+//! what is not offered, 422 for a malformed choice).
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use super::{Browser, TestApp, handset, reach, run_phone};
+
+#[tokio::test]
+async fn without_the_cookie_every_call_is_401() {
+    let app = TestApp::start().await;
+    let stranger = Browser::new(&app).with_cookie("theme=dark");
+    assert_eq!(stranger.get(&app, "/portal/api/session").await.status, StatusCode::UNAUTHORIZED);
+    let pick = json!({ "package_id": 1 });
+    assert_eq!(stranger.post_json(&app, "/portal/api/select", pick).await.status, StatusCode::UNAUTHORIZED);
+    let yes = json!({ "mine": true });
+    assert_eq!(stranger.post_json(&app, "/portal/api/identify", yes).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn before_the_phone_answers_the_session_waits_and_refuses_choices() {
+    let app = TestApp::start().await;
+    let browser = Browser::new(&app);
+    let v = browser.session(&app).await;
+    assert_eq!(v["state"], "waiting", "{v}");
+    assert_eq!(v["offers"].as_array().map(Vec::len), Some(0), "{v}");
+    let pick = json!({ "package_id": 1 });
+    assert_eq!(browser.post_json(&app, "/portal/api/select", pick).await.status, StatusCode::CONFLICT);
+    let yes = json!({ "mine": true });
+    assert_eq!(browser.post_json(&app, "/portal/api/identify", yes).await.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn another_browsers_secret_for_the_session_is_403() {
+    let app = TestApp::start().await;
+    let browser = Browser::new(&app);
+    let phone = run_phone(&app, handset(&browser, "IMEI:1"));
+    let user = async {
+        reach(&app, &browser, "identified").await;
+        // The session id is right, the secret is someone else's.
+        let sid = &browser.minted.claims.sid;
+        let other = browser.with_cookie(&format!("pdm={sid}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+        assert_eq!(other.get(&app, "/portal/api/session").await.status, StatusCode::FORBIDDEN);
+        let yes = json!({ "mine": true });
+        assert_eq!(other.post_json(&app, "/portal/api/identify", yes).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(browser.session(&app).await["state"], "identified", "the stranger changed nothing");
+        let no = json!({ "mine": false });
+        assert_eq!(browser.post_json(&app, "/portal/api/identify", no).await.status, StatusCode::OK);
+    };
+    tokio::join!(phone, user);
+}
+
+#[tokio::test]
+async fn a_session_goes_identified_choosing_selected_done_refusing_what_is_out_of_turn() {
+    let app = TestApp::start().await;
+    let browser = Browser::new(&app);
+    let phone = run_phone(&app, handset(&browser, "IMEI:490154203237518"));
+    let user = async {
+        let v = reach(&app, &browser, "identified").await;
+        assert_eq!(v["offers"].as_array().map(Vec::len), Some(0), "offers before the phone is confirmed: {v}");
+        let shown = v["device"]["dev_id"].as_str().expect("a DevId");
+        assert!(shown.ends_with("7518") && !shown.contains("4901542"), "the whole DevId reached the browser: {shown}");
+        let pick = json!({ "package_id": 1 });
+        assert_eq!(browser.post_json(&app, "/portal/api/select", pick).await.status, StatusCode::CONFLICT);
+
+        let yes = json!({ "mine": true });
+        let v = browser.post_json(&app, "/portal/api/identify", yes.clone()).await;
+        assert_eq!(v.status, StatusCode::OK, "{}", v.text());
+        assert_eq!(v.json()["state"], "choosing");
+        assert_eq!(
+            browser.post_json(&app, "/portal/api/identify", yes).await.status,
+            StatusCode::CONFLICT,
+            "asked once"
+        );
+        let v = browser.session(&app).await;
+        let offers = v["offers"].as_array().expect("offers");
+        assert!(!offers.is_empty(), "{v}");
+        // The demo's package 4 is for the other model; 999 does not exist.
+        for id in [4, 999] {
+            let a = browser.post_json(&app, "/portal/api/select", json!({ "package_id": id })).await;
+            assert_eq!(a.status, StatusCode::NOT_FOUND, "package {id}: {}", a.text());
+        }
+        let a = browser.post_json(&app, "/portal/api/select", json!({ "id": "x" })).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text());
+
+        let pick = json!({ "package_id": offers[0]["package"]["id"] });
+        let a = browser.post_json(&app, "/portal/api/select", pick.clone()).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert_eq!(a.json()["state"], "selected");
+        assert_eq!(
+            browser.post_json(&app, "/portal/api/select", pick).await.status,
+            StatusCode::CONFLICT,
+            "chosen once"
+        );
+    };
+    let (phone, ()) = tokio::join!(phone, user);
+    assert_eq!(phone.deliveries().len(), 1, "the chosen package was delivered");
+}
+
+#[tokio::test]
+async fn not_my_phone_ends_the_session_with_nothing_delivered() {
+    let app = TestApp::start().await;
+    let browser = Browser::new(&app);
+    let phone = run_phone(&app, handset(&browser, "IMEI:2"));
+    let user = async {
+        reach(&app, &browser, "identified").await;
+        let no = json!({ "mine": false });
+        assert_eq!(browser.post_json(&app, "/portal/api/identify", no).await.status, StatusCode::OK);
+    };
+    let (phone, ()) = tokio::join!(phone, user);
+    assert!(phone.deliveries().is_empty(), "a delivery reached the phone");
+    assert_eq!(browser.session(&app).await["state"], "ended");
+    let pick = json!({ "package_id": 1 });
+    assert_eq!(browser.post_json(&app, "/portal/api/select", pick).await.status, StatusCode::CONFLICT, "too late");
+}

@@ -1,0 +1,58 @@
+//! The state every handler shares: configuration, store, keys, wake-ups, blobs and limits.
+//! Apart from the router (`app`) so that handlers depend on it alone.
+
+use std::sync::Arc;
+
+use portaldm_shared::keys::NamedKey;
+use portaldm_shared::token::TokenVerifier;
+use tokio::sync::broadcast;
+
+use crate::blobstore::BlobStore;
+use crate::config::Config;
+use crate::store::Store;
+
+/// Shared by all handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// Configuration.
+    pub cfg: Arc<Config>,
+    /// Persistent state.
+    pub store: Arc<dyn Store>,
+    /// Session token verification.
+    pub verifier: Arc<TokenVerifier>,
+    /// CDN URL keys.
+    pub cdn_keys: Arc<Vec<NamedKey>>,
+    /// Keys of the edge's request credential.
+    pub edge_keys: Arc<Vec<NamedKey>>,
+    /// Wake-ups: a portal session id whose user just chose.
+    pub wake: broadcast::Sender<String>,
+    /// Package blobs.
+    pub blobs: BlobStore,
+    /// Limits on DM messages that prove no account.
+    pub unauth: Arc<crate::unauth_limit::UnauthLimit>,
+}
+
+impl AppState {
+    /// Builds the state from configuration and a store.
+    pub fn new(cfg: Config, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        let verifier = TokenVerifier::new(&cfg.token_keys()?, &cfg.audience, &cfg.server_id);
+        let cdn_keys = cfg.cdn_key_list()?;
+        let edge_keys = cfg.edge_key_list()?;
+        let (wake, _) = broadcast::channel(1024);
+        let blobs = BlobStore::from_config(&cfg)?;
+        let unauth = crate::unauth_limit::UnauthLimit::new(
+            cfg.dm_unauth_per_minute_per_address,
+            cfg.dm_unauth_per_minute_per_device,
+        );
+        Ok(AppState {
+            unauth: Arc::new(unauth),
+            cfg: Arc::new(cfg),
+            store,
+            verifier: Arc::new(verifier),
+            cdn_keys: Arc::new(cdn_keys),
+            edge_keys: Arc::new(edge_keys),
+            wake,
+            blobs,
+        })
+    }
+}
