@@ -31,6 +31,10 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy -p portaldm-edge --target wasm32-unknown-unknown -- -D warnings
+	@# rand::TestRng is not secure: only dev-dependencies may turn its feature on.
+	@if { $(CARGO) tree -e normal,features -p portaldm-origin -p portaldm-client -i portaldm-shared; \
+	      $(CARGO) tree -e normal,features -p portaldm-edge --target wasm32-unknown-unknown -i portaldm-shared; } \
+	    | grep -q test-rng; then echo "error: a shipped crate enables portaldm-shared/test-rng"; exit 1; fi
 
 fmt:
 	$(CARGO) fmt --all
