@@ -8,6 +8,8 @@ use portaldm_shared::auth::server::Policy;
 use portaldm_shared::keys::{NamedKey, parse_key_list};
 use serde::Deserialize;
 
+mod overrides;
+
 /// Everything the origin is configured with.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,22 +222,14 @@ impl Config {
     /// Reads `path` and applies `PORTALDM_*` overrides.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut table: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        for (k, v) in std::env::vars() {
-            let Some(key) = k.strip_prefix("PORTALDM_") else {
-                continue;
-            };
-            if key == "CONFIG" {
-                continue;
-            }
-            let value = match (v.parse::<i64>(), v.parse::<bool>()) {
-                (Ok(n), _) => toml::Value::Integer(n),
-                (_, Ok(b)) => toml::Value::Boolean(b),
-                _ => toml::Value::String(v),
-            };
-            table.insert(key.to_ascii_lowercase(), value);
-        }
-        let cfg: Config = table.try_into().with_context(|| format!("invalid configuration in {}", path.display()))?;
+        Self::from_toml(&text, std::env::vars()).with_context(|| format!("invalid configuration in {}", path.display()))
+    }
+
+    /// The configuration in `text` with the `PORTALDM_<KEY>` overrides among `vars`, each read
+    /// as its key's type, then checked.
+    pub fn from_toml(text: &str, vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
+        let table: toml::Table = toml::from_str(text).context("not TOML")?;
+        let cfg: Config = overrides::deserialize(overrides::merge(table, vars))?;
         cfg.token_keys().context("token_public_keys")?;
         cfg.cdn_key_list().context("cdn_keys")?;
         cfg.edge_key_list().context("edge_keys")?;
@@ -308,6 +302,64 @@ mod tests {
              edge_keys = \"\"\n{extra}"
         );
         toml::from_str(&text).expect("config")
+    }
+
+    /// The required keys, with keys that parse (all zeros).
+    const REQUIRED: &str = "database = \"sqlite://x.db\"\nblob_dir = \"blobs\"\nserver_id = \"s\"\naudience = \"a\"\n\
+        dm_uri = \"http://e/dm\"\npublic_url = \"http://e\"\n\
+        token_public_keys = \"k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n\
+        cdn_keys = \"c1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n\
+        edge_keys = \"e1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n";
+
+    /// The required keys' file, loaded with the environment `vars`.
+    fn with_env(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let text = format!("{REQUIRED}hold_secs = 20\n");
+        Config::from_toml(&text, vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn overrides_take_their_keys_types() {
+        let cfg = with_env(&[
+            ("PORTALDM_AUDIENCE", "1234"),
+            ("PORTALDM_BLOB_S3_SECRET_ACCESS_KEY", "0042"),
+            ("PORTALDM_SERVER_ID", "true"),
+            ("PORTALDM_HOLD_SECS", "21"),
+            ("PORTALDM_MAX_CONNECTIONS", "20"),
+            ("PORTALDM_FUMO_TWO_STEP", "true"),
+            ("PORTALDM_DM_AUTH", "accounts"),
+            ("PORTALDM_CONFIG", "elsewhere.toml"),
+            ("HOME", "/root"),
+        ])
+        .expect("config");
+        assert_eq!((cfg.audience.as_str(), cfg.server_id.as_str()), ("1234", "true"));
+        assert_eq!(cfg.blob_s3_secret_access_key.map(|s| s.0).as_deref(), Some("0042"));
+        assert_eq!((cfg.hold_secs, cfg.max_connections, cfg.fumo_two_step), (21, Some(20), true));
+        assert_eq!(cfg.dm_auth, portaldm_shared::auth::server::Policy::Accounts);
+        // Without the override, the file's value.
+        assert_eq!(with_env(&[]).expect("config").hold_secs, 20);
+    }
+
+    #[test]
+    fn a_bad_override_names_its_variable() {
+        for (var, text) in [
+            ("PORTALDM_HOLD_SECS", "soon"),
+            ("PORTALDM_HOLD_SECS", "-1"),
+            ("PORTALDM_DM_UNAUTH_PER_MINUTE_PER_ADDRESS", "5000000000"),
+            ("PORTALDM_FUMO_TWO_STEP", "yes"),
+            ("PORTALDM_DM_AUTH", "closed"),
+        ] {
+            let err = with_env(&[(var, text)]).map(|_| ()).map_err(|e| format!("{e:#}"));
+            assert!(err.as_ref().is_err_and(|e| e.contains(var)), "{var}={text}: {err:?}");
+        }
+        let err = with_env(&[("PORTALDM_NO_SUCH_KEY", "1")]).map(|_| ()).map_err(|e| format!("{e:#}"));
+        assert!(err.as_ref().is_err_and(|e| e.contains("no_such_key")), "{err:?}");
+    }
+
+    #[test]
+    fn a_bad_file_value_names_its_key() {
+        let text = format!("{REQUIRED}hold_secs = \"20\"\n");
+        let err = Config::from_toml(&text, []).map(|_| ()).map_err(|e| format!("{e:#}"));
+        assert!(err.as_ref().is_err_and(|e| e.contains("hold_secs")), "{err:?}");
     }
 
     #[test]
