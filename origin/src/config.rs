@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use portaldm_shared::auth::Scheme;
 use portaldm_shared::auth::server::Policy;
 use portaldm_shared::keys::{NamedKey, parse_key_list};
+use portaldm_shared::session::hold;
 use serde::Deserialize;
 
 mod overrides;
@@ -51,9 +52,14 @@ pub struct Config {
     pub cdn_keys: String,
     /// Keys the edge signs its requests with (`x-portaldm-edge`), `kid:base64url`, comma-separated.
     pub edge_keys: String,
-    /// Longest hold of a package-4 message while the user chooses (seconds).
+    /// Longest hold of a package-4 message while the user chooses (seconds, 1 to
+    /// `session::hold::MAX_SECS`, which the edge's and dmclient's timeouts are built around).
     #[serde(default = "default_hold")]
     pub hold_secs: u64,
+    /// Lets `hold_secs` be 0 (answer at once; the handset asks again) or longer than the edge
+    /// waits: only for benchmarks that load the origin directly, with no edge in front.
+    #[serde(default)]
+    pub hold_unchecked: bool,
     /// Lifetime of a download URL (seconds).
     #[serde(default = "default_download_ttl")]
     pub download_ttl_secs: u64,
@@ -168,7 +174,7 @@ fn default_listen() -> String {
     "127.0.0.1:8081".into()
 }
 fn default_hold() -> u64 {
-    25
+    hold::MAX_SECS
 }
 fn default_download_ttl() -> u64 {
     3600
@@ -235,6 +241,7 @@ impl Config {
         cfg.edge_key_list().context("edge_keys")?;
         cfg.package_key().context("package_signing_key")?;
         cfg.check_connection_limits()?;
+        cfg.check_hold()?;
         Ok(cfg)
     }
 
@@ -247,6 +254,12 @@ impl Config {
             in_range("max_connections", max as u64, 1, MAX_CONNECTIONS as u64)?;
         }
         Ok(())
+    }
+
+    /// Checks `hold_secs`: 0 would answer every held message at once (the handset asking again
+    /// without pause); a longer hold than the edge waits for would end in its 504.
+    pub fn check_hold(&self) -> Result<(), OutOfRange> {
+        if self.hold_unchecked { Ok(()) } else { in_range("hold_secs", self.hold_secs, 1, hold::MAX_SECS) }
     }
 
     /// The cap on connections open at once: `max_connections`, or by default three quarters
@@ -360,6 +373,22 @@ mod tests {
         let text = format!("{REQUIRED}hold_secs = \"20\"\n");
         let err = Config::from_toml(&text, []).map(|_| ()).map_err(|e| format!("{e:#}"));
         assert!(err.as_ref().is_err_and(|e| e.contains("hold_secs")), "{err:?}");
+    }
+
+    #[test]
+    fn hold_is_checked_against_the_limit_the_edge_waits_for() {
+        let load = |extra: &str| Config::from_toml(&format!("{REQUIRED}{extra}\n"), []).map_err(|e| format!("{e:#}"));
+        assert_eq!(load("").map(|c| c.hold_secs), Ok(25));
+        assert_eq!(load("hold_secs = 25").map(|c| c.hold_secs), Ok(25));
+        for bad in ["hold_secs = 0", "hold_secs = 26", "hold_secs = 3600"] {
+            let err = load(bad).map(|_| ());
+            assert!(
+                err.as_ref().is_err_and(|e| e.contains("hold_secs") && e.contains("out of range")),
+                "{bad}: {err:?}"
+            );
+        }
+        assert_eq!(load("hold_secs = 3600\nhold_unchecked = true").map(|c| c.hold_secs), Ok(3600));
+        assert_eq!(load("hold_secs = 0\nhold_unchecked = true").map(|c| c.hold_secs), Ok(0));
     }
 
     #[test]
