@@ -1,5 +1,5 @@
 # portaldm: every target installs what it needs first (scripts/setup.sh, pinned versions).
-.PHONY: setup build edge run test test-fast lint fmt deploy clean bench fuzz faults soak
+.PHONY: setup build edge run test test-fast lint fmt deploy clean bench fuzz fuzz-build faults soak
 
 CARGO ?= cargo
 
@@ -32,11 +32,16 @@ test: build
 test-fast:
 	$(CARGO) test --workspace --exclude portaldm-edge --lib --bins -- --test-threads=2 --skip on_postgres
 
-lint: setup
+# fuzz-build first: the fuzz targets keep compiling against shared's API.
+lint: setup fuzz-build
 	scripts/deny.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy -p portaldm-edge --target wasm32-unknown-unknown -- -D warnings
+	@# rand::TestRng is not secure: only dev-dependencies may turn its feature on.
+	@if { $(CARGO) tree -e normal,features -p portaldm-origin -p portaldm-client -i portaldm-shared; \
+	      $(CARGO) tree -e normal,features -p portaldm-edge --target wasm32-unknown-unknown -i portaldm-shared; } \
+	    | grep -q test-rng; then echo "error: a shipped crate enables portaldm-shared/test-rng"; exit 1; fi
 
 fmt:
 	$(CARGO) fmt --all
@@ -66,6 +71,12 @@ soak: build
 # FUZZ_SECS per target (default 60).
 fuzz: setup
 	scripts/fuzz.sh
+
+# The fuzz targets built, not run, on stable (fuzz/ is its own workspace, with its own lock
+# file, kept current by --locked): libFuzzer links without the sanitizers cargo-fuzz adds.
+# About 5 minutes the first time (libFuzzer's C++), seconds after.
+fuzz-build: setup
+	$(CARGO) build --manifest-path fuzz/Cargo.toml --locked
 
 # Deploys the edge with wrangler (pinned in package-lock.json; needs `npx wrangler login` and
 # the secrets in README). ENV=staging|production|dev picks the environment.

@@ -46,7 +46,7 @@ for n in $levels; do
     dir="$out/$n/$p"
     op=$(free_port)
     "$origin" dev-setup --dir "$dir" --origin-port "$op" --edge-port "$(free_port)" --edge-bundle edge/build >/dev/null
-    sed -i "s|^database = .*|database = \"${PDM_TEST_POSTGRES%/*}/$db\"|; s/^hold_secs = .*/hold_secs = 3600/" "$dir/origin.toml"
+    sed -i "s|^database = .*|database = \"${PDM_TEST_POSTGRES%/*}/$db\"|; s/^hold_secs = .*/hold_secs = 3600\nhold_unchecked = true/" "$dir/origin.toml"
     echo 'portal_ttl_secs = 7200' >> "$dir/origin.toml"
     unlimited_dm "$dir/origin.toml"
     [ "$p" = 1 ] && "$origin" -c "$dir/origin.toml" catalog demo >/dev/null

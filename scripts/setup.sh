@@ -16,6 +16,8 @@ command -v cargo >/dev/null || { echo "setup: cargo is required (install Rust wi
 apt_missing=()
 command -v npm >/dev/null || apt_missing+=(nodejs npm)
 dpkg -s libwbxml2-utils >/dev/null 2>&1 || apt_missing+=(libwbxml2-utils)
+# A C++ compiler: `make fuzz-build` compiles libFuzzer.
+command -v c++ >/dev/null || apt_missing+=(g++)
 dpkg -s postgresql >/dev/null 2>&1 || apt_missing+=(postgresql)
 # Chromium: the portal's browser tests drive Debian's build with playwright-core (npm);
 # Playwright's own browser downloads are not reachable from here.

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use portaldm_shared::auth;
 use portaldm_shared::media::{self, DmEncoding};
+use portaldm_shared::session::hold;
 use portaldm_shared::syncml::{self, SyncMl};
 
 use crate::exit::ClientError;
@@ -11,10 +12,10 @@ use crate::exit::ClientError;
 /// Largest DM answer read.
 const MAX_ANSWER: u64 = 1 << 20;
 
-/// An HTTP agent whose timeouts outlast a held package-4 message (≤ 25 s).
+/// An HTTP agent whose timeouts outlast a held package-4 message and the edge's deadline for it.
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(60)))
+        .timeout_global(Some(hold::CLIENT_TIMEOUT))
         .timeout_connect(Some(Duration::from_secs(10)))
         .http_status_as_error(false)
         .build()

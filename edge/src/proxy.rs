@@ -17,11 +17,11 @@ const HOP_BY_HOP: [&str; 8] =
     ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host"];
 
 /// How long the origin may take to start answering before the edge gives up with 504: long
-/// for `/dm`, where the origin holds package 4 while the user chooses (25 s by default), short
-/// for portal pages and calls, which answer at once.
+/// for `/dm`, where the origin holds package 4 while the user chooses (past the longest hold,
+/// `session::hold`), short for portal pages and calls, which answer at once.
 fn origin_timeout(path: &str) -> Duration {
     if portaldm_shared::session::continuation::is_dm_path(path) {
-        Duration::from_secs(45)
+        portaldm_shared::session::hold::EDGE_DM_TIMEOUT
     } else {
         Duration::from_secs(10)
     }

@@ -18,9 +18,9 @@ use crate::state::AppState;
 use crate::{blobs, dm, portal};
 
 /// How long a request may take: long enough for a held package-4 message, short enough that
-/// nothing hangs.
+/// the edge, which waits longer, passes the 504 on.
 pub fn request_timeout(cfg: &Config) -> Duration {
-    Duration::from_secs(cfg.hold_secs + 15)
+    portaldm_shared::session::hold::origin_timeout(cfg.hold_secs)
 }
 
 /// The liveness check, open without the edge credential (the connection loop reads it too).

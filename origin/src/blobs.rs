@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portaldm_shared::{cdn, range};
 
@@ -84,14 +84,11 @@ pub async fn get_blob(
     *r.status_mut() = StatusCode::from_u16(sel.status()).unwrap_or(StatusCode::OK);
     let h = r.headers_mut();
     let bad = |e: axum::http::header::InvalidHeaderValue| AppError::Internal(e.into());
-    h.insert(header::ETAG, HeaderValue::from_str(&tag).map_err(bad)?);
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if sel.status() != 304 {
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+    for (name, value) in sel.headers(len, &tag) {
+        h.insert(HeaderName::from_static(name), HeaderValue::from_str(&value).map_err(bad)?);
     }
-    if let Some(cr) = sel.content_range(len) {
-        h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&cr).map_err(bad)?);
+    if sel != range::Selection::NotModified {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
     }
     Ok(r)
 }

@@ -6,7 +6,10 @@ use anyhow::Context as _;
 use portaldm_shared::auth::Scheme;
 use portaldm_shared::auth::server::Policy;
 use portaldm_shared::keys::{NamedKey, parse_key_list};
+use portaldm_shared::session::hold;
 use serde::Deserialize;
+
+mod overrides;
 
 /// Everything the origin is configured with.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,9 +52,14 @@ pub struct Config {
     pub cdn_keys: String,
     /// Keys the edge signs its requests with (`x-portaldm-edge`), `kid:base64url`, comma-separated.
     pub edge_keys: String,
-    /// Longest hold of a package-4 message while the user chooses (seconds).
+    /// Longest hold of a package-4 message while the user chooses (seconds, 1 to
+    /// `session::hold::MAX_SECS`, which the edge's and dmclient's timeouts are built around).
     #[serde(default = "default_hold")]
     pub hold_secs: u64,
+    /// Lets `hold_secs` be 0 (answer at once; the handset asks again) or longer than the edge
+    /// waits: only for benchmarks that load the origin directly, with no edge in front.
+    #[serde(default)]
+    pub hold_unchecked: bool,
     /// Lifetime of a download URL (seconds).
     #[serde(default = "default_download_ttl")]
     pub download_ttl_secs: u64,
@@ -166,7 +174,7 @@ fn default_listen() -> String {
     "127.0.0.1:8081".into()
 }
 fn default_hold() -> u64 {
-    25
+    hold::MAX_SECS
 }
 fn default_download_ttl() -> u64 {
     3600
@@ -220,27 +228,20 @@ impl Config {
     /// Reads `path` and applies `PORTALDM_*` overrides.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut table: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        for (k, v) in std::env::vars() {
-            let Some(key) = k.strip_prefix("PORTALDM_") else {
-                continue;
-            };
-            if key == "CONFIG" {
-                continue;
-            }
-            let value = match (v.parse::<i64>(), v.parse::<bool>()) {
-                (Ok(n), _) => toml::Value::Integer(n),
-                (_, Ok(b)) => toml::Value::Boolean(b),
-                _ => toml::Value::String(v),
-            };
-            table.insert(key.to_ascii_lowercase(), value);
-        }
-        let cfg: Config = table.try_into().with_context(|| format!("invalid configuration in {}", path.display()))?;
+        Self::from_toml(&text, std::env::vars()).with_context(|| format!("invalid configuration in {}", path.display()))
+    }
+
+    /// The configuration in `text` with the `PORTALDM_<KEY>` overrides among `vars`, each read
+    /// as its key's type, then checked.
+    pub fn from_toml(text: &str, vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
+        let table: toml::Table = toml::from_str(text).context("not TOML")?;
+        let cfg: Config = overrides::deserialize(overrides::merge(table, vars))?;
         cfg.token_keys().context("token_public_keys")?;
         cfg.cdn_key_list().context("cdn_keys")?;
         cfg.edge_key_list().context("edge_keys")?;
         cfg.package_key().context("package_signing_key")?;
         cfg.check_connection_limits()?;
+        cfg.check_hold()?;
         Ok(cfg)
     }
 
@@ -253,6 +254,12 @@ impl Config {
             in_range("max_connections", max as u64, 1, MAX_CONNECTIONS as u64)?;
         }
         Ok(())
+    }
+
+    /// Checks `hold_secs`: 0 would answer every held message at once (the handset asking again
+    /// without pause); a longer hold than the edge waits for would end in its 504.
+    pub fn check_hold(&self) -> Result<(), OutOfRange> {
+        if self.hold_unchecked { Ok(()) } else { in_range("hold_secs", self.hold_secs, 1, hold::MAX_SECS) }
     }
 
     /// The cap on connections open at once: `max_connections`, or by default three quarters
@@ -308,6 +315,80 @@ mod tests {
              edge_keys = \"\"\n{extra}"
         );
         toml::from_str(&text).expect("config")
+    }
+
+    /// The required keys, with keys that parse (all zeros).
+    const REQUIRED: &str = "database = \"sqlite://x.db\"\nblob_dir = \"blobs\"\nserver_id = \"s\"\naudience = \"a\"\n\
+        dm_uri = \"http://e/dm\"\npublic_url = \"http://e\"\n\
+        token_public_keys = \"k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n\
+        cdn_keys = \"c1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n\
+        edge_keys = \"e1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n";
+
+    /// The required keys' file, loaded with the environment `vars`.
+    fn with_env(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let text = format!("{REQUIRED}hold_secs = 20\n");
+        Config::from_toml(&text, vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn overrides_take_their_keys_types() {
+        let cfg = with_env(&[
+            ("PORTALDM_AUDIENCE", "1234"),
+            ("PORTALDM_BLOB_S3_SECRET_ACCESS_KEY", "0042"),
+            ("PORTALDM_SERVER_ID", "true"),
+            ("PORTALDM_HOLD_SECS", "21"),
+            ("PORTALDM_MAX_CONNECTIONS", "20"),
+            ("PORTALDM_FUMO_TWO_STEP", "true"),
+            ("PORTALDM_DM_AUTH", "accounts"),
+            ("PORTALDM_CONFIG", "elsewhere.toml"),
+            ("HOME", "/root"),
+        ])
+        .expect("config");
+        assert_eq!((cfg.audience.as_str(), cfg.server_id.as_str()), ("1234", "true"));
+        assert_eq!(cfg.blob_s3_secret_access_key.map(|s| s.0).as_deref(), Some("0042"));
+        assert_eq!((cfg.hold_secs, cfg.max_connections, cfg.fumo_two_step), (21, Some(20), true));
+        assert_eq!(cfg.dm_auth, portaldm_shared::auth::server::Policy::Accounts);
+        // Without the override, the file's value.
+        assert_eq!(with_env(&[]).expect("config").hold_secs, 20);
+    }
+
+    #[test]
+    fn a_bad_override_names_its_variable() {
+        for (var, text) in [
+            ("PORTALDM_HOLD_SECS", "soon"),
+            ("PORTALDM_HOLD_SECS", "-1"),
+            ("PORTALDM_DM_UNAUTH_PER_MINUTE_PER_ADDRESS", "5000000000"),
+            ("PORTALDM_FUMO_TWO_STEP", "yes"),
+            ("PORTALDM_DM_AUTH", "closed"),
+        ] {
+            let err = with_env(&[(var, text)]).map(|_| ()).map_err(|e| format!("{e:#}"));
+            assert!(err.as_ref().is_err_and(|e| e.contains(var)), "{var}={text}: {err:?}");
+        }
+        let err = with_env(&[("PORTALDM_NO_SUCH_KEY", "1")]).map(|_| ()).map_err(|e| format!("{e:#}"));
+        assert!(err.as_ref().is_err_and(|e| e.contains("no_such_key")), "{err:?}");
+    }
+
+    #[test]
+    fn a_bad_file_value_names_its_key() {
+        let text = format!("{REQUIRED}hold_secs = \"20\"\n");
+        let err = Config::from_toml(&text, []).map(|_| ()).map_err(|e| format!("{e:#}"));
+        assert!(err.as_ref().is_err_and(|e| e.contains("hold_secs")), "{err:?}");
+    }
+
+    #[test]
+    fn hold_is_checked_against_the_limit_the_edge_waits_for() {
+        let load = |extra: &str| Config::from_toml(&format!("{REQUIRED}{extra}\n"), []).map_err(|e| format!("{e:#}"));
+        assert_eq!(load("").map(|c| c.hold_secs), Ok(25));
+        assert_eq!(load("hold_secs = 25").map(|c| c.hold_secs), Ok(25));
+        for bad in ["hold_secs = 0", "hold_secs = 26", "hold_secs = 3600"] {
+            let err = load(bad).map(|_| ());
+            assert!(
+                err.as_ref().is_err_and(|e| e.contains("hold_secs") && e.contains("out of range")),
+                "{bad}: {err:?}"
+            );
+        }
+        assert_eq!(load("hold_secs = 3600\nhold_unchecked = true").map(|c| c.hold_secs), Ok(3600));
+        assert_eq!(load("hold_secs = 0\nhold_unchecked = true").map(|c| c.hold_secs), Ok(0));
     }
 
     #[test]

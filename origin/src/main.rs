@@ -1,5 +1,4 @@
 //! `portaldm-origin`: the OMA DM server, portal API and catalog.
-#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
 mod admin;

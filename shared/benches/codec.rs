@@ -1,6 +1,8 @@
 //! Codec microbenchmarks: decode and encode of the captured client messages and of a typical
 //! server package, each beside the floor — quick-xml merely reading the same bytes as events
 //! (for WBXML there is no such floor; the XML floor of the same message is the reference).
+// Like a test, a bench stops at its first failure, and criterion's macros write undocumented items.
+#![allow(clippy::expect_used, missing_docs)]
 
 use std::hint::black_box;
 

@@ -20,9 +20,14 @@ pub fn bytes<const N: usize>(rng: &mut dyn SecureRandom) -> Result<[u8; N], Rand
 }
 
 /// A deterministic, NOT secure stream for tests (xorshift64*).
+///
+/// Only in this crate's tests and behind the `test-rng` feature, which only dev-dependencies
+/// turn on: no shipped binary can draw a key or token from it.
+#[cfg(any(test, feature = "test-rng"))]
 #[derive(Debug, Clone)]
 pub struct TestRng(pub u64);
 
+#[cfg(any(test, feature = "test-rng"))]
 impl SecureRandom for TestRng {
     fn fill(&mut self, dest: &mut [u8]) -> Result<(), RandomUnavailable> {
         for b in dest {

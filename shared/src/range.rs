@@ -39,6 +39,20 @@ impl Selection {
         }
     }
 
+    /// The headers of this answer about a blob of `len` bytes with entity tag `tag`, as
+    /// (lower-case name, value): `etag` and `accept-ranges` always, `content-type` unless 304,
+    /// `content-range` for 206 and 416. `Content-Length` is the sender's, which knows its body.
+    pub fn headers(self, len: u64, tag: &str) -> Vec<(&'static str, String)> {
+        let mut h = vec![("etag", tag.to_owned()), ("accept-ranges", "bytes".to_owned())];
+        if self != Selection::NotModified {
+            h.push(("content-type", "application/octet-stream".to_owned()));
+        }
+        if let Some(cr) = self.content_range(len) {
+            h.push(("content-range", cr));
+        }
+        h
+    }
+
     /// How many body bytes go out.
     pub fn body_len(self, len: u64) -> u64 {
         match self {
@@ -162,6 +176,26 @@ mod tests {
         let p = Selection::Partial { start: 5, end: 9 };
         assert_eq!((p.status(), p.content_range(100).as_deref(), p.body_len(100)), (206, Some("bytes 5-9/100"), 5));
         assert_eq!(Selection::Unsatisfiable.content_range(100).as_deref(), Some("bytes */100"));
+    }
+
+    #[test]
+    fn each_answer_gets_its_headers() {
+        let h = |sel: Selection| sel.headers(100, T);
+        let (tag, ranges, octets) = (
+            ("etag", T.to_owned()),
+            ("accept-ranges", "bytes".to_owned()),
+            ("content-type", "application/octet-stream".to_owned()),
+        );
+        assert_eq!(h(Selection::Full), [tag.clone(), ranges.clone(), octets.clone()]);
+        assert_eq!(
+            h(Selection::Partial { start: 5, end: 9 }),
+            [tag.clone(), ranges.clone(), octets.clone(), ("content-range", "bytes 5-9/100".to_owned())]
+        );
+        assert_eq!(
+            h(Selection::Unsatisfiable),
+            [tag.clone(), ranges.clone(), octets, ("content-range", "bytes */100".to_owned())]
+        );
+        assert_eq!(h(Selection::NotModified), [tag, ranges]);
     }
 
     #[test]

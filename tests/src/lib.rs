@@ -276,7 +276,8 @@ impl System {
         assert!(out.status.success(), "dev-setup failed: {}", String::from_utf8_lossy(&out.stderr));
         let cfg = dir.path().join("origin.toml");
         let text = std::fs::read_to_string(&cfg).expect("origin.toml");
-        let mut text = text.replace("hold_secs = 25", &format!("hold_secs = {}", opts.hold_secs));
+        let written = format!("hold_secs = {}", portaldm_shared::session::hold::MAX_SECS);
+        let mut text = text.replace(&written, &format!("hold_secs = {}", opts.hold_secs));
         let database = opts.database.clone().or_else(|| opts.postgres.then(fresh_postgres_database));
         if let Some(url) = database {
             let line = text.lines().find(|l| l.starts_with("database = ")).expect("database line").to_owned();

@@ -24,11 +24,13 @@ fn content_length(r: &Response) -> Option<u64> {
     r.headers().get("Content-Length").ok().flatten().and_then(|v| v.parse().ok())
 }
 
-/// The headers every answer about a blob carries.
-pub(super) fn blob_headers(tag: &str, cache_status: &str) -> worker::Result<Headers> {
+/// The headers of answer `sel` about a blob of `len` bytes tagged `tag` (`shared::range`), and
+/// where its bytes came from.
+pub(super) fn blob_headers(sel: Selection, len: u64, tag: &str, cache_status: &str) -> worker::Result<Headers> {
     let h = Headers::new();
-    h.set("ETag", tag)?;
-    h.set("Accept-Ranges", "bytes")?;
+    for (name, value) in sel.headers(len, tag) {
+        h.set(name, &value)?;
+    }
     h.set(STATUS_HEADER, cache_status)?;
     Ok(h)
 }
@@ -41,13 +43,7 @@ pub fn answer(mut hit: Response, cond: &Conditions, head: bool) -> worker::Resul
         return respond::error(502, "the cached package is damaged; try again shortly");
     };
     let sel = range::select(len, &tag, cond.if_none_match.as_deref(), cond.range.as_deref(), cond.if_range.as_deref());
-    let headers = blob_headers(&tag, "HIT")?;
-    if sel != Selection::NotModified {
-        headers.set("Content-Type", "application/octet-stream")?;
-    }
-    if let Some(cr) = sel.content_range(len) {
-        headers.set("Content-Range", &cr)?;
-    }
+    let headers = blob_headers(sel, len, &tag, "HIT")?;
     let body = match sel {
         // The cached body as it is (workerd sends no body bytes for HEAD, but its length).
         Selection::Full => hit.into_parts().1,
@@ -83,9 +79,8 @@ fn slice(hit: &mut Response, start: u64, end: u64) -> worker::Result<ResponseBod
 /// cache lifetime.
 fn cached_copy(policy: EdgeCachePolicy, whole: Response, len: u64) -> worker::Result<Option<Response>> {
     let Some(tag) = whole.headers().get("ETag")? else { return Ok(None) };
-    let h = blob_headers(&tag, "HIT")?;
+    let h = blob_headers(Selection::Full, len, &tag, "HIT")?;
     h.set("Content-Length", &len.to_string())?;
-    h.set("Content-Type", "application/octet-stream")?;
     h.set("Cache-Control", &policy.cache_control())?;
     Ok(Some(Response::from_body(whole.into_parts().1)?.with_headers(h)))
 }
@@ -110,8 +105,7 @@ pub fn fill_and_answer(
             let _ = Cache::default().put(key.as_str(), copy).await;
         });
     }
-    let headers = blob_headers(&tag, "MISS")?;
-    headers.set("Content-Type", "application/octet-stream")?;
+    let headers = blob_headers(Selection::Full, len, &tag, "MISS")?;
     Ok(Response::from_body(whole.into_parts().1)?.with_headers(headers))
 }
 

@@ -47,13 +47,7 @@ pub async fn serve(
     let len = meta.size();
     let tag = range::etag(blob);
     let sel = range::select(len, &tag, cond.if_none_match.as_deref(), cond.range.as_deref(), cond.if_range.as_deref());
-    let headers = cache::blob_headers(&tag, "MISS")?;
-    if sel != Selection::NotModified {
-        headers.set("Content-Type", "application/octet-stream")?;
-    }
-    if let Some(cr) = sel.content_range(len) {
-        headers.set("Content-Range", &cr)?;
-    }
+    let headers = cache::blob_headers(sel, len, &tag, "MISS")?;
     let part = match sel {
         Selection::Full => None,
         Selection::Partial { start, end } => Some(Range::OffsetWithLength { offset: start, length: end - start + 1 }),

@@ -115,8 +115,9 @@ pub fn run(a: &DevSetupArgs) -> anyhow::Result<()> {
     let origin_toml = format!(
         "# portaldm origin, local development (written by `portaldm-origin dev-setup`)\n\
          listen = {listen}\ndatabase = {db}\nblob_dir = {blobs}\nserver_id = {sid}\naudience = {aud}\n\
-         dm_uri = {dm}\npublic_url = {edge}\ntoken_public_keys = {tpk}\ncdn_keys = {cdn}\nedge_keys = {ek}\npackage_signing_key = {pk}\nhold_secs = 25\n",
+         dm_uri = {dm}\npublic_url = {edge}\ntoken_public_keys = {tpk}\ncdn_keys = {cdn}\nedge_keys = {ek}\npackage_signing_key = {pk}\nhold_secs = {hold}\n",
         listen = lit(&format!("127.0.0.1:{}", a.origin_port)),
+        hold = portaldm_shared::session::hold::MAX_SECS,
         db = lit(&format!("sqlite://{}", dir.join("origin.db").to_string_lossy())),
         blobs = d("blobs"),
         sid = lit(SERVER_ID),

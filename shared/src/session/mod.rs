@@ -7,6 +7,7 @@
 pub mod client;
 pub mod continuation;
 pub mod discovery;
+pub mod hold;
 pub mod opening;
 pub mod package;
 pub mod report;
