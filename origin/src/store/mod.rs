@@ -72,7 +72,8 @@ pub struct Swept {
     pub tokens: u64,
     /// DM sessions idle past [`retention::DM_SESSION_MS`].
     pub dm_sessions: u64,
-    /// Portal sessions past [`retention::PORTAL_AFTER_EXPIRY_MS`] after their expiry.
+    /// Portal sessions past [`retention::PORTAL_AFTER_EXPIRY_MS`] after their expiry, and
+    /// triggers no phone answered once their tokens are dead.
     pub portal_sessions: u64,
     /// Device history rows past [`retention::HISTORY_MS`], each device's latest kept.
     pub history: u64,

@@ -862,7 +862,16 @@ macro_rules! store_impl {
                         "DELETE FROM portal_sessions WHERE expires_at < $1",
                         now - retention::PORTAL_AFTER_EXPIRY_MS,
                     )
-                    .await?,
+                    .await?
+                        // A trigger no phone answered (waiting, or ended by a clash) holds nothing
+                        // to show or report: it goes once its token can no longer register it, or
+                        // minting and one look would keep a row a month each.
+                        + run(
+                            "DELETE FROM portal_sessions WHERE dev_id = '' AND state IN ('waiting', 'ended') \
+                             AND expires_at < $1",
+                            now - retention::TOKEN_LEEWAY_MS,
+                        )
+                        .await?,
                     history: run(
                         "DELETE FROM device_history WHERE seen_at < $1 \
                          AND id NOT IN (SELECT MAX(id) FROM device_history GROUP BY dev_id)",

@@ -58,6 +58,7 @@ on_both!(
     recent_sessions_are_newest_first_and_filter_by_state,
     device_history_keeps_each_change_of_complete_details,
     a_sweep_deletes_what_has_outlived_its_use_and_nothing_else,
+    a_sweep_deletes_a_trigger_no_phone_answered_once_its_token_is_dead,
     a_devinfo_only_upsert_keeps_the_stored_devdetail,
 );
 
@@ -441,6 +442,41 @@ async fn a_sweep_deletes_what_has_outlived_its_use_and_nothing_else(s: &dyn Stor
     // A used token id stays refused while its token lives.
     assert!(!s.open_portal("j-live", now + 60_000, &portal("again"), &session("again"), b"r", now).await.expect("q"));
     assert_eq!(s.sweep(now).await.expect("sweeps"), Swept::default(), "nothing more to sweep");
+}
+
+async fn a_sweep_deletes_a_trigger_no_phone_answered_once_its_token_is_dead(s: &dyn Store) {
+    // Any browser can register a trigger (mint, then look once): one unanswered must not be
+    // kept the month an answered portal session is, or minting alone grows the database.
+    let day = 24 * 60 * 60 * 1000;
+    let now = 400 * day;
+    let register = |sid: &'static str, expires_at: i64| async move {
+        let trigger = portaldm_shared::stock::LiveTrigger {
+            sid: sid.into(),
+            nsid: 7,
+            jti: format!("j-{sid}"),
+            minted_at: portaldm_shared::time::UnixMillis(0),
+            expires_at: portaldm_shared::time::UnixMillis(expires_at as u64),
+            net: None,
+        };
+        let p = PortalRecord {
+            dev_id: String::new(),
+            device: DeviceDetails::default(),
+            state: PortalState::Waiting,
+            expires_at,
+            ..portal(sid)
+        };
+        s.register_trigger(&p, &trigger, expires_at - 60_000).await.expect("registers");
+    };
+    register("dead", now - 60 * 60 * 1000).await;
+    register("clashed", now - 60 * 60 * 1000).await;
+    s.end_waiting(&["clashed".to_owned()], now - 2 * 60 * 60 * 1000).await.expect("ends");
+    register("live", now + 60_000).await;
+    let swept = s.sweep(now).await.expect("sweeps");
+    assert_eq!(swept.portal_sessions, 2, "{swept:?}");
+    assert!(s.portal("dead").await.expect("reads").is_none(), "an unanswered trigger goes with its token");
+    assert!(s.portal("clashed").await.expect("reads").is_none(), "and one a clash ended");
+    assert!(s.portal("live").await.expect("reads").is_some(), "a live one stays");
+    assert_eq!(s.live_triggers(&[7], now).await.expect("reads").len(), 1);
 }
 
 async fn a_devinfo_only_upsert_keeps_the_stored_devdetail(s: &dyn Store) {
