@@ -136,6 +136,14 @@ pub struct Config {
     /// it ambiguous, in ms.
     #[serde(default = "default_stock_settle")]
     pub stock_settle_ms: u64,
+    /// Most stock sessions waiting for their trigger at once: each polls the store until it
+    /// binds or `stock_wait_ms` passes, so past this a session is refused (429) at once.
+    #[serde(default = "default_stock_max_waiting")]
+    pub stock_max_waiting: usize,
+}
+
+fn default_stock_max_waiting() -> usize {
+    256
 }
 
 fn default_stock_binding() -> bool {

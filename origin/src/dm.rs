@@ -368,6 +368,12 @@ async fn open_stock(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Vec<
         wait_ms: st.cfg.stock_wait_ms,
         settle_ms: st.cfg.stock_settle_ms,
     };
+    // Each waiting session polls the store; a flood of them (DevIds are free, and an account's
+    // sessions draw on no limit) must not become a flood of reads.
+    let Some(_waiting) = Waiting::enter(st.cfg.stock_max_waiting) else {
+        tracing::info!(dev_id = %Quoted(&msg.hdr.source), "stock session refused: too many waiting");
+        return Err(AppError::TooMany(st.cfg.stock_wait_ms.div_ceil(1000).max(1)));
+    };
     let mut binder = Binder::new(&msg.hdr.session_id, client, policy, crate::clock::now());
     let binding = loop {
         let live = st.store.live_triggers(binder.spellings().ids(), now_ms()).await?;
@@ -431,6 +437,26 @@ async fn open_stock(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Vec<
     }
     tracing::info!(dev_id = %Quoted(&session.device.dev_id), sid = %trigger.sid, "stock DM session bound to its trigger");
     Ok(bytes)
+}
+
+/// Stock sessions waiting for their trigger in this process.
+static WAITING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One stock session's place among those waiting for their trigger, given up on drop.
+struct Waiting;
+
+impl Waiting {
+    /// A place, if fewer than `max` hold one.
+    fn enter(max: usize) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        WAITING.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).ok().map(|_| Waiting)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// Opens a client-initiated session: results to record (and an Update to order), or a check-in.
