@@ -370,6 +370,10 @@ async fn open_stock(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Vec<
     };
     // Each waiting session polls the store; a flood of them (DevIds are free, and an account's
     // sessions draw on no limit) must not become a flood of reads.
+    // A package 1 that could not open a session is refused before it costs a wait.
+    if let Err(e) = ServerSession::check_stock_opening(msg) {
+        return refusal(x, msg, e.status(), &e);
+    }
     let Some(_waiting) = Waiting::enter(st.cfg.stock_max_waiting) else {
         tracing::info!(dev_id = %Quoted(&msg.hdr.source), "stock session refused: too many waiting");
         return Err(AppError::TooMany(st.cfg.stock_wait_ms.div_ceil(1000).max(1)));
@@ -393,25 +397,17 @@ async fn open_stock(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Vec<
     });
     let trigger = match binding {
         Binding::Bound(t) => t,
-        Binding::NoTrigger => {
-            // A guess costs the DevId a miss, as a wrong secret does.
+        Binding::NoTrigger | Binding::OtherNetwork => {
+            // A guess costs the DevId a miss, as a wrong secret does; and a trigger from another
+            // network is answered as no trigger, so nobody learns which ids are live.
             st.unauth
                 .admit("", Some(&msg.hdr.source), crate::clock::now())
                 .map_err(|l| AppError::TooMany(l.retry_after_secs))?;
-            return refusal(
-                x,
-                msg,
-                StatusCode::NOT_FOUND,
-                &"no portal session for this trigger (no live trigger has this SessionID)",
-            );
-        }
-        Binding::OtherNetwork => {
-            return refusal(
-                x,
-                msg,
-                StatusCode::UNAUTHORIZED,
-                &"the phone is not on the network the trigger was requested from",
-            );
+            let why = match binding {
+                Binding::OtherNetwork => "no portal session for this trigger (its trigger came from another network)",
+                _ => "no portal session for this trigger (no live trigger has this SessionID)",
+            };
+            return refusal(x, msg, StatusCode::NOT_FOUND, &why);
         }
         Binding::Clash(all) => {
             // Never a guess: both browsers are told to start again.

@@ -174,6 +174,9 @@ impl Binder {
         }
         let retry = UnixMillis(now.0.saturating_add(RETRY_MS));
         if candidates.is_empty() {
+            // A candidate that went (bound elsewhere) leaves none to settle on: a later one
+            // settles afresh.
+            self.first_seen = None;
             if now.0 < self.arrived.0.saturating_add(self.policy.wait_ms) {
                 return Poll::Retry(retry);
             }
@@ -183,15 +186,13 @@ impl Binder {
         if now.0 < first.0.saturating_add(self.policy.settle_ms) {
             return Poll::Retry(retry);
         }
-        if let [only] = candidates[..] {
-            return Poll::Done(Binding::Bound(only.clone()));
+        // Several are a clash: a shared network is no proof (a carrier's NAT puts a stranger on
+        // the phone's network while its owner's browser is on Wi-Fi); under the same-network
+        // policy only triggers from the phone's network are candidates at all.
+        match candidates[..] {
+            [only] => Poll::Done(Binding::Bound(only.clone())),
+            _ => Poll::Done(Binding::Clash(candidates.into_iter().cloned().collect())),
         }
-        // Several: the one requested from the phone's own network, if it alone was.
-        let local: Vec<&&LiveTrigger> = candidates.iter().filter(|t| self.same_network(t)).collect();
-        if let [only] = local[..] {
-            return Poll::Done(Binding::Bound((*only).clone()));
-        }
-        Poll::Done(Binding::Clash(candidates.into_iter().cloned().collect()))
     }
 
     /// Whether `t` was requested from the phone's network (false when either is unknown).
@@ -285,17 +286,26 @@ mod tests {
     }
 
     #[test]
-    fn the_phones_network_tells_two_triggers_apart() {
+    fn a_shared_network_tells_two_triggers_apart_only_under_the_same_network_policy() {
         let phone = "198.51.100.23";
+        let both = || vec![live("far", 0x6424, Some("192.0.2.0/24")), live("near", 0x6424, Some("198.51.100.0/24"))];
+        // Without the policy a stranger on the phone's carrier network would win: a clash.
         let mut b = Binder::new("6424", phone, POLICY, T0);
-        let (d, _) = run(&mut b, |_| {
-            vec![live("far", 0x6424, Some("192.0.2.0/24")), live("near", 0x6424, Some("198.51.100.0/24"))]
-        });
-        assert_eq!(d, Binding::Bound(live("near", 0x6424, Some("198.51.100.0/24"))));
-        // Unknown networks tell nothing apart.
+        assert!(matches!(run(&mut b, |_| both()).0, Binding::Clash(_)));
+        let mut b = Binder::new("6424", phone, Policy { same_network: true, ..POLICY }, T0);
+        assert_eq!(run(&mut b, |_| both()).0, Binding::Bound(live("near", 0x6424, Some("198.51.100.0/24"))));
+    }
+
+    #[test]
+    fn a_candidate_that_goes_leaves_the_next_one_to_settle_afresh() {
         let mut b = Binder::new("6424", "", POLICY, T0);
-        let (d, _) = run(&mut b, |_| vec![live("a", 0x6424, Some("198.51.100.0/24")), live("b", 0x6424, None)]);
-        assert!(matches!(d, Binding::Clash(_)), "{d:?}");
+        let (d, waited) = run(&mut b, |now| match now.0 - T0.0 {
+            0..500 => vec![live("a", 0x6424, None)],
+            500..1_000 => vec![],
+            _ => vec![live("b", 0x6424, None)],
+        });
+        assert_eq!(d, Binding::Bound(live("b", 0x6424, None)));
+        assert!(waited >= 1_000 + POLICY.settle_ms, "b settled for its own settle time: {waited}");
     }
 
     #[test]

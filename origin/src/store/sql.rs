@@ -208,7 +208,16 @@ macro_rules! store_impl {
                 .bind(now)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter().map(|r| parse(&r.try_get::<String, _>(0)?)).collect()
+                // A row that does not read as a trigger is skipped, not a failure for every
+                // session that names its id.
+                let mut live = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    match parse(&r.try_get::<String, _>(0)?) {
+                        Ok(t) => live.push(t),
+                        Err(e) => tracing::warn!(error = %e, "a waiting portal session's trigger is unreadable"),
+                    }
+                }
+                Ok(live)
             }
 
             async fn bind_stock(

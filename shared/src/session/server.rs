@@ -187,6 +187,13 @@ impl ServerSession {
         Self::accept_server_initiated(msg, portal_sid, server_uri, wire, continuation)
     }
 
+    /// Whether `msg` could open a stock client's portal session ([`ServerSession::accept_stock`]),
+    /// checked before the server waits for its trigger.
+    pub fn check_stock_opening(msg: &SyncMl) -> Result<(), ProtocolError> {
+        check_version(&msg.hdr)?;
+        Self::server_initiated_device(msg).map(|_| ())
+    }
+
     /// A portal session from a server-initiated package 1 (Alert 1200, DevInfo).
     fn accept_server_initiated(
         msg: &SyncMl,
@@ -195,6 +202,14 @@ impl ServerSession {
         wire: DmEncoding,
         continuation: Continuation,
     ) -> Result<(Self, SyncMl), ProtocolError> {
+        let device = Self::server_initiated_device(msg)?;
+        let s = Self::opened(msg, portal_sid, Kind::Portal, false, device, server_uri, wire, continuation);
+        Ok(s.open_with_get(msg))
+    }
+
+    /// The device a server-initiated package 1 describes, if it is one (Alert 1200, its DevId
+    /// in DevInfo and in the header).
+    fn server_initiated_device(msg: &SyncMl) -> Result<DeviceDetails, ProtocolError> {
         let mut device = DeviceDetails::default();
         let mut server_initiated = false;
         for c in &msg.body.commands {
@@ -213,8 +228,7 @@ impl ServerSession {
         if device.dev_id != msg.hdr.source {
             return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
         }
-        let s = Self::opened(msg, portal_sid, Kind::Portal, false, device, server_uri, wire, continuation);
-        Ok(s.open_with_get(msg))
+        Ok(device)
     }
 
     /// Opens a check-in session from an authenticated client's package 1 (Alert 1201, no
@@ -385,7 +399,7 @@ impl ServerSession {
         }
         // A client that refuses the server's proof on a session's last message (libdmclient
         // does when its nonce was lost) gets that message again, proved with its new nonce.
-        if self.state == State::Ended && !refuses_server(msg) {
+        if self.state == State::Ended && !(refuses_server(msg) && self.proof_refusals + 1 < MAX_TRIES) {
             return Err(ProtocolError::Ended);
         }
         self.last_client_msg_id = msg.hdr.msg_id.clone();
