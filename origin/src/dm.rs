@@ -625,7 +625,11 @@ impl Held {
                 return Ok(reply);
             }
             loop {
-                match timeout_at(deadline, point.wake.recv()).await {
+                let woke = timeout_at(deadline, point.wake.recv()).await;
+                if woke.is_ok() {
+                    crate::metrics::hold_wakeup();
+                }
+                match woke {
                     Err(_) => return point.session.poll_hold().map_err(protocol),
                     Ok(Ok(sid)) if sid != point.session.portal_sid => continue,
                     Ok(_) => break, // ours, or lagged/closed: read the state again
