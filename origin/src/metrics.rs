@@ -123,7 +123,7 @@ pub fn stock_binding(outcome: &'static str) {
 /// `GET /metrics`.
 pub async fn render(State(st): State<AppState>) -> Response {
     let m = metrics();
-    m.held.set(st.wake.receiver_count() as i64);
+    m.held.set(st.wake.waiters() as i64);
     match st.store.portal_state_counts().await {
         Ok(counts) => {
             m.portal_sessions.clear();
