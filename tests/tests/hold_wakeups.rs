@@ -121,7 +121,7 @@ fn choose_and_deliver(sys: &System, held: &mut HeldPhone, base: &str) {
 
 #[test]
 fn a_choice_wakes_only_its_own_held_session() {
-    let sys = System::start(Options { hold_secs: 60, unlimited_minting: true, ..Options::default() });
+    let sys = System::start(Options { hold_secs: 20, unlimited_minting: true, ..Options::default() });
     let mut held: Vec<HeldPhone> = (0..HELD).map(|i| hold_one(&sys, &sys.origin, i)).collect();
     wait_held(&sys.origin, HELD);
     let (woken, chosen) =
@@ -137,7 +137,7 @@ fn a_choice_wakes_only_its_own_held_session() {
 
 #[test]
 fn across_postgresql_replicas_a_choice_wakes_its_session_once_wherever_it_is_made() {
-    let sys = System::start(Options { hold_secs: 60, postgres: true, unlimited_minting: true, ..Options::default() });
+    let sys = System::start(Options { hold_secs: 20, postgres: true, unlimited_minting: true, ..Options::default() });
     let replica = sys.start_replica();
     let mut held: Vec<HeldPhone> = (0..HELD).map(|i| hold_one(&sys, &sys.origin, i)).collect();
     wait_held(&sys.origin, HELD);

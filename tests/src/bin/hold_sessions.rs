@@ -134,9 +134,25 @@ async fn main() {
     std::future::pending::<()>().await;
 }
 
-/// The browser of handset `imei`: its cookie and the binding its token carries.
+/// The browser of handset `imei`: its cookie and the binding its token carries (the same
+/// each time it is asked for, so the choosing loop can find it again).
 fn binding(imei: u64) -> BrowserBinding {
-    BrowserBinding::generate(&mut portaldm_shared::rand::TestRng(imei)).expect("a deterministic stream never fails")
+    BrowserBinding::generate(&mut Seeded(imei)).expect("a seeded stream never fails")
+}
+
+/// A deterministic, NOT secure byte stream (xorshift64*): a benchmark's browsers only.
+struct Seeded(u64);
+
+impl portaldm_shared::rand::SecureRandom for Seeded {
+    fn fill(&mut self, dest: &mut [u8]) -> Result<(), portaldm_shared::rand::RandomUnavailable> {
+        for b in dest {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            *b = (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8;
+        }
+        Ok(())
+    }
 }
 
 /// One portal request of `browser` at `addr` (on a connection of its own), as the edge
