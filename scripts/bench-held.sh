@@ -8,6 +8,14 @@
 # HOLD_WARM=1: each connection asks for the portal page (GET /portal/) first, as a connection
 # the edge's pool opened for a browser carries a page before a DM message.
 #
+# Wake-ups: once the RSS is read, the first load generator makes HELD_CHOOSE (default 200)
+# choices, one after another, each through the next origin in turn (with several, every other
+# choice reaches a replica that does not hold the session: PostgreSQL's NOTIFY carries it),
+# and times each from the choice sent to its held package 4 arriving; the origins' /metrics
+# give the wake-ups of held messages per choice (portaldm_hold_wakeups over
+# portaldm_selections). HELD_DB=sqlite runs one origin on its SQLite file instead (levels up
+# to HELD_PER_PROCESS). HELD_PIN=1 pins the origins to CPU 0 and the generators to CPU 1.
+#
 # One process may hold at most 20,000 descriptors here (the container's hard limit, which
 # root cannot raise without CAP_SYS_RESOURCE), one per held connection: a level above
 # HELD_PER_PROCESS (12,500) runs several origin processes, each on its own port, sharing one
@@ -17,7 +25,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-: "${PDM_TEST_POSTGRES:?run under scripts/with-postgres.sh}"
+db_kind=${HELD_DB:-postgres}
+[ "$db_kind" = sqlite ] || : "${PDM_TEST_POSTGRES:?run under scripts/with-postgres.sh (or HELD_DB=sqlite)}"
+choices=${HELD_CHOOSE:-200}
+if [ "${HELD_PIN:-0}" = 1 ]; then pin_origin=(taskset -c 0) pin_load=(taskset -c 1); else pin_origin=() pin_load=(); fi
 levels=${HELD_LEVELS:-"1000 5000 12000 20000 50000"}
 per_process=${HELD_PER_PROCESS:-12500}
 out=target/bench/held
@@ -36,21 +47,26 @@ if [ -n "${HELD_RUST_LOG:-}" ]; then log=(env RUST_LOG="$HELD_RUST_LOG"); else l
   exit 1
 }
 
-echo "# portaldm held-session benchmark, $(date -u +%FT%TZ); $(nproc) CPU; PostgreSQL; at most $per_process sessions per origin process" > "$report"
+echo "# portaldm held-session benchmark, $(date -u +%FT%TZ); $(nproc) CPU; $db_kind; at most $per_process sessions per origin process; pinned: ${HELD_PIN:-0}" > "$report"
 for n in $levels; do
   procs=$(( (n + per_process - 1) / per_process ))
+  if [ "$db_kind" = sqlite ] && [ "$procs" -gt 1 ]; then
+    echo "bench-held: $n sessions need $procs origins, which SQLite cannot share; skipped" | tee -a "$report"
+    continue
+  fi
   db="bench_held_${n}_$$"
-  psql "$PDM_TEST_POSTGRES" -q -c "CREATE DATABASE $db"
+  [ "$db_kind" = sqlite ] || psql "$PDM_TEST_POSTGRES" -q -c "CREATE DATABASE $db"
   opids=() ports=() dirs=()
   for p in $(seq "$procs"); do
     dir="$out/$n/$p"
     op=$(free_port)
     "$origin" dev-setup --dir "$dir" --origin-port "$op" --edge-port "$(free_port)" --edge-bundle edge/build >/dev/null
-    sed -i "s|^database = .*|database = \"${PDM_TEST_POSTGRES%/*}/$db\"|; s/^hold_secs = .*/hold_secs = 3600\nhold_unchecked = true/" "$dir/origin.toml"
+    [ "$db_kind" = sqlite ] || sed -i "s|^database = .*|database = \"${PDM_TEST_POSTGRES%/*}/$db\"|" "$dir/origin.toml"
+    sed -i "s/^hold_secs = .*/hold_secs = 3600\nhold_unchecked = true/" "$dir/origin.toml"
     echo 'portal_ttl_secs = 7200' >> "$dir/origin.toml"
     unlimited_dm "$dir/origin.toml"
     [ "$p" = 1 ] && "$origin" -c "$dir/origin.toml" catalog demo >/dev/null
-    "${log[@]}" "$origin" -c "$dir/origin.toml" serve >/dev/null 2>"$dir/origin.log" &
+    "${pin_origin[@]}" "${log[@]}" "$origin" -c "$dir/origin.toml" serve >/dev/null 2>"$dir/origin.log" &
     opids+=($!) ports+=("$op") dirs+=("$dir")
     pids+=($!)
     wait_up "http://127.0.0.1:$op/healthz"
@@ -59,10 +75,13 @@ for n in $levels; do
   base=0
   for pid in "${opids[@]}"; do base=$((base + $(rss "$pid"))); done
   share=$((n / procs))
+  urls=$(printf 'http://127.0.0.1:%s,' "${ports[@]}")
   for i in $(seq 0 $((procs - 1))); do
     count=$share
     [ "$i" = $((procs - 1)) ] && count=$((n - share * (procs - 1)))
-    target/release/hold_sessions "${dirs[$i]}" "http://127.0.0.1:${ports[$i]}" "$count" $((380000000000000 + i * 1000000)) \
+    mine=0
+    [ "$i" = 0 ] && mine=$choices
+    HOLD_CHOOSE=$mine HOLD_CHOOSE_URLS=${urls%,} HOLD_CHOOSE_WHEN=$out/choose-$n "${pin_load[@]}" target/release/hold_sessions "${dirs[$i]}" "http://127.0.0.1:${ports[$i]}" "$count" $((380000000000000 + i * 1000000)) \
       > "${dirs[$i]}/hold.txt" 2>"${dirs[$i]}/hold.log" &
     pids+=($!)
   done
@@ -78,8 +97,21 @@ for n in $levels; do
   held=0
   for pid in "${opids[@]}"; do held=$((held + $(rss "$pid"))); done
   echo "n=$n procs=$procs base_kib=$base held_kib=$held per_session_kib=$(( (held - base) / n )) (opened in${secs} s)" | tee -a "$report"
+  if [ "$choices" -gt 0 ]; then
+    touch "$out/choose-$n"
+    for _ in $(seq 600); do grep -q '^chose' "${dirs[0]}/hold.txt" && break; sleep 0.5; done
+    chose=$(grep '^chose' "${dirs[0]}/hold.txt") || { echo "bench-held: the choices did not finish: $(tail -3 "${dirs[0]}/hold.log")" >&2; exit 1; }
+    sleep 1
+    woken=0 chosen=0
+    for port in "${ports[@]}"; do
+      page=$(curl -fs "http://127.0.0.1:$port/metrics")
+      woken=$((woken + $(awk '$1 == "portaldm_hold_wakeups_total" {print int($2)}' <<<"$page")))
+      chosen=$((chosen + $(awk '$1 == "portaldm_selections_total" {print int($2)}' <<<"$page")))
+    done
+    echo "wake n=$n wakeups=$woken choices=$chosen per_choice=$(python3 -c "print(f'{$woken / max($chosen, 1):.1f}')") latency: $chose" | tee -a "$report"
+  fi
   stop
-  psql "$PDM_TEST_POSTGRES" -q -c "DROP DATABASE $db"
+  [ "$db_kind" = sqlite ] || psql "$PDM_TEST_POSTGRES" -q -c "DROP DATABASE $db"
 done
 python3 - "$report" <<'PY' | tee -a "$report"
 import re, sys

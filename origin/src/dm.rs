@@ -261,11 +261,12 @@ enum Flow {
     Hold(Box<HoldPoint>),
 }
 
-/// Where a hold starts: the session in package 4, subscribed to wake-ups, and the portal
-/// session as read after subscribing (so a choice made in between is not missed).
+/// Where a hold starts: the session in package 4, registered for its portal session's
+/// changes, and the portal session as read after registering (so a choice made in between
+/// is not missed).
 struct HoldPoint {
     session: ServerSession,
-    wake: tokio::sync::broadcast::Receiver<String>,
+    wake: crate::wake::Waiting,
     /// The portal record read as the hold began (boxed: freed at the first decision, and
     /// a record is a third of the hold point's size).
     portal: Option<Box<Option<PortalRecord>>>,
@@ -544,8 +545,8 @@ async fn continue_session(
         }
         Step::Reply(m) => m,
         Step::AwaitChoice => {
-            // Subscribe before reading the state so a choice made in between is not missed.
-            let wake = st.wake.subscribe();
+            // Registered before reading the state so a choice made in between is not missed.
+            let wake = st.wake.register(&session.portal_sid);
             let mut portal = st.store.portal(&session.portal_sid).await?;
             if let Some(p) = portal.as_mut().filter(|p| p.state == PortalState::Connecting) {
                 st.store.upsert_device(&session.device, now_ms()).await?;
@@ -620,12 +621,8 @@ impl Held {
             if let Some(reply) = Box::pin(decide(st, &mut point.session, known)).await? {
                 return Ok(reply);
             }
-            loop {
-                match timeout_at(deadline, point.wake.recv()).await {
-                    Err(_) => return point.session.poll_hold().map_err(protocol),
-                    Ok(Ok(sid)) if sid != point.session.portal_sid => continue,
-                    Ok(_) => break, // ours, or lagged/closed: read the state again
-                }
+            if timeout_at(deadline, point.wake.changed()).await.is_err() {
+                return point.session.poll_hold().map_err(protocol);
             }
         }
     }

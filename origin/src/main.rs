@@ -23,6 +23,7 @@ mod require_edge;
 mod state;
 mod store;
 mod unauth_limit;
+mod wake;
 
 fn main() -> std::process::ExitCode {
     commands::run(<cli::Cli as clap::Parser>::parse())

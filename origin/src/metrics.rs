@@ -26,6 +26,8 @@ struct Metrics {
     dm_message: Family<Labels, Histogram>,
     offers_shown: Counter,
     selections: Counter,
+    hold_wakeups: Counter,
+    held: Gauge,
     results: Family<Labels, Counter>,
     stock_bindings: Family<Labels, Counter>,
     portal_sessions: Family<Labels, Gauge>,
@@ -49,6 +51,14 @@ fn metrics() -> &'static Metrics {
         registry.register("portaldm_offers_shown", "Offers listed to users entering the choice", offers_shown.clone());
         let selections = Counter::default();
         registry.register("portaldm_selections", "Packages chosen in the portal", selections.clone());
+        let hold_wakeups = Counter::default();
+        registry.register(
+            "portaldm_hold_wakeups",
+            "Wake-ups of held DM messages by a change of some portal session (not by their deadline)",
+            hold_wakeups.clone(),
+        );
+        let held = Gauge::default();
+        registry.register("portaldm_held_messages", "DM messages this process holds for a choice", held.clone());
         let results = Family::<Labels, Counter>::default();
         registry.register("portaldm_results", "Install results reported by devices, by FUMO code", results.clone());
         let stock_bindings = Family::<Labels, Counter>::default();
@@ -63,7 +73,17 @@ fn metrics() -> &'static Metrics {
             "Portal sessions in the database, by stored state",
             portal_sessions.clone(),
         );
-        Metrics { registry, dm_message, offers_shown, selections, results, stock_bindings, portal_sessions }
+        Metrics {
+            registry,
+            dm_message,
+            offers_shown,
+            selections,
+            hold_wakeups,
+            held,
+            results,
+            stock_bindings,
+            portal_sessions,
+        }
     })
 }
 
@@ -84,6 +104,11 @@ pub fn selection() {
     metrics().selections.inc();
 }
 
+/// A held DM message woke to look at its portal session again.
+pub fn hold_wakeup() {
+    metrics().hold_wakeups.inc();
+}
+
 /// A device reported `code` (counted once per delivery: repeats are not recorded again).
 pub fn result(code: u16) {
     metrics().results.get_or_create(&vec![("code", code.to_string())]).inc();
@@ -98,6 +123,7 @@ pub fn stock_binding(outcome: &'static str) {
 /// `GET /metrics`.
 pub async fn render(State(st): State<AppState>) -> Response {
     let m = metrics();
+    m.held.set(st.wake.waiters() as i64);
     match st.store.portal_state_counts().await {
         Ok(counts) => {
             m.portal_sessions.clear();

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use portaldm_shared::keys::NamedKey;
 use portaldm_shared::token::TokenVerifier;
-use tokio::sync::broadcast;
 
 use crate::blobstore::BlobStore;
 use crate::config::Config;
@@ -24,8 +23,8 @@ pub struct AppState {
     pub cdn_keys: Arc<Vec<NamedKey>>,
     /// Keys of the edge's request credential.
     pub edge_keys: Arc<Vec<NamedKey>>,
-    /// Wake-ups: a portal session id whose user just chose.
-    pub wake: broadcast::Sender<String>,
+    /// The held DM messages of this process, woken by their portal session's id.
+    pub wake: Arc<crate::wake::Registry>,
     /// Package blobs.
     pub blobs: BlobStore,
     /// Limits on DM messages that prove no account.
@@ -38,7 +37,6 @@ impl AppState {
         let verifier = TokenVerifier::new(&cfg.token_keys()?, &cfg.audience, &cfg.server_id);
         let cdn_keys = cfg.cdn_key_list()?;
         let edge_keys = cfg.edge_key_list()?;
-        let (wake, _) = broadcast::channel(1024);
         let blobs = BlobStore::from_config(&cfg)?;
         let unauth = crate::unauth_limit::UnauthLimit::new(
             cfg.dm_unauth_per_minute_per_address,
@@ -51,7 +49,7 @@ impl AppState {
             verifier: Arc::new(verifier),
             cdn_keys: Arc::new(cdn_keys),
             edge_keys: Arc::new(edge_keys),
-            wake,
+            wake: crate::wake::Registry::new(),
             blobs,
         })
     }

@@ -191,7 +191,7 @@ pub(super) async fn answer_identity(st: &AppState, b: &BrowserBinding, mine: boo
     }
     if !mine {
         // The held DM session ends at once instead of at its next hold.
-        let _ = st.wake.send(p.sid.clone());
+        st.wake.wake(&p.sid);
     }
     tracing::info!(sid = %p.sid, mine, "phone identified by the browser's user");
     let state = if mine { PortalState::Choosing } else { PortalState::Ended };
@@ -229,7 +229,7 @@ pub(super) async fn choose(st: &AppState, b: &BrowserBinding, package_id: i64) -
         return Err(AppError::Conflict("this portal session is not choosing any more"));
     }
     // Nobody waiting is fine: the DM session reads the state when it next asks.
-    let _ = st.wake.send(p.sid.clone());
+    st.wake.wake(&p.sid);
     crate::metrics::selection();
     tracing::info!(sid = %p.sid, package = offer.package.id, "offer selected");
     Ok(PortalRecord { state: PortalState::Selected, package_id: Some(offer.package.id), delivery: Some(delivery), ..p })

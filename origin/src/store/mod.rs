@@ -452,8 +452,9 @@ pub trait Store: Send + Sync {
     /// Deletes what has outlived its use at `now` ([`retention`]); nothing else grows without
     /// bound but packages, devices, results and the audit log, which are the record.
     async fn sweep(&self, now: i64) -> StoreResult<Swept>;
-    /// Forwards choices made on other replicas into `wake` (a single process needs nothing).
-    async fn forward_wakeups(&self, _wake: tokio::sync::broadcast::Sender<String>) -> StoreResult<()> {
+    /// Wakes the held messages of `wake` whose session another replica announced (a single
+    /// process needs nothing).
+    async fn forward_wakeups(&self, _wake: std::sync::Arc<crate::wake::Registry>) -> StoreResult<()> {
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! The PostgreSQL backend (scale-out: any number of origin replicas over one database).
-//! Choices made wake held DM sessions on every replica through `LISTEN/NOTIFY`.
+//! A choice wakes the held DM message of its portal session on whichever replica holds it,
+//! through `LISTEN/NOTIFY`.
 
 use async_trait::async_trait;
 use portaldm_shared::admin::api::{AdminTokenView, AuditEntry, PackageStatus, PackageView, SessionView};
@@ -12,7 +13,10 @@ use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::server::ServerSession;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
-use tokio::sync::broadcast;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::wake::Registry;
 
 use super::catalog_cache::CatalogCache;
 use super::{
@@ -20,8 +24,21 @@ use super::{
     ResultPoint, ResultRecord, Store, StoreError, StoreResult, Swept, json, parse, retention,
 };
 
-/// The channel a choice is announced on; the payload is the portal session id.
+/// The channel a portal session's decision is announced on; the payload is the session's id
+/// and, after a space, the announcing process's [`PgStore::instance`].
 const WAKE_CHANNEL: &str = "portaldm_select";
+
+/// The portal session id a notice on [`WAKE_CHANNEL`] names, unless it came from the process
+/// `me`, which woke its own waiters when it made the change (`AppState::wake`): PostgreSQL
+/// delivers a NOTIFY to the listener of the session that sent it too. A notice without an
+/// instance (from an older replica) names a session to wake.
+fn heard<'a>(payload: &'a str, me: &str) -> Option<&'a str> {
+    match payload.split_once(' ') {
+        Some((_, from)) if from == me => None,
+        Some((sid, _)) => Some(sid),
+        None => Some(payload),
+    }
+}
 
 /// A store in a PostgreSQL database.
 #[derive(Clone)]
@@ -31,6 +48,8 @@ pub struct PgStore {
     writer: PgPool,
     /// The published catalog as last read.
     catalog: CatalogCache,
+    /// This process, in its own notices, so that it can skip them.
+    instance: Arc<str>,
 }
 
 impl PgStore {
@@ -42,7 +61,11 @@ impl PgStore {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PgStore { writer: pool.clone(), pool, catalog: CatalogCache::default() })
+        // Unique among the replicas (not a secret): two processes would need the same id
+        // and the same nanosecond.
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let instance = Arc::from(format!("{:x}.{:x}", std::process::id(), since.as_nanos()));
+        Ok(PgStore { writer: pool.clone(), pool, catalog: CatalogCache::default(), instance })
     }
 
     /// A transaction.
@@ -50,32 +73,69 @@ impl PgStore {
         Ok(self.pool.begin().await?)
     }
 
-    /// A choice was made in `tx`: announced on commit, to every replica holding this
-    /// session's package 4.
-    async fn on_selected(tx: &mut PgConnection, sid: &str) -> StoreResult<()> {
-        sqlx::query("SELECT pg_notify($1, $2)").bind(WAKE_CHANNEL).bind(sid).execute(&mut *tx).await?;
+    /// The user decided in `tx` (chose, or said the phone is not theirs): announced on
+    /// commit, to whichever replica holds this session's package 4.
+    async fn on_decided(&self, tx: &mut PgConnection, sid: &str) -> StoreResult<()> {
+        let payload = format!("{sid} {}", self.instance);
+        sqlx::query("SELECT pg_notify($1, $2)").bind(WAKE_CHANNEL).bind(payload).execute(&mut *tx).await?;
         Ok(())
     }
 
-    /// Forwards the choices announced by any replica to `wake`.
-    async fn wakeups(&self, wake: broadcast::Sender<String>) -> StoreResult<()> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(WAKE_CHANNEL).await?;
-        tokio::spawn(async move {
-            // PgListener reconnects by itself after a dropped connection.
-            loop {
-                match listener.recv().await {
-                    Ok(n) => {
-                        let _ = wake.send(n.payload().to_owned());
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "wake-up listener failed; retrying");
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    }
+    /// Wakes the held messages of `wake` whose session another replica announced.
+    async fn wakeups(&self, wake: Arc<Registry>) -> StoreResult<()> {
+        let listener = listen(&self.pool).await?;
+        tokio::spawn(hear_forever(self.pool.clone(), listener, wake, self.instance.clone()));
+        Ok(())
+    }
+}
+
+async fn listen(pool: &PgPool) -> StoreResult<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(WAKE_CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Hands each notice to `wake`. Notices sent while the listener was not connected are lost:
+/// once it listens again, every held message looks at its session again, so a choice made
+/// meanwhile is delivered at once (and in any case by the hold's deadline).
+async fn hear_forever(pool: PgPool, mut listener: PgListener, wake: Arc<Registry>, me: Arc<str>) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(n)) => {
+                if let Some(sid) = heard(n.payload(), &me) {
+                    wake.wake(sid);
                 }
             }
-        });
-        Ok(())
+            // The connection was lost and made again (sqlx listens again before saying so).
+            Ok(None) => {
+                let woken = wake.wake_all();
+                tracing::warn!(woken, "wake-up listener reconnected; every held message looks again");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "wake-up listener failed; reconnecting");
+                listener = loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    match listen(&pool).await {
+                        Ok(l) => break l,
+                        Err(e) => tracing::warn!(error = %e, "wake-up listener could not reconnect; retrying"),
+                    }
+                };
+                let woken = wake.wake_all();
+                tracing::warn!(woken, "wake-up listener reconnected; every held message looks again");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod notices {
+    use super::heard;
+
+    #[test]
+    fn a_process_skips_its_own_notices_and_hears_the_others() {
+        assert_eq!(heard("sid1 me", "me"), None, "woken once already, by the choosing process itself");
+        assert_eq!(heard("sid1 other", "me"), Some("sid1"));
+        assert_eq!(heard("sid1", "me"), Some("sid1"), "an older replica's notice");
     }
 }
 

@@ -3,11 +3,11 @@
 //! both take (SQLite numbers them in order of first appearance, and every statement here
 //! uses them in order). What differs stays with each backend: opening the pool, how a
 //! transaction begins (`begin`: SQLite takes its write lock up front), what happens when a
-//! choice is made (`on_selected`: PostgreSQL notifies the other replicas) and how wake-ups
+//! user decides (`on_decided`: PostgreSQL notifies the other replicas) and how wake-ups
 //! arrive (`wakeups`).
 
 /// Implements [`Store`](super::Store) for `$store` (with `pool`, `writer`, `catalog`, `begin`,
-/// `on_selected` and `wakeups`), whose connections are `$conn` and rows `$row`.
+/// `on_decided` and `wakeups`), whose connections are `$conn` and rows `$row`.
 macro_rules! store_impl {
     ($store:ident, $conn:ty, $row:ty) => {
         fn portal_from_row(r: &$row) -> StoreResult<PortalRecord> {
@@ -313,13 +313,13 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 1 {
-                    Self::on_selected(&mut tx, sid).await?;
+                    self.on_decided(&mut tx, sid).await?;
                 }
                 tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn forward_wakeups(&self, wake: tokio::sync::broadcast::Sender<String>) -> StoreResult<()> {
+            async fn forward_wakeups(&self, wake: std::sync::Arc<crate::wake::Registry>) -> StoreResult<()> {
                 self.wakeups(wake).await
             }
 
@@ -843,6 +843,7 @@ macro_rules! store_impl {
 
             async fn identify(&self, sid: &str, mine: bool, now: i64) -> StoreResult<bool> {
                 let to = if mine { PortalState::Choosing } else { PortalState::Ended };
+                let mut tx = self.begin().await?;
                 let done = sqlx::query(
                     "UPDATE portal_sessions SET state = $1, updated_at = $2 WHERE sid = $3 AND state = $4",
                 )
@@ -850,8 +851,13 @@ macro_rules! store_impl {
                 .bind(now)
                 .bind(sid)
                 .bind(PortalState::Identified.as_str())
-                .execute(&self.writer)
+                .execute(&mut *tx)
                 .await?;
+                // "Not mine" ends the held session at once, wherever it is held.
+                if done.rows_affected() == 1 && !mine {
+                    self.on_decided(&mut tx, sid).await?;
+                }
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 

@@ -81,13 +81,13 @@ impl SqliteStore {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    /// A choice was made: one process, whose held sessions hear of it through `AppState::wake`.
-    async fn on_selected(_tx: &mut SqliteConnection, _sid: &str) -> StoreResult<()> {
+    /// The user decided: one process, whose held messages hear of it through `AppState::wake`.
+    async fn on_decided(&self, _tx: &mut SqliteConnection, _sid: &str) -> StoreResult<()> {
         Ok(())
     }
 
     /// Nothing to forward: every session is held by this process.
-    async fn wakeups(&self, _wake: tokio::sync::broadcast::Sender<String>) -> StoreResult<()> {
+    async fn wakeups(&self, _wake: std::sync::Arc<crate::wake::Registry>) -> StoreResult<()> {
         Ok(())
     }
 }

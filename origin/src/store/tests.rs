@@ -22,6 +22,12 @@ async fn sqlite() -> Fresh {
 }
 
 async fn postgres() -> Fresh {
+    let url = fresh_postgres_database().await;
+    Fresh(Box::new(PgStore::open(&url).await.expect("opens")), None)
+}
+
+/// A new database on the throwaway PostgreSQL; its URL.
+async fn fresh_postgres_database() -> String {
     let admin = std::env::var("PDM_TEST_POSTGRES")
         .expect("PDM_TEST_POSTGRES is not set: run the tests with `make test` (it starts a throwaway PostgreSQL)");
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.expect("admin connection");
@@ -29,8 +35,7 @@ async fn postgres() -> Fresh {
     getrandom::fill(&mut id).expect("random");
     let db = format!("store_{}", hex::encode(id));
     sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut conn).await.expect("create database");
-    let url = format!("{}/{db}", admin.rsplit_once('/').expect("url with a database").0);
-    Fresh(Box::new(PgStore::open(&url).await.expect("opens")), None)
+    format!("{}/{db}", admin.rsplit_once('/').expect("url with a database").0)
 }
 
 /// Each behaviour as one test per backend.
@@ -507,6 +512,31 @@ async fn another_process_s_catalog_change_shows_within_the_max_age() {
 }
 
 /// A session's continuation secret, from a fixed seed.
+#[tokio::test]
+async fn a_wakeup_listener_that_lost_its_connection_wakes_every_held_message_and_hears_again() {
+    use std::time::Duration;
+    let url = fresh_postgres_database().await;
+    let store = PgStore::open(&url).await.expect("opens");
+    let wake = crate::wake::Registry::new();
+    let (held, later) = (wake.register("s1"), wake.register("s2"));
+    store.forward_wakeups(wake.clone()).await.expect("listens");
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.expect("connection");
+    // Cut the listener off, as a network failure or a restart would: whatever was announced
+    // meanwhile is lost, so every held message must look at its session again.
+    let cut = sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("terminate");
+    assert_eq!(cut.rows_affected(), 1, "one listener");
+    tokio::time::timeout(Duration::from_secs(10), held.changed()).await.expect("woken after the reconnect");
+    // And it listens again: another replica's notice wakes its session.
+    sqlx::query("SELECT pg_notify('portaldm_select', 's2 another-replica')").execute(&mut conn).await.expect("notify");
+    tokio::time::timeout(Duration::from_secs(10), later.changed()).await.expect("woken by the notice");
+}
+
 fn cont() -> portaldm_shared::session::continuation::Continuation {
     portaldm_shared::session::continuation::Continuation::generate(&mut portaldm_shared::rand::TestRng(99))
         .expect("random")

@@ -9,21 +9,31 @@
 //! Usage: hold_sessions <dev-setup dir> <origin base URL> <sessions> [first IMEI]; with
 //! `HOLD_WARM=1` each connection first asks for the portal page (`GET /portal/`, with the edge
 //! credential), as a pooled edge connection carries a page before a DM message.
+//!
+//! `HOLD_CHOOSE=K`: once all are held, the user of K of them (spread over the N), one after
+//! another, says the phone is theirs and chooses its first offer, through the origins of
+//! `HOLD_CHOOSE_URLS` in turn (comma-separated; default the origin itself: another one is a
+//! replica, whose choice travels by PostgreSQL's NOTIFY), once the file `HOLD_CHOOSE_WHEN`
+//! exists if that is set (the benchmark reads the memory of all N held first); prints `chose K p50_ms P p99_ms Q
+//! max_ms M`, the time from sending the choice to the held package 4 arriving, then holds the
+//! rest until killed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
+use portaldm_shared::binding::BrowserBinding;
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::keys::NamedKey;
 use portaldm_shared::session::client::{ClientSession, ClientStep};
 use portaldm_shared::syncml::xml;
 use portaldm_shared::token::{Claims, TokenSigner};
 use portaldm_shared::{edgeauth, media};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 fn key(dir: &str, name: &str) -> NamedKey {
     let text = std::fs::read_to_string(format!("{dir}/keys.toml")).expect("keys.toml");
@@ -66,12 +76,21 @@ async fn main() {
     });
     // At most 200 sessions opening at once, so the store's writes keep up.
     let opening = Arc::new(Semaphore::new(200));
+    let choices: usize = std::env::var("HOLD_CHOOSE").ok().and_then(|v| v.parse().ok()).unwrap_or(0).min(n);
+    let chosen: Vec<usize> = (0..choices).map(|k| k * n / choices.max(1)).collect();
+    let mut delivered = HashMap::new();
     let started = std::time::Instant::now();
     for i in 0..n {
         let permit = opening.clone().acquire_owned().await.expect("semaphore open");
         let shared = shared.clone();
+        let browser = binding(first + i as u64);
+        let done = chosen.contains(&i).then(|| {
+            let (tx, rx) = oneshot::channel();
+            delivered.insert(i, rx);
+            tx
+        });
         tokio::spawn(async move {
-            let result = hold(&shared, first + i as u64, i, permit).await;
+            let result = hold(&shared, first + i as u64, i, &browser, permit, done).await;
             if let Err(e) = result
                 && shared.failed.fetch_add(1, Ordering::Relaxed) < 5
             {
@@ -89,25 +108,127 @@ async fn main() {
         shared.failed.load(Ordering::Relaxed),
         started.elapsed().as_secs_f64()
     );
+    if choices > 0 {
+        if let Ok(when) = std::env::var("HOLD_CHOOSE_WHEN") {
+            while !std::path::Path::new(&when).exists() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let urls = std::env::var("HOLD_CHOOSE_URLS").unwrap_or_else(|_| origin.clone());
+        let urls: Vec<String> =
+            urls.split(',').map(|u| u.trim().trim_end_matches('/').trim_start_matches("http://").to_owned()).collect();
+        let mut took = Vec::with_capacity(choices);
+        for (k, i) in chosen.iter().enumerate() {
+            let rx = delivered.remove(i).expect("a chosen session");
+            match choose(&shared, &urls[k % urls.len()], &binding(first + *i as u64), rx).await {
+                Ok(t) => took.push(t),
+                Err(e) => eprintln!("choice {k} (session {i}): {e}"),
+            }
+        }
+        took.sort();
+        let ms = |q: f64| {
+            took.get(((took.len() as f64 * q).ceil() as usize).saturating_sub(1)).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        };
+        println!("chose {} p50_ms {:.2} p99_ms {:.2} max_ms {:.2}", took.len(), ms(0.5), ms(0.99), ms(1.0));
+    }
     std::future::pending::<()>().await;
+}
+
+/// The browser of handset `imei`: its cookie and the binding its token carries (the same
+/// each time it is asked for, so the choosing loop can find it again).
+fn binding(imei: u64) -> BrowserBinding {
+    BrowserBinding::generate(&mut Seeded(imei)).expect("a seeded stream never fails")
+}
+
+/// A deterministic, NOT secure byte stream (xorshift64*): a benchmark's browsers only.
+struct Seeded(u64);
+
+impl portaldm_shared::rand::SecureRandom for Seeded {
+    fn fill(&mut self, dest: &mut [u8]) -> Result<(), portaldm_shared::rand::RandomUnavailable> {
+        for b in dest {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            *b = (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8;
+        }
+        Ok(())
+    }
+}
+
+/// One portal request of `browser` at `addr` (on a connection of its own), as the edge
+/// forwards it; the answer's JSON.
+async fn portal(
+    shared: &Shared,
+    addr: &str,
+    path: &str,
+    browser: &BrowserBinding,
+    body: String,
+) -> Result<serde_json::Value, String> {
+    let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let cred = edgeauth::sign(&shared.edge, "POST", path, portaldm_tests::now()).map_err(|e| e.to_string())?;
+    let request = hyper::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("host", addr)
+        .header("content-type", "application/json")
+        .header("cookie", format!("{}={}", portaldm_shared::binding::COOKIE_NAME, browser.cookie_value()))
+        .header(edgeauth::HEADER, cred)
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let r = sender.send_request(request).await.map_err(|e| e.to_string())?;
+    let status = r.status();
+    let bytes = r.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    if !status.is_success() {
+        return Err(format!("{path}: HTTP {status}: {}", String::from_utf8_lossy(&bytes)));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}
+
+/// The user of `browser` says the phone is theirs and chooses its first offer through `addr`;
+/// the time from sending the choice to the held package 4 arriving (`delivered`).
+async fn choose(
+    shared: &Shared,
+    addr: &str,
+    browser: &BrowserBinding,
+    delivered: oneshot::Receiver<Instant>,
+) -> Result<Duration, String> {
+    let view = portal(shared, addr, "/portal/api/identify", browser, r#"{"mine":true}"#.into()).await?;
+    let id = view["offers"][0]["package"]["id"].as_i64().ok_or_else(|| format!("no offer: {view}"))?;
+    let sent = Instant::now();
+    portal(shared, addr, "/portal/api/select", browser, format!(r#"{{"package_id":{id}}}"#)).await?;
+    let arrived = tokio::time::timeout(Duration::from_secs(30), delivered)
+        .await
+        .map_err(|_| "package 4 did not arrive within 30 s".to_owned())?
+        .map_err(|_| "the held session failed".to_owned())?;
+    Ok(arrived.saturating_duration_since(sent))
 }
 
 /// One handset: open, answer, then wait in the held request (counted in `waiting` once it has
 /// gone a second unanswered, when the opening permit is returned too).
-async fn hold(shared: &Shared, imei: u64, i: usize, permit: tokio::sync::OwnedSemaphorePermit) -> Result<(), String> {
+async fn hold(
+    shared: &Shared,
+    imei: u64,
+    i: usize,
+    browser: &BrowserBinding,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    mut delivered: Option<oneshot::Sender<Instant>>,
+) -> Result<(), String> {
     let secs = portaldm_tests::now().as_secs();
     let nsid = (i % 65_534) as u16 + 1;
     let claims = Claims {
         iss: "bench".into(),
         aud: "portaldm-origin".into(),
-        sid: format!("held-{imei}"),
+        sid: browser.sid.clone(),
         nsid,
         srv: "portaldm".into(),
         iat: secs,
         nbf: secs,
         exp: secs + 3600,
         jti: format!("held-{imei}"),
-        bnd: "bench".into(),
+        bnd: browser.bnd(),
         colo: "BENCH".into(),
         ctry: None,
         net: None,
@@ -160,6 +281,13 @@ async fn hold(shared: &Shared, imei: u64, i: usize, permit: tokio::sync::OwnedSe
         let response = response.map_err(|e| e.to_string())?;
         let status = response.status();
         let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        if round == 1
+            && let Some(done) = delivered.take()
+        {
+            // The held package 4, answered by the choice: timed, and the session left there.
+            let _ = done.send(Instant::now());
+            return if status.is_success() { Ok(()) } else { Err(format!("package 4: HTTP {status}")) };
+        }
         if !status.is_success() {
             return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)));
         }
