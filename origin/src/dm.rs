@@ -175,7 +175,7 @@ async fn authenticate_and_exchange(
             return Ok(Exchanged::Reply(x.encode(&reply)?, None));
         }
         drop(body);
-        return Ok(match exchange(&x, msg, false, client, stored).await? {
+        return Ok(match exchange(&x, msg, client, stored).await? {
             Flow::Reply(answer) => Exchanged::Reply(answer, None),
             Flow::Hold(point) => Exchanged::Hold(point, Seal { enc, sealed: None }),
         });
@@ -208,7 +208,7 @@ async fn authenticate_and_exchange(
         }
         Verdict::Accepted { chal, proved } => {
             let x = Exchange { st, enc, sealed: Some((&device, chal.clone(), proved.clone())) };
-            (exchange(&x, msg, true, client, stored).await, Some((chal, proved)))
+            (exchange(&x, msg, client, stored).await, Some((chal, proved)))
         }
     };
     // Kept whatever happened next (and before any hold): the nonce handed out is the one the
@@ -281,17 +281,11 @@ struct Held {
 
 /// Answers `msg`: continuing `stored` (the session it was admitted to, as read with the
 /// device's account), else opening a session.
-async fn exchange(
-    x: &Exchange<'_>,
-    msg: &SyncMl,
-    authenticated: bool,
-    client: &str,
-    stored: Option<DmRecord>,
-) -> Result<Flow, AppError> {
+async fn exchange(x: &Exchange<'_>, msg: &SyncMl, client: &str, stored: Option<DmRecord>) -> Result<Flow, AppError> {
     if let Some(rec) = stored {
         return continue_session(x, rec.session, rec.last_reply, msg).await;
     }
-    open_session(x, msg, authenticated, client).await.map(Flow::Reply)
+    open_session(x, msg, client).await.map(Flow::Reply)
 }
 
 fn refusal(x: &Exchange<'_>, msg: &SyncMl, code: StatusCode, why: &dyn std::fmt::Display) -> Result<Vec<u8>, AppError> {
@@ -308,7 +302,7 @@ fn refusal(x: &Exchange<'_>, msg: &SyncMl, code: StatusCode, why: &dyn std::fmt:
 }
 
 /// Opens the session `msg` asks for; `client` is the handset's address as the edge saw it.
-async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool, client: &str) -> Result<Vec<u8>, AppError> {
+async fn open_session(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Vec<u8>, AppError> {
     let st = x.st;
     let now = now_ms();
     let token = match opening::open(msg) {
@@ -317,7 +311,7 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool, clien
         Opening::StockPortal(_) => {
             return refusal(x, msg, StatusCode::NOT_FOUND, &"no session token (stock clients are not served here)");
         }
-        Opening::Report => return open_report(x, msg, authenticated).await,
+        Opening::Report => return open_report(x, msg).await,
         Opening::Refuse(code, why) => return refusal(x, msg, code, &why),
     };
     let verified = match st.verifier.verify(token, crate::clock::now()) {
@@ -457,10 +451,12 @@ impl Drop for Waiting {
 }
 
 /// Opens a client-initiated session: results to record (and an Update to order), or a check-in.
-async fn open_report(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Result<Vec<u8>, AppError> {
+async fn open_report(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppError> {
     let st = x.st;
     let now = now_ms();
-    let opening = match ReportOpening::read(msg, authenticated) {
+    // The device's credentials were accepted for this message if, and only if, it is sealed.
+    let proved = x.sealed.as_ref().map(|(_, _, proved)| proved);
+    let opening = match ReportOpening::read(msg, proved) {
         Ok(o) => o,
         Err(e) => return refusal(x, msg, e.status(), &e),
     };
@@ -481,7 +477,7 @@ async fn open_report(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Res
     let mut order = None;
     // A report proves itself by its correlators (or the device's credentials): until one
     // names a delivery to this device, nothing it says is written.
-    let mut verified = authenticated;
+    let mut verified = proved.is_some();
     for r in &opening.results {
         if let Some(next) = r.update_order() {
             // The first of two steps is done; not an outcome. Order the Update while the
@@ -516,7 +512,7 @@ async fn open_report(x: &Exchange<'_>, msg: &SyncMl, authenticated: bool) -> Res
         tracing::info!(dev_id = %Quoted(&opening.device.dev_id), correlator = %Quoted(&order.correlator), "update ordered");
         return Ok(bytes);
     }
-    if !authenticated {
+    if proved.is_none() {
         // Unsealed, so nothing to prove again; and an unverified report writes nothing.
         return x.encode(&opening.reply(msg, &st.cfg.dm_uri, &verdicts));
     }

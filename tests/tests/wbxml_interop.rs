@@ -86,8 +86,7 @@ fn messages() -> Vec<(&'static str, SyncMl)> {
     let result =
         FumoResult { source: "./FUMO/pdm2/DownloadAndUpdate".into(), correlator: "c0rr".into(), code: ResultCode(200) };
     let report = ClientSession::report(device, "http://srv/dm", "7", &result).first_message();
-    let answer =
-        ReportOpening::read(&report, false).expect("report").reply(&report, "http://srv/dm", &[StatusCode::OK]);
+    let answer = ReportOpening::read(&report, None).expect("report").reply(&report, "http://srv/dm", &[StatusCode::OK]);
     // Authentication in both directions and a chunked inline delivery, as an MD5 account
     // and a small MaxMsgSize produce them.
     let mut sealed = closing.clone();

@@ -27,10 +27,10 @@ impl ReportOpening {
         msg.body.commands.iter().any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::CLIENT_INITIATED))
     }
 
-    /// Reads the device and results of a client-initiated package 1. Without an authenticated
-    /// account (`authenticated` false) the session must carry a result: a result names its
+    /// Reads the device and results of a client-initiated package 1. Without the proof that the
+    /// device's credentials were accepted (`proved`) the session must carry a result: a result names its
     /// delivery's random correlator, which is the proof; anything else needs credentials.
-    pub fn read(msg: &SyncMl, authenticated: bool) -> Result<Self, ProtocolError> {
+    pub fn read(msg: &SyncMl, proved: Option<&crate::auth::server::ClientProved>) -> Result<Self, ProtocolError> {
         check_version(&msg.hdr)?;
         if !Self::is_report(msg) {
             return Err(ProtocolError::Incomplete("no Alert 1201"));
@@ -47,7 +47,7 @@ impl ReportOpening {
         if device.dev_id != msg.hdr.source {
             return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
         }
-        if results.is_empty() && !authenticated {
+        if results.is_empty() && proved.is_none() {
             return Err(ProtocolError::NeedsCredentials("a client-initiated session without a result"));
         }
         Ok(ReportOpening { device, results })

@@ -306,7 +306,7 @@ fn report_session_records_the_result() {
     let mut client = ClientSession::report(device(), "https://srv/dm", "3", &r);
     let pkg1 = wire(&client.first_message());
     assert!(ReportOpening::is_report(&pkg1));
-    let opening = ReportOpening::read(&pkg1, false).expect("reads");
+    let opening = ReportOpening::read(&pkg1, None).expect("reads");
     assert_eq!(opening.results, vec![r]);
     let reply = wire(&opening.reply(&pkg1, "https://srv/dm", &[StatusCode::OK]));
     assert_eq!(client.handle(&reply).expect("reply"), ClientStep::Done);
@@ -319,7 +319,7 @@ fn a_reported_download_is_answered_with_the_update_order() {
         FumoResult { source: "./FUMO/pdm1/Download".into(), correlator: "corr-2".into(), code: ResultCode::SUCCESS };
     let mut client = ClientSession::report(device(), "https://srv/dm", "4", &downloaded);
     let pkg1 = wire(&client.first_message());
-    let opening = ReportOpening::read(&pkg1, false).expect("reads");
+    let opening = ReportOpening::read(&pkg1, None).expect("reads");
     let order = opening.results[0].update_order().expect("a finished download");
     let (mut server, reply) =
         opening.reply_ordering_update(&pkg1, "https://srv/dm", &[StatusCode::OK], &order, DmEncoding::Xml, cont());
@@ -342,7 +342,7 @@ fn a_reported_download_is_answered_with_the_update_order() {
         let r = FumoResult { source: source.into(), ..downloaded.clone() };
         let mut client = ClientSession::report(device(), "https://srv/dm", "5", &r);
         let pkg1 = wire(&client.first_message());
-        let opening = ReportOpening::read(&pkg1, false).expect("reads");
+        let opening = ReportOpening::read(&pkg1, None).expect("reads");
         let other = crate::fumo::UpdateOrder { node: node.into(), correlator: "corr-2".into() };
         let (_, reply) =
             opening.reply_ordering_update(&pkg1, "https://srv/dm", &[StatusCode::OK], &other, DmEncoding::Xml, cont());
