@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Scheme;
 use crate::catalog::glob_match;
 use crate::device::DeviceDetails;
+use crate::fumo::FumoPlace;
 use crate::media::DmEncoding;
 use crate::session::package::MIN_MSG_SIZE;
 
@@ -40,7 +41,8 @@ pub struct DeviceProfile {
     pub man: Option<String>,
     /// Model patterns (`DevInfo/Mod`, `*` wildcards), as catalog packages name models.
     pub models: Vec<String>,
-    /// The device's FUMO node (e.g. `./FwUpdate/stock`): no discovery needed.
+    /// The device's FUMO node (e.g. `./FwUpdate/stock`), one that takes `DownloadAndUpdate`:
+    /// no discovery needed.
     #[serde(default)]
     pub fumo_root: Option<String>,
     /// The device's SCOMO root (e.g. `./SCOMO`).
@@ -145,6 +147,18 @@ impl DeviceProfile {
             (Some(_), None) => false,
         };
         man_fits && self.models.iter().any(|p| glob_match(p, model))
+    }
+
+    /// Where the device's FUMO node is, when the profile says (no discovery needed): a node
+    /// that takes `DownloadAndUpdate`, as FUMO nodes that portaldm can deliver to do.
+    pub fn fumo_place(&self) -> Option<FumoPlace> {
+        self.fumo_root.as_ref().map(|root| FumoPlace::At { root: root.clone(), download_and_update: true })
+    }
+
+    /// How long to hold this device's requests, with the origin's own hold `origin_secs`: the
+    /// shorter.
+    pub fn hold_for(&self, origin_secs: u64) -> u64 {
+        self.hold_secs.map_or(origin_secs, |h| h.min(origin_secs))
     }
 
     /// The largest message to send a device that announced `announced` (its `MaxMsgSize`):
@@ -330,6 +344,20 @@ mod tests {
         assert_eq!(p.max_msg(Some(2000)), Some(2000));
         assert_eq!(p.max_msg(None), Some(4000));
         assert_eq!(profile(1, None, &["X1"]).max_msg(Some(10_000)), Some(10_000));
+    }
+
+    #[test]
+    fn a_profile_names_the_fumo_node_and_never_holds_past_the_origin() {
+        let p = DeviceProfile {
+            fumo_root: Some("./FwUpdate/stock".into()),
+            hold_secs: Some(8),
+            ..profile(1, None, &["X1"])
+        };
+        assert_eq!(p.fumo_place(), Some(FumoPlace::At { root: "./FwUpdate/stock".into(), download_and_update: true }));
+        assert!(p.fumo_place().is_some_and(|f| f.takes_firmware()));
+        assert_eq!((p.hold_for(25), p.hold_for(5)), (8, 5), "the origin's limit lowered since the profile was made");
+        let bare = profile(2, None, &["X1"]);
+        assert_eq!((bare.fumo_place(), bare.hold_for(25)), (None, 25));
     }
 
     #[test]
