@@ -37,6 +37,9 @@ pub enum Command {
     Keys(KeysCommand),
     /// Write a local development setup (keys, origin, edge and dmclient configuration).
     DevSetup(DevSetupArgs),
+    /// Manage device profiles: how a handset model's own DM client is served.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
 }
 
 /// Catalog subcommands.
@@ -241,4 +244,60 @@ pub struct DevSetupArgs {
     /// The built edge bundle folder (holding worker.mjs and index_bg.wasm).
     #[arg(long, default_value = "edge/build")]
     pub edge_bundle: PathBuf,
+}
+
+/// Device profile subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// List device profiles, by id.
+    List,
+    /// Add a device profile; prints its id.
+    Add(Box<ProfileArgs>),
+    /// Remove a device profile: its devices are served as if it never existed.
+    Remove {
+        /// The profile id (see `profile list`).
+        id: i64,
+    },
+}
+
+/// Arguments of `profile add`: every field but the name and models may be left out
+/// (unknown: the session finds out or uses its defaults).
+#[derive(Debug, clap::Args)]
+pub struct ProfileArgs {
+    /// What to call it.
+    #[arg(long)]
+    pub name: String,
+    /// Maker pattern (`DevInfo/Man`, `*` wildcards); default any maker.
+    #[arg(long)]
+    pub man: Option<String>,
+    /// Model patterns (`DevInfo/Mod`, `*` wildcards), comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub models: Vec<String>,
+    /// The device's FUMO node, e.g. `./FwUpdate/stock`.
+    #[arg(long)]
+    pub fumo_root: Option<String>,
+    /// The device's SCOMO root, e.g. `./SCOMO`.
+    #[arg(long)]
+    pub scomo_root: Option<String>,
+    /// The encoding it speaks: `xml` or `wbxml`.
+    #[arg(long, value_parser = parse_encoding)]
+    pub encoding: Option<portaldm_shared::media::DmEncoding>,
+    /// The authentication scheme it uses: `basic`, `md5` or `hmac`.
+    #[arg(long, value_parser = parse_scheme)]
+    pub auth_scheme: Option<portaldm_shared::auth::Scheme>,
+    /// A cap on the messages it is sent (bytes), below the MaxMsgSize it announces.
+    #[arg(long)]
+    pub max_msg_size: Option<u64>,
+    /// How long its requests may be held while the user chooses (seconds, at most the
+    /// origin's `hold_secs`).
+    #[arg(long)]
+    pub hold_secs: Option<u64>,
+}
+
+fn parse_encoding(s: &str) -> Result<portaldm_shared::media::DmEncoding, String> {
+    portaldm_shared::profile::parse_encoding(s).ok_or_else(|| "xml or wbxml".to_owned())
+}
+
+fn parse_scheme(s: &str) -> Result<portaldm_shared::auth::Scheme, String> {
+    portaldm_shared::auth::Scheme::parse(s).ok_or_else(|| "basic, md5 or hmac".to_owned())
 }

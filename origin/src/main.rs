@@ -19,6 +19,7 @@ mod linger;
 mod metrics;
 mod own_routes;
 mod portal;
+mod profiles;
 mod require_edge;
 mod state;
 mod store;

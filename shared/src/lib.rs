@@ -22,6 +22,7 @@ pub mod path;
 pub mod pkg0;
 pub mod pkgsig;
 pub mod portal;
+pub mod profile;
 pub mod rand;
 pub mod range;
 pub mod ratelimit;

@@ -1,10 +1,11 @@
-//! The admin API (`/admin/api/…`): catalog, blobs, devices, sessions, audit log, tokens and
-//! keys, as JSON behind admin bearer tokens, with its OpenAPI document built from the same
-//! routes (`/admin/api/openapi.json`). Served on the origin's own address: the edge forwards
-//! none of it.
+//! The admin API (`/admin/api/…`): catalog, blobs, devices, sessions, audit log, tokens,
+//! keys and device profiles, as JSON behind admin bearer tokens, with its OpenAPI document
+//! built from the same routes (`/admin/api/openapi.json`). Served on the origin's own
+//! address: the edge forwards none of it.
 
 mod auth;
 mod catalog;
+mod profiles;
 mod registry;
 mod tokens;
 
@@ -44,6 +45,7 @@ const TIMEOUT: Duration = Duration::from_secs(30 * 60);
     tags(
         (name = "catalog", description = "Packages and their blobs"),
         (name = "registry", description = "Devices and portal sessions"),
+        (name = "profiles", description = "Device profiles: how a handset model's own DM client is served"),
         (name = "admin", description = "Audit log, admin tokens, keys"),
     )
 )]
@@ -81,6 +83,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(tokens::keys))
+        .routes(routes!(profiles::list_profiles, profiles::add_profile))
+        .routes(routes!(profiles::update_profile, profiles::delete_profile))
         .split_for_parts();
     doc.servers = Some(vec![utoipa::openapi::Server::new(BASE)]);
     let api = api

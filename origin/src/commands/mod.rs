@@ -5,6 +5,7 @@ pub mod catalog;
 mod dev_setup;
 mod device;
 mod keys;
+mod profile;
 mod serve;
 
 use std::process::ExitCode;
@@ -53,6 +54,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Device(c) => device::run(&Config::load(&cli.config)?, c).await,
             Command::AdminToken(c) => admin_token::run(&Config::load(&cli.config)?, c).await,
             Command::Keys(c) => keys::run(&Config::load(&cli.config)?, c),
+            Command::Profile(c) => profile::run(&Config::load(&cli.config)?, c).await,
         }
     });
     match result {

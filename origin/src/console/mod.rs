@@ -1,11 +1,13 @@
 //! The admin console (`/admin/…` beside the API, on the origin's own address): sign-in with
 //! an admin token, the catalog (upload, publish, rollout, revoke), live portal sessions,
-//! device lookup, and results as SVG charts. Server-rendered; every form carries the
-//! session's form token (`shared::admin::console`) and posts from other sites are refused.
+//! device lookup, results as SVG charts, and device profiles. Server-rendered; every form
+//! carries the session's form token (`shared::admin::console`) and posts from other sites
+//! are refused.
 
 mod auth;
 mod catalog;
 mod charts;
+mod profiles;
 mod views;
 
 use axum::Router;
@@ -34,4 +36,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/devices", get(views::device))
         .route("/admin/results", get(views::results))
         .route("/admin/assets/console.css", get(views::css))
+        .route("/admin/profiles", get(profiles::list).post(profiles::add))
+        .route("/admin/profiles/{id}/remove", post(profiles::remove))
 }

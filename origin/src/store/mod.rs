@@ -457,6 +457,21 @@ pub trait Store: Send + Sync {
     async fn forward_wakeups(&self, _wake: std::sync::Arc<crate::wake::Registry>) -> StoreResult<()> {
         Ok(())
     }
+    /// Every device profile, by id.
+    async fn device_profiles(&self) -> StoreResult<Vec<portaldm_shared::profile::DeviceProfile>>;
+    /// Adds a device profile (checked by the caller; its `id` ignored) and returns its id;
+    /// audited as `profile.add`.
+    async fn add_profile(&self, p: &portaldm_shared::profile::DeviceProfile, actor: &str, now: i64)
+    -> StoreResult<i64>;
+    /// Replaces the device profile `p.id`; false if there is none. Audited as `profile.update`.
+    async fn update_profile(
+        &self,
+        p: &portaldm_shared::profile::DeviceProfile,
+        actor: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Deletes a device profile; false if there was none. Audited as `profile.delete`.
+    async fn delete_profile(&self, id: i64, actor: &str, now: i64) -> StoreResult<bool>;
 }
 
 #[cfg(test)]

@@ -901,6 +901,85 @@ macro_rules! store_impl {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
             }
+
+            async fn device_profiles(&self) -> StoreResult<Vec<portaldm_shared::profile::DeviceProfile>> {
+                let rows = sqlx::query("SELECT * FROM device_profiles ORDER BY id").fetch_all(&self.pool).await?;
+                rows.iter().map(profile_from_row).collect()
+            }
+
+            async fn add_profile(
+                &self,
+                p: &portaldm_shared::profile::DeviceProfile,
+                actor: &str,
+                now: i64,
+            ) -> StoreResult<i64> {
+                let mut tx = self.begin().await?;
+                let row = sqlx::query(
+                    "INSERT INTO device_profiles (name, man, models, fumo_root, scomo_root, encoding, auth_scheme, max_msg_size, hold_secs, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                )
+                .bind(&p.name)
+                .bind(&p.man)
+                .bind(json(&p.models)?)
+                .bind(&p.fumo_root)
+                .bind(&p.scomo_root)
+                .bind(p.encoding.map(portaldm_shared::profile::encoding_name))
+                .bind(p.auth_scheme.map(portaldm_shared::profile::scheme_name))
+                .bind(p.max_msg_size.map(|n| n as i64))
+                .bind(p.hold_secs.map(|n| n as i64))
+                .bind(now)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                let id: i64 = row.try_get("id")?;
+                let stored = portaldm_shared::profile::DeviceProfile { id, ..p.clone() };
+                audit_on(&mut tx, actor, "profile.add", &id.to_string(), &serde_json::to_value(&stored).unwrap_or_default(), now).await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn update_profile(
+                &self,
+                p: &portaldm_shared::profile::DeviceProfile,
+                actor: &str,
+                now: i64,
+            ) -> StoreResult<bool> {
+                let mut tx = self.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE device_profiles SET name = $1, man = $2, models = $3, fumo_root = $4, scomo_root = $5, \
+                     encoding = $6, auth_scheme = $7, max_msg_size = $8, hold_secs = $9, updated_at = $10 WHERE id = $11",
+                )
+                .bind(&p.name)
+                .bind(&p.man)
+                .bind(json(&p.models)?)
+                .bind(&p.fumo_root)
+                .bind(&p.scomo_root)
+                .bind(p.encoding.map(portaldm_shared::profile::encoding_name))
+                .bind(p.auth_scheme.map(portaldm_shared::profile::scheme_name))
+                .bind(p.max_msg_size.map(|n| n as i64))
+                .bind(p.hold_secs.map(|n| n as i64))
+                .bind(now)
+                .bind(p.id)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                audit_on(&mut tx, actor, "profile.update", &p.id.to_string(), &serde_json::to_value(p).unwrap_or_default(), now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn delete_profile(&self, id: i64, actor: &str, now: i64) -> StoreResult<bool> {
+                let mut tx = self.begin().await?;
+                let done = sqlx::query("DELETE FROM device_profiles WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                audit_on(&mut tx, actor, "profile.delete", &id.to_string(), &serde_json::json!({}), now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
         }
 
         fn package_from_row(r: &$row) -> StoreResult<CatalogPackage> {
@@ -957,6 +1036,29 @@ macro_rules! store_impl {
                 .execute(conn)
                 .await?;
             Ok(())
+        }
+
+        fn profile_from_row(r: &$row) -> StoreResult<portaldm_shared::profile::DeviceProfile> {
+            let corrupt = |what: &str, v: &str| StoreError::Corrupt(format!("profile {what} {v}"));
+            let count = |n: Option<i64>| n.map(|n| u64::try_from(n).map_err(|_| corrupt("number", &n.to_string()))).transpose();
+            let encoding: Option<String> = r.try_get("encoding")?;
+            let scheme: Option<String> = r.try_get("auth_scheme")?;
+            Ok(portaldm_shared::profile::DeviceProfile {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                man: r.try_get("man")?,
+                models: parse(&r.try_get::<String, _>("models")?)?,
+                fumo_root: r.try_get("fumo_root")?,
+                scomo_root: r.try_get("scomo_root")?,
+                encoding: encoding
+                    .map(|e| portaldm_shared::profile::parse_encoding(&e).ok_or_else(|| corrupt("encoding", &e)))
+                    .transpose()?,
+                auth_scheme: scheme
+                    .map(|s| portaldm_shared::auth::Scheme::parse(&s).ok_or_else(|| corrupt("scheme", &s)))
+                    .transpose()?,
+                max_msg_size: count(r.try_get("max_msg_size")?)?,
+                hold_secs: count(r.try_get("hold_secs")?)?,
+            })
         }
     };
 }

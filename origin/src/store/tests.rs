@@ -541,3 +541,58 @@ fn cont() -> portaldm_shared::session::continuation::Continuation {
     portaldm_shared::session::continuation::Continuation::generate(&mut portaldm_shared::rand::TestRng(99))
         .expect("random")
 }
+
+/// Device profiles, on both backends.
+mod profiles {
+    use super::*;
+    use portaldm_shared::auth::Scheme;
+    use portaldm_shared::media::DmEncoding;
+    use portaldm_shared::profile::DeviceProfile;
+
+    on_both!(profiles_round_trip_and_every_change_is_audited);
+
+    async fn profiles_round_trip_and_every_change_is_audited(s: &dyn Store) {
+        assert!(s.device_profiles().await.expect("lists").is_empty());
+        let full = DeviceProfile {
+            id: 0,
+            name: "stock X1".into(),
+            man: Some("Acme*".into()),
+            models: vec!["X1".into(), "X1-*".into()],
+            fumo_root: Some("./FwUpdate/stock".into()),
+            scomo_root: Some("./Vendor/SCOMO".into()),
+            encoding: Some(DmEncoding::Wbxml),
+            auth_scheme: Some(Scheme::Md5),
+            max_msg_size: Some(4096),
+            hold_secs: Some(8),
+        };
+        let bare = DeviceProfile { name: "any Y".into(), models: vec!["Y*".into()], ..Default::default() };
+        let a = s.add_profile(&full, "cli:ann", 10).await.expect("adds");
+        let b = s.add_profile(&bare, "token:1 (ci)", 11).await.expect("adds");
+        let got = s.device_profiles().await.expect("lists");
+        assert_eq!(got, [DeviceProfile { id: a, ..full.clone() }, DeviceProfile { id: b, ..bare.clone() }]);
+
+        let changed = DeviceProfile { id: b, hold_secs: Some(5), encoding: Some(DmEncoding::Xml), ..bare.clone() };
+        assert!(s.update_profile(&changed, "token:1 (ci)", 12).await.expect("updates"));
+        assert!(!s.update_profile(&DeviceProfile { id: 999, ..bare }, "x", 13).await.expect("q"), "no such profile");
+        assert_eq!(s.device_profiles().await.expect("lists")[1], changed);
+
+        assert!(s.delete_profile(a, "cli:ann", 14).await.expect("deletes"));
+        assert!(!s.delete_profile(a, "cli:ann", 15).await.expect("q"), "deleted once");
+        assert_eq!(s.device_profiles().await.expect("lists"), [changed]);
+
+        let log = s.audit_log(10).await.expect("reads");
+        let got: Vec<_> = log.iter().map(|e| (e.action.as_str(), e.target.clone(), e.at)).collect();
+        assert_eq!(
+            got,
+            [
+                ("profile.delete", a.to_string(), 14),
+                ("profile.update", b.to_string(), 12),
+                ("profile.add", b.to_string(), 11),
+                ("profile.add", a.to_string(), 10),
+            ],
+            "refused changes are not audited"
+        );
+        assert_eq!(log[3].detail["fumo_root"], "./FwUpdate/stock");
+        assert_eq!(log[1].detail["hold_secs"], 5);
+    }
+}
