@@ -318,10 +318,12 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Ve
         Ok(v) => v,
         Err(e) => return refusal(x, msg, StatusCode::UNAUTHORIZED, &e),
     };
-    let (session, pkg2) = match ServerSession::accept_portal(msg, &verified, &st.cfg.dm_uri, x.enc, fresh()?) {
-        Ok(opened) => opened,
-        Err(e) => return refusal(x, msg, e.status(), &e),
-    };
+    let profile = profile_of(st, msg).await?;
+    let (session, pkg2) =
+        match ServerSession::accept_portal(msg, &verified, &st.cfg.dm_uri, x.enc, fresh()?, profile.as_ref()) {
+            Ok(opened) => opened,
+            Err(e) => return refusal(x, msg, e.status(), &e),
+        };
     let claims = verified.claims();
     if st.cfg.dm_same_network && !claims.same_network(client) {
         return refusal(
@@ -416,7 +418,15 @@ async fn open_stock(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Vec<
             );
         }
     };
-    let (session, pkg2) = match ServerSession::accept_stock(msg, trigger.sid.clone(), &st.cfg.dm_uri, x.enc, fresh()?) {
+    let profile = profile_of(st, msg).await?;
+    let (session, pkg2) = match ServerSession::accept_stock(
+        msg,
+        trigger.sid.clone(),
+        &st.cfg.dm_uri,
+        x.enc,
+        fresh()?,
+        profile.as_ref(),
+    ) {
         Ok(opened) => opened,
         Err(e) => return refusal(x, msg, e.status(), &e),
     };
@@ -610,7 +620,9 @@ impl Held {
     /// Waits up to `hold_secs` for the user's choice and decides package 4. Only the wait
     /// itself stays in this future; each look at the portal session is boxed and freed.
     async fn wait_for_choice(&mut self, st: &AppState) -> Result<SyncMl, AppError> {
-        let deadline = Instant::now() + std::time::Duration::from_secs(st.cfg.hold_secs);
+        // The device's profile may hold it shorter (its client times out sooner).
+        let hold = self.point.session.hold_secs.map_or(st.cfg.hold_secs, |h| h.min(st.cfg.hold_secs));
+        let deadline = Instant::now() + std::time::Duration::from_secs(hold);
         let point = &mut self.point;
         loop {
             let known = point.portal.take().map(|known| *known);
@@ -634,6 +646,13 @@ impl Held {
             seal.sealed.as_deref().and_then(|(device, _, proved)| device.auth.hmac(proved, &device.account, &bytes));
         Ok(dm_response(answer_type, bytes, hmac))
     }
+}
+
+/// The profile of the device opening a portal session with `msg` (by its DevInfo), if any.
+async fn profile_of(st: &AppState, msg: &SyncMl) -> Result<Option<portaldm_shared::profile::DeviceProfile>, AppError> {
+    let profiles = st.store.device_profiles().await?;
+    let device = ServerSession::devinfo_of(msg);
+    Ok(portaldm_shared::profile::matching(&profiles, &device).cloned())
 }
 
 /// A new session's continuation secret.

@@ -509,3 +509,31 @@ fn a_stock_handset_without_a_fumo_node_is_offered_no_firmware() {
         logs.iter().flat_map(|l| &l.exchanges).flat_map(|e| e.received.cmds.iter().map(|c| c.kind.as_str())).collect();
     assert!(!asked.iter().any(|k| ["Replace", "Add", "Exec"].contains(k)), "nothing written: {asked:?}\n{t}");
 }
+
+/// A device profile naming the handset's FUMO node spares the search: package 2 lists no
+/// tree, and the firmware still goes to the handset's own node.
+#[test]
+fn a_device_profile_names_the_fumo_node_and_nothing_is_searched() {
+    let sys = System::start(Options { origin_extra: "stock_settle_ms = 200\n", ..Options::default() });
+    let added = sys
+        .origin_cmd(&[
+            "profile",
+            "add",
+            "--name",
+            "stock",
+            "--models",
+            "PDM-Phone-*",
+            "--fumo-root",
+            "./FwUpdate/stock",
+        ])
+        .output()
+        .expect("profile add");
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let phone = stock_demo_phone(&sys);
+    let (phone, logs, end) = stock_portal_flow(&sys, phone, SessionIdStyle::UpperHex);
+    let t = transcript(&logs);
+    assert_eq!(end["state"], "done", "{end}\n{t}");
+    assert!(!t.contains("<LocURI>.</LocURI>"), "no tree listed: {t}");
+    assert!(t.contains("<LocURI>./FwUpdate/stock/DownloadAndUpdate</LocURI>"), "{t}");
+    assert_eq!(phone.downloads.last().map(|d| d.result), Some(200));
+}

@@ -59,7 +59,8 @@ fn messages() -> Vec<(&'static str, SyncMl)> {
     let pkg1 = client.first_message();
     let verified = verifier.verify(token_of(&pkg1).expect("token"), now()).expect("verifies");
     let (mut server, pkg2) =
-        ServerSession::accept_portal(&pkg1, &verified, "http://srv/dm", DmEncoding::Wbxml, cont()).expect("accepts");
+        ServerSession::accept_portal(&pkg1, &verified, "http://srv/dm", DmEncoding::Wbxml, cont(), None)
+            .expect("accepts");
     let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
     assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
     let hold = server.poll_hold().expect("hold");

@@ -117,7 +117,9 @@ fn session(sid: &str) -> ServerSession {
     let v = TokenVerifier::new(&[seed.ed25519_public()], "o", "s")
         .verify(&token, portaldm_shared::time::UnixMillis(1000))
         .expect("verifies");
-    ServerSession::accept_portal(&pkg1, &v, "u", portaldm_shared::media::DmEncoding::Xml, cont()).expect("accepts").0
+    ServerSession::accept_portal(&pkg1, &v, "u", portaldm_shared::media::DmEncoding::Xml, cont(), None)
+        .expect("accepts")
+        .0
 }
 
 fn delivery(correlator: &str) -> FumoDelivery {

@@ -18,6 +18,7 @@ use crate::auth::server::MAX_TRIES;
 use crate::device::{DEVDETAIL, DEVINFO, DeviceDetails};
 use crate::fumo::{DeliveryKind, FumoDelivery};
 use crate::media::DmEncoding;
+use crate::profile::DeviceProfile;
 use crate::syncml::codes::{AlertCode, SESSION_TOKEN_TYPE, StatusCode};
 use crate::syncml::{Alert, Command, Item, ItemCommand, Meta, Status, SyncHdr, SyncMl};
 use crate::token::TokenVerified;
@@ -155,6 +156,10 @@ pub struct ServerSession {
     /// The search for the device's FUMO node, while it goes on (portal sessions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     discovery: Option<Discovery>,
+    /// How long this device's package 4 may be held (its profile's hold), when not the
+    /// server's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_secs: Option<u64>,
 }
 
 impl ServerSession {
@@ -165,13 +170,14 @@ impl ServerSession {
         server_uri: &str,
         wire: DmEncoding,
         continuation: Continuation,
+        profile: Option<&DeviceProfile>,
     ) -> Result<(Self, SyncMl), ProtocolError> {
         check_version(&msg.hdr)?;
         let claims = token.claims();
         if !msg.hdr.session_id.eq_ignore_ascii_case(&format!("{:X}", claims.nsid)) {
             return Err(ProtocolError::TokenMismatch("SessionID is not the trigger's session id"));
         }
-        Self::accept_server_initiated(msg, claims.sid.clone(), server_uri, wire, continuation)
+        Self::accept_server_initiated(msg, claims.sid.clone(), server_uri, wire, continuation, profile)
     }
 
     /// Opens a stock client's portal session (Alert 1200 with no token), bound to the portal
@@ -182,9 +188,10 @@ impl ServerSession {
         server_uri: &str,
         wire: DmEncoding,
         continuation: Continuation,
+        profile: Option<&DeviceProfile>,
     ) -> Result<(Self, SyncMl), ProtocolError> {
         check_version(&msg.hdr)?;
-        Self::accept_server_initiated(msg, portal_sid, server_uri, wire, continuation)
+        Self::accept_server_initiated(msg, portal_sid, server_uri, wire, continuation, profile)
     }
 
     /// Whether `msg` could open a stock client's portal session ([`ServerSession::accept_stock`]),
@@ -194,17 +201,35 @@ impl ServerSession {
         Self::server_initiated_device(msg).map(|_| ())
     }
 
-    /// A portal session from a server-initiated package 1 (Alert 1200, DevInfo).
+    /// A portal session from a server-initiated package 1 (Alert 1200, DevInfo), for a device
+    /// of `profile`: where it says the FUMO node is, nothing is looked for.
     fn accept_server_initiated(
         msg: &SyncMl,
         portal_sid: String,
         server_uri: &str,
         wire: DmEncoding,
         continuation: Continuation,
+        profile: Option<&DeviceProfile>,
     ) -> Result<(Self, SyncMl), ProtocolError> {
-        let device = Self::server_initiated_device(msg)?;
-        let s = Self::opened(msg, portal_sid, Kind::Portal, false, device, server_uri, wire, continuation);
-        Ok(s.open_with_get(msg))
+        let mut device = Self::server_initiated_device(msg)?;
+        let known = profile.and_then(DeviceProfile::fumo_place);
+        if let Some(place) = &known {
+            device.fumo = place.clone();
+        }
+        let mut s = Self::opened(msg, portal_sid, Kind::Portal, false, device, server_uri, wire, continuation);
+        s.hold_secs = profile.and_then(|p| p.hold_secs);
+        Ok(s.open_with_get(msg, known.is_none()))
+    }
+
+    /// The DevInfo a package 1 carries (for choosing the device's profile before it opens).
+    pub fn devinfo_of(msg: &SyncMl) -> DeviceDetails {
+        let mut device = DeviceDetails::default();
+        for c in &msg.body.commands {
+            if let Command::Replace(r) = c {
+                device.absorb(&r.items);
+            }
+        }
+        device
     }
 
     /// The device a server-initiated package 1 describes, if it is one (Alert 1200, its DevId
@@ -258,7 +283,7 @@ impl ServerSession {
             return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
         }
         let s = Self::opened(msg, String::new(), Kind::CheckIn, wants_update, device, server_uri, wire, continuation);
-        Ok(s.open_with_get(msg))
+        Ok(s.open_with_get(msg, false))
     }
 
     /// Answers a report session (`cmds`: its statuses, numbered from 1) with the order to
@@ -328,19 +353,20 @@ impl ServerSession {
             continuation,
             opening: opening_digest(msg),
             discovery: None,
+            hold_secs: None,
         }
     }
 
     /// Package 2: 212 for the header, statuses, and a Get of the DevDetail leaves; a portal
     /// session also starts looking for the device's FUMO node (a Get of the root, in a command
     /// of its own: a device that refuses it still answers the DevDetail one).
-    fn open_with_get(mut self, msg: &SyncMl) -> (Self, SyncMl) {
+    fn open_with_get(mut self, msg: &SyncMl, discover: bool) -> (Self, SyncMl) {
         let mut ids = CmdIds::default();
         let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::AUTH_ACCEPTED))];
         cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
         let items = DEVDETAIL.iter().map(|u| Item::target_data(u, Meta::default(), None)).collect();
         cmds.push(Command::Get(ItemCommand { cmd_id: ids.next(), items, ..ItemCommand::default() }));
-        if self.kind == Kind::Portal {
+        if self.kind == Kind::Portal && discover {
             let (search, ask) = Discovery::start();
             self.discovery = Some(search);
             cmds.push(get_nodes(&ask, ids.next()));

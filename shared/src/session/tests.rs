@@ -86,7 +86,8 @@ fn open() -> (ClientSession, ServerSession, SyncMl) {
     let pkg1 = wire(&client.first_message());
     let verified: TokenVerified = v.verify(token_of(&pkg1).expect("token alert"), NOW).expect("verifies");
     let (server, pkg2) =
-        ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm", DmEncoding::Xml, cont()).expect("accepts");
+        ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm", DmEncoding::Xml, cont(), None)
+            .expect("accepts");
     (client, server, wire(&pkg2))
 }
 
@@ -209,7 +210,8 @@ fn a_message_1_reusing_the_session_id_of_a_live_session_opens_a_new_one() {
     let pkg1 = wire(&client.first_message());
     let verified: TokenVerified = v.verify(token_of(&pkg1).expect("token alert"), NOW).expect("verifies");
     let (mut server, pkg2) =
-        ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm", DmEncoding::Xml, cont()).expect("accepts");
+        ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm", DmEncoding::Xml, cont(), None)
+            .expect("accepts");
     // Still at its first message: the same message 1 is that message repeated, another is not.
     assert!(server.continued_by(&pkg1, 1_000), "a repeated message 1");
     let mut other = pkg1.clone();
@@ -266,7 +268,7 @@ fn refuses_a_token_for_another_trigger() {
     let pkg1 = wire(&client.first_message());
     let verified = v.verify(token_of(&pkg1).expect("token"), NOW).expect("verifies");
     assert!(matches!(
-        ServerSession::accept_portal(&pkg1, &verified, "s", DmEncoding::Xml, cont()),
+        ServerSession::accept_portal(&pkg1, &verified, "s", DmEncoding::Xml, cont(), None),
         Err(ProtocolError::TokenMismatch(_))
     ));
 }
