@@ -84,24 +84,43 @@ macro_rules! store_impl {
             Ok(())
         }
 
+        /// A token-opened session takes over the row its browser registered, if still waiting.
+        const OPEN_WAITING: &str = "ON CONFLICT (sid) DO UPDATE SET dev_id = excluded.dev_id, state = excluded.state, \
+             device = excluded.device, expires_at = excluded.expires_at, updated_at = excluded.updated_at, \
+             place = excluded.place WHERE portal_sessions.state = 'waiting'";
+
         async fn create_portal_on(c: &mut $conn, p: &PortalRecord, now: i64) -> StoreResult<()> {
-            sqlx::query(
-                "INSERT INTO portal_sessions (sid, bnd, nsid, dev_id, state, device, expires_at, created_at, updated_at, place) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(&p.sid)
-            .bind(&p.bnd)
-            .bind(i64::from(p.nsid))
-            .bind(&p.dev_id)
-            .bind(p.state.as_str())
-            .bind(json(&p.device)?)
-            .bind(p.expires_at)
-            .bind(now)
-            .bind(now)
-            .bind(json(&p.place)?)
-            .execute(&mut *c)
-            .await?;
-            Ok(())
+            insert_portal_on(c, p, "{}", "", now).await.map(|_| ())
+        }
+
+        /// Inserts the portal session `p` (with `live_trigger`, JSON, for a registered
+        /// trigger), `on_conflict` deciding what an existing row gets; whether a row changed.
+        async fn insert_portal_on(
+            c: &mut $conn,
+            p: &PortalRecord,
+            live_trigger: &str,
+            on_conflict: &'static str,
+            now: i64,
+        ) -> StoreResult<bool> {
+            let sql = format!(
+                "INSERT INTO portal_sessions (sid, bnd, nsid, dev_id, state, device, expires_at, created_at, updated_at, \
+                 place, live_trigger) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) {on_conflict}"
+            );
+            let done = sqlx::query(&sql)
+                .bind(&p.sid)
+                .bind(&p.bnd)
+                .bind(i64::from(p.nsid))
+                .bind(&p.dev_id)
+                .bind(p.state.as_str())
+                .bind(json(&p.device)?)
+                .bind(p.expires_at)
+                .bind(now)
+                .bind(now)
+                .bind(json(&p.place)?)
+                .bind(live_trigger)
+                .execute(&mut *c)
+                .await?;
+            Ok(done.rows_affected() == 1)
         }
 
         async fn save_dm_on(c: &mut $conn, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()> {
@@ -137,26 +156,8 @@ macro_rules! store_impl {
                 }
                 upsert_device_on(&mut tx, &session.device, now).await?;
                 // The browser may have registered the trigger already (it waits for the phone).
-                let opened = sqlx::query(
-                    "INSERT INTO portal_sessions (sid, bnd, nsid, dev_id, state, device, expires_at, created_at, updated_at, place) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                     ON CONFLICT (sid) DO UPDATE SET dev_id = excluded.dev_id, state = excluded.state, \
-                     device = excluded.device, expires_at = excluded.expires_at, updated_at = excluded.updated_at, \
-                     place = excluded.place WHERE portal_sessions.state = 'waiting'",
-                )
-                .bind(&portal.sid)
-                .bind(&portal.bnd)
-                .bind(i64::from(portal.nsid))
-                .bind(&portal.dev_id)
-                .bind(portal.state.as_str())
-                .bind(json(&portal.device)?)
-                .bind(portal.expires_at)
-                .bind(now)
-                .bind(now)
-                .bind(json(&portal.place)?)
-                .execute(&mut *tx)
-                .await?;
-                if opened.rows_affected() != 1 {
+                let opened = insert_portal_on(&mut tx, portal, "{}", OPEN_WAITING, now).await?;
+                if !opened {
                     return Ok(false); // dropped: rolled back
                 }
                 save_dm_on(&mut tx, session, reply, now).await?;
@@ -170,23 +171,8 @@ macro_rules! store_impl {
                 trigger: &portaldm_shared::stock::LiveTrigger,
                 now: i64,
             ) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO portal_sessions (sid, bnd, nsid, dev_id, state, device, expires_at, created_at, updated_at, place, live_trigger) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (sid) DO NOTHING",
-                )
-                .bind(&p.sid)
-                .bind(&p.bnd)
-                .bind(i64::from(p.nsid))
-                .bind(&p.dev_id)
-                .bind(p.state.as_str())
-                .bind(json(&p.device)?)
-                .bind(p.expires_at)
-                .bind(now)
-                .bind(now)
-                .bind(json(&p.place)?)
-                .bind(json(trigger)?)
-                .execute(&self.writer)
-                .await?;
+                let mut c = self.writer.acquire().await?;
+                insert_portal_on(&mut c, p, &json(trigger)?, "ON CONFLICT (sid) DO NOTHING", now).await?;
                 Ok(())
             }
 
