@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/tool-versions.sh
 
 secs=${FUZZ_SECS:-60}
-targets=${FUZZ_TARGETS:-"syncml_xml syncml_wbxml pkg0 hmac_header"}
+targets=${FUZZ_TARGETS:-"syncml_xml syncml_wbxml pkg0 hmac_header http1_head"}
 
 rustup toolchain list | grep -q '^nightly' || { echo "fuzz: needs the nightly toolchain (rustup toolchain install nightly)" >&2; exit 1; }
 if [ "$("$CARGO_FUZZ_BIN" --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
@@ -19,7 +19,10 @@ fi
 for t in $targets; do
   mkdir -p "fuzz/corpus/$t"
   seeds=()
-  case $t in syncml_*) seeds=(shared/fixtures/vectors) ;; esac
+  case $t in
+    syncml_*) seeds=(shared/fixtures/vectors) ;;
+    http1_head) seeds=(fuzz/seeds/http1_head) ;;
+  esac
   echo "fuzz: $t for ${secs}s"
   # -rss_limit_mb and -timeout turn runaway memory or time on one input into findings too.
   PATH="$(dirname "$CARGO_FUZZ_BIN"):$PATH" cargo +nightly fuzz run --fuzz-dir fuzz "$t" "fuzz/corpus/$t" "${seeds[@]}" -- \

@@ -34,6 +34,8 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
+use portaldm_shared::http1;
+
 use crate::app::App;
 
 /// The longest request head read here, hyper's smallest buffer (a longer one goes to hyper,
@@ -42,9 +44,6 @@ pub const MAX_HEAD: usize = 8192;
 
 /// How long a client may take to send a request's headers (slowloris), here and in hyper.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Headers a DM message may carry to be read here; more go to hyper.
-const MAX_HEADERS: usize = 32;
 
 /// What a connection past the cap is told before it is closed.
 const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\n\
@@ -288,63 +287,37 @@ struct RequestHead {
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-/// Parses a request head, and says whether the request is served here.
+/// Parses a request head, and says whether the request is served here. The framing is
+/// decided in `shared::http1` (fuzzed there); this adds the route and owns the parts.
 fn parse_head(buf: &[u8], max_body: usize) -> Head {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Head::Partial,
-        Err(_) => return Head::Other,
+    let framed = match http1::frame(buf, max_body) {
+        http1::Head::Framed(f) => f,
+        http1::Head::Partial => return Head::Partial,
+        http1::Head::Other => return Head::Other,
     };
-    let (Some(method), Some(target), Some(1)) = (req.method, req.path, req.version) else {
-        return Head::Other;
-    };
-    let Ok(target) = target.parse::<Uri>() else { return Head::Other };
-    let method = match method {
-        "POST" => Method::POST,
-        "GET" => Method::GET,
-        _ => return Head::Other,
+    let Ok(target) = framed.target.parse::<Uri>() else { return Head::Other };
+    let method = match framed.method {
+        http1::Method::Post => Method::POST,
+        http1::Method::Get => Method::GET,
     };
     if !served_here(&method, target.path()) {
         return Head::Other;
     }
-    let mut content_length = None;
-    let mut keep_alive = true;
-    let mut owned = Vec::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
-        let name = h.name;
-        if name.eq_ignore_ascii_case("transfer-encoding")
-            || name.eq_ignore_ascii_case("expect")
-            || name.eq_ignore_ascii_case("upgrade")
-        {
-            return Head::Other;
-        }
-        if name.eq_ignore_ascii_case("content-length") {
-            let n =
-                std::str::from_utf8(h.value).ok().filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
-            match (content_length, n.and_then(|v| v.parse::<usize>().ok())) {
-                (None, Some(n)) if n <= max_body => content_length = Some(n),
-                _ => return Head::Other,
-            }
-        }
-        if name.eq_ignore_ascii_case("connection")
-            && h.value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-        {
-            keep_alive = false;
-        }
-        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(h.value)) {
-            (Ok(n), Ok(v)) => owned.push((n, v)),
+    let mut headers = Vec::with_capacity(framed.headers.len());
+    for (name, value) in framed.headers {
+        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value)) {
+            (Ok(n), Ok(v)) => headers.push((n, v)),
             _ => return Head::Other,
         }
     }
-    // A POST says how long its body is (chunked ones are hyper's); a GET has none.
-    let content_length = match (content_length, &method) {
-        (Some(n), _) => n,
-        (None, &Method::GET) => 0,
-        (None, _) => return Head::Other,
-    };
-    Head::Here(RequestHead { method, len, content_length, keep_alive, target, headers: owned })
+    Head::Here(RequestHead {
+        method,
+        len: framed.head_len,
+        content_length: framed.content_length,
+        keep_alive: framed.keep_alive,
+        target,
+        headers,
+    })
 }
 
 /// The routes read here: DM messages, the portal's pages and calls (answers of a few KiB),

@@ -15,6 +15,7 @@ pub mod device;
 pub mod edgeauth;
 pub mod fumo;
 pub mod fwver;
+pub mod http1;
 pub mod job;
 pub mod keys;
 pub mod media;
