@@ -488,6 +488,8 @@ async fn open_report(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppError
     // A report proves itself by its correlators (or the device's credentials): until one
     // names a delivery to this device, nothing it says is written.
     let mut verified = proved.is_some();
+    // Whether the device's details were written with a result already.
+    let mut written = false;
     for r in &opening.results {
         if let Some(next) = r.update_order() {
             // The first of two steps is done; not an outcome. Order the Update while the
@@ -501,7 +503,10 @@ async fn open_report(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppError
             }
             continue;
         }
-        let outcome = st.store.record_result(&opening.device.dev_id, &r.correlator, r.code, now).await?;
+        // The device's details go with the first result that names a delivery to it.
+        let device = (!verified).then_some(&opening.device);
+        let outcome = st.store.record_result(&opening.device.dev_id, &r.correlator, r.code, device, now).await?;
+        written |= device.is_some() && outcome != RecordOutcome::Unknown;
         if outcome == RecordOutcome::Recorded {
             crate::metrics::result(r.code.0);
         }
@@ -512,7 +517,7 @@ async fn open_report(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppError
             RecordOutcome::Unknown => StatusCode::NOT_FOUND,
         });
     }
-    if verified {
+    if verified && !written {
         st.store.upsert_device(&opening.device, now).await?;
     }
     if let Some(order) = order {
@@ -543,6 +548,8 @@ async fn continue_session(
         Ok(step) => step,
         Err(e) => return refusal(x, msg, e.status(), &e).map(Flow::Reply),
     };
+    // Whether the device's details are written with the session (one transaction).
+    let mut with_device = false;
     let reply = match step {
         Step::Repeat => {
             return last_reply
@@ -555,18 +562,15 @@ async fn continue_session(
             let wake = st.wake.register(&session.portal_sid);
             let mut portal = st.store.portal(&session.portal_sid).await?;
             if let Some(p) = portal.as_mut().filter(|p| p.state == PortalState::Connecting) {
-                st.store.upsert_device(&session.device, now_ms()).await?;
-                // Before any offer is listed, the browser's user confirms the phone is theirs.
-                st.store
-                    .set_portal_state(&session.portal_sid, PortalState::Identified, &session.device, now_ms())
-                    .await?;
+                // Before any offer is listed, the browser's user confirms the phone is theirs;
+                // the phone is seen now (one transaction with its details).
+                st.store.phone_identified(&session.portal_sid, &session.device, now_ms()).await?;
                 (p.state, p.device) = (PortalState::Identified, session.device.clone());
                 let packages = st.store.packages().await?;
                 let offers = portaldm_shared::catalog::offers(&packages, &session.device, &p.place, &[]);
                 crate::metrics::offers_shown(offers.len());
-            }
-            // The phone is here (package 3, or its Alert 1222 after a held package 4).
-            if portal.as_ref().is_some_and(|p| p.state.is_undecided()) {
+            } else if portal.as_ref().is_some_and(|p| p.state.is_undecided()) {
+                // The phone is here again (its Alert 1222 after a held package 4).
                 st.store.phone_seen(&session.portal_sid, now_ms()).await?;
             }
             // The hold starts from what was just read: one read of the portal session less.
@@ -584,7 +588,8 @@ async fn continue_session(
             }
         }
         Step::CheckedIn(reply) => {
-            st.store.upsert_device(&session.device, now_ms()).await?;
+            // The details are written with the session, below.
+            with_device = true;
             tracing::info!(dev_id = %Quoted(&session.device.dev_id), "device checked in");
             reply
         }
@@ -602,7 +607,7 @@ async fn continue_session(
                     _ if session.kind == Kind::Report => ResultCode::UPDATE_FAILED,
                     _ => ResultCode::of_refused_delivery(status),
                 };
-                let outcome = st.store.record_result(&session.device.dev_id, &correlator, code, now_ms()).await?;
+                let outcome = st.store.record_result(&session.device.dev_id, &correlator, code, None, now_ms()).await?;
                 if outcome == RecordOutcome::Recorded {
                     crate::metrics::result(code.0);
                 }
@@ -612,7 +617,11 @@ async fn continue_session(
         }
     };
     let bytes = x.encode(&reply)?;
-    st.store.save_dm_session(&session, &bytes, now_ms()).await?;
+    if with_device {
+        st.store.save_dm_session_and_device(&session, &bytes, &session.device, now_ms()).await?;
+    } else {
+        st.store.save_dm_session(&session, &bytes, now_ms()).await?;
+    }
     Ok(Flow::Reply(bytes))
 }
 

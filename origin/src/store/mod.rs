@@ -353,6 +353,17 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<()>;
     /// Records that the phone's DM session answered at `now` while the user decides.
     async fn phone_seen(&self, sid: &str, now: i64) -> StoreResult<()>;
+    /// The phone reached its choice point for the first time: its details go to the registry
+    /// and the portal session becomes `identified`, seen now, in one transaction.
+    async fn phone_identified(&self, sid: &str, device: &DeviceDetails, now: i64) -> StoreResult<()>;
+    /// Writes a DM session and its last answer with the device's details, in one transaction.
+    async fn save_dm_session_and_device(
+        &self,
+        s: &ServerSession,
+        last_reply: &[u8],
+        device: &DeviceDetails,
+        now: i64,
+    ) -> StoreResult<()>;
     /// Records the browser's user's answer to "is this your phone?" if the session is still
     /// asking: choosing (`mine`) or ended; false when it was not asking.
     async fn identify(&self, sid: &str, mine: bool, now: i64) -> StoreResult<bool>;
@@ -363,12 +374,15 @@ pub trait Store: Send + Sync {
     /// Whether the delivery `correlator` to `dev_id` still waits for its outcome: `None` when
     /// there is no such delivery.
     async fn awaits_result(&self, dev_id: &str, correlator: &str) -> StoreResult<Option<bool>>;
-    /// Records a result once.
+    /// Records a result once; with `device`, its details too in the same transaction when
+    /// the correlator names a delivery to it (not for an unknown one: nothing unverified is
+    /// written).
     async fn record_result(
         &self,
         dev_id: &str,
         correlator: &str,
         code: ResultCode,
+        device: Option<&DeviceDetails>,
         now: i64,
     ) -> StoreResult<RecordOutcome>;
     /// What a DM message needs first, in one read: its device's account (if any) and the

@@ -341,6 +341,7 @@ macro_rules! store_impl {
                 dev_id: &str,
                 correlator: &str,
                 code: ResultCode,
+                device: Option<&DeviceDetails>,
                 now: i64,
             ) -> StoreResult<RecordOutcome> {
                 let mut tx = self.begin().await?;
@@ -354,6 +355,9 @@ macro_rules! store_impl {
                 };
                 let sid: String = portal.try_get("sid")?;
                 let package_id: Option<i64> = portal.try_get("package_id")?;
+                if let Some(device) = device {
+                    upsert_device_on(&mut tx, device, now).await?;
+                }
                 let inserted = sqlx::query(
                     "INSERT INTO results (correlator, dev_id, portal_sid, package_id, code, recorded_at) VALUES ($1, $2, $3, $4, $5, $6) \
                      ON CONFLICT (correlator) DO NOTHING",
@@ -816,6 +820,37 @@ macro_rules! store_impl {
                 let rows =
                     sqlx::query("SELECT state, COUNT(*) FROM portal_sessions GROUP BY state").fetch_all(&self.pool).await?;
                 Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
+            }
+
+            async fn phone_identified(&self, sid: &str, device: &DeviceDetails, now: i64) -> StoreResult<()> {
+                let mut tx = self.begin().await?;
+                upsert_device_on(&mut tx, device, now).await?;
+                sqlx::query(
+                    "UPDATE portal_sessions SET state = $1, device = $2, phone_seen_at = $3, updated_at = $4 WHERE sid = $5",
+                )
+                .bind(PortalState::Identified.as_str())
+                .bind(json(device)?)
+                .bind(now)
+                .bind(now)
+                .bind(sid)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn save_dm_session_and_device(
+                &self,
+                s: &ServerSession,
+                last_reply: &[u8],
+                device: &DeviceDetails,
+                now: i64,
+            ) -> StoreResult<()> {
+                let mut tx = self.begin().await?;
+                upsert_device_on(&mut tx, device, now).await?;
+                save_dm_on(&mut tx, s, last_reply, now).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn phone_seen(&self, sid: &str, now: i64) -> StoreResult<()> {

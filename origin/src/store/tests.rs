@@ -54,6 +54,8 @@ on_both!(
     a_token_opens_one_session_only,
     a_choice_is_taken_once_and_only_while_choosing,
     results_are_recorded_once_for_the_right_device,
+    a_phone_at_its_choice_point_is_identified_seen_and_registered_at_once,
+    a_verified_result_writes_its_device_with_it,
     packages_round_trip_and_blobs_are_known,
     a_revoked_package_is_gone,
     device_accounts_keep_their_nonces_until_replaced,
@@ -163,17 +165,46 @@ async fn a_choice_is_taken_once_and_only_while_choosing(s: &dyn Store) {
     assert_eq!(p.delivery, Some(delivery("c1")));
 }
 
+async fn a_phone_at_its_choice_point_is_identified_seen_and_registered_at_once(s: &dyn Store) {
+    assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
+    let full = DeviceDetails { fw_v: Some("2.0".into()), ..device() };
+    s.phone_identified("a", &full, 5).await.expect("identified");
+    let p = s.portal("a").await.expect("reads").expect("there");
+    assert_eq!((p.state, p.phone_seen_at, p.device.fw_v.as_deref()), (PortalState::Identified, 5, Some("2.0")));
+    let d = s.device("IMEI:1").await.expect("device").expect("registered");
+    assert_eq!(d.details.fw_v.as_deref(), Some("2.0"));
+}
+
+async fn a_verified_result_writes_its_device_with_it(s: &dyn Store) {
+    assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
+    s.set_portal_state("a", PortalState::Choosing, &device(), 2).await.expect("state");
+    assert!(s.select("a", 1, &delivery("c1"), 3).await.expect("select"));
+    let after = DeviceDetails { fw_v: Some("3.0".into()), ..device() };
+    assert_eq!(
+        s.record_result("IMEI:1", "c1", ResultCode(200), Some(&after), 4).await.expect("r"),
+        RecordOutcome::Recorded
+    );
+    let d = s.device("IMEI:1").await.expect("device").expect("registered");
+    assert_eq!(d.details.fw_v.as_deref(), Some("3.0"));
+}
+
 async fn results_are_recorded_once_for_the_right_device(s: &dyn Store) {
     assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
     s.set_portal_state("a", PortalState::Choosing, &device(), 2).await.expect("state");
     assert!(s.select("a", 1, &delivery("c1"), 3).await.expect("select"));
     assert_eq!(s.awaits_result("IMEI:1", "c1").await.expect("r"), Some(true));
     assert_eq!(s.awaits_result("IMEI:2", "c1").await.expect("r"), None);
-    assert_eq!(s.record_result("IMEI:2", "c1", ResultCode(200), 4).await.expect("r"), RecordOutcome::Unknown);
-    assert_eq!(s.record_result("IMEI:1", "nope", ResultCode(200), 4).await.expect("r"), RecordOutcome::Unknown);
-    assert_eq!(s.record_result("IMEI:1", "c1", ResultCode(410), 5).await.expect("r"), RecordOutcome::Recorded);
+    // A report naming no delivery to its device writes nothing, not even the device.
+    let stranger = DeviceDetails { dev_id: "IMEI:2".into(), ..device() };
+    assert_eq!(
+        s.record_result("IMEI:2", "c1", ResultCode(200), Some(&stranger), 4).await.expect("r"),
+        RecordOutcome::Unknown
+    );
+    assert!(s.device("IMEI:2").await.expect("device").is_none(), "an unverified report wrote its device");
+    assert_eq!(s.record_result("IMEI:1", "nope", ResultCode(200), None, 4).await.expect("r"), RecordOutcome::Unknown);
+    assert_eq!(s.record_result("IMEI:1", "c1", ResultCode(410), None, 5).await.expect("r"), RecordOutcome::Recorded);
     assert_eq!(s.awaits_result("IMEI:1", "c1").await.expect("r"), Some(false));
-    assert_eq!(s.record_result("IMEI:1", "c1", ResultCode(200), 6).await.expect("r"), RecordOutcome::Duplicate);
+    assert_eq!(s.record_result("IMEI:1", "c1", ResultCode(200), None, 6).await.expect("r"), RecordOutcome::Duplicate);
     // The client's late Exec status does not overwrite the reported outcome.
     s.delivered("c1", 202, PortalState::Delivered, 7).await.expect("delivered");
     let p = s.portal("a").await.expect("reads").expect("there");
