@@ -6,6 +6,9 @@
 # loopback only, bounded in time. Writes target/bench/dm.txt (and dm.tsv for the summary).
 #   BENCH_SECS  seconds per run (default 10); BENCH_RUNS runs per figure (default 3, median)
 #   BENCH_CONC  concurrent sessions (default 32)
+# The server (origin or bare axum) is pinned to core 0 and the client to core 1 (taskset), so
+# neither steals the other's core; each run line gets the server's and the client's CPU (user +
+# system, from /proc) and both per session.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/tool-versions.sh
@@ -27,25 +30,41 @@ bench=target/release/bench_dm
   echo "# machine: $(nproc) CPU ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB"
   echo "# $runs runs of $secs s each, $conc concurrent sessions; one line per run"
 } > "$report"
-printf 'what\tsessions_per_s\tmessages_per_s\tmsg_p50_ms\tmsg_p99_ms\n' > "$tsv"
+printf 'what\tsessions_per_s\tmessages_per_s\tmsg_p50_ms\tmsg_p99_ms\tserver_ms_per_session\tclient_ms_per_session\n' > "$tsv"
+
+# One run of the client against the server with PID $1 (the rest are the client's arguments):
+# its line, plus the server's CPU over the run and each process's CPU per session.
+measure() {
+  local server=$1 before line after n
+  shift
+  before=$(cpu_ms "$server")
+  line=$(taskset -c 1 "$bench" "$@")
+  after=$(cpu_ms "$server")
+  n=$(grep -o 'sessions=[0-9]*' <<<"$line" | cut -d= -f2)
+  awk -v l="$line" -v s=$((after - before)) -v n="$n" 'BEGIN {
+    match(l, /client_cpu_ms=[0-9]+/); c = substr(l, RSTART + 14, RLENGTH - 14)
+    printf "%s server_cpu_ms=%d server_ms_per_session=%.3f client_ms_per_session=%.3f\n", l, s, s / (n ? n : 1), c / (n ? n : 1) }'
+}
 
 # The median of the runs' values of field $2 (key=value) in lines of file $1.
 median() { grep -o "$2=[0-9.]*" "$1" | cut -d= -f2 | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 summarise() { # $1 = label, $2 = file of run lines
-  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$(median "$2" sessions_per_s)" "$(median "$2" messages_per_s)" \
-    "$(median "$2" msg_p50_ms)" "$(median "$2" msg_p99_ms)" >> "$tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(median "$2" sessions_per_s)" "$(median "$2" messages_per_s)" \
+    "$(median "$2" msg_p50_ms)" "$(median "$2" msg_p99_ms)" "$(median "$2" server_ms_per_session)" \
+    "$(median "$2" client_ms_per_session)" >> "$tsv"
 }
 
 # The floor.
 bp=$(free_port)
-target/release/bare_axum "$bp" > "$out/bare.log" &
+taskset -c 0 target/release/bare_axum "$bp" > "$out/bare.log" &
 pids+=($!)
 wait_up_post() { for _ in $(seq 200); do curl -fs -o /dev/null -X POST "$1" 2>/dev/null && return 0; sleep 0.05; done; exit 1; }
 wait_up_post "http://127.0.0.1:$bp/dm"
 echo "## floor: bare axum" >> "$report"
 : > "$out/bare.runs"
-for _ in $(seq "$runs"); do "$bench" --bare "http://127.0.0.1:$bp" --concurrency "$conc" --secs "$secs" | tee -a "$out/bare.runs" >> "$report"; done
+bare_pid=${pids[-1]}
+for _ in $(seq "$runs"); do measure "$bare_pid" --bare "http://127.0.0.1:$bp" --concurrency "$conc" --secs "$secs" | tee -a "$out/bare.runs" >> "$report"; done
 summarise "bare axum" "$out/bare.runs"
 stop
 
@@ -65,13 +84,14 @@ run_db() { # $1 = sqlite | postgres
     sed -i "s|^database = .*|database = \"${PDM_TEST_POSTGRES%/*}/$name\"|" "$sys/origin.toml"
   fi
   "$origin" -c "$sys/origin.toml" catalog demo >/dev/null
-  RUST_LOG=warn "$origin" -c "$sys/origin.toml" serve >/dev/null 2>"$sys/origin.log" &
+  RUST_LOG=warn taskset -c 0 "$origin" -c "$sys/origin.toml" serve >/dev/null 2>"$sys/origin.log" &
   pids+=($!)
+  local origin_pid=$!
   wait_up "http://127.0.0.1:$op/healthz"
   echo "## DM server on $db" >> "$report"
   : > "$sys.runs"
   for _ in $(seq "$runs"); do
-    "$bench" --origin "http://127.0.0.1:$op" --dir "$sys" --concurrency "$conc" --secs "$secs" 2>>"$sys/bench.log" | tee -a "$sys.runs" >> "$report"
+    measure "$origin_pid" --origin "http://127.0.0.1:$op" --dir "$sys" --concurrency "$conc" --secs "$secs" 2>>"$sys/bench.log" | tee -a "$sys.runs" >> "$report"
   done
   summarise "DM server, $db" "$sys.runs"
   stop

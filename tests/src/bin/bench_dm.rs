@@ -205,6 +205,17 @@ fn session(ctx: &Ctx, i: u64, lat: &mut Histogram<u64>) -> Result<(), String> {
     Ok(())
 }
 
+/// User+system CPU this process has used, in ms, from `/proc/self/stat` (fields 14 and 15;
+/// the kernel's clock tick is 100 Hz on every Linux this runs on).
+fn own_cpu_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks * 10)
+}
+
 fn main() {
     let a = match args() {
         Ok(a) => a,
@@ -259,7 +270,7 @@ fn main() {
     let Ok(t) = totals.lock() else { return };
     let ms = |q: f64| t.2.value_at_quantile(q) as f64 / 1000.0;
     println!(
-        "{} sessions={} failed={} secs={:.1} sessions_per_s={:.1} messages_per_s={:.1} msg_p50_ms={:.2} msg_p99_ms={:.2}",
+        "{} sessions={} failed={} secs={:.1} sessions_per_s={:.1} messages_per_s={:.1} msg_p50_ms={:.2} msg_p99_ms={:.2} client_cpu_ms={}",
         if bare { "bare" } else { "dm" },
         t.0,
         t.1,
@@ -267,6 +278,7 @@ fn main() {
         t.0 as f64 / secs,
         t.2.len() as f64 / secs,
         ms(0.5),
-        ms(0.99)
+        ms(0.99),
+        own_cpu_ms().map_or("unknown".to_owned(), |c| c.to_string())
     );
 }
