@@ -187,7 +187,7 @@ async fn authenticate_and_exchange(
         return Ok(match exchange(&x, msg, client, stored).await? {
             Flow::Reply(answer) => Exchanged::Reply(answer, None),
             Flow::Hold(point) => {
-                let enc = point.session.wire();
+                let enc = point.session.encoding_for(enc);
                 Exchanged::Hold(point, Seal { enc, sealed: None })
             }
         });
@@ -232,11 +232,11 @@ async fn authenticate_and_exchange(
             Exchanged::Reply(answer, hmac)
         }
         (Flow::Hold(point), Some((chal, proved))) => {
-            let enc = point.session.wire();
+            let enc = point.session.encoding_for(enc);
             Exchanged::Hold(point, Seal { enc, sealed: Some(Box::new((device, chal, proved))) })
         }
         (Flow::Hold(point), None) => {
-            let enc = point.session.wire();
+            let enc = point.session.encoding_for(enc);
             Exchanged::Hold(point, Seal { enc, sealed: None })
         }
     })
@@ -375,7 +375,7 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<En
     );
     // The operator is whoever's edge minted the trigger; the country, where it saw the browser.
     portal.place = Place { country: claims.ctry.clone(), operator: Some(claims.iss.clone()) };
-    let bytes = x.encode_in(session.wire(), &pkg2)?;
+    let bytes = x.encode_in(session.encoding_for(x.enc), &pkg2)?;
     // Single use, checked after the cheap checks so garbage cannot burn a token; one
     // transaction, so a crash cannot burn it without opening the session.
     let jti_expires = (claims.exp as i64) * 1000;
@@ -462,7 +462,7 @@ async fn open_stock(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Enco
         Ok(opened) => opened,
         Err(e) => return refusal(x, msg, e.status(), &e).await,
     };
-    let bytes = x.encode_in(session.wire(), &pkg2)?;
+    let bytes = x.encode_in(session.encoding_for(x.enc), &pkg2)?;
     let now = now_ms();
     let expires_at = now + (st.cfg.portal_ttl_secs as i64) * 1000;
     if !st.store.bind_stock(&trigger, &session, &bytes.bytes, expires_at, now).await? {
@@ -577,7 +577,7 @@ async fn continue_session(
     };
     let reply = match step {
         Step::Repeat => {
-            let enc = session.wire();
+            let enc = session.encoding_for(x.enc);
             return last_reply
                 .map(|bytes| Flow::Reply(Encoded { bytes, enc }))
                 .ok_or_else(|| AppError::Internal(anyhow::anyhow!("repeat with no stored answer")));
@@ -644,7 +644,7 @@ async fn continue_session(
             reply
         }
     };
-    let bytes = x.encode_in(session.wire(), &reply)?;
+    let bytes = x.encode_in(session.encoding_for(x.enc), &reply)?;
     st.store.save_dm_session(&session, &bytes.bytes, now_ms()).await?;
     Ok(Flow::Reply(bytes))
 }

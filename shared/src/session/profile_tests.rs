@@ -70,9 +70,14 @@ fn the_profiles_cap_holds_whatever_the_clients_headers_announce() {
 #[test]
 fn the_session_answers_in_the_profiles_encoding_or_the_clients() {
     let p = DeviceProfile { encoding: Some(DmEncoding::Wbxml), ..profile() };
-    assert_eq!(open_with(&p, DmEncoding::Xml).1.wire(), DmEncoding::Wbxml);
-    assert_eq!(open_with(&profile(), DmEncoding::Xml).1.wire(), DmEncoding::Xml);
-    assert_eq!(open_with(&profile(), DmEncoding::Wbxml).1.wire(), DmEncoding::Wbxml);
+    let named = open_with(&p, DmEncoding::Xml).1;
+    assert_eq!(named.encoding_for(DmEncoding::Xml), DmEncoding::Wbxml);
+    // Without one, each answer in its message's encoding (a client may switch mid-session).
+    let own = open_with(&profile(), DmEncoding::Xml).1;
+    assert_eq!(
+        (own.encoding_for(DmEncoding::Xml), own.encoding_for(DmEncoding::Wbxml)),
+        (DmEncoding::Xml, DmEncoding::Wbxml)
+    );
 }
 
 #[test]

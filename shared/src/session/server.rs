@@ -164,6 +164,10 @@ pub struct ServerSession {
     /// announce: `peer` is re-read from each of them, this is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     msg_cap: Option<u64>,
+    /// The encoding its profile names, which every answer goes out in; `None`: each answer
+    /// in the encoding of the message it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    answer_in: Option<DmEncoding>,
 }
 
 impl ServerSession {
@@ -223,16 +227,19 @@ impl ServerSession {
         let search = Discovery::start(fumo.is_some(), scomo.is_some());
         device.fumo = fumo.unwrap_or_default();
         device.scomo = scomo.unwrap_or_default();
-        let wire = profile.and_then(|p| p.encoding).unwrap_or(wire);
+        let answer_in = profile.and_then(|p| p.encoding);
+        let wire = answer_in.unwrap_or(wire);
         let mut s = Self::opened(msg, portal_sid, Kind::Portal, false, device, server_uri, wire, continuation);
+        s.answer_in = answer_in;
         s.hold_secs = profile.and_then(|p| p.hold_secs);
         s.msg_cap = profile.and_then(|p| p.max_msg_size);
         Ok(s.open_with_get(msg, search))
     }
 
-    /// The encoding this session's answers go out in.
-    pub fn wire(&self) -> DmEncoding {
-        self.wire
+    /// The encoding the answer to a message in `request` goes out in: the device profile's,
+    /// when it names one, else the message's own.
+    pub fn encoding_for(&self, request: DmEncoding) -> DmEncoding {
+        self.answer_in.unwrap_or(request)
     }
 
     /// The DevInfo a package 1 carries (for choosing the device's profile before it opens).
@@ -369,6 +376,7 @@ impl ServerSession {
             discovery: None,
             hold_secs: None,
             msg_cap: None,
+            answer_in: None,
         }
     }
 
