@@ -49,6 +49,7 @@ pub fn probe(root: &Path, lang: Option<String>) -> DeviceDetails {
         dev_typ: Some("linux".into()),
         oem: None,
         fumo: Default::default(),
+        scomo: Default::default(),
     }
 }
 

@@ -83,8 +83,6 @@ async fn answer_dm(
     let enc = media::dm_encoding(&content_type).ok_or(AppError::UnsupportedMedia(
         "expected application/vnd.syncml.dm+xml or application/vnd.syncml.dm+wbxml",
     ))?;
-    // Answer in the type and encoding the client used (libdmclient posts the older vnd.syncml+…).
-    let answer_type = content_type.split(';').next().unwrap_or(media::DM_XML).trim().to_ascii_lowercase();
     let msg = match syncml::decode(enc, &body) {
         Ok(msg) => msg,
         Err(e) => {
@@ -93,14 +91,14 @@ async fn answer_dm(
             tracing::info!(dev_id = %Quoted(&hdr.source), error = %e, "DM message body refused");
             let reply = portaldm_shared::session::refuse_undecodable(&hdr, &st.cfg.dm_uri);
             let bytes = syncml::encode(enc, &reply).map_err(|e| AppError::Internal(e.into()))?;
-            return Ok(Answer::Now(dm_response(answer_type, bytes, None)));
+            return Ok(Answer::Now(dm_response(&content_type, Encoded { bytes, enc }, None)));
         }
     };
     let presented = presented.as_deref();
     let peer = Peer { hmac: hmac_header.as_deref(), presented, client: &client };
     Ok(match authenticate_and_exchange(st, enc, &msg, peer, body).await? {
-        Exchanged::Reply(answer, hmac) => Answer::Now(dm_response(answer_type, answer, hmac)),
-        Exchanged::Hold(point, seal) => Answer::Held(Held { point, seal, answer_type }),
+        Exchanged::Reply(answer, hmac) => Answer::Now(dm_response(&content_type, answer, hmac)),
+        Exchanged::Hold(point, seal) => Answer::Held(Held { point, seal, request_type: content_type }),
     })
 }
 
@@ -115,9 +113,18 @@ struct Peer<'a> {
     client: &'a str,
 }
 
-/// The HTTP answer to a DM message: the client's own media type, and the HMAC if sealed so.
-fn dm_response(answer_type: String, answer: Vec<u8>, hmac: Option<String>) -> Response {
-    let mut response = ([(header::CONTENT_TYPE, answer_type)], answer).into_response();
+/// An encoded answer and the encoding it is in (the client's, or its session's: a device
+/// profile may name another).
+struct Encoded {
+    bytes: Vec<u8>,
+    enc: DmEncoding,
+}
+
+/// The HTTP answer to a DM message of type `request_type`: the client's own type family in
+/// the answer's encoding, and the HMAC if sealed so.
+fn dm_response(request_type: &str, answer: Encoded, hmac: Option<String>) -> Response {
+    let answer_type = media::answer_type(request_type, answer.enc);
+    let mut response = ([(header::CONTENT_TYPE, answer_type)], answer.bytes).into_response();
     if let Some(v) = hmac.and_then(|h| HeaderValue::from_str(&h).ok()) {
         response.headers_mut().insert(auth::HMAC_HEADER, v);
     }
@@ -127,7 +134,7 @@ fn dm_response(answer_type: String, answer: Vec<u8>, hmac: Option<String>) -> Re
 /// An exchange's end: the answer (and its `x-syncml-hmac` value), or a hold with the sealing
 /// its answer will need.
 enum Exchanged {
-    Reply(Vec<u8>, Option<String>),
+    Reply(Encoded, Option<String>),
     Hold(Box<HoldPoint>, Seal),
 }
 
@@ -150,7 +157,7 @@ async fn authenticate_and_exchange(
     if let Err(e) = portaldm_shared::session::check_version(&msg.hdr) {
         // Answered in SyncML (505 on the header), before any credential is looked at.
         let x = Exchange { st, enc, sealed: None };
-        return Ok(Exchanged::Reply(refusal(&x, msg, e.status(), &e)?, None));
+        return Ok(Exchanged::Reply(refusal(&x, msg, e.status(), &e).await?, None));
     }
     let found = st.store.dm_lookup(&msg.hdr.source, &msg.hdr.session_id).await?;
     let idle = |rec: &DmRecord| now_ms().saturating_sub(rec.updated_at).max(0) as u64;
@@ -159,7 +166,8 @@ async fn authenticate_and_exchange(
         unproven(true)?;
         // Answered as a device without an account is, unsealed, and nothing is stored.
         tracing::info!(dev_id = %Quoted(&msg.hdr.source), "DM message for a live session without its secret");
-        let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, st.cfg.dm_auth_challenge, &mut OsRandom)
+        let scheme = challenge_for(st, msg).await?;
+        let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, scheme, &mut OsRandom)
             .map_err(|e| AppError::Internal(e.into()))?;
         return Ok(Exchanged::Reply(Exchange { st, enc, sealed: None }.encode(&reply)?, None));
     }
@@ -169,7 +177,8 @@ async fn authenticate_and_exchange(
         unproven(admission != Admission::Continue && msg.hdr.msg_id != "1")?;
         let x = Exchange { st, enc, sealed: None };
         if st.cfg.dm_auth.requires_account() {
-            let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, st.cfg.dm_auth_challenge, &mut OsRandom)
+            let scheme = challenge_for(st, msg).await?;
+            let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, scheme, &mut OsRandom)
                 .map_err(|e| AppError::Internal(e.into()))?;
             tracing::info!(dev_id = %Quoted(&msg.hdr.source), "DM message from a device without an account refused");
             return Ok(Exchanged::Reply(x.encode(&reply)?, None));
@@ -177,7 +186,10 @@ async fn authenticate_and_exchange(
         drop(body);
         return Ok(match exchange(&x, msg, client, stored).await? {
             Flow::Reply(answer) => Exchanged::Reply(answer, None),
-            Flow::Hold(point) => Exchanged::Hold(point, Seal { enc, sealed: None }),
+            Flow::Hold(point) => {
+                let enc = point.session.encoding_for(enc);
+                Exchanged::Hold(point, Seal { enc, sealed: None })
+            }
         });
     };
     let proof = HmacProof { header: hmac_header, body: &body };
@@ -216,13 +228,17 @@ async fn authenticate_and_exchange(
     st.store.save_auth_state(&msg.hdr.source, &device.auth, now_ms()).await?;
     Ok(match (flow?, sealing) {
         (Flow::Reply(answer), sealing) => {
-            let hmac = sealing.and_then(|(_, proved)| device.auth.hmac(&proved, &device.account, &answer));
+            let hmac = sealing.and_then(|(_, proved)| device.auth.hmac(&proved, &device.account, &answer.bytes));
             Exchanged::Reply(answer, hmac)
         }
         (Flow::Hold(point), Some((chal, proved))) => {
+            let enc = point.session.encoding_for(enc);
             Exchanged::Hold(point, Seal { enc, sealed: Some(Box::new((device, chal, proved))) })
         }
-        (Flow::Hold(point), None) => Exchanged::Hold(point, Seal { enc, sealed: None }),
+        (Flow::Hold(point), None) => {
+            let enc = point.session.encoding_for(enc);
+            Exchanged::Hold(point, Seal { enc, sealed: None })
+        }
     })
 }
 
@@ -235,17 +251,23 @@ struct Exchange<'a> {
 }
 
 impl Exchange<'_> {
-    fn encode(&self, msg: &SyncMl) -> Result<Vec<u8>, AppError> {
+    /// `msg` sealed and encoded as the client's message was.
+    fn encode(&self, msg: &SyncMl) -> Result<Encoded, AppError> {
+        self.encode_in(self.enc, msg)
+    }
+
+    /// `msg` sealed and encoded in `enc` (a session's answers go out in its own encoding).
+    fn encode_in(&self, enc: DmEncoding, msg: &SyncMl) -> Result<Encoded, AppError> {
         let bytes = match self.sealed.as_ref() {
             Some((device, chal, proved)) => {
                 let mut msg = msg.clone();
                 auth::server::attach(&mut msg, chal.clone());
                 device.auth.seal(proved, &device.account, &mut msg);
-                syncml::encode(self.enc, &msg)
+                syncml::encode(enc, &msg)
             }
-            None => syncml::encode(self.enc, msg),
+            None => syncml::encode(enc, msg),
         };
-        bytes.map_err(|e| AppError::Internal(e.into()))
+        Ok(Encoded { bytes: bytes.map_err(|e| AppError::Internal(e.into()))?, enc })
     }
 }
 
@@ -257,7 +279,7 @@ struct Seal {
 
 /// A session's step: its answer, or a hold for the user's choice.
 enum Flow {
-    Reply(Vec<u8>),
+    Reply(Encoded),
     Hold(Box<HoldPoint>),
 }
 
@@ -276,7 +298,8 @@ struct HoldPoint {
 struct Held {
     point: Box<HoldPoint>,
     seal: Seal,
-    answer_type: String,
+    /// The client's `Content-Type`, whose family the answer's type keeps.
+    request_type: String,
 }
 
 /// Answers `msg`: continuing `stored` (the session it was admitted to, as read with the
@@ -288,13 +311,19 @@ async fn exchange(x: &Exchange<'_>, msg: &SyncMl, client: &str, stored: Option<D
     open_session(x, msg, client).await.map(Flow::Reply)
 }
 
-fn refusal(x: &Exchange<'_>, msg: &SyncMl, code: StatusCode, why: &dyn std::fmt::Display) -> Result<Vec<u8>, AppError> {
+async fn refusal(
+    x: &Exchange<'_>,
+    msg: &SyncMl,
+    code: StatusCode,
+    why: &(dyn std::fmt::Display + Sync),
+) -> Result<Encoded, AppError> {
     tracing::info!(dev_id = %Quoted(&msg.hdr.source), code = code.0, %why, "DM message refused");
     if code == StatusCode::MISSING_CREDENTIALS && x.sealed.is_none() {
         // Credentials are what is missing: a challenge, so the client has something to act on
         // (a fresh nonce, kept nowhere, as for a device without an account).
         let st = x.st;
-        let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, st.cfg.dm_auth_challenge, &mut OsRandom)
+        let scheme = challenge_for(st, msg).await?;
+        let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, scheme, &mut OsRandom)
             .map_err(|e| AppError::Internal(e.into()))?;
         return x.encode(&reply);
     }
@@ -302,27 +331,28 @@ fn refusal(x: &Exchange<'_>, msg: &SyncMl, code: StatusCode, why: &dyn std::fmt:
 }
 
 /// Opens the session `msg` asks for; `client` is the handset's address as the edge saw it.
-async fn open_session(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Vec<u8>, AppError> {
+async fn open_session(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Encoded, AppError> {
     let st = x.st;
     let now = now_ms();
     let token = match opening::open(msg) {
         Opening::Portal { token } => token,
         Opening::StockPortal(_) if st.cfg.stock_binding => return open_stock(x, msg, client).await,
         Opening::StockPortal(_) => {
-            return refusal(x, msg, StatusCode::NOT_FOUND, &"no session token (stock clients are not served here)");
+            return refusal(x, msg, StatusCode::NOT_FOUND, &"no session token (stock clients are not served here)")
+                .await;
         }
         Opening::Report => return open_report(x, msg).await,
-        Opening::Refuse(code, why) => return refusal(x, msg, code, &why),
+        Opening::Refuse(code, why) => return refusal(x, msg, code, &why).await,
     };
     let verified = match st.verifier.verify(token, crate::clock::now()) {
         Ok(v) => v,
-        Err(e) => return refusal(x, msg, StatusCode::UNAUTHORIZED, &e),
+        Err(e) => return refusal(x, msg, StatusCode::UNAUTHORIZED, &e).await,
     };
     let profile = profile_of(st, msg).await?;
     let (session, pkg2) =
         match ServerSession::accept_portal(msg, &verified, &st.cfg.dm_uri, x.enc, fresh()?, profile.as_ref()) {
             Ok(opened) => opened,
-            Err(e) => return refusal(x, msg, e.status(), &e),
+            Err(e) => return refusal(x, msg, e.status(), &e).await,
         };
     let claims = verified.claims();
     if st.cfg.dm_same_network && !claims.same_network(client) {
@@ -331,7 +361,8 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Ve
             msg,
             StatusCode::UNAUTHORIZED,
             &"the phone is not on the network the trigger was requested from",
-        );
+        )
+        .await;
     }
     let expires_at = now + (st.cfg.portal_ttl_secs as i64) * 1000;
     let mut portal = PortalRecord::new(
@@ -344,12 +375,12 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Ve
     );
     // The operator is whoever's edge minted the trigger; the country, where it saw the browser.
     portal.place = Place { country: claims.ctry.clone(), operator: Some(claims.iss.clone()) };
-    let bytes = x.encode(&pkg2)?;
+    let bytes = x.encode_in(session.encoding_for(x.enc), &pkg2)?;
     // Single use, checked after the cheap checks so garbage cannot burn a token; one
     // transaction, so a crash cannot burn it without opening the session.
     let jti_expires = (claims.exp as i64) * 1000;
-    if !st.store.open_portal(&claims.jti, jti_expires, &portal, &session, &bytes, now).await? {
-        return refusal(x, msg, StatusCode::UNAUTHORIZED, &"session token was already used");
+    if !st.store.open_portal(&claims.jti, jti_expires, &portal, &session, &bytes.bytes, now).await? {
+        return refusal(x, msg, StatusCode::UNAUTHORIZED, &"session token was already used").await;
     }
     tracing::info!(dev_id = %Quoted(&session.device.dev_id), sid = %claims.sid, "portal DM session opened");
     Ok(bytes)
@@ -357,7 +388,7 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Ve
 
 /// Opens a stock client's portal session (no token): binds it to the one live trigger its
 /// SessionID names, waiting for the trigger's browser to show it (`shared::stock`).
-async fn open_stock(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Vec<u8>, AppError> {
+async fn open_stock(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Encoded, AppError> {
     use portaldm_shared::stock::{Binder, Binding, Policy, Poll};
     let st = x.st;
     let policy = Policy {
@@ -369,7 +400,7 @@ async fn open_stock(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Vec<
     // sessions draw on no limit) must not become a flood of reads.
     // A package 1 that could not open a session is refused before it costs a wait.
     if let Err(e) = ServerSession::check_stock_opening(msg) {
-        return refusal(x, msg, e.status(), &e);
+        return refusal(x, msg, e.status(), &e).await;
     }
     let Some(_waiting) = Waiting::enter(st.cfg.stock_max_waiting) else {
         tracing::info!(dev_id = %Quoted(&msg.hdr.source), "stock session refused: too many waiting");
@@ -404,7 +435,7 @@ async fn open_stock(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Vec<
                 Binding::OtherNetwork => "no portal session for this trigger (its trigger came from another network)",
                 _ => "no portal session for this trigger (no live trigger has this SessionID)",
             };
-            return refusal(x, msg, StatusCode::NOT_FOUND, &why);
+            return refusal(x, msg, StatusCode::NOT_FOUND, &why).await;
         }
         Binding::Clash(all) => {
             // Never a guess: both browsers are told to start again.
@@ -415,7 +446,8 @@ async fn open_stock(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Vec<
                 msg,
                 StatusCode::NOT_FOUND,
                 &"two live triggers have this SessionID; both sessions ended",
-            );
+            )
+            .await;
         }
     };
     let profile = profile_of(st, msg).await?;
@@ -428,13 +460,13 @@ async fn open_stock(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Vec<
         profile.as_ref(),
     ) {
         Ok(opened) => opened,
-        Err(e) => return refusal(x, msg, e.status(), &e),
+        Err(e) => return refusal(x, msg, e.status(), &e).await,
     };
-    let bytes = x.encode(&pkg2)?;
+    let bytes = x.encode_in(session.encoding_for(x.enc), &pkg2)?;
     let now = now_ms();
     let expires_at = now + (st.cfg.portal_ttl_secs as i64) * 1000;
-    if !st.store.bind_stock(&trigger, &session, &bytes, expires_at, now).await? {
-        return refusal(x, msg, StatusCode::NOT_FOUND, &"the trigger was used meanwhile");
+    if !st.store.bind_stock(&trigger, &session, &bytes.bytes, expires_at, now).await? {
+        return refusal(x, msg, StatusCode::NOT_FOUND, &"the trigger was used meanwhile").await;
     }
     tracing::info!(dev_id = %Quoted(&session.device.dev_id), sid = %trigger.sid, "stock DM session bound to its trigger");
     Ok(bytes)
@@ -461,14 +493,14 @@ impl Drop for Waiting {
 }
 
 /// Opens a client-initiated session: results to record (and an Update to order), or a check-in.
-async fn open_report(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppError> {
+async fn open_report(x: &Exchange<'_>, msg: &SyncMl) -> Result<Encoded, AppError> {
     let st = x.st;
     let now = now_ms();
     // The device's credentials were accepted for this message if, and only if, it is sealed.
     let proved = x.sealed.as_ref().map(|(_, _, proved)| proved);
     let opening = match ReportOpening::read(msg, proved) {
         Ok(o) => o,
-        Err(e) => return refusal(x, msg, e.status(), &e),
+        Err(e) => return refusal(x, msg, e.status(), &e).await,
     };
     if opening.results.is_empty() {
         // Only an authenticated device gets here (`ReportOpening::read`).
@@ -476,10 +508,10 @@ async fn open_report(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppError
         // An authenticated device checking in: read its DevDetail in a short session.
         let (session, pkg2) = match ServerSession::accept_check_in(msg, &st.cfg.dm_uri, x.enc, fresh()?) {
             Ok(opened) => opened,
-            Err(e) => return refusal(x, msg, e.status(), &e),
+            Err(e) => return refusal(x, msg, e.status(), &e).await,
         };
         let bytes = x.encode(&pkg2)?;
-        st.store.save_dm_session(&session, &bytes, now).await?;
+        st.store.save_dm_session(&session, &bytes.bytes, now).await?;
         tracing::info!(dev_id = %Quoted(&session.device.dev_id), "check-in session opened");
         return Ok(bytes);
     }
@@ -523,7 +555,7 @@ async fn open_report(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppError
     if let Some(order) = order {
         let (session, reply) = opening.reply_ordering_update(msg, &st.cfg.dm_uri, &verdicts, &order, x.enc, fresh()?);
         let bytes = x.encode(&reply)?;
-        st.store.save_dm_session(&session, &bytes, now).await?;
+        st.store.save_dm_session(&session, &bytes.bytes, now).await?;
         tracing::info!(dev_id = %Quoted(&opening.device.dev_id), correlator = %Quoted(&order.correlator), "update ordered");
         return Ok(bytes);
     }
@@ -533,7 +565,7 @@ async fn open_report(x: &Exchange<'_>, msg: &SyncMl) -> Result<Vec<u8>, AppError
     }
     let (session, reply) = opening.reply_closing(msg, &st.cfg.dm_uri, &verdicts, x.enc, fresh()?);
     let bytes = x.encode(&reply)?;
-    st.store.save_dm_session(&session, &bytes, now).await?;
+    st.store.save_dm_session(&session, &bytes.bytes, now).await?;
     Ok(bytes)
 }
 
@@ -546,14 +578,15 @@ async fn continue_session(
     let st = x.st;
     let step = match session.handle(msg) {
         Ok(step) => step,
-        Err(e) => return refusal(x, msg, e.status(), &e).map(Flow::Reply),
+        Err(e) => return refusal(x, msg, e.status(), &e).await.map(Flow::Reply),
     };
     // Whether the device's details are written with the session (one transaction).
     let mut with_device = false;
     let reply = match step {
         Step::Repeat => {
+            let enc = session.encoding_for(x.enc);
             return last_reply
-                .map(Flow::Reply)
+                .map(|bytes| Flow::Reply(Encoded { bytes, enc }))
                 .ok_or_else(|| AppError::Internal(anyhow::anyhow!("repeat with no stored answer")));
         }
         Step::Reply(m) => m,
@@ -616,11 +649,11 @@ async fn continue_session(
             reply
         }
     };
-    let bytes = x.encode(&reply)?;
+    let bytes = x.encode_in(session.encoding_for(x.enc), &reply)?;
     if with_device {
-        st.store.save_dm_session_and_device(&session, &bytes, &session.device, now_ms()).await?;
+        st.store.save_dm_session_and_device(&session, &bytes.bytes, &session.device, now_ms()).await?;
     } else {
-        st.store.save_dm_session(&session, &bytes, now_ms()).await?;
+        st.store.save_dm_session(&session, &bytes.bytes, now_ms()).await?;
     }
     Ok(Flow::Reply(bytes))
 }
@@ -646,22 +679,35 @@ impl Held {
 
     /// Encodes, seals and persists package 4 once decided.
     async fn answer(self, st: &AppState, reply: Result<SyncMl, AppError>) -> Result<Response, AppError> {
-        let Held { point, seal, answer_type } = self;
+        let Held { point, seal, request_type } = self;
         let reply = reply?;
         let sealed = seal.sealed.as_deref().map(|(device, chal, proved)| (device, chal.clone(), proved.clone()));
         let bytes = Exchange { st, enc: seal.enc, sealed }.encode(&reply)?;
-        st.store.save_dm_session(&point.session, &bytes, now_ms()).await?;
-        let hmac =
-            seal.sealed.as_deref().and_then(|(device, _, proved)| device.auth.hmac(proved, &device.account, &bytes));
-        Ok(dm_response(answer_type, bytes, hmac))
+        st.store.save_dm_session(&point.session, &bytes.bytes, now_ms()).await?;
+        let hmac = seal
+            .sealed
+            .as_deref()
+            .and_then(|(device, _, proved)| device.auth.hmac(proved, &device.account, &bytes.bytes));
+        Ok(dm_response(&request_type, bytes, hmac))
     }
 }
 
 /// The profile of the device opening a portal session with `msg` (by its DevInfo), if any.
 async fn profile_of(st: &AppState, msg: &SyncMl) -> Result<Option<portaldm_shared::profile::DeviceProfile>, AppError> {
-    let profiles = st.store.device_profiles().await?;
     let device = ServerSession::devinfo_of(msg);
+    if device.model.is_none() {
+        // No model, no profile fits: no read.
+        return Ok(None);
+    }
+    let profiles = st.store.device_profiles().await?;
     Ok(portaldm_shared::profile::matching(&profiles, &device).cloned())
+}
+
+/// The scheme a device without an account is challenged in: its profile's (by the DevInfo
+/// `msg` carries), else the server's own.
+async fn challenge_for(st: &AppState, msg: &SyncMl) -> Result<portaldm_shared::auth::Scheme, AppError> {
+    let profile = profile_of(st, msg).await?;
+    Ok(portaldm_shared::profile::challenge_scheme(profile.as_ref(), st.cfg.dm_auth_challenge))
 }
 
 /// A new session's continuation secret.

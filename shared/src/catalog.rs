@@ -236,8 +236,13 @@ pub fn notes_for<'a>(pkg: &'a CatalogPackage, langs: &[&str]) -> &'a str {
 /// The offers for `device`: firmware first, then applications, then settings, each newest
 /// first with its newest recommended (per name for applications and settings), with release notes in the first of `langs` available.
 pub fn offers(packages: &[CatalogPackage], device: &DeviceDetails, place: &Place, langs: &[&str]) -> Vec<Offer> {
-    // Firmware only to a device that can take it (`FumoPlace`): never to a node it lacks.
-    let takes = |p: &CatalogPackage| p.kind != PackageKind::Firmware || device.fumo.takes_firmware();
+    // Firmware and applications only to a device that can take them (`FumoPlace`,
+    // `ScomoPlace`): never to a node it lacks.
+    let takes = |p: &CatalogPackage| match p.kind {
+        PackageKind::Firmware => device.fumo.takes_firmware(),
+        PackageKind::Application => device.scomo.takes_applications(),
+        PackageKind::Settings => true,
+    };
     let mut fit: Vec<&CatalogPackage> =
         packages.iter().filter(|p| is_compatible(p, device) && fits_place(p, place) && takes(p)).collect();
     let rank = |k: PackageKind| match k {
@@ -380,6 +385,21 @@ mod tests {
         assert_eq!(got, [(2, true), (1, false), (5, true), (4, true), (3, false)]);
         assert_eq!(recommended(&o).map(|o| o.package.id), Some(2), "a device's own request gets firmware");
         assert!(recommended(&o[2..]).is_none(), "never an application");
+    }
+
+    #[test]
+    fn a_device_without_a_scomo_root_is_offered_no_application() {
+        use crate::scomo::ScomoPlace;
+        let mut app = pkg(2, "3.0", &["X1"], None, None);
+        app.kind = PackageKind::Application;
+        let pkgs = vec![pkg(1, "1.2", &["X1"], None, None), app];
+        let ids = |scomo: ScomoPlace| -> Vec<i64> {
+            let d = DeviceDetails { scomo, ..device("X1", "1.0") };
+            offers(&pkgs, &d, &Place::default(), &[]).iter().map(|o| o.package.id).collect()
+        };
+        assert_eq!(ids(ScomoPlace::Absent), [1], "searched, and no SCOMO root: firmware only");
+        assert_eq!(ids(ScomoPlace::Unknown), [1, 2]);
+        assert_eq!(ids(ScomoPlace::At { root: "./Apps/SCOMO".into() }), [1, 2]);
     }
 
     #[test]

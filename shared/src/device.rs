@@ -39,6 +39,9 @@ pub struct DeviceDetails {
     /// Where its FUMO node is, as its last portal session found it.
     #[serde(default, skip_serializing_if = "crate::fumo::FumoPlace::is_unknown")]
     pub fumo: crate::fumo::FumoPlace,
+    /// Where its SCOMO root is, as its last portal session found it.
+    #[serde(default, skip_serializing_if = "crate::scomo::ScomoPlace::is_unknown")]
+    pub scomo: crate::scomo::ScomoPlace,
 }
 
 impl DeviceDetails {
@@ -85,7 +88,12 @@ impl DeviceDetails {
     /// These details as a browser may see them: the DevId masked ([`masked_dev_id`]), so a
     /// browser that triggered some phone never learns its IMEI.
     pub fn as_shown_to_browser(&self) -> DeviceDetails {
-        DeviceDetails { dev_id: masked_dev_id(&self.dev_id), fumo: Default::default(), ..self.clone() }
+        DeviceDetails {
+            dev_id: masked_dev_id(&self.dev_id),
+            fumo: Default::default(),
+            scomo: Default::default(),
+            ..self.clone()
+        }
     }
 
     /// Whether `./DevDetail` was read (a DevInfo-only report carries none of it).

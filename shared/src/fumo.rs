@@ -174,8 +174,9 @@ pub struct FumoDelivery {
     /// reported the download done.
     #[serde(default)]
     pub two_step: bool,
-    /// The device's own FUMO node (`FumoPlace::At`): written there, with FUMO's leaves only
-    /// (no `Ext` of portaldm's); `None`: `./FUMO/<node>`.
+    /// The device's own FUMO node (`FumoPlace::At`) or, for an application, its SCOMO root
+    /// (`ScomoPlace::At`): written there, with the object's leaves only (no `Ext` of
+    /// portaldm's); `None`: `./FUMO/<node>` or `./SCOMO/Download/<node>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_root: Option<String>,
 }
@@ -278,8 +279,11 @@ impl FumoDelivery {
     }
 
     fn uri(&self, leaf: &str) -> String {
-        if let (DeliveryKind::Firmware, Some(root)) = (self.kind, &self.device_root) {
-            return format!("{root}/{leaf}");
+        match (self.kind, &self.device_root) {
+            (DeliveryKind::Firmware, Some(root)) => return format!("{root}/{leaf}"),
+            // SCOMO 1.0, 5.4.1: the server's own `<root>/Download/<x>`.
+            (DeliveryKind::Application, Some(root)) => return format!("{root}/Download/{}/{leaf}", self.node),
+            _ => {}
         }
         let root = match self.kind {
             DeliveryKind::Firmware | DeliveryKind::Settings => ROOT,
@@ -312,6 +316,7 @@ impl FumoDelivery {
         };
         if self.device_root.is_some() {
             // The device's own node has no portaldm leaves: never write what it lacks.
+            leaves.retain(|(leaf, _)| !leaf.starts_with("Ext/"));
             return leaves;
         }
         leaves.extend([
@@ -327,15 +332,21 @@ impl FumoDelivery {
         if self.kind == DeliveryKind::Settings {
             return crate::settings::commands(&self.settings, next_cmd_id);
         }
-        let items = self
-            .leaves()
-            .into_iter()
-            .filter(|(leaf, data)| *leaf != "Ext/PkgSignature" || data.is_some())
-            .map(|(leaf, data)| {
-                let format = if leaf == "Ext/PkgSize" { "int" } else { "chr" };
-                Item::target_data(&self.uri(leaf), Meta::typed(Some(format), Some("text/plain")), data)
-            })
-            .collect();
+        let mut items: Vec<Item> = Vec::new();
+        if let (DeliveryKind::Application, Some(_)) = (self.kind, &self.device_root) {
+            // A device's own SCOMO root: the download node is added before its leaves.
+            let node = self.uri("");
+            let node = node.trim_end_matches('/');
+            items.push(Item::target_data(node, Meta { format: Some("node".into()), ..Meta::default() }, None));
+        }
+        items.extend(
+            self.leaves().into_iter().filter(|(leaf, data)| *leaf != "Ext/PkgSignature" || data.is_some()).map(
+                |(leaf, data)| {
+                    let format = if leaf == "Ext/PkgSize" { "int" } else { "chr" };
+                    Item::target_data(&self.uri(leaf), Meta::typed(Some(format), Some("text/plain")), data)
+                },
+            ),
+        );
         let write = ItemCommand { cmd_id: next_cmd_id(), items, ..ItemCommand::default() };
         // A SCOMO download node is the server's to create (Add); FUMO's nodes exist (Replace).
         let write = match self.kind {
@@ -666,6 +677,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_application_goes_under_the_devices_own_scomo_root_with_scomos_leaves_only() {
+        let d = FumoDelivery {
+            node: "pdm9".into(),
+            pkg_name: "Maps".into(),
+            url: "https://edge/dl/y?d=1".into(),
+            correlator: "c3".into(),
+            signature: Some("pkg1.sig".into()),
+            kind: DeliveryKind::Application,
+            device_root: Some("./Apps/SCOMO".into()),
+            ..FumoDelivery::default()
+        };
+        let cmds = numbered(&d);
+        let (Command::Add(a), Command::Exec(e)) = (&cmds[0], &cmds[1]) else { panic!("Add, Exec: {cmds:?}") };
+        let targets: Vec<&str> = a.items.iter().filter_map(|i| i.target.as_deref()).collect();
+        assert_eq!(
+            targets,
+            [
+                "./Apps/SCOMO/Download/pdm9",
+                "./Apps/SCOMO/Download/pdm9/PkgID",
+                "./Apps/SCOMO/Download/pdm9/Name",
+                "./Apps/SCOMO/Download/pdm9/PkgURL"
+            ],
+            "the download node first, then SCOMO's own leaves (no Ext)"
+        );
+        assert_eq!(a.items[0].meta.format.as_deref(), Some("node"));
+        assert_eq!(e.items[0].target.as_deref(), Some("./Apps/SCOMO/Download/pdm9/Operations/DownloadInstall"));
+        assert_eq!(d.operation(), "./Apps/SCOMO/Download/pdm9/Operations/DownloadInstall");
+    }
     #[test]
     fn a_two_step_delivery_downloads_then_is_ordered_to_update() {
         let d = FumoDelivery {

@@ -42,6 +42,24 @@ pub fn dm_encoding(content_type: &str) -> Option<DmEncoding> {
     }
 }
 
+/// The `Content-Type` of an answer in `enc` to a request of type `request`: the client's own
+/// type when the encodings agree (libdmclient posts the older `vnd.syncml+…`), else the same
+/// family's type for `enc` (a device profile may name an encoding other than the client's).
+pub fn answer_type(request: &str, enc: DmEncoding) -> String {
+    let essence = request.split(';').next().unwrap_or(DM_XML).trim().to_ascii_lowercase();
+    if dm_encoding(&essence) == Some(enc) {
+        return essence;
+    }
+    let older = essence == SYNCML_XML || essence == SYNCML_WBXML;
+    match (older, enc) {
+        (true, DmEncoding::Xml) => SYNCML_XML,
+        (true, DmEncoding::Wbxml) => SYNCML_WBXML,
+        (false, DmEncoding::Xml) => DM_XML,
+        (false, DmEncoding::Wbxml) => DM_WBXML,
+    }
+    .to_owned()
+}
+
 /// Whether an `Accept` header lists the trigger type.
 pub fn accepts_notification(accept: &str) -> bool {
     accept.split(',').any(|part| part.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(NOTIFICATION))
@@ -57,6 +75,14 @@ mod tests {
         assert_eq!(dm_encoding("application/vnd.syncml+xml"), Some(DmEncoding::Xml));
         assert_eq!(dm_encoding("Application/VND.syncml.dm+wbxml"), Some(DmEncoding::Wbxml));
         assert_eq!(dm_encoding("text/xml"), None);
+    }
+
+    #[test]
+    fn an_answer_keeps_the_clients_type_family_in_the_encoding_it_goes_out_in() {
+        assert_eq!(answer_type("application/vnd.syncml+xml", DmEncoding::Xml), SYNCML_XML);
+        assert_eq!(answer_type("Application/VND.syncml.dm+xml; charset=UTF-8", DmEncoding::Xml), DM_XML);
+        assert_eq!(answer_type("application/vnd.syncml+xml", DmEncoding::Wbxml), SYNCML_WBXML);
+        assert_eq!(answer_type("application/vnd.syncml.dm+wbxml", DmEncoding::Xml), DM_XML);
     }
 
     #[test]

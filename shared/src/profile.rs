@@ -15,6 +15,7 @@ use crate::catalog::glob_match;
 use crate::device::DeviceDetails;
 use crate::fumo::FumoPlace;
 use crate::media::DmEncoding;
+use crate::scomo::ScomoPlace;
 use crate::session::package::MIN_MSG_SIZE;
 
 /// Longest profile name.
@@ -155,20 +156,23 @@ impl DeviceProfile {
         self.fumo_root.as_ref().map(|root| FumoPlace::At { root: root.clone(), download_and_update: true })
     }
 
+    /// Where the device's SCOMO root is, when the profile says (not searched for).
+    pub fn scomo_place(&self) -> Option<ScomoPlace> {
+        self.scomo_root.as_ref().map(|root| ScomoPlace::At { root: root.clone() })
+    }
+
     /// How long to hold this device's requests, with the origin's own hold `origin_secs`: the
     /// shorter.
     pub fn hold_for(&self, origin_secs: u64) -> u64 {
         self.hold_secs.map_or(origin_secs, |h| h.min(origin_secs))
     }
+}
 
-    /// The largest message to send a device that announced `announced` (its `MaxMsgSize`):
-    /// the smaller of that and this profile's cap.
-    pub fn max_msg(&self, announced: Option<u64>) -> Option<u64> {
-        match (announced, self.max_msg_size) {
-            (Some(a), Some(c)) => Some(a.min(c)),
-            (a, c) => a.or(c),
-        }
-    }
+/// The scheme of the challenge a device without an account is sent: its profile's, else the
+/// server's own `default`. (A device with an account is challenged in its account's scheme,
+/// the one its credentials can be checked in.)
+pub fn challenge_scheme(profile: Option<&DeviceProfile>, default: Scheme) -> Scheme {
+    profile.and_then(|p| p.auth_scheme).unwrap_or(default)
 }
 
 /// The profile for `device`: of those that fit, one naming the maker beats one naming only
@@ -255,6 +259,7 @@ pub fn parse_encoding(s: &str) -> Option<DmEncoding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::package::Limits;
 
     fn profile(id: i64, man: Option<&str>, models: &[&str]) -> DeviceProfile {
         DeviceProfile {
@@ -339,11 +344,21 @@ mod tests {
 
     #[test]
     fn the_cap_lowers_what_the_device_announced() {
-        let p = DeviceProfile { max_msg_size: Some(4000), ..profile(1, None, &["X1"]) };
-        assert_eq!(p.max_msg(Some(10_000)), Some(4000));
-        assert_eq!(p.max_msg(Some(2000)), Some(2000));
-        assert_eq!(p.max_msg(None), Some(4000));
-        assert_eq!(profile(1, None, &["X1"]).max_msg(Some(10_000)), Some(10_000));
+        let announced = |m| Limits { max_msg: m, max_obj: None };
+        assert_eq!(announced(Some(10_000)).capped(Some(4000)).max_msg, Some(4000));
+        assert_eq!(announced(Some(2000)).capped(Some(4000)).max_msg, Some(2000));
+        assert_eq!(announced(None).capped(Some(4000)).max_msg, Some(4000));
+        assert_eq!(announced(Some(10_000)).capped(None).max_msg, Some(10_000));
+    }
+
+    #[test]
+    fn a_profiles_scheme_is_the_challenge_a_device_without_an_account_gets() {
+        let p = DeviceProfile { auth_scheme: Some(Scheme::Basic), ..profile(1, None, &["X1"]) };
+        assert_eq!(challenge_scheme(Some(&p), Scheme::Md5), Scheme::Basic);
+        assert_eq!(challenge_scheme(Some(&profile(2, None, &["X1"])), Scheme::Md5), Scheme::Md5);
+        assert_eq!(challenge_scheme(None, Scheme::Hmac), Scheme::Hmac);
+        let s = DeviceProfile { scomo_root: Some("./Apps/SCOMO".into()), ..p };
+        assert_eq!(s.scomo_place(), Some(ScomoPlace::At { root: "./Apps/SCOMO".into() }));
     }
 
     #[test]

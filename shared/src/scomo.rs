@@ -7,6 +7,8 @@
 //! (`crate::fumo::ResultCode`); SCOMO's own codes (1200, 14xx) exist only on the wire and are
 //! translated here, in both directions.
 
+use serde::{Deserialize, Serialize};
+
 use crate::fumo::ResultCode;
 
 /// The SCOMO management object URN.
@@ -20,6 +22,47 @@ pub const RESULT_ALERT_TYPE: &str = "urn:oma:at:scomo:1.0:OperationComplete";
 
 /// SCOMO 1200: successful.
 pub const SUCCESSFUL: u16 = 1200;
+
+/// Where a device keeps its SCOMO root, as its session found it (`session::discovery`) or its
+/// profile says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum ScomoPlace {
+    /// Not looked for, or the device does not list its tree: the server's own `./SCOMO`,
+    /// which portaldm's dmclient takes.
+    #[default]
+    Unknown,
+    /// The device's own SCOMO root at `root` (e.g. `./Apps/SCOMO`): deliveries go under its
+    /// `Download`, with SCOMO's leaves only.
+    At {
+        /// The root's URI.
+        root: String,
+    },
+    /// The device lists its tree and has no SCOMO root within the search's bounds.
+    Absent,
+}
+
+impl ScomoPlace {
+    /// Whether applications can be delivered to this device: to its own root, or to the
+    /// server's when nothing is known.
+    pub fn takes_applications(&self) -> bool {
+        !matches!(self, ScomoPlace::Absent)
+    }
+
+    /// Whether nothing is known (the default, left out of stored JSON).
+    pub fn is_unknown(&self) -> bool {
+        *self == ScomoPlace::Unknown
+    }
+
+    /// The device's own root, if it has one.
+    pub fn root(&self) -> Option<&str> {
+        match self {
+            ScomoPlace::At { root } => Some(root),
+            _ => None,
+        }
+    }
+}
 
 /// The SCOMO code a device reports for `code`.
 pub fn to_wire(code: ResultCode) -> u16 {

@@ -77,6 +77,16 @@ fn stock_portal_flow(
     phone: Handset,
     style: SessionIdStyle,
 ) -> (Handset, Vec<SessionLog>, serde_json::Value) {
+    stock_portal_flow_choosing(sys, phone, style, None)
+}
+
+/// [`stock_portal_flow`], choosing package `package` (the first offer when `None`).
+fn stock_portal_flow_choosing(
+    sys: &System,
+    phone: Handset,
+    style: SessionIdStyle,
+    package: Option<i64>,
+) -> (Handset, Vec<SessionLog>, serde_json::Value) {
     let mut browser = Browser::new(&sys.edge);
     let trig = browser.get("/portal/trigger");
     assert_eq!(trig.status, 200);
@@ -99,7 +109,7 @@ fn stock_portal_flow(
     assert!(!shown.contains(&DEV_ID[5..]), "never the whole DevId: {shown}");
     assert_eq!(browser.identify(true).status, 200);
     let view = browser.wait_for("choosing", Duration::from_secs(10));
-    let pick = json!({ "package_id": view["offers"][0]["package"]["id"] });
+    let pick = json!({ "package_id": package.map_or(view["offers"][0]["package"]["id"].clone(), |id| json!(id)) });
     assert_eq!(browser.post_json("/portal/api/select", &pick).status, 200);
     let (phone, logs) = handset.join().expect("handset thread");
     let logs = logs.unwrap_or_else(|e| {
@@ -510,8 +520,8 @@ fn a_stock_handset_without_a_fumo_node_is_offered_no_firmware() {
     assert!(!asked.iter().any(|k| ["Replace", "Add", "Exec"].contains(k)), "nothing written: {asked:?}\n{t}");
 }
 
-/// A device profile naming the handset's FUMO node spares the search: package 2 lists no
-/// tree, and the firmware still goes to the handset's own node.
+/// A device profile naming the handset's FUMO node and SCOMO root spares the search: package
+/// 2 lists no tree, and the firmware still goes to the handset's own node.
 #[test]
 fn a_device_profile_names_the_fumo_node_and_nothing_is_searched() {
     let sys = System::start(Options { origin_extra: "stock_settle_ms = 200\n", ..Options::default() });
@@ -525,6 +535,8 @@ fn a_device_profile_names_the_fumo_node_and_nothing_is_searched() {
             "PDM-Phone-*",
             "--fumo-root",
             "./FwUpdate/stock",
+            "--scomo-root",
+            "./Apps/SCOMO",
         ])
         .output()
         .expect("profile add");
@@ -536,4 +548,122 @@ fn a_device_profile_names_the_fumo_node_and_nothing_is_searched() {
     assert!(!t.contains("<LocURI>.</LocURI>"), "no tree listed: {t}");
     assert!(t.contains("<LocURI>./FwUpdate/stock/DownloadAndUpdate</LocURI>"), "{t}");
     assert_eq!(phone.downloads.last().map(|d| d.result), Some(200));
+}
+
+/// Adds a device profile with the CLI.
+fn add_profile(sys: &System, flags: &[&str]) {
+    let mut args = vec!["profile", "add", "--name", "stock", "--models", "PDM-Phone-*"];
+    args.extend(flags);
+    let added = sys.origin_cmd(&args).output().expect("profile add");
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+}
+
+/// A profile's encoding is what the server answers in (the handset posts XML, the profile
+/// says WBXML), and its scheme is the challenge a handset without an account gets.
+#[test]
+fn a_profiles_encoding_and_scheme_are_what_the_handset_gets() {
+    let sys = System::start(Options { origin_extra: "stock_settle_ms = 200\n", ..Options::default() });
+    add_profile(&sys, &["--encoding", "wbxml", "--auth-scheme", "basic"]);
+    let phone = stock_demo_phone(&sys);
+    assert_eq!(phone.profile.encoding, Encoding::Xml);
+    let (phone, logs, end) = stock_portal_flow(&sys, phone, SessionIdStyle::UpperHex);
+    let t = transcript(&logs);
+    assert_eq!(end["state"], "done", "{end}\n{t}");
+    let portal = &logs[0];
+    assert!(
+        portal.exchanges.iter().all(|e| e.content_type.as_deref() == Some(Encoding::Wbxml.content_type())),
+        "every answer of the portal session in WBXML: {:?}",
+        portal.exchanges.iter().map(|e| e.content_type.clone()).collect::<Vec<_>>()
+    );
+    assert!(portal.exchanges.iter().all(|e| e.sent_bytes.starts_with(b"<?xml")), "while the handset posts XML");
+    assert_eq!(phone.downloads.last().map(|d| d.result), Some(200));
+
+    // A handset of the same model without an account: challenged in the profile's scheme.
+    let mut stranger = Handset::new(Profile { dev_id: "IMEI:356938035643809".into(), ..phone.profile.clone() });
+    let logs = stranger.check_in().expect("answered");
+    let first = &logs[0].exchanges[0].received;
+    let chal = first.header_status().and_then(|s| s.chal.clone()).expect("a challenge");
+    assert_eq!(chal.typ, "syncml:auth-basic", "{}", logs[0].exchanges[0].received_xml);
+}
+
+/// A node of another MO type with FUMO's children is not taken for the FUMO node: its type
+/// (`?prop=Type`) says what it is. A handset that answers no property (406) is taken at its
+/// children's word.
+#[test]
+fn the_fumo_node_is_the_one_whose_type_says_so() {
+    let sys = System::start(Options { origin_extra: "stock_settle_ms = 200\n", ..Options::default() });
+    let mut phone = stock_demo_phone(&sys);
+    // Listed before ./FwUpdate, at the same depth, with a FUMO node's children.
+    for leaf in ["PkgName", "PkgVersion", "DownloadAndUpdate/PkgURL"] {
+        phone.tree.set(&format!("./Acme/Diag/{leaf}"), "");
+    }
+    phone.tree.set_mo_type("./Acme/Diag", "urn:acme:mo:diagnostics:1.0");
+    let (mut phone, logs, end) = stock_portal_flow(&sys, phone, SessionIdStyle::UpperHex);
+    let t = transcript(&logs);
+    assert_eq!(end["state"], "done", "{end}\n{t}");
+    assert!(logs[0].gets.iter().any(|g| g == "./FwUpdate/stock?prop=Type"), "{:?}", logs[0].gets);
+    assert!(logs[0].gets.iter().any(|g| g == "./Acme/Diag?prop=Type"), "{:?}", logs[0].gets);
+    assert!(t.contains("<LocURI>./FwUpdate/stock/DownloadAndUpdate</LocURI>"), "{t}");
+    assert!(!t.contains("<LocURI>./Acme/Diag/"), "nothing written to the other node: {t}");
+
+    // No properties: the node with FUMO's children is taken.
+    assert_eq!(phone.tree.delete("./Acme"), 200);
+    phone.tree.no_properties = true;
+    phone.tree.replace("./DevDetail/FwV", "1.0.0");
+    let (_, logs, end) = stock_portal_flow(&sys, phone, SessionIdStyle::UpperHex);
+    let t = transcript(&logs);
+    assert_eq!(end["state"], "done", "{end}\n{t}");
+    let statuses: Vec<(String, u16)> = logs[0].exchanges.iter().flat_map(|e| e.sent.statuses()).collect();
+    assert!(statuses.contains(&("Get".into(), 406)), "the property Get refused: {statuses:?}");
+    assert!(t.contains("<LocURI>./FwUpdate/stock/DownloadAndUpdate</LocURI>"), "{t}");
+}
+
+/// The SCOMO root is found in the same search: an application goes under the handset's own
+/// root with SCOMO's leaves only; a handset without one is offered no application.
+#[test]
+fn an_application_goes_under_the_handsets_own_scomo_root() {
+    use portaldm_tests::admin::{firmware, post_json, upload};
+    let sys = System::start(Options { origin_extra: "stock_settle_ms = 200\n", ..Options::default() });
+    let token = sys.admin_token("apps team");
+    let blob = upload(&sys, &token, &firmware(20_000)).json();
+    let app = post_json(
+        &sys,
+        &token,
+        "/packages",
+        &json!({
+            "kind": "application", "name": "PDM Maps", "version": "3.1", "models": ["PDM-Phone-*"],
+            "base_min": "1.0.0", "notes": "Offline maps.", "blob": blob["sha256"],
+        }),
+    );
+    assert_eq!(app.status, 201, "{}", String::from_utf8_lossy(&app.body));
+    let id = app.json()["id"].as_i64().expect("id");
+
+    let mut phone = stock_demo_phone(&sys);
+    phone.profile.scomo = Some("./Apps/SCOMO".into());
+    let phone = Handset::new(phone.profile);
+    let (phone, logs, end) = stock_portal_flow_choosing(&sys, phone, SessionIdStyle::UpperHex, Some(id));
+    let t = transcript(&logs);
+    assert_eq!(end["state"], "done", "{end}\n{t}");
+    assert_eq!(end["result"]["code"], 200, "{end}");
+    let node = format!("./Apps/SCOMO/Download/pdm{id}");
+    assert!(t.contains(&format!("<LocURI>{node}/Operations/DownloadInstall</LocURI>")), "{t}");
+    assert!(!t.contains("./SCOMO/") && !t.contains("/Ext/"), "no node the handset lacks: {t}");
+    assert_eq!(phone.downloads.last().map(|d| (d.result, d.job.app)), Some((200, true)));
+    assert_eq!(phone.tree.value(&format!("./Apps/SCOMO/Inventory/Deployed/pdm{id}/Name")), Some("PDM Maps"));
+
+    // Without a SCOMO root: firmware only.
+    let bare = stock_demo_phone(&sys);
+    let mut browser = Browser::new(&sys.edge);
+    let trig = browser.get("/portal/trigger");
+    assert_eq!(browser.session()["state"], "waiting");
+    let body = trig.body.clone();
+    let handset = std::thread::spawn(move || bare.clone().on_package0(&body));
+    browser.wait_for("identified", Duration::from_secs(30));
+    assert_eq!(browser.identify(true).status, 200);
+    let view = browser.wait_for("choosing", Duration::from_secs(10));
+    let kinds: Vec<&str> =
+        view["offers"].as_array().expect("offers").iter().filter_map(|o| o["package"]["kind"].as_str()).collect();
+    assert!(!kinds.is_empty() && kinds.iter().all(|k| *k == "firmware"), "{view}");
+    // The handset's session is left to its hold.
+    drop(handset);
 }

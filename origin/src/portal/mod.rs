@@ -258,10 +258,12 @@ pub(crate) async fn delivery_for(
         }
         _ => vec![],
     };
-    // Firmware goes to the device's own FUMO node when its session found one.
+    // Firmware goes to the device's own FUMO node, an application under its own SCOMO root,
+    // when its session found one (or its profile named it).
     let device_root = match offer.package.kind {
         PackageKind::Firmware => p.device.fumo.root().map(str::to_owned),
-        _ => None,
+        PackageKind::Application => p.device.scomo.root().map(str::to_owned),
+        PackageKind::Settings => None,
     };
     Ok(FumoDelivery {
         node: format!("pdm{}", offer.package.id),

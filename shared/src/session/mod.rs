@@ -13,6 +13,9 @@ pub mod package;
 pub mod report;
 pub mod server;
 
+/// Sessions of devices with a profile: its cap, encoding and known nodes.
+#[cfg(test)]
+mod profile_tests;
 /// A server and a client session stepped together (the two-sided tests).
 #[cfg(test)]
 mod tests;

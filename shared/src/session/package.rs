@@ -34,6 +34,16 @@ impl Limits {
         Limits { max_msg: hdr.meta.max_msg_size.or(self.max_msg), max_obj: hdr.meta.max_obj_size.or(self.max_obj) }
     }
 
+    /// These limits with MaxMsgSize no larger than `cap` (a device profile's, which a header
+    /// cannot raise).
+    pub fn capped(self, cap: Option<u64>) -> Limits {
+        let max_msg = match (self.max_msg, cap) {
+            (Some(a), Some(c)) => Some(a.min(c)),
+            (a, c) => a.or(c),
+        };
+        Limits { max_msg, ..self }
+    }
+
     fn msg_bytes(self) -> usize {
         self.max_msg.map_or(usize::MAX, |m| usize::try_from(m).unwrap_or(usize::MAX).max(MIN_MSG_SIZE))
     }

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::continuation::{Continuation, opening_digest};
-use super::discovery::{self, Discovery, Next};
+use super::discovery::{Answers, Discovery, Next};
 use super::package::{Assembled, Assembler, Limits, Outbox};
 use super::{CmdIds, ProtocolError, check_version, command_status, header_status, message, reply_header};
 use crate::auth::server::MAX_TRIES;
@@ -160,6 +160,14 @@ pub struct ServerSession {
     /// server's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_secs: Option<u64>,
+    /// The largest message this device is sent (its profile's cap), whatever its headers
+    /// announce: `peer` is re-read from each of them, this is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    msg_cap: Option<u64>,
+    /// The encoding its profile names, which every answer goes out in; `None`: each answer
+    /// in the encoding of the message it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    answer_in: Option<DmEncoding>,
 }
 
 impl ServerSession {
@@ -202,7 +210,9 @@ impl ServerSession {
     }
 
     /// A portal session from a server-initiated package 1 (Alert 1200, DevInfo), for a device
-    /// of `profile`: where it says the FUMO node is, nothing is looked for.
+    /// of `profile`: where it says the FUMO node and SCOMO root are, they are not looked for;
+    /// the session answers in its encoding (the client's, `wire`, otherwise), holds package 4
+    /// no longer than its hold and sends no message larger than its cap.
     fn accept_server_initiated(
         msg: &SyncMl,
         portal_sid: String,
@@ -212,13 +222,24 @@ impl ServerSession {
         profile: Option<&DeviceProfile>,
     ) -> Result<(Self, SyncMl), ProtocolError> {
         let mut device = Self::server_initiated_device(msg)?;
-        let known = profile.and_then(DeviceProfile::fumo_place);
-        if let Some(place) = &known {
-            device.fumo = place.clone();
-        }
+        let fumo = profile.and_then(DeviceProfile::fumo_place);
+        let scomo = profile.and_then(DeviceProfile::scomo_place);
+        let search = Discovery::start(fumo.is_some(), scomo.is_some());
+        device.fumo = fumo.unwrap_or_default();
+        device.scomo = scomo.unwrap_or_default();
+        let answer_in = profile.and_then(|p| p.encoding);
+        let wire = answer_in.unwrap_or(wire);
         let mut s = Self::opened(msg, portal_sid, Kind::Portal, false, device, server_uri, wire, continuation);
+        s.answer_in = answer_in;
         s.hold_secs = profile.and_then(|p| p.hold_secs);
-        Ok(s.open_with_get(msg, known.is_none()))
+        s.msg_cap = profile.and_then(|p| p.max_msg_size);
+        Ok(s.open_with_get(msg, search))
+    }
+
+    /// The encoding the answer to a message in `request` goes out in: the device profile's,
+    /// when it names one, else the message's own.
+    pub fn encoding_for(&self, request: DmEncoding) -> DmEncoding {
+        self.answer_in.unwrap_or(request)
     }
 
     /// The DevInfo a package 1 carries (for choosing the device's profile before it opens).
@@ -283,7 +304,7 @@ impl ServerSession {
             return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
         }
         let s = Self::opened(msg, String::new(), Kind::CheckIn, wants_update, device, server_uri, wire, continuation);
-        Ok(s.open_with_get(msg, false))
+        Ok(s.open_with_get(msg, None))
     }
 
     /// Answers a report session (`cmds`: its statuses, numbered from 1) with the order to
@@ -354,20 +375,22 @@ impl ServerSession {
             opening: opening_digest(msg),
             discovery: None,
             hold_secs: None,
+            msg_cap: None,
+            answer_in: None,
         }
     }
 
     /// Package 2: 212 for the header, statuses, and a Get of the DevDetail leaves; a portal
-    /// session also starts looking for the device's FUMO node (a Get of the root, in a command
-    /// of its own: a device that refuses it still answers the DevDetail one).
-    fn open_with_get(mut self, msg: &SyncMl, discover: bool) -> (Self, SyncMl) {
+    /// session may also start looking for the device's FUMO node and SCOMO root (`search`: a
+    /// Get of the root, in a command of its own: a device that refuses it still answers the
+    /// DevDetail one).
+    fn open_with_get(mut self, msg: &SyncMl, search: Option<(Discovery, Vec<String>)>) -> (Self, SyncMl) {
         let mut ids = CmdIds::default();
         let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::AUTH_ACCEPTED))];
         cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
         let items = DEVDETAIL.iter().map(|u| Item::target_data(u, Meta::default(), None)).collect();
         cmds.push(Command::Get(ItemCommand { cmd_id: ids.next(), items, ..ItemCommand::default() }));
-        if self.kind == Kind::Portal && discover {
-            let (search, ask) = Discovery::start();
+        if let Some((search, ask)) = search.filter(|_| self.kind == Kind::Portal) {
             self.discovery = Some(search);
             cmds.push(get_nodes(&ask, ids.next()));
         }
@@ -461,7 +484,7 @@ impl ServerSession {
         match self.state.clone() {
             State::ExpectDevDetail => {
                 let mut got = false;
-                let mut listed = std::collections::BTreeMap::new();
+                let mut listed = Answers::default();
                 let mut ids = CmdIds::default();
                 let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
                 for c in &msg.body.commands {
@@ -478,7 +501,7 @@ impl ServerSession {
                             }
                         }
                         self.device.absorb(&whole);
-                        listed.extend(discovery::listings(&whole));
+                        listed.extend(&whole);
                         got = true;
                     }
                 }
@@ -518,7 +541,14 @@ impl ServerSession {
                             cmds.push(get_nodes(&uris, ids.next()));
                             return Ok(Step::Reply(self.reply(&msg.hdr, cmds, true)));
                         }
-                        Next::Done(place) => self.device.fumo = place,
+                        Next::Done(found) => {
+                            if let Some(fumo) = found.fumo {
+                                self.device.fumo = fumo;
+                            }
+                            if let Some(scomo) = found.scomo {
+                                self.device.scomo = scomo;
+                            }
+                        }
                     }
                 }
                 self.inbox.abandon();
@@ -652,7 +682,7 @@ impl ServerSession {
         hdr.resp_uri = (!self.continuation.is_none()).then(|| self.continuation.resp_uri(&self.server_uri));
         self.next_msg_id += 1;
         let mut msg = message(hdr, statuses, false);
-        self.outbox.fill(&mut msg, self.peer, self.wire);
+        self.outbox.fill(&mut msg, self.peer.capped(self.msg_cap), self.wire);
         let rest = msg.body.commands.iter().filter(|c| !matches!(c, Command::Status(s) if s.cmd == "SyncHdr")).cloned();
         self.last_sent = (rest.collect(), msg.body.final_);
         msg

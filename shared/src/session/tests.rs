@@ -19,13 +19,13 @@ use crate::syncml::{Command, Item, ItemCommand, Meta, SyncHdr, SyncMl};
 use crate::time::UnixMillis;
 use crate::token::{Claims, TokenSigner, TokenVerified, TokenVerifier};
 
-const NOW: UnixMillis = UnixMillis(1_700_000_000_000);
+pub(super) const NOW: UnixMillis = UnixMillis(1_700_000_000_000);
 
-fn wire(m: &SyncMl) -> SyncMl {
+pub(super) fn wire(m: &SyncMl) -> SyncMl {
     xml::decode(&xml::encode(m)).expect("own messages decode")
 }
 
-fn device() -> DeviceDetails {
+pub(super) fn device() -> DeviceDetails {
     DeviceDetails {
         dev_id: "IMEI:490154203237518".into(),
         man: Some("Acme".into()),
@@ -38,10 +38,11 @@ fn device() -> DeviceDetails {
         dev_typ: Some("phone".into()),
         oem: Some("Acme".into()),
         fumo: Default::default(),
+        scomo: Default::default(),
     }
 }
 
-fn token(nsid: u16) -> (String, TokenVerifier) {
+pub(super) fn token(nsid: u16) -> (String, TokenVerifier) {
     let seed = NamedKey::generate("k1", &mut TestRng(9)).expect("key");
     let c = Claims {
         iss: "edge".into(),
@@ -62,7 +63,7 @@ fn token(nsid: u16) -> (String, TokenVerifier) {
     (t, TokenVerifier::new(&[seed.ed25519_public()], "origin", "portaldm"))
 }
 
-fn delivery() -> FumoDelivery {
+pub(super) fn delivery() -> FumoDelivery {
     FumoDelivery {
         node: "pdm1".into(),
         pkg_name: "X1 firmware".into(),
@@ -91,7 +92,7 @@ fn open() -> (ClientSession, ServerSession, SyncMl) {
     (client, server, wire(&pkg2))
 }
 
-fn send(step: ClientStep) -> SyncMl {
+pub(super) fn send(step: ClientStep) -> SyncMl {
     match step {
         ClientStep::Send(m) => wire(&m),
         ClientStep::Done => panic!("client ended early"),
@@ -556,6 +557,6 @@ fn a_setting_outside_the_devices_roots_fails_them_all() {
 }
 
 /// A session's continuation secret, from a fixed seed.
-fn cont() -> crate::session::continuation::Continuation {
+pub(super) fn cont() -> crate::session::continuation::Continuation {
     crate::session::continuation::Continuation::generate(&mut crate::rand::TestRng(99)).expect("random")
 }

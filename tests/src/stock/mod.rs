@@ -1,8 +1,8 @@
 //! A stock handset for the tests: an OMA DM 1.2 client written from the OMA specifications and
 //! from what maker-shipped clients do on the wire, sharing no protocol code with portaldm.
 //!
-//! It keeps its own tree (DevInfo, DevDetail, DMAcc, a FUMO node), answers a package #0 with an
-//! Alert 1200 session, checks in with Alert 1201, authenticates both ways with
+//! It keeps its own tree (DevInfo, DevDetail, DMAcc, a FUMO node, optionally a SCOMO root, MO
+//! types as node properties), answers a package #0 with an Alert 1200 session, checks in with Alert 1201, authenticates both ways with
 //! `syncml:auth-md5`, speaks XML (quick-xml) or WBXML (libwbxml's tools), opens a new
 //! connection per POST, follows `RespURI`, and reports a FUMO download in a new session.
 
@@ -135,6 +135,8 @@ pub struct Profile {
     pub oem: String,
     /// Where its FUMO node is (`./FwUpdate/<name>`).
     pub fumo: String,
+    /// Where its SCOMO root is, if it has one (`./Apps/SCOMO`).
+    pub scomo: Option<String>,
     /// Its server account.
     pub account: Account,
     /// XML or WBXML.
@@ -165,6 +167,7 @@ impl Profile {
             dev_typ: "phone".into(),
             oem: "Stockmaker OEM".into(),
             fumo: "./FwUpdate/stock".into(),
+            scomo: None,
             account: Account { addr: addr.into(), ..account },
             encoding: Encoding::Xml,
             pkg0_session_id: SessionIdStyle::UpperHex,
@@ -176,11 +179,13 @@ impl Profile {
     }
 }
 
-/// A FUMO job the server started with an accepted Exec.
+/// A FUMO (or SCOMO) job the server started with an accepted Exec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FumoJob {
     /// The node the Exec named.
     pub node: String,
+    /// An application through SCOMO (`Operations/DownloadInstall`), not firmware.
+    pub app: bool,
     /// The Exec's Correlator.
     pub correlator: Option<String>,
     /// The PkgURL at the time of the Exec.
@@ -250,6 +255,13 @@ impl Handset {
         t.set(&format!("{f}/PkgVersion"), "");
         t.set(&format!("{f}/DownloadAndUpdate/PkgURL"), "");
         t.set_typed(&format!("{f}/State"), "10", "int");
+        t.set_mo_type(f, "urn:oma:mo:oma-fumo:1.0");
+        if let Some(s) = &p.scomo {
+            // SCOMO 1.0, 5.4: the server adds download nodes under Download.
+            t.set_interior(&format!("{s}/Download"));
+            t.set_interior(&format!("{s}/Inventory/Deployed"));
+            t.set_mo_type(s, "urn:oma:mo:oma-scomo:1.0");
+        }
         Handset {
             profile,
             tree: t,
@@ -305,6 +317,9 @@ impl Handset {
 
     fn finish_fumo(&mut self) -> Result<Option<SessionLog>, StockError> {
         let Some(job) = self.pending.take() else { return Ok(None) };
+        if job.app {
+            return self.finish_app(job);
+        }
         let f = self.profile.fumo.clone();
         self.tree.replace(&format!("{f}/State"), "30");
         let lim = self.profile.limits;
@@ -335,6 +350,40 @@ impl Handset {
                 format: Some("chr".into()),
                 typ: Some("org.openmobilealliance.dm.firmwareupdate.downloadandupdate".into()),
                 data: Some(result.to_string()),
+                ..msg::Item::default()
+            }],
+            ..msg::Cmd::new("Alert")
+        };
+        let sid = self.next_client_session_id();
+        session::run(self, session::Opening::Client { session_id: sid, alerts: vec![alert] }).map(Some)
+    }
+
+    /// Downloads an application and reports SCOMO's `OperationComplete` (1200 success, 1402
+    /// download failed) in a new session; "installs" it into `Inventory/Deployed`.
+    fn finish_app(&mut self, job: FumoJob) -> Result<Option<SessionLog>, StockError> {
+        let lim = self.profile.limits;
+        let limits = http::HttpLimits { connect: lim.connect, answer: lim.answer, max_body: lim.max_body };
+        let (result, bytes) = match http::request("GET", &job.url, None, &[], limits) {
+            Ok(r) if r.status == 200 && !r.body.is_empty() => (200, r.body.len()),
+            _ => (412, 0),
+        };
+        // `<root>/Download/<x>/Operations/DownloadInstall` → `<root>`, `<x>`.
+        let mut parts = job.node.rsplitn(4, '/').skip(2);
+        let (x, root) =
+            (parts.next().unwrap_or_default(), parts.next().unwrap_or_default().trim_end_matches("/Download"));
+        if result == 200 {
+            let name = self.tree.value(&format!("{root}/Download/{x}/Name")).unwrap_or_default().to_owned();
+            self.tree.set(&format!("{root}/Inventory/Deployed/{x}/Name"), &name);
+        }
+        self.downloads.push(Download { job: job.clone(), bytes, result });
+        let alert = msg::Cmd {
+            correlator: job.correlator.clone(),
+            data: Some("1226".into()),
+            items: vec![msg::Item {
+                source: Some(job.node.clone()),
+                format: Some("chr".into()),
+                typ: Some("urn:oma:at:scomo:1.0:OperationComplete".into()),
+                data: Some(if result == 200 { "1200" } else { "1402" }.into()),
                 ..msg::Item::default()
             }],
             ..msg::Cmd::new("Alert")

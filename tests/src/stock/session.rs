@@ -296,6 +296,15 @@ fn chal(nonce: &str) -> AuthMeta {
     AuthMeta { typ: MD5.into(), format: "b64".into(), next_nonce: Some(nonce.into()) }
 }
 
+/// The download node `<root>/Download/<x>` an Exec of `node` names, when `node` is its
+/// `Operations/DownloadInstall` and the handset has a SCOMO root with that download node.
+fn scomo_download(h: &Handset, node: &str) -> Option<String> {
+    let root = h.profile.scomo.as_deref()?;
+    let dl = node.strip_suffix("/Operations/DownloadInstall")?;
+    let x = dl.strip_prefix(&format!("{root}/Download/"))?;
+    (!x.is_empty() && !x.contains('/') && h.tree.node(dl).is_some()).then(|| dl.to_owned())
+}
+
 /// Runs one server command against the tree; pushes its Status (and Results).
 fn execute(h: &mut Handset, c: &Cmd, msg_ref: &str, out: &mut Vec<Cmd>, log: &mut SessionLog) {
     let fumo = h.profile.fumo.clone();
@@ -322,7 +331,8 @@ fn execute(h: &mut Handset, c: &Cmd, msg_ref: &str, out: &mut Vec<Cmd>, log: &mu
                         out.push(status(c, msg_ref, 200, Some(&uri)));
                         results.push(Item {
                             source: Some(uri),
-                            format: Some(v.format),
+                            // A property's value goes without Meta (TND 7.4).
+                            format: (!v.format.is_empty()).then_some(v.format),
                             typ: v.typ,
                             data: Some(v.data),
                             ..Item::default()
@@ -368,8 +378,23 @@ fn execute(h: &mut Handset, c: &Cmd, msg_ref: &str, out: &mut Vec<Cmd>, log: &mu
                         // Nothing to download: FUMO's "not acceptable".
                         405
                     } else {
-                        h.pending = Some(FumoJob { node, correlator: c.correlator.clone(), url: pkg_url.to_owned() });
+                        h.pending = Some(FumoJob {
+                            node,
+                            app: false,
+                            correlator: c.correlator.clone(),
+                            url: pkg_url.to_owned(),
+                        });
                         202
+                    }
+                } else if let Some(dl) = scomo_download(h, &node) {
+                    // SCOMO 1.0, 5.4.1: DownloadInstall of a download node the server added.
+                    match h.tree.value(&format!("{dl}/PkgURL")).filter(|u| !u.is_empty()) {
+                        Some(url) => {
+                            let url = url.to_owned();
+                            h.pending = Some(FumoJob { node, app: true, correlator: c.correlator.clone(), url });
+                            202
+                        }
+                        None => 405,
                     }
                 } else if h.tree.node(&uri).is_some() {
                     405

@@ -1,5 +1,8 @@
 //! The handset's management tree: interior nodes and leaves by URI, with the answers a
-//! maker's client gives (`Format node` listings, 404 for what it does not have, 405 for secrets).
+//! maker's client gives (`Format node` listings, 404 for what it does not have, 405 for secrets),
+//! and node properties addressed as `<uri>?prop=<name>` (OMA-TS-DM_TND-V1_2, 7.3: `Type`, an
+//! interior node's Management Object Identifier or a leaf's MIME type, and `Format`; any other
+//! property, or any property on a handset that supports none, is 406).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,7 +38,14 @@ pub struct Value {
 pub struct Tree {
     nodes: BTreeMap<String, Node>,
     secret: BTreeSet<String>,
+    /// Interior node → its MO identifier (the `Type` property).
+    mo_types: BTreeMap<String, String>,
+    /// The handset does not answer property requests (406 for all).
+    pub no_properties: bool,
 }
+
+/// The query that addresses a node's property (TND 7.3).
+const PROP: &str = "?prop=";
 
 /// `path` as the tree keys it: `./` first, no trailing `/`; `None` for URIs a handset refuses.
 pub fn normalize(path: &str) -> Option<String> {
@@ -85,6 +95,13 @@ impl Tree {
         self.nodes.insert(p, Node::Interior);
     }
 
+    /// Gives an interior node its Management Object Identifier (its `Type`, TND 7.7.7.2).
+    pub fn set_mo_type(&mut self, path: &str, urn: &str) {
+        if let Some(p) = normalize(path) {
+            self.mo_types.insert(p, urn.to_owned());
+        }
+    }
+
     /// Marks a leaf as unreadable by `Get` (passwords): 405.
     pub fn set_secret(&mut self, path: &str) {
         if let Some(p) = normalize(path) {
@@ -124,8 +141,12 @@ impl Tree {
             .collect()
     }
 
-    /// `Get`: the value, or the status a handset answers (404 not found, 405 a secret, 406 a query).
+    /// `Get`: the value, or the status a handset answers (404 not found, 405 a secret, 406 a
+    /// query or a property it does not support).
     pub fn get(&self, path: &str) -> Result<Value, u16> {
+        if let Some((node, prop)) = path.split_once(PROP) {
+            return self.property(node, prop);
+        }
         let p = normalize(path).ok_or(406u16)?;
         if self.secret.contains(&p) {
             return Err(405);
@@ -136,6 +157,23 @@ impl Tree {
                 Ok(Value { format: format.clone(), typ: Some(typ.clone()), data: value.clone() })
             }
         }
+    }
+
+    /// A property of the node at `path`: a string with no `Meta` (TND 7.4).
+    fn property(&self, path: &str, prop: &str) -> Result<Value, u16> {
+        if self.no_properties {
+            return Err(406);
+        }
+        let p = normalize(path).ok_or(406u16)?;
+        let node = self.nodes.get(&p).ok_or(404u16)?;
+        let data = match (prop, node) {
+            ("Type", Node::Interior) => self.mo_types.get(&p).cloned().unwrap_or_default(),
+            ("Type", Node::Leaf { typ, .. }) => typ.clone(),
+            ("Format", Node::Interior) => "node".to_owned(),
+            ("Format", Node::Leaf { format, .. }) => format.clone(),
+            _ => return Err(406),
+        };
+        Ok(Value { format: String::new(), typ: None, data })
     }
 
     /// `Replace`: 200, or 404 for a node it does not have, 405 for an interior node.
