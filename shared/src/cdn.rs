@@ -48,11 +48,16 @@ impl EdgeCachePolicy {
     }
 }
 
-/// The cache key of a blob at the edge whose own origin is `edge_origin`
-/// (`https://host[:port]`): the download path without its query, so every device's signed
-/// URL shares one cached copy.
-pub fn cache_key(edge_origin: &str, blob: &str) -> String {
-    format!("{edge_origin}{PREFIX}{blob}")
+/// The origin of every blob's cache key at the edge. Not the request's: an edge reached under
+/// several Host names would keep a copy per name, and a purge (sent to one of them) would drop
+/// only its own. `.invalid` (RFC 6761) is never a host anything is fetched from.
+pub const CACHE_KEY_ORIGIN: &str = "https://blob-cache.portaldm.invalid";
+
+/// The cache key of a blob at the edge, used by the download's put and match and by the
+/// origin's purge alike: one per blob, without the query, so every device's signed URL, on
+/// whatever Host it came in, shares one cached copy.
+pub fn cache_key(blob: &str) -> String {
+    format!("{CACHE_KEY_ORIGIN}{PREFIX}{blob}")
 }
 
 /// The method of a purge request: the origin asks the edge to drop a revoked blob from its
@@ -202,7 +207,7 @@ mod tests {
         assert!(p.admits(Some(100)) && !p.admits(Some(101)) && !p.admits(None));
         assert!(!EdgeCachePolicy { ttl_secs: 0, ..p }.admits(Some(1)), "a TTL of 0 turns caching off");
         assert_eq!(p.cache_control(), "public, max-age=60");
-        assert_eq!(cache_key("https://e.example", BLOB), format!("https://e.example/dl/{BLOB}"));
+        assert_eq!(cache_key(BLOB), format!("{CACHE_KEY_ORIGIN}/dl/{BLOB}"));
         assert_eq!(purge_target(BLOB), format!("/dl/{BLOB}"));
     }
 

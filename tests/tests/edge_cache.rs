@@ -87,6 +87,41 @@ fn a_cached_blob_is_served_without_the_origin_with_ranges_and_validators() {
     assert_eq!(get(&url).status, 404);
 }
 
+/// Until the edge serves `url` from its cache when the request names `host` (the put runs
+/// after the first answer has gone out).
+fn until_hit_on(url: &str, host: &str) -> Reply {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = get_with(url, &[("Host", host)]);
+        if r.header("x-edge-cache") == Some("HIT") || Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn one_cached_copy_whatever_the_host_and_a_revoke_purges_it() {
+    let sys = System::start(Options::default());
+    let (id, blob) = first_package(&sys);
+    let url = signed_url(&sys, &blob, "IMEI:1");
+    let (own, other) = (sys.edge.trim_start_matches("http://").to_owned(), "edge-b.example");
+    assert_eq!(get(&url).header("x-edge-cache"), Some("MISS"));
+    assert_eq!(until_hit_on(&url, &own).header("x-edge-cache"), Some("HIT"));
+    // Another Host name for the same edge finds the same copy (not a second one of its own).
+    let first_other = get_with(&url, &[("Host", other)]);
+    assert_eq!((first_other.status, first_other.header("x-edge-cache")), (200, Some("HIT")), "one copy per blob");
+    assert_eq!(until_hit_on(&url, other).header("x-edge-cache"), Some("HIT"));
+
+    let revoked = sys.origin_cmd(&["catalog", "revoke", &id]).output().expect("revoke");
+    let said = String::from_utf8_lossy(&revoked.stdout);
+    assert!(revoked.status.success() && said.contains("edge cache: purged"), "{said}");
+    for host in [own.as_str(), other] {
+        let r = get_with(&url, &[("Host", host)]);
+        assert_eq!((r.status, r.header("x-edge-cache")), (404, None), "served from the cache through {host}");
+    }
+}
+
 #[test]
 fn a_resumed_download_that_misses_fills_the_cache_for_the_next() {
     let mut sys = System::start(Options::default());

@@ -139,7 +139,7 @@ pub async fn purge(req: &Request, cfg: &EdgeConfig) -> worker::Result<Response> 
         worker::console_warn!("purge refused: {e}");
         return respond::error(403, "request did not come through the origin");
     }
-    let key = cdn::cache_key(&url.origin().ascii_serialization(), blob);
+    let key = cdn::cache_key(blob);
     let outcome = Cache::default().delete(key.as_str(), false).await?;
     let text = match outcome {
         worker::CacheDeletionOutcome::Success => "purged",
