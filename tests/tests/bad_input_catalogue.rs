@@ -164,9 +164,14 @@ fn http_cases(blob: &str, good_query: &str, session_cookie: &str) -> Vec<Http> {
             vec![],
             400,
         ),
-        download("download with a non-numeric expiry", dl("d=IMEI%3A1&e=soon&s=cdn1.AAAA"), vec![], 400),
-        download("download with a garbage signature", dl("d=IMEI%3A1&e=99999999999&s=%00%01"), vec![], 400),
-        download("download signed by an unknown key", dl("d=IMEI%3A1&e=99999999999&s=nokey.AAAA"), vec![], 403),
+        download("download with a non-numeric expiry", dl("p=1&d=IMEI%3A1&e=soon&s=cdn1.AAAA"), vec![], 400),
+        download("download with a garbage signature", dl("p=1&d=IMEI%3A1&e=99999999999&s=%00%01"), vec![], 400),
+        download("download signed by an unknown key", dl("p=1&d=IMEI%3A1&e=99999999999&s=nokey.AAAA"), vec![], 403),
+        download("download with a non-numeric package", dl("p=one&d=IMEI%3A1&e=99999999999&s=cdn1.AAAA"), vec![], 400),
+        // The first format named only the blob, not the package it delivers: refused as old.
+        download("download URL of the old format", dl("d=IMEI%3A1&e=99999999999&s=cdn1.AAAA"), vec![], 410),
+        // Signed for one package, presented for another with the same blob.
+        download("download naming another package", dl(&good_query.replacen("p=", "p=9", 1)), vec![], 403),
         download("download with a garbage Range", dl(good_query), vec![("Range", "bytes=zz-yy".into())], 200),
         download("download with two ranges", dl(good_query), vec![("Range", "bytes=0-1,5-9".into())], 200),
         download("download with a Range past the end", dl(good_query), vec![("Range", "bytes=999999999-".into())], 416),
