@@ -143,8 +143,13 @@ fn http_cases(edge: &str, blob: &str, good_query: &str, session_cookie: &str) ->
         ),
         // The portal API.
         select("select without a cookie", json(), r#"{"package_id":1}"#, 401),
-        select("select with a garbage cookie", cookie("pdm=%%%garbage"), r#"{"package_id":1}"#, 401),
-        select("select with an 8 KiB cookie", cookie(&format!("pdm={}", "A".repeat(8192))), r#"{"package_id":1}"#, 431),
+        select("select with a garbage cookie", cookie("__Host-pdm=%%%garbage"), r#"{"package_id":1}"#, 401),
+        select(
+            "select with an 8 KiB cookie",
+            cookie(&format!("__Host-pdm={}", "A".repeat(8192))),
+            r#"{"package_id":1}"#,
+            431,
+        ),
         select("select with broken JSON", live("application/json"), "{\"package_id\":", 400),
         select("select with a string id", live("application/json"), r#"{"package_id":"one"}"#, 422),
         select("select with a JSON string for an object", live("application/json"), "\"just text\"", 422),

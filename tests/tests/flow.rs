@@ -98,7 +98,7 @@ fn whole_flow(sys: System) {
     assert!(stranger.session()["offers"].as_array().is_some_and(|a| a.is_empty()));
     let mut forger = Browser::new(&sys.edge);
     let stranger_secret = stranger.binding_cookie().and_then(|c| c.split_once('.')).map(|(_, s)| s.to_owned());
-    forger.cookie = Some(format!("pdm={}.{}", binding.sid, stranger_secret.expect("secret")));
+    forger.cookie = Some(format!("__Host-pdm={}.{}", binding.sid, stranger_secret.expect("secret")));
     assert_eq!(forger.get("/portal/api/session").status, 403);
     let pick = json!({ "package_id": chosen["id"] });
     assert_eq!(forger.post_json("/portal/api/select", &pick).status, 403);
