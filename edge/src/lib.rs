@@ -26,13 +26,9 @@ fn is_entry_page(path: &str) -> bool {
 /// Whether a browser's form or script post comes from another site (`shared::portal`).
 fn is_cross_site(req: &Request) -> bool {
     let h = |name: &str| req.headers().get(name).ok().flatten();
-    let host = req.url().ok().and_then(|u| {
-        u.host_str().map(|host| match u.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_owned(),
-        })
-    });
-    portaldm_shared::portal::is_cross_site(h("Sec-Fetch-Site").as_deref(), h("Origin").as_deref(), host.as_deref())
+    // Scheme, host and port, as a browser's `Origin` spells them (no default port).
+    let own = req.url().ok().map(|u| u.origin().ascii_serialization());
+    portaldm_shared::portal::is_cross_site(h("Sec-Fetch-Site").as_deref(), h("Origin").as_deref(), own.as_deref())
 }
 
 /// Routes a request; every outcome, error or not, is a deliberate response. (An `Err` is

@@ -17,15 +17,19 @@ fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 }
 
 /// Why a download of `blob` with this signed query may not be served (the same signed query
-/// the edge checked, checked again; a revoked package), or `None` when it may.
+/// the edge checked, checked again; the package it names revoked), or `None` when it may.
 async fn refusal(st: &AppState, blob: &str, query: Option<&str>) -> Result<Option<Response>, AppError> {
     let path = format!("{}{blob}", cdn::PREFIX);
-    if let Err(e) = cdn::verify(&st.cdn_keys, &path, query.unwrap_or(""), now()) {
-        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::FORBIDDEN);
-        return Ok(Some((status, e.to_string()).into_response()));
-    }
-    if !st.store.blob_published(blob).await? {
-        return Err(AppError::NotFound("no published package has this blob"));
+    let signed = match cdn::verify(&st.cdn_keys, &path, query.unwrap_or(""), now()) {
+        Ok(s) => s,
+        Err(e) => {
+            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+            return Ok(Some((status, e.to_string()).into_response()));
+        }
+    };
+    // The package the URL names, not any with these bytes: revoking one stops exactly its URLs.
+    if !st.store.blob_published(signed.package, blob).await? {
+        return Err(AppError::NotFound("this package is not published (any more)"));
     }
     Ok(None)
 }

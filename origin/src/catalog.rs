@@ -153,7 +153,8 @@ pub async fn audited_upload(store: &dyn Store, blob: &BlobInfo, actor: &str) -> 
     Ok(store.audit(actor, "blob.upload", &blob.sha256, &detail, now_ms()).await?)
 }
 
-/// Revokes a published package and asks the edge to drop its cached copy.
+/// Revokes a published package and asks the edge to drop its cached copy (the package's own:
+/// another package with the same blob keeps its copy and its URLs).
 pub async fn revoke(cfg: &Config, store: &dyn Store, id: i64, actor: &str) -> Result<Purged, CatalogError> {
     // From the database, not the origin's catalog copy: a package published by another
     // process a moment ago may already be cached at the edge.
@@ -170,7 +171,7 @@ pub async fn revoke(cfg: &Config, store: &dyn Store, id: i64, actor: &str) -> Re
         return Ok(Purged::Done("not cached".into()));
     };
     let c = cfg.clone();
-    Ok(tokio::task::spawn_blocking(move || edge_purge::purge(&c, &blob))
+    Ok(tokio::task::spawn_blocking(move || edge_purge::purge(&c, id, &blob))
         .await
         .unwrap_or_else(|e| Purged::Failed(e.to_string())))
 }

@@ -1,5 +1,5 @@
-//! Asking the edge to drop a revoked blob from its cache (`DELETE /dl/<blob>` with the edge
-//! credential), so that a revoked package's download URLs stop working at once there. The edge
+//! Asking the edge to drop a revoked package's blob from its cache (`DELETE /dl/<blob>?p=<id>`
+//! with the edge credential), so that a revoked package's download URLs stop working at once there. The edge
 //! cache keeps a blob at most `PDM_BLOB_CACHE_SECS` anyway, so a purge that fails only delays.
 
 use std::time::Duration;
@@ -18,13 +18,14 @@ pub enum Purged {
     Failed(String),
 }
 
-/// Purges `blob` at the configured edge (`public_url`). Blocking: call it off the runtime.
-pub fn purge(cfg: &Config, blob: &str) -> Purged {
+/// Purges package `package`'s `blob` at the configured edge (`public_url`). Blocking: call it
+/// off the runtime.
+pub fn purge(cfg: &Config, package: i64, blob: &str) -> Purged {
     let keys = match cfg.edge_key_list() {
         Ok(k) => k,
         Err(e) => return Purged::Failed(e.to_string()),
     };
-    let target = cdn::purge_target(blob);
+    let target = cdn::purge_target(package, blob);
     let cred = match edgeauth::sign(&keys, cdn::PURGE_METHOD, &target, now()) {
         Ok(c) => c,
         Err(e) => return Purged::Failed(e.to_string()),

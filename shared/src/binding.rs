@@ -1,6 +1,6 @@
-//! The browser binding: the `pdm` cookie that ties a browser to its portal session.
+//! The browser binding: the `__Host-pdm` cookie that ties a browser to its portal session.
 //!
-//! The trigger answer sets `pdm=<sid>.<secret>`; the token carries `bnd =
+//! The trigger answer sets `__Host-pdm=<sid>.<secret>`; the token carries `bnd =
 //! base64url(SHA-256(secret))`, so only the browser that received the trigger can read or
 //! select that session's offers.
 
@@ -11,8 +11,10 @@ use subtle::ConstantTimeEq;
 
 use crate::rand::{RandomUnavailable, SecureRandom, bytes};
 
-/// The cookie's name.
-pub const COOKIE_NAME: &str = "pdm";
+/// The cookie's name. `__Host-`: browsers take it only `Secure`, for `Path=/` and without
+/// `Domain`, from a secure origin, so neither a sibling subdomain nor a plain-http page can set
+/// or shadow it (loopback counts as secure, so the local edge over http keeps it too).
+pub const COOKIE_NAME: &str = "__Host-pdm";
 /// Longest cookie value considered.
 const MAX_VALUE_LEN: usize = 128;
 /// The cookie carrying the trigger's token to the browser's first look at its session, so the
@@ -113,14 +115,19 @@ mod tests {
 
     #[test]
     fn rejects_malformed_cookies() {
-        assert_eq!(BrowserBinding::from_cookie_header("pdm=abc"), None);
-        assert_eq!(BrowserBinding::from_cookie_header("pdm=a.b"), None);
+        assert_eq!(BrowserBinding::from_cookie_header("__Host-pdm=abc"), None);
+        assert_eq!(BrowserBinding::from_cookie_header("__Host-pdm=a.b"), None);
         assert_eq!(BrowserBinding::from_cookie_header(""), None);
     }
 
     #[test]
-    fn cookie_is_http_only_secure_lax() {
-        let c = BrowserBinding::generate(&mut TestRng(1)).expect("random").set_cookie(600);
+    fn cookie_is_http_only_secure_lax_and_host_only() {
+        let b = BrowserBinding::generate(&mut TestRng(1)).expect("random");
+        let c = b.set_cookie(600);
         assert!(c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Lax"));
+        // What a `__Host-` cookie needs, or browsers drop it.
+        assert!(c.starts_with("__Host-pdm=") && c.contains("; Path=/;") && !c.contains("Domain"), "{c}");
+        let old = format!("pdm={}", b.cookie_value());
+        assert_eq!(BrowserBinding::from_cookie_header(&old), None, "the old name is not read");
     }
 }

@@ -199,19 +199,18 @@ pub fn page_language(device_lang: Option<&str>, accept_language: Option<&str>) -
 }
 
 /// Whether a state-changing browser request comes from another site and must be refused:
-/// `Sec-Fetch-Site: cross-site` (browsers set it and pages cannot), or an `Origin` whose host
-/// is not `host`. The `SameSite=Lax` cookie already keeps other sites' forms cookieless; this
-/// refuses them outright, and also same-site-but-other-origin posts.
-pub fn is_cross_site(sec_fetch_site: Option<&str>, origin: Option<&str>, host: Option<&str>) -> bool {
+/// `Sec-Fetch-Site: cross-site` (browsers set it and pages cannot), or an `Origin` that is not
+/// `own_origin` (`scheme://host[:port]`, as a URL's origin serialises it: scheme, host and port
+/// all count, so a plain-http page of the same host is another origin). The `SameSite=Lax`
+/// cookie already keeps other sites' forms cookieless; this refuses them outright, and also
+/// same-site-but-other-origin posts.
+pub fn is_cross_site(sec_fetch_site: Option<&str>, origin: Option<&str>, own_origin: Option<&str>) -> bool {
     if sec_fetch_site.is_some_and(|s| s.eq_ignore_ascii_case("cross-site") || s.eq_ignore_ascii_case("same-site")) {
         return true;
     }
-    match (origin, host) {
+    match (origin, own_origin) {
         // Privacy-sensitive contexts send `Origin: null`: not ours.
-        (Some(o), Some(h)) => {
-            let o_host = o.split_once("://").map(|(_, rest)| rest).unwrap_or(o);
-            !o_host.eq_ignore_ascii_case(h)
-        }
+        (Some(o), Some(own)) => o.eq_ignore_ascii_case("null") || !o.eq_ignore_ascii_case(own),
         (Some(_), None) => true,
         (None, _) => false,
     }
@@ -232,13 +231,18 @@ mod tests {
 
     #[test]
     fn posts_from_other_sites_are_cross_site() {
-        assert!(!is_cross_site(Some("same-origin"), Some("https://p.example"), Some("p.example")));
-        assert!(!is_cross_site(None, None, Some("p.example")), "no Origin: an older browser's form, same site");
-        assert!(is_cross_site(Some("cross-site"), None, Some("p.example")));
-        assert!(is_cross_site(Some("same-site"), None, Some("p.example")), "a sibling subdomain is another origin");
-        assert!(is_cross_site(None, Some("https://evil.example"), Some("p.example")));
-        assert!(is_cross_site(None, Some("null"), Some("p.example")));
-        assert!(!is_cross_site(None, Some("http://127.0.0.1:8787"), Some("127.0.0.1:8787")));
+        let own = Some("https://p.example");
+        assert!(!is_cross_site(Some("same-origin"), Some("https://p.example"), own));
+        assert!(!is_cross_site(None, None, own), "no Origin: an older browser's form, same site");
+        assert!(is_cross_site(Some("cross-site"), None, own));
+        assert!(is_cross_site(Some("same-site"), None, own), "a sibling subdomain is another origin");
+        assert!(is_cross_site(None, Some("https://evil.example"), own));
+        assert!(is_cross_site(None, Some("null"), own));
+        assert!(is_cross_site(None, Some("null"), Some("null")), "an opaque origin is nobody's");
+        assert!(is_cross_site(None, Some("http://p.example"), own), "the same host over plain http");
+        assert!(is_cross_site(None, Some("https://p.example:8443"), own), "another port");
+        assert!(!is_cross_site(None, Some("HTTPS://P.example"), own));
+        assert!(!is_cross_site(None, Some("http://127.0.0.1:8787"), Some("http://127.0.0.1:8787")));
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub struct Browser {
     agent: ureq::Agent,
     /// The edge base URL.
     pub base: String,
-    /// `pdm=<sid>.<secret>` (and `pdmt=<token>`, when the trigger set it), once set.
+    /// `__Host-pdm=<sid>.<secret>` (and `pdmt=<token>`, when the trigger set it), once set.
     pub cookie: Option<String>,
     /// Sent with every request.
     headers: Vec<(&'static str, String)>,
@@ -96,17 +96,17 @@ impl Browser {
             .iter()
             .filter(|(k, _)| k == "set-cookie")
             .filter_map(|(_, v)| v.split(';').next())
-            .filter(|p| p.starts_with("pdm=") || p.starts_with("pdmt="))
+            .filter(|p| p.starts_with("__Host-pdm=") || p.starts_with("pdmt="))
             .collect();
-        if set.iter().any(|p| p.starts_with("pdm=")) {
+        if set.iter().any(|p| p.starts_with("__Host-pdm=")) {
             self.cookie = Some(set.join("; "));
         }
         r
     }
 
-    /// The `pdm=<sid>.<secret>` pair alone, once set.
+    /// The `__Host-pdm=<sid>.<secret>` pair alone, once set.
     pub fn binding_cookie(&self) -> Option<&str> {
-        self.cookie.as_deref().and_then(|c| c.split("; ").find(|p| p.starts_with("pdm=")))
+        self.cookie.as_deref().and_then(|c| c.split("; ").find(|p| p.starts_with("__Host-pdm=")))
     }
 
     /// POST JSON to `path` with the cookie.

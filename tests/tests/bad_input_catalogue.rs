@@ -73,13 +73,15 @@ fn wbxml_bomb() -> Vec<u8> {
 /// Longest refusal body the catalogue accepts: a reason, never an echo of the input.
 const MAX_REFUSAL_BYTES: usize = 1024;
 
-fn http_cases(blob: &str, good_query: &str, session_cookie: &str) -> Vec<Http> {
+fn http_cases(edge: &str, blob: &str, good_query: &str, session_cookie: &str) -> Vec<Http> {
     let good_hdr = "<VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>1</SessionID><MsgID>1</MsgID>\
                     <Target><LocURI>http://x/dm</LocURI></Target><Source><LocURI>IMEI:1</LocURI></Source>";
     let json = || vec![("Content-Type", "application/json".to_owned())];
     let cookie = |c: &str| vec![("Content-Type", "application/json".to_owned()), ("Cookie", c.to_owned())];
     // A browser with a live portal session: its bodies are read.
     let live = |ct: &str| vec![("Content-Type", ct.to_owned()), ("Cookie", session_cookie.to_owned())];
+    // The edge's own host and port, over another scheme: another origin.
+    let other_scheme = edge.replacen("http://", "https://", 1);
     let dl = |q: &str| format!("/dl/{blob}?{q}");
     vec![
         // SyncML over XML.
@@ -141,8 +143,13 @@ fn http_cases(blob: &str, good_query: &str, session_cookie: &str) -> Vec<Http> {
         ),
         // The portal API.
         select("select without a cookie", json(), r#"{"package_id":1}"#, 401),
-        select("select with a garbage cookie", cookie("pdm=%%%garbage"), r#"{"package_id":1}"#, 401),
-        select("select with an 8 KiB cookie", cookie(&format!("pdm={}", "A".repeat(8192))), r#"{"package_id":1}"#, 431),
+        select("select with a garbage cookie", cookie("__Host-pdm=%%%garbage"), r#"{"package_id":1}"#, 401),
+        select(
+            "select with an 8 KiB cookie",
+            cookie(&format!("__Host-pdm={}", "A".repeat(8192))),
+            r#"{"package_id":1}"#,
+            431,
+        ),
         select("select with broken JSON", live("application/json"), "{\"package_id\":", 400),
         select("select with a string id", live("application/json"), r#"{"package_id":"one"}"#, 422),
         select("select with a JSON string for an object", live("application/json"), "\"just text\"", 422),
@@ -154,6 +161,12 @@ fn http_cases(blob: &str, good_query: &str, session_cookie: &str) -> Vec<Http> {
             413,
         ),
         select("select before the phone answered", live("application/json"), r#"{"package_id":1}"#, 409),
+        select(
+            "select from the same host over another scheme",
+            [live("application/json"), vec![("Origin", other_scheme)]].concat(),
+            r#"{"package_id":1}"#,
+            403,
+        ),
         // Downloads.
         download("download without a query", format!("/dl/{blob}"), vec![], 400),
         download("download of a non-hex blob", format!("/dl/{}?{good_query}", "z".repeat(64)), vec![], 404),
@@ -164,9 +177,14 @@ fn http_cases(blob: &str, good_query: &str, session_cookie: &str) -> Vec<Http> {
             vec![],
             400,
         ),
-        download("download with a non-numeric expiry", dl("d=IMEI%3A1&e=soon&s=cdn1.AAAA"), vec![], 400),
-        download("download with a garbage signature", dl("d=IMEI%3A1&e=99999999999&s=%00%01"), vec![], 400),
-        download("download signed by an unknown key", dl("d=IMEI%3A1&e=99999999999&s=nokey.AAAA"), vec![], 403),
+        download("download with a non-numeric expiry", dl("p=1&d=IMEI%3A1&e=soon&s=cdn1.AAAA"), vec![], 400),
+        download("download with a garbage signature", dl("p=1&d=IMEI%3A1&e=99999999999&s=%00%01"), vec![], 400),
+        download("download signed by an unknown key", dl("p=1&d=IMEI%3A1&e=99999999999&s=nokey.AAAA"), vec![], 403),
+        download("download with a non-numeric package", dl("p=one&d=IMEI%3A1&e=99999999999&s=cdn1.AAAA"), vec![], 400),
+        // The first format named only the blob, not the package it delivers: refused as old.
+        download("download URL of the old format", dl("d=IMEI%3A1&e=99999999999&s=cdn1.AAAA"), vec![], 410),
+        // Signed for one package, presented for another with the same blob.
+        download("download naming another package", dl(&good_query.replacen("p=", "p=9", 1)), vec![], 403),
         download("download with a garbage Range", dl(good_query), vec![("Range", "bytes=zz-yy".into())], 200),
         download("download with two ranges", dl(good_query), vec![("Range", "bytes=0-1,5-9".into())], 200),
         download("download with a Range past the end", dl(good_query), vec![("Range", "bytes=999999999-".into())], 416),
@@ -189,7 +207,7 @@ fn every_bad_input_gets_a_clear_refusal_and_nothing_breaks() {
     let session_cookie = phone.cookie.clone().expect("the trigger sets the portal cookie");
     let mut count = 0;
     let mut wrong = Vec::new();
-    for c in http_cases(&blob, &good_query, &session_cookie) {
+    for c in http_cases(&sys.edge, &blob, &good_query, &session_cookie) {
         let r = send(&sys.edge, &c);
         // A refusal says why: in its body, or for 416 in Content-Range.
         let explained = r.status < 400 || !r.body.is_empty() || r.header("content-range").is_some();

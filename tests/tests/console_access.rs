@@ -18,9 +18,24 @@ fn form(url: &str, cookie: Option<&str>, extra: &[(&str, &str)], body: &str) -> 
     post_with(url, &h, body.as_bytes())
 }
 
-/// Signs in with `token`; the session cookie and this session's form token.
+/// The sign-in page's form token and the cookie that carries it (`name=value`).
+fn sign_in_form(sys: &System) -> (String, String) {
+    let page = get_with(&format!("{}/admin/sign-in", sys.origin), &[]);
+    let set = page.header("set-cookie").expect("the form's cookie").to_owned();
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/admin/sign-in"] {
+        assert!(set.contains(attr), "{set}");
+    }
+    let html = text(&page);
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("form token");
+    (set.split(';').next().expect("pair").to_owned(), csrf.to_owned())
+}
+
+/// Signs in with `token` from the sign-in page's form (as a browser that sends no
+/// `Sec-Fetch-Site` would); the session cookie and this session's form token.
 fn sign_in(sys: &System, token: &str) -> (String, String) {
-    let r = form(&format!("{}/admin/sign-in", sys.origin), None, &[], &format!("token={token}"));
+    let (form_cookie, form_csrf) = sign_in_form(sys);
+    let body = format!("token={token}&csrf={form_csrf}");
+    let r = form(&format!("{}/admin/sign-in", sys.origin), Some(&form_cookie), &[], &body);
     assert_eq!((r.status, r.header("location")), (303, Some("/admin/catalog")), "{}", text(&r));
     let set = r.header("set-cookie").expect("cookie").to_owned();
     for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/admin"] {
@@ -50,13 +65,30 @@ fn console_forms_need_the_session_and_its_form_token() {
     }
     // The last character changed (to one it is not: a random token can end in `A`).
     let changed = format!("{}{}", &token[..token.len() - 1], if token.ends_with('A') { 'B' } else { 'A' });
+    let same_origin = [("Sec-Fetch-Site", "same-origin")];
     for bad in ["", "pdm_admin_x", &token[..token.len() - 1], &changed] {
-        let r = form(&url("/admin/sign-in"), None, &[], &format!("token={bad}"));
+        let r = form(&url("/admin/sign-in"), None, &same_origin, &format!("token={bad}"));
         assert_eq!(r.status, 401, "token {bad:?}");
         assert!(text(&r).contains("not a valid admin token"));
     }
     let r = form(&url("/admin/sign-in"), None, &[("Sec-Fetch-Site", "cross-site")], &format!("token={token}"));
     assert_eq!(r.status, 403, "a sign-in posted by another site");
+    // Neither a same-origin Sec-Fetch-Site nor the form's own token (cookie and field): a
+    // form another site made could sign this browser in to its own console.
+    let (form_cookie, form_csrf) = sign_in_form(&sys);
+    let (_, other_csrf) = sign_in_form(&sys);
+    for (why, cookie, body) in [
+        ("neither", None, format!("token={token}")),
+        ("the field without its cookie", None, format!("token={token}&csrf={form_csrf}")),
+        ("the cookie without the field", Some(form_cookie.as_str()), format!("token={token}")),
+        ("another form's token", Some(form_cookie.as_str()), format!("token={token}&csrf={other_csrf}")),
+    ] {
+        let r = form(&url("/admin/sign-in"), cookie, &[], &body);
+        assert_eq!((r.status, r.header("location")), (403, None), "{why}");
+        assert!(text(&r).contains("did not come from this console"), "{why}");
+    }
+    let r = form(&url("/admin/sign-in"), None, &same_origin, &format!("token={token}"));
+    assert_eq!(r.status, 303, "a browser that says the post is same-origin needs no form token");
 
     let (cookie, csrf) = sign_in(&sys, &token);
     let revoke2 = url("/admin/catalog/2/revoke");

@@ -233,7 +233,7 @@ fn form(url: &str, cookie: &str, body: &str) -> Reply {
 fn sign_in(sys: &System, token: &str) -> (String, String) {
     let r = post_with(
         &format!("{}/admin/sign-in", sys.origin),
-        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Sec-Fetch-Site", "same-origin")],
         format!("token={token}").as_bytes(),
     );
     assert_eq!(r.status, 303, "{}", text(&r));

@@ -19,9 +19,10 @@ fn first_package(sys: &System) -> (String, String) {
     (id, blob)
 }
 
-fn signed_url(sys: &System, blob: &str, device: &str) -> String {
+fn signed_url(sys: &System, id: &str, blob: &str, device: &str) -> String {
     let keys = sys.keys();
-    let path = cdn::sign(std::slice::from_ref(&keys.cdn), blob, device, now().as_secs() + 600).expect("sign");
+    let package = id.parse().expect("a package id");
+    let path = cdn::sign(std::slice::from_ref(&keys.cdn), blob, package, device, now().as_secs() + 600).expect("sign");
     format!("{}{path}", sys.edge)
 }
 
@@ -42,12 +43,12 @@ fn until_hit(url: &str) -> Reply {
 fn a_cached_blob_is_served_without_the_origin_with_ranges_and_validators() {
     let mut sys = System::start(Options::default());
     let (id, blob) = first_package(&sys);
-    let url = signed_url(&sys, &blob, "IMEI:1");
+    let url = signed_url(&sys, &id, &blob, "IMEI:1");
     let first = get(&url);
     assert_eq!((first.status, first.header("x-edge-cache")), (200, Some("MISS")));
     assert_eq!(hex::encode(Sha256::digest(&first.body)), blob);
     // Another device's URL for the same blob shares the cached copy.
-    let other = until_hit(&signed_url(&sys, &blob, "IMEI:2"));
+    let other = until_hit(&signed_url(&sys, &id, &blob, "IMEI:2"));
     assert_eq!(other.header("x-edge-cache"), Some("HIT"), "the second download comes from the edge cache");
     assert_eq!(other.body, first.body);
 
@@ -87,11 +88,81 @@ fn a_cached_blob_is_served_without_the_origin_with_ranges_and_validators() {
     assert_eq!(get(&url).status, 404);
 }
 
+/// Until the edge serves `url` from its cache when the request names `host` (the put runs
+/// after the first answer has gone out).
+fn until_hit_on(url: &str, host: &str) -> Reply {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = get_with(url, &[("Host", host)]);
+        if r.header("x-edge-cache") == Some("HIT") || Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn one_cached_copy_whatever_the_host_and_a_revoke_purges_it() {
+    let sys = System::start(Options::default());
+    let (id, blob) = first_package(&sys);
+    let url = signed_url(&sys, &id, &blob, "IMEI:1");
+    let (own, other) = (sys.edge.trim_start_matches("http://").to_owned(), "edge-b.example");
+    assert_eq!(get(&url).header("x-edge-cache"), Some("MISS"));
+    assert_eq!(until_hit_on(&url, &own).header("x-edge-cache"), Some("HIT"));
+    // Another Host name for the same edge finds the same copy (not a second one of its own).
+    let first_other = get_with(&url, &[("Host", other)]);
+    assert_eq!((first_other.status, first_other.header("x-edge-cache")), (200, Some("HIT")), "one copy per blob");
+    assert_eq!(until_hit_on(&url, other).header("x-edge-cache"), Some("HIT"));
+
+    let revoked = sys.origin_cmd(&["catalog", "revoke", &id]).output().expect("revoke");
+    let said = String::from_utf8_lossy(&revoked.stdout);
+    assert!(revoked.status.success() && said.contains("edge cache: purged"), "{said}");
+    for host in [own.as_str(), other] {
+        let r = get_with(&url, &[("Host", host)]);
+        assert_eq!((r.status, r.header("x-edge-cache")), (404, None), "served from the cache through {host}");
+    }
+}
+
+/// The download URL the origin signs for package `id` and device IMEI:1.
+fn package_url(sys: &System, id: &str) -> String {
+    let out = sys.origin_cmd(&["catalog", "url", id, "--device", "IMEI:1"]).output().expect("catalog url");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn revoking_a_package_stops_its_urls_but_not_those_of_another_with_the_same_bytes() {
+    let sys = System::start(Options::default());
+    let (first, blob) = first_package(&sys);
+    let add = sys
+        .origin_cmd(&["catalog", "add", "--name", "Same bytes", "--version", "9.9.9", "--models", "X", "--blob", &blob])
+        .output()
+        .expect("add");
+    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    let (second, same) = first_package(&sys);
+    assert_eq!((same.as_str(), second != first), (blob.as_str(), true), "a second package with the same blob");
+    let (revoked_url, kept_url) = (package_url(&sys, &first), package_url(&sys, &second));
+    assert_eq!(until_hit(&revoked_url).header("x-edge-cache"), Some("HIT"));
+    assert_eq!(until_hit(&kept_url).header("x-edge-cache"), Some("HIT"));
+
+    let revoked = sys.origin_cmd(&["catalog", "revoke", &first]).output().expect("revoke");
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    let r = get(&revoked_url);
+    assert_eq!((r.status, r.header("x-edge-cache")), (404, None), "the revoked package's URL is refused");
+    // The other package's URL works on, and once its copy is cached again the revoked
+    // package's URL still does not reach it.
+    let kept = until_hit(&kept_url);
+    assert_eq!((kept.status, kept.header("x-edge-cache")), (200, Some("HIT")));
+    assert_eq!(hex::encode(Sha256::digest(&kept.body)), blob);
+    assert_eq!(get(&revoked_url).status, 404, "not served from the other package's copy");
+    assert_ne!(revoked_url, kept_url, "each URL names its package");
+}
+
 #[test]
 fn a_resumed_download_that_misses_fills_the_cache_for_the_next() {
     let mut sys = System::start(Options::default());
-    let (_, blob) = first_package(&sys);
-    let url = signed_url(&sys, &blob, "IMEI:1");
+    let (id, blob) = first_package(&sys);
+    let url = signed_url(&sys, &id, &blob, "IMEI:1");
     let part = get_with(&url, &[("Range", "bytes=10-19")]);
     assert_eq!(part.status, 206);
     let hit = until_hit(&url);
@@ -103,8 +174,9 @@ fn a_resumed_download_that_misses_fills_the_cache_for_the_next() {
 #[test]
 fn only_the_origin_can_purge() {
     let sys = System::start(Options::default());
-    let (_, blob) = first_package(&sys);
-    let target = cdn::purge_target(&blob);
+    let (id, blob) = first_package(&sys);
+    let package: i64 = id.parse().expect("id");
+    let target = cdn::purge_target(package, &blob);
     let url = format!("{}{target}", sys.edge);
     assert_eq!(delete_with(&url, &[]).status, 403, "no credential");
     let keys = sys.keys();
@@ -112,10 +184,15 @@ fn only_the_origin_can_purge() {
     assert_eq!(delete_with(&url, &[(edgeauth::HEADER, &for_other)]).status, 403, "credential for another target");
     let get_cred = edgeauth::sign(std::slice::from_ref(&keys.edge), "GET", &target, now()).expect("sign");
     assert_eq!(delete_with(&url, &[(edgeauth::HEADER, &get_cred)]).status, 403, "credential for another method");
+    let another = cdn::purge_target(package + 1, &blob);
+    let for_another = edgeauth::sign(std::slice::from_ref(&keys.edge), "DELETE", &another, now()).expect("sign");
+    assert_eq!(delete_with(&url, &[(edgeauth::HEADER, &for_another)]).status, 403, "credential for another package");
     let good = edgeauth::sign(std::slice::from_ref(&keys.edge), "DELETE", &target, now()).expect("sign");
     let r = delete_with(&url, &[(edgeauth::HEADER, &good)]);
     assert_eq!((r.status, String::from_utf8_lossy(&r.body).into_owned()), (200, "not cached".to_owned()));
     assert_eq!(delete_with(&format!("{}/dl/zz", sys.edge), &[(edgeauth::HEADER, &good)]).status, 400);
+    let unnamed = format!("{}/dl/{blob}", sys.edge);
+    assert_eq!(delete_with(&unnamed, &[(edgeauth::HEADER, &good)]).status, 400, "a purge names the package");
 }
 
 #[test]

@@ -65,7 +65,7 @@ fn garbage_gets_deliberate_answers_and_the_edge_keeps_serving() {
         ),
         (
             "bad cookie".into(),
-            b"GET /portal/api/session HTTP/1.1\r\nHost: e\r\nCookie: pdm=\xff\xff.....; pdm=;;;\r\n\r\n".to_vec(),
+            b"GET /portal/api/session HTTP/1.1\r\nHost: e\r\nCookie: __Host-pdm=\xff\xff.....; __Host-pdm=;;;\r\n\r\n".to_vec(),
         ),
         (
             "absurd Accept".into(),

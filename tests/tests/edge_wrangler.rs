@@ -85,7 +85,9 @@ fn wrangler_dev_serves_packages_from_r2_and_the_origin_still_decides() {
     assert_eq!((mint.status, mint.header("content-type")), (200, Some(portaldm_shared::media::NOTIFICATION)));
 
     let keys = sys.keys();
-    let path = cdn::sign(std::slice::from_ref(&keys.cdn), &blob, "IMEI:1", now().as_secs() + 600).expect("sign");
+    let path =
+        cdn::sign(std::slice::from_ref(&keys.cdn), &blob, id.parse().expect("id"), "IMEI:1", now().as_secs() + 600)
+            .expect("sign");
     let url = format!("{edge}{path}");
     let etag = format!("\"{blob}\"");
     let part = get_with(&url, &[("Range", "bytes=100-199")]);

@@ -98,7 +98,7 @@ fn whole_flow(sys: System) {
     assert!(stranger.session()["offers"].as_array().is_some_and(|a| a.is_empty()));
     let mut forger = Browser::new(&sys.edge);
     let stranger_secret = stranger.binding_cookie().and_then(|c| c.split_once('.')).map(|(_, s)| s.to_owned());
-    forger.cookie = Some(format!("pdm={}.{}", binding.sid, stranger_secret.expect("secret")));
+    forger.cookie = Some(format!("__Host-pdm={}.{}", binding.sid, stranger_secret.expect("secret")));
     assert_eq!(forger.get("/portal/api/session").status, 403);
     let pick = json!({ "package_id": chosen["id"] });
     assert_eq!(forger.post_json("/portal/api/select", &pick).status, 403);
@@ -253,8 +253,11 @@ fn signed_downloads_through_the_edge_are_checked_before_any_byte() {
     let listing = sys.origin_cmd(&["catalog", "list"]).output().expect("list");
     let text = String::from_utf8_lossy(&listing.stdout);
     let blob = text.lines().next().and_then(|l| l.split("sha256=").nth(1)).expect("a package").trim().to_owned();
+    let id = text.lines().next().and_then(|l| l.split_whitespace().next()).expect("id").to_owned();
+    let package: i64 = id.parse().expect("id");
     let exp = now().as_secs() + 600;
-    let good = portaldm_shared::cdn::sign(std::slice::from_ref(&keys.cdn), &blob, "IMEI:1", exp).expect("sign");
+    let good =
+        portaldm_shared::cdn::sign(std::slice::from_ref(&keys.cdn), &blob, package, "IMEI:1", exp).expect("sign");
 
     let r = get(&format!("{}{good}", sys.edge));
     assert_eq!(r.status, 200);
@@ -290,15 +293,15 @@ fn signed_downloads_through_the_edge_are_checked_before_any_byte() {
     assert_eq!(h.header("accept-ranges"), Some("bytes"));
 
     // A revoked package's URLs stop working at once.
-    let id = text.lines().next().and_then(|l| l.split_whitespace().next()).expect("id").to_owned();
     let revoked = sys.origin_cmd(&["catalog", "revoke", &id]).output().expect("revoke");
     assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
     assert_eq!(get(&url).status, 404);
     let again = sys.origin_cmd(&["catalog", "revoke", &id]).output().expect("revoke");
     assert_eq!(again.status.code(), Some(1), "revoking twice is an error");
 
-    let expired = portaldm_shared::cdn::sign(std::slice::from_ref(&keys.cdn), &blob, "IMEI:1", now().as_secs() - 10)
-        .expect("sign");
+    let expired =
+        portaldm_shared::cdn::sign(std::slice::from_ref(&keys.cdn), &blob, package, "IMEI:1", now().as_secs() - 10)
+            .expect("sign");
     assert_eq!(get(&format!("{}{expired}", sys.edge)).status, 410);
     // No way around the edge: the origin refuses requests without the edge's credential,
     // even with a valid download signature, and its blob endpoint re-checks that signature.

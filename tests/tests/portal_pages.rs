@@ -102,7 +102,7 @@ fn forms_are_refused_with_a_page_that_says_why() {
         (
             "a garbled cookie",
             "/portal/choose",
-            vec![("Cookie", "pdm=%%%")],
+            vec![("Cookie", "__Host-pdm=%%%")],
             "package_id=2",
             401,
             "Start on this phone first",

@@ -122,16 +122,17 @@ pub async fn fill_in_background(policy: EdgeCachePolicy, key: String, req: Reque
     }
 }
 
-/// `DELETE /dl/<blob>` from the origin (edge credential over the method and path): drops the
-/// blob from this data centre's cache, so a revoked package stops being served at once.
+/// `DELETE /dl/<blob>?p=<package>` from the origin (edge credential over the method and
+/// target): drops the package's blob from this data centre's cache, so a revoked package stops
+/// being served at once.
 pub async fn purge(req: &Request, cfg: &EdgeConfig) -> worker::Result<Response> {
     let url = req.url()?;
-    let Some(blob) = url.path().strip_prefix(cdn::PREFIX).filter(|b| cdn::is_blob_id(b)) else {
-        return respond::error(400, "not a blob");
+    let Some((package, blob)) = cdn::purge_request(url.path(), url.query().unwrap_or("")) else {
+        return respond::error(400, "not a package's blob");
     };
     let header = req.headers().get(portaldm_shared::edgeauth::HEADER)?;
     let now = UnixMillis(worker::Date::now().as_millis());
-    let target = cdn::purge_target(blob);
+    let target = cdn::purge_target(package, &blob);
     if let Err(e) =
         portaldm_shared::edgeauth::verify(&cfg.edge_keys, header.as_deref(), cdn::PURGE_METHOD, &target, now)
     {
@@ -139,7 +140,7 @@ pub async fn purge(req: &Request, cfg: &EdgeConfig) -> worker::Result<Response> 
         worker::console_warn!("purge refused: {e}");
         return respond::error(403, "request did not come through the origin");
     }
-    let key = cdn::cache_key(&url.origin().ascii_serialization(), blob);
+    let key = cdn::cache_key(package, &blob);
     let outcome = Cache::default().delete(key.as_str(), false).await?;
     let text = match outcome {
         worker::CacheDeletionOutcome::Success => "purged",

@@ -55,7 +55,7 @@ pub async fn handle(req: &Request, cfg: &EdgeConfig, env: &Env, ctx: &Context) -
     };
     let cond = Conditions::of(req)?;
     let head = method == Method::Head;
-    let key = cdn::cache_key(&url.origin().ascii_serialization(), &signed.blob);
+    let key = cdn::cache_key(signed.package, &signed.blob);
     let caching = cfg.blob_cache.ttl_secs > 0;
     if caching && let Some(hit) = cache::lookup(&key).await {
         return cache::answer(hit, &cond, head);

@@ -126,7 +126,7 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
                 anyhow::bail!("no published package {id}");
             };
             let expires = now().as_secs() + cfg.download_ttl_secs;
-            let path = portaldm_shared::cdn::sign(&cfg.cdn_key_list()?, &p.blob, &device, expires)?;
+            let path = portaldm_shared::cdn::sign(&cfg.cdn_key_list()?, &p.blob, p.id, &device, expires)?;
             println!("{}{path}", cfg.public_url.trim_end_matches('/'));
         }
         CatalogCommand::Revoke { id } => {

@@ -17,6 +17,8 @@ use crate::store::ConsoleSession;
 
 /// How long a console sign-in lasts.
 const SESSION_SECS: u64 = 8 * 3600;
+/// How long a sign-in form's token is accepted.
+const SIGN_IN_FORM_SECS: u64 = 3600;
 /// What console pages may load: only this origin's stylesheet and inline SVG; never framed.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
                        frame-ancestors 'none'; base-uri 'none'";
@@ -123,6 +125,21 @@ pub fn page(status: StatusCode, html: Result<String, askama::Error>) -> Response
 #[template(path = "console/sign_in.html")]
 struct SignInPage<'a> {
     error: Option<&'a str>,
+    csrf: &'a str,
+}
+
+/// The sign-in page with a fresh form token, and the cookie that carries it.
+fn sign_in_form(status: StatusCode, error: Option<&str>) -> Response {
+    let random = match bytes::<{ console::SIGN_IN_RANDOM_LEN }>(&mut OsRandom) {
+        Ok(r) => r,
+        Err(e) => return AppError::Internal(e.into()).into_response(),
+    };
+    let csrf = console::sign_in_token(&random);
+    let mut r = page(status, SignInPage { error, csrf: &csrf }.render());
+    if let Ok(v) = HeaderValue::from_str(&console::sign_in_cookie(&csrf, SIGN_IN_FORM_SECS)) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
 }
 
 /// `GET /admin/`: the catalog, or the sign-in page.
@@ -132,13 +149,14 @@ pub async fn home() -> Redirect {
 
 /// `GET /admin/sign-in`.
 pub async fn sign_in_page() -> Response {
-    page(StatusCode::OK, SignInPage { error: None }.render())
+    sign_in_form(StatusCode::OK, None)
 }
 
 /// The sign-in form.
 #[derive(Deserialize)]
 pub struct SignInForm {
     token: String,
+    csrf: Option<String>,
 }
 
 /// `POST /admin/sign-in`: an admin token opens a console session.
@@ -149,14 +167,21 @@ pub async fn sign_in(
 ) -> Response {
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if portaldm_shared::portal::is_cross_site(site, None, None) {
-        return page(
+        return sign_in_form(StatusCode::FORBIDDEN, Some("This request came from another site."));
+    }
+    // Another site's form would sign this browser in to the attacker's console (login CSRF): a
+    // browser that says the post is same-origin, or the form's own token, shows it is ours.
+    let form = form.ok().map(|Form(f)| f);
+    let same_origin = site.is_some_and(|s| s.eq_ignore_ascii_case("same-origin"));
+    let cookies = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
+    if !same_origin && !console::sign_in_token_ok(cookies, form.as_ref().and_then(|f| f.csrf.as_deref())) {
+        return sign_in_form(
             StatusCode::FORBIDDEN,
-            SignInPage { error: Some("This request came from another site.") }.render(),
+            Some("This sign-in form has expired or did not come from this console: sign in again below."),
         );
     }
-    let refused =
-        || page(StatusCode::UNAUTHORIZED, SignInPage { error: Some("That is not a valid admin token.") }.render());
-    let Ok(Form(form)) = form else { return refused() };
+    let refused = || sign_in_form(StatusCode::UNAUTHORIZED, Some("That is not a valid admin token."));
+    let Some(form) = form else { return refused() };
     let Ok(t) = token::parse(form.token.trim()) else { return refused() };
     let stored = match st.store.admin_token(t.id).await {
         Ok(s) => s,

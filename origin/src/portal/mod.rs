@@ -243,8 +243,8 @@ pub(crate) async fn delivery_for(
     now: UnixMillis,
 ) -> Result<FumoDelivery, AppError> {
     let expires = now.as_secs() + st.cfg.download_ttl_secs;
-    let path =
-        cdn::sign(&st.cdn_keys, &offer.package.blob, &p.dev_id, expires).map_err(|e| AppError::Internal(e.into()))?;
+    let path = cdn::sign(&st.cdn_keys, &offer.package.blob, offer.package.id, &p.dev_id, expires)
+        .map_err(|e| AppError::Internal(e.into()))?;
     let correlator = B64URL.encode(bytes::<16>(&mut OsRandom as &mut dyn SecureRandom).map_err(anyhow::Error::from)?);
     // A settings package travels as its values, read from its (small, checked) blob.
     let settings = match offer.package.kind {

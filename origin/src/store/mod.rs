@@ -442,8 +442,8 @@ pub trait Store: Send + Sync {
     /// All published packages: a copy at most [`catalog_cache::MAX_AGE`] old, and never
     /// older than this store's own last catalog change.
     async fn packages(&self) -> StoreResult<std::sync::Arc<[CatalogPackage]>>;
-    /// Whether a published package has this blob.
-    async fn blob_published(&self, blob: &str) -> StoreResult<bool>;
+    /// Whether package `package` is published with this blob.
+    async fn blob_published(&self, package: i64, blob: &str) -> StoreResult<bool>;
     /// Portal sessions per stored state (for metrics).
     async fn portal_state_counts(&self) -> StoreResult<Vec<(String, i64)>>;
     /// Whether the database answers (for readiness).

@@ -808,8 +808,9 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn blob_published(&self, blob: &str) -> StoreResult<bool> {
-                let row = sqlx::query("SELECT 1 FROM packages WHERE blob = $1 AND published = 1 LIMIT 1")
+            async fn blob_published(&self, package: i64, blob: &str) -> StoreResult<bool> {
+                let row = sqlx::query("SELECT 1 FROM packages WHERE id = $1 AND blob = $2 AND published = 1")
+                    .bind(package)
                     .bind(blob)
                     .fetch_optional(&self.pool)
                     .await?;

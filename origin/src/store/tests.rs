@@ -246,8 +246,9 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
     assert_eq!(all.len(), 1);
     assert_eq!((all[0].id, all[0].models.clone(), all[0].size), (id, vec!["X*".to_owned()], 9));
     assert_eq!(all[0].signature.as_deref(), Some("pkg1.sig"));
-    assert!(s.blob_published(&"ab".repeat(32)).await.expect("q"));
-    assert!(!s.blob_published(&"cd".repeat(32)).await.expect("q"));
+    assert!(s.blob_published(id, &"ab".repeat(32)).await.expect("q"));
+    assert!(!s.blob_published(id, &"cd".repeat(32)).await.expect("q"), "not this package's blob");
+    assert!(!s.blob_published(id + 1, &"ab".repeat(32)).await.expect("q"), "not this blob's package");
 
     // The rules beyond model and base range round-trip too; a draft is not published.
     let q = NewPackage {
@@ -265,7 +266,7 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
     };
     let draft = s.add_package(&q, "test", 2).await.expect("adds");
     assert_eq!(s.packages().await.expect("lists").len(), 1, "drafts are not offered");
-    assert!(!s.blob_published(&"cd".repeat(32)).await.expect("q"));
+    assert!(!s.blob_published(draft, &"cd".repeat(32)).await.expect("q"));
     assert_eq!(s.set_rollout(draft, 50, "test", 3).await.expect("rollout"), Changed::Done);
     assert_eq!(s.publish(draft, "test", 4).await.expect("publishes"), Changed::Done);
     assert_eq!(s.publish(draft, "test", 5).await.expect("publishes"), Changed::Refused, "only drafts");
@@ -307,12 +308,16 @@ fn published(blob: String) -> NewPackage {
 async fn a_revoked_package_is_gone(s: &dyn Store) {
     let p = published("ef".repeat(32));
     let id = s.add_package(&p, "test", 1).await.expect("adds");
-    assert_eq!(s.packages().await.expect("lists").len(), 1, "listed (and the listing kept)");
+    let twin = s.add_package(&p, "test", 1).await.expect("adds the same blob again");
+    assert_eq!(s.packages().await.expect("lists").len(), 2, "listed (and the listing kept)");
+    assert!(s.revoke(twin, "test", 2).await.expect("revokes"));
+    assert!(s.blob_published(id, &"ef".repeat(32)).await.expect("q"), "the other package with these bytes");
+    assert!(!s.blob_published(twin, &"ef".repeat(32)).await.expect("q"));
     assert!(s.revoke(id, "test", 2).await.expect("revokes"));
     assert!(!s.revoke(id, "test", 3).await.expect("revokes"), "only once");
     assert!(!s.revoke(id + 100, "test", 3).await.expect("revokes"), "unknown id");
     assert!(s.packages().await.expect("lists").is_empty());
-    assert!(!s.blob_published(&"ef".repeat(32)).await.expect("q"));
+    assert!(!s.blob_published(id, &"ef".repeat(32)).await.expect("q"));
 }
 
 async fn device_accounts_keep_their_nonces_until_replaced(s: &dyn Store) {

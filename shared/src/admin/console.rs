@@ -17,6 +17,35 @@ pub const COOKIE: &str = "pdmadm";
 pub const CSRF_FIELD: &str = "csrf";
 /// Random bytes [`issue`] needs: 9 for the id, 32 for the secret.
 pub const RANDOM_LEN: usize = 41;
+/// The cookie that carries the sign-in form's token (there is no session yet to derive one
+/// from): the form repeats it in [`CSRF_FIELD`], and another site, which can make a browser
+/// post the form but can neither read nor set this cookie, cannot.
+pub const SIGN_IN_COOKIE: &str = "pdmadm_signin";
+/// Random bytes of a sign-in form token.
+pub const SIGN_IN_RANDOM_LEN: usize = 32;
+
+/// A sign-in form token from `random` (from the caller's CSPRNG).
+pub fn sign_in_token(random: &[u8; SIGN_IN_RANDOM_LEN]) -> String {
+    B64.encode(random)
+}
+
+/// The `Set-Cookie` value carrying sign-in form token `token` for `max_age_secs`, sent back
+/// only to the sign-in form.
+pub fn sign_in_cookie(token: &str, max_age_secs: u64) -> String {
+    format!("{SIGN_IN_COOKIE}={token}; Path=/admin/sign-in; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite=Strict")
+}
+
+/// Whether a sign-in post's form token is the one its `Cookie` header carries (constant time).
+pub fn sign_in_token_ok(cookie_header: Option<&str>, posted: Option<&str>) -> bool {
+    let cookie = cookie_header.and_then(|h| {
+        h.split(';').map(str::trim).find_map(|pair| pair.strip_prefix(SIGN_IN_COOKIE)?.strip_prefix('='))
+    });
+    let well_formed = |t: &str| B64.decode(t).is_ok_and(|b| b.len() == SIGN_IN_RANDOM_LEN);
+    match (cookie, posted) {
+        (Some(c), Some(p)) if well_formed(c) => bool::from(c.as_bytes().ct_eq(p.as_bytes())),
+        _ => false,
+    }
+}
 
 /// A console session just made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,5 +152,17 @@ mod tests {
         assert!(!a.csrf_ok(None));
         assert!(!a.csrf_ok(Some("")));
         assert_ne!(a.csrf_token(), a.secret, "the token is not the cookie's secret");
+    }
+
+    #[test]
+    fn a_sign_in_form_token_must_match_its_cookie() {
+        let t = sign_in_token(&[7; SIGN_IN_RANDOM_LEN]);
+        let header = format!("{COOKIE}=x.y; {SIGN_IN_COOKIE}={t}");
+        assert!(sign_in_token_ok(Some(&header), Some(&t)));
+        assert!(!sign_in_token_ok(Some(&header), None), "no form token");
+        assert!(!sign_in_token_ok(None, Some(&t)), "no cookie");
+        assert!(!sign_in_token_ok(Some(&header), Some(&sign_in_token(&[8; SIGN_IN_RANDOM_LEN]))));
+        assert!(!sign_in_token_ok(Some(&format!("{SIGN_IN_COOKIE}=")), Some("")), "empty on both sides");
+        assert!(sign_in_cookie(&t, 60).contains("Path=/admin/sign-in; Max-Age=60; HttpOnly; Secure; SameSite=Strict"));
     }
 }

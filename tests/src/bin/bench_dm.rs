@@ -189,7 +189,7 @@ fn session(ctx: &Ctx, i: u64, lat: &mut Histogram<u64>) -> Result<(), String> {
     };
     let uri = format!("{}/dm", ctx.base);
     let s = ClientSession::server_initiated(device.clone(), &uri, &format!("{nsid:X}"), &token);
-    let cookie = format!("pdm={}", binding.cookie_value());
+    let cookie = format!("__Host-pdm={}", binding.cookie_value());
     // Before the 4th message (the 1222 after the held package 4) the user chooses.
     let s = drive(ctx, s, lat, |n| {
         if n == 3 {

@@ -40,7 +40,7 @@ async fn another_browsers_secret_for_the_session_is_403() {
         reach(&app, &browser, "identified").await;
         // The session id is right, the secret is someone else's.
         let sid = &browser.minted.claims.sid;
-        let other = browser.with_cookie(&format!("pdm={sid}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+        let other = browser.with_cookie(&format!("__Host-pdm={sid}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
         assert_eq!(other.get(&app, "/portal/api/session").await.status, StatusCode::FORBIDDEN);
         let yes = json!({ "mine": true });
         assert_eq!(other.post_json(&app, "/portal/api/identify", yes).await.status, StatusCode::FORBIDDEN);
