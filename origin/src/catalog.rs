@@ -1,7 +1,6 @@
 //! Catalog changes, the same for the CLI and the admin API: checked, signed, audited.
 
-use portaldm_shared::admin::api::{BlobInfo, PackageRequest, PackageStatus};
-
+use crate::admin::api_types::{BlobInfo, PackageRequest, PackageStatus};
 use crate::blobstore::{self, BlobStore};
 use crate::clock::now_ms;
 use crate::config::Config;

@@ -4,12 +4,12 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
-use portaldm_shared::admin::api::{
-    ApiError, BlobInfo, PackageDetail, PackageRequest, PackageView, ResultCount, Revoked, RolloutRequest,
-};
 use portaldm_shared::fumo::ResultCode;
 
 use super::Actor;
+use crate::admin::api_types::{
+    ApiError, BlobInfo, PackageDetail, PackageRequest, PackageView, ResultCount, Revoked, RolloutRequest,
+};
 use crate::blobstore::PutError;
 use crate::catalog;
 use crate::edge_purge::Purged;

@@ -3,7 +3,9 @@
 //! built from the same routes (`/admin/api/openapi.json`). Served on the origin's own
 //! address: the edge forwards none of it.
 
+pub mod api_types;
 mod auth;
+pub mod bearer;
 mod catalog;
 mod profiles;
 mod registry;

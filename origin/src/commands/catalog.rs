@@ -1,9 +1,9 @@
 //! `catalog …`: the package catalog from the command line (changes audited as `cli:<user>`).
 
 use anyhow::Context as _;
-use portaldm_shared::admin::api::{PackageRequest, PackageStatus};
 use sha2::{Digest as _, Sha256};
 
+use crate::admin::api_types::{PackageRequest, PackageStatus};
 use crate::blobstore::BlobStore;
 use crate::catalog::{self, cli_actor};
 use crate::cli::CatalogCommand;

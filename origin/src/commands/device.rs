@@ -67,7 +67,7 @@ pub async fn run(cfg: &Config, cmd: DeviceCommand) -> anyhow::Result<()> {
             server_password,
             no_server_auth,
         } => {
-            let req = portaldm_shared::admin::api::AccountRequest {
+            let req = crate::admin::api_types::AccountRequest {
                 scheme,
                 client_name,
                 client_password,

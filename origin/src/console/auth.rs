@@ -6,11 +6,12 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use portaldm_shared::admin::{console, token};
 use portaldm_shared::rand::bytes;
 use serde::Deserialize;
 
+use crate::admin::bearer;
 use crate::clock::{OsRandom, now_ms};
+use crate::console::cookie;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store::ConsoleSession;
@@ -24,7 +25,7 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data
 /// A signed-in admin.
 pub struct Admin {
     /// The session as presented (for the form token).
-    pub session: console::Presented,
+    pub session: cookie::Presented,
     /// Signed in with a read-only token: every change is refused.
     pub read_only: bool,
     /// `console:<token id> (<token name>)`, for the audit log.
@@ -64,7 +65,7 @@ impl FromRequestParts<AppState> for Admin {
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find_map(console::from_cookie_header)
+            .find_map(cookie::from_cookie_header)
             .ok_or(Refusal::SignIn)?;
         let stored = st.store.console_session(&presented.id).await.map_err(|e| Refusal::Error(e.into()))?;
         let Some(s) = stored.filter(|s| presented.matches(&s.secret_sha256) && s.expires_at > now_ms()) else {
@@ -157,7 +158,7 @@ pub async fn sign_in(
     let refused =
         || page(StatusCode::UNAUTHORIZED, SignInPage { error: Some("That is not a valid admin token.") }.render());
     let Ok(Form(form)) = form else { return refused() };
-    let Ok(t) = token::parse(form.token.trim()) else { return refused() };
+    let Ok(t) = bearer::parse(form.token.trim()) else { return refused() };
     let stored = match st.store.admin_token(t.id).await {
         Ok(s) => s,
         Err(e) => return AppError::Store(e).into_response(),
@@ -166,11 +167,11 @@ pub async fn sign_in(
         tracing::warn!(token = %t.id, "console sign-in refused");
         return refused();
     };
-    let random = match bytes::<{ console::RANDOM_LEN }>(&mut OsRandom) {
+    let random = match bytes::<{ cookie::RANDOM_LEN }>(&mut OsRandom) {
         Ok(r) => r,
         Err(e) => return AppError::Internal(e.into()).into_response(),
     };
-    let issued = console::issue(&random);
+    let issued = cookie::issue(&random);
     let now = now_ms();
     let s = ConsoleSession {
         secret_sha256: issued.secret_sha256,
@@ -182,7 +183,7 @@ pub async fn sign_in(
         return AppError::Store(e).into_response();
     }
     let mut r = Redirect::to("/admin/catalog").into_response();
-    if let Ok(v) = HeaderValue::from_str(&console::set_cookie(&issued.cookie_value, SESSION_SECS)) {
+    if let Ok(v) = HeaderValue::from_str(&cookie::set_cookie(&issued.cookie_value, SESSION_SECS)) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
@@ -208,7 +209,7 @@ pub async fn sign_out(
         return AppError::Store(e).into_response();
     }
     let mut r = Redirect::to("/admin/sign-in").into_response();
-    if let Ok(v) = HeaderValue::from_str(&console::clear_cookie()) {
+    if let Ok(v) = HeaderValue::from_str(&cookie::clear_cookie()) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r

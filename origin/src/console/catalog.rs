@@ -6,13 +6,13 @@ use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use portaldm_shared::admin::api::{PackageRequest, PackageStatus, PackageView};
-use portaldm_shared::admin::console::CSRF_FIELD;
 use serde::Deserialize;
 
 use super::auth::{Admin, check_post, page};
+use crate::admin::api_types::{PackageRequest, PackageStatus, PackageView};
 use crate::blobstore::{self, PutError};
 use crate::catalog;
+use crate::console::cookie::CSRF_FIELD;
 use crate::error::AppError;
 use crate::state::AppState;
 

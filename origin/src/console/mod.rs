@@ -1,12 +1,13 @@
 //! The admin console (`/admin/…` beside the API, on the origin's own address): sign-in with
 //! an admin token, the catalog (upload, publish, rollout, revoke), live portal sessions,
 //! device lookup, results as SVG charts, and device profiles. Server-rendered; every form
-//! carries the session's form token (`shared::admin::console`) and posts from other sites
+//! carries the session's form token (`cookie.rs`) and posts from other sites
 //! are refused.
 
 mod auth;
 mod catalog;
 mod charts;
+pub mod cookie;
 mod profiles;
 mod views;
 

@@ -4,12 +4,12 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use portaldm_shared::admin::api::SessionView;
 use portaldm_shared::fumo::ResultCode;
 use serde::Deserialize;
 
 use super::auth::{Admin, page};
 use super::charts;
+use crate::admin::api_types::SessionView;
 use crate::clock::now_ms;
 use crate::error::AppError;
 use crate::state::AppState;

@@ -6,7 +6,6 @@ mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
-use portaldm_shared::admin::api::{AdminTokenView, AuditEntry, PackageView, SessionView};
 use portaldm_shared::auth::Account;
 use portaldm_shared::auth::server::ServerAuth;
 use portaldm_shared::catalog::CatalogPackage;
@@ -14,6 +13,8 @@ use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
 use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::server::ServerSession;
+
+use crate::admin::api_types::{AdminTokenView, AuditEntry, PackageView, SessionView};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use portaldm_shared::syncml::xml;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::*;
-use portaldm_shared::admin::api::PackageStatus;
+use crate::admin::api_types::PackageStatus;
 
 /// A fresh store of one backend, and the folder that must live as long as it (SQLite).
 struct Fresh(Box<dyn Store>, #[allow(dead_code)] Option<tempfile::TempDir>);
