@@ -1,6 +1,6 @@
 //! The admin API's JSON bodies.
 
-use portaldm_shared::catalog::CatalogPackage;
+use portaldm_shared::catalog::{CatalogPackage, PackageRules};
 use portaldm_shared::device::DeviceDetails;
 use serde::{Deserialize, Serialize};
 
@@ -24,51 +24,14 @@ pub struct BlobInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PackageRequest {
-    /// Display name and `PkgName`.
-    pub name: String,
-    /// The firmware version it installs.
-    pub version: String,
-    /// Model patterns it fits (`*` wildcards).
-    pub models: Vec<String>,
-    /// Lowest base firmware it applies to, inclusive.
-    #[serde(default)]
-    pub base_min: Option<String>,
-    /// Highest base firmware it applies to, inclusive.
-    #[serde(default)]
-    pub base_max: Option<String>,
-    /// Release notes.
-    #[serde(default)]
-    pub notes: String,
+    /// What it is and who is offered it.
+    #[serde(flatten)]
+    pub rules: PackageRules,
     /// The uploaded blob's SHA-256 (from `POST /admin/api/blobs`).
     pub blob: String,
-    /// Hardware revision patterns (`HwV`, `*` wildcards); empty: any.
-    #[serde(default)]
-    pub hw_revisions: Vec<String>,
-    /// For a delta: the one base firmware it applies to.
-    #[serde(default)]
-    pub delta_from: Option<String>,
-    /// Share of fitting devices offered it, 0 to 100 (default 100).
-    #[serde(default = "full_rollout")]
-    pub rollout_percent: u8,
-    /// Release notes by language tag (`de`, `pt-BR`).
-    #[serde(default)]
-    pub notes_by_lang: std::collections::BTreeMap<String, String>,
-    /// `firmware` (default, FUMO) or `application` (SCOMO).
-    #[serde(default)]
-    pub kind: portaldm_shared::catalog::PackageKind,
     /// Offer it at once (default), or keep it a draft until published.
     #[serde(default = "yes")]
     pub publish: bool,
-    /// Countries it is offered in (ISO 3166-1 alpha-2); empty: everywhere.
-    #[serde(default)]
-    pub countries: Vec<String>,
-    /// Operators it is offered by (their edge's `PDM_ISSUER`); empty: every operator.
-    #[serde(default)]
-    pub operators: Vec<String>,
-}
-
-fn full_rollout() -> u8 {
-    100
 }
 
 fn yes() -> bool {

@@ -6,6 +6,7 @@ use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use portaldm_shared::catalog::PackageRules;
 use serde::Deserialize;
 
 use super::auth::{Admin, check_post, page};
@@ -97,21 +98,23 @@ fn list_of(s: &str) -> Vec<String> {
 /// file, streamed into the blob store as it arrives.
 pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap, mut form: Multipart) -> Response {
     let mut req = PackageRequest {
-        name: String::new(),
-        version: String::new(),
-        models: vec![],
-        base_min: None,
-        base_max: None,
-        notes: String::new(),
+        rules: PackageRules {
+            name: String::new(),
+            version: String::new(),
+            models: vec![],
+            base_min: None,
+            base_max: None,
+            notes: String::new(),
+            hw_revisions: vec![],
+            delta_from: None,
+            rollout_percent: 100,
+            notes_by_lang: Default::default(),
+            kind: Default::default(),
+            countries: vec![],
+            operators: vec![],
+        },
         blob: String::new(),
-        hw_revisions: vec![],
-        delta_from: None,
-        rollout_percent: 100,
-        notes_by_lang: Default::default(),
         publish: false,
-        kind: Default::default(),
-        countries: vec![],
-        operators: vec![],
     };
     let mut checked = false;
     let fail = |msg: String, status: StatusCode| (msg, status);
@@ -148,30 +151,30 @@ pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap
             }
             let v = field.text().await.map_err(|e| fail(e.to_string(), StatusCode::BAD_REQUEST))?;
             match name.as_str() {
-                "name" => req.name = v.trim().to_owned(),
-                "version" => req.version = v.trim().to_owned(),
-                "models" => req.models = list_of(&v),
-                "base_min" => req.base_min = opt(&v),
-                "base_max" => req.base_max = opt(&v),
-                "delta_from" => req.delta_from = opt(&v),
-                "hw_revisions" => req.hw_revisions = list_of(&v),
-                "countries" => req.countries = list_of(&v),
-                "operators" => req.operators = list_of(&v),
+                "name" => req.rules.name = v.trim().to_owned(),
+                "version" => req.rules.version = v.trim().to_owned(),
+                "models" => req.rules.models = list_of(&v),
+                "base_min" => req.rules.base_min = opt(&v),
+                "base_max" => req.rules.base_max = opt(&v),
+                "delta_from" => req.rules.delta_from = opt(&v),
+                "hw_revisions" => req.rules.hw_revisions = list_of(&v),
+                "countries" => req.rules.countries = list_of(&v),
+                "operators" => req.rules.operators = list_of(&v),
                 "rollout" => {
-                    req.rollout_percent = v
+                    req.rules.rollout_percent = v
                         .trim()
                         .parse()
                         .map_err(|_| fail("rollout must be 0 to 100".into(), StatusCode::BAD_REQUEST))?
                 }
-                "notes" => req.notes = v.trim().to_owned(),
+                "notes" => req.rules.notes = v.trim().to_owned(),
                 "notes_de" => {
                     if let Some(n) = opt(&v) {
-                        req.notes_by_lang.insert("de".into(), n);
+                        req.rules.notes_by_lang.insert("de".into(), n);
                     }
                 }
                 "publish" => req.publish = v == "on" || v == "1",
                 "kind" => {
-                    req.kind = portaldm_shared::catalog::PackageKind::parse(v.trim())
+                    req.rules.kind = portaldm_shared::catalog::PackageKind::parse(v.trim())
                         .ok_or_else(|| fail("kind must be firmware or application".into(), StatusCode::BAD_REQUEST))?
                 }
                 _ => {}

@@ -110,7 +110,7 @@ pub async fn results(State(st): State<AppState>, admin: Admin) -> Response {
         Err(e) => return AppError::Store(e).into_response(),
     };
     let name = |id: Option<i64>| match id.and_then(|id| packages.iter().find(|p| p.package.id == id)) {
-        Some(p) => format!("{} {} (#{})", p.package.name, p.package.version, p.package.id),
+        Some(p) => format!("{} {} (#{})", p.package.rules.name, p.package.rules.version, p.package.id),
         None => "unknown package".to_owned(),
     };
     let svgs = (

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use portaldm_shared::auth::Account;
 use portaldm_shared::auth::server::ServerAuth;
-use portaldm_shared::catalog::{CatalogPackage, PackageKind};
+use portaldm_shared::catalog::{CatalogPackage, PackageKind, PackageRules};
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
 use portaldm_shared::portal::PortalState;
