@@ -929,19 +929,13 @@ macro_rules! store_impl {
                 now: i64,
             ) -> StoreResult<i64> {
                 let mut tx = self.begin().await?;
-                let row = sqlx::query(
-                    "INSERT INTO device_profiles (name, man, models, fumo_root, scomo_root, encoding, auth_scheme, max_msg_size, hold_secs, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-                )
-                .bind(&p.name)
-                .bind(&p.man)
-                .bind(json(&p.models)?)
-                .bind(&p.fumo_root)
-                .bind(&p.scomo_root)
-                .bind(p.encoding.map(portaldm_shared::profile::encoding_name))
-                .bind(p.auth_scheme.map(portaldm_shared::profile::scheme_name))
-                .bind(p.max_msg_size.map(|n| n as i64))
-                .bind(p.hold_secs.map(|n| n as i64))
+                let row = bind_profile(
+                    sqlx::query(
+                        "INSERT INTO device_profiles (name, man, models, fumo_root, scomo_root, encoding, auth_scheme, max_msg_size, hold_secs, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                    ),
+                    p,
+                )?
                 .bind(now)
                 .bind(now)
                 .fetch_one(&mut *tx)
@@ -960,19 +954,13 @@ macro_rules! store_impl {
                 now: i64,
             ) -> StoreResult<bool> {
                 let mut tx = self.begin().await?;
-                let done = sqlx::query(
-                    "UPDATE device_profiles SET name = $1, man = $2, models = $3, fumo_root = $4, scomo_root = $5, \
-                     encoding = $6, auth_scheme = $7, max_msg_size = $8, hold_secs = $9, updated_at = $10 WHERE id = $11",
-                )
-                .bind(&p.name)
-                .bind(&p.man)
-                .bind(json(&p.models)?)
-                .bind(&p.fumo_root)
-                .bind(&p.scomo_root)
-                .bind(p.encoding.map(portaldm_shared::profile::encoding_name))
-                .bind(p.auth_scheme.map(portaldm_shared::profile::scheme_name))
-                .bind(p.max_msg_size.map(|n| n as i64))
-                .bind(p.hold_secs.map(|n| n as i64))
+                let done = bind_profile(
+                    sqlx::query(
+                        "UPDATE device_profiles SET name = $1, man = $2, models = $3, fumo_root = $4, scomo_root = $5, \
+                         encoding = $6, auth_scheme = $7, max_msg_size = $8, hold_secs = $9, updated_at = $10 WHERE id = $11",
+                    ),
+                    p,
+                )?
                 .bind(now)
                 .bind(p.id)
                 .execute(&mut *tx)
@@ -995,6 +983,27 @@ macro_rules! store_impl {
                 tx.commit().await?;
                 Ok(true)
             }
+        }
+
+        /// A statement of this backend with its parameters bound so far.
+        type Bound<'q> = sqlx::query::Query<
+            'q,
+            <$row as sqlx::Row>::Database,
+            <<$row as sqlx::Row>::Database as sqlx::Database>::Arguments<'q>,
+        >;
+
+        /// Binds a profile's stored fields as `$1` to `$9`, in the order the insert and the
+        /// update name their columns (the callers bind the rest).
+        fn bind_profile<'q>(q: Bound<'q>, p: &'q portaldm_shared::profile::DeviceProfile) -> StoreResult<Bound<'q>> {
+            Ok(q.bind(&p.name)
+                .bind(&p.man)
+                .bind(json(&p.models)?)
+                .bind(&p.fumo_root)
+                .bind(&p.scomo_root)
+                .bind(p.encoding.map(portaldm_shared::profile::encoding_name))
+                .bind(p.auth_scheme.map(portaldm_shared::profile::scheme_name))
+                .bind(p.max_msg_size.map(|n| n as i64))
+                .bind(p.hold_secs.map(|n| n as i64)))
         }
 
         fn package_from_row(r: &$row) -> StoreResult<CatalogPackage> {
