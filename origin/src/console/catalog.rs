@@ -10,6 +10,7 @@ use portaldm_shared::catalog::PackageRules;
 use serde::Deserialize;
 
 use super::auth::{Admin, check_post, page};
+use super::forms::{CsrfOnly, ListPage, failed, list_of, opt, refused};
 use crate::admin::api_types::{PackageRequest, PackageStatus, PackageView};
 use crate::blobstore::{self, PutError};
 use crate::catalog;
@@ -51,47 +52,43 @@ fn status_name(s: PackageStatus) -> &'static str {
     }
 }
 
-async fn render(
-    st: &AppState,
-    admin: &Admin,
-    notice: Option<String>,
-    error: Option<String>,
-    status: StatusCode,
-) -> Response {
-    let packages = match st.store.all_packages().await {
-        Ok(p) => p,
-        Err(e) => return AppError::Store(e).into_response(),
-    };
-    let mut rows = Vec::with_capacity(packages.len());
-    for p in packages {
-        let counts = match st.store.result_counts(p.package.id).await {
-            Ok(c) => c,
+/// The catalog page.
+pub struct Catalog;
+
+impl ListPage for Catalog {
+    async fn render(
+        st: &AppState,
+        admin: &Admin,
+        notice: Option<String>,
+        error: Option<String>,
+        status: StatusCode,
+    ) -> Response {
+        let packages = match st.store.all_packages().await {
+            Ok(p) => p,
             Err(e) => return AppError::Store(e).into_response(),
         };
-        let results = if counts.is_empty() {
-            "none yet".to_owned()
-        } else {
-            counts.iter().map(|(code, n)| format!("{n} × {code}")).collect::<Vec<_>>().join(", ")
-        };
-        rows.push(Row { status: status_name(p.status), p, results });
+        let mut rows = Vec::with_capacity(packages.len());
+        for p in packages {
+            let counts = match st.store.result_counts(p.package.id).await {
+                Ok(c) => c,
+                Err(e) => return AppError::Store(e).into_response(),
+            };
+            let results = if counts.is_empty() {
+                "none yet".to_owned()
+            } else {
+                counts.iter().map(|(code, n)| format!("{n} × {code}")).collect::<Vec<_>>().join(", ")
+            };
+            rows.push(Row { status: status_name(p.status), p, results });
+        }
+        page(status, CatalogPage { csrf: admin.csrf(), rows: &rows, notice, error }.render())
     }
-    page(status, CatalogPage { csrf: admin.csrf(), rows: &rows, notice, error }.render())
 }
 
 /// `GET /admin/catalog`.
 pub async fn list(State(st): State<AppState>, admin: Admin, Query(done): Query<Done>) -> Response {
     let notice =
         done.added.map(|id| format!("Package {id} added.")).or(done.changed.map(|id| format!("Package {id} changed.")));
-    render(&st, &admin, notice, None, StatusCode::OK).await
-}
-
-/// Field text, trimmed; `None` when empty.
-fn opt(s: &str) -> Option<String> {
-    Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned)
-}
-
-fn list_of(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    Catalog::render(&st, &admin, notice, None, StatusCode::OK).await
 }
 
 /// `POST /admin/catalog/upload` (multipart): the form token first, then the fields, then the
@@ -190,22 +187,12 @@ pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap
     }
     .await;
     if let Err((msg, status)) = outcome {
-        return render(&st, &admin, None, Some(msg), status).await;
+        return Catalog::render(&st, &admin, None, Some(msg), status).await;
     }
     match catalog::add(&st.cfg, &st.blobs, st.store.as_ref(), req, &admin.actor).await {
         Ok(id) => Redirect::to(&format!("/admin/catalog?added={id}")).into_response(),
-        Err(e) => {
-            let e = AppError::from(e);
-            let status = e.status();
-            render(&st, &admin, None, Some(e.to_string()), status).await
-        }
+        Err(e) => failed::<Catalog>(&st, &admin, e).await,
     }
-}
-
-/// A form with the form token (publish, revoke).
-#[derive(Deserialize)]
-pub struct Csrf {
-    csrf: Option<String>,
 }
 
 /// The rollout form.
@@ -215,23 +202,11 @@ pub struct RolloutForm {
     percent: String,
 }
 
-/// The page again with 403 if a change's post fails its checks (same site, form token).
-async fn refused(st: &AppState, admin: &Admin, headers: &HeaderMap, csrf: Option<&str>) -> Option<Response> {
-    match check_post(headers, admin, csrf) {
-        Ok(()) => None,
-        Err(e) => Some(render(st, admin, None, Some(e.to_string()), StatusCode::FORBIDDEN).await),
-    }
-}
-
 /// The page after a change: back to the list, or the list with the error.
 async fn after(st: &AppState, admin: &Admin, id: i64, r: Result<(), catalog::CatalogError>) -> Response {
     match r {
         Ok(()) => Redirect::to(&format!("/admin/catalog?changed={id}")).into_response(),
-        Err(e) => {
-            let e = AppError::from(e);
-            let status = e.status();
-            render(st, admin, None, Some(e.to_string()), status).await
-        }
+        Err(e) => failed::<Catalog>(st, admin, e).await,
     }
 }
 
@@ -241,9 +216,9 @@ pub async fn publish(
     admin: Admin,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<Csrf>,
+    Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if let Some(refused) = refused(&st, &admin, &headers, f.csrf.as_deref()).await {
+    if let Some(refused) = refused::<Catalog>(&st, &admin, &headers, f.csrf.as_deref()).await {
         return refused;
     }
     let r = catalog::publish(st.store.as_ref(), id, &admin.actor).await;
@@ -258,12 +233,18 @@ pub async fn rollout(
     Path(id): Path<i64>,
     Form(f): Form<RolloutForm>,
 ) -> Response {
-    if let Some(refused) = refused(&st, &admin, &headers, f.csrf.as_deref()).await {
+    if let Some(refused) = refused::<Catalog>(&st, &admin, &headers, f.csrf.as_deref()).await {
         return refused;
     }
     let Ok(percent) = f.percent.trim().parse::<u8>() else {
-        return render(&st, &admin, None, Some("the rollout share must be 0 to 100".into()), StatusCode::BAD_REQUEST)
-            .await;
+        return Catalog::render(
+            &st,
+            &admin,
+            None,
+            Some("the rollout share must be 0 to 100".into()),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     };
     let r = catalog::set_rollout(st.store.as_ref(), id, percent, &admin.actor).await;
     after(&st, &admin, id, r).await
@@ -275,9 +256,9 @@ pub async fn revoke(
     admin: Admin,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<Csrf>,
+    Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if let Some(refused) = refused(&st, &admin, &headers, f.csrf.as_deref()).await {
+    if let Some(refused) = refused::<Catalog>(&st, &admin, &headers, f.csrf.as_deref()).await {
         return refused;
     }
     let r = catalog::revoke(&st.cfg, st.store.as_ref(), id, &admin.actor).await.map(|_| ());

@@ -8,6 +8,7 @@ mod auth;
 mod catalog;
 mod charts;
 pub mod cookie;
+mod forms;
 mod profiles;
 mod views;
 
