@@ -3,7 +3,7 @@
 use portaldm_shared::rand::bytes;
 
 use crate::admin::bearer;
-use crate::catalog::cli_actor;
+use crate::catalog_changes::cli_actor;
 use crate::cli::AdminTokenCommand;
 use crate::clock::{OsRandom, now_ms};
 use crate::config::Config;

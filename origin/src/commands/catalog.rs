@@ -6,7 +6,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::admin::api_types::{PackageRequest, PackageStatus};
 use crate::blobstore::BlobStore;
-use crate::catalog::{self, cli_actor};
+use crate::catalog_changes::{self, cli_actor};
 use crate::cli::CatalogCommand;
 use crate::clock::now;
 use crate::config::Config;
@@ -42,15 +42,17 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
             let id = match a.file {
                 Some(file) => {
                     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-                    catalog::add_bytes(cfg, &BlobStore::from_config(cfg)?, store.as_ref(), &bytes, req, &actor).await?.0
+                    catalog_changes::add_bytes(cfg, &BlobStore::from_config(cfg)?, store.as_ref(), &bytes, req, &actor)
+                        .await?
+                        .0
                 }
-                None => catalog::add(cfg, &BlobStore::from_config(cfg)?, store.as_ref(), req, &actor).await?,
+                None => catalog_changes::add(cfg, &BlobStore::from_config(cfg)?, store.as_ref(), req, &actor).await?,
             };
             println!("added package {id}");
         }
         CatalogCommand::Upload { file } => {
             let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let blob = catalog::upload(&BlobStore::from_config(cfg)?, store.as_ref(), &bytes, &actor).await?;
+            let blob = catalog_changes::upload(&BlobStore::from_config(cfg)?, store.as_ref(), &bytes, &actor).await?;
             println!(
                 "stored blob {} ({} bytes); add it with: catalog add --blob {} …",
                 blob.sha256, blob.size, blob.sha256
@@ -122,11 +124,11 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
             }
         }
         CatalogCommand::Publish { id } => {
-            catalog::publish(store.as_ref(), id, &actor).await?;
+            catalog_changes::publish(store.as_ref(), id, &actor).await?;
             println!("published package {id}");
         }
         CatalogCommand::Rollout { id, percent } => {
-            catalog::set_rollout(store.as_ref(), id, percent, &actor).await?;
+            catalog_changes::set_rollout(store.as_ref(), id, percent, &actor).await?;
             println!("package {id} is offered to {percent}% of fitting devices");
         }
         CatalogCommand::Demo => demo(cfg, store.as_ref(), &actor).await?,
@@ -140,7 +142,7 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
             println!("{}{path}", cfg.public_url.trim_end_matches('/'));
         }
         CatalogCommand::Revoke { id } => {
-            let purged = catalog::revoke(cfg, store.as_ref(), id, &actor).await?;
+            let purged = catalog_changes::revoke(cfg, store.as_ref(), id, &actor).await?;
             println!("revoked package {id}");
             match purged {
                 Purged::Done(what) => println!("edge cache: {what}"),
@@ -221,7 +223,7 @@ async fn demo(cfg: &Config, store: &dyn Store, actor: &str) -> anyhow::Result<()
             blob: String::new(),
             publish: true,
         };
-        let (id, _) = catalog::add_bytes(cfg, blobs, store, &bytes, req, actor).await?;
+        let (id, _) = catalog_changes::add_bytes(cfg, blobs, store, &bytes, req, actor).await?;
         println!("demo package {id}: {name} {version}");
     }
     Ok(())

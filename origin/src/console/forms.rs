@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::auth::{Admin, check_post};
+use super::sign_in::{Admin, check_post};
 use crate::error::AppError;
 use crate::state::AppState;
 

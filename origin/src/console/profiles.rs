@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use portaldm_shared::profile::{DeviceProfile, encoding_name, parse_encoding, scheme_name};
 use serde::Deserialize;
 
-use super::auth::{Admin, page};
 use super::forms::{CsrfOnly, ListPage, failed, list_of, opt, refused};
+use super::sign_in::{Admin, page};
 use crate::error::AppError;
 use crate::profiles;
 use crate::state::AppState;

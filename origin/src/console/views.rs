@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use portaldm_shared::fumo::ResultCode;
 use serde::Deserialize;
 
-use super::auth::{Admin, page};
 use super::charts;
+use super::sign_in::{Admin, page};
 use crate::admin::api_types::SessionView;
 use crate::clock::now_ms;
 use crate::error::AppError;

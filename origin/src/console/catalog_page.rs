@@ -1,5 +1,5 @@
 //! The catalog in the console: the packages with their state and results, an upload form,
-//! and publish, rollout and revoke, each through `crate::catalog` like the CLI and the API.
+//! and publish, rollout and revoke, each through `crate::catalog_changes` like the CLI and the API.
 
 use askama::Template;
 use axum::Form;
@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use portaldm_shared::catalog::PackageRules;
 use serde::Deserialize;
 
-use super::auth::{Admin, check_post, page};
 use super::forms::{CsrfOnly, ListPage, failed, list_of, opt, refused};
+use super::sign_in::{Admin, check_post, page};
 use crate::admin::api_types::{PackageRequest, PackageStatus, PackageView};
 use crate::blobstore::{self, PutError};
-use crate::catalog;
+use crate::catalog_changes;
 use crate::console::cookie::CSRF_FIELD;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -140,7 +140,7 @@ pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap
                         fail("the package could not be stored; try again".into(), StatusCode::INTERNAL_SERVER_ERROR)
                     }
                 })?;
-                catalog::audited_upload(st.store.as_ref(), &blob, &admin.actor)
+                catalog_changes::audited_upload(st.store.as_ref(), &blob, &admin.actor)
                     .await
                     .map_err(|e| fail(e.to_string(), StatusCode::INTERNAL_SERVER_ERROR))?;
                 req.blob = blob.sha256;
@@ -189,7 +189,7 @@ pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap
     if let Err((msg, status)) = outcome {
         return Catalog::render(&st, &admin, None, Some(msg), status).await;
     }
-    match catalog::add(&st.cfg, &st.blobs, st.store.as_ref(), req, &admin.actor).await {
+    match catalog_changes::add(&st.cfg, &st.blobs, st.store.as_ref(), req, &admin.actor).await {
         Ok(id) => Redirect::to(&format!("/admin/catalog?added={id}")).into_response(),
         Err(e) => failed::<Catalog>(&st, &admin, e).await,
     }
@@ -203,7 +203,7 @@ pub struct RolloutForm {
 }
 
 /// The page after a change: back to the list, or the list with the error.
-async fn after(st: &AppState, admin: &Admin, id: i64, r: Result<(), catalog::CatalogError>) -> Response {
+async fn after(st: &AppState, admin: &Admin, id: i64, r: Result<(), catalog_changes::CatalogError>) -> Response {
     match r {
         Ok(()) => Redirect::to(&format!("/admin/catalog?changed={id}")).into_response(),
         Err(e) => failed::<Catalog>(st, admin, e).await,
@@ -221,7 +221,7 @@ pub async fn publish(
     if let Some(refused) = refused::<Catalog>(&st, &admin, &headers, f.csrf.as_deref()).await {
         return refused;
     }
-    let r = catalog::publish(st.store.as_ref(), id, &admin.actor).await;
+    let r = catalog_changes::publish(st.store.as_ref(), id, &admin.actor).await;
     after(&st, &admin, id, r).await
 }
 
@@ -246,7 +246,7 @@ pub async fn rollout(
         )
         .await;
     };
-    let r = catalog::set_rollout(st.store.as_ref(), id, percent, &admin.actor).await;
+    let r = catalog_changes::set_rollout(st.store.as_ref(), id, percent, &admin.actor).await;
     after(&st, &admin, id, r).await
 }
 
@@ -261,7 +261,7 @@ pub async fn revoke(
     if let Some(refused) = refused::<Catalog>(&st, &admin, &headers, f.csrf.as_deref()).await {
         return refused;
     }
-    let r = catalog::revoke(&st.cfg, st.store.as_ref(), id, &admin.actor).await.map(|_| ());
+    let r = catalog_changes::revoke(&st.cfg, st.store.as_ref(), id, &admin.actor).await.map(|_| ());
     after(&st, &admin, id, r).await
 }
 
