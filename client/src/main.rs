@@ -1,6 +1,5 @@
 //! `dmclient`: portaldm's reference OMA DM device agent.
 
-mod auth;
 mod check;
 mod cli;
 mod config;
@@ -12,6 +11,7 @@ mod handler;
 mod http;
 mod install;
 mod jobs;
+mod nonces;
 mod private;
 mod probe;
 mod random;

@@ -8,7 +8,7 @@ use portaldm_shared::syncml::{self, SyncMl};
 
 use crate::config::Config;
 use crate::exit::ClientError;
-use crate::{auth, http};
+use crate::{http, nonces};
 
 /// Most messages one session may take, so a misbehaving server cannot loop us forever.
 const MAX_MESSAGES: usize = 200;
@@ -51,9 +51,9 @@ pub fn drive(
     on_delivery: OnDelivery<'_>,
 ) -> Result<ClientSession, ClientError> {
     let s = s.with_settings_roots(cfg.settings.roots.clone());
-    let mut s = auth::attach(cfg, s.with_wire(cfg.account.encoding.dm()))?;
+    let mut s = nonces::attach(cfg, s.with_wire(cfg.account.encoding.dm()))?;
     let result = run(cfg, agent, &mut s, on_delivery);
-    auth::keep(cfg, &s)?;
+    nonces::keep(cfg, &s)?;
     result?;
     if s.auth().is_some_and(|a| a.server_refused()) {
         return Err(ClientError::ServerUnauthenticated);

@@ -6,10 +6,10 @@ mod cf;
 mod config;
 mod download;
 mod limiter;
+mod mint;
 mod pages;
 mod proxy;
 mod respond;
-mod trigger;
 
 use worker::{Context, Env, Request, Result, event};
 
@@ -47,8 +47,8 @@ async fn route(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
         Ok(p) => p.to_owned(),
         Err(e) => return own(respond::error(400, &format!("refused: {e}"))),
     };
-    let outcome = if path == "/portal/trigger" || (is_entry_page(&path) && trigger::wanted(&req)) {
-        own(trigger::handle(&req, &cfg, &env).await)
+    let outcome = if path == "/portal/trigger" || (is_entry_page(&path) && mint::wanted(&req)) {
+        own(mint::handle(&req, &cfg, &env).await)
     } else if path.starts_with(portaldm_shared::cdn::PREFIX) {
         own(download::handle(&req, &cfg, &env, &ctx).await)
     } else if pages::is_cacheable_path(&path) {

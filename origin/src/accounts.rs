@@ -3,10 +3,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use portaldm_shared::admin::api::{AccountIssued, AccountRequest};
 use portaldm_shared::auth::{Account, Scheme, Secret};
 use portaldm_shared::rand::{SecureRandom, bytes};
 
+use crate::admin::api_types::{AccountIssued, AccountRequest};
 use crate::clock::{OsRandom, now_ms};
 use crate::config::Config;
 use crate::store::{Store, StoreError};

@@ -15,10 +15,10 @@ use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt as _};
-use portaldm_shared::admin::api::BlobInfo;
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 
+use crate::admin::api_types::BlobInfo;
 use crate::config::Config;
 
 /// Why a blob could not be read.

@@ -280,9 +280,9 @@ impl Config {
     }
 
     /// The configured keys by id, for `keys list` and the admin API.
-    pub fn keys_view(&self) -> anyhow::Result<portaldm_shared::admin::api::KeysView> {
+    pub fn keys_view(&self) -> anyhow::Result<crate::admin::api_types::KeysView> {
         let kids = |keys: Vec<NamedKey>| keys.into_iter().map(|k| k.kid).collect();
-        Ok(portaldm_shared::admin::api::KeysView {
+        Ok(crate::admin::api_types::KeysView {
             token_keys: kids(self.token_keys()?),
             cdn_keys: kids(self.cdn_key_list()?),
             edge_keys: kids(self.edge_key_list()?),

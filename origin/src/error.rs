@@ -62,9 +62,9 @@ impl AppError {
     }
 }
 
-impl From<crate::catalog::CatalogError> for AppError {
-    fn from(e: crate::catalog::CatalogError) -> Self {
-        use crate::catalog::CatalogError as C;
+impl From<crate::catalog_changes::CatalogError> for AppError {
+    fn from(e: crate::catalog_changes::CatalogError) -> Self {
+        use crate::catalog_changes::CatalogError as C;
         match e {
             C::Invalid(_) | C::NoBlob(_) => AppError::BadRequest(e.to_string()),
             C::NoPackage(_) => AppError::NotFound("no such package"),

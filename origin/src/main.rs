@@ -5,7 +5,7 @@ mod admin;
 mod app;
 mod blobs;
 mod blobstore;
-mod catalog;
+mod catalog_changes;
 mod cli;
 mod clock;
 mod commands;

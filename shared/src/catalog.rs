@@ -73,52 +73,68 @@ impl PackageKind {
     }
 }
 
-/// A package as the catalog holds it.
+/// What an admin says of a package when adding it: what it is, its notes, and which devices
+/// are offered it. One type for the admin API's request, the store's insert and the catalog,
+/// so a new rule is written once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct CatalogPackage {
-    /// Catalog id.
-    pub id: i64,
-    /// Display and `PkgName`.
+pub struct PackageRules {
+    /// Display name and `PkgName`.
     pub name: String,
     /// `PkgVersion`: the firmware version it installs.
     pub version: String,
-    /// Model patterns it fits.
+    /// Model patterns it fits (`*` wildcards).
     pub models: Vec<String>,
     /// Lowest base firmware it applies to, inclusive.
+    #[serde(default)]
     pub base_min: Option<String>,
     /// Highest base firmware it applies to, inclusive.
-    pub base_max: Option<String>,
-    /// Blob id (SHA-256 of the bytes, hex).
-    pub blob: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Release notes (in the operator's default language).
-    pub notes: String,
-    /// The operator's signature over its SHA-256 and size (`shared::pkgsig`), if signed.
     #[serde(default)]
-    pub signature: Option<String>,
+    pub base_max: Option<String>,
+    /// Release notes (in the operator's default language).
+    #[serde(default)]
+    pub notes: String,
     /// Hardware revision patterns it fits (`HwV`, `*` wildcards); empty: any revision.
     #[serde(default)]
     pub hw_revisions: Vec<String>,
     /// For a delta package: the one base firmware it applies to (the base range is unused).
     #[serde(default)]
     pub delta_from: Option<String>,
-    /// Share of the fitting devices it is offered to, 0 to 100 (see [`rollout_bucket`]).
+    /// Share of the fitting devices it is offered to, 0 to 100 (default 100; see
+    /// [`rollout_bucket`]).
     #[serde(default = "full_rollout")]
     pub rollout_percent: u8,
     /// Release notes by language tag (`de`, `pt-BR`), beside the default `notes`.
     #[serde(default)]
     pub notes_by_lang: BTreeMap<String, String>,
-    /// Firmware or an application.
+    /// `firmware` (default, FUMO), `application` (SCOMO) or `settings`.
     #[serde(default)]
     pub kind: PackageKind,
     /// Countries it is offered in (ISO 3166-1 alpha-2, upper case); empty: everywhere.
     #[serde(default)]
     pub countries: Vec<String>,
-    /// Operators it is offered by (the `iss` their edge mints with); empty: every operator.
+    /// Operators it is offered by (the `iss` their edge mints with, `PDM_ISSUER`); empty:
+    /// every operator.
     #[serde(default)]
     pub operators: Vec<String>,
+}
+
+/// A package as the catalog holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CatalogPackage {
+    /// Catalog id.
+    pub id: i64,
+    /// What it is and who is offered it.
+    #[serde(flatten)]
+    pub rules: PackageRules,
+    /// Blob id (SHA-256 of the bytes, hex).
+    pub blob: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The operator's signature over its SHA-256 and size (`shared::pkgsig`), if signed.
+    #[serde(default)]
+    pub signature: Option<String>,
 }
 
 /// Where a portal session comes from, as far as portaldm knows.
@@ -143,7 +159,7 @@ pub fn fits_place(pkg: &CatalogPackage, place: &Place) -> bool {
     let listed = |list: &[String], v: &Option<String>| {
         list.is_empty() || v.as_deref().is_some_and(|v| list.iter().any(|x| x.eq_ignore_ascii_case(v)))
     };
-    listed(&pkg.countries, &place.country) && listed(&pkg.operators, &place.operator)
+    listed(&pkg.rules.countries, &place.country) && listed(&pkg.rules.operators, &place.operator)
 }
 
 fn full_rollout() -> u8 {
@@ -199,21 +215,21 @@ pub fn is_compatible(pkg: &CatalogPackage, device: &DeviceDetails) -> bool {
     let (Some(model), Some(fw)) = (device.model.as_deref(), device.fw_v.as_deref()) else {
         return false;
     };
-    let hw_fits = pkg.hw_revisions.is_empty()
-        || device.hw_v.as_deref().is_some_and(|hw| pkg.hw_revisions.iter().any(|p| glob_match(p, hw)));
-    let base_fits = match pkg.delta_from.as_deref() {
+    let hw_fits = pkg.rules.hw_revisions.is_empty()
+        || device.hw_v.as_deref().is_some_and(|hw| pkg.rules.hw_revisions.iter().any(|p| glob_match(p, hw)));
+    let base_fits = match pkg.rules.delta_from.as_deref() {
         Some(from) => fwver::compare(fw, from) == Ordering::Equal,
         None => {
-            pkg.base_min.as_deref().is_none_or(|min| fwver::compare(fw, min) != Ordering::Less)
-                && pkg.base_max.as_deref().is_none_or(|max| fwver::compare(fw, max) != Ordering::Greater)
+            pkg.rules.base_min.as_deref().is_none_or(|min| fwver::compare(fw, min) != Ordering::Less)
+                && pkg.rules.base_max.as_deref().is_none_or(|max| fwver::compare(fw, max) != Ordering::Greater)
         }
     };
-    pkg.models.iter().any(|m| glob_match(m, model))
+    pkg.rules.models.iter().any(|m| glob_match(m, model))
         && hw_fits
         && base_fits
         // Only firmware replaces the phone's firmware, so only firmware must be newer.
-        && (pkg.kind != PackageKind::Firmware || fwver::compare(&pkg.version, fw) == Ordering::Greater)
-        && rollout_bucket(pkg.id, &device.dev_id) < pkg.rollout_percent
+        && (pkg.rules.kind != PackageKind::Firmware || fwver::compare(&pkg.rules.version, fw) == Ordering::Greater)
+        && rollout_bucket(pkg.id, &device.dev_id) < pkg.rules.rollout_percent
 }
 
 /// The release notes of `pkg` in the first of `langs` (language tags, best first) that it
@@ -223,14 +239,14 @@ pub fn notes_for<'a>(pkg: &'a CatalogPackage, langs: &[&str]) -> &'a str {
     let primary = |tag: &str| tag.split(['-', '_']).next().unwrap_or(tag).to_ascii_lowercase();
     for lang in langs {
         let lang = lang.trim();
-        if let Some((_, n)) = pkg.notes_by_lang.iter().find(|(k, _)| k.eq_ignore_ascii_case(lang)) {
+        if let Some((_, n)) = pkg.rules.notes_by_lang.iter().find(|(k, _)| k.eq_ignore_ascii_case(lang)) {
             return n;
         }
-        if let Some((_, n)) = pkg.notes_by_lang.iter().find(|(k, _)| primary(k) == primary(lang)) {
+        if let Some((_, n)) = pkg.rules.notes_by_lang.iter().find(|(k, _)| primary(k) == primary(lang)) {
             return n;
         }
     }
-    &pkg.notes
+    &pkg.rules.notes
 }
 
 /// The offers for `device`: firmware first, then applications, then settings, each newest
@@ -238,7 +254,7 @@ pub fn notes_for<'a>(pkg: &'a CatalogPackage, langs: &[&str]) -> &'a str {
 pub fn offers(packages: &[CatalogPackage], device: &DeviceDetails, place: &Place, langs: &[&str]) -> Vec<Offer> {
     // Firmware and applications only to a device that can take them (`FumoPlace`,
     // `ScomoPlace`): never to a node it lacks.
-    let takes = |p: &CatalogPackage| match p.kind {
+    let takes = |p: &CatalogPackage| match p.rules.kind {
         PackageKind::Firmware => device.fumo.takes_firmware(),
         PackageKind::Application => device.scomo.takes_applications(),
         PackageKind::Settings => true,
@@ -251,15 +267,18 @@ pub fn offers(packages: &[CatalogPackage], device: &DeviceDetails, place: &Place
         PackageKind::Settings => 2,
     };
     fit.sort_by(|a, b| {
-        rank(a.kind).cmp(&rank(b.kind)).then(fwver::compare(&b.version, &a.version)).then(a.id.cmp(&b.id))
+        rank(a.rules.kind)
+            .cmp(&rank(b.rules.kind))
+            .then(fwver::compare(&b.rules.version, &a.rules.version))
+            .then(a.id.cmp(&b.id))
     });
     let mut out: Vec<Offer> = Vec::with_capacity(fit.len());
     for p in fit {
         // An application is recommended only once per name (its newest version).
-        let first_of_group = match p.kind {
-            PackageKind::Firmware => !out.iter().any(|o| o.package.kind == PackageKind::Firmware),
+        let first_of_group = match p.rules.kind {
+            PackageKind::Firmware => !out.iter().any(|o| o.package.rules.kind == PackageKind::Firmware),
             PackageKind::Application | PackageKind::Settings => {
-                !out.iter().any(|o| o.package.kind == p.kind && o.package.name == p.name)
+                !out.iter().any(|o| o.package.rules.kind == p.rules.kind && o.package.rules.name == p.rules.name)
             }
         };
         out.push(Offer { package: p.clone(), recommended: first_of_group, notes: notes_for(p, langs).to_owned() });
@@ -270,7 +289,7 @@ pub fn offers(packages: &[CatalogPackage], device: &DeviceDetails, place: &Place
 /// The offer delivered when the device itself asks for a firmware update: the recommended
 /// firmware.
 pub fn recommended(offers: &[Offer]) -> Option<&Offer> {
-    offers.iter().find(|o| o.recommended && o.package.kind == PackageKind::Firmware)
+    offers.iter().find(|o| o.recommended && o.package.rules.kind == PackageKind::Firmware)
 }
 
 #[cfg(test)]
@@ -280,22 +299,24 @@ mod tests {
     fn pkg(id: i64, version: &str, models: &[&str], min: Option<&str>, max: Option<&str>) -> CatalogPackage {
         CatalogPackage {
             id,
-            name: format!("fw-{version}"),
-            version: version.into(),
-            models: models.iter().map(|s| s.to_string()).collect(),
-            base_min: min.map(Into::into),
-            base_max: max.map(Into::into),
+            rules: PackageRules {
+                name: format!("fw-{version}"),
+                version: version.into(),
+                models: models.iter().map(|s| s.to_string()).collect(),
+                base_min: min.map(Into::into),
+                base_max: max.map(Into::into),
+                notes: String::new(),
+                hw_revisions: vec![],
+                delta_from: None,
+                rollout_percent: 100,
+                notes_by_lang: BTreeMap::new(),
+                kind: PackageKind::Firmware,
+                countries: vec![],
+                operators: vec![],
+            },
             blob: "0".repeat(64),
             size: 1,
-            notes: String::new(),
             signature: None,
-            hw_revisions: vec![],
-            delta_from: None,
-            rollout_percent: 100,
-            notes_by_lang: BTreeMap::new(),
-            kind: PackageKind::Firmware,
-            countries: vec![],
-            operators: vec![],
         }
     }
 
@@ -306,8 +327,10 @@ mod tests {
     #[test]
     fn countries_and_operators_limit_where_a_package_is_offered() {
         let open = pkg(1, "2.0", &["X1"], None, None);
-        let german = CatalogPackage { id: 2, countries: vec!["DE".into(), "AT".into()], ..open.clone() };
-        let ours = CatalogPackage { id: 3, operators: vec!["edge.op-a".into()], ..open.clone() };
+        let mut german = CatalogPackage { id: 2, ..open.clone() };
+        german.rules.countries = vec!["DE".into(), "AT".into()];
+        let mut ours = CatalogPackage { id: 3, ..open.clone() };
+        ours.rules.operators = vec!["edge.op-a".into()];
         let pkgs = [open, german, ours];
         let ids = |place: &Place| -> Vec<i64> {
             offers(&pkgs, &device("X1", "1.0"), place, &[]).iter().map(|o| o.package.id).collect()
@@ -350,21 +373,21 @@ mod tests {
     #[test]
     fn hardware_revisions_limit_when_listed() {
         let mut p = pkg(1, "2.0", &["X1"], None, None);
-        p.hw_revisions = vec!["rev-B*".into()];
+        p.rules.hw_revisions = vec!["rev-B*".into()];
         let mut d = device("X1", "1.0");
         assert!(!is_compatible(&p, &d), "no HwV reported: not offered");
         d.hw_v = Some("REV-B2".into());
         assert!(is_compatible(&p, &d));
         d.hw_v = Some("rev-A1".into());
         assert!(!is_compatible(&p, &d));
-        p.hw_revisions.clear();
+        p.rules.hw_revisions.clear();
         assert!(is_compatible(&p, &d), "no revision rule: any");
     }
 
     #[test]
     fn a_delta_applies_to_its_one_base_version() {
         let mut p = pkg(1, "1.3.0", &["X1"], Some("0.1"), None);
-        p.delta_from = Some("1.2.10-b45".into());
+        p.rules.delta_from = Some("1.2.10-b45".into());
         assert!(is_compatible(&p, &device("X1", "1.2.10-b45")));
         assert!(is_compatible(&p, &device("X1", "1.2.010-B45")), "the same version by fwver's ordering");
         assert!(!is_compatible(&p, &device("X1", "1.2.10-b46")));
@@ -376,8 +399,8 @@ mod tests {
         let mut pkgs = vec![pkg(1, "1.2", &["X1"], None, None), pkg(2, "1.3", &["X1"], None, None)];
         for (id, name, v) in [(3, "Maps", "3.0"), (4, "Maps", "3.1"), (5, "Mail", "9.0")] {
             let mut a = pkg(id, v, &["X1"], None, None);
-            a.kind = PackageKind::Application;
-            a.name = name.into();
+            a.rules.kind = PackageKind::Application;
+            a.rules.name = name.into();
             pkgs.push(a);
         }
         let o = offers(&pkgs, &device("X1", "1.0"), &Place::default(), &[]);
@@ -391,7 +414,7 @@ mod tests {
     fn a_device_without_a_scomo_root_is_offered_no_application() {
         use crate::scomo::ScomoPlace;
         let mut app = pkg(2, "3.0", &["X1"], None, None);
-        app.kind = PackageKind::Application;
+        app.rules.kind = PackageKind::Application;
         let pkgs = vec![pkg(1, "1.2", &["X1"], None, None), app];
         let ids = |scomo: ScomoPlace| -> Vec<i64> {
             let d = DeviceDetails { scomo, ..device("X1", "1.0") };
@@ -405,19 +428,19 @@ mod tests {
     #[test]
     fn an_application_is_offered_whatever_its_version_within_its_base_range() {
         let mut p = pkg(1, "0.3", &["X1"], Some("1.0"), None);
-        p.kind = PackageKind::Application;
+        p.rules.kind = PackageKind::Application;
         assert!(is_compatible(&p, &device("X1", "1.2")), "an app's version is not a firmware version");
         assert!(!is_compatible(&p, &device("X1", "0.9")), "it needs firmware 1.0 or later");
-        assert_eq!(p.kind.delivery(), crate::fumo::DeliveryKind::Application);
-        assert_eq!(PackageKind::parse(p.kind.as_str()), Some(p.kind));
+        assert_eq!(p.rules.kind.delivery(), crate::fumo::DeliveryKind::Application);
+        assert_eq!(PackageKind::parse(p.rules.kind.as_str()), Some(p.rules.kind));
     }
 
     #[test]
     fn notes_follow_the_phones_language() {
         let mut p = pkg(1, "2.0", &["X1"], None, None);
-        p.notes = "Bug fixes.".into();
-        p.notes_by_lang.insert("de".into(), "Fehlerbehebungen.".into());
-        p.notes_by_lang.insert("pt-BR".into(), "Correções.".into());
+        p.rules.notes = "Bug fixes.".into();
+        p.rules.notes_by_lang.insert("de".into(), "Fehlerbehebungen.".into());
+        p.rules.notes_by_lang.insert("pt-BR".into(), "Correções.".into());
         assert_eq!(notes_for(&p, &["de-AT", "en"]), "Fehlerbehebungen.");
         assert_eq!(notes_for(&p, &["PT-br"]), "Correções.");
         assert_eq!(notes_for(&p, &["pt-PT"]), "Correções.", "by primary language");
@@ -433,9 +456,9 @@ mod tests {
         let mut p = pkg(7, "2.0", &["X1"], None, None);
         let devices: Vec<DeviceDetails> =
             (0..200).map(|i| DeviceDetails { dev_id: format!("IMEI:{i:015}"), ..device("X1", "1.0") }).collect();
-        p.rollout_percent = 0;
+        p.rules.rollout_percent = 0;
         assert!(devices.iter().all(|d| !is_compatible(&p, d)));
-        p.rollout_percent = 100;
+        p.rules.rollout_percent = 100;
         assert!(devices.iter().all(|d| is_compatible(&p, d)));
     }
 
@@ -445,9 +468,9 @@ mod tests {
             let (lo, hi) = (a.min(b), a.max(b));
             let mut p = pkg(id, "2.0", &["X1"], None, None);
             let d = DeviceDetails { dev_id: dev, ..device("X1", "1.0") };
-            p.rollout_percent = lo;
+            p.rules.rollout_percent = lo;
             let in_lo = is_compatible(&p, &d);
-            p.rollout_percent = hi;
+            p.rules.rollout_percent = hi;
             proptest::prop_assert!(!in_lo || is_compatible(&p, &d));
         }
 

@@ -6,7 +6,6 @@
 //! [`rand::SecureRandom`], so the edge (wasm32), the origin and dmclient feed their own,
 //! and tests feed fixed values.
 
-pub mod admin;
 pub mod auth;
 pub mod binding;
 pub mod catalog;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use portaldm_tests::browser::Browser;
 use portaldm_tests::stock::{
-    Account, Encoding, End, Handset, Profile, SessionIdStyle, SessionLog, Tree, auth, msg, pkg0,
+    Account, Encoding, End, Handset, Profile, SessionIdStyle, SessionLog, Tree, auth_md5, msg, pkg0,
 };
 use portaldm_tests::{Options, System};
 use serde_json::json;
@@ -179,10 +179,10 @@ fn after_libdmclients_lost_nonce_the_server_proves_itself_again() {
 fn the_md5_digest_matches_the_security_specs_example() {
     // OMA-TS-DM_Security 1.2 (and SyncML RepPro) example: the text says "Bruce1", but the
     // printed Zz6EivR3yeaaENcRN6lpAQ== is the digest for "Bruce2", a known erratum.
-    assert_eq!(auth::md5_cred("Bruce2", "OhBehave", b"Nonce"), "Zz6EivR3yeaaENcRN6lpAQ==");
-    assert_ne!(auth::md5_cred("Bruce1", "OhBehave", b"Nonce"), "Zz6EivR3yeaaENcRN6lpAQ==");
+    assert_eq!(auth_md5::md5_cred("Bruce2", "OhBehave", b"Nonce"), "Zz6EivR3yeaaENcRN6lpAQ==");
+    assert_ne!(auth_md5::md5_cred("Bruce1", "OhBehave", b"Nonce"), "Zz6EivR3yeaaENcRN6lpAQ==");
     // Nonces travel as base64 and are digested raw.
-    assert_eq!(auth::nonce_bytes(&auth::b64(b"Nonce")), b"Nonce");
+    assert_eq!(auth_md5::nonce_bytes(&auth_md5::b64(b"Nonce")), b"Nonce");
     // libdmclient-pkg1-md5.xml is not checked: its account's password was not recorded.
 }
 
@@ -330,7 +330,7 @@ fn server_msg(
             resp_uri,
             cred: Some(msg::Cred {
                 meta: msg::AuthMeta { typ: "syncml:auth-md5".into(), format: "b64".into(), next_nonce: None },
-                data: auth::md5_cred("fake", "spw", &auth::nonce_bytes(nonce)),
+                data: auth_md5::md5_cred("fake", "spw", &auth_md5::nonce_bytes(nonce)),
             }),
             max_msg_size: None,
         },

@@ -3,10 +3,12 @@
 //! built from the same routes (`/admin/api/openapi.json`). Served on the origin's own
 //! address: the edge forwards none of it.
 
-mod auth;
-mod catalog;
+pub mod api_types;
+pub mod bearer;
+mod packages;
 mod profiles;
 mod registry;
+mod require_token;
 mod tokens;
 
 use std::time::Duration;
@@ -23,7 +25,7 @@ use utoipa_axum::routes;
 
 use crate::state::AppState;
 
-pub use auth::Actor;
+pub use require_token::Actor;
 
 /// Where the admin API lives.
 pub const BASE: &str = "/admin/api";
@@ -69,12 +71,12 @@ impl Modify for BearerToken {
 /// The admin routes, and their OpenAPI document at `/admin/api/openapi.json`.
 pub fn router(state: AppState) -> Router<AppState> {
     let (api, mut doc) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
-        .routes(routes!(catalog::list_packages, catalog::add_package))
-        .routes(routes!(catalog::get_package))
-        .routes(routes!(catalog::revoke_package))
-        .routes(routes!(catalog::publish_package))
-        .routes(routes!(catalog::set_rollout))
-        .routes(routes!(catalog::upload_blob))
+        .routes(routes!(packages::list_packages, packages::add_package))
+        .routes(routes!(packages::get_package))
+        .routes(routes!(packages::revoke_package))
+        .routes(routes!(packages::publish_package))
+        .routes(routes!(packages::set_rollout))
+        .routes(routes!(packages::upload_blob))
         .routes(routes!(registry::get_device))
         .routes(routes!(registry::set_account))
         .routes(routes!(registry::list_results))
@@ -88,7 +90,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .split_for_parts();
     doc.servers = Some(vec![utoipa::openapi::Server::new(BASE)]);
     let api = api
-        .route_layer(middleware::from_fn_with_state(state, auth::require_admin))
+        .route_layer(middleware::from_fn_with_state(state, require_token::require_admin))
         .layer(DefaultBodyLimit::max(MAX_JSON))
         .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, TIMEOUT));
     let json = serde_json::to_value(&doc).unwrap_or_default();

@@ -3,10 +3,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use portaldm_shared::admin::api::ApiError;
 use portaldm_shared::profile::DeviceProfile;
 
 use super::Actor;
+use crate::admin::api_types::ApiError;
 use crate::error::AppError;
 use crate::profiles;
 use crate::state::AppState;

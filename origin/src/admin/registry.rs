@@ -2,15 +2,15 @@
 
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
-use portaldm_shared::admin::api::{
-    AccountIssued, AccountRequest, ApiError, DeviceResult, DeviceSnapshot, DeviceView, ResultEntry, SessionView,
-};
 use portaldm_shared::fumo::ResultCode;
 use portaldm_shared::portal::PortalState;
 use serde::Deserialize;
 
 use super::Actor;
 use crate::accounts::AccountError;
+use crate::admin::api_types::{
+    AccountIssued, AccountRequest, ApiError, DeviceResult, DeviceSnapshot, DeviceView, ResultEntry, SessionView,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 

@@ -3,12 +3,12 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use portaldm_shared::admin::api::{AdminTokenRequest, AdminTokenView, ApiError, AuditEntry, KeysView, NewAdminToken};
-use portaldm_shared::admin::token;
 use portaldm_shared::rand::bytes;
 use serde::Deserialize;
 
 use super::Actor;
+use crate::admin::api_types::{AdminTokenRequest, AdminTokenView, ApiError, AuditEntry, KeysView, NewAdminToken};
+use crate::admin::bearer;
 use crate::clock::{OsRandom, now_ms};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -49,8 +49,8 @@ pub async fn create_token(
     if req.name.trim().is_empty() || req.name.len() > 200 || req.name.chars().any(char::is_control) {
         return Err(AppError::BadRequest("name must say what the token is for (1 to 200 printable characters)".into()));
     }
-    let random = bytes::<{ token::RANDOM_LEN }>(&mut OsRandom).map_err(|e| AppError::Internal(e.into()))?;
-    let issued = token::issue(&random);
+    let random = bytes::<{ bearer::RANDOM_LEN }>(&mut OsRandom).map_err(|e| AppError::Internal(e.into()))?;
+    let issued = bearer::issue(&random);
     st.store
         .create_admin_token(&issued.id, &req.name, &issued.secret_sha256, req.read_only, &actor.0, now_ms())
         .await?;

@@ -1,9 +1,9 @@
 //! `admin-token create|list|revoke`: bearer tokens for the admin API.
 
-use portaldm_shared::admin::token;
 use portaldm_shared::rand::bytes;
 
-use crate::catalog::cli_actor;
+use crate::admin::bearer;
+use crate::catalog_changes::cli_actor;
 use crate::cli::AdminTokenCommand;
 use crate::clock::{OsRandom, now_ms};
 use crate::config::Config;
@@ -16,7 +16,7 @@ pub async fn run(cfg: &Config, cmd: AdminTokenCommand) -> anyhow::Result<()> {
             if name.trim().is_empty() || name.len() > 200 {
                 anyhow::bail!("--name must say what the token is for (1 to 200 characters)");
             }
-            let issued = token::issue(&bytes::<{ token::RANDOM_LEN }>(&mut OsRandom)?);
+            let issued = bearer::issue(&bytes::<{ bearer::RANDOM_LEN }>(&mut OsRandom)?);
             store
                 .create_admin_token(&issued.id, &name, &issued.secret_sha256, read_only, &cli_actor(), now_ms())
                 .await?;

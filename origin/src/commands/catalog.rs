@@ -1,11 +1,12 @@
 //! `catalog …`: the package catalog from the command line (changes audited as `cli:<user>`).
 
 use anyhow::Context as _;
-use portaldm_shared::admin::api::{PackageRequest, PackageStatus};
+use portaldm_shared::catalog::PackageRules;
 use sha2::{Digest as _, Sha256};
 
+use crate::admin::api_types::{PackageRequest, PackageStatus};
 use crate::blobstore::BlobStore;
-use crate::catalog::{self, cli_actor};
+use crate::catalog_changes::{self, cli_actor};
 use crate::cli::CatalogCommand;
 use crate::clock::now;
 use crate::config::Config;
@@ -20,34 +21,38 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
         CatalogCommand::Add(a) => {
             let a = *a;
             let req = PackageRequest {
-                name: a.name,
-                version: a.version,
-                models: a.models,
-                base_min: a.base_min,
-                base_max: a.base_max,
-                notes: a.notes,
+                rules: PackageRules {
+                    name: a.name,
+                    version: a.version,
+                    models: a.models,
+                    base_min: a.base_min,
+                    base_max: a.base_max,
+                    notes: a.notes,
+                    hw_revisions: a.hw_revisions,
+                    countries: a.countries,
+                    operators: a.operators,
+                    delta_from: a.delta_from,
+                    rollout_percent: a.rollout,
+                    notes_by_lang: a.notes_lang.into_iter().collect(),
+                    kind: a.kind,
+                },
                 blob: a.blob.unwrap_or_default(),
-                hw_revisions: a.hw_revisions,
-                countries: a.countries,
-                operators: a.operators,
-                delta_from: a.delta_from,
-                rollout_percent: a.rollout,
-                notes_by_lang: a.notes_lang.into_iter().collect(),
                 publish: !a.draft,
-                kind: a.kind,
             };
             let id = match a.file {
                 Some(file) => {
                     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-                    catalog::add_bytes(cfg, &BlobStore::from_config(cfg)?, store.as_ref(), &bytes, req, &actor).await?.0
+                    catalog_changes::add_bytes(cfg, &BlobStore::from_config(cfg)?, store.as_ref(), &bytes, req, &actor)
+                        .await?
+                        .0
                 }
-                None => catalog::add(cfg, &BlobStore::from_config(cfg)?, store.as_ref(), req, &actor).await?,
+                None => catalog_changes::add(cfg, &BlobStore::from_config(cfg)?, store.as_ref(), req, &actor).await?,
             };
             println!("added package {id}");
         }
         CatalogCommand::Upload { file } => {
             let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let blob = catalog::upload(&BlobStore::from_config(cfg)?, store.as_ref(), &bytes, &actor).await?;
+            let blob = catalog_changes::upload(&BlobStore::from_config(cfg)?, store.as_ref(), &bytes, &actor).await?;
             println!(
                 "stored blob {} ({} bytes); add it with: catalog add --blob {} …",
                 blob.sha256, blob.size, blob.sha256
@@ -59,11 +64,11 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
                 println!(
                     "{:>4}  {:<32} {:<10} models={} base={}..{} size={} sha256={}{}",
                     p.id,
-                    p.name,
-                    p.version,
-                    p.models.join(","),
-                    p.base_min.as_deref().unwrap_or(""),
-                    p.base_max.as_deref().unwrap_or(""),
+                    p.rules.name,
+                    p.rules.version,
+                    p.rules.models.join(","),
+                    p.rules.base_min.as_deref().unwrap_or(""),
+                    p.rules.base_max.as_deref().unwrap_or(""),
                     p.size,
                     p.blob,
                     status_mark(v.status)
@@ -75,32 +80,39 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
                 anyhow::bail!("no package {id}");
             };
             let p = v.package;
-            println!("package    {} {} (id {}, {}){}", p.name, p.version, p.id, p.kind.as_str(), status_mark(v.status));
-            println!("models     {}", p.models.join(", "));
+            println!(
+                "package    {} {} (id {}, {}){}",
+                p.rules.name,
+                p.rules.version,
+                p.id,
+                p.rules.kind.as_str(),
+                status_mark(v.status)
+            );
+            println!("models     {}", p.rules.models.join(", "));
             println!(
                 "applies to base firmware {} .. {}",
-                p.base_min.as_deref().unwrap_or("any"),
-                p.base_max.as_deref().unwrap_or("any")
+                p.rules.base_min.as_deref().unwrap_or("any"),
+                p.rules.base_max.as_deref().unwrap_or("any")
             );
-            if let Some(from) = &p.delta_from {
+            if let Some(from) = &p.rules.delta_from {
                 println!("delta      from exactly {from}");
             }
-            if !p.countries.is_empty() {
-                println!("countries  {}", p.countries.join(", "));
+            if !p.rules.countries.is_empty() {
+                println!("countries  {}", p.rules.countries.join(", "));
             }
-            if !p.operators.is_empty() {
-                println!("operators  {}", p.operators.join(", "));
+            if !p.rules.operators.is_empty() {
+                println!("operators  {}", p.rules.operators.join(", "));
             }
-            if !p.hw_revisions.is_empty() {
-                println!("hardware   {}", p.hw_revisions.join(", "));
+            if !p.rules.hw_revisions.is_empty() {
+                println!("hardware   {}", p.rules.hw_revisions.join(", "));
             }
-            println!("rollout    {}% of fitting devices", p.rollout_percent);
+            println!("rollout    {}% of fitting devices", p.rules.rollout_percent);
             println!("blob       sha256 {} ({} bytes)", p.blob, p.size);
             println!("signature  {}", p.signature.as_deref().unwrap_or("none (unsigned)"));
-            if !p.notes.is_empty() {
-                println!("notes      {}", p.notes);
+            if !p.rules.notes.is_empty() {
+                println!("notes      {}", p.rules.notes);
             }
-            for (lang, notes) in &p.notes_by_lang {
+            for (lang, notes) in &p.rules.notes_by_lang {
                 println!("notes [{lang}] {notes}");
             }
             let counts = store.result_counts(id).await?;
@@ -112,11 +124,11 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
             }
         }
         CatalogCommand::Publish { id } => {
-            catalog::publish(store.as_ref(), id, &actor).await?;
+            catalog_changes::publish(store.as_ref(), id, &actor).await?;
             println!("published package {id}");
         }
         CatalogCommand::Rollout { id, percent } => {
-            catalog::set_rollout(store.as_ref(), id, percent, &actor).await?;
+            catalog_changes::set_rollout(store.as_ref(), id, percent, &actor).await?;
             println!("package {id} is offered to {percent}% of fitting devices");
         }
         CatalogCommand::Demo => demo(cfg, store.as_ref(), &actor).await?,
@@ -130,7 +142,7 @@ pub async fn run(cfg: &Config, cmd: CatalogCommand) -> anyhow::Result<()> {
             println!("{}{path}", cfg.public_url.trim_end_matches('/'));
         }
         CatalogCommand::Revoke { id } => {
-            let purged = catalog::revoke(cfg, store.as_ref(), id, &actor).await?;
+            let purged = catalog_changes::revoke(cfg, store.as_ref(), id, &actor).await?;
             println!("revoked package {id}");
             match purged {
                 Purged::Done(what) => println!("edge cache: {what}"),
@@ -187,29 +199,31 @@ async fn demo(cfg: &Config, store: &dyn Store, actor: &str) -> anyhow::Result<()
         ("PDM Phone 2 firmware", "2.0.0", "PDM-Phone-2", None, None, "For the other demo model."),
     ];
     for (name, version, model, min, max, notes) in demo {
-        if existing.iter().any(|p| p.name == name && p.version == version) {
+        if existing.iter().any(|p| p.rules.name == name && p.rules.version == version) {
             continue;
         }
         let bytes = synthetic(&format!("{name} {version}"), 256 * 1024);
         let req = PackageRequest {
-            name: name.into(),
-            version: version.into(),
-            models: vec![model.into()],
-            base_min: min.map(Into::into),
-            base_max: max.map(Into::into),
-            notes: notes.into(),
+            rules: PackageRules {
+                name: name.into(),
+                version: version.into(),
+                models: vec![model.into()],
+                base_min: min.map(Into::into),
+                base_max: max.map(Into::into),
+                notes: notes.into(),
+                hw_revisions: vec![],
+                // The 1.3.0 demo is a delta: it applies to exactly 1.2.0.
+                delta_from: (version == "1.3.0").then(|| "1.2.0".to_owned()),
+                rollout_percent: 100,
+                notes_by_lang: [("de".to_owned(), german(notes).to_owned())].into_iter().collect(),
+                kind: Default::default(),
+                countries: vec![],
+                operators: vec![],
+            },
             blob: String::new(),
-            hw_revisions: vec![],
-            // The 1.3.0 demo is a delta: it applies to exactly 1.2.0.
-            delta_from: (version == "1.3.0").then(|| "1.2.0".to_owned()),
-            rollout_percent: 100,
-            notes_by_lang: [("de".to_owned(), german(notes).to_owned())].into_iter().collect(),
             publish: true,
-            kind: Default::default(),
-            countries: vec![],
-            operators: vec![],
         };
-        let (id, _) = catalog::add_bytes(cfg, blobs, store, &bytes, req, actor).await?;
+        let (id, _) = catalog_changes::add_bytes(cfg, blobs, store, &bytes, req, actor).await?;
         println!("demo package {id}: {name} {version}");
     }
     Ok(())

@@ -67,7 +67,7 @@ pub async fn run(cfg: &Config, cmd: DeviceCommand) -> anyhow::Result<()> {
             server_password,
             no_server_auth,
         } => {
-            let req = portaldm_shared::admin::api::AccountRequest {
+            let req = crate::admin::api_types::AccountRequest {
                 scheme,
                 client_name,
                 client_password,
@@ -75,7 +75,8 @@ pub async fn run(cfg: &Config, cmd: DeviceCommand) -> anyhow::Result<()> {
                 server_name,
                 server_password,
             };
-            let issued = crate::accounts::set(cfg, store.as_ref(), &dev_id, req, &crate::catalog::cli_actor()).await?;
+            let issued =
+                crate::accounts::set(cfg, store.as_ref(), &dev_id, req, &crate::catalog_changes::cli_actor()).await?;
             println!("# dmclient configuration for {dev_id}");
             print!("{}", issued.dmclient_toml);
         }

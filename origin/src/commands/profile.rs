@@ -3,7 +3,7 @@
 
 use portaldm_shared::profile::{DeviceProfile, encoding_name, scheme_name};
 
-use crate::catalog::cli_actor;
+use crate::catalog_changes::cli_actor;
 use crate::cli::ProfileCommand;
 use crate::config::Config;
 use crate::profiles;

@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use portaldm_shared::profile::{DeviceProfile, encoding_name, parse_encoding, scheme_name};
 use serde::Deserialize;
 
-use super::auth::{Admin, check_post, page};
+use super::forms::{CsrfOnly, ListPage, failed, list_of, opt, refused};
+use super::sign_in::{Admin, page};
 use crate::error::AppError;
 use crate::profiles;
 use crate::state::AppState;
@@ -31,26 +32,31 @@ pub struct Done {
     removed: Option<i64>,
 }
 
-async fn render(
-    st: &AppState,
-    admin: &Admin,
-    notice: Option<String>,
-    error: Option<String>,
-    status: StatusCode,
-) -> Response {
-    let profiles = match st.store.device_profiles().await {
-        Ok(p) => p,
-        Err(e) => return AppError::Store(e).into_response(),
-    };
-    let max_hold = st.cfg.hold_secs;
-    page(status, ProfilesPage { csrf: admin.csrf(), profiles: &profiles, max_hold, notice, error }.render())
+/// The profiles page.
+pub struct Profiles;
+
+impl ListPage for Profiles {
+    async fn render(
+        st: &AppState,
+        admin: &Admin,
+        notice: Option<String>,
+        error: Option<String>,
+        status: StatusCode,
+    ) -> Response {
+        let profiles = match st.store.device_profiles().await {
+            Ok(p) => p,
+            Err(e) => return AppError::Store(e).into_response(),
+        };
+        let max_hold = st.cfg.hold_secs;
+        page(status, ProfilesPage { csrf: admin.csrf(), profiles: &profiles, max_hold, notice, error }.render())
+    }
 }
 
 /// `GET /admin/profiles`.
 pub async fn list(State(st): State<AppState>, admin: Admin, Query(done): Query<Done>) -> Response {
     let notice =
         done.added.map(|id| format!("Profile {id} added.")).or(done.removed.map(|id| format!("Profile {id} removed.")));
-    render(&st, &admin, notice, None, StatusCode::OK).await
+    Profiles::render(&st, &admin, notice, None, StatusCode::OK).await
 }
 
 /// The add form, as posted.
@@ -77,11 +83,6 @@ pub struct AddForm {
     hold_secs: String,
 }
 
-/// Field text, trimmed; `None` when empty.
-fn opt(s: &str) -> Option<String> {
-    Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned)
-}
-
 impl AddForm {
     /// The profile the form describes, or what is wrong with a field the profile's own
     /// check cannot see (text where a number or a name belongs).
@@ -102,7 +103,7 @@ impl AddForm {
             id: 0,
             name: self.name.trim().to_owned(),
             man: opt(&self.man),
-            models: self.models.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            models: list_of(&self.models),
             fumo_root: opt(&self.fumo_root),
             scomo_root: opt(&self.scomo_root),
             encoding,
@@ -115,23 +116,17 @@ impl AddForm {
 
 /// `POST /admin/profiles`.
 pub async fn add(State(st): State<AppState>, admin: Admin, headers: HeaderMap, Form(f): Form<AddForm>) -> Response {
-    if let Err(e) = check_post(&headers, &admin, f.csrf.as_deref()) {
-        return render(&st, &admin, None, Some(e.to_string()), StatusCode::FORBIDDEN).await;
+    if let Some(refused) = refused::<Profiles>(&st, &admin, &headers, f.csrf.as_deref()).await {
+        return refused;
     }
     let p = match f.profile() {
         Ok(p) => p,
-        Err(why) => return render(&st, &admin, None, Some(why), StatusCode::BAD_REQUEST).await,
+        Err(why) => return Profiles::render(&st, &admin, None, Some(why), StatusCode::BAD_REQUEST).await,
     };
     match profiles::add(&st.cfg, st.store.as_ref(), p, &admin.actor).await {
         Ok(p) => Redirect::to(&format!("/admin/profiles?added={}", p.id)).into_response(),
-        Err(e) => failed(&st, &admin, e).await,
+        Err(e) => failed::<Profiles>(&st, &admin, e).await,
     }
-}
-
-/// A form with only the form token (remove).
-#[derive(Deserialize)]
-pub struct Csrf {
-    csrf: Option<String>,
 }
 
 /// `POST /admin/profiles/{id}/remove`.
@@ -140,22 +135,15 @@ pub async fn remove(
     admin: Admin,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<Csrf>,
+    Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if let Err(e) = check_post(&headers, &admin, f.csrf.as_deref()) {
-        return render(&st, &admin, None, Some(e.to_string()), StatusCode::FORBIDDEN).await;
+    if let Some(refused) = refused::<Profiles>(&st, &admin, &headers, f.csrf.as_deref()).await {
+        return refused;
     }
     match profiles::remove(st.store.as_ref(), id, &admin.actor).await {
         Ok(()) => Redirect::to(&format!("/admin/profiles?removed={id}")).into_response(),
-        Err(e) => failed(&st, &admin, e).await,
+        Err(e) => failed::<Profiles>(&st, &admin, e).await,
     }
-}
-
-/// The list with the change's error above it.
-async fn failed(st: &AppState, admin: &Admin, e: profiles::ProfileChangeError) -> Response {
-    let e = AppError::from(e);
-    let status = e.status();
-    render(st, admin, None, Some(e.to_string()), status).await
 }
 
 /// What a profile says of the client: encoding, scheme, cap and hold, or "as it comes".

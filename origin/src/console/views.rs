@@ -4,12 +4,12 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use portaldm_shared::admin::api::SessionView;
 use portaldm_shared::fumo::ResultCode;
 use serde::Deserialize;
 
-use super::auth::{Admin, page};
 use super::charts;
+use super::sign_in::{Admin, page};
+use crate::admin::api_types::SessionView;
 use crate::clock::now_ms;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -110,7 +110,7 @@ pub async fn results(State(st): State<AppState>, admin: Admin) -> Response {
         Err(e) => return AppError::Store(e).into_response(),
     };
     let name = |id: Option<i64>| match id.and_then(|id| packages.iter().find(|p| p.package.id == id)) {
-        Some(p) => format!("{} {} (#{})", p.package.name, p.package.version, p.package.id),
+        Some(p) => format!("{} {} (#{})", p.package.rules.name, p.package.rules.version, p.package.id),
         None => "unknown package".to_owned(),
     };
     let svgs = (

@@ -247,7 +247,7 @@ pub(crate) async fn delivery_for(
         .map_err(|e| AppError::Internal(e.into()))?;
     let correlator = B64URL.encode(bytes::<16>(&mut OsRandom as &mut dyn SecureRandom).map_err(anyhow::Error::from)?);
     // A settings package travels as its values, read from its (small, checked) blob.
-    let settings = match offer.package.kind {
+    let settings = match offer.package.rules.kind {
         PackageKind::Settings => {
             let bytes = st
                 .blobs
@@ -260,26 +260,26 @@ pub(crate) async fn delivery_for(
     };
     // Firmware goes to the device's own FUMO node, an application under its own SCOMO root,
     // when its session found one (or its profile named it).
-    let device_root = match offer.package.kind {
+    let device_root = match offer.package.rules.kind {
         PackageKind::Firmware => p.device.fumo.root().map(str::to_owned),
         PackageKind::Application => p.device.scomo.root().map(str::to_owned),
         PackageKind::Settings => None,
     };
     Ok(FumoDelivery {
         node: format!("pdm{}", offer.package.id),
-        pkg_name: offer.package.name.clone(),
-        pkg_version: offer.package.version.clone(),
+        pkg_name: offer.package.rules.name.clone(),
+        pkg_version: offer.package.rules.version.clone(),
         url: format!("{}{path}", st.cfg.public_url.trim_end_matches('/')),
         sha256: offer.package.blob.clone(),
         size: offer.package.size,
         correlator,
         inline: false,
         signature: offer.package.signature.clone(),
-        kind: offer.package.kind.delivery(),
+        kind: offer.package.rules.kind.delivery(),
         settings,
         // Two steps are FUMO's alone (and portaldm's own node's: a device's own node takes
         // DownloadAndUpdate); SCOMO and settings have one form.
-        two_step: st.cfg.fumo_two_step && offer.package.kind == PackageKind::Firmware && device_root.is_none(),
+        two_step: st.cfg.fumo_two_step && offer.package.rules.kind == PackageKind::Firmware && device_root.is_none(),
         device_root,
     })
 }

@@ -134,13 +134,13 @@ fn row(t: &Strings, o: &Offer) -> OfferRow {
     let size_only = t.size(p.size);
     OfferRow {
         id: p.id,
-        name: p.name.clone(),
-        version: p.version.clone(),
+        name: p.rules.name.clone(),
+        version: p.rules.version.clone(),
         size: t.fmt("offer.size", &[("size", &size_only)]),
         size_only,
         notes: o.notes.clone(),
         recommended: o.recommended,
-        install: t.fmt("offer.install", &[("version", &p.version)]),
+        install: t.fmt("offer.install", &[("version", &p.rules.version)]),
     }
 }
 
@@ -184,7 +184,7 @@ impl View {
         };
         let chosen = offers.iter().find(|o| Some(o.package.id) == p.package_id).map(|o| &o.package);
         let (name, version) = chosen
-            .map(|c| (c.name.as_str(), c.version.as_str()))
+            .map(|c| (c.rules.name.as_str(), c.rules.version.as_str()))
             .or_else(|| p.delivery.as_ref().map(|d| (d.pkg_name.as_str(), d.pkg_version.as_str())))
             .unwrap_or(("", ""));
         let body = match state {
@@ -216,7 +216,7 @@ impl View {
                 .map(|(kind, id, key)| Group {
                     id,
                     heading: t.get(key).to_owned(),
-                    offers: offers.iter().filter(|o| o.package.kind == kind).map(|o| row(t, o)).collect(),
+                    offers: offers.iter().filter(|o| o.package.rules.kind == kind).map(|o| row(t, o)).collect(),
                 })
                 .filter(|g| !g.offers.is_empty())
                 .collect(),
@@ -248,7 +248,7 @@ impl View {
     pub fn confirm(lang: &'static str, t: &'static Strings, offer: &Offer) -> View {
         let o = row(t, offer);
         let heading = t.fmt("confirm.heading", &[("name", &o.name), ("version", &o.version)]);
-        let detail = match offer.package.kind {
+        let detail = match offer.package.rules.kind {
             PackageKind::Settings => t.get("confirm.settings").to_owned(),
             _ => t.fmt("confirm.detail", &[("size", &o.size_only)]),
         };

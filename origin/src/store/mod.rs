@@ -6,7 +6,6 @@ mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
-use portaldm_shared::admin::api::{AdminTokenView, AuditEntry, PackageView, SessionView};
 use portaldm_shared::auth::Account;
 use portaldm_shared::auth::server::ServerAuth;
 use portaldm_shared::catalog::CatalogPackage;
@@ -14,6 +13,8 @@ use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
 use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::server::ServerSession;
+
+use crate::admin::api_types::{AdminTokenView, AuditEntry, PackageView, SessionView};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -181,40 +182,34 @@ pub struct DmLookup {
 /// A new catalog package.
 #[derive(Debug, Clone)]
 pub struct NewPackage {
-    /// Name.
-    pub name: String,
-    /// Version it installs.
-    pub version: String,
-    /// Model patterns.
-    pub models: Vec<String>,
-    /// Base firmware range.
-    pub base_min: Option<String>,
-    /// Base firmware range.
-    pub base_max: Option<String>,
+    /// What it is and who is offered it.
+    pub rules: portaldm_shared::catalog::PackageRules,
     /// Blob id.
     pub blob: String,
     /// Size.
     pub size: u64,
-    /// Release notes.
-    pub notes: String,
     /// The operator's signature (`shared::pkgsig`), if signed.
     pub signature: Option<String>,
-    /// Hardware revision patterns; empty: any.
-    pub hw_revisions: Vec<String>,
-    /// For a delta: its one base firmware.
-    pub delta_from: Option<String>,
-    /// Rollout share, 0 to 100.
-    pub rollout_percent: u8,
-    /// Release notes by language.
-    pub notes_by_lang: std::collections::BTreeMap<String, String>,
     /// Offered at once (false: a draft).
     pub publish: bool,
-    /// Firmware or an application.
-    pub kind: portaldm_shared::catalog::PackageKind,
-    /// Countries it is offered in; empty: everywhere.
-    pub countries: Vec<String>,
-    /// Operators it is offered by; empty: every operator.
-    pub operators: Vec<String>,
+}
+
+impl NewPackage {
+    /// What the audit log records of it: the rules without the notes' text (their languages
+    /// only), the blob, its size, whether it is signed and whether it is published.
+    pub fn audit_detail(&self) -> StoreResult<serde_json::Value> {
+        let mut detail = serde_json::to_value(&self.rules).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if let Some(d) = detail.as_object_mut() {
+            d.remove("notes");
+            d.remove("notes_by_lang");
+            d.insert("languages".into(), serde_json::json!(self.rules.notes_by_lang.keys().collect::<Vec<_>>()));
+            d.insert("blob".into(), self.blob.clone().into());
+            d.insert("size".into(), self.size.into());
+            d.insert("signed".into(), self.signature.is_some().into());
+            d.insert("publish".into(), self.publish.into());
+        }
+        Ok(detail)
+    }
 }
 
 /// What a change of a package's state did.

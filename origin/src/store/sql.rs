@@ -420,34 +420,28 @@ macro_rules! store_impl {
                 let row = sqlx::query(
                     "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature, hw_revisions, delta_from, rollout_percent, notes_by_lang, published, kind, countries, operators) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
                 )
-                .bind(&p.name)
-                .bind(&p.version)
-                .bind(json(&p.models)?)
-                .bind(&p.base_min)
-                .bind(&p.base_max)
+                .bind(&p.rules.name)
+                .bind(&p.rules.version)
+                .bind(json(&p.rules.models)?)
+                .bind(&p.rules.base_min)
+                .bind(&p.rules.base_max)
                 .bind(&p.blob)
                 .bind(p.size as i64)
-                .bind(&p.notes)
+                .bind(&p.rules.notes)
                 .bind(now)
                 .bind(&p.signature)
-                .bind(json(&p.hw_revisions)?)
-                .bind(&p.delta_from)
-                .bind(i64::from(p.rollout_percent))
-                .bind(json(&p.notes_by_lang)?)
+                .bind(json(&p.rules.hw_revisions)?)
+                .bind(&p.rules.delta_from)
+                .bind(i64::from(p.rules.rollout_percent))
+                .bind(json(&p.rules.notes_by_lang)?)
                 .bind(i64::from(p.publish))
-                .bind(p.kind.as_str())
-                .bind(json(&p.countries)?)
-                .bind(json(&p.operators)?)
+                .bind(p.rules.kind.as_str())
+                .bind(json(&p.rules.countries)?)
+                .bind(json(&p.rules.operators)?)
                 .fetch_one(&mut *tx)
                 .await?;
                 let id: i64 = row.try_get("id")?;
-                let detail = serde_json::json!({
-                    "name": p.name, "version": p.version, "models": p.models, "base_min": p.base_min,
-                    "base_max": p.base_max, "blob": p.blob, "size": p.size, "signed": p.signature.is_some(),
-                    "hw_revisions": p.hw_revisions, "delta_from": p.delta_from, "rollout_percent": p.rollout_percent,
-                    "languages": p.notes_by_lang.keys().collect::<Vec<_>>(), "publish": p.publish, "kind": p.kind,
-                    "countries": p.countries, "operators": p.operators,
-                });
+                let detail = p.audit_detail()?;
                 audit_on(&mut tx, actor, "package.add", &id.to_string(), &detail, now).await?;
                 tx.commit().await?;
                 self.catalog.clear();
@@ -936,19 +930,13 @@ macro_rules! store_impl {
                 now: i64,
             ) -> StoreResult<i64> {
                 let mut tx = self.begin().await?;
-                let row = sqlx::query(
-                    "INSERT INTO device_profiles (name, man, models, fumo_root, scomo_root, encoding, auth_scheme, max_msg_size, hold_secs, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-                )
-                .bind(&p.name)
-                .bind(&p.man)
-                .bind(json(&p.models)?)
-                .bind(&p.fumo_root)
-                .bind(&p.scomo_root)
-                .bind(p.encoding.map(portaldm_shared::profile::encoding_name))
-                .bind(p.auth_scheme.map(portaldm_shared::profile::scheme_name))
-                .bind(p.max_msg_size.map(|n| n as i64))
-                .bind(p.hold_secs.map(|n| n as i64))
+                let row = bind_profile(
+                    sqlx::query(
+                        "INSERT INTO device_profiles (name, man, models, fumo_root, scomo_root, encoding, auth_scheme, max_msg_size, hold_secs, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                    ),
+                    p,
+                )?
                 .bind(now)
                 .bind(now)
                 .fetch_one(&mut *tx)
@@ -967,19 +955,13 @@ macro_rules! store_impl {
                 now: i64,
             ) -> StoreResult<bool> {
                 let mut tx = self.begin().await?;
-                let done = sqlx::query(
-                    "UPDATE device_profiles SET name = $1, man = $2, models = $3, fumo_root = $4, scomo_root = $5, \
-                     encoding = $6, auth_scheme = $7, max_msg_size = $8, hold_secs = $9, updated_at = $10 WHERE id = $11",
-                )
-                .bind(&p.name)
-                .bind(&p.man)
-                .bind(json(&p.models)?)
-                .bind(&p.fumo_root)
-                .bind(&p.scomo_root)
-                .bind(p.encoding.map(portaldm_shared::profile::encoding_name))
-                .bind(p.auth_scheme.map(portaldm_shared::profile::scheme_name))
-                .bind(p.max_msg_size.map(|n| n as i64))
-                .bind(p.hold_secs.map(|n| n as i64))
+                let done = bind_profile(
+                    sqlx::query(
+                        "UPDATE device_profiles SET name = $1, man = $2, models = $3, fumo_root = $4, scomo_root = $5, \
+                         encoding = $6, auth_scheme = $7, max_msg_size = $8, hold_secs = $9, updated_at = $10 WHERE id = $11",
+                    ),
+                    p,
+                )?
                 .bind(now)
                 .bind(p.id)
                 .execute(&mut *tx)
@@ -1004,29 +986,52 @@ macro_rules! store_impl {
             }
         }
 
+        /// A statement of this backend with its parameters bound so far.
+        type Bound<'q> = sqlx::query::Query<
+            'q,
+            <$row as sqlx::Row>::Database,
+            <<$row as sqlx::Row>::Database as sqlx::Database>::Arguments<'q>,
+        >;
+
+        /// Binds a profile's stored fields as `$1` to `$9`, in the order the insert and the
+        /// update name their columns (the callers bind the rest).
+        fn bind_profile<'q>(q: Bound<'q>, p: &'q portaldm_shared::profile::DeviceProfile) -> StoreResult<Bound<'q>> {
+            Ok(q.bind(&p.name)
+                .bind(&p.man)
+                .bind(json(&p.models)?)
+                .bind(&p.fumo_root)
+                .bind(&p.scomo_root)
+                .bind(p.encoding.map(portaldm_shared::profile::encoding_name))
+                .bind(p.auth_scheme.map(portaldm_shared::profile::scheme_name))
+                .bind(p.max_msg_size.map(|n| n as i64))
+                .bind(p.hold_secs.map(|n| n as i64)))
+        }
+
         fn package_from_row(r: &$row) -> StoreResult<CatalogPackage> {
             Ok(CatalogPackage {
                 id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                version: r.try_get("version")?,
-                models: parse(&r.try_get::<String, _>("models")?)?,
-                base_min: r.try_get("base_min")?,
-                base_max: r.try_get("base_max")?,
+                rules: PackageRules {
+                    name: r.try_get("name")?,
+                    version: r.try_get("version")?,
+                    models: parse(&r.try_get::<String, _>("models")?)?,
+                    base_min: r.try_get("base_min")?,
+                    base_max: r.try_get("base_max")?,
+                    notes: r.try_get("notes")?,
+                    hw_revisions: parse(&r.try_get::<String, _>("hw_revisions")?)?,
+                    delta_from: r.try_get("delta_from")?,
+                    rollout_percent: u8::try_from(r.try_get::<i64, _>("rollout_percent")?)
+                        .map_err(|e| StoreError::Corrupt(format!("rollout_percent: {e}")))?,
+                    notes_by_lang: parse(&r.try_get::<String, _>("notes_by_lang")?)?,
+                    kind: {
+                        let kind: String = r.try_get("kind")?;
+                        PackageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("package kind {kind}")))?
+                    },
+                    countries: parse(&r.try_get::<String, _>("countries")?)?,
+                    operators: parse(&r.try_get::<String, _>("operators")?)?,
+                },
                 blob: r.try_get("blob")?,
                 size: r.try_get::<i64, _>("size")? as u64,
-                notes: r.try_get("notes")?,
                 signature: r.try_get("signature")?,
-                hw_revisions: parse(&r.try_get::<String, _>("hw_revisions")?)?,
-                delta_from: r.try_get("delta_from")?,
-                rollout_percent: u8::try_from(r.try_get::<i64, _>("rollout_percent")?)
-                    .map_err(|e| StoreError::Corrupt(format!("rollout_percent: {e}")))?,
-                notes_by_lang: parse(&r.try_get::<String, _>("notes_by_lang")?)?,
-                kind: {
-                    let kind: String = r.try_get("kind")?;
-                    PackageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("package kind {kind}")))?
-                },
-                countries: parse(&r.try_get::<String, _>("countries")?)?,
-                operators: parse(&r.try_get::<String, _>("operators")?)?,
             })
         }
 

@@ -3,10 +3,9 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use portaldm_shared::admin::api::{AdminTokenView, AuditEntry, PackageStatus, PackageView, SessionView};
 use portaldm_shared::auth::Account;
 use portaldm_shared::auth::server::ServerAuth;
-use portaldm_shared::catalog::{CatalogPackage, PackageKind};
+use portaldm_shared::catalog::{CatalogPackage, PackageKind, PackageRules};
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
 use portaldm_shared::portal::PortalState;
@@ -19,6 +18,7 @@ use super::{
     Changed, ConsoleSession, DeviceAccount, DeviceRecord, DmLookup, DmRecord, NewPackage, PortalRecord, RecordOutcome,
     ResultPoint, ResultRecord, Store, StoreError, StoreResult, Swept, json, parse, retention,
 };
+use crate::admin::api_types::{AdminTokenView, AuditEntry, PackageStatus, PackageView, SessionView};
 
 /// A store in one SQLite file.
 #[derive(Clone)]

@@ -1,6 +1,7 @@
 //! Store behaviour every backend must show, run on SQLite and on PostgreSQL (a throwaway
 //! cluster that `make test` starts; `PDM_TEST_POSTGRES` is its admin URL).
 
+use portaldm_shared::catalog::PackageRules;
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
 use portaldm_shared::portal::PortalState;
@@ -10,7 +11,7 @@ use portaldm_shared::syncml::xml;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::*;
-use portaldm_shared::admin::api::PackageStatus;
+use crate::admin::api_types::PackageStatus;
 
 /// A fresh store of one backend, and the folder that must live as long as it (SQLite).
 struct Fresh(Box<dyn Store>, #[allow(dead_code)] Option<tempfile::TempDir>);
@@ -223,28 +224,30 @@ async fn results_are_recorded_once_for_the_right_device(s: &dyn Store) {
 
 async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
     let p = NewPackage {
-        name: "fw".into(),
-        version: "1.2".into(),
-        models: vec!["X*".into()],
-        base_min: Some("1.0".into()),
-        base_max: None,
+        rules: PackageRules {
+            name: "fw".into(),
+            version: "1.2".into(),
+            models: vec!["X*".into()],
+            base_min: Some("1.0".into()),
+            base_max: None,
+            notes: "n".into(),
+            hw_revisions: vec![],
+            delta_from: None,
+            rollout_percent: 100,
+            notes_by_lang: Default::default(),
+            kind: Default::default(),
+            countries: vec![],
+            operators: vec![],
+        },
         blob: "ab".repeat(32),
         size: 9,
-        notes: "n".into(),
         signature: Some("pkg1.sig".into()),
-        hw_revisions: vec![],
-        delta_from: None,
-        rollout_percent: 100,
-        notes_by_lang: Default::default(),
         publish: true,
-        kind: Default::default(),
-        countries: vec![],
-        operators: vec![],
     };
     let id = s.add_package(&p, "test", 1).await.expect("adds");
     let all = s.packages().await.expect("lists");
     assert_eq!(all.len(), 1);
-    assert_eq!((all[0].id, all[0].models.clone(), all[0].size), (id, vec!["X*".to_owned()], 9));
+    assert_eq!((all[0].id, all[0].rules.models.clone(), all[0].size), (id, vec!["X*".to_owned()], 9));
     assert_eq!(all[0].signature.as_deref(), Some("pkg1.sig"));
     assert!(s.blob_published(id, &"ab".repeat(32)).await.expect("q"));
     assert!(!s.blob_published(id, &"cd".repeat(32)).await.expect("q"), "not this package's blob");
@@ -252,16 +255,19 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
 
     // The rules beyond model and base range round-trip too; a draft is not published.
     let q = NewPackage {
-        version: "1.3".into(),
+        rules: PackageRules {
+            version: "1.3".into(),
+            hw_revisions: vec!["rev-B*".into()],
+            delta_from: Some("1.2".into()),
+            rollout_percent: 25,
+            notes_by_lang: [("de".to_owned(), "Neu".to_owned())].into_iter().collect(),
+            kind: Default::default(),
+            countries: vec!["DE".into()],
+            operators: vec!["edge.op-a".into()],
+            ..p.rules.clone()
+        },
         blob: "cd".repeat(32),
-        hw_revisions: vec!["rev-B*".into()],
-        delta_from: Some("1.2".into()),
-        rollout_percent: 25,
-        notes_by_lang: [("de".to_owned(), "Neu".to_owned())].into_iter().collect(),
         publish: false,
-        kind: Default::default(),
-        countries: vec!["DE".into()],
-        operators: vec!["edge.op-a".into()],
         ..p
     };
     let draft = s.add_package(&q, "test", 2).await.expect("adds");
@@ -273,10 +279,15 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
     assert_eq!(s.publish(draft + 100, "test", 5).await.expect("publishes"), Changed::Missing);
     let got = s.packages().await.expect("lists").iter().find(|p| p.id == draft).cloned().expect("published now");
     assert_eq!(
-        (got.hw_revisions, got.delta_from, got.rollout_percent, got.notes_by_lang.get("de").cloned()),
+        (
+            got.rules.hw_revisions,
+            got.rules.delta_from,
+            got.rules.rollout_percent,
+            got.rules.notes_by_lang.get("de").cloned()
+        ),
         (vec!["rev-B*".to_owned()], Some("1.2".to_owned()), 50, Some("Neu".to_owned()))
     );
-    assert_eq!((got.countries, got.operators), (vec!["DE".to_owned()], vec!["edge.op-a".to_owned()]));
+    assert_eq!((got.rules.countries, got.rules.operators), (vec!["DE".to_owned()], vec!["edge.op-a".to_owned()]));
     assert!(s.revoke(draft, "test", 6).await.expect("revokes"));
     assert_eq!(s.set_rollout(draft, 60, "test", 7).await.expect("rollout"), Changed::Refused, "revoked is final");
     assert_eq!(s.publish(draft, "test", 7).await.expect("publishes"), Changed::Refused);
@@ -285,23 +296,25 @@ async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
 /// A published firmware package for model X with this blob.
 fn published(blob: String) -> NewPackage {
     NewPackage {
-        name: "fw".into(),
-        version: "1.2".into(),
-        models: vec!["X".into()],
-        base_min: None,
-        base_max: None,
+        rules: PackageRules {
+            name: "fw".into(),
+            version: "1.2".into(),
+            models: vec!["X".into()],
+            base_min: None,
+            base_max: None,
+            notes: String::new(),
+            hw_revisions: vec![],
+            delta_from: None,
+            rollout_percent: 100,
+            notes_by_lang: Default::default(),
+            kind: Default::default(),
+            countries: vec![],
+            operators: vec![],
+        },
         blob,
         size: 1,
-        notes: String::new(),
         signature: None,
-        hw_revisions: vec![],
-        delta_from: None,
-        rollout_percent: 100,
-        notes_by_lang: Default::default(),
         publish: true,
-        kind: Default::default(),
-        countries: vec![],
-        operators: vec![],
     }
 }
 
@@ -349,23 +362,25 @@ async fn device_accounts_keep_their_nonces_until_replaced(s: &dyn Store) {
 
 async fn admin_changes_are_audited_in_order(s: &dyn Store) {
     let p = NewPackage {
-        name: "fw".into(),
-        version: "1.2".into(),
-        models: vec!["X".into()],
-        base_min: None,
-        base_max: None,
+        rules: PackageRules {
+            name: "fw".into(),
+            version: "1.2".into(),
+            models: vec!["X".into()],
+            base_min: None,
+            base_max: None,
+            notes: String::new(),
+            hw_revisions: vec![],
+            delta_from: None,
+            rollout_percent: 100,
+            notes_by_lang: Default::default(),
+            kind: Default::default(),
+            countries: vec![],
+            operators: vec![],
+        },
         blob: "ab".repeat(32),
         size: 5,
-        notes: String::new(),
         signature: None,
-        hw_revisions: vec![],
-        delta_from: None,
-        rollout_percent: 100,
-        notes_by_lang: Default::default(),
         publish: true,
-        kind: Default::default(),
-        countries: vec![],
-        operators: vec![],
     };
     let id = s.add_package(&p, "cli:ann", 10).await.expect("adds");
     s.audit("token:1 (ci)", "blob.upload", &"ab".repeat(32), &serde_json::json!({"size": 5}), 11)
@@ -398,26 +413,28 @@ async fn admin_tokens_are_stored_hashed_and_revoked_once(s: &dyn Store) {
 
 async fn revoked_packages_stay_listed_for_admins(s: &dyn Store) {
     let mut p = NewPackage {
-        name: "fw".into(),
-        version: "1.0".into(),
-        models: vec!["X".into()],
-        base_min: None,
-        base_max: None,
+        rules: PackageRules {
+            name: "fw".into(),
+            version: "1.0".into(),
+            models: vec!["X".into()],
+            base_min: None,
+            base_max: None,
+            notes: String::new(),
+            hw_revisions: vec![],
+            delta_from: None,
+            rollout_percent: 100,
+            notes_by_lang: Default::default(),
+            kind: Default::default(),
+            countries: vec![],
+            operators: vec![],
+        },
         blob: "cd".repeat(32),
         size: 1,
-        notes: String::new(),
         signature: None,
-        hw_revisions: vec![],
-        delta_from: None,
-        rollout_percent: 100,
-        notes_by_lang: Default::default(),
         publish: true,
-        kind: Default::default(),
-        countries: vec![],
-        operators: vec![],
     };
     let a = s.add_package(&p, "t", 1).await.expect("adds");
-    p.version = "2.0".into();
+    p.rules.version = "2.0".into();
     let b = s.add_package(&p, "t", 2).await.expect("adds");
     s.revoke(a, "t", 3).await.expect("revokes");
     let all = s.all_packages().await.expect("lists");
@@ -633,4 +650,21 @@ mod profiles {
         assert_eq!(log[3].detail["fumo_root"], "./FwUpdate/stock");
         assert_eq!(log[1].detail["hold_secs"], 5);
     }
+}
+
+/// The audit log keeps what it kept before the rules became one type: the rules without the
+/// notes' text, their languages, the blob, its size, signed or not, published or not.
+#[test]
+fn a_package_add_is_audited_with_its_rules_and_without_its_notes() {
+    let mut p = published("ab".repeat(32));
+    p.rules.notes = "secret plans".into();
+    p.rules.notes_by_lang = [("de".to_owned(), "Geheim".to_owned())].into_iter().collect();
+    p.signature = Some("sig".into());
+    let expected = serde_json::json!({
+        "name": "fw", "version": "1.2", "models": ["X"], "base_min": null, "base_max": null,
+        "blob": "ab".repeat(32), "size": 1, "signed": true, "hw_revisions": [], "delta_from": null,
+        "rollout_percent": 100, "languages": ["de"], "publish": true, "kind": "firmware",
+        "countries": [], "operators": [],
+    });
+    assert_eq!(p.audit_detail().expect("detail"), expected);
 }

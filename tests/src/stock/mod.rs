@@ -6,7 +6,7 @@
 //! `syncml:auth-md5`, speaks XML (quick-xml) or WBXML (libwbxml's tools), opens a new
 //! connection per POST, follows `RespURI`, and reports a FUMO download in a new session.
 
-pub mod auth;
+pub mod auth_md5;
 mod error;
 pub mod http;
 pub mod msg;

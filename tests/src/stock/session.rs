@@ -3,7 +3,7 @@
 //! prove itself.
 
 use super::msg::{AuthMeta, Cmd, Cred, Hdr, Item, Msg};
-use super::{Encoding, FumoJob, Handset, NonceRotation, StockError, auth, http, msg, wbxml};
+use super::{Encoding, FumoJob, Handset, NonceRotation, StockError, auth_md5, http, msg, wbxml};
 
 const MD5: &str = "syncml:auth-md5";
 
@@ -149,7 +149,7 @@ pub(crate) fn run(h: &mut Handset, opening: Opening) -> Result<SessionLog, Stock
         let a = &h.profile.account;
         let cred = send_cred.then(|| Cred {
             meta: AuthMeta { typ: MD5.into(), format: "b64".into(), next_nonce: None },
-            data: auth::md5_cred(&a.client_name, &a.client_password, &auth::nonce_bytes(&h.client_nonce)),
+            data: auth_md5::md5_cred(&a.client_name, &a.client_password, &auth_md5::nonce_bytes(&h.client_nonce)),
         });
         let sent = Msg {
             hdr: Hdr {
@@ -232,7 +232,7 @@ pub(crate) fn run(h: &mut Handset, opening: Opening) -> Result<SessionLog, Stock
         let commands: Vec<&Cmd> = received.cmds.iter().filter(|c| c.kind != "Status" && c.kind != "Results").collect();
         let proof_ok = received.hdr.cred.as_ref().map(|c| {
             c.meta.typ == MD5
-                && c.data == auth::md5_cred(&a_server(h).0, &a_server(h).1, &auth::nonce_bytes(&h.server_nonce))
+                && c.data == auth_md5::md5_cred(&a_server(h).0, &a_server(h).1, &auth_md5::nonce_bytes(&h.server_nonce))
         });
         let proved = match proof_ok {
             Some(ok) => ok,
@@ -255,7 +255,7 @@ pub(crate) fn run(h: &mut Handset, opening: Opening) -> Result<SessionLog, Stock
             let checked = proof_ok.is_some();
             hdr_status.data = Some(if checked { "212" } else { "200" }.into());
             if checked && (will_send || h.profile.nonce_rotation == NonceRotation::EveryCheck) {
-                h.server_nonce = auth::fresh_nonce();
+                h.server_nonce = auth_md5::fresh_nonce();
                 hdr_status.chal = Some(chal(&h.server_nonce));
             }
             reply.push(hdr_status);
@@ -267,7 +267,7 @@ pub(crate) fn run(h: &mut Handset, opening: Opening) -> Result<SessionLog, Stock
             if log.server_refusals > lim.max_server_refusals {
                 return Err(StockError::ServerNotAuthenticated { refusals: log.server_refusals });
             }
-            h.server_nonce = auth::fresh_nonce();
+            h.server_nonce = auth_md5::fresh_nonce();
             hdr_status.data = Some("401".into());
             hdr_status.chal = Some(chal(&h.server_nonce));
             reply.push(hdr_status);

@@ -3,15 +3,15 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use portaldm_shared::admin::token;
 use serde_json::json;
 
 use super::{Answer, TestApp};
+use crate::admin::bearer;
 use crate::clock::{OsRandom, now_ms};
 
 /// A token stored as `admin-token create` stores it; the bearer string.
 async fn issue(app: &TestApp, name: &str, read_only: bool) -> (String, String) {
-    let issued = token::issue(&portaldm_shared::rand::bytes::<{ token::RANDOM_LEN }>(&mut OsRandom).expect("random"));
+    let issued = bearer::issue(&portaldm_shared::rand::bytes::<{ bearer::RANDOM_LEN }>(&mut OsRandom).expect("random"));
     app.state
         .store
         .create_admin_token(&issued.id, name, &issued.secret_sha256, read_only, "cli:test", now_ms())

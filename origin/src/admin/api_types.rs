@@ -1,21 +1,18 @@
 //! The admin API's JSON bodies.
 
+use portaldm_shared::catalog::{CatalogPackage, PackageRules};
+use portaldm_shared::device::DeviceDetails;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::CatalogPackage;
-use crate::device::DeviceDetails;
-
 /// An error answer: one sentence for the admin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiError {
     /// What went wrong and, where it helps, what to do.
     pub error: String,
 }
 
 /// A stored blob: its name is its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BlobInfo {
     /// SHA-256 of the bytes, hex.
     pub sha256: String,
@@ -24,55 +21,17 @@ pub struct BlobInfo {
 }
 
 /// A package to add, its bytes already uploaded as a blob.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PackageRequest {
-    /// Display name and `PkgName`.
-    pub name: String,
-    /// The firmware version it installs.
-    pub version: String,
-    /// Model patterns it fits (`*` wildcards).
-    pub models: Vec<String>,
-    /// Lowest base firmware it applies to, inclusive.
-    #[serde(default)]
-    pub base_min: Option<String>,
-    /// Highest base firmware it applies to, inclusive.
-    #[serde(default)]
-    pub base_max: Option<String>,
-    /// Release notes.
-    #[serde(default)]
-    pub notes: String,
+    /// What it is and who is offered it.
+    #[serde(flatten)]
+    pub rules: PackageRules,
     /// The uploaded blob's SHA-256 (from `POST /admin/api/blobs`).
     pub blob: String,
-    /// Hardware revision patterns (`HwV`, `*` wildcards); empty: any.
-    #[serde(default)]
-    pub hw_revisions: Vec<String>,
-    /// For a delta: the one base firmware it applies to.
-    #[serde(default)]
-    pub delta_from: Option<String>,
-    /// Share of fitting devices offered it, 0 to 100 (default 100).
-    #[serde(default = "full_rollout")]
-    pub rollout_percent: u8,
-    /// Release notes by language tag (`de`, `pt-BR`).
-    #[serde(default)]
-    pub notes_by_lang: std::collections::BTreeMap<String, String>,
-    /// `firmware` (default, FUMO) or `application` (SCOMO).
-    #[serde(default)]
-    pub kind: crate::catalog::PackageKind,
     /// Offer it at once (default), or keep it a draft until published.
     #[serde(default = "yes")]
     pub publish: bool,
-    /// Countries it is offered in (ISO 3166-1 alpha-2); empty: everywhere.
-    #[serde(default)]
-    pub countries: Vec<String>,
-    /// Operators it is offered by (their edge's `PDM_ISSUER`); empty: every operator.
-    #[serde(default)]
-    pub operators: Vec<String>,
-}
-
-fn full_rollout() -> u8 {
-    100
 }
 
 fn yes() -> bool {
@@ -80,8 +39,7 @@ fn yes() -> bool {
 }
 
 /// Where a package stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PackageStatus {
     /// Added, not offered yet.
@@ -93,8 +51,7 @@ pub enum PackageStatus {
 }
 
 /// A new rollout share.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutRequest {
     /// Share of fitting devices offered the package, 0 to 100.
@@ -102,8 +59,7 @@ pub struct RolloutRequest {
 }
 
 /// A package as the admin sees it, published or not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PackageView {
     /// The package.
     #[serde(flatten)]
@@ -115,8 +71,7 @@ pub struct PackageView {
 }
 
 /// How many deliveries ended with one FUMO result code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResultCount {
     /// FUMO result code.
     pub code: u16,
@@ -127,8 +82,7 @@ pub struct ResultCount {
 }
 
 /// One package with how its deliveries ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PackageDetail {
     /// The package.
     pub package: PackageView,
@@ -137,8 +91,7 @@ pub struct PackageDetail {
 }
 
 /// One result a device reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceResult {
     /// The delivery's correlator.
     pub correlator: String,
@@ -153,8 +106,7 @@ pub struct DeviceResult {
 }
 
 /// A device as the registry knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceView {
     /// Its latest details.
     pub details: DeviceDetails,
@@ -172,8 +124,7 @@ pub struct DeviceView {
 }
 
 /// A device's details as they were from one time on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceSnapshot {
     /// First seen like this (Unix ms).
     pub seen_at: i64,
@@ -182,8 +133,7 @@ pub struct DeviceSnapshot {
 }
 
 /// A portal session, for the live view.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionView {
     /// Portal session id.
     pub sid: String,
@@ -206,8 +156,7 @@ pub struct SessionView {
 }
 
 /// One admin change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Sequence number.
     pub id: i64,
@@ -220,13 +169,12 @@ pub struct AuditEntry {
     /// On what, e.g. a package id.
     pub target: String,
     /// The change's parameters.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[schema(value_type = Object)]
     pub detail: serde_json::Value,
 }
 
 /// An admin token (never its secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AdminTokenView {
     /// Token id (the part after `pdm_admin_`).
     pub id: String,
@@ -242,8 +190,7 @@ pub struct AdminTokenView {
 }
 
 /// The key ids the origin trusts and uses (never the keys).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeysView {
     /// Session token verification keys.
     pub token_keys: Vec<String>,
@@ -256,8 +203,7 @@ pub struct KeysView {
 }
 
 /// What revoking a package did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Revoked {
     /// The package revoked.
     pub id: i64,
@@ -267,8 +213,7 @@ pub struct Revoked {
 }
 
 /// A token to create.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminTokenRequest {
     /// What or who it is for.
@@ -279,8 +224,7 @@ pub struct AdminTokenRequest {
 }
 
 /// A token just created: the only time its secret is shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewAdminToken {
     /// Token id.
     pub id: String,
@@ -289,8 +233,7 @@ pub struct NewAdminToken {
 }
 
 /// A DM account to give a device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountRequest {
     /// `md5` (default), `hmac` or `basic`.
@@ -318,8 +261,7 @@ fn md5() -> String {
 }
 
 /// An account just set: the device's side, shown once (the origin keeps only keys).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AccountIssued {
     /// The device.
     pub dev_id: String,
@@ -328,8 +270,7 @@ pub struct AccountIssued {
 }
 
 /// One recorded result, for the results list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResultEntry {
     /// When it was recorded (Unix ms).
     pub recorded_at: i64,

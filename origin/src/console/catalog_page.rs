@@ -1,18 +1,20 @@
 //! The catalog in the console: the packages with their state and results, an upload form,
-//! and publish, rollout and revoke, each through `crate::catalog` like the CLI and the API.
+//! and publish, rollout and revoke, each through `crate::catalog_changes` like the CLI and the API.
 
 use askama::Template;
 use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use portaldm_shared::admin::api::{PackageRequest, PackageStatus, PackageView};
-use portaldm_shared::admin::console::CSRF_FIELD;
+use portaldm_shared::catalog::PackageRules;
 use serde::Deserialize;
 
-use super::auth::{Admin, check_post, page};
+use super::forms::{CsrfOnly, ListPage, failed, list_of, opt, refused};
+use super::sign_in::{Admin, check_post, page};
+use crate::admin::api_types::{PackageRequest, PackageStatus, PackageView};
 use crate::blobstore::{self, PutError};
-use crate::catalog;
+use crate::catalog_changes;
+use crate::console::cookie::CSRF_FIELD;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -50,68 +52,66 @@ fn status_name(s: PackageStatus) -> &'static str {
     }
 }
 
-async fn render(
-    st: &AppState,
-    admin: &Admin,
-    notice: Option<String>,
-    error: Option<String>,
-    status: StatusCode,
-) -> Response {
-    let packages = match st.store.all_packages().await {
-        Ok(p) => p,
-        Err(e) => return AppError::Store(e).into_response(),
-    };
-    let mut rows = Vec::with_capacity(packages.len());
-    for p in packages {
-        let counts = match st.store.result_counts(p.package.id).await {
-            Ok(c) => c,
+/// The catalog page.
+pub struct Catalog;
+
+impl ListPage for Catalog {
+    async fn render(
+        st: &AppState,
+        admin: &Admin,
+        notice: Option<String>,
+        error: Option<String>,
+        status: StatusCode,
+    ) -> Response {
+        let packages = match st.store.all_packages().await {
+            Ok(p) => p,
             Err(e) => return AppError::Store(e).into_response(),
         };
-        let results = if counts.is_empty() {
-            "none yet".to_owned()
-        } else {
-            counts.iter().map(|(code, n)| format!("{n} × {code}")).collect::<Vec<_>>().join(", ")
-        };
-        rows.push(Row { status: status_name(p.status), p, results });
+        let mut rows = Vec::with_capacity(packages.len());
+        for p in packages {
+            let counts = match st.store.result_counts(p.package.id).await {
+                Ok(c) => c,
+                Err(e) => return AppError::Store(e).into_response(),
+            };
+            let results = if counts.is_empty() {
+                "none yet".to_owned()
+            } else {
+                counts.iter().map(|(code, n)| format!("{n} × {code}")).collect::<Vec<_>>().join(", ")
+            };
+            rows.push(Row { status: status_name(p.status), p, results });
+        }
+        page(status, CatalogPage { csrf: admin.csrf(), rows: &rows, notice, error }.render())
     }
-    page(status, CatalogPage { csrf: admin.csrf(), rows: &rows, notice, error }.render())
 }
 
 /// `GET /admin/catalog`.
 pub async fn list(State(st): State<AppState>, admin: Admin, Query(done): Query<Done>) -> Response {
     let notice =
         done.added.map(|id| format!("Package {id} added.")).or(done.changed.map(|id| format!("Package {id} changed.")));
-    render(&st, &admin, notice, None, StatusCode::OK).await
-}
-
-/// Field text, trimmed; `None` when empty.
-fn opt(s: &str) -> Option<String> {
-    Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned)
-}
-
-fn list_of(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    Catalog::render(&st, &admin, notice, None, StatusCode::OK).await
 }
 
 /// `POST /admin/catalog/upload` (multipart): the form token first, then the fields, then the
 /// file, streamed into the blob store as it arrives.
 pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap, mut form: Multipart) -> Response {
     let mut req = PackageRequest {
-        name: String::new(),
-        version: String::new(),
-        models: vec![],
-        base_min: None,
-        base_max: None,
-        notes: String::new(),
+        rules: PackageRules {
+            name: String::new(),
+            version: String::new(),
+            models: vec![],
+            base_min: None,
+            base_max: None,
+            notes: String::new(),
+            hw_revisions: vec![],
+            delta_from: None,
+            rollout_percent: 100,
+            notes_by_lang: Default::default(),
+            kind: Default::default(),
+            countries: vec![],
+            operators: vec![],
+        },
         blob: String::new(),
-        hw_revisions: vec![],
-        delta_from: None,
-        rollout_percent: 100,
-        notes_by_lang: Default::default(),
         publish: false,
-        kind: Default::default(),
-        countries: vec![],
-        operators: vec![],
     };
     let mut checked = false;
     let fail = |msg: String, status: StatusCode| (msg, status);
@@ -140,7 +140,7 @@ pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap
                         fail("the package could not be stored; try again".into(), StatusCode::INTERNAL_SERVER_ERROR)
                     }
                 })?;
-                catalog::audited_upload(st.store.as_ref(), &blob, &admin.actor)
+                catalog_changes::audited_upload(st.store.as_ref(), &blob, &admin.actor)
                     .await
                     .map_err(|e| fail(e.to_string(), StatusCode::INTERNAL_SERVER_ERROR))?;
                 req.blob = blob.sha256;
@@ -148,30 +148,30 @@ pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap
             }
             let v = field.text().await.map_err(|e| fail(e.to_string(), StatusCode::BAD_REQUEST))?;
             match name.as_str() {
-                "name" => req.name = v.trim().to_owned(),
-                "version" => req.version = v.trim().to_owned(),
-                "models" => req.models = list_of(&v),
-                "base_min" => req.base_min = opt(&v),
-                "base_max" => req.base_max = opt(&v),
-                "delta_from" => req.delta_from = opt(&v),
-                "hw_revisions" => req.hw_revisions = list_of(&v),
-                "countries" => req.countries = list_of(&v),
-                "operators" => req.operators = list_of(&v),
+                "name" => req.rules.name = v.trim().to_owned(),
+                "version" => req.rules.version = v.trim().to_owned(),
+                "models" => req.rules.models = list_of(&v),
+                "base_min" => req.rules.base_min = opt(&v),
+                "base_max" => req.rules.base_max = opt(&v),
+                "delta_from" => req.rules.delta_from = opt(&v),
+                "hw_revisions" => req.rules.hw_revisions = list_of(&v),
+                "countries" => req.rules.countries = list_of(&v),
+                "operators" => req.rules.operators = list_of(&v),
                 "rollout" => {
-                    req.rollout_percent = v
+                    req.rules.rollout_percent = v
                         .trim()
                         .parse()
                         .map_err(|_| fail("rollout must be 0 to 100".into(), StatusCode::BAD_REQUEST))?
                 }
-                "notes" => req.notes = v.trim().to_owned(),
+                "notes" => req.rules.notes = v.trim().to_owned(),
                 "notes_de" => {
                     if let Some(n) = opt(&v) {
-                        req.notes_by_lang.insert("de".into(), n);
+                        req.rules.notes_by_lang.insert("de".into(), n);
                     }
                 }
                 "publish" => req.publish = v == "on" || v == "1",
                 "kind" => {
-                    req.kind = portaldm_shared::catalog::PackageKind::parse(v.trim())
+                    req.rules.kind = portaldm_shared::catalog::PackageKind::parse(v.trim())
                         .ok_or_else(|| fail("kind must be firmware or application".into(), StatusCode::BAD_REQUEST))?
                 }
                 _ => {}
@@ -187,22 +187,12 @@ pub async fn upload(State(st): State<AppState>, admin: Admin, headers: HeaderMap
     }
     .await;
     if let Err((msg, status)) = outcome {
-        return render(&st, &admin, None, Some(msg), status).await;
+        return Catalog::render(&st, &admin, None, Some(msg), status).await;
     }
-    match catalog::add(&st.cfg, &st.blobs, st.store.as_ref(), req, &admin.actor).await {
+    match catalog_changes::add(&st.cfg, &st.blobs, st.store.as_ref(), req, &admin.actor).await {
         Ok(id) => Redirect::to(&format!("/admin/catalog?added={id}")).into_response(),
-        Err(e) => {
-            let e = AppError::from(e);
-            let status = e.status();
-            render(&st, &admin, None, Some(e.to_string()), status).await
-        }
+        Err(e) => failed::<Catalog>(&st, &admin, e).await,
     }
-}
-
-/// A form with the form token (publish, revoke).
-#[derive(Deserialize)]
-pub struct Csrf {
-    csrf: Option<String>,
 }
 
 /// The rollout form.
@@ -212,23 +202,11 @@ pub struct RolloutForm {
     percent: String,
 }
 
-/// The page again with 403 if a change's post fails its checks (same site, form token).
-async fn refused(st: &AppState, admin: &Admin, headers: &HeaderMap, csrf: Option<&str>) -> Option<Response> {
-    match check_post(headers, admin, csrf) {
-        Ok(()) => None,
-        Err(e) => Some(render(st, admin, None, Some(e.to_string()), StatusCode::FORBIDDEN).await),
-    }
-}
-
 /// The page after a change: back to the list, or the list with the error.
-async fn after(st: &AppState, admin: &Admin, id: i64, r: Result<(), catalog::CatalogError>) -> Response {
+async fn after(st: &AppState, admin: &Admin, id: i64, r: Result<(), catalog_changes::CatalogError>) -> Response {
     match r {
         Ok(()) => Redirect::to(&format!("/admin/catalog?changed={id}")).into_response(),
-        Err(e) => {
-            let e = AppError::from(e);
-            let status = e.status();
-            render(st, admin, None, Some(e.to_string()), status).await
-        }
+        Err(e) => failed::<Catalog>(st, admin, e).await,
     }
 }
 
@@ -238,12 +216,12 @@ pub async fn publish(
     admin: Admin,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<Csrf>,
+    Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if let Some(refused) = refused(&st, &admin, &headers, f.csrf.as_deref()).await {
+    if let Some(refused) = refused::<Catalog>(&st, &admin, &headers, f.csrf.as_deref()).await {
         return refused;
     }
-    let r = catalog::publish(st.store.as_ref(), id, &admin.actor).await;
+    let r = catalog_changes::publish(st.store.as_ref(), id, &admin.actor).await;
     after(&st, &admin, id, r).await
 }
 
@@ -255,14 +233,20 @@ pub async fn rollout(
     Path(id): Path<i64>,
     Form(f): Form<RolloutForm>,
 ) -> Response {
-    if let Some(refused) = refused(&st, &admin, &headers, f.csrf.as_deref()).await {
+    if let Some(refused) = refused::<Catalog>(&st, &admin, &headers, f.csrf.as_deref()).await {
         return refused;
     }
     let Ok(percent) = f.percent.trim().parse::<u8>() else {
-        return render(&st, &admin, None, Some("the rollout share must be 0 to 100".into()), StatusCode::BAD_REQUEST)
-            .await;
+        return Catalog::render(
+            &st,
+            &admin,
+            None,
+            Some("the rollout share must be 0 to 100".into()),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     };
-    let r = catalog::set_rollout(st.store.as_ref(), id, percent, &admin.actor).await;
+    let r = catalog_changes::set_rollout(st.store.as_ref(), id, percent, &admin.actor).await;
     after(&st, &admin, id, r).await
 }
 
@@ -272,12 +256,12 @@ pub async fn revoke(
     admin: Admin,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<Csrf>,
+    Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if let Some(refused) = refused(&st, &admin, &headers, f.csrf.as_deref()).await {
+    if let Some(refused) = refused::<Catalog>(&st, &admin, &headers, f.csrf.as_deref()).await {
         return refused;
     }
-    let r = catalog::revoke(&st.cfg, st.store.as_ref(), id, &admin.actor).await.map(|_| ());
+    let r = catalog_changes::revoke(&st.cfg, st.store.as_ref(), id, &admin.actor).await.map(|_| ());
     after(&st, &admin, id, r).await
 }
 

@@ -1,7 +1,6 @@
 //! Catalog changes, the same for the CLI and the admin API: checked, signed, audited.
 
-use portaldm_shared::admin::api::{BlobInfo, PackageRequest, PackageStatus};
-
+use crate::admin::api_types::{BlobInfo, PackageRequest, PackageStatus};
 use crate::blobstore::{self, BlobStore};
 use crate::clock::now_ms;
 use crate::config::Config;
@@ -37,43 +36,46 @@ pub enum CatalogError {
 }
 
 fn check(req: &PackageRequest) -> Result<(), CatalogError> {
+    let rules = &req.rules;
     let bad = |m: &str| Err(CatalogError::Invalid(m.to_owned()));
     let field_ok = |s: &str| !s.trim().is_empty() && s.len() <= MAX_FIELD && !s.chars().any(char::is_control);
-    if !field_ok(&req.name) {
+    if !field_ok(&rules.name) {
         return bad("name must be 1 to 256 printable characters");
     }
-    if !field_ok(&req.version) {
+    if !field_ok(&rules.version) {
         return bad("version must be 1 to 256 printable characters");
     }
-    if req.models.is_empty() || !req.models.iter().all(|m| field_ok(m)) {
+    if rules.models.is_empty() || !rules.models.iter().all(|m| field_ok(m)) {
         return bad("models must list at least one model pattern of 1 to 256 printable characters");
     }
-    if ![&req.base_min, &req.base_max].iter().all(|b| b.as_deref().is_none_or(field_ok)) {
+    if ![&rules.base_min, &rules.base_max].iter().all(|b| b.as_deref().is_none_or(field_ok)) {
         return bad("base_min and base_max must be 1 to 256 printable characters when given");
     }
-    if req.notes.len() > MAX_NOTES {
+    if rules.notes.len() > MAX_NOTES {
         return bad("notes must be at most 16 KiB");
     }
-    if !req.hw_revisions.iter().all(|h| field_ok(h)) {
+    if !rules.hw_revisions.iter().all(|h| field_ok(h)) {
         return bad("hw_revisions must be patterns of 1 to 256 printable characters");
     }
-    if !req.delta_from.as_deref().is_none_or(field_ok) {
+    if !rules.delta_from.as_deref().is_none_or(field_ok) {
         return bad("delta_from must be 1 to 256 printable characters when given");
     }
-    if req.delta_from.is_some() && (req.base_min.is_some() || req.base_max.is_some()) {
+    if rules.delta_from.is_some() && (rules.base_min.is_some() || rules.base_max.is_some()) {
         return bad("a delta (delta_from) applies to one base version: leave base_min and base_max out");
     }
-    if req.rollout_percent > 100 {
+    if rules.rollout_percent > 100 {
         return bad("rollout_percent must be 0 to 100");
     }
     let tag_ok = |t: &str| !t.is_empty() && t.len() <= 35 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if req.notes_by_lang.len() > 64 || !req.notes_by_lang.iter().all(|(k, v)| tag_ok(k) && v.len() <= MAX_NOTES) {
+    if rules.notes_by_lang.len() > 64 || !rules.notes_by_lang.iter().all(|(k, v)| tag_ok(k) && v.len() <= MAX_NOTES) {
         return bad("notes_by_lang must map up to 64 language tags (like de or pt-BR) to notes of at most 16 KiB");
     }
-    if req.countries.len() > 300 || !req.countries.iter().all(|c| portaldm_shared::catalog::country_code(c).is_some()) {
+    if rules.countries.len() > 300
+        || !rules.countries.iter().all(|c| portaldm_shared::catalog::country_code(c).is_some())
+    {
         return bad("countries must be ISO 3166-1 alpha-2 codes, like DE or BR");
     }
-    if req.operators.len() > 256 || !req.operators.iter().all(|o| field_ok(o)) {
+    if rules.operators.len() > 256 || !rules.operators.iter().all(|o| field_ok(o)) {
         return bad("operators must be 1 to 256 printable characters each (an edge's PDM_ISSUER)");
     }
     if !blobstore::is_blob_name(&req.blob) {
@@ -96,7 +98,7 @@ pub async fn add(
         .await
         .map_err(|e| CatalogError::Internal(e.into()))?
         .ok_or_else(|| CatalogError::NoBlob(req.blob.clone()))?;
-    if req.kind == portaldm_shared::catalog::PackageKind::Settings {
+    if req.rules.kind == portaldm_shared::catalog::PackageKind::Settings {
         // Checked now, so that a phone never gets a document it cannot apply.
         let bytes = blobs.read_small(&req.blob, portaldm_shared::settings::MAX_BYTES).await.map_err(|e| {
             CatalogError::Invalid(format!("a settings package is a JSON document of at most 64 KiB: {e}"))
@@ -104,25 +106,9 @@ pub async fn add(
         portaldm_shared::settings::parse(&bytes).map_err(|e| CatalogError::Invalid(e.to_string()))?;
     }
     let signature = cfg.package_key()?.map(|key| portaldm_shared::pkgsig::sign(&key, &req.blob, size));
-    let p = NewPackage {
-        name: req.name,
-        version: req.version,
-        models: req.models,
-        base_min: req.base_min,
-        base_max: req.base_max,
-        blob: req.blob,
-        size,
-        notes: req.notes,
-        signature,
-        hw_revisions: req.hw_revisions,
-        delta_from: req.delta_from,
-        rollout_percent: req.rollout_percent,
-        notes_by_lang: req.notes_by_lang,
-        publish: req.publish,
-        kind: req.kind,
-        countries: req.countries.iter().filter_map(|c| portaldm_shared::catalog::country_code(c)).collect(),
-        operators: req.operators,
-    };
+    let mut rules = req.rules;
+    rules.countries = rules.countries.iter().filter_map(|c| portaldm_shared::catalog::country_code(c)).collect();
+    let p = NewPackage { rules, blob: req.blob, size, signature, publish: req.publish };
     Ok(store.add_package(&p, actor, now_ms()).await?)
 }
 

@@ -5,9 +5,9 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use portaldm_shared::admin::api::ApiError;
-use portaldm_shared::admin::token;
 
+use crate::admin::api_types::ApiError;
+use crate::admin::bearer;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -36,7 +36,7 @@ pub async fn require_admin(State(st): State<AppState>, mut req: Request, next: N
     let Some(presented) = presented else {
         return unauthorized("an admin token is required: Authorization: Bearer pdm_admin_…");
     };
-    let Ok(t) = token::parse(&presented) else {
+    let Ok(t) = bearer::parse(&presented) else {
         return unauthorized("that is not a valid admin token");
     };
     let stored = match st.store.admin_token(t.id).await {

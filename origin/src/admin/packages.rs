@@ -4,14 +4,14 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
-use portaldm_shared::admin::api::{
-    ApiError, BlobInfo, PackageDetail, PackageRequest, PackageView, ResultCount, Revoked, RolloutRequest,
-};
 use portaldm_shared::fumo::ResultCode;
 
 use super::Actor;
+use crate::admin::api_types::{
+    ApiError, BlobInfo, PackageDetail, PackageRequest, PackageView, ResultCount, Revoked, RolloutRequest,
+};
 use crate::blobstore::PutError;
-use crate::catalog;
+use crate::catalog_changes;
 use crate::edge_purge::Purged;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -32,7 +32,7 @@ pub async fn add_package(
     Extension(actor): Extension<Actor>,
     Json(req): Json<PackageRequest>,
 ) -> Result<(StatusCode, Json<PackageView>), AppError> {
-    let id = catalog::add(&st.cfg, &st.blobs, st.store.as_ref(), req, &actor.0).await?;
+    let id = catalog_changes::add(&st.cfg, &st.blobs, st.store.as_ref(), req, &actor.0).await?;
     let view = find(&st, id).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -65,7 +65,7 @@ pub async fn revoke_package(
     Extension(actor): Extension<Actor>,
     Path(id): Path<i64>,
 ) -> Result<Json<Revoked>, AppError> {
-    let edge_cache = match catalog::revoke(&st.cfg, st.store.as_ref(), id, &actor.0).await? {
+    let edge_cache = match catalog_changes::revoke(&st.cfg, st.store.as_ref(), id, &actor.0).await? {
         Purged::Done(what) => what,
         Purged::Failed(why) => format!("not purged: {why}"),
     };
@@ -80,7 +80,7 @@ pub async fn publish_package(
     Extension(actor): Extension<Actor>,
     Path(id): Path<i64>,
 ) -> Result<Json<PackageView>, AppError> {
-    catalog::publish(st.store.as_ref(), id, &actor.0).await?;
+    catalog_changes::publish(st.store.as_ref(), id, &actor.0).await?;
     Ok(Json(find(&st, id).await?))
 }
 
@@ -95,7 +95,7 @@ pub async fn set_rollout(
     Path(id): Path<i64>,
     Json(req): Json<RolloutRequest>,
 ) -> Result<Json<PackageView>, AppError> {
-    catalog::set_rollout(st.store.as_ref(), id, req.percent, &actor.0).await?;
+    catalog_changes::set_rollout(st.store.as_ref(), id, req.percent, &actor.0).await?;
     Ok(Json(find(&st, id).await?))
 }
 
@@ -122,6 +122,6 @@ pub async fn upload_blob(
         PutError::Io(e) => AppError::Internal(e.into()),
         PutError::Store(e) => AppError::Internal(e.into()),
     })?;
-    catalog::audited_upload(st.store.as_ref(), &blob, &actor.0).await?;
+    catalog_changes::audited_upload(st.store.as_ref(), &blob, &actor.0).await?;
     Ok((StatusCode::CREATED, Json(blob)))
 }

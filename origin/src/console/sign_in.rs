@@ -6,11 +6,12 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use portaldm_shared::admin::{console, token};
 use portaldm_shared::rand::bytes;
 use serde::Deserialize;
 
+use crate::admin::bearer;
 use crate::clock::{OsRandom, now_ms};
+use crate::console::cookie;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store::ConsoleSession;
@@ -26,7 +27,7 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data
 /// A signed-in admin.
 pub struct Admin {
     /// The session as presented (for the form token).
-    pub session: console::Presented,
+    pub session: cookie::Presented,
     /// Signed in with a read-only token: every change is refused.
     pub read_only: bool,
     /// `console:<token id> (<token name>)`, for the audit log.
@@ -66,7 +67,7 @@ impl FromRequestParts<AppState> for Admin {
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find_map(console::from_cookie_header)
+            .find_map(cookie::from_cookie_header)
             .ok_or(Refusal::SignIn)?;
         let stored = st.store.console_session(&presented.id).await.map_err(|e| Refusal::Error(e.into()))?;
         let Some(s) = stored.filter(|s| presented.matches(&s.secret_sha256) && s.expires_at > now_ms()) else {
@@ -130,13 +131,13 @@ struct SignInPage<'a> {
 
 /// The sign-in page with a fresh form token, and the cookie that carries it.
 fn sign_in_form(status: StatusCode, error: Option<&str>) -> Response {
-    let random = match bytes::<{ console::SIGN_IN_RANDOM_LEN }>(&mut OsRandom) {
+    let random = match bytes::<{ cookie::SIGN_IN_RANDOM_LEN }>(&mut OsRandom) {
         Ok(r) => r,
         Err(e) => return AppError::Internal(e.into()).into_response(),
     };
-    let csrf = console::sign_in_token(&random);
+    let csrf = cookie::sign_in_token(&random);
     let mut r = page(status, SignInPage { error, csrf: &csrf }.render());
-    if let Ok(v) = HeaderValue::from_str(&console::sign_in_cookie(&csrf, SIGN_IN_FORM_SECS)) {
+    if let Ok(v) = HeaderValue::from_str(&cookie::sign_in_cookie(&csrf, SIGN_IN_FORM_SECS)) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
@@ -174,7 +175,7 @@ pub async fn sign_in(
     let form = form.ok().map(|Form(f)| f);
     let same_origin = site.is_some_and(|s| s.eq_ignore_ascii_case("same-origin"));
     let cookies = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
-    if !same_origin && !console::sign_in_token_ok(cookies, form.as_ref().and_then(|f| f.csrf.as_deref())) {
+    if !same_origin && !cookie::sign_in_token_ok(cookies, form.as_ref().and_then(|f| f.csrf.as_deref())) {
         return sign_in_form(
             StatusCode::FORBIDDEN,
             Some("This sign-in form has expired or did not come from this console: sign in again below."),
@@ -182,7 +183,7 @@ pub async fn sign_in(
     }
     let refused = || sign_in_form(StatusCode::UNAUTHORIZED, Some("That is not a valid admin token."));
     let Some(form) = form else { return refused() };
-    let Ok(t) = token::parse(form.token.trim()) else { return refused() };
+    let Ok(t) = bearer::parse(form.token.trim()) else { return refused() };
     let stored = match st.store.admin_token(t.id).await {
         Ok(s) => s,
         Err(e) => return AppError::Store(e).into_response(),
@@ -191,11 +192,11 @@ pub async fn sign_in(
         tracing::warn!(token = %t.id, "console sign-in refused");
         return refused();
     };
-    let random = match bytes::<{ console::RANDOM_LEN }>(&mut OsRandom) {
+    let random = match bytes::<{ cookie::RANDOM_LEN }>(&mut OsRandom) {
         Ok(r) => r,
         Err(e) => return AppError::Internal(e.into()).into_response(),
     };
-    let issued = console::issue(&random);
+    let issued = cookie::issue(&random);
     let now = now_ms();
     let s = ConsoleSession {
         secret_sha256: issued.secret_sha256,
@@ -207,7 +208,7 @@ pub async fn sign_in(
         return AppError::Store(e).into_response();
     }
     let mut r = Redirect::to("/admin/catalog").into_response();
-    if let Ok(v) = HeaderValue::from_str(&console::set_cookie(&issued.cookie_value, SESSION_SECS)) {
+    if let Ok(v) = HeaderValue::from_str(&cookie::set_cookie(&issued.cookie_value, SESSION_SECS)) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
@@ -233,7 +234,7 @@ pub async fn sign_out(
         return AppError::Store(e).into_response();
     }
     let mut r = Redirect::to("/admin/sign-in").into_response();
-    if let Ok(v) = HeaderValue::from_str(&console::clear_cookie()) {
+    if let Ok(v) = HeaderValue::from_str(&cookie::clear_cookie()) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
