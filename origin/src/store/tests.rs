@@ -568,7 +568,7 @@ async fn another_process_s_catalog_change_shows_within_the_max_age() {
 
 /// A session's continuation secret, from a fixed seed.
 #[tokio::test]
-async fn a_wakeup_listener_that_lost_its_connection_wakes_every_held_message_and_hears_again() {
+async fn on_postgres_a_wakeup_listener_that_lost_its_connection_wakes_every_held_message_and_hears_again() {
     use std::time::Duration;
     let url = fresh_postgres_database().await;
     let store = PgStore::open(&url).await.expect("opens");
