@@ -166,7 +166,7 @@ async fn authenticate_and_exchange(
         unproven(true)?;
         // Answered as a device without an account is, unsealed, and nothing is stored.
         tracing::info!(dev_id = %Quoted(&msg.hdr.source), "DM message for a live session without its secret");
-        let scheme = challenge_for(st, msg).await?;
+        let scheme = challenge_for(st, msg, found.account.as_ref().map(|a| a.account.scheme)).await?;
         let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, scheme, &mut OsRandom)
             .map_err(|e| AppError::Internal(e.into()))?;
         return Ok(Exchanged::Reply(Exchange { st, enc, sealed: None }.encode(&reply)?, None));
@@ -177,7 +177,7 @@ async fn authenticate_and_exchange(
         unproven(admission != Admission::Continue && msg.hdr.msg_id != "1")?;
         let x = Exchange { st, enc, sealed: None };
         if st.cfg.dm_auth.requires_account() {
-            let scheme = challenge_for(st, msg).await?;
+            let scheme = challenge_for(st, msg, None).await?;
             let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, scheme, &mut OsRandom)
                 .map_err(|e| AppError::Internal(e.into()))?;
             tracing::info!(dev_id = %Quoted(&msg.hdr.source), "DM message from a device without an account refused");
@@ -322,7 +322,8 @@ async fn refusal(
         // Credentials are what is missing: a challenge, so the client has something to act on
         // (a fresh nonce, kept nowhere, as for a device without an account).
         let st = x.st;
-        let scheme = challenge_for(st, msg).await?;
+        // Unsealed: no accepted account, so the one the message names (if any) is not known here.
+        let scheme = challenge_for(st, msg, None).await?;
         let reply = auth::server::unknown_device(msg, &st.cfg.dm_uri, scheme, &mut OsRandom)
             .map_err(|e| AppError::Internal(e.into()))?;
         return x.encode(&reply);
@@ -584,9 +585,9 @@ async fn continue_session(
     let mut with_device = false;
     let reply = match step {
         Step::Repeat => {
-            let enc = session.encoding_for(x.enc);
+            // In the encoding it first went out in, whatever this request's is.
             return last_reply
-                .map(|bytes| Flow::Reply(Encoded { bytes, enc }))
+                .map(|bytes| Flow::Reply(Encoded { enc: DmEncoding::of_own_message(&bytes), bytes }))
                 .ok_or_else(|| AppError::Internal(anyhow::anyhow!("repeat with no stored answer")));
         }
         Step::Reply(m) => m,
@@ -703,11 +704,16 @@ async fn profile_of(st: &AppState, msg: &SyncMl) -> Result<Option<portaldm_share
     Ok(portaldm_shared::profile::matching(&profiles, &device).cloned())
 }
 
-/// The scheme a device without an account is challenged in: its profile's (by the DevInfo
-/// `msg` carries), else the server's own.
-async fn challenge_for(st: &AppState, msg: &SyncMl) -> Result<portaldm_shared::auth::Scheme, AppError> {
-    let profile = profile_of(st, msg).await?;
-    Ok(portaldm_shared::profile::challenge_scheme(profile.as_ref(), st.cfg.dm_auth_challenge))
+/// The scheme the sender of `msg` is challenged in (`shared::profile::challenge_scheme`):
+/// `account` is its account's scheme, if it has one; the profile is read only when it counts.
+async fn challenge_for(
+    st: &AppState,
+    msg: &SyncMl,
+    account: Option<portaldm_shared::auth::Scheme>,
+) -> Result<portaldm_shared::auth::Scheme, AppError> {
+    let required = st.cfg.dm_auth.requires_account();
+    let profile = if account.is_none() && !required { profile_of(st, msg).await? } else { None };
+    Ok(portaldm_shared::profile::challenge_scheme(profile.as_ref(), account, required, st.cfg.dm_auth_challenge))
 }
 
 /// A new session's continuation secret.

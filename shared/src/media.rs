@@ -30,6 +30,17 @@ pub enum DmEncoding {
     Wbxml,
 }
 
+impl DmEncoding {
+    /// The encoding of a message the server encoded itself (a stored answer sent again): a
+    /// WBXML document starts with its version byte (0x01–0x03), an XML one never does.
+    pub fn of_own_message(bytes: &[u8]) -> DmEncoding {
+        match bytes.first() {
+            Some(0x01..=0x03) => DmEncoding::Wbxml,
+            _ => DmEncoding::Xml,
+        }
+    }
+}
+
 /// Classifies a `Content-Type` header value (parameters such as `charset` ignored).
 pub fn dm_encoding(content_type: &str) -> Option<DmEncoding> {
     let essence = content_type.split(';').next().unwrap_or("").trim();
@@ -68,6 +79,14 @@ pub fn accepts_notification(accept: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_own_message_says_its_encoding() {
+        let m = crate::syncml::SyncMl::default();
+        let wbxml = crate::syncml::wbxml::encode(&m).expect("encodes");
+        assert_eq!(DmEncoding::of_own_message(&wbxml), DmEncoding::Wbxml);
+        assert_eq!(DmEncoding::of_own_message(&crate::syncml::xml::encode(&m)), DmEncoding::Xml);
+    }
 
     #[test]
     fn recognises_all_dm_types_with_parameters() {

@@ -168,11 +168,22 @@ impl DeviceProfile {
     }
 }
 
-/// The scheme of the challenge a device without an account is sent: its profile's, else the
-/// server's own `default`. (A device with an account is challenged in its account's scheme,
-/// the one its credentials can be checked in.)
-pub fn challenge_scheme(profile: Option<&DeviceProfile>, default: Scheme) -> Scheme {
-    profile.and_then(|p| p.auth_scheme).unwrap_or(default)
+/// The scheme of the challenge a device is sent. A device with an account gets its account's
+/// (`account`), the only one its credentials are checked in, so no profile moves it to a
+/// weaker one. When accounts are required every device without one gets the server's own
+/// `default`, so a profile chosen by the DevInfo a sender writes cannot tell known devices
+/// from unknown ones. Otherwise a device gets its profile's scheme, else `default`.
+pub fn challenge_scheme(
+    profile: Option<&DeviceProfile>,
+    account: Option<Scheme>,
+    accounts_required: bool,
+    default: Scheme,
+) -> Scheme {
+    match account {
+        Some(scheme) => scheme,
+        None if accounts_required => default,
+        None => profile.and_then(|p| p.auth_scheme).unwrap_or(default),
+    }
 }
 
 /// The profile for `device`: of those that fit, one naming the maker beats one naming only
@@ -354,9 +365,13 @@ mod tests {
     #[test]
     fn a_profiles_scheme_is_the_challenge_a_device_without_an_account_gets() {
         let p = DeviceProfile { auth_scheme: Some(Scheme::Basic), ..profile(1, None, &["X1"]) };
-        assert_eq!(challenge_scheme(Some(&p), Scheme::Md5), Scheme::Basic);
-        assert_eq!(challenge_scheme(Some(&profile(2, None, &["X1"])), Scheme::Md5), Scheme::Md5);
-        assert_eq!(challenge_scheme(None, Scheme::Hmac), Scheme::Hmac);
+        assert_eq!(challenge_scheme(Some(&p), None, false, Scheme::Md5), Scheme::Basic);
+        assert_eq!(challenge_scheme(Some(&profile(2, None, &["X1"])), None, false, Scheme::Md5), Scheme::Md5);
+        assert_eq!(challenge_scheme(None, None, false, Scheme::Hmac), Scheme::Hmac);
+        // A device with an account is never moved off its account's scheme (to Basic, say).
+        assert_eq!(challenge_scheme(Some(&p), Some(Scheme::Md5), false, Scheme::Md5), Scheme::Md5);
+        // With accounts required, a profile does not tell an unknown device from a known one.
+        assert_eq!(challenge_scheme(Some(&p), None, true, Scheme::Md5), Scheme::Md5);
         let s = DeviceProfile { scomo_root: Some("./Apps/SCOMO".into()), ..p };
         assert_eq!(s.scomo_place(), Some(ScomoPlace::At { root: "./Apps/SCOMO".into() }));
     }

@@ -22,9 +22,12 @@ fn form(url: &str, cookie: Option<&str>, extra: &[(&str, &str)], body: &str) -> 
 fn sign_in_form(sys: &System) -> (String, String) {
     let page = get_with(&format!("{}/admin/sign-in", sys.origin), &[]);
     let set = page.header("set-cookie").expect("the form's cookie").to_owned();
-    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/admin/sign-in"] {
+    // `__Host-`: no sibling subdomain or plain-http page can plant its own form token.
+    assert!(set.starts_with("__Host-pdmadm_signin="), "{set}");
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/;"] {
         assert!(set.contains(attr), "{set}");
     }
+    assert!(!set.contains("Domain"), "{set}");
     let html = text(&page);
     let csrf = html.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("form token");
     (set.split(';').next().expect("pair").to_owned(), csrf.to_owned())

@@ -19,8 +19,10 @@ pub const CSRF_FIELD: &str = "csrf";
 pub const RANDOM_LEN: usize = 41;
 /// The cookie that carries the sign-in form's token (there is no session yet to derive one
 /// from): the form repeats it in [`CSRF_FIELD`], and another site, which can make a browser
-/// post the form but can neither read nor set this cookie, cannot.
-pub const SIGN_IN_COOKIE: &str = "pdmadm_signin";
+/// post the form but can neither read nor set this cookie, cannot. `__Host-`: a sibling
+/// subdomain or a plain-http page cannot plant one of its own (the browser refuses the name
+/// without `Secure`, `Path=/` and no `Domain`).
+pub const SIGN_IN_COOKIE: &str = "__Host-pdmadm_signin";
 /// Random bytes of a sign-in form token.
 pub const SIGN_IN_RANDOM_LEN: usize = 32;
 
@@ -29,10 +31,10 @@ pub fn sign_in_token(random: &[u8; SIGN_IN_RANDOM_LEN]) -> String {
     B64.encode(random)
 }
 
-/// The `Set-Cookie` value carrying sign-in form token `token` for `max_age_secs`, sent back
-/// only to the sign-in form.
+/// The `Set-Cookie` value carrying sign-in form token `token` for `max_age_secs` (`Path=/`, as
+/// the `__Host-` prefix demands; only the sign-in post reads it).
 pub fn sign_in_cookie(token: &str, max_age_secs: u64) -> String {
-    format!("{SIGN_IN_COOKIE}={token}; Path=/admin/sign-in; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite=Strict")
+    format!("{SIGN_IN_COOKIE}={token}; Path=/; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite=Strict")
 }
 
 /// Whether a sign-in post's form token is the one its `Cookie` header carries (constant time).

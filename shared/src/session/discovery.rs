@@ -218,6 +218,8 @@ impl Discovery {
             self.total += candidates.len();
             let ask = candidates.iter().map(|c| format!("{}{TYPE_PROPERTY}", c.uri)).collect();
             self.confirming = candidates;
+            // Kept in the stored session while the types are asked: no more than can be asked.
+            frontier.truncate(MAX_NODES.saturating_sub(self.total));
             self.frontier = frontier;
             return Next::Ask(ask);
         }
@@ -382,6 +384,23 @@ mod tests {
         // The type's case does not matter.
         let upper = [types[0], ("./FwUpdate/stock", "URN:OMA:MO:OMA-FUMO:1.0")];
         assert_eq!(search_typed(&tree, &upper, (false, true)).0.fumo, Some(at("./FwUpdate/stock")));
+    }
+
+    #[test]
+    fn a_wide_listing_keeps_no_more_nodes_than_the_search_may_ask_while_a_type_is_asked() {
+        let Some((mut d, _)) = Discovery::start(false, true) else { panic!("a search") };
+        let names: Vec<String> = (0..20).map(|i| format!("N{i}")).collect();
+        let root = format!("FwUpdate/{}", names.join("/"));
+        assert!(matches!(d.take(&Answers::of(&[node(".", &root)])), Next::Ask(_)));
+        // The next level: one FUMO-like node, and every other node as wide as a listing may be.
+        let wide: Vec<String> = (0..MAX_CHILDREN).map(|i| format!("C{i}")).collect();
+        let mut items = vec![node("./FwUpdate", "PkgName/DownloadAndUpdate")];
+        items.extend(names.iter().map(|n| node(&format!("./{n}"), &wide.join("/"))));
+        match d.take(&Answers::of(&items)) {
+            Next::Ask(ask) => assert!(ask.iter().all(|a| a.ends_with(TYPE_PROPERTY)), "{ask:?}"),
+            Next::Done(found) => panic!("done early: {found:?}"),
+        }
+        assert!(d.frontier.len() + d.total <= MAX_NODES, "kept {} nodes past {}", d.frontier.len(), d.total);
     }
 
     #[test]

@@ -135,7 +135,7 @@ pub struct ServerSession {
     /// How often the client refused the server's credentials.
     #[serde(default)]
     proof_refusals: u8,
-    /// The wire encoding, which message sizes are measured in.
+    /// The encoding the session opened in (the profile's, when it names one).
     #[serde(default)]
     wire: DmEncoding,
     /// The client's MaxMsgSize and MaxObjSize.
@@ -682,7 +682,11 @@ impl ServerSession {
         hdr.resp_uri = (!self.continuation.is_none()).then(|| self.continuation.resp_uri(&self.server_uri));
         self.next_msg_id += 1;
         let mut msg = message(hdr, statuses, false);
-        self.outbox.fill(&mut msg, self.peer.capped(self.msg_cap), self.wire);
+        // Sized in the encoding it will go out in: the profile's, or, when each answer follows
+        // its request's encoding, XML, the larger, so that a client switching encodings
+        // mid-session never gets more than its MaxMsgSize (or the profile's cap).
+        let sized_in = self.answer_in.unwrap_or(DmEncoding::Xml);
+        self.outbox.fill(&mut msg, self.peer.capped(self.msg_cap), sized_in);
         let rest = msg.body.commands.iter().filter(|c| !matches!(c, Command::Status(s) if s.cmd == "SyncHdr")).cloned();
         self.last_sent = (rest.collect(), msg.body.final_);
         msg

@@ -82,13 +82,17 @@ pub(super) fn delivery() -> FumoDelivery {
 }
 
 fn open() -> (ClientSession, ServerSession, SyncMl) {
+    open_in(DmEncoding::Xml)
+}
+
+/// A portal session opened by a package 1 in `enc`.
+fn open_in(enc: DmEncoding) -> (ClientSession, ServerSession, SyncMl) {
     let (t, v) = token(0x2A);
     let mut client = ClientSession::server_initiated(device(), "https://srv/dm", "2A", &t);
     let pkg1 = wire(&client.first_message());
     let verified: TokenVerified = v.verify(token_of(&pkg1).expect("token alert"), NOW).expect("verifies");
     let (server, pkg2) =
-        ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm", DmEncoding::Xml, cont(), None)
-            .expect("accepts");
+        ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm", enc, cont(), None).expect("accepts");
     (client, server, wire(&pkg2))
 }
 
@@ -157,6 +161,30 @@ fn an_inline_package_spans_messages_within_the_clients_max_msg_size() {
     let got = &client.deliveries()[0];
     assert!(got.inline);
     assert_eq!(client.pkg_data(got), Some(firmware));
+}
+
+#[test]
+fn a_client_that_opened_in_wbxml_and_goes_on_in_xml_gets_no_message_past_its_max_msg_size() {
+    // Answers follow each request's encoding (no profile says otherwise): sized for WBXML,
+    // the same commands in XML would be two to three times as large.
+    let (mut client, mut server, pkg2) = open_in(DmEncoding::Wbxml);
+    let mut pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    pkg3.hdr.meta.max_msg_size = Some(2048);
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let firmware: Vec<u8> = (0..6000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut msg = wire(&server.poll_deliver(&delivery(), Some(&firmware)).expect("deliver"));
+    for part in 1.. {
+        assert!(xml::encode(&msg).len() <= 2048, "part {part} is {} bytes in XML", xml::encode(&msg).len());
+        let mut answer = send(client.handle(&msg).expect("part"));
+        answer.hdr.meta.max_msg_size = Some(2048);
+        if msg.body.final_ {
+            break;
+        }
+        match server.handle(&answer).expect("1222") {
+            Step::Reply(next) => msg = wire(&next),
+            other => panic!("expected the next part, got {other:?}"),
+        }
+    }
 }
 
 #[test]
