@@ -165,6 +165,7 @@ mod tests {
         assert!(!sign_in_token_ok(None, Some(&t)), "no cookie");
         assert!(!sign_in_token_ok(Some(&header), Some(&sign_in_token(&[8; SIGN_IN_RANDOM_LEN]))));
         assert!(!sign_in_token_ok(Some(&format!("{SIGN_IN_COOKIE}=")), Some("")), "empty on both sides");
-        assert!(sign_in_cookie(&t, 60).contains("Path=/admin/sign-in; Max-Age=60; HttpOnly; Secure; SameSite=Strict"));
+        assert!(sign_in_cookie(&t, 60).starts_with("__Host-"));
+        assert!(sign_in_cookie(&t, 60).contains("Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Strict"));
     }
 }
