@@ -60,7 +60,10 @@ fn forms_are_refused_with_a_page_that_says_why() {
     // Before the phone connects: nothing to choose yet.
     let early = form("/portal/choose", &[("Cookie", &cookie)], "package_id=2");
     assert_eq!(early.status, 409, "{}", text(&early));
-    assert!(text(&early).contains("not choosing any more") || text(&early).contains("Waiting"));
+    // The refusal says why, and the page shows the session as it is: waiting for the phone.
+    let early = text(&early);
+    assert!(early.contains(r#"<p class="notice" role="alert">This session is not choosing any more.</p>"#), "{early}");
+    assert!(early.contains("<h2>Waiting for your phone…</h2>"), "{early}");
 
     let client = sys.spawn_dmclient(&sys.client_config(), &trig.body);
     phone.wait_for("choosing", Duration::from_secs(20));
