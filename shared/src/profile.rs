@@ -236,7 +236,10 @@ mod encoding {
             None => Ok(None),
             Some(s) => super::parse_encoding(&s)
                 .map(Some)
-                .ok_or_else(|| serde::de::Error::custom(format!("encoding {s:?}: expected xml or wbxml"))),
+                // Quoted: the value is echoed in the refusal, so it is cut and escaped.
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!("encoding {}: expected xml or wbxml", crate::text::Quoted(&s)))
+                }),
         }
     }
 }
@@ -403,6 +406,10 @@ mod tests {
         assert_eq!(back.ok(), Some(p));
         let bad = serde_json::json!({ "name": "n", "models": ["X"], "encoding": "json" });
         assert!(serde_json::from_value::<DeviceProfile>(bad).is_err());
+        // A refused value is echoed cut and escaped, not whole.
+        let huge = serde_json::json!({ "name": "n", "models": ["X"], "encoding": format!("\u{1b}[2J{}", "x".repeat(100_000)) });
+        let why = serde_json::from_value::<DeviceProfile>(huge).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(why.len() < 1_000 && !why.contains('\u{1b}'), "{} bytes: {}", why.len(), &why[..why.len().min(80)]);
         let unknown = serde_json::json!({ "name": "n", "models": ["X"], "fumo": "./FUMO" });
         assert!(serde_json::from_value::<DeviceProfile>(unknown).is_err(), "a misspelt field is refused");
     }
