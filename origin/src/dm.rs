@@ -2,7 +2,7 @@
 //! persists, and holds package 4 open while the user chooses.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use portaldm_shared::auth::server::{ClientProved, Verdict};
@@ -22,15 +22,18 @@ use portaldm_shared::syncml::codes::StatusCode;
 use portaldm_shared::syncml::{Chal, SyncMl};
 use portaldm_shared::text::Quoted;
 use tokio::time::{Instant, timeout_at};
+use tracing::Instrument as _;
 
 use crate::clock::{OsRandom, now_ms};
 use crate::error::AppError;
+use crate::pending::{Parkable, Parked};
 use crate::state::AppState;
 use crate::store::{DeviceAccount, DmRecord, PortalRecord, RecordOutcome};
 
 /// The handler, for `/dm` and for the `RespURI` paths (`/dm/<secret>`) sessions continue on.
 pub async fn post_dm(
     State(st): State<AppState>,
+    parkable: Option<Extension<Parkable>>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -52,12 +55,29 @@ pub async fn post_dm(
         }
     };
     let busy = start.elapsed();
-    let reply = held.wait_for_choice(&st).await;
-    let answering = Instant::now();
-    let answer = Box::pin(held.answer(&st, reply)).await;
-    // What the origin itself spent, without the time the message waited for the user.
-    crate::metrics::dm_message(busy + answering.elapsed(), true);
-    answer
+    // The router's deadline, which sees only this handler's part when the wait is parked.
+    let deadline = start + crate::app::request_timeout(&st.cfg);
+    let finish = async move {
+        let reply = held.wait_for_choice(&st).await;
+        let answering = Instant::now();
+        let answer = Box::pin(held.answer(&st, reply)).await;
+        // What the origin itself spent, without the time the message waited for the user.
+        crate::metrics::dm_message(busy + answering.elapsed(), true);
+        answer
+    };
+    if parkable.is_none() {
+        return finish.await;
+    }
+    // The connection loop waits for the answer, outside the router's future and this one.
+    let pending = async move {
+        let response = match timeout_at(deadline, finish).await {
+            Ok(answer) => answer.into_response(),
+            Err(_) => axum::http::StatusCode::GATEWAY_TIMEOUT.into_response(),
+        };
+        tracing::info!(status = response.status().as_u16(), "held message answered");
+        response
+    };
+    Ok(Parked::response(Box::pin(pending.instrument(tracing::Span::current()))))
 }
 
 /// What a DM message gets: its answer now, or a hold for the user's choice.

@@ -4,8 +4,9 @@
 //! any other request hands the connection, with the bytes already read, to hyper.
 //!
 //! Why: a DM message held for minutes while the user chooses is a request in flight, and hyper
-//! keeps two 8 KiB buffers and its connection state for each one. Here a held message keeps
-//! the socket and the router's future; the bytes read are freed once the request is built
+//! keeps two 8 KiB buffers and its connection state for each one. Here a held message's
+//! handler gives its wait back (`pending`): the router's future and the connection's task are
+//! freed, and a small task keeps only the socket and the wait until the answer is written
 //! (BENCHMARKS.md, held sessions). The portal's requests are read here too because the edge
 //! pools its connections to the origin: a connection opened for a portal page carries DM
 //! messages later. Their answers are small and written whole; `/blobs` (streamed), the admin
@@ -24,19 +25,22 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
+use futures_util::FutureExt as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
 use portaldm_shared::http1;
 
 use crate::app::App;
+use crate::pending::{Parkable, Parked, Pending};
 
 /// The longest request head read here, hyper's smallest buffer (a longer one goes to hyper,
 /// which refuses it with 431).
@@ -74,6 +78,9 @@ pub struct Conns {
     pub cap: Cap,
     /// Cancelled when the server stops: idle connections close, busy ones after their answer.
     pub shutdown: CancellationToken,
+    /// The tasks that wait for answers still to come (`pending`), which shutdown waits for
+    /// with the connections'.
+    pub tasks: TaskTracker,
 }
 
 /// The cap on connections open at once: past it, a new connection is refused with 503.
@@ -116,8 +123,7 @@ impl Conns {
                             "below the connection cap again"
                         );
                     }
-                    serve(stream, conns).await;
-                    drop(permit);
+                    serve(stream, conns, permit).await;
                 }
                 Err(_) => refuse(stream, &conns).await,
             }
@@ -126,12 +132,59 @@ impl Conns {
 }
 
 /// Serves one connection until the client closes it, it idles past shutdown, or it is handed
-/// to hyper (which then serves it to the end).
-pub async fn serve(mut stream: TcpStream, conns: Arc<Conns>) {
-    let mut buf = Vec::new();
-    // A new connection's first request must start within the first-byte deadline, each later
-    // one within the idle deadline of the previous answer.
-    let mut wait = conns.first_byte_timeout;
+/// to hyper (which then serves it to the end). `permit` is its place under the cap, held
+/// until it closes, an answer still to come included.
+async fn serve(stream: TcpStream, conns: Arc<Conns>, permit: OwnedSemaphorePermit) {
+    // Boxed: once an answer is to come, all of this is freed and a smaller task waits for it.
+    let next = Box::pin(requests(stream, Vec::new(), conns.first_byte_timeout, &conns)).await;
+    if let Next::Awaiting(awaiting) = next {
+        conns.tasks.spawn(awaiting_answer(awaiting, conns.clone(), permit));
+    }
+}
+
+/// What is left of a connection when its loop stops.
+enum Next {
+    /// Closed, or served by hyper to its end.
+    Closed,
+    /// A request's answer is still to come.
+    Awaiting(Awaiting),
+}
+
+/// A connection whose request's answer is still to come (`pending`), and no more.
+struct Awaiting {
+    stream: TcpStream,
+    /// What the client sent meanwhile (pipelined), read after the answer.
+    buf: Vec<u8>,
+    pending: Pending,
+    keep_alive: bool,
+}
+
+/// Waits for an answer still to come and writes it, then serves the connection on.
+async fn awaiting_answer(mut awaiting: Awaiting, conns: Arc<Conns>, _permit: OwnedSemaphorePermit) {
+    loop {
+        let Awaiting { mut stream, mut buf, pending, keep_alive } = awaiting;
+        // A handler that panics gets the answer the router's panic catcher would give.
+        let answer = std::panic::AssertUnwindSafe(pending).catch_unwind();
+        let Some(answer) = unless_hung_up(&stream, &mut buf, answer).await else { return };
+        let response = answer.unwrap_or_else(|_| {
+            tracing::error!("a held answer's handler panicked");
+            let mut r = Response::new(Body::from("internal error"));
+            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        });
+        if !Box::pin(write_answer(&mut stream, response, keep_alive, &conns)).await {
+            return;
+        }
+        match Box::pin(requests(stream, buf, conns.idle_timeout, &conns)).await {
+            Next::Closed => return,
+            Next::Awaiting(next) => awaiting = next,
+        }
+    }
+}
+
+/// Serves requests until the connection closes, goes to hyper, or an answer is still to come.
+/// `buf` holds bytes already read; the first request must start within `wait`.
+async fn requests(mut stream: TcpStream, mut buf: Vec<u8>, mut wait: Duration, conns: &Arc<Conns>) -> Next {
     loop {
         if buf.is_empty() {
             let deadline = Instant::now() + wait;
@@ -140,11 +193,11 @@ pub async fn serve(mut stream: TcpStream, conns: Arc<Conns>) {
                     Ok(Ok(n)) if n > 0 => {}
                     Err(_) => {
                         tracing::debug!(waited = ?wait, "connection closed: no request in time");
-                        return;
+                        return Next::Closed;
                     }
-                    _ => return,
+                    _ => return Next::Closed,
                 },
-                _ = conns.shutdown.cancelled() => return,
+                _ = conns.shutdown.cancelled() => return Next::Closed,
             }
         }
         wait = conns.idle_timeout;
@@ -156,11 +209,12 @@ pub async fn serve(mut stream: TcpStream, conns: Arc<Conns>) {
                     match timeout_at(deadline, read_some(&mut stream, &mut buf)).await {
                         Ok(Ok(n)) if n > 0 => {}
                         // Closed, failed, or too slow: cut off, as hyper does.
-                        _ => return,
+                        _ => return Next::Closed,
                     }
                 }
                 Head::Partial | Head::Other => {
-                    return Box::pin(hand_to_hyper(stream, buf, conns)).await;
+                    Box::pin(hand_to_hyper(stream, buf, conns.clone())).await;
+                    return Next::Closed;
                 }
             }
         };
@@ -171,11 +225,11 @@ pub async fn serve(mut stream: TcpStream, conns: Arc<Conns>) {
             while buf.len() < end {
                 match timeout_at(body_deadline, stream.read_buf(&mut buf)).await {
                     Ok(Ok(n)) if n > 0 => {}
-                    Ok(_) => return,
+                    Ok(_) => return Next::Closed,
                     Err(_) => {
                         tracing::warn!("request body not received in time");
                         let _ = write_response(&mut stream, timeout_response(), false).await;
-                        return;
+                        return Next::Closed;
                     }
                 }
             }
@@ -189,24 +243,38 @@ pub async fn serve(mut stream: TcpStream, conns: Arc<Conns>) {
         } else {
             buf.shrink_to_fit();
         }
-        let mut call = std::pin::pin!(conns.app.clone().oneshot(request));
-        let response = loop {
-            tokio::select! {
-                answered = &mut call => match answered {
-                    Ok(response) => break response.map(Body::new),
-                    Err(never) => match never {},
-                },
-                // A client that hangs up mid-request cancels it (hyper's default too): a held
-                // DM message must not outlive its handset. What it sends meanwhile is kept.
-                gone = hung_up(&stream, &mut buf), if buf.len() < MAX_HEAD => if gone { return },
-            }
+        let call = conns.app.clone().oneshot(request);
+        let Some(answered) = unless_hung_up(&stream, &mut buf, call).await else { return Next::Closed };
+        let mut response = match answered {
+            Ok(response) => response.map(Body::new),
+            Err(never) => match never {},
         };
-        let keep_alive = keep_alive && !conns.shutdown.is_cancelled();
-        // Boxed: its state is not part of the connection's while a message is held.
-        if Box::pin(write_response(&mut stream, response, keep_alive)).await.is_err() || !keep_alive {
-            return;
+        if let Some(pending) = Parked::take(&mut response) {
+            return Next::Awaiting(Awaiting { stream, buf, pending, keep_alive });
+        }
+        if !Box::pin(write_answer(&mut stream, response, keep_alive, conns)).await {
+            return Next::Closed;
         }
     }
+}
+
+/// Waits for `answer` while watching the client: `None` when it hung up first, and the
+/// answer is dropped, cancelling it (hyper's default too: a held DM message must not outlive
+/// its handset). What the client sends meanwhile is kept in `buf`.
+async fn unless_hung_up<F: Future>(stream: &TcpStream, buf: &mut Vec<u8>, answer: F) -> Option<F::Output> {
+    let mut answer = std::pin::pin!(answer);
+    loop {
+        tokio::select! {
+            answered = &mut answer => return Some(answered),
+            gone = hung_up(stream, buf), if buf.len() < MAX_HEAD => if gone { return None },
+        }
+    }
+}
+
+/// Writes `response`; true when the connection goes on (kept alive, not shutting down).
+async fn write_answer(stream: &mut TcpStream, response: Response<Body>, keep_alive: bool, conns: &Conns) -> bool {
+    let keep_alive = keep_alive && !conns.shutdown.is_cancelled();
+    write_response(stream, response, keep_alive).await.is_ok() && keep_alive
 }
 
 /// Waits for the client to send something or hang up; true when it hung up. Bytes sent are
@@ -336,6 +404,7 @@ impl RequestHead {
     /// The request the router gets, its body from `message` (head and body as read).
     fn into_request(self, message: &[u8]) -> Request<Body> {
         let mut request = Request::new(Body::from(message[self.len..].to_vec()));
+        request.extensions_mut().insert(Parkable);
         *request.method_mut() = self.method;
         *request.uri_mut() = self.target;
         *request.version_mut() = Version::HTTP_11;

@@ -18,6 +18,7 @@ mod http1;
 mod linger;
 mod metrics;
 mod own_routes;
+mod pending;
 mod portal;
 mod profiles;
 mod require_edge;

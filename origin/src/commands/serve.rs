@@ -53,8 +53,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         idle_timeout,
         cap: Cap::new(max_connections),
         shutdown: CancellationToken::new(),
+        tasks: TaskTracker::new(),
     });
-    let tasks = TaskTracker::new();
+    let tasks = conns.tasks.clone();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
         tokio::select! {

@@ -3,8 +3,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse as _;
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -14,6 +15,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{Cap, Conns, HEADER_READ_TIMEOUT, REFUSAL};
+use crate::pending::{Parkable, Parked};
 
 const MAX_BODY: usize = 64;
 
@@ -59,12 +61,22 @@ async fn start_with(triggers: Triggers, limits: Limits) -> (String, Cancellation
     let app = Router::new()
         .route(
             "/dm",
-            post(|State(t): State<Triggers>, body: Bytes| async move {
+            post(|State(t): State<Triggers>, parkable: Option<Extension<Parkable>>, body: Bytes| async move {
                 if body.as_ref() == b"hold" {
                     let _dropped = Dropped(t.dropped.clone());
                     t.release.notified().await;
                 }
-                ([("x-echo", "yes")], body)
+                if body.as_ref() == b"park" {
+                    // Only the connection loop's requests may give their wait back.
+                    assert!(parkable.is_some(), "a request read here is not marked parkable");
+                    let pending = async move {
+                        let _dropped = Dropped(t.dropped.clone());
+                        t.release.notified().await;
+                        ([("x-echo", "parked")], "parked").into_response()
+                    };
+                    return Parked::response(Box::pin(pending));
+                }
+                ([("x-echo", "yes")], body).into_response()
             }),
         )
         .route("/other", get(|| async { "other" }))
@@ -84,6 +96,7 @@ async fn start_with(triggers: Triggers, limits: Limits) -> (String, Cancellation
         idle_timeout: limits.idle,
         cap: Cap::new(limits.cap),
         shutdown: shutdown.clone(),
+        tasks: tokio_util::task::TaskTracker::new(),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
@@ -430,6 +443,75 @@ async fn past_the_cap_a_connection_gets_503_and_open_ones_are_served_on() {
     let mut next = TcpStream::connect(&addr).await.expect("connect");
     let a = send(&mut next, dm("<c/>", "").as_bytes(), 1).await;
     assert!(a.len() == 1 && a[0].ends_with("<c/>"), "{a:?}");
+}
+
+#[tokio::test]
+async fn a_parked_answer_is_written_when_ready_and_the_connection_goes_on() {
+    let triggers = Triggers::default();
+    let (addr, _) = start(triggers.clone()).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(dm("park", "").as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Sent while the answer is still to come: kept, and answered after it.
+    s.write_all(dm("<next/>", "").as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    triggers.release.notify_one();
+    let a = read_answers(&mut s, 2).await;
+    assert!(
+        a[0].starts_with("HTTP/1.1 200 OK") && a[0].contains("x-echo: parked") && a[0].ends_with("parked"),
+        "{a:?}"
+    );
+    assert!(!by_hyper(&a[0]) && a[1].ends_with("<next/>"), "{a:?}");
+    // And the connection is served on, parked again.
+    s.write_all(dm("park", "").as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    triggers.release.notify_one();
+    let a = read_answers(&mut s, 1).await;
+    assert!(a[0].ends_with("parked"), "{a:?}");
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_cancels_its_parked_answer() {
+    let triggers = Triggers::default();
+    let (addr, _) = start(triggers.clone()).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(dm("park", "").as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(s);
+    let dropped = tokio::time::timeout(Duration::from_secs(5), triggers.dropped.notified()).await;
+    assert!(dropped.is_ok(), "the parked answer outlived its client");
+}
+
+#[tokio::test]
+async fn a_parked_answer_keeps_its_connection_under_the_cap() {
+    let triggers = Triggers::default();
+    let (addr, _) = start_with(triggers.clone(), Limits { cap: 1, ..Limits::default() }).await;
+    let mut parked = TcpStream::connect(&addr).await.expect("connect");
+    parked.write_all(dm("park", "").as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut refused = TcpStream::connect(&addr).await.expect("connect");
+    let text = read_until(&mut refused, |t| t.ends_with('\n') && t.contains("\r\n\r\n")).await;
+    assert!(text.starts_with("HTTP/1.1 503"), "a parked connection left the cap: {text:?}");
+    triggers.release.notify_one();
+    assert!(read_answers(&mut parked, 1).await[0].ends_with("parked"));
+    drop(parked);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut next = TcpStream::connect(&addr).await.expect("connect");
+    assert!(send(&mut next, dm("<c/>", "").as_bytes(), 1).await[0].ends_with("<c/>"));
+}
+
+#[tokio::test]
+async fn shutdown_answers_parked_messages_and_closes_them() {
+    let triggers = Triggers::default();
+    let (addr, shutdown) = start(triggers.clone()).await;
+    let mut parked = TcpStream::connect(&addr).await.expect("connect");
+    parked.write_all(dm("park", "").as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    shutdown.cancel();
+    triggers.release.notify_one();
+    let a = read_answers(&mut parked, 1).await;
+    assert!(a[0].ends_with("parked") && a[0].contains("connection: close"), "{a:?}");
+    assert!(closed(&mut parked).await, "parked connection left open after its answer");
 }
 
 #[test]
