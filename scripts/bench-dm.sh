@@ -5,7 +5,7 @@
 # every request at once, loaded by the same client with the same requests. Release builds,
 # loopback only, bounded in time. Writes target/bench/dm.txt (and dm.tsv for the summary).
 #   BENCH_SECS  seconds per run (default 10); BENCH_RUNS runs per figure (default 3, median)
-#   BENCH_CONC  concurrent sessions (default 32)
+#   BENCH_CONC  concurrent sessions (default 32); DM_ORIGIN another origin build to measure
 # The server (origin or bare axum) is pinned to core 0 and the client to core 1 (taskset), so
 # neither steals the other's core; each run line gets the server's and the client's CPU (user +
 # system, from /proc) and both per session.
@@ -22,7 +22,8 @@ mkdir -p "$out"
 report="$out/dm.txt"
 tsv="$out/dm.tsv"
 cargo build --release -q -p portaldm-origin -p portaldm-tests --bins
-origin=target/release/portaldm-origin
+# DM_ORIGIN: another build of the origin, to compare a change in the same session.
+origin=${DM_ORIGIN:-target/release/portaldm-origin}
 bench=target/release/bench_dm
 
 {

@@ -22,7 +22,6 @@ use portaldm_shared::syncml::codes::StatusCode;
 use portaldm_shared::syncml::{Chal, SyncMl};
 use portaldm_shared::text::Quoted;
 use tokio::time::{Instant, timeout_at};
-use tracing::Instrument as _;
 
 use crate::clock::{OsRandom, now_ms};
 use crate::error::AppError;
@@ -55,8 +54,6 @@ pub async fn post_dm(
         }
     };
     let busy = start.elapsed();
-    // The router's deadline, which sees only this handler's part when the wait is parked.
-    let deadline = start + crate::app::request_timeout(&st.cfg);
     let finish = async move {
         let reply = held.wait_for_choice(&st).await;
         let answering = Instant::now();
@@ -69,15 +66,9 @@ pub async fn post_dm(
         return finish.await;
     }
     // The connection loop waits for the answer, outside the router's future and this one.
-    let pending = async move {
-        let response = match timeout_at(deadline, finish).await {
-            Ok(answer) => answer.into_response(),
-            Err(_) => axum::http::StatusCode::GATEWAY_TIMEOUT.into_response(),
-        };
-        tracing::info!(status = response.status().as_u16(), "held message answered");
-        response
-    };
-    Ok(Parked::response(Box::pin(pending.instrument(tracing::Span::current()))))
+    // Bounded by the hold's own deadline (the router's timeout sees only the part above);
+    // outside the request's span, which would be kept for minutes (`Held::answer` logs).
+    Ok(Parked::response(Box::pin(async move { finish.await.into_response() })))
 }
 
 /// What a DM message gets: its answer now, or a hold for the user's choice.
@@ -702,6 +693,7 @@ impl Held {
     async fn answer(self, st: &AppState, reply: Result<SyncMl, AppError>) -> Result<Response, AppError> {
         let Held { point, seal, request_type } = self;
         let reply = reply?;
+        tracing::info!(sid = %Quoted(&point.session.portal_sid), "held message answered");
         let sealed = seal.sealed.as_deref().map(|(device, chal, proved)| (device, chal.clone(), proved.clone()));
         let bytes = Exchange { st, enc: seal.enc, sealed }.encode(&reply)?;
         st.store.save_dm_session(&point.session, &bytes.bytes, now_ms()).await?;

@@ -260,38 +260,40 @@ async fn requests(mut stream: TcpStream, mut buf: Vec<u8>, mut wait: Duration, c
 
 /// Waits for `answer` while watching the client: `None` when it hung up first, and the
 /// answer is dropped, cancelling it (hyper's default too: a held DM message must not outlive
-/// its handset). What the client sends meanwhile is kept in `buf`.
+/// its handset). What the client sends meanwhile is kept in `buf` (room is made only then: a
+/// held message with a quiet client keeps none). A poll function over the socket's readiness,
+/// not a future of its own: this is what a held message keeps while the user chooses.
 async fn unless_hung_up<F: Future>(stream: &TcpStream, buf: &mut Vec<u8>, answer: F) -> Option<F::Output> {
     let mut answer = std::pin::pin!(answer);
-    loop {
-        tokio::select! {
-            answered = &mut answer => return Some(answered),
-            gone = hung_up(stream, buf), if buf.len() < MAX_HEAD => if gone { return None },
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(answered) = answer.as_mut().poll(cx) {
+            return Poll::Ready(Some(answered));
         }
-    }
+        while buf.len() < MAX_HEAD {
+            match stream.poll_read_ready(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Err(_)) => return Poll::Ready(None),
+                Poll::Ready(Ok(())) => {
+                    buf.reserve(512);
+                    match stream.try_read_buf(buf) {
+                        Ok(0) => return Poll::Ready(None),
+                        // More may follow; a `WouldBlock` clears the readiness polled next.
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => return Poll::Ready(None),
+                    }
+                }
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Writes `response`; true when the connection goes on (kept alive, not shutting down).
 async fn write_answer(stream: &mut TcpStream, response: Response<Body>, keep_alive: bool, conns: &Conns) -> bool {
     let keep_alive = keep_alive && !conns.shutdown.is_cancelled();
     write_response(stream, response, keep_alive).await.is_ok() && keep_alive
-}
-
-/// Waits for the client to send something or hang up; true when it hung up. Bytes sent are
-/// added to `buf` (room is made only then: a held message with a quiet client keeps none).
-async fn hung_up(stream: &TcpStream, buf: &mut Vec<u8>) -> bool {
-    loop {
-        if stream.readable().await.is_err() {
-            return true;
-        }
-        buf.reserve(512);
-        match stream.try_read_buf(buf) {
-            Ok(0) => return true,
-            Ok(_) => return false,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(_) => return true,
-        }
-    }
 }
 
 /// Waits for the client's next bytes and reads them; room is made only once they are there, so
