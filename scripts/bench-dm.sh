@@ -31,29 +31,35 @@ bench=target/release/bench_dm
   echo "# machine: $(nproc) CPU ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB"
   echo "# $runs runs of $secs s each, $conc concurrent sessions; one line per run"
 } > "$report"
-printf 'what\tsessions_per_s\tmessages_per_s\tmsg_p50_ms\tmsg_p99_ms\tserver_ms_per_session\tclient_ms_per_session\n' > "$tsv"
+printf 'what\tsessions_per_s\tmessages_per_s\tmsg_p50_ms\tmsg_p99_ms\tserver_ms_per_session\tclient_ms_per_session\tpostgres_ms_per_session\n' > "$tsv"
 
 # One run of the client against the server with PID $1 (the rest are the client's arguments):
-# its line, plus the server's CPU over the run and each process's CPU per session.
+# its line, plus the server's CPU over the run and each process's CPU per session; with
+# $db_pid set (a PostgreSQL postmaster), its cluster's CPU too.
+db_pid=
 measure() {
-  local server=$1 before line after n
+  local server=$1 before line after n db0=0 db=-1
   shift
   before=$(cpu_ms "$server")
+  [ -n "$db_pid" ] && db0=$(pg_cpu_ms "$db_pid")
   line=$(taskset -c 1 "$bench" "$@")
   after=$(cpu_ms "$server")
+  [ -n "$db_pid" ] && db=$(( $(pg_cpu_ms "$db_pid") - db0 ))
   n=$(grep -o 'sessions=[0-9]*' <<<"$line" | cut -d= -f2)
-  awk -v l="$line" -v s=$((after - before)) -v n="$n" 'BEGIN {
+  awk -v l="$line" -v s=$((after - before)) -v d="$db" -v n="$n" 'BEGIN {
     match(l, /client_cpu_ms=[0-9]+/); c = substr(l, RSTART + 14, RLENGTH - 14)
-    printf "%s server_cpu_ms=%d server_ms_per_session=%.3f client_ms_per_session=%.3f\n", l, s, s / (n ? n : 1), c / (n ? n : 1) }'
+    n = n ? n : 1
+    printf "%s server_cpu_ms=%d server_ms_per_session=%.3f client_ms_per_session=%.3f%s\n", l, s, s / n, c / n,
+      (d >= 0 ? sprintf(" postgres_ms_per_session=%.3f", d / n) : "") }'
 }
 
 # The median of the runs' values of field $2 (key=value) in lines of file $1.
 median() { grep -o "$2=[0-9.]*" "$1" | cut -d= -f2 | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 summarise() { # $1 = label, $2 = file of run lines
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(median "$2" sessions_per_s)" "$(median "$2" messages_per_s)" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(median "$2" sessions_per_s)" "$(median "$2" messages_per_s)" \
     "$(median "$2" msg_p50_ms)" "$(median "$2" msg_p99_ms)" "$(median "$2" server_ms_per_session)" \
-    "$(median "$2" client_ms_per_session)" >> "$tsv"
+    "$(median "$2" client_ms_per_session)" "$(median "$2" postgres_ms_per_session)" >> "$tsv"
 }
 
 # The floor.
@@ -79,7 +85,9 @@ run_db() { # $1 = sqlite | postgres
   # (No edge in front: hold_unchecked lets the hold be 0.)
   sed -i 's/^hold_secs = .*/hold_secs = 0\nhold_unchecked = true/' "$sys/origin.toml"
   unlimited_dm "$sys/origin.toml"
+  db_pid=
   if [ "$db" = postgres ]; then
+    db_pid=$PDM_TEST_POSTGRES_PID
     local name="benchdm_$$"
     psql "$PDM_TEST_POSTGRES" -q -c "CREATE DATABASE $name"
     sed -i "s|^database = .*|database = \"${PDM_TEST_POSTGRES%/*}/$name\"|" "$sys/origin.toml"

@@ -93,15 +93,17 @@ CAPNP
   local first=350000000000000
   for c in $levels; do
     echo "## $db, concurrency $c" >> "$report"
-    local o0 w0; o0=$(cpu_ms "$opid"); w0=$(cpu_ms "$wpid")
+    local o0 w0 d0=0; o0=$(cpu_ms "$opid"); w0=$(cpu_ms "$wpid")
+    [ "$db" = postgres ] && d0=$(pg_cpu_ms "$PDM_TEST_POSTGRES_PID")
     { TIMEFORMAT='%U %S'; time { "$dmclient" -c "$sys/dmclient.toml" swarm --edge "http://127.0.0.1:$ep" --devices 0 \
       --duration-secs "$secs" --concurrency "$c" --first-imei "$first" > "$sys/swarm-$c.txt" 2>>"$sys/swarm.log" || true; }; } 2> "$sys/swarm-$c.time"
     cat "$sys/swarm-$c.txt" >> "$report"
-    # Where a flow's CPU goes: each process's user+system time over the run ÷ flows completed
-    # (PostgreSQL's own processes are not counted).
-    local flows; flows=$(awk '/^completed/ {print $2}' "$sys/swarm-$c.txt")
-    awk -v o=$(( $(cpu_ms "$opid") - o0 )) -v w=$(( $(cpu_ms "$wpid") - w0 )) -v n="${flows:-0}" \
-      '{ s = ($1 + $2) * 1000 } END { if (n > 0) printf "cpu per flow (ms): edge (workerd) %.2f, origin %.2f, swarm %.2f\n", w / n, o / n, s / n }' \
+    # Where a flow's CPU goes: each process's user+system time over the run ÷ flows completed,
+    # PostgreSQL's processes summed (pg_cpu_ms).
+    local flows d=-1; flows=$(awk '/^completed/ {print $2}' "$sys/swarm-$c.txt")
+    [ "$db" = postgres ] && d=$(( $(pg_cpu_ms "$PDM_TEST_POSTGRES_PID") - d0 ))
+    awk -v o=$(( $(cpu_ms "$opid") - o0 )) -v w=$(( $(cpu_ms "$wpid") - w0 )) -v d="$d" -v n="${flows:-0}" \
+      '{ s = ($1 + $2) * 1000 } END { if (n > 0) printf "cpu per flow (ms): edge (workerd) %.2f, origin %.2f, swarm %.2f%s\n", w / n, o / n, s / n, (d >= 0 ? sprintf(", postgres %.2f", d / n) : "") }' \
       "$sys/swarm-$c.time" >> "$report"
     # For the scaling chart: flows/s and the whole flow's p50 and p99.
     awk -v db="$db" -v c="$c" '/^completed/ {rate=$(NF-1)} /^flow / {p50=$2; p99=$4} END {if (rate != "") printf "%s\t%s\t%s\t%s\t%s\n", db, c, rate, p50, p99}' \

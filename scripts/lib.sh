@@ -5,6 +5,16 @@ rss() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 # User+system CPU a process has used so far, in ms (fields 14 and 15 of /proc/PID/stat;
 # the command name, field 2, has no spaces for the processes measured here).
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat"; }
+# User+system CPU of a PostgreSQL cluster so far, in ms: its postmaster's own, its exited
+# children's (fields 16 and 17), and each live child's (backends, WAL writer, checkpointer).
+pg_cpu_ms() {
+  local pm=$1 ticks c
+  ticks=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")
+  for c in $(pgrep -P "$pm"); do
+    ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || echo 0)))
+  done
+  echo $((ticks * 1000 / $(getconf CLK_TCK)))
+}
 pids=()
 stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
 trap stop EXIT INT TERM

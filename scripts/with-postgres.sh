@@ -18,4 +18,7 @@ trap cleanup EXIT
 as_pg "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
   -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
 export PDM_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres"
+# The postmaster, whose processes' CPU the benchmarks report (scripts/lib.sh, pg_cpu_ms).
+PDM_TEST_POSTGRES_PID=$(head -n 1 "$dir/data/postmaster.pid")
+export PDM_TEST_POSTGRES_PID
 "$@"

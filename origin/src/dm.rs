@@ -54,6 +54,7 @@ pub async fn post_dm(
         }
     };
     let busy = start.elapsed();
+    let deadline = start + crate::app::request_timeout(&st.cfg);
     let finish = async move {
         let reply = held.wait_for_choice(&st).await;
         let answering = Instant::now();
@@ -65,10 +66,20 @@ pub async fn post_dm(
     if parkable.is_none() {
         return finish.await;
     }
-    // The connection loop waits for the answer, outside the router's future and this one.
-    // Bounded by the hold's own deadline (the router's timeout sees only the part above);
-    // outside the request's span, which would be kept for minutes (`Held::answer` logs).
-    Ok(Parked::response(Box::pin(async move { finish.await.into_response() })))
+    // The connection loop waits for the answer, outside the router's future and this one,
+    // and outside the request's span, which would be kept for minutes (`Held::answer` logs).
+    // The router's deadline, which sees only the part above, is kept here: a store or blob
+    // read that stalls gets the origin's own 504, before the edge gives up.
+    let pending = async move {
+        match timeout_at(deadline, finish).await {
+            Ok(answer) => answer.into_response(),
+            Err(_) => {
+                tracing::warn!("held message not answered within the request deadline");
+                axum::http::StatusCode::GATEWAY_TIMEOUT.into_response()
+            }
+        }
+    };
+    Ok(Parked::response(Box::pin(pending)))
 }
 
 /// What a DM message gets: its answer now, or a hold for the user's choice.
@@ -693,10 +704,10 @@ impl Held {
     async fn answer(self, st: &AppState, reply: Result<SyncMl, AppError>) -> Result<Response, AppError> {
         let Held { point, seal, request_type } = self;
         let reply = reply?;
-        tracing::info!(sid = %Quoted(&point.session.portal_sid), "held message answered");
         let sealed = seal.sealed.as_deref().map(|(device, chal, proved)| (device, chal.clone(), proved.clone()));
         let bytes = Exchange { st, enc: seal.enc, sealed }.encode(&reply)?;
         st.store.save_dm_session(&point.session, &bytes.bytes, now_ms()).await?;
+        tracing::info!(sid = %Quoted(&point.session.portal_sid), "held message answered");
         let hmac = seal
             .sealed
             .as_deref()

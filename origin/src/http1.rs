@@ -39,6 +39,8 @@ use tower::ServiceExt as _;
 
 use portaldm_shared::http1;
 
+use tower_http::catch_panic::{DefaultResponseForPanic, ResponseForPanic as _};
+
 use crate::app::App;
 use crate::pending::{Parkable, Parked, Pending};
 
@@ -163,16 +165,18 @@ struct Awaiting {
 async fn awaiting_answer(mut awaiting: Awaiting, conns: Arc<Conns>, _permit: OwnedSemaphorePermit) {
     loop {
         let Awaiting { mut stream, mut buf, pending, keep_alive } = awaiting;
-        // A handler that panics gets the answer the router's panic catcher would give.
         let answer = std::panic::AssertUnwindSafe(pending).catch_unwind();
-        let Some(answer) = unless_hung_up(&stream, &mut buf, answer).await else { return };
-        let response = answer.unwrap_or_else(|_| {
-            tracing::error!("a held answer's handler panicked");
-            let mut r = Response::new(Body::from("internal error"));
-            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            r
-        });
-        if !Box::pin(write_answer(&mut stream, response, keep_alive, &conns)).await {
+        let Some(answer) = unless_hung_up(&stream, &mut buf, WhenFull::HangUp, answer).await else {
+            tracing::debug!("held answer dropped: its client hung up");
+            return;
+        };
+        // A handler that panics gets the router's panic catcher's answer (and log line).
+        let response =
+            answer.unwrap_or_else(|panic| DefaultResponseForPanic::default().response_for_panic(panic).map(Body::new));
+        let status = response.status().as_u16();
+        let went_on = Box::pin(write_answer(&mut stream, response, keep_alive, &conns)).await;
+        tracing::debug!(status, "held answer written");
+        if !went_on {
             return;
         }
         match Box::pin(requests(stream, buf, conns.idle_timeout, &conns)).await {
@@ -244,7 +248,9 @@ async fn requests(mut stream: TcpStream, mut buf: Vec<u8>, mut wait: Duration, c
             buf.shrink_to_fit();
         }
         let call = conns.app.clone().oneshot(request);
-        let Some(answered) = unless_hung_up(&stream, &mut buf, call).await else { return Next::Closed };
+        let Some(answered) = unless_hung_up(&stream, &mut buf, WhenFull::StopReading, call).await else {
+            return Next::Closed;
+        };
         let mut response = match answered {
             Ok(response) => response.map(Body::new),
             Err(never) => match never {},
@@ -258,34 +264,57 @@ async fn requests(mut stream: TcpStream, mut buf: Vec<u8>, mut wait: Duration, c
     }
 }
 
+/// What waiting for an answer does once the client has sent [`MAX_HEAD`] bytes ahead of it.
+#[derive(Clone, Copy, PartialEq)]
+enum WhenFull {
+    /// Stops reading until the answer comes (a request being answered now).
+    StopReading,
+    /// Cuts the client off: while an answer waits for minutes, a head's worth sent ahead is
+    /// more than any DM client or the edge sends, and its hang-up would go unseen.
+    HangUp,
+}
+
 /// Waits for `answer` while watching the client: `None` when it hung up first, and the
 /// answer is dropped, cancelling it (hyper's default too: a held DM message must not outlive
-/// its handset). What the client sends meanwhile is kept in `buf` (room is made only then: a
-/// held message with a quiet client keeps none). A poll function over the socket's readiness,
-/// not a future of its own: this is what a held message keeps while the user chooses.
-async fn unless_hung_up<F: Future>(stream: &TcpStream, buf: &mut Vec<u8>, answer: F) -> Option<F::Output> {
+/// its handset). What the client sends meanwhile is kept in `buf`, at most [`MAX_HEAD`] bytes
+/// (room is made only then: a held message with a quiet client keeps none). A poll function
+/// over the socket's readiness, not a future of its own: this is what a held message keeps
+/// while the user chooses.
+async fn unless_hung_up<F: Future>(
+    stream: &TcpStream,
+    buf: &mut Vec<u8>,
+    full: WhenFull,
+    answer: F,
+) -> Option<F::Output> {
     let mut answer = std::pin::pin!(answer);
     std::future::poll_fn(|cx| {
         if let Poll::Ready(answered) = answer.as_mut().poll(cx) {
             return Poll::Ready(Some(answered));
         }
-        while buf.len() < MAX_HEAD {
+        loop {
+            let room = MAX_HEAD.saturating_sub(buf.len()).min(512);
+            if room == 0 {
+                if full == WhenFull::StopReading {
+                    return Poll::Pending;
+                }
+                tracing::debug!("connection closed: a head's worth sent ahead of a held answer");
+                return Poll::Ready(None);
+            }
             match stream.poll_read_ready(cx) {
-                Poll::Pending => break,
+                Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(_)) => return Poll::Ready(None),
                 Poll::Ready(Ok(())) => {
-                    buf.reserve(512);
-                    match stream.try_read_buf(buf) {
+                    let mut chunk = [0u8; 512];
+                    match stream.try_read(&mut chunk[..room]) {
                         Ok(0) => return Poll::Ready(None),
                         // More may follow; a `WouldBlock` clears the readiness polled next.
-                        Ok(_) => {}
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                         Err(_) => return Poll::Ready(None),
                     }
                 }
             }
         }
-        Poll::Pending
     })
     .await
 }
@@ -561,10 +590,15 @@ impl hyper::service::Service<Request<Incoming>> for Counted {
         let in_flight = InFlight::enter(self.activity.clone());
         let call = self.app.clone().oneshot(request.map(Body::new));
         Box::pin(async move {
-            let response = match call.await {
-                Ok(response) => response,
+            let mut response = match call.await {
+                Ok(response) => response.map(Body::new),
                 Err(never) => match never {},
             };
+            // Requests read by hyper are not marked `Parkable`; should a stand-in come anyway,
+            // its answer is waited for here rather than sent as it is.
+            if let Some(pending) = Parked::take(&mut response) {
+                response = pending.await;
+            }
             Ok(response.map(|body| Tracked { body: Body::new(body), _in_flight: in_flight }))
         })
     }

@@ -20,13 +20,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    let hold = cfg.hold_secs;
     let state = AppState::new(cfg, store.clone()).context("blob store or keys")?;
     tracing::info!(blobs = state.blobs.label(), "package blobs");
     store.forward_wakeups(state.wake.clone()).await.context("listening for wake-ups")?;
     tokio::spawn(sweep_forever(store.clone()));
     let max_body = state.cfg.max_body_bytes;
     let body_timeout = request_timeout(&state.cfg);
+    // Held messages end within the request deadline (their own 504 at worst): wait that long.
+    let finishing = request_timeout(&state.cfg) + Duration::from_secs(1);
     let first_byte_timeout = Duration::from_secs(state.cfg.first_byte_timeout_secs);
     let idle_timeout = Duration::from_secs(state.cfg.idle_timeout_secs);
     let max_connections = state.cfg.connection_cap();
@@ -78,8 +79,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing in-flight messages");
     conns.shutdown.cancel();
     tasks.close();
-    // Held package-4 messages finish within the hold time; never hang past it.
-    if tokio::time::timeout(Duration::from_secs(hold + 5), tasks.wait()).await.is_err() {
+    // Held package-4 messages finish within the request deadline; never hang past it.
+    if tokio::time::timeout(finishing, tasks.wait()).await.is_err() {
         tracing::warn!("in-flight requests did not finish in time");
     }
     Ok(())

@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::{Cap, Conns, HEADER_READ_TIMEOUT, REFUSAL};
 use crate::pending::{Parkable, Parked};
@@ -58,6 +59,12 @@ async fn start(triggers: Triggers) -> (String, CancellationToken) {
 
 /// [`start`], with these deadlines and cap.
 async fn start_with(triggers: Triggers, limits: Limits) -> (String, CancellationToken) {
+    let (addr, shutdown, _) = start_tracked(triggers, limits).await;
+    (addr, shutdown)
+}
+
+/// [`start_with`], also returning the tracker of the tasks that wait for parked answers.
+async fn start_tracked(triggers: Triggers, limits: Limits) -> (String, CancellationToken, TaskTracker) {
     let app = Router::new()
         .route(
             "/dm",
@@ -65,6 +72,9 @@ async fn start_with(triggers: Triggers, limits: Limits) -> (String, Cancellation
                 if body.as_ref() == b"hold" {
                     let _dropped = Dropped(t.dropped.clone());
                     t.release.notified().await;
+                }
+                if body.as_ref() == b"park-panic" {
+                    return Parked::response(Box::pin(async { panic!("a parked answer's handler panicked") }));
                 }
                 if body.as_ref() == b"park" {
                     // Only the connection loop's requests may give their wait back.
@@ -96,8 +106,9 @@ async fn start_with(triggers: Triggers, limits: Limits) -> (String, Cancellation
         idle_timeout: limits.idle,
         cap: Cap::new(limits.cap),
         shutdown: shutdown.clone(),
-        tasks: tokio_util::task::TaskTracker::new(),
+        tasks: TaskTracker::new(),
     });
+    let tasks = conns.tasks.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     tokio::spawn(async move {
@@ -105,7 +116,7 @@ async fn start_with(triggers: Triggers, limits: Limits) -> (String, Cancellation
             tokio::spawn(conns.accept(stream));
         }
     });
-    (addr, shutdown)
+    (addr, shutdown, tasks)
 }
 
 fn dm(body: &str, extra: &str) -> String {
@@ -512,6 +523,47 @@ async fn shutdown_answers_parked_messages_and_closes_them() {
     let a = read_answers(&mut parked, 1).await;
     assert!(a[0].ends_with("parked") && a[0].contains("connection: close"), "{a:?}");
     assert!(closed(&mut parked).await, "parked connection left open after its answer");
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_parked_answers() {
+    let triggers = Triggers::default();
+    let (addr, shutdown, tasks) = start_tracked(triggers.clone(), Limits::default()).await;
+    let mut parked = TcpStream::connect(&addr).await.expect("connect");
+    parked.write_all(dm("park", "").as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // As the server does when it stops: no new tasks, then wait for those left.
+    shutdown.cancel();
+    tasks.close();
+    let early = tokio::time::timeout(Duration::from_millis(200), tasks.wait()).await;
+    assert!(early.is_err(), "shutdown did not wait for the parked answer");
+    triggers.release.notify_one();
+    assert!(read_answers(&mut parked, 1).await[0].ends_with("parked"));
+    let done = tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await;
+    assert!(done.is_ok(), "the parked answer's task outlived its answer");
+}
+
+#[tokio::test]
+async fn a_head_s_worth_sent_ahead_of_a_parked_answer_cuts_the_client_off() {
+    let triggers = Triggers::default();
+    let (addr, _) = start(triggers.clone()).await;
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(dm("park", "").as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // More than any DM client sends ahead of an answer; the socket stays open.
+    s.write_all(&[b'x'; super::MAX_HEAD + 1024]).await.expect("write");
+    let dropped = tokio::time::timeout(Duration::from_secs(5), triggers.dropped.notified()).await;
+    assert!(dropped.is_ok(), "the parked answer kept waiting for a client that sent a head's worth ahead");
+    assert!(closed(&mut s).await, "the connection was left open");
+}
+
+#[tokio::test]
+async fn a_parked_answer_that_panics_gets_500_and_the_connection_goes_on() {
+    let mut s = connected().await;
+    let a = send(&mut s, dm("park-panic", "").as_bytes(), 1).await;
+    assert!(a[0].starts_with("HTTP/1.1 500"), "{a:?}");
+    let a = send(&mut s, dm("<after/>", "").as_bytes(), 1).await;
+    assert!(a[0].ends_with("<after/>"), "{a:?}");
 }
 
 #[test]
