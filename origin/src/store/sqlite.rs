@@ -64,13 +64,18 @@ impl SqliteStore {
         if !(url.contains(":memory:") || url.contains("mode=memory")) {
             create_private(opts.get_filename()).map_err(sqlx::Error::Io)?;
         }
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+        // No ping before each acquire (sqlx's default): a SQLite connection is a file handle in
+        // this process, and the ping is one more hand-over to its thread and back per
+        // statement. It also keeps a cancelled acquire from dropping the one writer.
+        let writer =
+            SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_with(opts.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         // A reader is a thread of its own that every statement is handed to and back from,
         // and reads from the page cache are CPU work: more readers than cores only add
         // threads to wake.
         let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8) as u32;
-        let pool = SqlitePoolOptions::new().max_connections(readers).connect_with(opts).await?;
+        let pool =
+            SqlitePoolOptions::new().max_connections(readers).test_before_acquire(false).connect_with(opts).await?;
         Ok(SqliteStore { pool, writer, catalog: CatalogCache::default() })
     }
 
