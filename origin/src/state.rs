@@ -1,6 +1,7 @@
 //! The state every handler shares: configuration, store, keys, wake-ups, blobs and limits.
 //! Apart from the router (`app`) so that handlers depend on it alone.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use portaldm_shared::keys::NamedKey;
@@ -10,9 +11,13 @@ use crate::blobstore::BlobStore;
 use crate::config::Config;
 use crate::store::Store;
 
-/// Shared by all handlers.
+/// Shared by all handlers: one allocation, so that a copy (each request's, and each held
+/// message's for minutes) is one pointer.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares.
+pub struct Shared {
     /// Configuration.
     pub cfg: Arc<Config>,
     /// Persistent state.
@@ -42,7 +47,7 @@ impl AppState {
             cfg.dm_unauth_per_minute_per_address,
             cfg.dm_unauth_per_minute_per_device,
         );
-        Ok(AppState {
+        Ok(AppState(Arc::new(Shared {
             unauth: Arc::new(unauth),
             cfg: Arc::new(cfg),
             store,
@@ -51,6 +56,14 @@ impl AppState {
             edge_keys: Arc::new(edge_keys),
             wake: crate::wake::Registry::new(),
             blobs,
-        })
+        })))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }
