@@ -4,6 +4,7 @@ pub mod catalog_cache;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+mod sqlite_conns;
 
 use async_trait::async_trait;
 use portaldm_shared::auth::Account;

@@ -10,8 +10,9 @@ use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
 use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::server::ServerSession;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgListener, PgPoolOptions};
-use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
+use sqlx::{Connection as _, PgConnection, PgPool, Postgres, Row, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,8 +45,6 @@ fn heard<'a>(payload: &'a str, me: &str) -> Option<&'a str> {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// The same pool: PostgreSQL runs concurrent writers itself.
-    writer: PgPool,
     /// The published catalog as last read.
     catalog: CatalogCache,
     /// This process, in its own notices, so that it can skip them.
@@ -65,12 +64,22 @@ impl PgStore {
         // and the same nanosecond.
         let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let instance = Arc::from(format!("{:x}.{:x}", std::process::id(), since.as_nanos()));
-        Ok(PgStore { writer: pool.clone(), pool, catalog: CatalogCache::default(), instance })
+        Ok(PgStore { pool, catalog: CatalogCache::default(), instance })
     }
 
-    /// A transaction.
-    async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        Ok(self.pool.begin().await?)
+    /// A connection from the pool.
+    async fn read(&self) -> StoreResult<PoolConnection<Postgres>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// A connection from the same pool: PostgreSQL runs concurrent writers itself.
+    async fn write(&self) -> StoreResult<PoolConnection<Postgres>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// A transaction on `c`.
+    async fn begin(c: &mut PgConnection) -> StoreResult<Transaction<'_, Postgres>> {
+        Ok(c.begin().await?)
     }
 
     /// The user decided in `tx` (chose, or said the phone is not theirs): announced on

@@ -6,7 +6,7 @@
 //! user decides (`on_decided`: PostgreSQL notifies the other replicas) and how wake-ups
 //! arrive (`wakeups`).
 
-/// Implements [`Store`](super::Store) for `$store` (with `pool`, `writer`, `catalog`, `begin`,
+/// Implements [`Store`](super::Store) for `$store` (with `read`, `write`, `catalog`, `begin`,
 /// `on_decided` and `wakeups`), whose connections are `$conn` and rows `$row`.
 macro_rules! store_impl {
     ($store:ident, $conn:ty, $row:ty) => {
@@ -150,7 +150,8 @@ macro_rules! store_impl {
                 reply: &[u8],
                 now: i64,
             ) -> StoreResult<bool> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 if !use_jti_on(&mut tx, jti, jti_expires_at).await? {
                     return Ok(false); // dropped: rolled back
                 }
@@ -171,7 +172,7 @@ macro_rules! store_impl {
                 trigger: &portaldm_shared::stock::LiveTrigger,
                 now: i64,
             ) -> StoreResult<()> {
-                let mut c = self.writer.acquire().await?;
+                let mut c = self.write().await?;
                 insert_portal_on(&mut c, p, &json(trigger)?, "ON CONFLICT (sid) DO NOTHING", now).await?;
                 Ok(())
             }
@@ -192,7 +193,7 @@ macro_rules! store_impl {
                 .bind(id(2))
                 .bind(id(3))
                 .bind(now)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.read().await?)
                 .await?;
                 // A row that does not read as a trigger is skipped, not a failure for every
                 // session that names its id.
@@ -214,7 +215,8 @@ macro_rules! store_impl {
                 expires_at: i64,
                 now: i64,
             ) -> StoreResult<bool> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 let jti_expires = i64::try_from(trigger.expires_at.0).unwrap_or(i64::MAX);
                 if !use_jti_on(&mut tx, &trigger.jti, jti_expires).await? {
                     return Ok(false); // dropped: rolled back
@@ -244,27 +246,27 @@ macro_rules! store_impl {
                     sqlx::query("UPDATE portal_sessions SET state = 'ended', updated_at = $1 WHERE sid = $2 AND state = 'waiting'")
                         .bind(now)
                         .bind(sid)
-                        .execute(&self.writer)
+                        .execute(&mut *self.write().await?)
                         .await?;
                 }
                 Ok(())
             }
 
             async fn create_portal(&self, p: &PortalRecord, now: i64) -> StoreResult<()> {
-                create_portal_on(&mut *self.writer.acquire().await?, p, now).await
+                create_portal_on(&mut *self.write().await?, p, now).await
             }
 
             async fn upsert_device(&self, d: &DeviceDetails, now: i64) -> StoreResult<()> {
-                upsert_device_on(&mut *self.writer.acquire().await?, d, now).await
+                upsert_device_on(&mut *self.write().await?, d, now).await
             }
 
             async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()> {
-                save_dm_on(&mut *self.writer.acquire().await?, s, last_reply, now).await
+                save_dm_on(&mut *self.write().await?, s, last_reply, now).await
             }
 
             async fn portal(&self, sid: &str) -> StoreResult<Option<PortalRecord>> {
                 let row =
-                    sqlx::query("SELECT * FROM portal_sessions WHERE sid = $1").bind(sid).fetch_optional(&self.pool).await?;
+                    sqlx::query("SELECT * FROM portal_sessions WHERE sid = $1").bind(sid).fetch_optional(&mut *self.read().await?).await?;
                 row.as_ref().map(portal_from_row).transpose()
             }
 
@@ -280,13 +282,14 @@ macro_rules! store_impl {
                     .bind(json(device)?)
                     .bind(now)
                     .bind(sid)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write().await?)
                     .await?;
                 Ok(())
             }
 
             async fn select(&self, sid: &str, package_id: i64, delivery: &FumoDelivery, now: i64) -> StoreResult<bool> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 let done = sqlx::query(
                     "UPDATE portal_sessions SET state = 'selected', package_id = $1, delivery = $2, correlator = $3, \
                      updated_at = $4 WHERE sid = $5 AND state = 'choosing'",
@@ -319,7 +322,7 @@ macro_rules! store_impl {
                 .bind(state.as_str())
                 .bind(now)
                 .bind(correlator)
-                .execute(&self.writer)
+                .execute(&mut *self.write().await?)
                 .await?;
                 Ok(())
             }
@@ -328,7 +331,7 @@ macro_rules! store_impl {
                 let row = sqlx::query("SELECT result_code FROM portal_sessions WHERE correlator = $1 AND dev_id = $2")
                     .bind(correlator)
                     .bind(dev_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.read().await?)
                     .await?;
                 Ok(match row {
                     Some(row) => Some(row.try_get::<Option<i64>, _>("result_code")?.is_none()),
@@ -344,7 +347,8 @@ macro_rules! store_impl {
                 device: Option<&DeviceDetails>,
                 now: i64,
             ) -> StoreResult<RecordOutcome> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 let portal = sqlx::query("SELECT sid, package_id FROM portal_sessions WHERE correlator = $1 AND dev_id = $2")
                     .bind(correlator)
                     .bind(dev_id)
@@ -395,7 +399,7 @@ macro_rules! store_impl {
                 )
                 .bind(dev_id)
                 .bind(session_id.to_ascii_uppercase())
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.read().await?)
                 .await?;
                 let account = match row.try_get::<Option<String>, _>("account")? {
                     Some(account) => Some(DeviceAccount {
@@ -416,7 +420,8 @@ macro_rules! store_impl {
             }
 
             async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 let row = sqlx::query(
                     "INSERT INTO packages (name, version, models, base_min, base_max, blob, size, notes, created_at, signature, hw_revisions, delta_from, rollout_percent, notes_by_lang, published, kind, countries, operators) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
                 )
@@ -449,7 +454,8 @@ macro_rules! store_impl {
             }
 
             async fn revoke(&self, id: i64, actor: &str, now: i64) -> StoreResult<bool> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 let done =
                     sqlx::query("UPDATE packages SET published = 0, revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                         .bind(now)
@@ -466,7 +472,8 @@ macro_rules! store_impl {
             }
 
             async fn publish(&self, id: i64, actor: &str, now: i64) -> StoreResult<Changed> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 let state = sqlx::query("SELECT published, revoked_at FROM packages WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *tx)
@@ -483,7 +490,8 @@ macro_rules! store_impl {
             }
 
             async fn set_rollout(&self, id: i64, percent: u8, actor: &str, now: i64) -> StoreResult<Changed> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 let state = sqlx::query("SELECT rollout_percent, revoked_at FROM packages WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *tx)
@@ -506,7 +514,7 @@ macro_rules! store_impl {
             }
 
             async fn all_packages(&self) -> StoreResult<Vec<PackageView>> {
-                let rows = sqlx::query("SELECT * FROM packages ORDER BY id DESC").fetch_all(&self.pool).await?;
+                let rows = sqlx::query("SELECT * FROM packages ORDER BY id DESC").fetch_all(&mut *self.read().await?).await?;
                 rows.iter()
                     .map(|r| {
                         let status = if r.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
@@ -528,7 +536,7 @@ macro_rules! store_impl {
                 .bind(state.map(PortalState::as_str))
                 .bind(state.map(PortalState::as_str))
                 .bind(i64::from(limit))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.read().await?)
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -557,7 +565,8 @@ macro_rules! store_impl {
                 actor: &str,
                 now: i64,
             ) -> StoreResult<()> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 sqlx::query(
                     "INSERT INTO admin_tokens (id, name, secret_sha256, created_at, read_only) VALUES ($1, $2, $3, $4, $5)",
                 )
@@ -575,17 +584,18 @@ macro_rules! store_impl {
             }
 
             async fn admin_token(&self, id: &str) -> StoreResult<Option<(AdminTokenView, String)>> {
-                let row = sqlx::query("SELECT * FROM admin_tokens WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+                let row = sqlx::query("SELECT * FROM admin_tokens WHERE id = $1").bind(id).fetch_optional(&mut *self.read().await?).await?;
                 row.map(|r| Ok((admin_token_from_row(&r)?, r.try_get("secret_sha256")?))).transpose()
             }
 
             async fn admin_tokens(&self) -> StoreResult<Vec<AdminTokenView>> {
-                let rows = sqlx::query("SELECT * FROM admin_tokens ORDER BY created_at, id").fetch_all(&self.pool).await?;
+                let rows = sqlx::query("SELECT * FROM admin_tokens ORDER BY created_at, id").fetch_all(&mut *self.read().await?).await?;
                 rows.iter().map(admin_token_from_row).collect()
             }
 
             async fn revoke_admin_token(&self, id: &str, actor: &str, now: i64) -> StoreResult<bool> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 let done = sqlx::query("UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                     .bind(now)
                     .bind(id)
@@ -607,11 +617,12 @@ macro_rules! store_impl {
                 detail: &serde_json::Value,
                 now: i64,
             ) -> StoreResult<()> {
-                audit_on(&mut *self.writer.acquire().await?, actor, action, target, detail, now).await
+                audit_on(&mut *self.write().await?, actor, action, target, detail, now).await
             }
 
             async fn create_console_session(&self, id: &str, c: &ConsoleSession, actor: &str, now: i64) -> StoreResult<()> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 // Expired sign-ins are of no use to anyone: swept as new ones are made.
                 sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
                 sqlx::query(
@@ -632,7 +643,7 @@ macro_rules! store_impl {
             async fn console_session(&self, id: &str) -> StoreResult<Option<ConsoleSession>> {
                 let row = sqlx::query("SELECT secret_sha256, token_id, expires_at FROM console_sessions WHERE id = $1")
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.read().await?)
                     .await?;
                 row.map(|r| {
                     Ok(ConsoleSession {
@@ -645,7 +656,7 @@ macro_rules! store_impl {
             }
 
             async fn delete_console_session(&self, id: &str) -> StoreResult<()> {
-                sqlx::query("DELETE FROM console_sessions WHERE id = $1").bind(id).execute(&self.writer).await?;
+                sqlx::query("DELETE FROM console_sessions WHERE id = $1").bind(id).execute(&mut *self.write().await?).await?;
                 Ok(())
             }
 
@@ -655,7 +666,7 @@ macro_rules! store_impl {
                 )
                 .bind(since)
                 .bind(i64::from(limit))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.read().await?)
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -674,7 +685,7 @@ macro_rules! store_impl {
             async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
                 let rows = sqlx::query("SELECT * FROM audit_log ORDER BY id DESC LIMIT $1")
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.read().await?)
                     .await?;
                 rows.iter()
                     .map(|r| {
@@ -695,7 +706,7 @@ macro_rules! store_impl {
                     Ok(kept) => return Ok(kept),
                     Err(ticket) => ticket,
                 };
-                let rows = sqlx::query("SELECT * FROM packages WHERE published = 1 ORDER BY id").fetch_all(&self.pool).await?;
+                let rows = sqlx::query("SELECT * FROM packages WHERE published = 1 ORDER BY id").fetch_all(&mut *self.read().await?).await?;
                 let read: std::sync::Arc<[CatalogPackage]> = rows.iter().map(package_from_row).collect::<StoreResult<_>>()?;
                 self.catalog.keep(ticket, read.clone());
                 Ok(read)
@@ -704,7 +715,7 @@ macro_rules! store_impl {
             async fn device(&self, dev_id: &str) -> StoreResult<Option<DeviceRecord>> {
                 let row = sqlx::query("SELECT details, first_seen, last_seen FROM devices WHERE dev_id = $1")
                     .bind(dev_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.read().await?)
                     .await?;
                 let Some(row) = row else { return Ok(None) };
                 Ok(Some(DeviceRecord {
@@ -719,7 +730,7 @@ macro_rules! store_impl {
                     sqlx::query("SELECT details, seen_at FROM device_history WHERE dev_id = $1 ORDER BY id DESC LIMIT $2")
                         .bind(dev_id)
                         .bind(i64::from(limit))
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *self.read().await?)
                         .await?;
                 rows.iter().map(|r| Ok((r.try_get("seen_at")?, parse(&r.try_get::<String, _>("details")?)?))).collect()
             }
@@ -730,7 +741,7 @@ macro_rules! store_impl {
                      ORDER BY recorded_at DESC, correlator",
                 )
                 .bind(dev_id)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.read().await?)
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -748,7 +759,7 @@ macro_rules! store_impl {
                 let rows =
                     sqlx::query("SELECT code, COUNT(*) AS n FROM results WHERE package_id = $1 GROUP BY code ORDER BY code")
                         .bind(package_id)
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *self.read().await?)
                         .await?;
                 rows.iter()
                     .map(|r| {
@@ -761,7 +772,7 @@ macro_rules! store_impl {
             async fn device_account(&self, dev_id: &str) -> StoreResult<Option<DeviceAccount>> {
                 let row = sqlx::query("SELECT account, auth_state FROM device_accounts WHERE dev_id = $1")
                     .bind(dev_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.read().await?)
                     .await?;
                 let Some(row) = row else { return Ok(None) };
                 Ok(Some(DeviceAccount {
@@ -771,7 +782,8 @@ macro_rules! store_impl {
             }
 
             async fn set_device_account(&self, dev_id: &str, account: &Account, actor: &str, now: i64) -> StoreResult<()> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 sqlx::query(
                     "INSERT INTO device_accounts (dev_id, account, auth_state, updated_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (dev_id) DO UPDATE SET account = excluded.account, auth_state = excluded.auth_state, \
@@ -797,7 +809,7 @@ macro_rules! store_impl {
                     .bind(json(auth)?)
                     .bind(now)
                     .bind(dev_id)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write().await?)
                     .await?;
                 Ok(())
             }
@@ -806,19 +818,20 @@ macro_rules! store_impl {
                 let row = sqlx::query("SELECT 1 FROM packages WHERE id = $1 AND blob = $2 AND published = 1")
                     .bind(package)
                     .bind(blob)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.read().await?)
                     .await?;
                 Ok(row.is_some())
             }
 
             async fn portal_state_counts(&self) -> StoreResult<Vec<(String, i64)>> {
                 let rows =
-                    sqlx::query("SELECT state, COUNT(*) FROM portal_sessions GROUP BY state").fetch_all(&self.pool).await?;
+                    sqlx::query("SELECT state, COUNT(*) FROM portal_sessions GROUP BY state").fetch_all(&mut *self.read().await?).await?;
                 Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
             }
 
             async fn phone_identified(&self, sid: &str, device: &DeviceDetails, now: i64) -> StoreResult<()> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 upsert_device_on(&mut tx, device, now).await?;
                 sqlx::query(
                     "UPDATE portal_sessions SET state = $1, device = $2, phone_seen_at = $3, updated_at = $4 WHERE sid = $5",
@@ -841,7 +854,8 @@ macro_rules! store_impl {
                 device: &DeviceDetails,
                 now: i64,
             ) -> StoreResult<()> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 upsert_device_on(&mut tx, device, now).await?;
                 save_dm_on(&mut tx, s, last_reply, now).await?;
                 tx.commit().await?;
@@ -852,14 +866,15 @@ macro_rules! store_impl {
                 sqlx::query("UPDATE portal_sessions SET phone_seen_at = $1 WHERE sid = $2")
                     .bind(now)
                     .bind(sid)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write().await?)
                     .await?;
                 Ok(())
             }
 
             async fn identify(&self, sid: &str, mine: bool, now: i64) -> StoreResult<bool> {
                 let to = if mine { PortalState::Choosing } else { PortalState::Ended };
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 let done = sqlx::query(
                     "UPDATE portal_sessions SET state = $1, updated_at = $2 WHERE sid = $3 AND state = $4",
                 )
@@ -879,7 +894,7 @@ macro_rules! store_impl {
 
             async fn sweep(&self, now: i64) -> StoreResult<Swept> {
                 let run = |sql: &'static str, before: i64| async move {
-                    let done = sqlx::query(sql).bind(before).execute(&self.writer).await?;
+                    let done = sqlx::query(sql).bind(before).execute(&mut *self.write().await?).await?;
                     StoreResult::Ok(done.rows_affected())
                 };
                 Ok(Swept {
@@ -914,12 +929,12 @@ macro_rules! store_impl {
             }
 
             async fn ping(&self) -> StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                sqlx::query("SELECT 1").execute(&mut *self.read().await?).await?;
                 Ok(())
             }
 
             async fn device_profiles(&self) -> StoreResult<Vec<portaldm_shared::profile::DeviceProfile>> {
-                let rows = sqlx::query("SELECT * FROM device_profiles ORDER BY id").fetch_all(&self.pool).await?;
+                let rows = sqlx::query("SELECT * FROM device_profiles ORDER BY id").fetch_all(&mut *self.read().await?).await?;
                 rows.iter().map(profile_from_row).collect()
             }
 
@@ -929,7 +944,8 @@ macro_rules! store_impl {
                 actor: &str,
                 now: i64,
             ) -> StoreResult<i64> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 let row = bind_profile(
                     sqlx::query(
                         "INSERT INTO device_profiles (name, man, models, fumo_root, scomo_root, encoding, auth_scheme, max_msg_size, hold_secs, created_at, updated_at) \
@@ -954,7 +970,8 @@ macro_rules! store_impl {
                 actor: &str,
                 now: i64,
             ) -> StoreResult<bool> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 let done = bind_profile(
                     sqlx::query(
                         "UPDATE device_profiles SET name = $1, man = $2, models = $3, fumo_root = $4, scomo_root = $5, \
@@ -975,7 +992,8 @@ macro_rules! store_impl {
             }
 
             async fn delete_profile(&self, id: i64, actor: &str, now: i64) -> StoreResult<bool> {
-                let mut tx = self.begin().await?;
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 let done = sqlx::query("DELETE FROM device_profiles WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 if done.rows_affected() != 1 {
                     return Ok(false);

@@ -1,6 +1,7 @@
 //! The SQLite backend (the embedded default).
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use portaldm_shared::auth::Account;
@@ -10,10 +11,11 @@ use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
 use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::server::ServerSession;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection as _, Row, Sqlite, SqliteConnection, Transaction};
 
 use super::catalog_cache::CatalogCache;
+use super::sqlite_conns::{Conn, Conns};
 use super::{
     Changed, ConsoleSession, DeviceAccount, DeviceRecord, DmLookup, DmRecord, NewPackage, PortalRecord, RecordOutcome,
     ResultPoint, ResultRecord, Store, StoreError, StoreResult, Swept, json, parse, retention,
@@ -24,11 +26,11 @@ use crate::admin::api_types::{AdminTokenView, AuditEntry, PackageStatus, Package
 #[derive(Clone)]
 pub struct SqliteStore {
     /// Readers, one per core (2 to 8): in WAL mode they never wait for the writer.
-    pool: SqlitePool,
+    readers: Arc<Conns>,
     /// The one connection that writes. SQLite lets one writer in at a time and makes the
     /// others sleep in its busy handler (1, 2, 5 … 100 ms steps), even after the lock is
-    /// free; here writers queue on this pool instead and start as soon as it is free.
-    writer: SqlitePool,
+    /// free; here writers queue for this one instead and start as soon as it is free.
+    writer: Arc<Conns>,
     /// The published catalog as last read.
     catalog: CatalogCache,
 }
@@ -64,26 +66,34 @@ impl SqliteStore {
         if !(url.contains(":memory:") || url.contains("mode=memory")) {
             create_private(opts.get_filename()).map_err(sqlx::Error::Io)?;
         }
-        // No ping before each acquire (sqlx's default): a SQLite connection is a file handle in
-        // this process, and the ping is one more hand-over to its thread and back per
-        // statement. It also keeps a cancelled acquire from dropping the one writer.
-        let writer =
-            SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_with(opts.clone()).await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        // Connections of our own rather than sqlx's pools: a SQLite connection is a file
+        // handle and a thread in this process, and the pool's pings on acquire and release
+        // are each a hand-over to that thread and back (`sqlite_conns`).
+        let writer = Conns::open(&opts, 1).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&mut *writer.get().await?).await?;
         // A reader is a thread of its own that every statement is handed to and back from,
         // and reads from the page cache are CPU work: more readers than cores only add
         // threads to wake.
-        let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8) as u32;
-        let pool =
-            SqlitePoolOptions::new().max_connections(readers).test_before_acquire(false).connect_with(opts).await?;
-        Ok(SqliteStore { pool, writer, catalog: CatalogCache::default() })
+        let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+        let readers = Conns::open(&opts, readers).await?;
+        Ok(SqliteStore { readers: Arc::new(readers), writer: Arc::new(writer), catalog: CatalogCache::default() })
+    }
+
+    /// A reader.
+    async fn read(&self) -> StoreResult<Conn<'_>> {
+        Ok(self.readers.get().await?)
+    }
+
+    /// The writer, once it is free.
+    async fn write(&self) -> StoreResult<Conn<'_>> {
+        Ok(self.writer.get().await?)
     }
 
     /// A transaction on the writer that holds SQLite's write lock from its start (`BEGIN
     /// IMMEDIATE`), so that it never deadlocks upgrading a read lock against another process
     /// (an admin's CLI) writing the same file.
-    async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    async fn begin(writer: &mut SqliteConnection) -> StoreResult<Transaction<'_, Sqlite>> {
+        Ok(writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// The user decided: one process, whose held messages hear of it through `AppState::wake`.

@@ -1,0 +1,162 @@
+//! The SQLite connections the store owns outright, checked out and back without sqlx's pool.
+//! The pool pings a connection's thread each time one is returned: one more hand-over there
+//! and back per store call, and the one writer unavailable meanwhile. Here a connection is
+//! pinged only when its last check is a moment old, and one whose thread died is opened
+//! afresh.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions as _, Connection as _, SqliteConnection};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// How long a connection is handed out unchecked after it was last seen alive.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// A fixed number of connections to one database, each used by one caller at a time.
+pub struct Conns {
+    idle: Mutex<Vec<Idle>>,
+    /// One per connection: a caller waits here for a free one.
+    places: Semaphore,
+    opts: SqliteConnectOptions,
+}
+
+/// A connection not in use, and when it last answered a ping (or was opened).
+struct Idle {
+    conn: SqliteConnection,
+    checked: Instant,
+}
+
+/// A connection in use; back to its set when dropped.
+pub struct Conn<'a> {
+    /// `Some` until dropped.
+    conn: Option<Idle>,
+    set: &'a Conns,
+    _place: SemaphorePermit<'a>,
+}
+
+impl Conns {
+    /// Opens `n` connections with `opts`.
+    pub async fn open(opts: &SqliteConnectOptions, n: usize) -> Result<Self, sqlx::Error> {
+        let mut idle = Vec::with_capacity(n);
+        for _ in 0..n {
+            idle.push(Idle { conn: opts.connect().await?, checked: Instant::now() });
+        }
+        Ok(Conns { idle: Mutex::new(idle), places: Semaphore::new(n), opts: opts.clone() })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Idle>> {
+        // A list of idle connections: whatever a panicking holder left is still one.
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A free connection, waiting for one if all are in use.
+    pub async fn get(&self) -> Result<Conn<'_>, sqlx::Error> {
+        let place = self.places.acquire().await.map_err(|_| sqlx::Error::PoolClosed)?;
+        // Popped before any await: a caller cancelled below drops its connection, and the
+        // next one to find the list short opens another.
+        let idle = self.lock().pop();
+        let conn = match idle {
+            Some(idle) if idle.checked.elapsed() < CHECK_EVERY => idle,
+            Some(mut idle) => match idle.conn.ping().await {
+                Ok(()) => Idle { checked: Instant::now(), ..idle },
+                Err(error) => {
+                    tracing::warn!(%error, "SQLite connection did not answer; opening another");
+                    self.fresh().await?
+                }
+            },
+            None => self.fresh().await?,
+        };
+        Ok(Conn { conn: Some(conn), set: self, _place: place })
+    }
+
+    async fn fresh(&self) -> Result<Idle, sqlx::Error> {
+        Ok(Idle { conn: self.opts.connect().await?, checked: Instant::now() })
+    }
+}
+
+impl Deref for Conn<'_> {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        match &self.conn {
+            Some(idle) => &idle.conn,
+            None => unreachable!("a connection is taken only on drop"),
+        }
+    }
+}
+
+impl DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        match &mut self.conn {
+            Some(idle) => &mut idle.conn,
+            None => unreachable!("a connection is taken only on drop"),
+        }
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        // A transaction dropped unfinished has already queued its rollback on the
+        // connection's thread, ahead of whatever the next caller sends.
+        if let Some(idle) = self.conn.take() {
+            self.set.lock().push(idle);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> SqliteConnectOptions {
+        SqliteConnectOptions::new().in_memory(true)
+    }
+
+    #[tokio::test]
+    async fn a_caller_waits_for_a_free_connection() {
+        let set = Conns::open(&opts(), 1).await.unwrap();
+        let first = set.get().await.unwrap();
+        let second = tokio::time::timeout(Duration::from_millis(50), set.get()).await;
+        assert!(second.is_err(), "a second caller got the only connection");
+        drop(first);
+        let again = tokio::time::timeout(Duration::from_secs(5), set.get()).await;
+        assert!(again.is_ok(), "the connection was not given back");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_checkout_is_replaced() {
+        let set = Conns::open(&opts(), 1).await.unwrap();
+        // Make the next checkout ping, and cancel it while it waits for the answer.
+        set.lock()[0].checked = Instant::now() - CHECK_EVERY * 2;
+        let mut checkout = Box::pin(set.get());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let first = std::future::Future::poll(checkout.as_mut(), &mut cx);
+        assert!(first.is_pending(), "the ping did not wait for the connection's thread");
+        drop(checkout);
+        let mut conn = tokio::time::timeout(Duration::from_secs(5), set.get()).await.unwrap().unwrap();
+        let one: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(one, 1);
+    }
+
+    #[tokio::test]
+    async fn an_unfinished_transaction_is_rolled_back_before_the_next_caller() {
+        let set = Conns::open(&opts(), 1).await.unwrap();
+        {
+            let mut conn = set.get().await.unwrap();
+            sqlx::query("CREATE TABLE t (v INTEGER)").execute(&mut *conn).await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *tx).await.unwrap();
+            // Dropped without commit.
+        }
+        let mut conn = set.get().await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(n, 0);
+        // And the connection is not left inside a transaction.
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (2)").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+}
