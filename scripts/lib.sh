@@ -15,6 +15,9 @@ pg_cpu_ms() {
   done
   echo $((ticks * 1000 / $(getconf CLK_TCK)))
 }
+# Context switches (voluntary and not) of process $1 so far, over its live threads: each
+# hand-over of work from one thread to another and back is two.
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
 pids=()
 stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
 trap stop EXIT INT TERM

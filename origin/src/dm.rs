@@ -723,7 +723,7 @@ async fn profile_of(st: &AppState, msg: &SyncMl) -> Result<Option<portaldm_share
         // No model, no profile fits: no read.
         return Ok(None);
     }
-    let profiles = st.store.device_profiles().await?;
+    let profiles = st.store.profiles_to_match().await?;
     Ok(portaldm_shared::profile::matching(&profiles, &device).cloned())
 }
 

@@ -1,6 +1,7 @@
-//! The published catalog as last read, kept for a moment: every poll of a portal past the
-//! device read lists the offers, and each listing re-read the whole catalog (a seventh of a
-//! flow's SQL statements). This process's own catalog changes clear it at once; another
+//! The published catalog (and the device profiles) as last read, kept for a moment: every
+//! poll of a portal past the device read lists the offers, and each listing re-read the whole
+//! catalog (a seventh of a flow's SQL statements); every portal session's opening read the
+//! profiles. This process's own catalog changes clear it at once; another
 //! process's (a replica, the CLI on the same SQLite file) show within [`MAX_AGE`]. Downloads
 //! never rely on it: `/dl` asks the database whether a blob is still published.
 
@@ -12,16 +13,16 @@ use portaldm_shared::catalog::CatalogPackage;
 /// How long a read catalog is listed from before it is read again.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
 
-/// A shared, clearable copy of the published catalog.
+/// A shared, clearable copy of the published catalog (or of the device profiles: `T`).
 #[derive(Clone)]
-pub struct CatalogCache {
-    inner: Arc<Mutex<Inner>>,
+pub struct CatalogCache<T = CatalogPackage> {
+    inner: Arc<Mutex<Inner<T>>>,
     max_age: Duration,
 }
 
-struct Inner {
+struct Inner<T> {
     /// The copy and when its read began.
-    kept: Option<(Instant, Arc<[CatalogPackage]>)>,
+    kept: Option<(Instant, Arc<[T]>)>,
     /// Bumped by every clear: a read that began before a change must not be kept after it.
     generation: u64,
 }
@@ -33,25 +34,25 @@ pub struct ReadTicket {
     began: Instant,
 }
 
-impl Default for CatalogCache {
+impl<T> Default for CatalogCache<T> {
     fn default() -> Self {
         Self::new(MAX_AGE)
     }
 }
 
-impl CatalogCache {
+impl<T> CatalogCache<T> {
     /// An empty cache whose copies are used for `max_age`.
     pub fn new(max_age: Duration) -> Self {
         CatalogCache { inner: Arc::new(Mutex::new(Inner { kept: None, generation: 0 })), max_age }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<T>> {
         // The state is a copy and a counter, valid whatever a panicking holder left.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The kept copy if it is recent enough, else a ticket for reading it afresh.
-    pub fn get(&self) -> Result<Arc<[CatalogPackage]>, ReadTicket> {
+    pub fn get(&self) -> Result<Arc<[T]>, ReadTicket> {
         let now = Instant::now();
         let inner = self.lock();
         match &inner.kept {
@@ -61,7 +62,7 @@ impl CatalogCache {
     }
 
     /// Keeps what a read begun with `ticket` returned, unless the catalog changed meanwhile.
-    pub fn keep(&self, ticket: ReadTicket, catalog: Arc<[CatalogPackage]>) {
+    pub fn keep(&self, ticket: ReadTicket, catalog: Arc<[T]>) {
         let mut inner = self.lock();
         if inner.generation == ticket.generation {
             inner.kept = Some((ticket.began, catalog));

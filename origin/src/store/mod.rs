@@ -469,6 +469,9 @@ pub trait Store: Send + Sync {
     }
     /// Every device profile, by id.
     async fn device_profiles(&self) -> StoreResult<Vec<portaldm_shared::profile::DeviceProfile>>;
+    /// Every device profile, to match a device against: a copy at most
+    /// [`catalog_cache::MAX_AGE`] old, and never older than this store's own last change.
+    async fn profiles_to_match(&self) -> StoreResult<std::sync::Arc<[portaldm_shared::profile::DeviceProfile]>>;
     /// Adds a device profile (checked by the caller; its `id` ignored) and returns its id;
     /// audited as `profile.add`.
     async fn add_profile(&self, p: &portaldm_shared::profile::DeviceProfile, actor: &str, now: i64)

@@ -47,6 +47,8 @@ pub struct PgStore {
     pool: PgPool,
     /// The published catalog as last read.
     catalog: CatalogCache,
+    /// The device profiles as last read.
+    profiles: CatalogCache<portaldm_shared::profile::DeviceProfile>,
     /// This process, in its own notices, so that it can skip them.
     instance: Arc<str>,
 }
@@ -64,7 +66,7 @@ impl PgStore {
         // and the same nanosecond.
         let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let instance = Arc::from(format!("{:x}.{:x}", std::process::id(), since.as_nanos()));
-        Ok(PgStore { pool, catalog: CatalogCache::default(), instance })
+        Ok(PgStore { pool, catalog: CatalogCache::default(), profiles: CatalogCache::default(), instance })
     }
 
     /// A connection from the pool.

@@ -938,6 +938,16 @@ macro_rules! store_impl {
                 rows.iter().map(profile_from_row).collect()
             }
 
+            async fn profiles_to_match(&self) -> StoreResult<std::sync::Arc<[portaldm_shared::profile::DeviceProfile]>> {
+                let ticket = match self.profiles.get() {
+                    Ok(kept) => return Ok(kept),
+                    Err(ticket) => ticket,
+                };
+                let read: std::sync::Arc<[_]> = self.device_profiles().await?.into();
+                self.profiles.keep(ticket, read.clone());
+                Ok(read)
+            }
+
             async fn add_profile(
                 &self,
                 p: &portaldm_shared::profile::DeviceProfile,
@@ -961,6 +971,7 @@ macro_rules! store_impl {
                 let stored = portaldm_shared::profile::DeviceProfile { id, ..p.clone() };
                 audit_on(&mut tx, actor, "profile.add", &id.to_string(), &serde_json::to_value(&stored).unwrap_or_default(), now).await?;
                 tx.commit().await?;
+                self.profiles.clear();
                 Ok(id)
             }
 
@@ -988,6 +999,7 @@ macro_rules! store_impl {
                 }
                 audit_on(&mut tx, actor, "profile.update", &p.id.to_string(), &serde_json::to_value(p).unwrap_or_default(), now).await?;
                 tx.commit().await?;
+                self.profiles.clear();
                 Ok(true)
             }
 
@@ -1000,6 +1012,7 @@ macro_rules! store_impl {
                 }
                 audit_on(&mut tx, actor, "profile.delete", &id.to_string(), &serde_json::json!({}), now).await?;
                 tx.commit().await?;
+                self.profiles.clear();
                 Ok(true)
             }
         }

@@ -33,6 +33,8 @@ pub struct SqliteStore {
     writer: Arc<Conns>,
     /// The published catalog as last read.
     catalog: CatalogCache,
+    /// The device profiles as last read.
+    profiles: CatalogCache<portaldm_shared::profile::DeviceProfile>,
 }
 
 /// Creates the database file `path`, if missing, readable by its owner only (0600): it holds
@@ -76,7 +78,12 @@ impl SqliteStore {
         // threads to wake.
         let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
         let readers = Conns::open(&opts, readers).await?;
-        Ok(SqliteStore { readers: Arc::new(readers), writer: Arc::new(writer), catalog: CatalogCache::default() })
+        Ok(SqliteStore {
+            readers: Arc::new(readers),
+            writer: Arc::new(writer),
+            catalog: CatalogCache::default(),
+            profiles: CatalogCache::default(),
+        })
     }
 
     /// A reader.

@@ -205,17 +205,6 @@ fn session(ctx: &Ctx, i: u64, lat: &mut Histogram<u64>) -> Result<(), String> {
     Ok(())
 }
 
-/// User+system CPU this process has used, in ms, from `/proc/self/stat` (fields 14 and 15;
-/// the kernel's clock tick is 100 Hz on every Linux this runs on).
-fn own_cpu_ms() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks * 10)
-}
-
 fn main() {
     let a = match args() {
         Ok(a) => a,
@@ -279,6 +268,6 @@ fn main() {
         t.2.len() as f64 / secs,
         ms(0.5),
         ms(0.99),
-        own_cpu_ms().map_or("unknown".to_owned(), |c| c.to_string())
+        portaldm_tests::own_cpu_ms().map_or("unknown".to_owned(), |c| c.to_string())
     );
 }
