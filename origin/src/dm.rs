@@ -181,6 +181,8 @@ async fn authenticate_and_exchange(
         let x = Exchange { st, enc, sealed: None };
         return Ok(Exchanged::Reply(refusal(&x, msg, e.status(), &e).await?, None));
     }
+    // Before the look-up, which reads the session's portal session too (`Stored`).
+    let since = st.wake.since_now();
     let found = st.store.dm_lookup(&msg.hdr.source, &msg.hdr.session_id).await?;
     let idle = |rec: &DmRecord| now_ms().saturating_sub(rec.updated_at).max(0) as u64;
     let admission = found.session.as_ref().map_or(Admission::Open, |rec| rec.session.admit(msg, idle(rec), presented));
@@ -193,7 +195,7 @@ async fn authenticate_and_exchange(
             .map_err(|e| AppError::Internal(e.into()))?;
         return Ok(Exchanged::Reply(Exchange { st, enc, sealed: None }.encode(&reply)?, None));
     }
-    let stored = found.session.filter(|_| admission == Admission::Continue);
+    let stored = found.session.filter(|_| admission == Admission::Continue).map(|rec| Stored { rec, since });
     let Some(mut device) = found.account else {
         // A later message (not a message 1) that continues no session is a guess.
         unproven(admission != Admission::Continue && msg.hdr.msg_id != "1")?;
@@ -326,9 +328,10 @@ struct Held {
 
 /// Answers `msg`: continuing `stored` (the session it was admitted to, as read with the
 /// device's account), else opening a session.
-async fn exchange(x: &Exchange<'_>, msg: &SyncMl, client: &str, stored: Option<DmRecord>) -> Result<Flow, AppError> {
-    if let Some(rec) = stored {
-        return continue_session(x, rec.session, rec.last_reply, msg).await;
+async fn exchange(x: &Exchange<'_>, msg: &SyncMl, client: &str, stored: Option<Stored>) -> Result<Flow, AppError> {
+    if let Some(Stored { rec, since }) = stored {
+        let portal = rec.portal.map(|p| (p, since));
+        return continue_session(x, rec.session, rec.last_reply, portal, msg).await;
     }
     open_session(x, msg, client).await.map(Flow::Reply)
 }
@@ -592,10 +595,20 @@ async fn open_report(x: &Exchange<'_>, msg: &SyncMl) -> Result<Encoded, AppError
     Ok(bytes)
 }
 
+/// A stored session a message continues, and when it was read in the wake-up registry's
+/// history: its portal session, read in the same statement, stands for the state at a hold
+/// only if that session did not change since.
+struct Stored {
+    rec: DmRecord,
+    since: crate::wake::Since,
+}
+
+/// Continues `session`; `portal` is its portal session as read with it, and when.
 async fn continue_session(
     x: &Exchange<'_>,
     mut session: ServerSession,
     last_reply: Option<Vec<u8>>,
+    portal: Option<(PortalRecord, crate::wake::Since)>,
     msg: &SyncMl,
 ) -> Result<Flow, AppError> {
     let st = x.st;
@@ -614,9 +627,19 @@ async fn continue_session(
         }
         Step::Reply(m) => m,
         Step::AwaitChoice => {
-            // Registered before reading the state so a choice made in between is not missed.
-            let wake = st.wake.register(&session.portal_sid);
-            let mut portal = st.store.portal(&session.portal_sid).await?;
+            // Registered before the state is trusted, so a choice made in between is not
+            // missed: the state read with the session stands if no change came since.
+            let (wake, portal) = match portal {
+                Some((known, since)) => match st.wake.register_since(&session.portal_sid, since) {
+                    (wake, false) if known.sid == session.portal_sid => (wake, Some(known)),
+                    (wake, _) => (wake, None),
+                },
+                None => (st.wake.register(&session.portal_sid), None),
+            };
+            let mut portal = match portal {
+                Some(known) => Some(known),
+                None => st.store.portal(&session.portal_sid).await?,
+            };
             if let Some(p) = portal.as_mut().filter(|p| p.state == PortalState::Connecting) {
                 // Before any offer is listed, the browser's user confirms the phone is theirs;
                 // the phone is seen now (one transaction with its details).

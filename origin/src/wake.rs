@@ -2,14 +2,41 @@
 //! choice wakes the waiters of its own session (O(1) per choice), not every held session.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
 
+/// How many of the latest changes the registry remembers, for [`Registry::register_since`].
+const RECENT: usize = 256;
+
 /// The held sessions of this process, by portal session id.
 #[derive(Default)]
 pub struct Registry {
-    waiting: Mutex<HashMap<Arc<str>, Vec<Arc<Notify>>>>,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    waiting: HashMap<Arc<str>, Vec<Arc<Notify>>>,
+    /// Changes so far (a [`Registry::wake_all`] counts as more than [`RECENT`]).
+    changes: u64,
+    /// The hash of the session id of change `n`, at `n % RECENT`.
+    recent: [u64; RECENT],
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner { waiting: HashMap::new(), changes: 0, recent: [0; RECENT] }
+    }
+}
+
+/// A point in this process's history of changes (`Registry::since_now`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Since(u64);
+
+fn hash(sid: &str) -> u64 {
+    // Fixed keys: a collision only costs a session one more read.
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(sid)
 }
 
 impl Registry {
@@ -18,9 +45,29 @@ impl Registry {
         Arc::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Vec<Arc<Notify>>>> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic elsewhere cannot leave the map half-changed: every change is one call.
-        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Now, in the history of changes: taken before reading a portal session's state, to ask
+    /// at [`Registry::register_since`] whether what was read may already be stale.
+    pub fn since_now(&self) -> Since {
+        Since(self.lock().changes)
+    }
+
+    /// Registers a waiter for `sid`'s next change, as [`Registry::register`] does, and says
+    /// whether `sid` may have changed since `since` (it did, or too many changes came since
+    /// to tell): a state read after `since` and before this call is then to be read again.
+    pub fn register_since(self: &Arc<Self>, sid: &str, since: Since) -> (Waiting, bool) {
+        let waiting = self.register(sid);
+        let inner = self.lock();
+        let count = inner.changes.saturating_sub(since.0);
+        let changed = count > RECENT as u64 || {
+            let h = hash(sid);
+            (since.0 + 1..=inner.changes).any(|n| inner.recent[(n % RECENT as u64) as usize] == h)
+        };
+        (waiting, changed)
     }
 
     /// Registers a waiter for `sid`'s next change, until the returned guard is dropped. More
@@ -28,7 +75,8 @@ impl Registry {
     /// connection while the first still waits.
     pub fn register(self: &Arc<Self>, sid: &str) -> Waiting {
         let notify = Arc::new(Notify::new());
-        let mut waiting = self.lock();
+        let mut inner = self.lock();
+        let waiting = &mut inner.waiting;
         let sid = match waiting.get_key_value(sid) {
             Some((key, _)) => key.clone(),
             None => Arc::from(sid),
@@ -40,8 +88,11 @@ impl Registry {
     /// `sid` changed: wakes its waiters (none is fine: a session reads its state when it next
     /// asks). Returns how many were woken.
     pub fn wake(&self, sid: &str) -> usize {
-        let waiting = self.lock();
-        let woken = waiting.get(sid).map_or(&[][..], Vec::as_slice);
+        let mut inner = self.lock();
+        inner.changes += 1;
+        let at = (inner.changes % RECENT as u64) as usize;
+        inner.recent[at] = hash(sid);
+        let woken = inner.waiting.get(sid).map_or(&[][..], Vec::as_slice);
         for w in woken {
             w.notify_one();
         }
@@ -52,7 +103,12 @@ impl Registry {
     /// (the database's notifications were lost while their listener reconnected).
     pub fn wake_all(&self) -> usize {
         // Notified outside the lock: there may be tens of thousands.
-        let all: Vec<Arc<Notify>> = self.lock().values().flatten().cloned().collect();
+        let all: Vec<Arc<Notify>> = {
+            let mut inner = self.lock();
+            // Every session may have changed: older than any remembered change.
+            inner.changes += RECENT as u64 + 1;
+            inner.waiting.values().flatten().cloned().collect()
+        };
         for w in &all {
             w.notify_one();
         }
@@ -61,7 +117,7 @@ impl Registry {
 
     /// How many waiters are registered.
     pub fn waiters(&self) -> usize {
-        self.lock().values().map(Vec::len).sum()
+        self.lock().waiting.values().map(Vec::len).sum()
     }
 }
 
@@ -84,7 +140,8 @@ impl Waiting {
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        let mut waiting = self.registry.lock();
+        let mut inner = self.registry.lock();
+        let waiting = &mut inner.waiting;
         if let Some(list) = waiting.get_mut(&*self.sid) {
             list.retain(|w| !Arc::ptr_eq(w, &self.notify));
             if list.is_empty() {
@@ -138,7 +195,7 @@ mod tests {
         assert_eq!(r.wake("a"), 1);
         drop(kept);
         assert_eq!(r.waiters(), 0);
-        assert!(r.lock().is_empty(), "an empty session left behind");
+        assert!(r.lock().waiting.is_empty(), "an empty session left behind");
     }
 
     #[tokio::test]
@@ -148,5 +205,32 @@ mod tests {
         assert_eq!(r.wake_all(), 2);
         assert!(woken(&a).await && woken(&b).await);
         assert!(!woken(&a).await);
+    }
+
+    #[tokio::test]
+    async fn a_change_since_a_read_is_told_at_registering() {
+        let r = Registry::new();
+        let before = r.since_now();
+        r.wake("other");
+        let (_w, changed) = r.register_since("a", before);
+        assert!(!changed, "another session's change is not this one's");
+        r.wake("a");
+        let (_w, changed) = r.register_since("a", before);
+        assert!(changed, "a's change since the read was missed");
+        let (_w, changed) = r.register_since("a", r.since_now());
+        assert!(!changed);
+    }
+
+    #[tokio::test]
+    async fn too_many_changes_since_count_as_a_change() {
+        let r = Registry::new();
+        let before = r.since_now();
+        for i in 0..=RECENT {
+            r.wake(&format!("s{i}"));
+        }
+        assert!(r.register_since("a", before).1, "a change of a's could have been forgotten");
+        let before = r.since_now();
+        r.wake_all();
+        assert!(r.register_since("a", before).1, "wake_all is a change of every session");
     }
 }

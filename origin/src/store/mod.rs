@@ -169,6 +169,9 @@ pub struct DmRecord {
     pub last_reply: Option<Vec<u8>>,
     /// Last update (Unix ms).
     pub updated_at: i64,
+    /// Its portal session, as read with it (`None`: it serves none, or was saved before the
+    /// store recorded which).
+    pub portal: Option<PortalRecord>,
 }
 
 /// What [`Store::dm_lookup`] found for a DM message.

@@ -11,7 +11,8 @@ use portaldm_shared::fumo::{FumoDelivery, ResultCode};
 use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::server::ServerSession;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::{PgArguments, PgListener, PgPoolOptions};
+use sqlx::query::Query;
 use sqlx::{Connection as _, PgConnection, PgPool, Postgres, Row, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,12 +85,22 @@ impl PgStore {
         Ok(c.begin().await?)
     }
 
-    /// The user decided in `tx` (chose, or said the phone is not theirs): announced on
-    /// commit, to whichever replica holds this session's package 4.
-    async fn on_decided(&self, tx: &mut PgConnection, sid: &str) -> StoreResult<()> {
-        let payload = format!("{sid} {}", self.instance);
-        sqlx::query("SELECT pg_notify($1, $2)").bind(WAKE_CHANNEL).bind(payload).execute(&mut *tx).await?;
-        Ok(())
+    /// Writes a user's decision on `sid` (one `UPDATE`); whether it changed a row. One that
+    /// did and is to be `announce`d (a choice, or "not my phone") is announced on commit, in
+    /// the same transaction, to whichever replica holds this session's package 4.
+    async fn decide(&self, decision: Query<'_, Postgres, PgArguments>, sid: &str, announce: bool) -> StoreResult<bool> {
+        let mut c = self.write().await?;
+        if !announce {
+            return Ok(decision.execute(&mut *c).await?.rows_affected() == 1);
+        }
+        let mut tx = Self::begin(&mut c).await?;
+        let changed = decision.execute(&mut *tx).await?.rows_affected() == 1;
+        if changed {
+            let payload = format!("{sid} {}", self.instance);
+            sqlx::query("SELECT pg_notify($1, $2)").bind(WAKE_CHANNEL).bind(payload).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     /// Wakes the held messages of `wake` whose session another replica announced.

@@ -2,12 +2,12 @@
 //! SQLite and for PostgreSQL by [`store_impl`]. The statements use `$n` placeholders, which
 //! both take (SQLite numbers them in order of first appearance, and every statement here
 //! uses them in order). What differs stays with each backend: opening the pool, how a
-//! transaction begins (`begin`: SQLite takes its write lock up front), what happens when a
-//! user decides (`on_decided`: PostgreSQL notifies the other replicas) and how wake-ups
+//! transaction begins (`begin`: SQLite takes its write lock up front), how a user's decision is
+//! written (`decide`: PostgreSQL notifies the other replicas in the same transaction) and how wake-ups
 //! arrive (`wakeups`).
 
 /// Implements [`Store`](super::Store) for `$store` (with `read`, `write`, `catalog`, `begin`,
-/// `on_decided` and `wakeups`), whose connections are `$conn` and rows `$row`.
+/// `decide` and `wakeups`), whose connections are `$conn` and rows `$row`.
 macro_rules! store_impl {
     ($store:ident, $conn:ty, $row:ty) => {
         fn portal_from_row(r: &$row) -> StoreResult<PortalRecord> {
@@ -125,15 +125,17 @@ macro_rules! store_impl {
 
         async fn save_dm_on(c: &mut $conn, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()> {
             sqlx::query(
-                "INSERT INTO dm_sessions (dev_id, session_id, session, last_reply, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                "INSERT INTO dm_sessions (dev_id, session_id, session, last_reply, updated_at, portal_sid) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (dev_id, session_id) DO UPDATE SET session = excluded.session, \
-                 last_reply = excluded.last_reply, updated_at = excluded.updated_at",
+                 last_reply = excluded.last_reply, updated_at = excluded.updated_at, portal_sid = excluded.portal_sid",
             )
             .bind(&s.device.dev_id)
             .bind(s.session_id.to_ascii_uppercase())
             .bind(json(s)?)
             .bind(last_reply)
             .bind(now)
+            .bind(Some(s.portal_sid.as_str()).filter(|sid| !sid.is_empty()))
             .execute(&mut *c)
             .await?;
             Ok(())
@@ -288,9 +290,7 @@ macro_rules! store_impl {
             }
 
             async fn select(&self, sid: &str, package_id: i64, delivery: &FumoDelivery, now: i64) -> StoreResult<bool> {
-                let mut w = self.write().await?;
-                let mut tx = Self::begin(&mut w).await?;
-                let done = sqlx::query(
+                let decision = sqlx::query(
                     "UPDATE portal_sessions SET state = 'selected', package_id = $1, delivery = $2, correlator = $3, \
                      updated_at = $4 WHERE sid = $5 AND state = 'choosing'",
                 )
@@ -298,14 +298,8 @@ macro_rules! store_impl {
                 .bind(json(delivery)?)
                 .bind(&delivery.correlator)
                 .bind(now)
-                .bind(sid)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 1 {
-                    self.on_decided(&mut tx, sid).await?;
-                }
-                tx.commit().await?;
-                Ok(done.rows_affected() == 1)
+                .bind(sid);
+                self.decide(decision, sid, true).await
             }
 
             async fn forward_wakeups(&self, wake: std::sync::Arc<crate::wake::Registry>) -> StoreResult<()> {
@@ -390,12 +384,15 @@ macro_rules! store_impl {
             }
 
             async fn dm_lookup(&self, dev_id: &str, session_id: &str) -> StoreResult<DmLookup> {
-                // One statement instead of two: each is a round trip to a connection's thread.
+                // One statement instead of three: each is a round trip to a connection's thread.
                 let row = sqlx::query(
-                    "SELECT a.account, a.auth_state, s.session, s.last_reply, s.updated_at \
+                    "SELECT a.account, a.auth_state, s.session, s.last_reply, s.updated_at, \
+                     p.sid, p.bnd, p.nsid, p.dev_id, p.state, p.device, p.package_id, p.delivery, p.exec_status, \
+                     p.result_code, p.expires_at, p.place, p.phone_seen_at \
                      FROM (SELECT CAST($1 AS TEXT) AS dev_id) k \
                      LEFT JOIN device_accounts a ON a.dev_id = k.dev_id \
-                     LEFT JOIN dm_sessions s ON s.dev_id = k.dev_id AND s.session_id = $2",
+                     LEFT JOIN dm_sessions s ON s.dev_id = k.dev_id AND s.session_id = $2 \
+                     LEFT JOIN portal_sessions p ON p.sid = s.portal_sid",
                 )
                 .bind(dev_id)
                 .bind(session_id.to_ascii_uppercase())
@@ -413,6 +410,10 @@ macro_rules! store_impl {
                         session: parse(&session)?,
                         last_reply: row.try_get("last_reply")?,
                         updated_at: row.try_get("updated_at")?,
+                        portal: match row.try_get::<Option<String>, _>("sid")? {
+                            Some(_) => Some(portal_from_row(&row)?),
+                            None => None,
+                        },
                     }),
                     None => None,
                 };
@@ -873,23 +874,14 @@ macro_rules! store_impl {
 
             async fn identify(&self, sid: &str, mine: bool, now: i64) -> StoreResult<bool> {
                 let to = if mine { PortalState::Choosing } else { PortalState::Ended };
-                let mut w = self.write().await?;
-                let mut tx = Self::begin(&mut w).await?;
-                let done = sqlx::query(
-                    "UPDATE portal_sessions SET state = $1, updated_at = $2 WHERE sid = $3 AND state = $4",
-                )
-                .bind(to.as_str())
-                .bind(now)
-                .bind(sid)
-                .bind(PortalState::Identified.as_str())
-                .execute(&mut *tx)
-                .await?;
+                let decision =
+                    sqlx::query("UPDATE portal_sessions SET state = $1, updated_at = $2 WHERE sid = $3 AND state = $4")
+                        .bind(to.as_str())
+                        .bind(now)
+                        .bind(sid)
+                        .bind(PortalState::Identified.as_str());
                 // "Not mine" ends the held session at once, wherever it is held.
-                if done.rows_affected() == 1 && !mine {
-                    self.on_decided(&mut tx, sid).await?;
-                }
-                tx.commit().await?;
-                Ok(done.rows_affected() == 1)
+                self.decide(decision, sid, !mine).await
             }
 
             async fn sweep(&self, now: i64) -> StoreResult<Swept> {

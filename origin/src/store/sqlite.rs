@@ -11,7 +11,8 @@ use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::{FumoDelivery, ResultCode};
 use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::server::ServerSession;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection as _, Row, Sqlite, SqliteConnection, Transaction};
 
 use super::catalog_cache::CatalogCache;
@@ -103,9 +104,16 @@ impl SqliteStore {
         Ok(writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    /// The user decided: one process, whose held messages hear of it through `AppState::wake`.
-    async fn on_decided(&self, _tx: &mut SqliteConnection, _sid: &str) -> StoreResult<()> {
-        Ok(())
+    /// Writes a user's decision on `sid` (one `UPDATE`); whether it changed a row. One
+    /// statement is its own transaction, and there is no one else to tell: the held messages
+    /// of this one process hear of it through `AppState::wake`.
+    async fn decide<'q>(
+        &self,
+        decision: Query<'q, Sqlite, SqliteArguments<'q>>,
+        _sid: &str,
+        _announce: bool,
+    ) -> StoreResult<bool> {
+        Ok(decision.execute(&mut *self.write().await?).await?.rows_affected() == 1)
     }
 
     /// Nothing to forward: every session is held by this process.

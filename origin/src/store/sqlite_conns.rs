@@ -127,18 +127,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_cancelled_checkout_is_replaced() {
+    async fn a_connection_lost_in_a_cancelled_checkout_is_replaced() {
         let set = Conns::open(&opts(), 1).await.unwrap();
-        // Make the next checkout ping, and cancel it while it waits for the answer.
-        set.lock()[0].checked = Instant::now() - CHECK_EVERY * 2;
-        let mut checkout = Box::pin(set.get());
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let first = std::future::Future::poll(checkout.as_mut(), &mut cx);
-        assert!(first.is_pending(), "the ping did not wait for the connection's thread");
-        drop(checkout);
+        // What a checkout cancelled while its ping waits leaves: its place back, the
+        // connection gone with its future.
+        drop(set.lock().pop());
         let mut conn = tokio::time::timeout(Duration::from_secs(5), set.get()).await.unwrap().unwrap();
         let one: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *conn).await.unwrap();
         assert_eq!(one, 1);
+        drop(conn);
+        assert_eq!(set.lock().len(), 1, "the new connection is kept");
+    }
+
+    #[tokio::test]
+    async fn a_connection_not_checked_for_a_while_is_pinged_and_kept() {
+        let set = Conns::open(&opts(), 1).await.unwrap();
+        let stale = Instant::now() - CHECK_EVERY * 2;
+        set.lock()[0].checked = stale;
+        let conn = set.get().await.unwrap();
+        assert!(conn.conn.as_ref().is_some_and(|c| c.checked > stale), "not checked again");
     }
 
     #[tokio::test]
