@@ -54,6 +54,8 @@ pub(super) async fn bound_session(st: &AppState, b: &BrowserBinding) -> Result<O
         // The phone left while the user decided: ended for good, so a phone that comes back
         // late is told so too instead of the page flipping back.
         st.store.set_portal_state(&p.sid, PortalState::Ended, &p.device, now_ms()).await?;
+        // A message of the phone's arriving now reads the end (`wake::Registry::register_since`).
+        st.wake.wake(&p.sid);
         tracing::info!(sid = %p.sid, "the phone stopped answering; portal session ended");
         return Ok(Some(PortalRecord { state: PortalState::Ended, ..p }));
     }

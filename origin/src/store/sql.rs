@@ -410,8 +410,12 @@ macro_rules! store_impl {
                         session: parse(&session)?,
                         last_reply: row.try_get("last_reply")?,
                         updated_at: row.try_get("updated_at")?,
+                        // A portal row that does not read fails only the reads that need it
+                        // (the choice point reads it again), not every message of the session.
                         portal: match row.try_get::<Option<String>, _>("sid")? {
-                            Some(_) => Some(portal_from_row(&row)?),
+                            Some(_) => portal_from_row(&row)
+                                .map_err(|e| tracing::warn!(error = %e, "portal session read with its DM session is unreadable"))
+                                .ok(),
                             None => None,
                         },
                     }),
@@ -835,13 +839,16 @@ macro_rules! store_impl {
                 let mut tx = Self::begin(&mut w).await?;
                 upsert_device_on(&mut tx, device, now).await?;
                 sqlx::query(
-                    "UPDATE portal_sessions SET state = $1, device = $2, phone_seen_at = $3, updated_at = $4 WHERE sid = $5",
+                    "UPDATE portal_sessions SET state = $1, device = $2, phone_seen_at = $3, updated_at = $4 \
+                     WHERE sid = $5 AND state = $6",
                 )
                 .bind(PortalState::Identified.as_str())
                 .bind(json(device)?)
                 .bind(now)
                 .bind(now)
                 .bind(sid)
+                // Only from connecting: a message sent again must not take a decided session back.
+                .bind(PortalState::Connecting.as_str())
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;

@@ -1,8 +1,9 @@
 //! The SQLite connections the store owns outright, checked out and back without sqlx's pool.
 //! The pool pings a connection's thread each time one is returned: one more hand-over there
 //! and back per store call, and the one writer unavailable meanwhile. Here a connection is
-//! pinged only when its last check is a moment old, and one whose thread died is opened
-//! afresh.
+//! pinged only when its last check is a moment old, so one whose thread died fails its calls
+//! for at most [`CHECK_EVERY`] before it is opened afresh; and one left inside a transaction
+//! nobody can end is replaced before it is handed out.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Mutex, MutexGuard};
@@ -14,6 +15,9 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// How long a connection is handed out unchecked after it was last seen alive.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a caller waits for a free connection (sqlx's pool default).
+const WAIT_AT_MOST: Duration = Duration::from_secs(30);
 
 /// A fixed number of connections to one database, each used by one caller at a time.
 pub struct Conns {
@@ -54,22 +58,41 @@ impl Conns {
 
     /// A free connection, waiting for one if all are in use.
     pub async fn get(&self) -> Result<Conn<'_>, sqlx::Error> {
-        let place = self.places.acquire().await.map_err(|_| sqlx::Error::PoolClosed)?;
+        let place = match tokio::time::timeout(WAIT_AT_MOST, self.places.acquire()).await {
+            Ok(place) => place.map_err(|_| sqlx::Error::PoolClosed)?,
+            Err(_) => return Err(sqlx::Error::PoolTimedOut),
+        };
         // Popped before any await: a caller cancelled below drops its connection, and the
-        // next one to find the list short opens another.
+        // next one to find the list short opens another. (A dropped connection's thread
+        // finishes what was queued on it first, so its replacement may wait a moment in
+        // SQLite's busy handler.)
         let idle = self.lock().pop();
         let conn = match idle {
-            Some(idle) if idle.checked.elapsed() < CHECK_EVERY => idle,
-            Some(mut idle) => match idle.conn.ping().await {
-                Ok(()) => Idle { checked: Instant::now(), ..idle },
-                Err(error) => {
-                    tracing::warn!(%error, "SQLite connection did not answer; opening another");
-                    self.fresh().await?
-                }
-            },
+            Some(idle) if idle.checked.elapsed() < CHECK_EVERY && !idle.conn.is_in_transaction() => idle,
+            Some(idle) => self.checked(idle).await?,
             None => self.fresh().await?,
         };
         Ok(Conn { conn: Some(conn), set: self, _place: place })
+    }
+
+    /// `idle` if it answers a ping outside any transaction, else a fresh connection.
+    async fn checked(&self, mut idle: Idle) -> Result<Idle, sqlx::Error> {
+        // The ping waits for what is queued ahead of it, such as the rollback of a
+        // transaction dropped unfinished.
+        match idle.conn.ping().await {
+            Ok(()) if !idle.conn.is_in_transaction() => Ok(Idle { checked: Instant::now(), ..idle }),
+            Ok(()) => {
+                // A `BEGIN` that ran for a caller cancelled before it held the transaction
+                // (sqlx checks a custom `BEGIN` in a second step): nothing will end it.
+                // Closing the connection rolls it back.
+                tracing::warn!("SQLite connection left inside a transaction; opening another");
+                self.fresh().await
+            }
+            Err(error) => {
+                tracing::warn!(%error, "SQLite connection did not answer; opening another");
+                self.fresh().await
+            }
+        }
     }
 
     async fn fresh(&self) -> Result<Idle, sqlx::Error> {
@@ -146,6 +169,25 @@ mod tests {
         set.lock()[0].checked = stale;
         let conn = set.get().await.unwrap();
         assert!(conn.conn.as_ref().is_some_and(|c| c.checked > stale), "not checked again");
+    }
+
+    #[tokio::test]
+    async fn a_connection_left_inside_a_transaction_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SqliteConnectOptions::new().filename(dir.path().join("t.db")).create_if_missing(true);
+        let set = Conns::open(&opts, 1).await.unwrap();
+        {
+            let mut conn = set.get().await.unwrap();
+            sqlx::query("CREATE TABLE t (v INTEGER)").execute(&mut *conn).await.unwrap();
+            // As a cancelled `begin_with` leaves it: begun, and no `Transaction` to end it.
+            let tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            std::mem::forget(tx);
+        }
+        let mut conn = set.get().await.unwrap();
+        assert!(!conn.is_in_transaction(), "handed out inside the stranded transaction");
+        sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *conn).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(n, 1);
     }
 
     #[tokio::test]

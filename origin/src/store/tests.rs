@@ -174,6 +174,15 @@ async fn a_phone_at_its_choice_point_is_identified_seen_and_registered_at_once(s
     assert_eq!((p.state, p.phone_seen_at, p.device.fw_v.as_deref()), (PortalState::Identified, 5, Some("2.0")));
     let d = s.device("IMEI:1").await.expect("device").expect("registered");
     assert_eq!(d.details.fw_v.as_deref(), Some("2.0"));
+    // The DM session's look-up reads its portal session in the same statement.
+    let dm = session("a");
+    let found = s.dm_lookup(&dm.device.dev_id, &dm.session_id).await.expect("looks up");
+    let with = found.session.and_then(|rec| rec.portal).expect("its portal session");
+    assert_eq!((with.sid.as_str(), with.state), ("a", PortalState::Identified));
+    // A message sent again does not take a session the user has moved on back.
+    assert!(s.identify("a", true, 6).await.expect("identify"));
+    s.phone_identified("a", &full, 7).await.expect("again");
+    assert_eq!(s.portal("a").await.expect("reads").expect("there").state, PortalState::Choosing);
 }
 
 async fn a_verified_result_writes_its_device_with_it(s: &dyn Store) {
