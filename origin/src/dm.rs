@@ -640,20 +640,26 @@ async fn continue_session(
                 Some(known) => Some(known),
                 None => st.store.portal(&session.portal_sid).await?,
             };
+            // Whether the hold may start from what was read (one read of the portal session less).
+            let mut current = true;
             if let Some(p) = portal.as_mut().filter(|p| p.state == PortalState::Connecting) {
                 // Before any offer is listed, the browser's user confirms the phone is theirs;
                 // the phone is seen now (one transaction with its details).
-                st.store.phone_identified(&session.portal_sid, &session.device, now_ms()).await?;
-                (p.state, p.device) = (PortalState::Identified, session.device.clone());
-                let packages = st.store.packages().await?;
-                let offers = portaldm_shared::catalog::offers(&packages, &session.device, &p.place, &[]);
-                crate::metrics::offers_shown(offers.len());
+                if st.store.phone_identified(&session.portal_sid, &session.device, now_ms()).await? {
+                    (p.state, p.device) = (PortalState::Identified, session.device.clone());
+                    let packages = st.store.packages().await?;
+                    let offers = portaldm_shared::catalog::offers(&packages, &session.device, &p.place, &[]);
+                    crate::metrics::offers_shown(offers.len());
+                } else {
+                    // It moved on since it was read: the hold reads it afresh.
+                    current = false;
+                }
             } else if portal.as_ref().is_some_and(|p| p.state.is_undecided()) {
                 // The phone is here again (its Alert 1222 after a held package 4).
                 st.store.phone_seen(&session.portal_sid, now_ms()).await?;
             }
-            // The hold starts from what was just read: one read of the portal session less.
-            return Ok(Flow::Hold(Box::new(HoldPoint { session, wake, portal: Some(Box::new(portal)) })));
+            let portal = current.then(|| Box::new(portal));
+            return Ok(Flow::Hold(Box::new(HoldPoint { session, wake, portal })));
         }
         Step::UpdateRequested => {
             st.store.upsert_device(&session.device, now_ms()).await?;

@@ -353,8 +353,9 @@ pub trait Store: Send + Sync {
     /// Records that the phone's DM session answered at `now` while the user decides.
     async fn phone_seen(&self, sid: &str, now: i64) -> StoreResult<()>;
     /// The phone reached its choice point for the first time: its details go to the registry
-    /// and the portal session becomes `identified`, seen now, in one transaction.
-    async fn phone_identified(&self, sid: &str, device: &DeviceDetails, now: i64) -> StoreResult<()>;
+    /// and the portal session, if still `connecting`, becomes `identified`, seen now, in one
+    /// transaction. Whether it did.
+    async fn phone_identified(&self, sid: &str, device: &DeviceDetails, now: i64) -> StoreResult<bool>;
     /// Writes a DM session and its last answer with the device's details, in one transaction.
     async fn save_dm_session_and_device(
         &self,

@@ -834,11 +834,11 @@ macro_rules! store_impl {
                 Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
             }
 
-            async fn phone_identified(&self, sid: &str, device: &DeviceDetails, now: i64) -> StoreResult<()> {
+            async fn phone_identified(&self, sid: &str, device: &DeviceDetails, now: i64) -> StoreResult<bool> {
                 let mut w = self.write().await?;
                 let mut tx = Self::begin(&mut w).await?;
                 upsert_device_on(&mut tx, device, now).await?;
-                sqlx::query(
+                let done = sqlx::query(
                     "UPDATE portal_sessions SET state = $1, device = $2, phone_seen_at = $3, updated_at = $4 \
                      WHERE sid = $5 AND state = $6",
                 )
@@ -852,7 +852,7 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
 
             async fn save_dm_session_and_device(

@@ -22,6 +22,8 @@ const WAIT_AT_MOST: Duration = Duration::from_secs(30);
 /// A fixed number of connections to one database, each used by one caller at a time.
 pub struct Conns {
     idle: Mutex<Vec<Idle>>,
+    /// How long a caller waits for a free connection.
+    wait: Duration,
     /// One per connection: a caller waits here for a free one.
     places: Semaphore,
     opts: SqliteConnectOptions,
@@ -48,7 +50,7 @@ impl Conns {
         for _ in 0..n {
             idle.push(Idle { conn: opts.connect().await?, checked: Instant::now() });
         }
-        Ok(Conns { idle: Mutex::new(idle), places: Semaphore::new(n), opts: opts.clone() })
+        Ok(Conns { idle: Mutex::new(idle), wait: WAIT_AT_MOST, places: Semaphore::new(n), opts: opts.clone() })
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Idle>> {
@@ -58,7 +60,7 @@ impl Conns {
 
     /// A free connection, waiting for one if all are in use.
     pub async fn get(&self) -> Result<Conn<'_>, sqlx::Error> {
-        let place = match tokio::time::timeout(WAIT_AT_MOST, self.places.acquire()).await {
+        let place = match tokio::time::timeout(self.wait, self.places.acquire()).await {
             Ok(place) => place.map_err(|_| sqlx::Error::PoolClosed)?,
             Err(_) => return Err(sqlx::Error::PoolTimedOut),
         };
@@ -86,6 +88,7 @@ impl Conns {
                 // (sqlx checks a custom `BEGIN` in a second step): nothing will end it.
                 // Closing the connection rolls it back.
                 tracing::warn!("SQLite connection left inside a transaction; opening another");
+                drop(idle);
                 self.fresh().await
             }
             Err(error) => {
@@ -147,6 +150,15 @@ mod tests {
         drop(first);
         let again = tokio::time::timeout(Duration::from_secs(5), set.get()).await;
         assert!(again.is_ok(), "the connection was not given back");
+    }
+
+    #[tokio::test]
+    async fn a_caller_waits_for_a_connection_only_so_long() {
+        let mut set = Conns::open(&opts(), 1).await.unwrap();
+        set.wait = Duration::from_millis(20);
+        let _first = set.get().await.unwrap();
+        let second = tokio::time::timeout(Duration::from_secs(5), set.get()).await.expect("gave up in time");
+        assert!(matches!(second, Err(sqlx::Error::PoolTimedOut)), "{:?}", second.err());
     }
 
     #[tokio::test]

@@ -169,7 +169,7 @@ async fn a_choice_is_taken_once_and_only_while_choosing(s: &dyn Store) {
 async fn a_phone_at_its_choice_point_is_identified_seen_and_registered_at_once(s: &dyn Store) {
     assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
     let full = DeviceDetails { fw_v: Some("2.0".into()), ..device() };
-    s.phone_identified("a", &full, 5).await.expect("identified");
+    assert!(s.phone_identified("a", &full, 5).await.expect("identified"));
     let p = s.portal("a").await.expect("reads").expect("there");
     assert_eq!((p.state, p.phone_seen_at, p.device.fw_v.as_deref()), (PortalState::Identified, 5, Some("2.0")));
     let d = s.device("IMEI:1").await.expect("device").expect("registered");
@@ -181,7 +181,7 @@ async fn a_phone_at_its_choice_point_is_identified_seen_and_registered_at_once(s
     assert_eq!((with.sid.as_str(), with.state), ("a", PortalState::Identified));
     // A message sent again does not take a session the user has moved on back.
     assert!(s.identify("a", true, 6).await.expect("identify"));
-    s.phone_identified("a", &full, 7).await.expect("again");
+    assert!(!s.phone_identified("a", &full, 7).await.expect("again"), "said it moved a decided session");
     assert_eq!(s.portal("a").await.expect("reads").expect("there").state, PortalState::Choosing);
 }
 
@@ -676,4 +676,25 @@ fn a_package_add_is_audited_with_its_rules_and_without_its_notes() {
         "countries": [], "operators": [],
     });
     assert_eq!(p.audit_detail().expect("detail"), expected);
+}
+
+/// A portal row that no longer reads (a newer replica's state, say) fails only what needs
+/// it: the DM session's look-up still answers, without it.
+#[tokio::test]
+async fn an_unreadable_portal_row_does_not_fail_its_dm_session_s_look_up() {
+    use sqlx::{ConnectOptions as _, Connection as _};
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let s = SqliteStore::open(&url).await.expect("opens");
+    assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
+    let mut raw = url.parse::<sqlx::sqlite::SqliteConnectOptions>().expect("url").connect().await.expect("connects");
+    sqlx::query("UPDATE portal_sessions SET state = 'from-the-future' WHERE sid = 'a'")
+        .execute(&mut raw)
+        .await
+        .expect("corrupts");
+    raw.close().await.expect("closes");
+    let dm = session("a");
+    let found = s.dm_lookup(&dm.device.dev_id, &dm.session_id).await.expect("still looks up");
+    let rec = found.session.expect("the DM session");
+    assert!(rec.portal.is_none(), "an unreadable portal session was returned");
 }
