@@ -17,12 +17,8 @@ mkdir -p "$out"
 declare -A port pid
 for k in A B; do
   bin=${!k} sys="$out/$k"
-  rm -rf "$sys"
   p=$(free_port)
-  "$bin" dev-setup --dir "$sys" --origin-port "$p" --edge-port 1 --edge-bundle edge/build >/dev/null
-  # As in bench-dm.sh: the held package 4 answered at once and asked again.
-  sed -i 's/^hold_secs = .*/hold_secs = 0\nhold_unchecked = true/' "$sys/origin.toml"
-  unlimited_dm "$sys/origin.toml"
+  dm_bench_system "$bin" "$sys" "$p"
   "$bin" -c "$sys/origin.toml" catalog demo >/dev/null
   RUST_LOG=warn taskset -c 0 "$bin" -c "$sys/origin.toml" serve >/dev/null 2>"$sys/origin.log" &
   pids+=($!)

@@ -80,14 +80,8 @@ stop
 
 run_db() { # $1 = sqlite | postgres
   local db=$1 op sys="$out/dm-$1"
-  rm -rf "$sys"
   op=$(free_port)
-  "$origin" dev-setup --dir "$sys" --origin-port "$op" --edge-port 1 --edge-bundle edge/build >/dev/null
-  # A held package 4 is answered at once and asked again (Alert 1222): one client thread
-  # drives each session, and the hold's waiting is not what is measured.
-  # (No edge in front: hold_unchecked lets the hold be 0.)
-  sed -i 's/^hold_secs = .*/hold_secs = 0\nhold_unchecked = true/' "$sys/origin.toml"
-  unlimited_dm "$sys/origin.toml"
+  dm_bench_system "$origin" "$sys" "$op"
   db_pid=
   if [ "$db" = postgres ]; then
     db_pid=$PDM_TEST_POSTGRES_PID
