@@ -784,18 +784,21 @@ async fn decide(
     session: &mut ServerSession,
     known: Option<Option<PortalRecord>>,
 ) -> Result<Option<SyncMl>, AppError> {
-    let portal = match known {
+    let mut portal = match known {
         Some(read) => read,
         None => st.store.portal(&session.portal_sid).await?,
     };
+    // The session ran out while undecided; a choice that landed meanwhile still goes.
+    if let Some(p) =
+        portal.as_ref().filter(|p| p.state.is_undecided() && p.state.at(now_ms(), p.expires_at) == PortalState::Ended)
+        && !st.store.end_undecided(&p.sid, &session.device, now_ms()).await?
+    {
+        portal = st.store.portal(&session.portal_sid).await?;
+    }
     let Some(portal) = portal else {
         return session.poll_end().map(Some).map_err(protocol);
     };
     let reply = match portal.state.at(now_ms(), portal.expires_at) {
-        PortalState::Ended if portal.state.is_undecided() => {
-            st.store.set_portal_state(&portal.sid, PortalState::Ended, &session.device, now_ms()).await?;
-            session.poll_end()
-        }
         PortalState::Identified | PortalState::Choosing => return Ok(None),
         PortalState::Selected => match &portal.delivery {
             Some(d) => {

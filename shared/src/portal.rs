@@ -84,8 +84,11 @@ impl PortalState {
     /// Whether the browser's user has yet to decide (is this my phone, what to install): the
     /// held DM session waits on.
     pub fn is_undecided(self) -> bool {
-        matches!(self, PortalState::Identified | PortalState::Choosing)
+        Self::UNDECIDED.contains(&self)
     }
+
+    /// The states in which the user has yet to decide ([`PortalState::is_undecided`]).
+    pub const UNDECIDED: [PortalState; 2] = [PortalState::Identified, PortalState::Choosing];
 
     /// The state after the phone reported `code` for the delivery.
     pub fn after_result(code: ResultCode) -> Self {

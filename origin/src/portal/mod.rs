@@ -53,7 +53,10 @@ pub(super) async fn bound_session(st: &AppState, b: &BrowserBinding) -> Result<O
     if p.state.is_undecided() && p.state_now(now_ms(), st.cfg.hold_secs) == PortalState::Ended {
         // The phone left while the user decided: ended for good, so a phone that comes back
         // late is told so too instead of the page flipping back.
-        st.store.set_portal_state(&p.sid, PortalState::Ended, &p.device, now_ms()).await?;
+        if !st.store.end_undecided(&p.sid, &p.device, now_ms()).await? {
+            // A choice or an end came first: that is the state.
+            return Ok(st.store.portal(&b.sid).await?);
+        }
         // A message of the phone's arriving now reads the end (`wake::Registry::register_since`).
         st.wake.wake(&p.sid);
         tracing::info!(sid = %p.sid, "the phone stopped answering; portal session ended");

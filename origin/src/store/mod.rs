@@ -342,14 +342,9 @@ pub trait Store: Send + Sync {
     async fn upsert_device(&self, device: &DeviceDetails, now: i64) -> StoreResult<()>;
     /// Reads a portal session.
     async fn portal(&self, sid: &str) -> StoreResult<Option<PortalRecord>>;
-    /// Moves a portal session to `state` with the device details.
-    async fn set_portal_state(
-        &self,
-        sid: &str,
-        state: PortalState,
-        device: &DeviceDetails,
-        now: i64,
-    ) -> StoreResult<()>;
+    /// Ends a portal session whose user had not decided (its phone or its deadline left), with
+    /// the device details; whether it did (`false`: a choice or an end came first).
+    async fn end_undecided(&self, sid: &str, device: &DeviceDetails, now: i64) -> StoreResult<bool>;
     /// Records that the phone's DM session answered at `now` while the user decides.
     async fn phone_seen(&self, sid: &str, now: i64) -> StoreResult<()>;
     /// The phone reached its choice point for the first time: its details go to the registry

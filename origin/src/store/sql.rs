@@ -272,21 +272,21 @@ macro_rules! store_impl {
                 row.as_ref().map(portal_from_row).transpose()
             }
 
-            async fn set_portal_state(
-                &self,
-                sid: &str,
-                state: PortalState,
-                device: &DeviceDetails,
-                now: i64,
-            ) -> StoreResult<()> {
-                sqlx::query("UPDATE portal_sessions SET state = $1, device = $2, updated_at = $3 WHERE sid = $4")
-                    .bind(state.as_str())
-                    .bind(json(device)?)
-                    .bind(now)
-                    .bind(sid)
-                    .execute(&mut *self.write().await?)
-                    .await?;
-                Ok(())
+            async fn end_undecided(&self, sid: &str, device: &DeviceDetails, now: i64) -> StoreResult<bool> {
+                // Only while undecided: a choice that landed meanwhile is not overwritten.
+                let done = sqlx::query(
+                    "UPDATE portal_sessions SET state = $1, device = $2, updated_at = $3 \
+                     WHERE sid = $4 AND state IN ($5, $6)",
+                )
+                .bind(PortalState::Ended.as_str())
+                .bind(json(device)?)
+                .bind(now)
+                .bind(sid)
+                .bind(PortalState::UNDECIDED[0].as_str())
+                .bind(PortalState::UNDECIDED[1].as_str())
+                .execute(&mut *self.write().await?)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn select(&self, sid: &str, package_id: i64, delivery: &FumoDelivery, now: i64) -> StoreResult<bool> {

@@ -54,6 +54,7 @@ macro_rules! on_both {
 on_both!(
     a_token_opens_one_session_only,
     a_choice_is_taken_once_and_only_while_choosing,
+    an_end_for_an_undecided_session_does_not_overwrite_a_choice,
     results_are_recorded_once_for_the_right_device,
     a_phone_at_its_choice_point_is_identified_seen_and_registered_at_once,
     a_verified_result_writes_its_device_with_it,
@@ -69,6 +70,12 @@ on_both!(
     a_sweep_deletes_a_trigger_no_phone_answered_once_its_token_is_dead,
     a_devinfo_only_upsert_keeps_the_stored_devdetail,
 );
+
+/// Takes an opened portal session `sid` to choosing at `now`, as its phone and browser do.
+async fn choosing(s: &dyn Store, sid: &str, now: i64) {
+    assert!(s.phone_identified(sid, &device(), now).await.expect("identified"));
+    assert!(s.identify(sid, true, now).await.expect("confirmed"));
+}
 
 fn device() -> DeviceDetails {
     DeviceDetails { dev_id: "IMEI:1".into(), model: Some("M".into()), fw_v: Some("1.0".into()), ..Default::default() }
@@ -158,12 +165,26 @@ async fn a_token_opens_one_session_only(s: &dyn Store) {
 async fn a_choice_is_taken_once_and_only_while_choosing(s: &dyn Store) {
     assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
     assert!(!s.select("a", 1, &delivery("c1"), 2).await.expect("select"), "not choosing yet");
-    s.set_portal_state("a", PortalState::Choosing, &device(), 2).await.expect("state");
+    choosing(s, "a", 2).await;
     assert!(s.select("a", 1, &delivery("c1"), 3).await.expect("select"));
     assert!(!s.select("a", 2, &delivery("c2"), 4).await.expect("select"), "a second choice is refused");
     let p = s.portal("a").await.expect("reads").expect("there");
     assert_eq!((p.state, p.package_id), (PortalState::Selected, Some(1)));
     assert_eq!(p.delivery, Some(delivery("c1")));
+}
+
+async fn an_end_for_an_undecided_session_does_not_overwrite_a_choice(s: &dyn Store) {
+    assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
+    assert!(!s.end_undecided("a", &device(), 2).await.expect("ends"), "ended one still connecting");
+    choosing(s, "a", 2).await;
+    assert!(s.select("a", 1, &delivery("c1"), 3).await.expect("select"));
+    assert!(!s.end_undecided("a", &device(), 4).await.expect("ends"), "said it ended a choice");
+    assert_eq!(s.portal("a").await.expect("reads").expect("there").state, PortalState::Selected);
+    assert!(s.open_portal("k", 1, &portal("b"), &session("b"), b"r", 1).await.expect("opens"));
+    choosing(s, "b", 2).await;
+    assert!(s.end_undecided("b", &device(), 4).await.expect("ends"));
+    assert_eq!(s.portal("b").await.expect("reads").expect("there").state, PortalState::Ended);
+    assert!(!s.select("b", 1, &delivery("c2"), 5).await.expect("select"), "chose in an ended session");
 }
 
 async fn a_phone_at_its_choice_point_is_identified_seen_and_registered_at_once(s: &dyn Store) {
@@ -187,7 +208,7 @@ async fn a_phone_at_its_choice_point_is_identified_seen_and_registered_at_once(s
 
 async fn a_verified_result_writes_its_device_with_it(s: &dyn Store) {
     assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
-    s.set_portal_state("a", PortalState::Choosing, &device(), 2).await.expect("state");
+    choosing(s, "a", 2).await;
     assert!(s.select("a", 1, &delivery("c1"), 3).await.expect("select"));
     let after = DeviceDetails { fw_v: Some("3.0".into()), ..device() };
     assert_eq!(
@@ -200,7 +221,7 @@ async fn a_verified_result_writes_its_device_with_it(s: &dyn Store) {
 
 async fn results_are_recorded_once_for_the_right_device(s: &dyn Store) {
     assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
-    s.set_portal_state("a", PortalState::Choosing, &device(), 2).await.expect("state");
+    choosing(s, "a", 2).await;
     assert!(s.select("a", 1, &delivery("c1"), 3).await.expect("select"));
     assert_eq!(s.awaits_result("IMEI:1", "c1").await.expect("r"), Some(true));
     assert_eq!(s.awaits_result("IMEI:2", "c1").await.expect("r"), None);
@@ -454,10 +475,10 @@ async fn revoked_packages_stay_listed_for_admins(s: &dyn Store) {
 async fn recent_sessions_are_newest_first_and_filter_by_state(s: &dyn Store) {
     for (i, sid) in ["s1", "s2", "s3"].iter().enumerate() {
         let mut p = portal(sid);
-        p.state = PortalState::Waiting;
+        p.state = if i == 0 { PortalState::Identified } else { PortalState::Waiting };
         s.create_portal(&p, 100 + i as i64).await.expect("creates");
     }
-    s.set_portal_state("s1", PortalState::Choosing, &device(), 200).await.expect("moves");
+    assert!(s.identify("s1", true, 200).await.expect("moves"));
     let all: Vec<_> = s.recent_sessions(None, 10).await.expect("lists").into_iter().map(|v| v.sid).collect();
     assert_eq!(all, ["s1", "s3", "s2"]);
     let choosing = s.recent_sessions(Some(PortalState::Choosing), 10).await.expect("lists");
