@@ -27,8 +27,8 @@ mod store;
 mod unauth_limit;
 mod wake;
 
-/// mimalloc: per-thread heaps that take frees from other threads cheaply, where glibc's
-/// malloc spent a tenth of the server's time (BENCHMARKS.md).
+/// mimalloc: per-thread heaps that take frees from other threads cheaply (sqlx's SQLite
+/// threads allocate what tokio's frees).
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
