@@ -788,17 +788,17 @@ async fn decide(
         Some(read) => read,
         None => st.store.portal(&session.portal_sid).await?,
     };
+    let now = now_ms();
     // The session ran out while undecided; a choice that landed meanwhile still goes.
-    if let Some(p) =
-        portal.as_ref().filter(|p| p.state.is_undecided() && p.state.at(now_ms(), p.expires_at) == PortalState::Ended)
-        && !st.store.end_undecided(&p.sid, &session.device, now_ms()).await?
+    if let Some(p) = portal.as_ref().filter(|p| p.state.lapsed(now, p.expires_at))
+        && !st.store.end_undecided(&p.sid, &session.device, now).await?
     {
         portal = st.store.portal(&session.portal_sid).await?;
     }
     let Some(portal) = portal else {
         return session.poll_end().map(Some).map_err(protocol);
     };
-    let reply = match portal.state.at(now_ms(), portal.expires_at) {
+    let reply = match portal.state.at(now, portal.expires_at) {
         PortalState::Identified | PortalState::Choosing => return Ok(None),
         PortalState::Selected => match &portal.delivery {
             Some(d) => {

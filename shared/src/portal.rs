@@ -81,6 +81,18 @@ impl PortalState {
         if self.is_undecided() && gone { PortalState::Ended } else { self.at(now_ms, expires_ms) }
     }
 
+    /// Whether a session in this state was undecided and has ended by `now_ms` because it
+    /// expired ([`PortalState::at`]): its end is for the store to write.
+    pub fn lapsed(self, now_ms: i64, expires_ms: i64) -> bool {
+        self.is_undecided() && self.at(now_ms, expires_ms) == PortalState::Ended
+    }
+
+    /// [`PortalState::lapsed`] as the browser sees it: expired, or its phone left
+    /// ([`PortalState::as_of`]).
+    pub fn lapsed_as_of(self, now_ms: i64, expires_ms: i64, phone_seen_ms: i64, hold_ms: i64) -> bool {
+        self.is_undecided() && self.as_of(now_ms, expires_ms, phone_seen_ms, hold_ms) == PortalState::Ended
+    }
+
     /// Whether the browser's user has yet to decide (is this my phone, what to install): the
     /// held DM session waits on.
     pub fn is_undecided(self) -> bool {
@@ -268,6 +280,9 @@ mod tests {
         assert_eq!(PortalState::Identified.as_of(later + 1, i64::MAX, seen, hold), PortalState::Ended);
         assert_eq!(PortalState::Selected.as_of(later + 1, i64::MAX, seen, hold), PortalState::Selected);
         assert_eq!(PortalState::Choosing.as_of(later + 1, i64::MAX, 0, hold), PortalState::Choosing, "not known");
+        assert!(PortalState::Choosing.lapsed_as_of(later + 1, i64::MAX, seen, hold));
+        assert!(!PortalState::Choosing.lapsed_as_of(later, i64::MAX, seen, hold));
+        assert!(!PortalState::Selected.lapsed_as_of(later + 1, 0, seen, hold), "a choice is never lapsed");
     }
 
     #[test]
@@ -278,5 +293,9 @@ mod tests {
         assert_eq!(PortalState::parse(PortalState::Identified.as_str()), Some(PortalState::Identified));
         assert_eq!(PortalState::Selected.at(30, 20), PortalState::Selected, "a choice made goes through");
         assert_eq!(PortalState::Done.at(30, 20), PortalState::Done);
+        assert!(PortalState::Choosing.lapsed(30, 20) && PortalState::Identified.lapsed(30, 20));
+        assert!(!PortalState::Choosing.lapsed(10, 20), "not yet");
+        assert!(!PortalState::Selected.lapsed(30, 20) && !PortalState::Ended.lapsed(30, 20));
+        assert!(!PortalState::Waiting.lapsed(30, 20), "no phone: nothing to end in its name");
     }
 }

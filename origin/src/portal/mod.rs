@@ -50,10 +50,11 @@ pub(super) async fn bound_session(st: &AppState, b: &BrowserBinding) -> Result<O
     if !b.matches(&p.bnd) {
         return Err(AppError::Forbidden("this portal session belongs to another browser"));
     }
-    if p.state.is_undecided() && p.state_now(now_ms(), st.cfg.hold_secs) == PortalState::Ended {
+    let now = now_ms();
+    if p.lapsed_now(now, st.cfg.hold_secs) {
         // The phone left while the user decided: ended for good, so a phone that comes back
         // late is told so too instead of the page flipping back.
-        if !st.store.end_undecided(&p.sid, &p.device, now_ms()).await? {
+        if !st.store.end_undecided(&p.sid, &p.device, now).await? {
             // A choice or an end came first: that is the state.
             return Ok(st.store.portal(&b.sid).await?);
         }

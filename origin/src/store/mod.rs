@@ -125,12 +125,22 @@ pub struct PortalRecord {
     pub phone_seen_at: i64,
 }
 
+/// The hold of `hold_secs` in milliseconds, saturated.
+fn hold_ms(hold_secs: u64) -> i64 {
+    i64::try_from(hold_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
 impl PortalRecord {
     /// Its state as the browser sees it at `now_ms`, with the origin's hold of `hold_secs`:
     /// an undecided session whose phone left has ended (`PortalState::as_of`).
     pub fn state_now(&self, now_ms: i64, hold_secs: u64) -> PortalState {
-        let hold_ms = i64::try_from(hold_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        self.state.as_of(now_ms, self.expires_at, self.phone_seen_at, hold_ms)
+        self.state.as_of(now_ms, self.expires_at, self.phone_seen_at, hold_ms(hold_secs))
+    }
+
+    /// Whether it is undecided and has ended as the browser sees it at `now_ms`
+    /// (`PortalState::lapsed_as_of`): its end is for the store to write.
+    pub fn lapsed_now(&self, now_ms: i64, hold_secs: u64) -> bool {
+        self.state.lapsed_as_of(now_ms, self.expires_at, self.phone_seen_at, hold_ms(hold_secs))
     }
 
     /// A new portal session for `device`, nothing chosen yet.
