@@ -16,7 +16,7 @@ use portaldm_shared::session::continuation::{self, Continuation};
 use portaldm_shared::session::opening::{self, Opening};
 use portaldm_shared::session::refuse;
 use portaldm_shared::session::report::ReportOpening;
-use portaldm_shared::session::server::{Admission, Kind, ServerSession, Step};
+use portaldm_shared::session::server::{Admission, HeldAnswer, Kind, ServerSession, Step};
 use portaldm_shared::syncml;
 use portaldm_shared::syncml::codes::StatusCode;
 use portaldm_shared::syncml::{Chal, SyncMl};
@@ -42,7 +42,7 @@ pub async fn post_dm(
     drop(uri);
     // Everything up to a hold runs in its own allocation, freed before the hold: a message
     // held for minutes keeps only `Held` and the wait (BENCHMARKS.md, held sessions).
-    let mut held = match Box::pin(answer_dm(&st, presented, headers, body)).await {
+    let held = match Box::pin(answer_dm(&st, presented, headers, body)).await {
         Ok(Answer::Now(response)) => {
             crate::metrics::dm_message(start.elapsed(), false);
             return Ok(response);
@@ -55,10 +55,11 @@ pub async fn post_dm(
     };
     let busy = start.elapsed();
     let deadline = start + crate::app::request_timeout(&st.cfg);
+    let Held { point, seal, request_type } = held;
     let finish = async move {
-        let reply = held.wait_for_choice(&st).await;
+        let decided = wait_for_choice(point, &st).await;
         let answering = Instant::now();
-        let answer = Box::pin(held.answer(&st, reply)).await;
+        let answer = Box::pin(answer_held(&st, seal, &request_type, decided)).await;
         // What the origin itself spent, without the time the message waited for the user.
         crate::metrics::dm_message(busy + answering.elapsed(), true);
         answer
@@ -311,7 +312,8 @@ enum Flow {
 /// changes, and the portal session as read after registering (so a choice made in between
 /// is not missed).
 struct HoldPoint {
-    session: ServerSession,
+    /// Boxed: freed while the message waits (`wait_for_choice`).
+    session: Box<ServerSession>,
     wake: crate::wake::Waiting,
     /// The portal record read as the hold began (boxed: freed at the first decision, and
     /// a record is a third of the hold point's size).
@@ -659,7 +661,7 @@ async fn continue_session(
                 st.store.phone_seen(&session.portal_sid, now_ms()).await?;
             }
             let portal = current.then(|| Box::new(portal));
-            return Ok(Flow::Hold(Box::new(HoldPoint { session, wake, portal })));
+            return Ok(Flow::Hold(Box::new(HoldPoint { session: Box::new(session), wake, portal })));
         }
         Step::UpdateRequested => {
             st.store.upsert_device(&session.device, now_ms()).await?;
@@ -710,39 +712,83 @@ async fn continue_session(
     Ok(Flow::Reply(bytes))
 }
 
-impl Held {
-    /// Waits up to `hold_secs` for the user's choice and decides package 4. Only the wait
-    /// itself stays in this future; each look at the portal session is boxed and freed.
-    async fn wait_for_choice(&mut self, st: &AppState) -> Result<SyncMl, AppError> {
-        // The device's profile may hold it shorter (its client times out sooner).
-        let hold = self.point.session.hold_secs.map_or(st.cfg.hold_secs, |h| h.min(st.cfg.hold_secs));
-        let deadline = Instant::now() + std::time::Duration::from_secs(hold);
-        let point = &mut self.point;
-        loop {
-            let known = point.portal.take().map(|known| *known);
-            if let Some(reply) = Box::pin(decide(st, &mut point.session, known)).await? {
-                return Ok(reply);
+/// What a held message is answered with.
+enum Decided {
+    /// A package 4 its session made, saved with it.
+    Made(Box<ServerSession>, Box<SyncMl>),
+    /// The session's stored answer to it: another copy of the message was answered first.
+    Stored(Vec<u8>),
+}
+
+/// Waits up to the hold for the user's choice and decides package 4. The first decision is
+/// made from the hold point. A message that then waits keeps its session in the store, not in
+/// memory (`Store::park_dm_session`), and reads it back when woken and when the hold ends:
+/// only the wait and the session's key stay here.
+async fn wait_for_choice(point: Box<HoldPoint>, st: &AppState) -> Result<Decided, AppError> {
+    let HoldPoint { mut session, wake, portal } = *point;
+    // The device's profile may hold it shorter (its client times out sooner).
+    let hold = session.hold_secs.map_or(st.cfg.hold_secs, |h| h.min(st.cfg.hold_secs));
+    let deadline = Instant::now() + std::time::Duration::from_secs(hold);
+    if let Some(reply) = Box::pin(decide(st, &mut session, portal.map(|known| *known))).await? {
+        return Ok(Decided::Made(session, Box::new(reply)));
+    }
+    let held = session.held_message().ok_or_else(|| AppError::Internal(anyhow::anyhow!("a hold with nothing held")))?;
+    if Instant::now() >= deadline {
+        let reply = session.poll_hold().map_err(protocol)?;
+        return Ok(Decided::Made(session, Box::new(reply)));
+    }
+    st.store.park_dm_session(&session, now_ms()).await?;
+    let key: (Box<str>, Box<str>) = (session.device.dev_id.as_str().into(), session.session_id.as_str().into());
+    drop(session);
+    loop {
+        let woken = timeout_at(deadline, wake.changed()).await.is_ok();
+        let Some(rec) = st.store.dm_lookup(&key.0, &key.1).await?.session else {
+            return Err(AppError::Conflict("the held message's DM session is gone"));
+        };
+        let mut session = Box::new(rec.session);
+        match session.held_answer(&held) {
+            HeldAnswer::Owed => {}
+            HeldAnswer::Answered => {
+                let stored =
+                    rec.last_reply.ok_or_else(|| AppError::Internal(anyhow::anyhow!("answered, not stored")))?;
+                return Ok(Decided::Stored(stored));
             }
-            if timeout_at(deadline, point.wake.changed()).await.is_err() {
-                return point.session.poll_hold().map_err(protocol);
-            }
+            HeldAnswer::Gone => return Err(AppError::Conflict("the held message's DM session has moved on")),
+        }
+        if !woken {
+            let reply = session.poll_hold().map_err(protocol)?;
+            return Ok(Decided::Made(session, Box::new(reply)));
+        }
+        // The portal session as read with it, unless it did not read (then `decide` reads it).
+        if let Some(reply) = Box::pin(decide(st, &mut session, rec.portal.map(Some))).await? {
+            return Ok(Decided::Made(session, Box::new(reply)));
         }
     }
+}
 
-    /// Encodes, seals and persists package 4 once decided.
-    async fn answer(self, st: &AppState, reply: Result<SyncMl, AppError>) -> Result<Response, AppError> {
-        let Held { point, seal, request_type } = self;
-        let reply = reply?;
-        let sealed = seal.sealed.as_deref().map(|(device, chal, proved)| (device, chal.clone(), proved.clone()));
-        let bytes = Exchange { st, enc: seal.enc, sealed }.encode(&reply)?;
-        st.store.save_dm_session(&point.session, &bytes.bytes, now_ms()).await?;
-        tracing::info!(sid = %Quoted(&point.session.portal_sid), "held message answered");
-        let hmac = seal
-            .sealed
-            .as_deref()
-            .and_then(|(device, _, proved)| device.auth.hmac(proved, &device.account, &bytes.bytes));
-        Ok(dm_response(&request_type, bytes, hmac))
-    }
+/// Encodes, seals and persists package 4 once decided (a stored answer is sent as it is).
+async fn answer_held(
+    st: &AppState,
+    seal: Seal,
+    request_type: &str,
+    decided: Result<Decided, AppError>,
+) -> Result<Response, AppError> {
+    let bytes = match decided? {
+        Decided::Made(session, reply) => {
+            let sealed = seal.sealed.as_deref().map(|(device, chal, proved)| (device, chal.clone(), proved.clone()));
+            let bytes = Exchange { st, enc: seal.enc, sealed }.encode(&reply)?;
+            st.store.save_dm_session(&session, &bytes.bytes, now_ms()).await?;
+            tracing::info!(sid = %Quoted(&session.portal_sid), "held message answered");
+            bytes
+        }
+        Decided::Stored(bytes) => {
+            tracing::info!("held message answered as its other copy was");
+            Encoded { enc: DmEncoding::of_own_message(&bytes), bytes }
+        }
+    };
+    let hmac =
+        seal.sealed.as_deref().and_then(|(device, _, proved)| device.auth.hmac(proved, &device.account, &bytes.bytes));
+    Ok(dm_response(request_type, bytes, hmac))
 }
 
 /// The profile of the device opening a portal session with `msg` (by its DevInfo), if any.

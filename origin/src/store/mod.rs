@@ -395,6 +395,9 @@ pub trait Store: Send + Sync {
     async fn dm_lookup(&self, dev_id: &str, session_id: &str) -> StoreResult<DmLookup>;
     /// Writes a DM session and its last answer.
     async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()>;
+    /// Writes a DM session whose package 4 is held (`ServerSession::held_message`), keeping its
+    /// last answer: it waits here, not in the origin's memory, until the user's choice.
+    async fn park_dm_session(&self, s: &ServerSession, now: i64) -> StoreResult<()>;
     /// Adds a package; audited as `actor`'s `package.add`.
     async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64>;
     /// Withdraws a published package: never offered again, its download URLs stop working

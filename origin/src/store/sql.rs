@@ -266,6 +266,24 @@ macro_rules! store_impl {
                 save_dm_on(&mut *self.write().await?, s, last_reply, now).await
             }
 
+            async fn park_dm_session(&self, s: &ServerSession, now: i64) -> StoreResult<()> {
+                // Its last answer stays: the held message has none yet.
+                sqlx::query(
+                    "INSERT INTO dm_sessions (dev_id, session_id, session, updated_at, portal_sid) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (dev_id, session_id) DO UPDATE SET session = excluded.session, \
+                     updated_at = excluded.updated_at, portal_sid = excluded.portal_sid",
+                )
+                .bind(&s.device.dev_id)
+                .bind(s.session_id.to_ascii_uppercase())
+                .bind(json(s)?)
+                .bind(now)
+                .bind(Some(s.portal_sid.as_str()).filter(|sid| !sid.is_empty()))
+                .execute(&mut *self.write().await?)
+                .await?;
+                Ok(())
+            }
+
             async fn portal(&self, sid: &str) -> StoreResult<Option<PortalRecord>> {
                 let row =
                     sqlx::query("SELECT * FROM portal_sessions WHERE sid = $1").bind(sid).fetch_optional(&mut *self.read().await?).await?;

@@ -78,6 +78,24 @@ pub enum Step {
     UpdateRequested,
 }
 
+/// The client message a held package 4 answers ([`ServerSession::held_message`]): what a
+/// session waiting in the store is asked about when the user's choice or the hold's end comes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldMessage(Box<str>);
+
+/// Where a held message stands in its session as read back ([`ServerSession::held_answer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum HeldAnswer {
+    /// Still owed: decide it (`poll_deliver`, `poll_end` or `poll_hold`).
+    Owed,
+    /// Answered already (the client sent it again and that copy was answered): send the
+    /// session's last answer, as for [`Step::Repeat`].
+    Answered,
+    /// The session has moved past it, or another session took its place: nothing to answer.
+    Gone,
+}
+
 /// How a message naming a stored session is taken ([`ServerSession::admit`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
@@ -444,7 +462,9 @@ impl ServerSession {
             return Err(ProtocolError::Unexpected("message belongs to another session"));
         }
         if msg.hdr.msg_id == self.last_client_msg_id {
-            return Ok(Step::Repeat);
+            // Its answer is still owed (the session was stored while its package 4 waits for
+            // the user): held again, not answered with the message before it.
+            return Ok(if self.held_message().is_some() { Step::AwaitChoice } else { Step::Repeat });
         }
         // A client that refuses the server's proof on a session's last message (libdmclient
         // does when its nonce was lost) gets that message again, proved with its new nonce.
@@ -587,6 +607,24 @@ impl ServerSession {
                 Ok(Step::Delivered { correlator, kind, status, reply })
             }
             State::Ended => Err(ProtocolError::Ended),
+        }
+    }
+
+    /// The client message whose package 4 is held, while its answer is owed
+    /// ([`Step::AwaitChoice`] until one of the `poll_*` answers it).
+    pub fn held_message(&self) -> Option<HeldMessage> {
+        (self.state == State::Choosing && self.pending.is_some())
+            .then(|| HeldMessage(self.last_client_msg_id.as_str().into()))
+    }
+
+    /// Where the held message `held` stands in this session, as read back from the store.
+    pub fn held_answer(&self, held: &HeldMessage) -> HeldAnswer {
+        if *self.last_client_msg_id != *held.0 {
+            HeldAnswer::Gone
+        } else if self.held_message().is_some() {
+            HeldAnswer::Owed
+        } else {
+            HeldAnswer::Answered
         }
     }
 

@@ -12,7 +12,7 @@ use crate::keys::NamedKey;
 use crate::media::DmEncoding;
 use crate::rand::TestRng;
 use crate::session::report::ReportOpening;
-use crate::session::server::{ServerSession, State, Step, token_of};
+use crate::session::server::{HeldAnswer, ServerSession, State, Step, token_of};
 use crate::syncml::codes::{AlertCode, StatusCode};
 use crate::syncml::xml;
 use crate::syncml::{Command, Item, ItemCommand, Meta, SyncHdr, SyncMl};
@@ -204,7 +204,31 @@ fn a_repeated_client_message_is_answered_again_not_reprocessed() {
     let (mut client, mut server, pkg2) = open();
     let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
     assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
-    assert_eq!(server.handle(&pkg3).expect("again"), Step::Repeat);
+    // Its answer still owed: held again (not answered with package 2).
+    assert_eq!(server.handle(&pkg3).expect("again, held"), Step::AwaitChoice);
+    let _ = server.poll_hold().expect("hold");
+    assert_eq!(server.handle(&pkg3).expect("again, answered"), Step::Repeat);
+}
+
+#[test]
+fn a_held_message_read_back_from_the_store_says_where_it_stands() {
+    let (mut client, mut server, pkg2) = open();
+    assert_eq!(server.held_message(), None, "nothing held in package 2");
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let held = server.held_message().expect("package 4 held");
+    // Stored while it waits, and read back when the choice comes.
+    let stored = serde_json::to_string(&server).expect("serializes");
+    let mut back: ServerSession = serde_json::from_str(&stored).expect("restores");
+    assert_eq!(back.held_answer(&held), HeldAnswer::Owed);
+    // Another copy of the message was held and answered meanwhile.
+    let hold = wire(&back.poll_hold().expect("hold"));
+    assert_eq!(back.held_answer(&held), HeldAnswer::Answered);
+    // The session went on to the next message: this one is long answered.
+    let next = send(client.handle(&hold).expect("hold"));
+    assert_eq!(back.handle(&next).expect("1222"), Step::AwaitChoice);
+    assert_eq!(back.held_answer(&held), HeldAnswer::Gone);
+    assert_eq!(back.held_answer(&back.held_message().expect("held again")), HeldAnswer::Owed);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod admin_auth;
 mod dm_messages;
+mod held_messages;
 mod own_routes;
 mod portal_api;
 
@@ -87,6 +88,11 @@ impl TestApp {
 
     /// [`TestApp::start`], with `extra` lines added to the configuration.
     pub async fn start_with(extra: &str) -> TestApp {
+        TestApp::start_holding(1, extra).await
+    }
+
+    /// [`TestApp::start_with`], holding package 4 for `hold_secs`.
+    pub async fn start_holding(hold_secs: u64, extra: &str) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let token_key = NamedKey::generate("dev1", &mut OsRandom).expect("key");
         let cdn_key = NamedKey::generate("cdn1", &mut OsRandom).expect("key");
@@ -95,7 +101,7 @@ impl TestApp {
         let text = format!(
             "database = {db}\nblob_dir = {blobs}\nserver_id = \"portaldm\"\naudience = \"portaldm-origin\"\n\
              dm_uri = \"{PUBLIC}/dm\"\npublic_url = \"{PUBLIC}\"\ntoken_public_keys = {tpk}\ncdn_keys = {cdn}\n\
-             edge_keys = {ek}\nhold_secs = 1\n{extra}",
+             edge_keys = {ek}\nhold_secs = {hold_secs}\n{extra}",
             db = lit(&format!("sqlite://{}", dir.path().join("origin.db").display())),
             blobs = lit(&dir.path().join("blobs").display().to_string()),
             tpk = lit(&token_key.ed25519_public().to_entry()),

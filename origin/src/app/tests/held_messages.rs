@@ -1,0 +1,53 @@
+//! A held package 4 at the handler: while it waits for the user, its DM session is in the
+//! store, not in the origin's memory, and a copy of the held message sent again is held too
+//! and answered as the first was.
+
+use axum::http::StatusCode;
+use portaldm_shared::session::client::ClientStep;
+use portaldm_shared::syncml::xml;
+
+use super::{Browser, DM_XML, TestApp, dm_target, handset, reach};
+
+#[tokio::test]
+async fn a_held_message_waits_in_the_store_and_a_copy_sent_again_gets_the_same_answer() {
+    let app = TestApp::start_holding(2, "").await;
+    let browser = Browser::new(&app);
+    let dev_id = "IMEI:356938035643809";
+    let mut phone = handset(&browser, dev_id);
+    let pkg1 = xml::encode(&phone.first_message());
+    let pkg2 = app.post_dm(dm_target(phone.next_url()), DM_XML, pkg1).await;
+    assert_eq!(pkg2.status, StatusCode::OK, "{}", pkg2.text());
+    let ClientStep::Send(pkg3) = phone.handle(&xml::decode(&pkg2.body).expect("SyncML")).expect("pkg2") else {
+        panic!("the phone ended at package 2");
+    };
+    let target = dm_target(phone.next_url()).to_owned();
+    let body = xml::encode(&pkg3);
+    let first = app.post_dm(&target, DM_XML, body.clone());
+    let again = async {
+        reach(&app, &browser, "identified").await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let found = app.state.store.dm_lookup(dev_id, &pkg3.hdr.session_id).await.expect("store");
+            let stored = found.session.expect("the DM session is stored");
+            if stored.session.held_message().is_some() {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the held message's session never reached the store");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // The phone, or the edge, sends the held message again: it is held, not answered
+        // with package 2, which is still the session's last answer.
+        app.post_dm(&target, DM_XML, body.clone()).await
+    };
+    let (first, again) = tokio::join!(first, again);
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text());
+    let hold = xml::decode(&first.body).expect("SyncML");
+    assert!(!hold.body.final_, "no choice was made: the hold's end, without Final");
+    assert_ne!(again.body, pkg2.body, "the copy got package 2 again");
+    assert_eq!(again.body, first.body, "the copy's answer differs from the first's");
+    // The phone goes on from that answer; its session is the stored one.
+    let ClientStep::Send(next) = phone.handle(&hold).expect("hold") else { panic!("the phone ended at the hold") };
+    let a = app.post_dm(dm_target(phone.next_url()), DM_XML, xml::encode(&next)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+}
