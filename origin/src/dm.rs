@@ -16,7 +16,7 @@ use portaldm_shared::session::continuation::{self, Continuation};
 use portaldm_shared::session::opening::{self, Opening};
 use portaldm_shared::session::refuse;
 use portaldm_shared::session::report::ReportOpening;
-use portaldm_shared::session::server::{Admission, HeldAnswer, Kind, ServerSession, Step};
+use portaldm_shared::session::server::{Admission, HeldAnswer, HeldMessage, Kind, ServerSession, Step};
 use portaldm_shared::syncml;
 use portaldm_shared::syncml::codes::StatusCode;
 use portaldm_shared::syncml::{Chal, SyncMl};
@@ -722,48 +722,73 @@ enum Decided {
 
 /// Waits up to the hold for the user's choice and decides package 4. The first decision is
 /// made from the hold point. A message that then waits keeps its session in the store, not in
-/// memory (`Store::park_dm_session`), and reads it back when woken and when the hold ends:
-/// only the wait and the session's key stay here.
+/// memory (`Store::park_dm_session`): only [`HeldInStore`] and the wait stay here, and each look
+/// after a wake-up runs in its own allocation, freed before the next wait.
 async fn wait_for_choice(point: Box<HoldPoint>, st: &AppState) -> Result<Decided, AppError> {
+    let parked = match Box::pin(first_decision(point, st)).await? {
+        Ok(decided) => return Ok(decided),
+        Err(parked) => parked,
+    };
+    loop {
+        let woken = timeout_at(parked.deadline, parked.wake.changed()).await.is_ok();
+        if let Some(decided) = Box::pin(read_back(st, &parked, woken)).await? {
+            return Ok(decided);
+        }
+    }
+}
+
+/// A held message waiting, its session in the store.
+struct HeldInStore {
+    /// The session's DevId and SessionID, to read it back.
+    dev_id: Box<str>,
+    session_id: Box<str>,
+    held: HeldMessage,
+    wake: crate::wake::Waiting,
+    deadline: Instant,
+}
+
+/// Package 4 decided from the hold point, or the message parked to wait for the user.
+async fn first_decision(point: Box<HoldPoint>, st: &AppState) -> Result<Result<Decided, HeldInStore>, AppError> {
     let HoldPoint { mut session, wake, portal } = *point;
     // The device's profile may hold it shorter (its client times out sooner).
     let hold = session.hold_secs.map_or(st.cfg.hold_secs, |h| h.min(st.cfg.hold_secs));
     let deadline = Instant::now() + std::time::Duration::from_secs(hold);
     if let Some(reply) = Box::pin(decide(st, &mut session, portal.map(|known| *known))).await? {
-        return Ok(Decided::Made(session, Box::new(reply)));
+        return Ok(Ok(Decided::Made(session, Box::new(reply))));
     }
     let held = session.held_message().ok_or_else(|| AppError::Internal(anyhow::anyhow!("a hold with nothing held")))?;
     if Instant::now() >= deadline {
         let reply = session.poll_hold().map_err(protocol)?;
-        return Ok(Decided::Made(session, Box::new(reply)));
+        return Ok(Ok(Decided::Made(session, Box::new(reply))));
     }
     st.store.park_dm_session(&session, now_ms()).await?;
-    let key: (Box<str>, Box<str>) = (session.device.dev_id.as_str().into(), session.session_id.as_str().into());
-    drop(session);
-    loop {
-        let woken = timeout_at(deadline, wake.changed()).await.is_ok();
-        let Some(rec) = st.store.dm_lookup(&key.0, &key.1).await?.session else {
-            return Err(AppError::Conflict("the held message's DM session is gone"));
-        };
-        let mut session = Box::new(rec.session);
-        match session.held_answer(&held) {
-            HeldAnswer::Owed => {}
-            HeldAnswer::Answered => {
-                let stored =
-                    rec.last_reply.ok_or_else(|| AppError::Internal(anyhow::anyhow!("answered, not stored")))?;
-                return Ok(Decided::Stored(stored));
-            }
-            HeldAnswer::Gone => return Err(AppError::Conflict("the held message's DM session has moved on")),
+    let (dev_id, session_id) = (session.device.dev_id.as_str().into(), session.session_id.as_str().into());
+    Ok(Err(HeldInStore { dev_id, session_id, held, wake, deadline }))
+}
+
+/// The parked message's session read back after a wake-up (`woken`) or at the hold's end:
+/// package 4 decided, or `None` while the user is still choosing.
+async fn read_back(st: &AppState, parked: &HeldInStore, woken: bool) -> Result<Option<Decided>, AppError> {
+    let Some(rec) = st.store.dm_lookup(&parked.dev_id, &parked.session_id).await?.session else {
+        return Err(AppError::Conflict("the held message's DM session is gone"));
+    };
+    let DmRecord { session, last_reply, portal, .. } = rec;
+    let mut session = Box::new(session);
+    match session.held_answer(&parked.held) {
+        HeldAnswer::Owed => {}
+        HeldAnswer::Answered => {
+            let stored = last_reply.ok_or_else(|| AppError::Internal(anyhow::anyhow!("answered, not stored")))?;
+            return Ok(Some(Decided::Stored(stored)));
         }
-        if !woken {
-            let reply = session.poll_hold().map_err(protocol)?;
-            return Ok(Decided::Made(session, Box::new(reply)));
-        }
-        // The portal session as read with it, unless it did not read (then `decide` reads it).
-        if let Some(reply) = Box::pin(decide(st, &mut session, rec.portal.map(Some))).await? {
-            return Ok(Decided::Made(session, Box::new(reply)));
-        }
+        HeldAnswer::Gone => return Err(AppError::Conflict("the held message's DM session has moved on")),
     }
+    if !woken {
+        let reply = session.poll_hold().map_err(protocol)?;
+        return Ok(Some(Decided::Made(session, Box::new(reply))));
+    }
+    // The portal session as read with it, unless it did not read (then `decide` reads it).
+    let reply = Box::pin(decide(st, &mut session, portal.map(Some))).await?;
+    Ok(reply.map(|reply| Decided::Made(session, Box::new(reply))))
 }
 
 /// Encodes, seals and persists package 4 once decided (a stored answer is sent as it is).
