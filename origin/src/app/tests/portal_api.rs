@@ -1,11 +1,14 @@
 //! The portal's JSON API: its cookie door (401 without, 403 with another browser's secret),
 //! and the states a session passes through, with what each refuses (409 out of turn, 404 for
-//! what is not offered, 422 for a malformed choice).
+//! what is not offered, 422 for a malformed choice), and a phone that left ending its session.
 
 use axum::http::StatusCode;
+use portaldm_shared::portal::PortalState;
+use portaldm_shared::session::client::ClientStep;
+use portaldm_shared::syncml::xml;
 use serde_json::json;
 
-use super::{Browser, TestApp, handset, reach, run_phone};
+use super::{Browser, DM_XML, TestApp, dm_target, handset, reach, run_phone};
 
 #[tokio::test]
 async fn without_the_cookie_every_call_is_401() {
@@ -113,4 +116,29 @@ async fn not_my_phone_ends_the_session_with_nothing_delivered() {
     assert_eq!(browser.session(&app).await["state"], "ended");
     let pick = json!({ "package_id": 1 });
     assert_eq!(browser.post_json(&app, "/portal/api/select", pick).await.status, StatusCode::CONFLICT, "too late");
+}
+
+#[tokio::test]
+async fn a_phone_that_left_ends_the_session_and_a_message_of_its_arriving_then_reads_the_end() {
+    let app = TestApp::start().await;
+    let browser = Browser::new(&app);
+    let mut phone = handset(&browser, "IMEI:3");
+    // The phone reaches its held package 4 (the hold is 1 s) and never asks for the next one.
+    let pkg1 = xml::encode(&phone.first_message());
+    let pkg2 = app.post_dm(dm_target(phone.next_url()), DM_XML, pkg1).await;
+    let ClientStep::Send(pkg3) = phone.handle(&xml::decode(&pkg2.body).expect("SyncML")).expect("pkg2") else {
+        panic!("the phone ended at package 2");
+    };
+    let hold = app.post_dm(dm_target(phone.next_url()), DM_XML, xml::encode(&pkg3)).await;
+    assert_eq!(hold.status, StatusCode::OK, "{}", hold.text());
+    let sid = &browser.minted.claims.sid;
+    // Last seen longer ago than a hold and the grace after it.
+    let long_ago = crate::clock::now_ms() - 1_000 - portaldm_shared::portal::PHONE_GRACE_MS - 1;
+    app.state.store.phone_seen(sid, long_ago).await.expect("store");
+    // A message of the phone's looked its session up before the browser's next look.
+    let looked_up = app.state.wake.since_now();
+    assert_eq!(browser.session(&app).await["state"], "ended", "the phone left");
+    let (_waiting, changed) = app.state.wake.register_since(sid, looked_up);
+    assert!(changed, "a message that read the session before the end would hold on, not read it again");
+    assert_eq!(app.state.store.portal(sid).await.expect("store").expect("stored").state, PortalState::Ended);
 }
