@@ -5,6 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt as _;
 use portaldm_shared::auth::server::{ClientProved, Verdict};
 use portaldm_shared::auth::{self, HmacProof};
 use portaldm_shared::binding::BrowserBinding;
@@ -54,12 +55,15 @@ pub async fn post_dm(
         }
     };
     let busy = start.elapsed();
-    let deadline = start + crate::app::request_timeout(&st.cfg);
     let Held { point, seal, request_type } = held;
+    // The router's deadline, which sees only the part above, bounds each step below (its own
+    // timer while it runs, not one kept through the wait): a store or blob read that stalls
+    // gets the origin's own 504, before the edge gives up.
+    let deadline = start + crate::app::request_timeout(&st.cfg);
     let finish = async move {
-        let decided = wait_for_choice(point, &st).await;
+        let decided = wait_for_choice(point, &st, deadline).await;
         let answering = Instant::now();
-        let answer = Box::pin(answer_held(&st, seal, &request_type, decided)).await;
+        let answer = by(deadline, Box::pin(answer_held(&st, seal, &request_type, decided))).await;
         // What the origin itself spent, without the time the message waited for the user.
         crate::metrics::dm_message(busy + answering.elapsed(), true);
         answer
@@ -68,19 +72,10 @@ pub async fn post_dm(
         return finish.await;
     }
     // The connection loop waits for the answer, outside the router's future and this one,
-    // and outside the request's span, which would be kept for minutes (`Held::answer` logs).
-    // The router's deadline, which sees only the part above, is kept here: a store or blob
-    // read that stalls gets the origin's own 504, before the edge gives up.
-    let pending = async move {
-        match timeout_at(deadline, finish).await {
-            Ok(answer) => answer.into_response(),
-            Err(_) => {
-                tracing::warn!("held message not answered within the request deadline");
-                axum::http::StatusCode::GATEWAY_TIMEOUT.into_response()
-            }
-        }
-    };
-    Ok(Parked::response(Box::pin(pending)))
+    // and outside the request's span, which would be kept for minutes (`answer_held` logs).
+    // `map`, not an `async` block awaiting `finish`: that would keep `finish` twice, once as
+    // the block's capture and once as the future it awaits (904 bytes against 448).
+    Ok(Parked::response(Box::pin(finish.map(IntoResponse::into_response))))
 }
 
 /// What a DM message gets: its answer now, or a hold for the user's choice.
@@ -724,17 +719,32 @@ enum Decided {
 /// made from the hold point. A message that then waits keeps its session in the store, not in
 /// memory (`Store::park_dm_session`): only [`HeldInStore`] and the wait stay here, and each look
 /// after a wake-up runs in its own allocation, freed before the next wait.
-async fn wait_for_choice(point: Box<HoldPoint>, st: &AppState) -> Result<Decided, AppError> {
-    let parked = match Box::pin(first_decision(point, st)).await? {
-        Ok(decided) => return Ok(decided),
-        Err(parked) => parked,
-    };
-    loop {
-        let woken = timeout_at(parked.deadline, parked.wake.changed()).await.is_ok();
-        if let Some(decided) = Box::pin(read_back(st, &parked, woken)).await? {
-            return Ok(decided);
+/// (An `async` block, not an `async fn`, which would keep each argument twice.)
+#[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice (above)")]
+fn wait_for_choice(
+    point: Box<HoldPoint>,
+    st: &AppState,
+    deadline: Instant,
+) -> impl Future<Output = Result<Decided, AppError>> + Send + '_ {
+    async move {
+        let parked = match by(deadline, Box::pin(first_decision(point, st))).await? {
+            Ok(decided) => return Ok(decided),
+            Err(parked) => parked,
+        };
+        loop {
+            let woken = timeout_at(parked.deadline, parked.wake.changed()).await.is_ok();
+            if let Some(decided) = by(deadline, Box::pin(read_back(st, &parked, woken))).await? {
+                return Ok(decided);
+            }
         }
     }
+}
+
+/// `step`, unless the request's `deadline` passes first.
+async fn by<T>(deadline: Instant, step: impl Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
+    timeout_at(deadline, step)
+        .await
+        .unwrap_or(Err(AppError::Late("held message not answered within the request deadline")))
 }
 
 /// A held message waiting, its session in the store.

@@ -36,6 +36,9 @@ pub enum AppError {
     /// A body type the endpoint does not take.
     #[error("{0}")]
     UnsupportedMedia(&'static str),
+    /// Not done within the request's deadline (a store read that stalled, say).
+    #[error("{0}")]
+    Late(&'static str),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -56,6 +59,7 @@ impl AppError {
             AppError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Late(_) => StatusCode::GATEWAY_TIMEOUT,
             AppError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -89,6 +93,9 @@ impl IntoResponse for AppError {
         } else if let AppError::TooMany(secs) = self {
             let body = Json(serde_json::json!({ "error": self.to_string() }));
             return (status, [(axum::http::header::RETRY_AFTER, secs.to_string())], body).into_response();
+        } else if let AppError::Late(what) = self {
+            tracing::warn!("{what}");
+            what.to_owned()
         } else if status.is_server_error() {
             // Internal detail goes to the log, never to the client.
             tracing::error!(error = %self, "request failed");

@@ -161,27 +161,46 @@ struct Awaiting {
     keep_alive: bool,
 }
 
-/// Waits for an answer still to come and writes it, then serves the connection on.
-async fn awaiting_answer(mut awaiting: Awaiting, conns: Arc<Conns>, _permit: OwnedSemaphorePermit) {
-    loop {
-        let Awaiting { mut stream, mut buf, pending, keep_alive } = awaiting;
-        let answer = std::panic::AssertUnwindSafe(pending).catch_unwind();
-        let Some(answer) = unless_hung_up(&stream, &mut buf, WhenFull::HangUp, answer).await else {
-            tracing::debug!("held answer dropped: its client hung up");
-            return;
-        };
-        // A handler that panics gets the router's panic catcher's answer (and log line).
-        let response =
-            answer.unwrap_or_else(|panic| DefaultResponseForPanic::default().response_for_panic(panic).map(Body::new));
-        let status = response.status().as_u16();
-        let went_on = Box::pin(write_answer(&mut stream, response, keep_alive, &conns)).await;
-        tracing::debug!(status, "held answer written");
-        if !went_on {
-            return;
-        }
-        match Box::pin(requests(stream, buf, conns.idle_timeout, &conns)).await {
-            Next::Closed => return,
-            Next::Awaiting(next) => awaiting = next,
+/// Waits for an answer still to come and writes it, then serves the connection on. This is
+/// what a held message keeps while the user chooses, so it is an `async` block over its
+/// captures, used in place: an `async fn` would keep each argument twice (its capture and its
+/// local), and fields moved out before an `await` would take their own room as well.
+#[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice (above)")]
+fn awaiting_answer(
+    mut awaiting: Awaiting,
+    conns: Arc<Conns>,
+    permit: OwnedSemaphorePermit,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        // Held until the connection closes: its place under the cap.
+        let _permit = &permit;
+        loop {
+            let answer = std::panic::AssertUnwindSafe(&mut awaiting.pending).catch_unwind();
+            let Some(answer) = unless_hung_up(&awaiting.stream, &mut awaiting.buf, WhenFull::HangUp, answer).await
+            else {
+                tracing::debug!("held answer dropped: its client hung up");
+                return;
+            };
+            // A handler that panics gets the router's panic catcher's answer (and log line).
+            let write = {
+                let response = answer.unwrap_or_else(|panic| {
+                    DefaultResponseForPanic::default().response_for_panic(panic).map(Body::new)
+                });
+                tracing::debug!(status = response.status().as_u16(), "held answer written");
+                Box::pin(write_answer(&mut awaiting.stream, response, awaiting.keep_alive, &conns))
+            };
+            if !write.await {
+                return;
+            }
+            let next = {
+                let Awaiting { stream, buf, pending, .. } = awaiting;
+                drop(pending);
+                Box::pin(requests(stream, buf, conns.idle_timeout, &conns))
+            };
+            match next.await {
+                Next::Closed => return,
+                Next::Awaiting(next) => awaiting = next,
+            }
         }
     }
 }
