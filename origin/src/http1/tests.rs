@@ -212,9 +212,19 @@ async fn other_requests_go_to_hyper_with_the_bytes_already_read() {
     let mut s = connected().await;
     let a = send(&mut s, b"GET /other HTTP/1.1\r\nhost: t\r\n\r\n", 1).await;
     assert!(a[0].starts_with("HTTP/1.1 200 OK") && a[0].ends_with("other") && by_hyper(&a[0]), "{a:?}");
-    // hyper keeps the connection, DM messages included.
+    // hyper keeps a connection that is not the edge's, DM messages included.
     let a = send(&mut s, dm("<x/>", "").as_bytes(), 1).await;
     assert!(a[0].ends_with("<x/>") && by_hyper(&a[0]), "{a:?}");
+}
+
+#[tokio::test]
+async fn the_edge_s_requests_answered_by_hyper_close_their_connection() {
+    let mut s = connected().await;
+    let edge = format!("GET /other HTTP/1.1\r\nhost: t\r\n{}: x\r\n\r\n", portaldm_shared::edgeauth::HEADER);
+    let a = send(&mut s, edge.as_bytes(), 1).await;
+    assert!(a[0].ends_with("other") && by_hyper(&a[0]), "{a:?}");
+    assert!(a[0].to_ascii_lowercase().contains("\r\nconnection: close\r\n"), "{a:?}");
+    assert!(closed(&mut s).await, "the edge's next request, a DM message held for minutes, would stay with hyper");
 }
 
 #[tokio::test]
