@@ -12,6 +12,17 @@ pub const MAX_SECS: u64 = 25;
 /// saving the session), in seconds; past it the origin answers 504 itself.
 const ORIGIN_MARGIN_SECS: u64 = 15;
 
+/// How much of a request's deadline a hold leaves for answering once it ends, in seconds
+/// ([`hold_within`]).
+pub const ANSWER_SECS: u64 = 5;
+const _: () = assert!(ANSWER_SECS < ORIGIN_MARGIN_SECS);
+
+/// The hold of a message that wants `hold` and has `left` of its request's deadline: no longer
+/// than leaves [`ANSWER_SECS`] to answer (what came before the hold may have been slow).
+pub fn hold_within(hold: Duration, left: Duration) -> Duration {
+    hold.min(left.saturating_sub(Duration::from_secs(ANSWER_SECS)))
+}
+
 /// How long past the origin's own deadline the edge waits, so that the origin's 504 (or late
 /// answer) comes through rather than the edge's.
 const EDGE_MARGIN_SECS: u64 = 5;
@@ -48,5 +59,13 @@ mod tests {
             (25, 40, 45, 60)
         );
         assert_eq!(origin_timeout(u64::MAX).as_secs(), u64::MAX);
+    }
+
+    #[test]
+    fn a_hold_leaves_time_to_answer_before_the_request_deadline() {
+        let s = Duration::from_secs;
+        assert_eq!(hold_within(s(25), origin_timeout(25)), s(25), "a quick start keeps the whole hold");
+        assert_eq!(hold_within(s(25), s(20)), s(15), "a slow start shortens it");
+        assert_eq!(hold_within(s(25), s(3)), s(0), "no time left: answered at once");
     }
 }

@@ -6,7 +6,10 @@
 //! portal, wait (≤ 25 s) for the user, and answer with exactly one of
 //! [`ServerSession::poll_hold`] (no choice yet, no `Final`), [`ServerSession::poll_deliver`]
 //! (the delivery, with `Final`) or [`ServerSession::poll_end`] (session over). A repeated
-//! client message gets [`Step::Repeat`]: resend the previous answer.
+//! client message gets [`Step::Repeat`]: resend the previous answer; unless its answer is
+//! still owed (the session was stored while its package 4 waits): then it is held again.
+//! A session read back while its message waits says where that message stands
+//! ([`ServerSession::held_message`], [`ServerSession::held_answer`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -78,10 +81,17 @@ pub enum Step {
     UpdateRequested,
 }
 
-/// The client message a held package 4 answers ([`ServerSession::held_message`]): what a
-/// session waiting in the store is asked about when the user's choice or the hold's end comes.
+/// The client message a held package 4 answers, and the session it belongs to
+/// ([`ServerSession::held_message`]): what a session waiting in the store is asked about when
+/// the user's choice or the hold's end comes. The session is named by its continuation secret
+/// and portal session, not its SessionID alone: a new session of the same device may reuse
+/// the SessionID (a 16-bit number, or `1` every time for some clients) while one waits.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeldMessage(Box<str>);
+pub struct HeldMessage {
+    msg_id: Box<str>,
+    continuation: Continuation,
+    portal_sid: Box<str>,
+}
 
 /// Where a held message stands in its session as read back ([`ServerSession::held_answer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -582,7 +592,9 @@ impl ServerSession {
                     .commands
                     .iter()
                     .any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::NEXT_MESSAGE));
-                if !next {
+                // A client still waiting for package 4 that sends something else (its package 3
+                // again, under a new MsgID) is held again, its answer now owed to that message.
+                if !next && self.pending.is_none() {
                     return Err(ProtocolError::Unexpected("expected Alert 1222 while package 4 is held"));
                 }
                 self.owe(msg);
@@ -613,13 +625,17 @@ impl ServerSession {
     /// The client message whose package 4 is held, while its answer is owed
     /// ([`Step::AwaitChoice`] until one of the `poll_*` answers it).
     pub fn held_message(&self) -> Option<HeldMessage> {
-        (self.state == State::Choosing && self.pending.is_some())
-            .then(|| HeldMessage(self.last_client_msg_id.as_str().into()))
+        (self.state == State::Choosing && self.pending.is_some()).then(|| HeldMessage {
+            msg_id: self.last_client_msg_id.as_str().into(),
+            continuation: self.continuation.clone(),
+            portal_sid: self.portal_sid.as_str().into(),
+        })
     }
 
     /// Where the held message `held` stands in this session, as read back from the store.
     pub fn held_answer(&self, held: &HeldMessage) -> HeldAnswer {
-        if *self.last_client_msg_id != *held.0 {
+        let same_session = self.continuation == held.continuation && *self.portal_sid == *held.portal_sid;
+        if !same_session || *self.last_client_msg_id != *held.msg_id {
             HeldAnswer::Gone
         } else if self.held_message().is_some() {
             HeldAnswer::Owed

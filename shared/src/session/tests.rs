@@ -232,6 +232,60 @@ fn a_held_message_read_back_from_the_store_says_where_it_stands() {
 }
 
 #[test]
+fn a_new_session_under_the_same_session_id_is_not_the_held_one() {
+    let (mut client, mut server, pkg2) = open();
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let held = server.held_message().expect("held");
+    // The same device opens another session with the same SessionID, and reaches its own
+    // held package 3 (the same MsgID) while the first one waits.
+    let (t, v) = token(0x2A);
+    let mut other = ClientSession::server_initiated(device(), "https://srv/dm", "2A", &t);
+    let pkg1 = wire(&other.first_message());
+    let verified: TokenVerified = v.verify(token_of(&pkg1).expect("token alert"), NOW).expect("verifies");
+    let fresh = crate::session::continuation::Continuation::generate(&mut TestRng(7)).expect("random");
+    let (mut newer, pkg2) =
+        ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm", DmEncoding::Xml, fresh, None)
+            .expect("accepts");
+    let pkg3 = send(other.handle(&wire(&pkg2)).expect("pkg2"));
+    assert_eq!(newer.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    assert_eq!(newer.session_id, server.session_id);
+    assert_eq!(newer.held_answer(&held), HeldAnswer::Gone, "the first session's wait would answer the second's");
+    let mut elsewhere = server.clone();
+    elsewhere.portal_sid = "portal-2".into();
+    assert_eq!(elsewhere.held_answer(&held), HeldAnswer::Gone, "another portal session");
+}
+
+#[test]
+fn a_held_client_that_sends_package_3_again_under_a_new_msg_id_is_held_again() {
+    let (mut client, mut server, pkg2) = open();
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let first = server.held_message().expect("held");
+    let mut again = pkg3.clone();
+    again.hdr.msg_id = "3".into();
+    assert_eq!(server.handle(&again).expect("package 3 again"), Step::AwaitChoice);
+    assert_eq!(server.held_answer(&first), HeldAnswer::Gone, "the answer is owed to the newer message");
+    let hold = server.poll_hold().expect("hold");
+    assert_eq!(header_status_ref(&hold), "3", "package 4 answers the newer message");
+    // Once answered, anything but Alert 1222 is refused again.
+    let mut third = pkg3.clone();
+    third.hdr.msg_id = "4".into();
+    assert!(server.handle(&third).is_err());
+}
+
+fn header_status_ref(m: &SyncMl) -> String {
+    m.body
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::Status(s) if s.cmd == "SyncHdr" => Some(s.msg_ref.clone()),
+            _ => None,
+        })
+        .expect("a header status")
+}
+
+#[test]
 fn session_end_while_choosing_closes_cleanly() {
     let (mut client, mut server, pkg2) = open();
     let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
