@@ -14,6 +14,7 @@ use portaldm_shared::fumo::{DeliveryKind, FumoDelivery, ResultCode};
 use portaldm_shared::media::{self, DmEncoding};
 use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::continuation::{self, Continuation};
+use portaldm_shared::session::hold;
 use portaldm_shared::session::opening::{self, Opening};
 use portaldm_shared::session::refuse;
 use portaldm_shared::session::report::ReportOpening;
@@ -61,20 +62,22 @@ pub async fn post_dm(
     // gets the origin's own 504, before the edge gives up.
     let deadline = start + crate::app::request_timeout(&st.cfg);
     let finish = async move {
-        let decided = wait_for_choice(point, &st, deadline).await;
-        let answering = Instant::now();
-        let answer = by(deadline, Box::pin(answer_held(&st, seal, &request_type, decided))).await;
+        let Answered { bytes, took } = wait_for_choice(point, &st, &seal, deadline).await?;
         // What the origin itself spent, without the time the message waited for the user.
-        crate::metrics::dm_message(busy + answering.elapsed(), true);
-        answer
+        crate::metrics::dm_message(busy + took, true);
+        let hmac = seal
+            .sealed
+            .as_deref()
+            .and_then(|(device, _, proved)| device.auth.hmac(proved, &device.account, &bytes.bytes));
+        Ok(dm_response(&request_type, bytes, hmac))
     };
     if parkable.is_none() {
         return finish.await;
     }
     // The connection loop waits for the answer, outside the router's future and this one,
-    // and outside the request's span, which would be kept for minutes (`answer_held` logs).
+    // and outside the request's span, which would be kept for minutes (`answer` logs).
     // `map`, not an `async` block awaiting `finish`: that would keep `finish` twice, once as
-    // the block's capture and once as the future it awaits (904 bytes against 448).
+    // the block's capture and once as the future it awaits (904 bytes against 432).
     Ok(Parked::response(Box::pin(finish.map(IntoResponse::into_response))))
 }
 
@@ -309,6 +312,8 @@ enum Flow {
 struct HoldPoint {
     /// Boxed: freed while the message waits (`wait_for_choice`).
     session: Box<ServerSession>,
+    /// The version of its stored row, as read for this message: what its writes land on.
+    version: i64,
     wake: crate::wake::Waiting,
     /// The portal record read as the hold began (boxed: freed at the first decision, and
     /// a record is a third of the hold point's size).
@@ -328,7 +333,7 @@ struct Held {
 async fn exchange(x: &Exchange<'_>, msg: &SyncMl, client: &str, stored: Option<Stored>) -> Result<Flow, AppError> {
     if let Some(Stored { rec, since }) = stored {
         let portal = rec.portal.map(|p| (p, since));
-        return continue_session(x, rec.session, rec.last_reply, portal, msg).await;
+        return continue_session(x, rec.session, rec.version, rec.last_reply, portal, msg).await;
     }
     open_session(x, msg, client).await.map(Flow::Reply)
 }
@@ -600,10 +605,12 @@ struct Stored {
     since: crate::wake::Since,
 }
 
-/// Continues `session`; `portal` is its portal session as read with it, and when.
+/// Continues `session` (its stored row's `version`); `portal` is its portal session as read
+/// with it, and when.
 async fn continue_session(
     x: &Exchange<'_>,
     mut session: ServerSession,
+    version: i64,
     last_reply: Option<Vec<u8>>,
     portal: Option<(PortalRecord, crate::wake::Since)>,
     msg: &SyncMl,
@@ -656,7 +663,7 @@ async fn continue_session(
                 st.store.phone_seen(&session.portal_sid, now_ms()).await?;
             }
             let portal = current.then(|| Box::new(portal));
-            return Ok(Flow::Hold(Box::new(HoldPoint { session: Box::new(session), wake, portal })));
+            return Ok(Flow::Hold(Box::new(HoldPoint { session: Box::new(session), version, wake, portal })));
         }
         Step::UpdateRequested => {
             st.store.upsert_device(&session.device, now_ms()).await?;
@@ -707,44 +714,64 @@ async fn continue_session(
     Ok(Flow::Reply(bytes))
 }
 
-/// What a held message is answered with.
-enum Decided {
-    /// A package 4 its session made, saved with it.
-    Made(Box<ServerSession>, Box<SyncMl>),
-    /// The session's stored answer to it: another copy of the message was answered first.
-    Stored(Vec<u8>),
+/// A held message's answer, saved with its session (or the one another copy got), and what
+/// the step that made it took.
+struct Answered {
+    bytes: Encoded,
+    took: std::time::Duration,
 }
 
-/// Waits up to the hold for the user's choice and decides package 4. The first decision is
+/// Where a look at a held message leaves it.
+enum Look {
+    /// Answered.
+    Answered(Answered),
+    /// Still waiting for the user.
+    Waiting,
+    /// Its session was written by someone else since it was read (another copy of the
+    /// message, its next message): look again at once.
+    Again,
+}
+
+/// Waits up to the hold for the user's choice and answers package 4. The first decision is
 /// made from the hold point. A message that then waits keeps its session in the store, not in
-/// memory (`Store::park_dm_session`): only [`HeldInStore`] and the wait stay here, and each look
-/// after a wake-up runs in its own allocation, freed before the next wait.
+/// memory (`Store::park_dm_session`): only [`HeldInStore`] and the wait stay here, and each
+/// look after a wake-up runs in its own allocation, freed before the next wait. Every write
+/// lands only on the row it read (`version`); one that finds the row changed looks again.
 /// (An `async` block, not an `async fn`, which would keep each argument twice.)
 #[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice (above)")]
-fn wait_for_choice(
+fn wait_for_choice<'a>(
     point: Box<HoldPoint>,
-    st: &AppState,
+    st: &'a AppState,
+    seal: &'a Seal,
     deadline: Instant,
-) -> impl Future<Output = Result<Decided, AppError>> + Send + '_ {
+) -> impl Future<Output = Result<Answered, AppError>> + Send + 'a {
     async move {
-        let parked = match by(deadline, Box::pin(first_decision(point, st))).await? {
-            Ok(decided) => return Ok(decided),
+        let (parked, mut look) = match by(deadline, Box::pin(first_decision(point, st, seal, deadline))).await? {
+            Ok(answered) => return Ok(answered),
             Err(parked) => parked,
         };
         loop {
-            let woken = timeout_at(parked.deadline, parked.wake.changed()).await.is_ok();
-            if let Some(decided) = by(deadline, Box::pin(read_back(st, &parked, woken))).await? {
-                return Ok(decided);
+            let woken = match look {
+                Look::Again => true,
+                _ => timeout_at(parked.deadline, parked.wake.changed()).await.is_ok(),
+            };
+            if Instant::now() >= deadline {
+                return Err(AppError::Late(LATE));
+            }
+            look = by(deadline, Box::pin(read_back(st, &parked, woken, seal))).await?;
+            if let Look::Answered(answered) = look {
+                return Ok(answered);
             }
         }
     }
 }
 
+/// What a held message that misses the request's deadline is told (504).
+const LATE: &str = "held message not answered within the request deadline";
+
 /// `step`, unless the request's `deadline` passes first.
 async fn by<T>(deadline: Instant, step: impl Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
-    timeout_at(deadline, step)
-        .await
-        .unwrap_or(Err(AppError::Late("held message not answered within the request deadline")))
+    timeout_at(deadline, step).await.unwrap_or(Err(AppError::Late(LATE)))
 }
 
 /// A held message waiting, its session in the store.
@@ -754,76 +781,92 @@ struct HeldInStore {
     session_id: Box<str>,
     held: HeldMessage,
     wake: crate::wake::Waiting,
+    /// The hold's end.
     deadline: Instant,
 }
 
-/// Package 4 decided from the hold point, or the message parked to wait for the user.
-async fn first_decision(point: Box<HoldPoint>, st: &AppState) -> Result<Result<Decided, HeldInStore>, AppError> {
-    let HoldPoint { mut session, wake, portal } = *point;
-    // The device's profile may hold it shorter (its client times out sooner).
-    let hold = session.hold_secs.map_or(st.cfg.hold_secs, |h| h.min(st.cfg.hold_secs));
-    let deadline = Instant::now() + std::time::Duration::from_secs(hold);
-    if let Some(reply) = Box::pin(decide(st, &mut session, portal.map(|known| *known))).await? {
-        return Ok(Ok(Decided::Made(session, Box::new(reply))));
-    }
+/// Package 4 answered from the hold point, or the message parked to wait for the user (and
+/// whether to look again at once: its session was written meanwhile).
+async fn first_decision(
+    point: Box<HoldPoint>,
+    st: &AppState,
+    seal: &Seal,
+    deadline: Instant,
+) -> Result<Result<Answered, (HeldInStore, Look)>, AppError> {
+    let start = Instant::now();
+    let HoldPoint { mut session, version, wake, portal } = *point;
     let held = session.held_message().ok_or_else(|| AppError::Internal(anyhow::anyhow!("a hold with nothing held")))?;
-    if Instant::now() >= deadline {
-        let reply = session.poll_hold().map_err(protocol)?;
-        return Ok(Ok(Decided::Made(session, Box::new(reply))));
-    }
-    st.store.park_dm_session(&session, now_ms()).await?;
-    let (dev_id, session_id) = (session.device.dev_id.as_str().into(), session.session_id.as_str().into());
-    Ok(Err(HeldInStore { dev_id, session_id, held, wake, deadline }))
+    // The device's profile may hold it shorter (its client times out sooner), and the hold
+    // leaves time to answer within the request's deadline.
+    let hold = session.hold_secs.map_or(st.cfg.hold_secs, |h| h.min(st.cfg.hold_secs));
+    let hold = hold::hold_within(std::time::Duration::from_secs(hold), deadline.saturating_duration_since(start));
+    let until = start + hold;
+    let reply = match Box::pin(decide(st, &mut session, portal.map(|known| *known))).await? {
+        Some(reply) => Some(reply),
+        None if Instant::now() >= until => Some(session.poll_hold().map_err(protocol)?),
+        None => None,
+    };
+    let key = |session: &ServerSession| (session.device.dev_id.as_str().into(), session.session_id.as_str().into());
+    let look = match reply {
+        Some(reply) => match answer(st, seal, &session, &reply, version).await? {
+            Some(bytes) => return Ok(Ok(Answered { bytes, took: start.elapsed() })),
+            None => Look::Again,
+        },
+        None if st.store.park_dm_session(&session, version, now_ms()).await? => Look::Waiting,
+        None => Look::Again,
+    };
+    let (dev_id, session_id) = key(&session);
+    Ok(Err((HeldInStore { dev_id, session_id, held, wake, deadline: until }, look)))
 }
 
-/// The parked message's session read back after a wake-up (`woken`) or at the hold's end:
-/// package 4 decided, or `None` while the user is still choosing.
-async fn read_back(st: &AppState, parked: &HeldInStore, woken: bool) -> Result<Option<Decided>, AppError> {
+/// The parked message's session read back after a wake-up (`woken`) or at the hold's end, and
+/// package 4 answered if it is decided (at the hold's end it is: the hold's own answer).
+async fn read_back(st: &AppState, parked: &HeldInStore, woken: bool, seal: &Seal) -> Result<Look, AppError> {
+    let start = Instant::now();
     let Some(rec) = st.store.dm_lookup(&parked.dev_id, &parked.session_id).await?.session else {
         return Err(AppError::Conflict("the held message's DM session is gone"));
     };
-    let DmRecord { session, last_reply, portal, .. } = rec;
+    let DmRecord { session, last_reply, portal, version, .. } = rec;
     let mut session = Box::new(session);
     match session.held_answer(&parked.held) {
         HeldAnswer::Owed => {}
         HeldAnswer::Answered => {
-            let stored = last_reply.ok_or_else(|| AppError::Internal(anyhow::anyhow!("answered, not stored")))?;
-            return Ok(Some(Decided::Stored(stored)));
+            let bytes = last_reply.ok_or_else(|| AppError::Internal(anyhow::anyhow!("answered, not stored")))?;
+            tracing::info!(sid = %Quoted(&session.portal_sid), "held message answered as its other copy was");
+            let bytes = Encoded { enc: DmEncoding::of_own_message(&bytes), bytes };
+            return Ok(Look::Answered(Answered { bytes, took: start.elapsed() }));
         }
         HeldAnswer::Gone => return Err(AppError::Conflict("the held message's DM session has moved on")),
     }
-    if !woken {
-        let reply = session.poll_hold().map_err(protocol)?;
-        return Ok(Some(Decided::Made(session, Box::new(reply))));
-    }
-    // The portal session as read with it, unless it did not read (then `decide` reads it).
-    let reply = Box::pin(decide(st, &mut session, portal.map(Some))).await?;
-    Ok(reply.map(|reply| Decided::Made(session, Box::new(reply))))
+    // The portal session as read with it, unless it did not read (then `decide` reads it): at
+    // the hold's end too, so that a choice made just then is delivered, not held over.
+    let reply = match Box::pin(decide(st, &mut session, portal.map(Some))).await? {
+        Some(reply) => reply,
+        None if woken => return Ok(Look::Waiting),
+        None => session.poll_hold().map_err(protocol)?,
+    };
+    Ok(match answer(st, seal, &session, &reply, version).await? {
+        Some(bytes) => Look::Answered(Answered { bytes, took: start.elapsed() }),
+        None => Look::Again,
+    })
 }
 
-/// Encodes, seals and persists package 4 once decided (a stored answer is sent as it is).
-async fn answer_held(
+/// `reply`, sealed and encoded, saved with `session` over the row of `version`; `None` when
+/// that row was written meanwhile.
+async fn answer(
     st: &AppState,
-    seal: Seal,
-    request_type: &str,
-    decided: Result<Decided, AppError>,
-) -> Result<Response, AppError> {
-    let bytes = match decided? {
-        Decided::Made(session, reply) => {
-            let sealed = seal.sealed.as_deref().map(|(device, chal, proved)| (device, chal.clone(), proved.clone()));
-            let bytes = Exchange { st, enc: seal.enc, sealed }.encode(&reply)?;
-            st.store.save_dm_session(&session, &bytes.bytes, now_ms()).await?;
-            tracing::info!(sid = %Quoted(&session.portal_sid), "held message answered");
-            bytes
-        }
-        Decided::Stored(bytes) => {
-            tracing::info!("held message answered as its other copy was");
-            Encoded { enc: DmEncoding::of_own_message(&bytes), bytes }
-        }
-    };
-    let hmac =
-        seal.sealed.as_deref().and_then(|(device, _, proved)| device.auth.hmac(proved, &device.account, &bytes.bytes));
-    Ok(dm_response(request_type, bytes, hmac))
+    seal: &Seal,
+    session: &ServerSession,
+    reply: &SyncMl,
+    version: i64,
+) -> Result<Option<Encoded>, AppError> {
+    let sealed = seal.sealed.as_deref().map(|(device, chal, proved)| (device, chal.clone(), proved.clone()));
+    let bytes = Exchange { st, enc: seal.enc, sealed }.encode(reply)?;
+    if !st.store.save_held_answer(session, &bytes.bytes, version, now_ms()).await? {
+        return Ok(None);
+    }
+    tracing::info!(sid = %Quoted(&session.portal_sid), "held message answered");
+    Ok(Some(bytes))
 }
 
 /// The profile of the device opening a portal session with `msg` (by its DevInfo), if any.

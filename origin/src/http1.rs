@@ -182,14 +182,18 @@ fn awaiting_answer(
                 return;
             };
             // A handler that panics gets the router's panic catcher's answer (and log line).
-            let write = {
+            let (status, write) = {
                 let response = answer.unwrap_or_else(|panic| {
                     DefaultResponseForPanic::default().response_for_panic(panic).map(Body::new)
                 });
-                tracing::debug!(status = response.status().as_u16(), "held answer written");
-                Box::pin(write_answer(&mut awaiting.stream, response, awaiting.keep_alive, &conns))
+                (
+                    response.status().as_u16(),
+                    Box::pin(write_answer(&mut awaiting.stream, response, awaiting.keep_alive, &conns)),
+                )
             };
-            if !write.await {
+            let went_on = write.await;
+            tracing::debug!(status, went_on, "held answer written");
+            if !went_on {
                 return;
             }
             let next = {

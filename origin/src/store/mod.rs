@@ -179,6 +179,8 @@ pub struct DmRecord {
     pub last_reply: Option<Vec<u8>>,
     /// Last update (Unix ms).
     pub updated_at: i64,
+    /// How many times it was written (a held message's writes land only on the row it read).
+    pub version: i64,
     /// Its portal session, as read with it (`None`: it serves none, or was saved before the
     /// store recorded which).
     pub portal: Option<PortalRecord>,
@@ -396,8 +398,12 @@ pub trait Store: Send + Sync {
     /// Writes a DM session and its last answer.
     async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()>;
     /// Writes a DM session whose package 4 is held (`ServerSession::held_message`), keeping its
-    /// last answer: it waits here, not in the origin's memory, until the user's choice.
-    async fn park_dm_session(&self, s: &ServerSession, now: i64) -> StoreResult<()>;
+    /// last answer: it waits here, not in the origin's memory, until the user's choice. Only
+    /// over the row of `version` (as read, or none): false when another write came first.
+    async fn park_dm_session(&self, s: &ServerSession, version: i64, now: i64) -> StoreResult<bool>;
+    /// Writes a held message's session with its answer, only over the row of `version`:
+    /// false when another write came first (another copy of the message answered, say).
+    async fn save_held_answer(&self, s: &ServerSession, reply: &[u8], version: i64, now: i64) -> StoreResult<bool>;
     /// Adds a package; audited as `actor`'s `package.add`.
     async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64>;
     /// Withdraws a published package: never offered again, its download URLs stop working

@@ -128,7 +128,8 @@ macro_rules! store_impl {
                 "INSERT INTO dm_sessions (dev_id, session_id, session, last_reply, updated_at, portal_sid) \
                  VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (dev_id, session_id) DO UPDATE SET session = excluded.session, \
-                 last_reply = excluded.last_reply, updated_at = excluded.updated_at, portal_sid = excluded.portal_sid",
+                 last_reply = excluded.last_reply, updated_at = excluded.updated_at, portal_sid = excluded.portal_sid, \
+                 version = dm_sessions.version + 1",
             )
             .bind(&s.device.dev_id)
             .bind(s.session_id.to_ascii_uppercase())
@@ -266,22 +267,40 @@ macro_rules! store_impl {
                 save_dm_on(&mut *self.write().await?, s, last_reply, now).await
             }
 
-            async fn park_dm_session(&self, s: &ServerSession, now: i64) -> StoreResult<()> {
+            async fn park_dm_session(&self, s: &ServerSession, version: i64, now: i64) -> StoreResult<bool> {
                 // Its last answer stays: the held message has none yet.
-                sqlx::query(
+                let done = sqlx::query(
                     "INSERT INTO dm_sessions (dev_id, session_id, session, updated_at, portal_sid) \
                      VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (dev_id, session_id) DO UPDATE SET session = excluded.session, \
-                     updated_at = excluded.updated_at, portal_sid = excluded.portal_sid",
+                     updated_at = excluded.updated_at, portal_sid = excluded.portal_sid, \
+                     version = dm_sessions.version + 1 WHERE dm_sessions.version = $6",
                 )
                 .bind(&s.device.dev_id)
                 .bind(s.session_id.to_ascii_uppercase())
                 .bind(json(s)?)
                 .bind(now)
                 .bind(Some(s.portal_sid.as_str()).filter(|sid| !sid.is_empty()))
+                .bind(version)
                 .execute(&mut *self.write().await?)
                 .await?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn save_held_answer(&self, s: &ServerSession, reply: &[u8], version: i64, now: i64) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE dm_sessions SET session = $1, last_reply = $2, updated_at = $3, version = version + 1 \
+                     WHERE dev_id = $4 AND session_id = $5 AND version = $6",
+                )
+                .bind(json(s)?)
+                .bind(reply)
+                .bind(now)
+                .bind(&s.device.dev_id)
+                .bind(s.session_id.to_ascii_uppercase())
+                .bind(version)
+                .execute(&mut *self.write().await?)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn portal(&self, sid: &str) -> StoreResult<Option<PortalRecord>> {
@@ -404,7 +423,7 @@ macro_rules! store_impl {
             async fn dm_lookup(&self, dev_id: &str, session_id: &str) -> StoreResult<DmLookup> {
                 // One statement instead of three: each is a round trip to a connection's thread.
                 let row = sqlx::query(
-                    "SELECT a.account, a.auth_state, s.session, s.last_reply, s.updated_at, \
+                    "SELECT a.account, a.auth_state, s.session, s.last_reply, s.updated_at, s.version, \
                      p.sid, p.bnd, p.nsid, p.dev_id, p.state, p.device, p.package_id, p.delivery, p.exec_status, \
                      p.result_code, p.expires_at, p.place, p.phone_seen_at \
                      FROM (SELECT CAST($1 AS TEXT) AS dev_id) k \
@@ -428,6 +447,7 @@ macro_rules! store_impl {
                         session: parse(&session)?,
                         last_reply: row.try_get("last_reply")?,
                         updated_at: row.try_get("updated_at")?,
+                        version: row.try_get("version")?,
                         // A portal row that does not read fails only the reads that need it
                         // (the choice point reads it again), not every message of the session.
                         portal: match row.try_get::<Option<String>, _>("sid")? {

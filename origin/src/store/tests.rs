@@ -69,6 +69,7 @@ on_both!(
     a_sweep_deletes_what_has_outlived_its_use_and_nothing_else,
     a_sweep_deletes_a_trigger_no_phone_answered_once_its_token_is_dead,
     a_devinfo_only_upsert_keeps_the_stored_devdetail,
+    a_held_message_s_writes_land_only_on_the_row_it_read,
 );
 
 /// Takes an opened portal session `sid` to choosing at `now`, as its phone and browser do.
@@ -148,6 +149,26 @@ fn delivery(correlator: &str) -> FumoDelivery {
         two_step: false,
         device_root: None,
     }
+}
+
+async fn a_held_message_s_writes_land_only_on_the_row_it_read(s: &dyn Store) {
+    assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"package 2", 1).await.expect("opens"));
+    let dm = session("a");
+    let read = s.dm_lookup(&dm.device.dev_id, &dm.session_id).await.expect("looks up").session.expect("saved");
+    // Parked over the row it read; its last answer stays.
+    assert!(s.park_dm_session(&dm, read.version, 2).await.expect("parks"));
+    let parked = s.dm_lookup(&dm.device.dev_id, &dm.session_id).await.expect("looks up").session.expect("saved");
+    assert_eq!(parked.last_reply.as_deref(), Some(&b"package 2"[..]));
+    assert!(parked.version > read.version, "a write counts");
+    // A second copy of the message, which read the row before the park, does not write over it.
+    assert!(!s.park_dm_session(&dm, read.version, 3).await.expect("stale park"), "a stale park wrote");
+    assert!(!s.save_held_answer(&dm, b"stale", read.version, 3).await.expect("stale answer"), "a stale answer wrote");
+    // The copy that read the parked row answers; the next message's write is not undone.
+    assert!(s.save_held_answer(&dm, b"package 4", parked.version, 4).await.expect("answers"));
+    s.save_dm_session(&dm, b"package 6", 5).await.expect("next message");
+    assert!(!s.park_dm_session(&dm, parked.version, 6).await.expect("late park"));
+    let now = s.dm_lookup(&dm.device.dev_id, &dm.session_id).await.expect("looks up").session.expect("saved");
+    assert_eq!((now.last_reply.as_deref(), now.updated_at), (Some(&b"package 6"[..]), 5));
 }
 
 async fn a_token_opens_one_session_only(s: &dyn Store) {

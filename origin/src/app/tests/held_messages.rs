@@ -1,10 +1,12 @@
 //! A held package 4 at the handler: while it waits for the user, its DM session is in the
 //! store, not in the origin's memory, and a copy of the held message sent again is held too
-//! and answered as the first was.
+//! and answered as the first was; two copies woken by one choice get one delivery.
 
 use axum::http::StatusCode;
+use portaldm_shared::portal::PortalState;
 use portaldm_shared::session::client::ClientStep;
 use portaldm_shared::syncml::xml;
+use serde_json::json;
 
 use super::{Browser, DM_XML, TestApp, dm_target, handset, reach};
 
@@ -50,4 +52,52 @@ async fn a_held_message_waits_in_the_store_and_a_copy_sent_again_gets_the_same_a
     let ClientStep::Send(next) = phone.handle(&hold).expect("hold") else { panic!("the phone ended at the hold") };
     let a = app.post_dm(dm_target(phone.next_url()), DM_XML, xml::encode(&next)).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+}
+
+#[tokio::test]
+async fn two_copies_of_a_held_message_woken_by_one_choice_get_one_delivery_and_the_session_goes_on() {
+    let app = TestApp::start_holding(10, "").await;
+    let browser = Browser::new(&app);
+    let mut phone = handset(&browser, "IMEI:356938035643810");
+    let pkg1 = xml::encode(&phone.first_message());
+    let pkg2 = app.post_dm(dm_target(phone.next_url()), DM_XML, pkg1).await;
+    let ClientStep::Send(pkg3) = phone.handle(&xml::decode(&pkg2.body).expect("SyncML")).expect("pkg2") else {
+        panic!("the phone ended at package 2");
+    };
+    let target = dm_target(phone.next_url()).to_owned();
+    let body = xml::encode(&pkg3);
+    let sid = browser.minted.claims.sid.clone();
+    let first = app.post_dm(&target, DM_XML, body.clone());
+    let second = async {
+        reach(&app, &browser, "identified").await;
+        app.post_dm(&target, DM_XML, body.clone()).await
+    };
+    let user = async {
+        // Both copies wait before the user decides.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while app.state.wake.waiters() < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "the two copies never both waited");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            browser.post_json(&app, "/portal/api/identify", json!({ "mine": true })).await.status,
+            StatusCode::OK
+        );
+        let v = browser.session(&app).await;
+        let pick = json!({ "package_id": v["offers"][0]["package"]["id"] });
+        assert_eq!(browser.post_json(&app, "/portal/api/select", pick).await.status, StatusCode::OK);
+    };
+    let (first, second, ()) = tokio::join!(first, second, user);
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text());
+    assert_eq!(first.body, second.body, "the copies got different answers");
+    let delivery = xml::decode(&first.body).expect("SyncML");
+    assert!(delivery.body.final_, "the delivery, with Final");
+    // The phone takes it and reports the Exec's status: the stored session expects just that.
+    let ClientStep::Send(pkg5) = phone.handle(&delivery).expect("delivery") else { panic!("the phone ended") };
+    let a = app.post_dm(dm_target(phone.next_url()), DM_XML, xml::encode(&pkg5)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.header_status(), 200, "{}", a.text());
+    let state = app.state.store.portal(&sid).await.expect("store").expect("stored").state;
+    assert!(matches!(state, PortalState::Delivered | PortalState::Done), "{state:?}");
 }
