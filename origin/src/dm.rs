@@ -842,7 +842,8 @@ async fn read_back(st: &AppState, parked: &HeldInStore, woken: bool, seal: &Seal
     // the hold's end too, so that a choice made just then is delivered, not held over.
     let reply = match Box::pin(decide(st, &mut session, portal.map(Some))).await? {
         Some(reply) => reply,
-        None if woken => return Ok(Look::Waiting),
+        // Past the hold's end, a wake-up (or a look again) gets the hold's answer too.
+        None if woken && Instant::now() < parked.deadline => return Ok(Look::Waiting),
         None => session.poll_hold().map_err(protocol)?,
     };
     Ok(match answer(st, seal, &session, &reply, version).await? {

@@ -179,7 +179,8 @@ pub struct DmRecord {
     pub last_reply: Option<Vec<u8>>,
     /// Last update (Unix ms).
     pub updated_at: i64,
-    /// How many times it was written (a held message's writes land only on the row it read).
+    /// Its write's version: the time it was created (Unix ms), plus one for every write since
+    /// (a held message's writes land only on the row it read).
     pub version: i64,
     /// Its portal session, as read with it (`None`: it serves none, or was saved before the
     /// store recorded which).
@@ -399,7 +400,7 @@ pub trait Store: Send + Sync {
     async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()>;
     /// Writes a DM session whose package 4 is held (`ServerSession::held_message`), keeping its
     /// last answer: it waits here, not in the origin's memory, until the user's choice. Only
-    /// over the row of `version` (as read, or none): false when another write came first.
+    /// over the row of `version` as read: false when another write came first.
     async fn park_dm_session(&self, s: &ServerSession, version: i64, now: i64) -> StoreResult<bool>;
     /// Writes a held message's session with its answer, only over the row of `version`:
     /// false when another write came first (another copy of the message answered, say).

@@ -125,8 +125,8 @@ macro_rules! store_impl {
 
         async fn save_dm_on(c: &mut $conn, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()> {
             sqlx::query(
-                "INSERT INTO dm_sessions (dev_id, session_id, session, last_reply, updated_at, portal_sid) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
+                "INSERT INTO dm_sessions (dev_id, session_id, session, last_reply, updated_at, portal_sid, version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $5) \
                  ON CONFLICT (dev_id, session_id) DO UPDATE SET session = excluded.session, \
                  last_reply = excluded.last_reply, updated_at = excluded.updated_at, portal_sid = excluded.portal_sid, \
                  version = dm_sessions.version + 1",
@@ -268,19 +268,17 @@ macro_rules! store_impl {
             }
 
             async fn park_dm_session(&self, s: &ServerSession, version: i64, now: i64) -> StoreResult<bool> {
-                // Its last answer stays: the held message has none yet.
+                // Its last answer stays: the held message has none yet. Only over the row read
+                // (a hold always comes from a stored session; one swept or replaced meanwhile
+                // is not written again).
                 let done = sqlx::query(
-                    "INSERT INTO dm_sessions (dev_id, session_id, session, updated_at, portal_sid) \
-                     VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (dev_id, session_id) DO UPDATE SET session = excluded.session, \
-                     updated_at = excluded.updated_at, portal_sid = excluded.portal_sid, \
-                     version = dm_sessions.version + 1 WHERE dm_sessions.version = $6",
+                    "UPDATE dm_sessions SET session = $1, updated_at = $2, version = version + 1 \
+                     WHERE dev_id = $3 AND session_id = $4 AND version = $5",
                 )
-                .bind(&s.device.dev_id)
-                .bind(s.session_id.to_ascii_uppercase())
                 .bind(json(s)?)
                 .bind(now)
-                .bind(Some(s.portal_sid.as_str()).filter(|sid| !sid.is_empty()))
+                .bind(&s.device.dev_id)
+                .bind(s.session_id.to_ascii_uppercase())
                 .bind(version)
                 .execute(&mut *self.write().await?)
                 .await?;

@@ -165,10 +165,17 @@ async fn a_held_message_s_writes_land_only_on_the_row_it_read(s: &dyn Store) {
     assert!(!s.save_held_answer(&dm, b"stale", read.version, 3).await.expect("stale answer"), "a stale answer wrote");
     // The copy that read the parked row answers; the next message's write is not undone.
     assert!(s.save_held_answer(&dm, b"package 4", parked.version, 4).await.expect("answers"));
+    let answered = s.dm_lookup(&dm.device.dev_id, &dm.session_id).await.expect("looks up").session.expect("saved");
+    assert!(answered.version > parked.version, "an answer counts");
     s.save_dm_session(&dm, b"package 6", 5).await.expect("next message");
-    assert!(!s.park_dm_session(&dm, parked.version, 6).await.expect("late park"));
+    assert!(!s.park_dm_session(&dm, answered.version, 6).await.expect("late park"), "any write counts");
     let now = s.dm_lookup(&dm.device.dev_id, &dm.session_id).await.expect("looks up").session.expect("saved");
     assert_eq!((now.last_reply.as_deref(), now.updated_at), (Some(&b"package 6"[..]), 5));
+    // A session swept (or never stored) is not written back by a park.
+    let mut gone = dm.clone();
+    gone.session_id = "8".into();
+    assert!(!s.park_dm_session(&gone, 0, 7).await.expect("park"), "a park created a row");
+    assert!(s.dm_lookup(&dm.device.dev_id, "8").await.expect("looks up").session.is_none());
 }
 
 async fn a_token_opens_one_session_only(s: &dyn Store) {

@@ -81,6 +81,12 @@ pub enum Step {
     UpdateRequested,
 }
 
+/// Whether MsgID `a` comes before `b` (both numbers, as every client numbers them; one that
+/// is not a number is not taken for older).
+fn older_than(a: &str, b: &str) -> bool {
+    matches!((a.parse::<u64>(), b.parse::<u64>()), (Ok(a), Ok(b)) if a < b)
+}
+
 /// The client message a held package 4 answers, and the session it belongs to
 /// ([`ServerSession::held_message`]): what a session waiting in the store is asked about when
 /// the user's choice or the hold's end comes. The session is named by its continuation secret
@@ -480,6 +486,10 @@ impl ServerSession {
         // does when its nonce was lost) gets that message again, proved with its new nonce.
         if self.state == State::Ended && !(refuses_server(msg) && self.proof_refusals + 1 < MAX_TRIES) {
             return Err(ProtocolError::Ended);
+        }
+        // A late copy of an older message does not take a held answer from a newer one.
+        if self.held_message().is_some() && older_than(&msg.hdr.msg_id, &self.last_client_msg_id) {
+            return Err(ProtocolError::Unexpected("a message older than the one package 4 answers"));
         }
         self.last_client_msg_id = msg.hdr.msg_id.clone();
         self.peer = self.peer.updated(&msg.hdr);

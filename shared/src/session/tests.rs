@@ -262,16 +262,20 @@ fn a_held_client_that_sends_package_3_again_under_a_new_msg_id_is_held_again() {
     let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
     assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
     let first = server.held_message().expect("held");
-    let mut again = pkg3.clone();
-    again.hdr.msg_id = "3".into();
-    assert_eq!(server.handle(&again).expect("package 3 again"), Step::AwaitChoice);
+    let copy = |id: &str| {
+        let mut m = pkg3.clone();
+        m.hdr.msg_id = id.into();
+        m
+    };
+    assert_eq!(server.handle(&copy("3")).expect("package 3 again"), Step::AwaitChoice);
     assert_eq!(server.held_answer(&first), HeldAnswer::Gone, "the answer is owed to the newer message");
+    // A late copy of the older message does not take the answer back.
+    let msg_id_2 = pkg3.hdr.msg_id.clone();
+    assert!(server.handle(&copy(&msg_id_2)).is_err(), "a late copy of the first message took the held answer back");
     let hold = server.poll_hold().expect("hold");
     assert_eq!(header_status_ref(&hold), "3", "package 4 answers the newer message");
     // Once answered, anything but Alert 1222 is refused again.
-    let mut third = pkg3.clone();
-    third.hdr.msg_id = "4".into();
-    assert!(server.handle(&third).is_err());
+    assert!(server.handle(&copy("4")).is_err());
 }
 
 fn header_status_ref(m: &SyncMl) -> String {
