@@ -119,7 +119,7 @@ async fn answer_dm(
     let peer = Peer { hmac: hmac_header.as_deref(), presented, client: &client };
     Ok(match authenticate_and_exchange(st, enc, &msg, peer, body).await? {
         Exchanged::Reply(answer, hmac) => Answer::Now(dm_response(&content_type, answer, hmac)),
-        Exchanged::Hold(point, seal) => Answer::Held(Held { point, seal, request_type: content_type }),
+        Exchanged::Hold(point, seal) => Answer::Held(Held { point, seal, request_type: content_type.into() }),
     })
 }
 
@@ -325,7 +325,7 @@ struct Held {
     point: Box<HoldPoint>,
     seal: Seal,
     /// The client's `Content-Type`, whose family the answer's type keeps.
-    request_type: String,
+    request_type: Box<str>,
 }
 
 /// Answers `msg`: continuing `stored` (the session it was admitted to, as read with the
@@ -746,21 +746,20 @@ fn wait_for_choice<'a>(
     deadline: Instant,
 ) -> impl Future<Output = Result<Answered, AppError>> + Send + 'a {
     async move {
-        let (parked, mut look) = match by(deadline, Box::pin(first_decision(point, st, seal, deadline))).await? {
+        // A flag, not the `Look`, across the wait: what a waiting message keeps is counted.
+        let (parked, mut again) = match by(deadline, Box::pin(first_decision(point, st, seal, deadline))).await? {
             Ok(answered) => return Ok(answered),
-            Err(parked) => parked,
+            Err((parked, look)) => (parked, matches!(look, Look::Again)),
         };
         loop {
-            let woken = match look {
-                Look::Again => true,
-                _ => timeout_at(parked.deadline, parked.wake.changed()).await.is_ok(),
-            };
+            let woken = again || timeout_at(parked.deadline, parked.wake.changed()).await.is_ok();
             if Instant::now() >= deadline {
                 return Err(AppError::Late(LATE));
             }
-            look = by(deadline, Box::pin(read_back(st, &parked, woken, seal))).await?;
-            if let Look::Answered(answered) = look {
-                return Ok(answered);
+            match by(deadline, Box::pin(read_back(st, &parked, woken, seal))).await? {
+                Look::Answered(answered) => return Ok(answered),
+                Look::Waiting => again = false,
+                Look::Again => again = true,
             }
         }
     }
@@ -776,9 +775,9 @@ async fn by<T>(deadline: Instant, step: impl Future<Output = Result<T, AppError>
 
 /// A held message waiting, its session in the store.
 struct HeldInStore {
-    /// The session's DevId and SessionID, to read it back.
-    dev_id: Box<str>,
-    session_id: Box<str>,
+    /// The session's DevId and SessionID, to read it back: one allocation, split at `split`.
+    key: Box<str>,
+    split: usize,
     held: HeldMessage,
     wake: crate::wake::Waiting,
     /// The hold's end.
@@ -806,7 +805,6 @@ async fn first_decision(
         None if Instant::now() >= until => Some(session.poll_hold().map_err(protocol)?),
         None => None,
     };
-    let key = |session: &ServerSession| (session.device.dev_id.as_str().into(), session.session_id.as_str().into());
     let look = match reply {
         Some(reply) => match answer(st, seal, &session, &reply, version).await? {
             Some(bytes) => return Ok(Ok(Answered { bytes, took: start.elapsed() })),
@@ -815,15 +813,17 @@ async fn first_decision(
         None if st.store.park_dm_session(&session, version, now_ms()).await? => Look::Waiting,
         None => Look::Again,
     };
-    let (dev_id, session_id) = key(&session);
-    Ok(Err((HeldInStore { dev_id, session_id, held, wake, deadline: until }, look)))
+    let (key, split) =
+        ([session.device.dev_id.as_str(), &session.session_id].concat().into(), session.device.dev_id.len());
+    Ok(Err((HeldInStore { key, split, held, wake, deadline: until }, look)))
 }
 
 /// The parked message's session read back after a wake-up (`woken`) or at the hold's end, and
 /// package 4 answered if it is decided (at the hold's end it is: the hold's own answer).
 async fn read_back(st: &AppState, parked: &HeldInStore, woken: bool, seal: &Seal) -> Result<Look, AppError> {
     let start = Instant::now();
-    let Some(rec) = st.store.dm_lookup(&parked.dev_id, &parked.session_id).await?.session else {
+    let (dev_id, session_id) = parked.key.split_at(parked.split);
+    let Some(rec) = st.store.dm_lookup(dev_id, session_id).await?.session else {
         return Err(AppError::Conflict("the held message's DM session is gone"));
     };
     let DmRecord { session, last_reply, portal, version, .. } = rec;

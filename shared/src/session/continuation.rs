@@ -22,7 +22,7 @@ use crate::syncml::SyncMl;
 const SECRET_LEN: usize = 22;
 
 /// A session's continuation secret.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Continuation(String);
 

@@ -95,8 +95,10 @@ fn older_than(a: &str, b: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldMessage {
     msg_id: Box<str>,
-    continuation: Continuation,
-    portal_sid: Box<str>,
+    /// A digest of the session's continuation secret and portal session: kept by every waiting
+    /// message, so 8 bytes rather than the strings (the secret is random: no collision can be
+    /// aimed at).
+    session: u64,
 }
 
 /// Where a held message stands in its session as read back ([`ServerSession::held_answer`]).
@@ -635,17 +637,19 @@ impl ServerSession {
     /// The client message whose package 4 is held, while its answer is owed
     /// ([`Step::AwaitChoice`] until one of the `poll_*` answers it).
     pub fn held_message(&self) -> Option<HeldMessage> {
-        (self.state == State::Choosing && self.pending.is_some()).then(|| HeldMessage {
-            msg_id: self.last_client_msg_id.as_str().into(),
-            continuation: self.continuation.clone(),
-            portal_sid: self.portal_sid.as_str().into(),
-        })
+        (self.state == State::Choosing && self.pending.is_some())
+            .then(|| HeldMessage { msg_id: self.last_client_msg_id.as_str().into(), session: self.identity() })
+    }
+
+    /// What tells this session from another that took its SessionID ([`HeldMessage`]).
+    fn identity(&self) -> u64 {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        BuildHasherDefault::<DefaultHasher>::default().hash_one((&self.continuation, &self.portal_sid))
     }
 
     /// Where the held message `held` stands in this session, as read back from the store.
     pub fn held_answer(&self, held: &HeldMessage) -> HeldAnswer {
-        let same_session = self.continuation == held.continuation && *self.portal_sid == *held.portal_sid;
-        if !same_session || *self.last_client_msg_id != *held.msg_id {
+        if self.identity() != held.session || *self.last_client_msg_id != *held.msg_id {
             HeldAnswer::Gone
         } else if self.held_message().is_some() {
             HeldAnswer::Owed
