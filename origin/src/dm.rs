@@ -734,7 +734,7 @@ enum Look {
 
 /// Waits up to the hold for the user's choice and answers package 4. The first decision is
 /// made from the hold point. A message that then waits keeps its session in the store, not in
-/// memory (`Store::park_dm_session`): only [`HeldInStore`] and the wait stay here, and each
+/// memory (`Store::save_held` without an answer): only [`HeldInStore`] and the wait stay here, and each
 /// look after a wake-up runs in its own allocation, freed before the next wait. Every write
 /// lands only on the row it read (`version`); one that finds the row changed looks again.
 /// (An `async` block, not an `async fn`, which would keep each argument twice.)
@@ -810,7 +810,7 @@ async fn first_decision(
             Some(bytes) => return Ok(Ok(Answered { bytes, took: start.elapsed() })),
             None => Look::Again,
         },
-        None if st.store.park_dm_session(&session, version, now_ms()).await? => Look::Waiting,
+        None if st.store.save_held(&session, None, version, now_ms()).await? => Look::Waiting,
         None => Look::Again,
     };
     let (key, split) =
@@ -863,7 +863,7 @@ async fn answer(
 ) -> Result<Option<Encoded>, AppError> {
     let sealed = seal.sealed.as_deref().map(|(device, chal, proved)| (device, chal.clone(), proved.clone()));
     let bytes = Exchange { st, enc: seal.enc, sealed }.encode(reply)?;
-    if !st.store.save_held_answer(session, &bytes.bytes, version, now_ms()).await? {
+    if !st.store.save_held(session, Some(&bytes.bytes), version, now_ms()).await? {
         return Ok(None);
     }
     tracing::info!(sid = %Quoted(&session.portal_sid), "held message answered");

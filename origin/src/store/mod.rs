@@ -398,13 +398,11 @@ pub trait Store: Send + Sync {
     async fn dm_lookup(&self, dev_id: &str, session_id: &str) -> StoreResult<DmLookup>;
     /// Writes a DM session and its last answer.
     async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()>;
-    /// Writes a DM session whose package 4 is held (`ServerSession::held_message`), keeping its
-    /// last answer: it waits here, not in the origin's memory, until the user's choice. Only
-    /// over the row of `version` as read: false when another write came first.
-    async fn park_dm_session(&self, s: &ServerSession, version: i64, now: i64) -> StoreResult<bool>;
-    /// Writes a held message's session with its answer, only over the row of `version`:
-    /// false when another write came first (another copy of the message answered, say).
-    async fn save_held_answer(&self, s: &ServerSession, reply: &[u8], version: i64, now: i64) -> StoreResult<bool>;
+    /// Writes a held message's DM session (`ServerSession::held_message`), only over the row of
+    /// `version` as read: false when another write came first (another copy of the message,
+    /// its next message). With its `answer`, or parked without one (its last answer stays): it
+    /// then waits here, not in the origin's memory, until the user's choice.
+    async fn save_held(&self, s: &ServerSession, answer: Option<&[u8]>, version: i64, now: i64) -> StoreResult<bool>;
     /// Adds a package; audited as `actor`'s `package.add`.
     async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64>;
     /// Withdraws a published package: never offered again, its download URLs stop working

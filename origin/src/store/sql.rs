@@ -267,31 +267,15 @@ macro_rules! store_impl {
                 save_dm_on(&mut *self.write().await?, s, last_reply, now).await
             }
 
-            async fn park_dm_session(&self, s: &ServerSession, version: i64, now: i64) -> StoreResult<bool> {
-                // Its last answer stays: the held message has none yet. Only over the row read
-                // (a hold always comes from a stored session; one swept or replaced meanwhile
-                // is not written again).
+            async fn save_held(&self, s: &ServerSession, answer: Option<&[u8]>, version: i64, now: i64) -> StoreResult<bool> {
+                // Only over the row read (a hold always comes from a stored session; one swept or
+                // replaced meanwhile is not written again). Parked, its last answer stays.
                 let done = sqlx::query(
-                    "UPDATE dm_sessions SET session = $1, updated_at = $2, version = version + 1 \
-                     WHERE dev_id = $3 AND session_id = $4 AND version = $5",
+                    "UPDATE dm_sessions SET session = $1, last_reply = COALESCE($2, last_reply), updated_at = $3, \
+                     version = version + 1 WHERE dev_id = $4 AND session_id = $5 AND version = $6",
                 )
                 .bind(json(s)?)
-                .bind(now)
-                .bind(&s.device.dev_id)
-                .bind(s.session_id.to_ascii_uppercase())
-                .bind(version)
-                .execute(&mut *self.write().await?)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn save_held_answer(&self, s: &ServerSession, reply: &[u8], version: i64, now: i64) -> StoreResult<bool> {
-                let done = sqlx::query(
-                    "UPDATE dm_sessions SET session = $1, last_reply = $2, updated_at = $3, version = version + 1 \
-                     WHERE dev_id = $4 AND session_id = $5 AND version = $6",
-                )
-                .bind(json(s)?)
-                .bind(reply)
+                .bind(answer)
                 .bind(now)
                 .bind(&s.device.dev_id)
                 .bind(s.session_id.to_ascii_uppercase())
