@@ -87,12 +87,20 @@ fn open() -> (ClientSession, ServerSession, SyncMl) {
 
 /// A portal session opened by a package 1 in `enc`.
 fn open_in(enc: DmEncoding) -> (ClientSession, ServerSession, SyncMl) {
+    open_with(enc, cont())
+}
+
+/// [`open_in`], the session's continuation secret `secret`.
+fn open_with(
+    enc: DmEncoding,
+    secret: crate::session::continuation::Continuation,
+) -> (ClientSession, ServerSession, SyncMl) {
     let (t, v) = token(0x2A);
     let mut client = ClientSession::server_initiated(device(), "https://srv/dm", "2A", &t);
     let pkg1 = wire(&client.first_message());
     let verified: TokenVerified = v.verify(token_of(&pkg1).expect("token alert"), NOW).expect("verifies");
     let (server, pkg2) =
-        ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm", enc, cont(), None).expect("accepts");
+        ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm", enc, secret, None).expect("accepts");
     (client, server, wire(&pkg2))
 }
 
@@ -239,15 +247,9 @@ fn a_new_session_under_the_same_session_id_is_not_the_held_one() {
     let held = server.held_message().expect("held");
     // The same device opens another session with the same SessionID, and reaches its own
     // held package 3 (the same MsgID) while the first one waits.
-    let (t, v) = token(0x2A);
-    let mut other = ClientSession::server_initiated(device(), "https://srv/dm", "2A", &t);
-    let pkg1 = wire(&other.first_message());
-    let verified: TokenVerified = v.verify(token_of(&pkg1).expect("token alert"), NOW).expect("verifies");
     let fresh = crate::session::continuation::Continuation::generate(&mut TestRng(7)).expect("random");
-    let (mut newer, pkg2) =
-        ServerSession::accept_portal(&pkg1, &verified, "https://srv/dm", DmEncoding::Xml, fresh, None)
-            .expect("accepts");
-    let pkg3 = send(other.handle(&wire(&pkg2)).expect("pkg2"));
+    let (mut other, mut newer, pkg2) = open_with(DmEncoding::Xml, fresh);
+    let pkg3 = send(other.handle(&pkg2).expect("pkg2"));
     assert_eq!(newer.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
     assert_eq!(newer.session_id, server.session_id);
     assert_eq!(newer.held_answer(&held), HeldAnswer::Gone, "the first session's wait would answer the second's");

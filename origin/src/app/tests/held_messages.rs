@@ -8,7 +8,7 @@ use portaldm_shared::session::client::ClientStep;
 use portaldm_shared::syncml::xml;
 use serde_json::json;
 
-use super::{Browser, DM_XML, TestApp, dm_target, handset, reach};
+use super::{Browser, DM_XML, TestApp, dm_target, handset, reach, to_package_3};
 
 #[tokio::test]
 async fn a_held_message_waits_in_the_store_and_a_copy_sent_again_gets_the_same_answer() {
@@ -16,12 +16,7 @@ async fn a_held_message_waits_in_the_store_and_a_copy_sent_again_gets_the_same_a
     let browser = Browser::new(&app);
     let dev_id = "IMEI:356938035643809";
     let mut phone = handset(&browser, dev_id);
-    let pkg1 = xml::encode(&phone.first_message());
-    let pkg2 = app.post_dm(dm_target(phone.next_url()), DM_XML, pkg1).await;
-    assert_eq!(pkg2.status, StatusCode::OK, "{}", pkg2.text());
-    let ClientStep::Send(pkg3) = phone.handle(&xml::decode(&pkg2.body).expect("SyncML")).expect("pkg2") else {
-        panic!("the phone ended at package 2");
-    };
+    let (pkg2, pkg3) = to_package_3(&app, &mut phone).await;
     let target = dm_target(phone.next_url()).to_owned();
     let body = xml::encode(&pkg3);
     let first = app.post_dm(&target, DM_XML, body.clone());
@@ -59,11 +54,7 @@ async fn two_copies_of_a_held_message_woken_by_one_choice_get_one_delivery_and_t
     let app = TestApp::start_holding(10, "").await;
     let browser = Browser::new(&app);
     let mut phone = handset(&browser, "IMEI:356938035643810");
-    let pkg1 = xml::encode(&phone.first_message());
-    let pkg2 = app.post_dm(dm_target(phone.next_url()), DM_XML, pkg1).await;
-    let ClientStep::Send(pkg3) = phone.handle(&xml::decode(&pkg2.body).expect("SyncML")).expect("pkg2") else {
-        panic!("the phone ended at package 2");
-    };
+    let (_pkg2, pkg3) = to_package_3(&app, &mut phone).await;
     let target = dm_target(phone.next_url()).to_owned();
     let body = xml::encode(&pkg3);
     let sid = browser.minted.claims.sid.clone();

@@ -247,6 +247,18 @@ fn dm_target(url: &str) -> &str {
     url.strip_prefix(PUBLIC).expect("a URL of this origin")
 }
 
+/// Takes `phone` through package 1 and its answer: package 2's answer as it came, and the
+/// phone's package 3, not yet sent (it posts to `phone.next_url()`).
+pub async fn to_package_3(app: &TestApp, phone: &mut ClientSession) -> (Answer, SyncMl) {
+    let pkg1 = xml::encode(&phone.first_message());
+    let pkg2 = app.post_dm(dm_target(phone.next_url()), DM_XML, pkg1).await;
+    assert_eq!(pkg2.status, StatusCode::OK, "{}", pkg2.text());
+    match phone.handle(&xml::decode(&pkg2.body).expect("SyncML")).expect("pkg2") {
+        ClientStep::Send(pkg3) => (pkg2, *pkg3),
+        ClientStep::Done => panic!("the phone ended at package 2"),
+    }
+}
+
 /// Runs `phone`'s session against `app` to its end, as a handset would; returns the session.
 /// Run it beside the browser's steps (`tokio::join!`): its package 4 is held while the test,
 /// as the browser's user, decides. (One task, not a spawned one: the router's futures are

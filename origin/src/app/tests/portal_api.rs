@@ -4,11 +4,10 @@
 
 use axum::http::StatusCode;
 use portaldm_shared::portal::PortalState;
-use portaldm_shared::session::client::ClientStep;
 use portaldm_shared::syncml::xml;
 use serde_json::json;
 
-use super::{Browser, DM_XML, TestApp, dm_target, handset, reach, run_phone};
+use super::{Browser, DM_XML, TestApp, dm_target, handset, reach, run_phone, to_package_3};
 
 #[tokio::test]
 async fn without_the_cookie_every_call_is_401() {
@@ -124,11 +123,7 @@ async fn a_phone_that_left_ends_the_session_and_a_message_of_its_arriving_then_r
     let browser = Browser::new(&app);
     let mut phone = handset(&browser, "IMEI:3");
     // The phone reaches its held package 4 (the hold is 1 s) and never asks for the next one.
-    let pkg1 = xml::encode(&phone.first_message());
-    let pkg2 = app.post_dm(dm_target(phone.next_url()), DM_XML, pkg1).await;
-    let ClientStep::Send(pkg3) = phone.handle(&xml::decode(&pkg2.body).expect("SyncML")).expect("pkg2") else {
-        panic!("the phone ended at package 2");
-    };
+    let (_pkg2, pkg3) = to_package_3(&app, &mut phone).await;
     let hold = app.post_dm(dm_target(phone.next_url()), DM_XML, xml::encode(&pkg3)).await;
     assert_eq!(hold.status, StatusCode::OK, "{}", hold.text());
     let sid = &browser.minted.claims.sid;
