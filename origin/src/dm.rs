@@ -77,7 +77,7 @@ pub async fn post_dm(
     // The connection loop waits for the answer, outside the router's future and this one,
     // and outside the request's span, which would be kept for minutes (`answer` logs).
     // `map`, not an `async` block awaiting `finish`: that would keep `finish` twice, once as
-    // the block's capture and once as the future it awaits (904 bytes against 432).
+    // the block's capture and once as the future it awaits (BENCHMARKS.md, held sessions).
     Ok(Parked::response(Box::pin(finish.map(IntoResponse::into_response))))
 }
 

@@ -482,7 +482,7 @@ impl ServerSession {
         if msg.hdr.msg_id == self.last_client_msg_id {
             // Its answer is still owed (the session was stored while its package 4 waits for
             // the user): held again, not answered with the message before it.
-            return Ok(if self.held_message().is_some() { Step::AwaitChoice } else { Step::Repeat });
+            return Ok(if self.answer_owed() { Step::AwaitChoice } else { Step::Repeat });
         }
         // A client that refuses the server's proof on a session's last message (libdmclient
         // does when its nonce was lost) gets that message again, proved with its new nonce.
@@ -490,7 +490,7 @@ impl ServerSession {
             return Err(ProtocolError::Ended);
         }
         // A late copy of an older message does not take a held answer from a newer one.
-        if self.held_message().is_some() && older_than(&msg.hdr.msg_id, &self.last_client_msg_id) {
+        if self.answer_owed() && older_than(&msg.hdr.msg_id, &self.last_client_msg_id) {
             return Err(ProtocolError::Unexpected("a message older than the one package 4 answers"));
         }
         self.last_client_msg_id = msg.hdr.msg_id.clone();
@@ -606,7 +606,7 @@ impl ServerSession {
                     .any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::NEXT_MESSAGE));
                 // A client still waiting for package 4 that sends something else (its package 3
                 // again, under a new MsgID) is held again, its answer now owed to that message.
-                if !next && self.pending.is_none() {
+                if !next && !self.answer_owed() {
                     return Err(ProtocolError::Unexpected("expected Alert 1222 while package 4 is held"));
                 }
                 self.owe(msg);
@@ -637,8 +637,13 @@ impl ServerSession {
     /// The client message whose package 4 is held, while its answer is owed
     /// ([`Step::AwaitChoice`] until one of the `poll_*` answers it).
     pub fn held_message(&self) -> Option<HeldMessage> {
-        (self.state == State::Choosing && self.pending.is_some())
+        self.answer_owed()
             .then(|| HeldMessage { msg_id: self.last_client_msg_id.as_str().into(), session: self.identity() })
+    }
+
+    /// Whether a package 4 is held and its answer owed (no allocation: every message asks).
+    fn answer_owed(&self) -> bool {
+        self.state == State::Choosing && self.pending.is_some()
     }
 
     /// What tells this session from another that took its SessionID ([`HeldMessage`]).
@@ -651,7 +656,7 @@ impl ServerSession {
     pub fn held_answer(&self, held: &HeldMessage) -> HeldAnswer {
         if self.identity() != held.session || *self.last_client_msg_id != *held.msg_id {
             HeldAnswer::Gone
-        } else if self.held_message().is_some() {
+        } else if self.answer_owed() {
             HeldAnswer::Owed
         } else {
             HeldAnswer::Answered
