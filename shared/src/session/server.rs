@@ -171,6 +171,9 @@ pub struct ServerSession {
     /// How often the client refused the server's credentials.
     #[serde(default)]
     proof_refusals: u8,
+    /// How often the delivery was sent again to a client that had not received it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    delivery_resends: u8,
     /// The encoding the session opened in (the profile's, when it names one).
     #[serde(default)]
     wire: DmEncoding,
@@ -403,6 +406,7 @@ impl ServerSession {
             pending: None,
             last_sent: (Vec::new(), false),
             proof_refusals: 0,
+            delivery_resends: 0,
             wire,
             peer: Limits::default().updated(&msg.hdr),
             outbox: Outbox::default(),
@@ -489,8 +493,10 @@ impl ServerSession {
         if self.state == State::Ended && !(refuses_server(msg) && self.proof_refusals + 1 < MAX_TRIES) {
             return Err(ProtocolError::Ended);
         }
-        // A late copy of an older message does not take a held answer from a newer one.
-        if self.answer_owed() && older_than(&msg.hdr.msg_id, &self.last_client_msg_id) {
+        // A late copy of an older message does not take a held answer from a newer one, nor
+        // the delivery sent again ([`ServerSession::resend_delivery`]).
+        let delivering = matches!(self.state, State::ExpectExecStatus { .. });
+        if (self.answer_owed() || delivering) && older_than(&msg.hdr.msg_id, &self.last_client_msg_id) {
             return Err(ProtocolError::Unexpected("a message older than the one package 4 answers"));
         }
         self.last_client_msg_id = msg.hdr.msg_id.clone();
@@ -613,16 +619,12 @@ impl ServerSession {
                 Ok(Step::AwaitChoice)
             }
             State::ExpectExecStatus { correlator, kind } => {
-                let status = msg
-                    .body
-                    .commands
-                    .iter()
-                    .find_map(|c| match c {
-                        // A settings delivery is an Atomic: its status is the outcome.
-                        Command::Status(s) if s.cmd == "Exec" || s.cmd == "Atomic" => Some(s.code()),
-                        _ => None,
-                    })
-                    .ok_or(ProtocolError::Incomplete("package 5 has no Status for the Exec or Atomic"))?;
+                let status = msg.body.commands.iter().find_map(|c| match c {
+                    // A settings delivery is an Atomic: its status is the outcome.
+                    Command::Status(s) if s.cmd == "Exec" || s.cmd == "Atomic" => Some(s.code()),
+                    _ => None,
+                });
+                let Some(status) = status else { return self.resend_delivery(msg) };
                 self.state = State::Ended;
                 let mut ids = CmdIds::default();
                 let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
@@ -632,6 +634,29 @@ impl ServerSession {
             }
             State::Ended => Err(ProtocolError::Ended),
         }
+    }
+
+    /// A message, while the delivery's status is awaited, that answers nothing of the message
+    /// that carried it: the client never got the delivery (it was saved, then lost on the way,
+    /// and the client sent its package 3 or Alert 1222 again under a new MsgID). The delivery
+    /// again, addressed to this message, a bounded number of times; anything else is refused.
+    fn resend_delivery(&mut self, msg: &SyncMl) -> Result<Step, ProtocolError> {
+        let incomplete = ProtocolError::Incomplete("package 5 has no Status for the Exec or Atomic");
+        let carried_it = self.next_msg_id.saturating_sub(1).to_string();
+        let answers_it = msg.body.commands.iter().any(|c| matches!(c, Command::Status(s) if s.msg_ref == carried_it));
+        let (sent, whole) = &self.last_sent;
+        // A delivery that took one message, all of it in `last_sent` (a longer one is in the
+        // outbox, and its Alert 1222 is answered by `continue_package`).
+        let delivery: Vec<Command> = sent.iter().filter(|c| !matches!(c, Command::Status(_))).cloned().collect();
+        if answers_it || !whole || delivery.is_empty() || self.delivery_resends >= MAX_TRIES {
+            return Err(incomplete);
+        }
+        self.delivery_resends += 1;
+        let mut ids = CmdIds::default();
+        let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
+        cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
+        cmds.extend(delivery);
+        Ok(Step::Reply(self.reply(&msg.hdr, cmds, true)))
     }
 
     /// The client message whose package 4 is held, while its answer is owed
@@ -764,6 +789,11 @@ impl ServerSession {
         self.last_sent = (rest.collect(), msg.body.final_);
         msg
     }
+}
+
+/// Whether a counter is at zero (not serialised then).
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 /// Statuses for every command of a message except Status and Results (which get none).

@@ -280,6 +280,67 @@ fn a_held_client_that_sends_package_3_again_under_a_new_msg_id_is_held_again() {
     assert!(server.handle(&copy("4")).is_err());
 }
 
+#[test]
+fn a_client_that_never_got_the_delivery_gets_it_again_when_it_asks_under_a_new_msg_id() {
+    let (mut client, mut server, pkg2) = open();
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    // The delivery is made (and saved), and lost on its way to the phone.
+    let lost = wire(&server.poll_deliver(&delivery(), None).expect("deliver"));
+    let copy = |id: &str| {
+        let mut m = pkg3.clone();
+        m.hdr.msg_id = id.into();
+        m
+    };
+    // A late copy of an older message gets nothing.
+    assert!(server.handle(&copy("1")).is_err(), "a message older than the delivery's got it");
+    // The phone sends its package 3 again under a new MsgID: the delivery again, addressed to it.
+    let Step::Reply(again) = server.handle(&copy("3")).expect("package 3 again") else {
+        panic!("the delivery was not sent again")
+    };
+    let again = wire(&again);
+    assert_eq!(header_status_ref(&again), "3");
+    assert!(again.body.final_);
+    let execs = |m: &SyncMl| m.body.commands.iter().filter(|c| matches!(c, Command::Exec(_))).count();
+    assert_eq!((execs(&lost), execs(&again)), (1, 1));
+    // It runs it, and its status ends the session as the first would have.
+    let mut pkg5 = send(client.handle(&again).expect("the delivery"));
+    assert_eq!(client.deliveries(), &[delivery()]);
+    // Numbered after the copy, as by the phone that sent it.
+    pkg5.hdr.msg_id = "4".into();
+    let Step::Delivered { correlator, status, .. } = server.handle(&pkg5).expect("pkg5") else {
+        panic!("expected Delivered")
+    };
+    assert_eq!((correlator.as_str(), status), ("corr-1", StatusCode::ACCEPTED));
+}
+
+#[test]
+fn the_delivery_is_sent_again_only_to_a_message_that_answers_none_of_it_and_only_so_often() {
+    let (mut client, mut server, pkg2) = open();
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let pkg4 = wire(&server.poll_deliver(&delivery(), None).expect("deliver"));
+    // A package 5 that answers the delivery but leaves out the Exec's status is refused.
+    let mut pkg5 = send(client.handle(&pkg4).expect("pkg4"));
+    pkg5.body.commands.retain(|c| !matches!(c, Command::Status(s) if s.cmd == "Exec"));
+    assert!(matches!(server.clone().handle(&pkg5), Err(ProtocolError::Incomplete(_))));
+    // Asked again and again without ever answering: sent a bounded number of times.
+    let mut sent = 0;
+    for id in 3..20 {
+        let mut m = pkg3.clone();
+        m.hdr.msg_id = id.to_string();
+        match server.handle(&m) {
+            Ok(Step::Reply(_)) => sent += 1,
+            Err(ProtocolError::Incomplete(_)) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(sent, crate::auth::server::MAX_TRIES);
+    // And it survives being stored between messages.
+    let stored: ServerSession = serde_json::from_str(&serde_json::to_string(&server).unwrap()).unwrap();
+    assert_eq!(stored, server);
+}
+
 fn header_status_ref(m: &SyncMl) -> String {
     m.body
         .commands
