@@ -1,6 +1,7 @@
 //! A held package 4 at the handler: while it waits for the user, its DM session is in the
 //! store, not in the origin's memory, and a copy of the held message sent again is held too
-//! and answered as the first was; two copies woken by one choice get one delivery.
+//! and answered as the first was; two copies woken by one choice get one delivery; a delivery
+//! lost on its way is sent again to the phone that asks again.
 
 use axum::http::StatusCode;
 use portaldm_shared::portal::PortalState;
@@ -90,5 +91,50 @@ async fn two_copies_of_a_held_message_woken_by_one_choice_get_one_delivery_and_t
     assert_eq!(a.status, StatusCode::OK, "{}", a.text());
     assert_eq!(a.header_status(), 200, "{}", a.text());
     let state = app.state.store.portal(&sid).await.expect("store").expect("stored").state;
+    assert!(matches!(state, PortalState::Delivered | PortalState::Done), "{state:?}");
+}
+
+#[tokio::test]
+async fn a_phone_that_never_got_its_delivery_gets_it_again_when_it_asks_under_a_new_msg_id() {
+    let app = TestApp::start_holding(10, "").await;
+    let browser = Browser::new(&app);
+    let mut phone = handset(&browser, "IMEI:356938035643811");
+    let (_pkg2, pkg3) = to_package_3(&app, &mut phone).await;
+    let target = dm_target(phone.next_url()).to_owned();
+    let held = app.post_dm(&target, DM_XML, xml::encode(&pkg3));
+    let user = async {
+        reach(&app, &browser, "identified").await;
+        assert_eq!(
+            browser.post_json(&app, "/portal/api/identify", json!({ "mine": true })).await.status,
+            StatusCode::OK
+        );
+        let v = browser.session(&app).await;
+        let pick = json!({ "package_id": v["offers"][0]["package"]["id"] });
+        assert_eq!(browser.post_json(&app, "/portal/api/select", pick).await.status, StatusCode::OK);
+    };
+    let (lost, ()) = tokio::join!(held, user);
+    assert_eq!(lost.status, StatusCode::OK, "{}", lost.text());
+    // The delivery is saved and lost on its way: the phone sends package 3 again, under its next MsgID.
+    let mut again = pkg3.clone();
+    again.hdr.msg_id = "3".into();
+    let a = app.post_dm(&target, DM_XML, xml::encode(&again)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let resent = xml::decode(&a.body).expect("SyncML");
+    let lost = xml::decode(&lost.body).expect("SyncML");
+    let exec = |m: &portaldm_shared::syncml::SyncMl| {
+        m.body.commands.iter().find_map(|c| match c {
+            portaldm_shared::syncml::Command::Exec(e) => Some(e.items.clone()),
+            _ => None,
+        })
+    };
+    assert!(exec(&resent).is_some(), "the delivery was not sent again: {}", a.text());
+    assert_eq!(exec(&resent), exec(&lost), "another delivery than the one lost");
+    // The phone runs it; its status, numbered after the copy, ends the delivery as the first would have.
+    let ClientStep::Send(mut pkg5) = phone.handle(&resent).expect("delivery") else { panic!("the phone ended") };
+    pkg5.hdr.msg_id = "4".into();
+    let a = app.post_dm(dm_target(phone.next_url()), DM_XML, xml::encode(&pkg5)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.header_status(), 200, "{}", a.text());
+    let state = app.state.store.portal(&browser.minted.claims.sid).await.expect("store").expect("stored").state;
     assert!(matches!(state, PortalState::Delivered | PortalState::Done), "{state:?}");
 }
