@@ -65,18 +65,36 @@ summarise() { # $1 = label, $2 = file of run lines
     "$(median "$2" client_ms_per_session)" "$(median "$2" switches_per_session)" "$(median "$2" postgres_ms_per_session)" >> "$tsv"
 }
 
-# The floor.
-bp=$(free_port)
-taskset -c 0 target/release/bare_axum "$bp" > "$out/bare.log" &
-pids+=($!)
+# The floors: bare axum answering at once, then answering after the least store work a durable
+# DM session needs (bare_axum's --store: a read and a write per DM message, a write per portal
+# call), through sqlx with the origin's settings; on SQLite also with the writes batched into
+# one statement per commit (group commit). $1 = label, $2 = file stem, the rest bare_axum's.
 wait_up_post() { for _ in $(seq 200); do curl -fs -o /dev/null -X POST "$1" 2>/dev/null && return 0; sleep 0.05; done; exit 1; }
-wait_up_post "http://127.0.0.1:$bp/dm"
-echo "## floor: bare axum" >> "$report"
-: > "$out/bare.runs"
-bare_pid=${pids[-1]}
-for _ in $(seq "$runs"); do measure "$bare_pid" --bare "http://127.0.0.1:$bp" --concurrency "$conc" --secs "$secs" | tee -a "$out/bare.runs" >> "$report"; done
-summarise "bare axum" "$out/bare.runs"
-stop
+floor() {
+  local label=$1 stem=$2 bp
+  shift 2
+  bp=$(free_port)
+  taskset -c 0 target/release/bare_axum "$bp" "$@" > "$out/$stem.log" &
+  pids+=($!)
+  local bare_pid=$!
+  wait_up_post "http://127.0.0.1:$bp/dm"
+  echo "## floor: $label" >> "$report"
+  : > "$out/$stem.runs"
+  for _ in $(seq "$runs"); do measure "$bare_pid" --bare "http://127.0.0.1:$bp" --concurrency "$conc" --secs "$secs" | tee -a "$out/$stem.runs" >> "$report"; done
+  summarise "$label" "$out/$stem.runs"
+  stop
+}
+floor "bare axum" bare
+floors=$(mktemp -d)
+floor "bare axum + least store work, SQLite" bare-sqlite --store "sqlite:$floors/floor.db"
+floor "bare axum + least store work, SQLite, group commit" bare-batched --store "sqlite-batched:$floors/batched.db"
+if [ -n "${PDM_TEST_POSTGRES:-}" ]; then
+  psql "$PDM_TEST_POSTGRES" -q -c "CREATE DATABASE floor_$$"
+  db_pid=$PDM_TEST_POSTGRES_PID
+  floor "bare axum + least store work, PostgreSQL" bare-postgres --store "postgres:${PDM_TEST_POSTGRES%/*}/floor_$$"
+  db_pid=
+fi
+rm -rf "$floors"
 
 run_db() { # $1 = sqlite | postgres
   local db=$1 op sys="$out/dm-$1"
