@@ -91,7 +91,7 @@ impl Outbox {
         if !self.queue.is_empty() {
             let before = msg.body.commands.len();
             for mut cmd in self.queue.drain(..) {
-                set_cmd_id(&mut cmd, (msg.body.commands.len() + 1).to_string());
+                number(&mut cmd, ids_in(&msg.body.commands) + 1);
                 msg.body.commands.push(cmd);
             }
             if limits.max_msg.is_none() || size(msg, enc) <= limit {
@@ -103,7 +103,7 @@ impl Outbox {
         }
         let mut added = 0;
         while let Some(mut cmd) = self.queue.pop_front() {
-            set_cmd_id(&mut cmd, (msg.body.commands.len() + 1).to_string());
+            number(&mut cmd, ids_in(&msg.body.commands) + 1);
             msg.body.commands.push(cmd);
             if size(msg, enc) <= limit {
                 added += 1;
@@ -253,7 +253,20 @@ fn split_items(cmd: &Command, keep: usize) -> (Command, Command) {
     }
 }
 
-fn set_cmd_id(cmd: &mut Command, id: String) {
+/// How many CmdIDs `cmds` use, those of the commands inside an Atomic or Sequence included.
+fn ids_in(cmds: &[Command]) -> usize {
+    cmds.iter()
+        .map(|c| match c {
+            Command::Atomic(k) | Command::Sequence(k) => 1 + ids_in(&k.commands),
+            _ => 1,
+        })
+        .sum()
+}
+
+/// Numbers `cmd` `first` and the commands inside it after it, in order, so that no two
+/// commands of a message share a CmdID whatever came before them; the next free number.
+fn number(cmd: &mut Command, first: usize) -> usize {
+    let id = first.to_string();
     match cmd {
         Command::Alert(a) => a.cmd_id = id,
         Command::Status(s) => s.cmd_id = id,
@@ -262,8 +275,12 @@ fn set_cmd_id(cmd: &mut Command, id: String) {
             c.cmd_id = id
         }
         Command::Exec(e) => e.cmd_id = id,
-        Command::Atomic(c) | Command::Sequence(c) => c.cmd_id = id,
+        Command::Atomic(c) | Command::Sequence(c) => {
+            c.cmd_id = id;
+            return c.commands.iter_mut().fold(first + 1, |next, inner| number(inner, next));
+        }
     }
+    first + 1
 }
 
 /// What became of one received item.
