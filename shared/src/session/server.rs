@@ -494,10 +494,10 @@ impl ServerSession {
             return Err(ProtocolError::Ended);
         }
         // A late copy of an older message does not take a held answer from a newer one, nor
-        // the delivery sent again ([`ServerSession::resend_delivery`]).
+        // the delivery sent again ([`ServerSession::missed_last`]).
         let delivering = matches!(self.state, State::ExpectExecStatus { .. });
         if (self.answer_owed() || delivering) && older_than(&msg.hdr.msg_id, &self.last_client_msg_id) {
-            return Err(ProtocolError::Unexpected("a message older than the one package 4 answers"));
+            return Err(ProtocolError::Unexpected("a message older than the one the server last answered"));
         }
         self.last_client_msg_id = msg.hdr.msg_id.clone();
         self.peer = self.peer.updated(&msg.hdr);
@@ -525,6 +525,12 @@ impl ServerSession {
             let mut ids = CmdIds::default();
             let cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
             return Ok(Step::Reply(self.reply(&msg.hdr, cmds, true)));
+        }
+        // A client answering an earlier message of ours than the last never got the last:
+        // while the delivery's status is awaited, its last message goes again. (Not a part
+        // of a longer delivery while more are queued: `continue_package` sends the next.)
+        if delivering && self.outbox.is_empty() && self.missed_last(msg) {
+            return self.resend_delivery(msg);
         }
         if !self.outbox.is_empty() {
             return self.continue_package(msg);
@@ -624,7 +630,8 @@ impl ServerSession {
                     Command::Status(s) if s.cmd == "Exec" || s.cmd == "Atomic" => Some(s.code()),
                     _ => None,
                 });
-                let Some(status) = status else { return self.resend_delivery(msg) };
+                let status =
+                    status.ok_or(ProtocolError::Incomplete("package 5 has no Status for the Exec or Atomic"))?;
                 self.state = State::Ended;
                 let mut ids = CmdIds::default();
                 let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
@@ -636,27 +643,40 @@ impl ServerSession {
         }
     }
 
-    /// A message, while the delivery's status is awaited, that answers nothing of the message
-    /// that carried it: the client never got the delivery (it was saved, then lost on the way,
-    /// and the client sent its package 3 or Alert 1222 again under a new MsgID). The delivery
-    /// again, addressed to this message, a bounded number of times; anything else is refused.
+    /// Whether `msg` answers an earlier message of ours than the last one, and not the last:
+    /// its client never got the last (it was saved, then lost on the way, and the client sent
+    /// its package 3 or Alert 1222 again under a new MsgID). A message answering none of ours
+    /// is not taken for that.
+    fn missed_last(&self, msg: &SyncMl) -> bool {
+        let last = self.next_msg_id.saturating_sub(1);
+        let mut earlier = false;
+        for c in &msg.body.commands {
+            if let Command::Status(s) = c {
+                match s.msg_ref.trim().parse::<u32>() {
+                    Ok(r) if r == last => return false,
+                    Ok(r) if r < last => earlier = true,
+                    _ => {}
+                }
+            }
+        }
+        earlier
+    }
+
+    /// The last message of the delivery again, addressed to `msg`, whose client never got it
+    /// ([`ServerSession::missed_last`]): a bounded number of times, then the session refuses.
     fn resend_delivery(&mut self, msg: &SyncMl) -> Result<Step, ProtocolError> {
-        let incomplete = ProtocolError::Incomplete("package 5 has no Status for the Exec or Atomic");
-        let carried_it = self.next_msg_id.saturating_sub(1).to_string();
-        let answers_it = msg.body.commands.iter().any(|c| matches!(c, Command::Status(s) if s.msg_ref == carried_it));
-        let (sent, whole) = &self.last_sent;
-        // A delivery that took one message, all of it in `last_sent` (a longer one is in the
-        // outbox, and its Alert 1222 is answered by `continue_package`).
-        let delivery: Vec<Command> = sent.iter().filter(|c| !matches!(c, Command::Status(_))).cloned().collect();
-        if answers_it || !whole || delivery.is_empty() || self.delivery_resends >= MAX_TRIES {
-            return Err(incomplete);
+        let part: Vec<Command> =
+            self.last_sent.0.iter().filter(|c| !matches!(c, Command::Status(_))).cloned().collect();
+        if part.is_empty() || self.delivery_resends >= MAX_TRIES {
+            return Err(ProtocolError::Unexpected("the delivery was sent again as often as it is"));
         }
         self.delivery_resends += 1;
         let mut ids = CmdIds::default();
         let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
         cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
-        cmds.extend(delivery);
-        Ok(Step::Reply(self.reply(&msg.hdr, cmds, true)))
+        // Renumbered after this message's statuses as it is sent.
+        self.outbox.requeue(part);
+        Ok(Step::Reply(self.send(&msg.hdr, cmds)))
     }
 
     /// The client message whose package 4 is held, while its answer is owed

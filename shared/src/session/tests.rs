@@ -315,7 +315,7 @@ fn a_client_that_never_got_the_delivery_gets_it_again_when_it_asks_under_a_new_m
 }
 
 #[test]
-fn the_delivery_is_sent_again_only_to_a_message_that_answers_none_of_it_and_only_so_often() {
+fn the_delivery_is_sent_again_only_to_a_message_that_answers_an_earlier_one_and_only_so_often() {
     let (mut client, mut server, pkg2) = open();
     let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
     assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
@@ -324,6 +324,15 @@ fn the_delivery_is_sent_again_only_to_a_message_that_answers_none_of_it_and_only
     let mut pkg5 = send(client.handle(&pkg4).expect("pkg4"));
     pkg5.body.commands.retain(|c| !matches!(c, Command::Status(s) if s.cmd == "Exec"));
     assert!(matches!(server.clone().handle(&pkg5), Err(ProtocolError::Incomplete(_))));
+    // So is a message that answers none of the server's messages.
+    let mut bare = pkg3.clone();
+    bare.hdr.msg_id = "3".into();
+    bare.body.commands.retain(|c| !matches!(c, Command::Status(_)));
+    assert!(matches!(server.clone().handle(&bare), Err(ProtocolError::Incomplete(_))));
+    // A session stored before any resend reads as one stored by the version before the counter.
+    let stored = serde_json::to_string(&server).unwrap();
+    assert!(!stored.contains("delivery_resends"), "{stored}");
+    assert_eq!(serde_json::from_str::<ServerSession>(&stored).unwrap(), server);
     // Asked again and again without ever answering: sent a bounded number of times.
     let mut sent = 0;
     for id in 3..20 {
@@ -331,7 +340,7 @@ fn the_delivery_is_sent_again_only_to_a_message_that_answers_none_of_it_and_only
         m.hdr.msg_id = id.to_string();
         match server.handle(&m) {
             Ok(Step::Reply(_)) => sent += 1,
-            Err(ProtocolError::Incomplete(_)) => break,
+            Err(ProtocolError::Unexpected(_)) => break,
             other => panic!("{other:?}"),
         }
     }
@@ -339,6 +348,44 @@ fn the_delivery_is_sent_again_only_to_a_message_that_answers_none_of_it_and_only
     // And it survives being stored between messages.
     let stored: ServerSession = serde_json::from_str(&serde_json::to_string(&server).unwrap()).unwrap();
     assert_eq!(stored, server);
+}
+
+#[test]
+fn a_settings_delivery_sent_again_to_a_longer_message_numbers_every_command_once() {
+    let (mut client, mut server, pkg2) = open();
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let d = settings_delivery(&[("./Ext/A", "1")]);
+    let _lost = server.poll_deliver(&d, None).expect("deliver");
+    // Sent again with two commands more, so more statuses come before the Atomic.
+    let mut again = pkg3.clone();
+    again.hdr.msg_id = "3".into();
+    for id in ["90", "91"] {
+        again.body.commands.push(Command::Alert(crate::syncml::Alert {
+            cmd_id: id.into(),
+            data: AlertCode::GENERIC.0,
+            ..Default::default()
+        }));
+    }
+    let Step::Reply(resent) = server.handle(&wire(&again)).expect("package 3 again") else {
+        panic!("the delivery was not sent again")
+    };
+    fn ids<'a>(cmds: &'a [Command], out: &mut Vec<&'a str>) {
+        for c in cmds {
+            out.push(c.cmd_id());
+            if let Command::Atomic(k) | Command::Sequence(k) = c {
+                ids(&k.commands, out);
+            }
+        }
+    }
+    let resent = wire(&resent);
+    let mut all = Vec::new();
+    ids(&resent.body.commands, &mut all);
+    let mut unique = all.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), all.len(), "a CmdID used twice: {all:?}");
+    assert!(resent.body.commands.iter().any(|c| matches!(c, Command::Atomic(_))), "no Atomic sent again");
 }
 
 fn header_status_ref(m: &SyncMl) -> String {

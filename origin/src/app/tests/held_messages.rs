@@ -121,14 +121,18 @@ async fn a_phone_that_never_got_its_delivery_gets_it_again_when_it_asks_under_a_
     assert_eq!(a.status, StatusCode::OK, "{}", a.text());
     let resent = xml::decode(&a.body).expect("SyncML");
     let lost = xml::decode(&lost.body).expect("SyncML");
-    let exec = |m: &portaldm_shared::syncml::SyncMl| {
-        m.body.commands.iter().find_map(|c| match c {
-            portaldm_shared::syncml::Command::Exec(e) => Some(e.items.clone()),
+    // The delivery's items: the Replace of its signed URL and the Exec with its correlator.
+    let delivery = |m: &portaldm_shared::syncml::SyncMl| {
+        use portaldm_shared::syncml::Command;
+        let items = m.body.commands.iter().filter_map(|c| match c {
+            Command::Replace(r) => Some(r.items.clone()),
+            Command::Exec(e) => Some(e.items.clone()),
             _ => None,
-        })
+        });
+        items.collect::<Vec<_>>()
     };
-    assert!(exec(&resent).is_some(), "the delivery was not sent again: {}", a.text());
-    assert_eq!(exec(&resent), exec(&lost), "another delivery than the one lost");
+    assert_eq!(delivery(&resent).len(), 2, "the delivery was not sent again: {}", a.text());
+    assert_eq!(delivery(&resent), delivery(&lost), "another delivery than the one lost");
     // The phone runs it; its status, numbered after the copy, ends the delivery as the first would have.
     let ClientStep::Send(mut pkg5) = phone.handle(&resent).expect("delivery") else { panic!("the phone ended") };
     pkg5.hdr.msg_id = "4".into();
