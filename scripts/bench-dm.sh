@@ -8,7 +8,8 @@
 #   BENCH_CONC  concurrent sessions (default 32); DM_ORIGIN another origin build to measure
 # The server (origin or bare axum) is pinned to core 0 and the client to core 1 (taskset), so
 # neither steals the other's core; each run line gets the server's and the client's CPU (user +
-# system, from /proc) and both per session, and the server's context switches per session.
+# system, from /proc) and both per session, the server's context switches per session, and the
+# CPU of its sqlx-sqlite threads per session (the SQLite store's share).
 # tests/src/bin/bench_sqlite.rs prices one SQLite statement through sqlx beside them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,27 +33,30 @@ bench=target/release/bench_dm
   echo "# machine: $(nproc) CPU ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB"
   echo "# $runs runs of $secs s each, $conc concurrent sessions; one line per run"
 } > "$report"
-printf 'what\tsessions_per_s\tmessages_per_s\tmsg_p50_ms\tmsg_p99_ms\tserver_ms_per_session\tclient_ms_per_session\tserver_switches_per_session\tpostgres_ms_per_session\n' > "$tsv"
+printf 'what\tsessions_per_s\tmessages_per_s\tmsg_p50_ms\tmsg_p99_ms\tserver_ms_per_session\tclient_ms_per_session\tserver_switches_per_session\tsqlite_threads_ms_per_session\tpostgres_ms_per_session\n' > "$tsv"
 
 # One run of the client against the server with PID $1 (the rest are the client's arguments):
 # its line, plus the server's CPU over the run and each process's CPU per session; with
 # $db_pid set (a PostgreSQL postmaster), its cluster's CPU too.
 db_pid=
 measure() {
-  local server=$1 before line after n db0=0 db=-1 sw0 sw
+  local server=$1 before line after n db0=0 db=-1 sw0 sw st0 st
   shift
   before=$(cpu_ms "$server")
   sw0=$(switches "$server")
+  st0=$(store_thread_ms "$server")
   [ -n "$db_pid" ] && db0=$(pg_cpu_ms "$db_pid")
   line=$(taskset -c 1 "$bench" "$@")
   after=$(cpu_ms "$server")
   sw=$(( $(switches "$server") - sw0 ))
+  st=$(( $(store_thread_ms "$server") - st0 ))
   [ -n "$db_pid" ] && db=$(( $(pg_cpu_ms "$db_pid") - db0 ))
   n=$(grep -o 'sessions=[0-9]*' <<<"$line" | cut -d= -f2)
-  awk -v l="$line" -v s=$((after - before)) -v d="$db" -v n="$n" -v w="$sw" 'BEGIN {
+  awk -v l="$line" -v s=$((after - before)) -v d="$db" -v n="$n" -v w="$sw" -v t="$st" 'BEGIN {
     match(l, /client_cpu_ms=[0-9]+/); c = substr(l, RSTART + 14, RLENGTH - 14)
     n = n ? n : 1
-    printf "%s server_cpu_ms=%d server_ms_per_session=%.3f client_ms_per_session=%.3f switches_per_session=%.0f%s\n", l, s, s / n, c / n, w / n,
+    printf "%s server_cpu_ms=%d server_ms_per_session=%.3f client_ms_per_session=%.3f switches_per_session=%.0f%s%s\n", l, s, s / n, c / n, w / n,
+      (t > 0 ? sprintf(" sqlite_threads_ms_per_session=%.3f", t / n) : ""),
       (d >= 0 ? sprintf(" postgres_ms_per_session=%.3f", d / n) : "") }'
 }
 
@@ -60,9 +64,10 @@ measure() {
 median() { grep -o "$2=[0-9.]*" "$1" | cut -d= -f2 | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 summarise() { # $1 = label, $2 = file of run lines
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(median "$2" sessions_per_s)" "$(median "$2" messages_per_s)" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(median "$2" sessions_per_s)" "$(median "$2" messages_per_s)" \
     "$(median "$2" msg_p50_ms)" "$(median "$2" msg_p99_ms)" "$(median "$2" server_ms_per_session)" \
-    "$(median "$2" client_ms_per_session)" "$(median "$2" switches_per_session)" "$(median "$2" postgres_ms_per_session)" >> "$tsv"
+    "$(median "$2" client_ms_per_session)" "$(median "$2" switches_per_session)" \
+    "$(median "$2" sqlite_threads_ms_per_session)" "$(median "$2" postgres_ms_per_session)" >> "$tsv"
 }
 
 # The floors: bare axum answering at once, then answering after the least store work a durable

@@ -17,6 +17,14 @@ pg_cpu_ms() {
 }
 # Context switches (voluntary and not) of process $1 so far, over its live threads: each
 # hand-over of work from one thread to another and back is two.
+# User+system CPU of PID $1's threads named sqlx-sqlite-* (the SQLite store's), in ms.
+store_thread_ms() {
+  local t ticks=0
+  for t in /proc/"$1"/task/*; do
+    case $(cat "$t/comm" 2>/dev/null) in sqlx-sqlite*) ticks=$((ticks + $(sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}'))) ;; esac
+  done
+  echo $((ticks * 1000 / $(getconf CLK_TCK)))
+}
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
 pids=()
 stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }

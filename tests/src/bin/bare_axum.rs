@@ -14,7 +14,7 @@
 //! - `sqlite-batched:FILE`: the same reads, and the writes queued to one task that sends all
 //!   those waiting as one multi-row upsert (group commit: one statement and one commit for
 //!   many sessions' writes, each answer still waiting for its own commit);
-//! - `postgres:URL`: the same statements on PostgreSQL through a pool of 8 connections.
+//! - `postgres:URL`: the same statements on PostgreSQL through a pool of 16 connections (the origin's).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -158,7 +158,7 @@ async fn open(store: Option<&str>, value: &str) -> Result<Store, Box<dyn std::er
             }
         }
         "postgres" => {
-            let pool = PgPoolOptions::new().max_connections(8).connect(at).await?;
+            let pool = PgPoolOptions::new().max_connections(16).connect(at).await?;
             sqlx::query(CREATE).execute(&pool).await?;
             for k in 0..KEYS {
                 sqlx::query(UPSERT).bind(k as i64).bind(value).bind(0i64).execute(&pool).await?;
