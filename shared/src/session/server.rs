@@ -617,8 +617,10 @@ impl ServerSession {
                     .iter()
                     .any(|c| matches!(c, Command::Alert(a) if a.code() == AlertCode::NEXT_MESSAGE));
                 // A client still waiting for package 4 that sends something else (its package 3
-                // again, under a new MsgID) is held again, its answer now owed to that message.
-                if !next && !self.answer_owed() {
+                // again, under a new MsgID) is held again, its answer now owed to that message:
+                // while the answer is owed, or when the hold's answer never reached it (the
+                // message answers an earlier one of ours than the last).
+                if !next && !self.answer_owed() && !self.missed_last(msg) {
                     return Err(ProtocolError::Unexpected("expected Alert 1222 while package 4 is held"));
                 }
                 self.owe(msg);

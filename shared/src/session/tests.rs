@@ -276,8 +276,17 @@ fn a_held_client_that_sends_package_3_again_under_a_new_msg_id_is_held_again() {
     assert!(server.handle(&copy(&msg_id_2)).is_err(), "a late copy of the first message took the held answer back");
     let hold = server.poll_hold().expect("hold");
     assert_eq!(header_status_ref(&hold), "3", "package 4 answers the newer message");
-    // Once answered, anything but Alert 1222 is refused again.
-    assert!(server.handle(&copy("4")).is_err());
+    // Once answered, anything but Alert 1222 that answers that answer is refused again.
+    let mut answering = copy("4");
+    for c in &mut answering.body.commands {
+        if let Command::Status(s) = c {
+            s.msg_ref = hold.hdr.msg_id.clone();
+        }
+    }
+    assert!(server.handle(&answering).is_err());
+    // But package 3 again, answering package 2 still (the hold's answer was lost), is held again.
+    assert_eq!(server.handle(&copy("5")).expect("held again"), Step::AwaitChoice);
+    assert_eq!(header_status_ref(&server.poll_hold().expect("hold")), "5");
 }
 
 #[test]
