@@ -496,7 +496,7 @@ impl ServerSession {
         // A late copy of an older message does not take a held answer from a newer one, nor
         // the delivery sent again ([`ServerSession::missed_last`]).
         let delivering = matches!(self.state, State::ExpectExecStatus { .. });
-        if (self.answer_owed() || delivering) && older_than(&msg.hdr.msg_id, &self.last_client_msg_id) {
+        if (self.state == State::Choosing || delivering) && older_than(&msg.hdr.msg_id, &self.last_client_msg_id) {
             return Err(ProtocolError::Unexpected("a message older than the one the server last answered"));
         }
         self.last_client_msg_id = msg.hdr.msg_id.clone();
@@ -529,7 +529,7 @@ impl ServerSession {
         // A client answering an earlier message of ours than the last never got the last:
         // while the delivery's status is awaited, its last message goes again. (Not a part
         // of a longer delivery while more are queued: `continue_package` sends the next.)
-        if delivering && self.outbox.is_empty() && self.missed_last(msg) {
+        if delivering && self.outbox.is_empty() && exec_status(msg).is_none() && self.missed_last(msg) {
             return self.resend_delivery(msg);
         }
         if !self.outbox.is_empty() {
@@ -627,13 +627,8 @@ impl ServerSession {
                 Ok(Step::AwaitChoice)
             }
             State::ExpectExecStatus { correlator, kind } => {
-                let status = msg.body.commands.iter().find_map(|c| match c {
-                    // A settings delivery is an Atomic: its status is the outcome.
-                    Command::Status(s) if s.cmd == "Exec" || s.cmd == "Atomic" => Some(s.code()),
-                    _ => None,
-                });
-                let status =
-                    status.ok_or(ProtocolError::Incomplete("package 5 has no Status for the Exec or Atomic"))?;
+                let status = exec_status(msg)
+                    .ok_or(ProtocolError::Incomplete("package 5 has no Status for the Exec or Atomic"))?;
                 self.state = State::Ended;
                 let mut ids = CmdIds::default();
                 let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
@@ -665,7 +660,9 @@ impl ServerSession {
     }
 
     /// The last message of the delivery again, addressed to `msg`, whose client never got it
-    /// ([`ServerSession::missed_last`]): a bounded number of times, then the session refuses.
+    /// ([`ServerSession::missed_last`]) and which carries no status for it: a bounded number of
+    /// times, then the session refuses. (Not in a report session: its first answer is the
+    /// delivery, and nothing comes before it to answer.)
     fn resend_delivery(&mut self, msg: &SyncMl) -> Result<Step, ProtocolError> {
         let part: Vec<Command> =
             self.last_sent.0.iter().filter(|c| !matches!(c, Command::Status(_))).cloned().collect();
@@ -811,6 +808,15 @@ impl ServerSession {
         self.last_sent = (rest.collect(), msg.body.final_);
         msg
     }
+}
+
+/// The status a message gives the delivery's Exec (a settings delivery is an Atomic: its
+/// status is the outcome).
+fn exec_status(msg: &SyncMl) -> Option<StatusCode> {
+    msg.body.commands.iter().find_map(|c| match c {
+        Command::Status(s) if s.cmd == "Exec" || s.cmd == "Atomic" => Some(s.code()),
+        _ => None,
+    })
 }
 
 /// Whether a counter is at zero (not serialised then).

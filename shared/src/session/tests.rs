@@ -287,6 +287,8 @@ fn a_held_client_that_sends_package_3_again_under_a_new_msg_id_is_held_again() {
     // But package 3 again, answering package 2 still (the hold's answer was lost), is held again.
     assert_eq!(server.handle(&copy("5")).expect("held again"), Step::AwaitChoice);
     assert_eq!(header_status_ref(&server.poll_hold().expect("hold")), "5");
+    // And a late copy of an older one is not, once the hold has gone out.
+    assert!(server.handle(&copy("3")).is_err(), "a late copy took the held answer back");
 }
 
 #[test]
@@ -333,6 +335,14 @@ fn the_delivery_is_sent_again_only_to_a_message_that_answers_an_earlier_one_and_
     let mut pkg5 = send(client.handle(&pkg4).expect("pkg4"));
     pkg5.body.commands.retain(|c| !matches!(c, Command::Status(s) if s.cmd == "Exec"));
     assert!(matches!(server.clone().handle(&pkg5), Err(ProtocolError::Incomplete(_))));
+    // A package 5 with the Exec's status ends the delivery, whatever message its statuses name.
+    let mut lax = send(client.clone().handle(&pkg4).expect("pkg4"));
+    for c in &mut lax.body.commands {
+        if let Command::Status(s) = c {
+            s.msg_ref = "1".into();
+        }
+    }
+    assert!(matches!(server.clone().handle(&lax), Ok(Step::Delivered { .. })), "a status for the Exec got a resend");
     // So is a message that answers none of the server's messages.
     let mut bare = pkg3.clone();
     bare.hdr.msg_id = "3".into();
