@@ -708,8 +708,10 @@ async fn continue_session(
     let bytes = x.encode_in(session.encoding_for(x.enc), &reply)?;
     if with_device {
         st.store.save_dm_session_and_device(&session, &bytes.bytes, &session.device, now_ms()).await?;
-    } else {
-        st.store.save_dm_session(&session, &bytes.bytes, now_ms()).await?;
+    } else if !st.store.save_if_unchanged(&session, Some(&bytes.bytes), version, now_ms()).await? {
+        // Another copy of the message (or the session's next one) was saved since this one read
+        // the session: its answer stands, and the client's next try gets it (`Step::Repeat`).
+        return Err(AppError::Conflict("the DM session was written by another message meanwhile; send it again"));
     }
     Ok(Flow::Reply(bytes))
 }
@@ -734,7 +736,7 @@ enum Look {
 
 /// Waits up to the hold for the user's choice and answers package 4. The first decision is
 /// made from the hold point. A message that then waits keeps its session in the store, not in
-/// memory (`Store::save_held` without an answer): only [`HeldInStore`] and the wait stay here, and each
+/// memory (`Store::save_if_unchanged` without an answer): only [`HeldInStore`] and the wait stay here, and each
 /// look after a wake-up runs in its own allocation, freed before the next wait. Every write
 /// lands only on the row it read (`version`); one that finds the row changed looks again.
 /// (An `async` block, not an `async fn`, which would keep each argument twice.)
@@ -810,7 +812,7 @@ async fn first_decision(
             Some(bytes) => return Ok(Ok(Answered { bytes, took: start.elapsed() })),
             None => Look::Again,
         },
-        None if st.store.save_held(&session, None, version, now_ms()).await? => Look::Waiting,
+        None if st.store.save_if_unchanged(&session, None, version, now_ms()).await? => Look::Waiting,
         None => Look::Again,
     };
     let (key, split) =
@@ -863,7 +865,7 @@ async fn answer(
 ) -> Result<Option<Encoded>, AppError> {
     let sealed = seal.sealed.as_deref().map(|(device, chal, proved)| (device, chal.clone(), proved.clone()));
     let bytes = Exchange { st, enc: seal.enc, sealed }.encode(reply)?;
-    if !st.store.save_held(session, Some(&bytes.bytes), version, now_ms()).await? {
+    if !st.store.save_if_unchanged(session, Some(&bytes.bytes), version, now_ms()).await? {
         return Ok(None);
     }
     tracing::info!(sid = %Quoted(&session.portal_sid), "held message answered");

@@ -398,11 +398,17 @@ pub trait Store: Send + Sync {
     async fn dm_lookup(&self, dev_id: &str, session_id: &str) -> StoreResult<DmLookup>;
     /// Writes a DM session and its last answer.
     async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()>;
-    /// Writes a held message's DM session (`ServerSession::held_message`), only over the row of
-    /// `version` as read: false when another write came first (another copy of the message,
-    /// its next message). With its `answer`, or parked without one (its last answer stays): it
-    /// then waits here, not in the origin's memory, until the user's choice.
-    async fn save_held(&self, s: &ServerSession, answer: Option<&[u8]>, version: i64, now: i64) -> StoreResult<bool>;
+    /// Writes a continued DM session only over the row of `version` as read: false when another
+    /// write came first (another copy of the message, its next message). With its `answer`, or,
+    /// for a held message (`ServerSession::held_message`), parked without one (its last answer
+    /// stays): it then waits here, not in the origin's memory, until the user's choice.
+    async fn save_if_unchanged(
+        &self,
+        s: &ServerSession,
+        answer: Option<&[u8]>,
+        version: i64,
+        now: i64,
+    ) -> StoreResult<bool>;
     /// Adds a package; audited as `actor`'s `package.add`.
     async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64>;
     /// Withdraws a published package: never offered again, its download URLs stop working

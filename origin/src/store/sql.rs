@@ -267,7 +267,7 @@ macro_rules! store_impl {
                 save_dm_on(&mut *self.write().await?, s, last_reply, now).await
             }
 
-            async fn save_held(&self, s: &ServerSession, answer: Option<&[u8]>, version: i64, now: i64) -> StoreResult<bool> {
+            async fn save_if_unchanged(&self, s: &ServerSession, answer: Option<&[u8]>, version: i64, now: i64) -> StoreResult<bool> {
                 // Only over the row read (a hold always comes from a stored session; one swept or
                 // replaced meanwhile is not written again). Parked, its last answer stays.
                 let done = sqlx::query(

@@ -156,28 +156,28 @@ async fn a_held_message_s_writes_land_only_on_the_row_it_read(s: &dyn Store) {
     let dm = session("a");
     let read = s.dm_lookup(&dm.device.dev_id, &dm.session_id).await.expect("looks up").session.expect("saved");
     // Parked over the row it read; its last answer stays.
-    assert!(s.save_held(&dm, None, read.version, 2).await.expect("parks"));
+    assert!(s.save_if_unchanged(&dm, None, read.version, 2).await.expect("parks"));
     let parked = s.dm_lookup(&dm.device.dev_id, &dm.session_id).await.expect("looks up").session.expect("saved");
     assert_eq!(parked.last_reply.as_deref(), Some(&b"package 2"[..]));
     assert!(parked.version > read.version, "a write counts");
     // A second copy of the message, which read the row before the park, does not write over it.
-    assert!(!s.save_held(&dm, None, read.version, 3).await.expect("stale park"), "a stale park wrote");
+    assert!(!s.save_if_unchanged(&dm, None, read.version, 3).await.expect("stale park"), "a stale park wrote");
     assert!(
-        !s.save_held(&dm, Some(&b"stale"[..]), read.version, 3).await.expect("stale answer"),
+        !s.save_if_unchanged(&dm, Some(&b"stale"[..]), read.version, 3).await.expect("stale answer"),
         "a stale answer wrote"
     );
     // The copy that read the parked row answers; the next message's write is not undone.
-    assert!(s.save_held(&dm, Some(&b"package 4"[..]), parked.version, 4).await.expect("answers"));
+    assert!(s.save_if_unchanged(&dm, Some(&b"package 4"[..]), parked.version, 4).await.expect("answers"));
     let answered = s.dm_lookup(&dm.device.dev_id, &dm.session_id).await.expect("looks up").session.expect("saved");
     assert!(answered.version > parked.version, "an answer counts");
     s.save_dm_session(&dm, b"package 6", 5).await.expect("next message");
-    assert!(!s.save_held(&dm, None, answered.version, 6).await.expect("late park"), "any write counts");
+    assert!(!s.save_if_unchanged(&dm, None, answered.version, 6).await.expect("late park"), "any write counts");
     let now = s.dm_lookup(&dm.device.dev_id, &dm.session_id).await.expect("looks up").session.expect("saved");
     assert_eq!((now.last_reply.as_deref(), now.updated_at), (Some(&b"package 6"[..]), 5));
     // A session swept (or never stored) is not written back by a park.
     let mut gone = dm.clone();
     gone.session_id = "8".into();
-    assert!(!s.save_held(&gone, None, 0, 7).await.expect("park"), "a park created a row");
+    assert!(!s.save_if_unchanged(&gone, None, 0, 7).await.expect("park"), "a park created a row");
     assert!(s.dm_lookup(&dm.device.dev_id, "8").await.expect("looks up").session.is_none());
 }
 

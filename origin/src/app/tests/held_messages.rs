@@ -142,3 +142,40 @@ async fn a_phone_that_never_got_its_delivery_gets_it_again_when_it_asks_under_a_
     let state = app.state.store.portal(&browser.minted.claims.sid).await.expect("store").expect("stored").state;
     assert!(matches!(state, PortalState::Delivered | PortalState::Done), "{state:?}");
 }
+
+#[tokio::test]
+async fn copies_racing_for_a_lost_delivery_get_it_no_more_often_than_the_bound() {
+    let app = TestApp::start_holding(10, "").await;
+    let browser = Browser::new(&app);
+    let mut phone = handset(&browser, "IMEI:356938035643812");
+    let (_pkg2, pkg3) = to_package_3(&app, &mut phone).await;
+    let target = dm_target(phone.next_url()).to_owned();
+    let held = app.post_dm(&target, DM_XML, xml::encode(&pkg3));
+    let user = async {
+        reach(&app, &browser, "identified").await;
+        assert_eq!(
+            browser.post_json(&app, "/portal/api/identify", json!({ "mine": true })).await.status,
+            StatusCode::OK
+        );
+        let v = browser.session(&app).await;
+        let pick = json!({ "package_id": v["offers"][0]["package"]["id"] });
+        assert_eq!(browser.post_json(&app, "/portal/api/select", pick).await.status, StatusCode::OK);
+    };
+    let (lost, ()) = tokio::join!(held, user);
+    assert_eq!(lost.status, StatusCode::OK, "{}", lost.text());
+    // Eight copies of package 3 at once, each under its own new MsgID: each reads the session
+    // before any has saved, and only those whose save lands on the row they read may answer.
+    let copies = (3..11).map(|id| {
+        let mut again = pkg3.clone();
+        again.hdr.msg_id = id.to_string();
+        app.post_dm(&target, DM_XML, xml::encode(&again))
+    });
+    let answers = futures_util::future::join_all(copies).await;
+    let resent = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::OK)
+        .filter_map(|a| xml::decode(&a.body).ok())
+        .filter(|m| m.body.commands.iter().any(|c| matches!(c, portaldm_shared::syncml::Command::Exec(_))))
+        .count();
+    assert!((1..=3).contains(&resent), "the delivery went out {resent} times");
+}
