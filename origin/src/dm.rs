@@ -709,9 +709,13 @@ async fn continue_session(
     if with_device {
         st.store.save_dm_session_and_device(&session, &bytes.bytes, &session.device, now_ms()).await?;
     } else if !st.store.save_if_unchanged(&session, Some(&bytes.bytes), version, now_ms()).await? {
-        // Another copy of the message (or the session's next one) was saved since this one read
-        // the session: its answer stands, and the client's next try gets it (`Step::Repeat`).
-        return Err(AppError::Conflict("the DM session was written by another message meanwhile; send it again"));
+        // Another message was saved since this one read the session: its answer stands. A copy
+        // of this very message gets that answer too; anything else is refused.
+        let stored = st.store.dm_lookup(&session.device.dev_id, &session.session_id).await?.session;
+        return match stored.filter(|rec| rec.session.answered_copy_of(&session, msg)).and_then(|rec| rec.last_reply) {
+            Some(bytes) => Ok(Flow::Reply(Encoded { enc: DmEncoding::of_own_message(&bytes), bytes })),
+            None => Err(AppError::Conflict("the DM session was written by another message meanwhile")),
+        };
     }
     Ok(Flow::Reply(bytes))
 }

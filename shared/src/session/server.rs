@@ -685,6 +685,13 @@ impl ServerSession {
             .then(|| HeldMessage { msg_id: self.last_client_msg_id.as_str().into(), session: self.identity() })
     }
 
+    /// Whether this session, read back after `mine` (the same session as a message left it) lost
+    /// its save, has answered that message `msg` already: another copy of it was saved first,
+    /// and this session's last answer is `msg`'s too.
+    pub fn answered_copy_of(&self, mine: &ServerSession, msg: &SyncMl) -> bool {
+        self.identity() == mine.identity() && *self.last_client_msg_id == *msg.hdr.msg_id && !self.answer_owed()
+    }
+
     /// Whether a package 4 is held and its answer owed (no allocation: every message asks).
     fn answer_owed(&self) -> bool {
         self.state == State::Choosing && self.pending.is_some()

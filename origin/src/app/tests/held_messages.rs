@@ -179,3 +179,37 @@ async fn copies_racing_for_a_lost_delivery_get_it_no_more_often_than_the_bound()
         .count();
     assert!((1..=3).contains(&resent), "the delivery went out {resent} times");
 }
+
+#[tokio::test]
+async fn copies_of_one_message_racing_each_other_all_get_its_one_answer() {
+    let app = TestApp::start_holding(10, "").await;
+    let browser = Browser::new(&app);
+    let mut phone = handset(&browser, "IMEI:356938035643813");
+    let (_pkg2, pkg3) = to_package_3(&app, &mut phone).await;
+    let target = dm_target(phone.next_url()).to_owned();
+    let held = app.post_dm(&target, DM_XML, xml::encode(&pkg3));
+    let user = async {
+        reach(&app, &browser, "identified").await;
+        assert_eq!(
+            browser.post_json(&app, "/portal/api/identify", json!({ "mine": true })).await.status,
+            StatusCode::OK
+        );
+        let v = browser.session(&app).await;
+        let pick = json!({ "package_id": v["offers"][0]["package"]["id"] });
+        assert_eq!(browser.post_json(&app, "/portal/api/select", pick).await.status, StatusCode::OK);
+    };
+    let (delivery, ()) = tokio::join!(held, user);
+    assert_eq!(delivery.status, StatusCode::OK, "{}", delivery.text());
+    let ClientStep::Send(pkg5) = phone.handle(&xml::decode(&delivery.body).expect("SyncML")).expect("delivery") else {
+        panic!("the phone ended")
+    };
+    // The phone's package 5 sent four times at once (a retry after a timeout, say): each copy
+    // reads the session before any has saved; one answers, and the others get that answer.
+    let body = xml::encode(&pkg5);
+    let target = dm_target(phone.next_url()).to_owned();
+    let answers = futures_util::future::join_all((0..4).map(|_| app.post_dm(&target, DM_XML, body.clone()))).await;
+    for a in &answers {
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert_eq!(a.body, answers[0].body, "copies got different answers");
+    }
+}
