@@ -555,6 +555,11 @@ impl ServerSession {
                             }
                         }
                         self.device.absorb(&whole);
+                        // Its DevId was checked against the header when the session opened; a
+                        // Results item naming another would write that device's record.
+                        if self.device.dev_id != msg.hdr.source {
+                            return Err(ProtocolError::Unexpected("./DevInfo/DevId differs from the header Source"));
+                        }
                         listed.extend(&whole);
                         got = true;
                     }

@@ -407,6 +407,23 @@ fn a_settings_delivery_sent_again_to_a_longer_message_numbers_every_command_once
     assert!(resent.body.commands.iter().any(|c| matches!(c, Command::Atomic(_))), "no Atomic sent again");
 }
 
+#[test]
+fn package_3_naming_another_dev_id_is_refused() {
+    let (mut client, mut server, pkg2) = open();
+    let mut pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    let other =
+        Item { source: Some("./DevInfo/DevId".into()), data: Some("IMEI:000000000000000".into()), ..Item::default() };
+    let results = pkg3.body.commands.iter_mut().find_map(|c| match c {
+        Command::Results(r) => Some(r),
+        _ => None,
+    });
+    results.expect("package 3 has Results").items.push(other);
+    assert!(
+        matches!(server.handle(&wire(&pkg3)), Err(ProtocolError::Unexpected(_))),
+        "another device's DevId was taken"
+    );
+}
+
 fn header_status_ref(m: &SyncMl) -> String {
     m.body
         .commands
