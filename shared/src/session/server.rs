@@ -694,7 +694,7 @@ impl ServerSession {
     /// its save, has answered that message `msg` already: another copy of it was saved first,
     /// and this session's last answer is `msg`'s too.
     pub fn answered_copy_of(&self, mine: &ServerSession, msg: &SyncMl) -> bool {
-        self.identity() == mine.identity() && *self.last_client_msg_id == *msg.hdr.msg_id && !self.answer_owed()
+        self.answer_to(&msg.hdr.msg_id, mine.identity()) == HeldAnswer::Answered
     }
 
     /// Whether a package 4 is held and its answer owed (no allocation: every message asks).
@@ -710,7 +710,12 @@ impl ServerSession {
 
     /// Where the held message `held` stands in this session, as read back from the store.
     pub fn held_answer(&self, held: &HeldMessage) -> HeldAnswer {
-        if self.identity() != held.session || *self.last_client_msg_id != *held.msg_id {
+        self.answer_to(&held.msg_id, held.session)
+    }
+
+    /// Where the message `msg_id` of the session named `session` ([`HeldMessage`]) stands here.
+    fn answer_to(&self, msg_id: &str, session: u64) -> HeldAnswer {
+        if self.identity() != session || *self.last_client_msg_id != *msg_id {
             HeldAnswer::Gone
         } else if self.answer_owed() {
             HeldAnswer::Owed
