@@ -5,11 +5,12 @@
 
 use axum::http::StatusCode;
 use portaldm_shared::portal::PortalState;
-use portaldm_shared::session::client::ClientStep;
+use portaldm_shared::session::client::{ClientSession, ClientStep};
+use portaldm_shared::syncml::SyncMl;
 use portaldm_shared::syncml::xml;
 use serde_json::json;
 
-use super::{Browser, DM_XML, TestApp, dm_target, handset, reach, to_package_3};
+use super::{Answer, Browser, DM_XML, TestApp, dm_target, handset, reach, to_package_3};
 
 #[tokio::test]
 async fn a_held_message_waits_in_the_store_and_a_copy_sent_again_gets_the_same_answer() {
@@ -71,13 +72,7 @@ async fn two_copies_of_a_held_message_woken_by_one_choice_get_one_delivery_and_t
             assert!(tokio::time::Instant::now() < deadline, "the two copies never both waited");
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        assert_eq!(
-            browser.post_json(&app, "/portal/api/identify", json!({ "mine": true })).await.status,
-            StatusCode::OK
-        );
-        let v = browser.session(&app).await;
-        let pick = json!({ "package_id": v["offers"][0]["package"]["id"] });
-        assert_eq!(browser.post_json(&app, "/portal/api/select", pick).await.status, StatusCode::OK);
+        choose_first_offer(&app, &browser).await;
     };
     let (first, second, ()) = tokio::join!(first, second, user);
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
@@ -99,21 +94,8 @@ async fn a_phone_that_never_got_its_delivery_gets_it_again_when_it_asks_under_a_
     let app = TestApp::start_holding(10, "").await;
     let browser = Browser::new(&app);
     let mut phone = handset(&browser, "IMEI:356938035643811");
-    let (_pkg2, pkg3) = to_package_3(&app, &mut phone).await;
+    let (pkg3, lost) = delivered(&app, &browser, &mut phone).await;
     let target = dm_target(phone.next_url()).to_owned();
-    let held = app.post_dm(&target, DM_XML, xml::encode(&pkg3));
-    let user = async {
-        reach(&app, &browser, "identified").await;
-        assert_eq!(
-            browser.post_json(&app, "/portal/api/identify", json!({ "mine": true })).await.status,
-            StatusCode::OK
-        );
-        let v = browser.session(&app).await;
-        let pick = json!({ "package_id": v["offers"][0]["package"]["id"] });
-        assert_eq!(browser.post_json(&app, "/portal/api/select", pick).await.status, StatusCode::OK);
-    };
-    let (lost, ()) = tokio::join!(held, user);
-    assert_eq!(lost.status, StatusCode::OK, "{}", lost.text());
     // The delivery is saved and lost on its way: the phone sends package 3 again, under its next MsgID.
     let mut again = pkg3.clone();
     again.hdr.msg_id = "3".into();
@@ -148,21 +130,8 @@ async fn copies_racing_for_a_lost_delivery_get_it_no_more_often_than_the_bound()
     let app = TestApp::start_holding(10, "").await;
     let browser = Browser::new(&app);
     let mut phone = handset(&browser, "IMEI:356938035643812");
-    let (_pkg2, pkg3) = to_package_3(&app, &mut phone).await;
+    let (pkg3, _lost) = delivered(&app, &browser, &mut phone).await;
     let target = dm_target(phone.next_url()).to_owned();
-    let held = app.post_dm(&target, DM_XML, xml::encode(&pkg3));
-    let user = async {
-        reach(&app, &browser, "identified").await;
-        assert_eq!(
-            browser.post_json(&app, "/portal/api/identify", json!({ "mine": true })).await.status,
-            StatusCode::OK
-        );
-        let v = browser.session(&app).await;
-        let pick = json!({ "package_id": v["offers"][0]["package"]["id"] });
-        assert_eq!(browser.post_json(&app, "/portal/api/select", pick).await.status, StatusCode::OK);
-    };
-    let (lost, ()) = tokio::join!(held, user);
-    assert_eq!(lost.status, StatusCode::OK, "{}", lost.text());
     // Eight copies of package 3 at once, each under its own new MsgID: each reads the session
     // before any has saved, and only those whose save lands on the row they read may answer.
     let copies = (3..11).map(|id| {
@@ -185,21 +154,7 @@ async fn copies_of_one_message_racing_each_other_all_get_its_one_answer() {
     let app = TestApp::start_holding(10, "").await;
     let browser = Browser::new(&app);
     let mut phone = handset(&browser, "IMEI:356938035643813");
-    let (_pkg2, pkg3) = to_package_3(&app, &mut phone).await;
-    let target = dm_target(phone.next_url()).to_owned();
-    let held = app.post_dm(&target, DM_XML, xml::encode(&pkg3));
-    let user = async {
-        reach(&app, &browser, "identified").await;
-        assert_eq!(
-            browser.post_json(&app, "/portal/api/identify", json!({ "mine": true })).await.status,
-            StatusCode::OK
-        );
-        let v = browser.session(&app).await;
-        let pick = json!({ "package_id": v["offers"][0]["package"]["id"] });
-        assert_eq!(browser.post_json(&app, "/portal/api/select", pick).await.status, StatusCode::OK);
-    };
-    let (delivery, ()) = tokio::join!(held, user);
-    assert_eq!(delivery.status, StatusCode::OK, "{}", delivery.text());
+    let (_pkg3, delivery) = delivered(&app, &browser, &mut phone).await;
     let ClientStep::Send(pkg5) = phone.handle(&xml::decode(&delivery.body).expect("SyncML")).expect("delivery") else {
         panic!("the phone ended")
     };
@@ -212,4 +167,26 @@ async fn copies_of_one_message_racing_each_other_all_get_its_one_answer() {
         assert_eq!(a.status, StatusCode::OK, "{}", a.text());
         assert_eq!(a.body, answers[0].body, "copies got different answers");
     }
+}
+
+/// The browser's user says the phone is theirs and picks the first offer.
+async fn choose_first_offer(app: &TestApp, browser: &Browser) {
+    assert_eq!(browser.post_json(app, "/portal/api/identify", json!({ "mine": true })).await.status, StatusCode::OK);
+    let v = browser.session(app).await;
+    let pick = json!({ "package_id": v["offers"][0]["package"]["id"] });
+    assert_eq!(browser.post_json(app, "/portal/api/select", pick).await.status, StatusCode::OK);
+}
+
+/// Takes `phone` to its held package 3 and the user to a choice: the phone's package 3, and the
+/// delivery that answered it (not yet handled by the phone).
+async fn delivered(app: &TestApp, browser: &Browser, phone: &mut ClientSession) -> (SyncMl, Answer) {
+    let (_pkg2, pkg3) = to_package_3(app, phone).await;
+    let held = app.post_dm(dm_target(phone.next_url()), DM_XML, xml::encode(&pkg3));
+    let user = async {
+        reach(app, browser, "identified").await;
+        choose_first_offer(app, browser).await;
+    };
+    let (delivery, ()) = tokio::join!(held, user);
+    assert_eq!(delivery.status, StatusCode::OK, "{}", delivery.text());
+    (pkg3, delivery)
 }
