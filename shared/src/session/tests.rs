@@ -104,6 +104,15 @@ fn open_with(
     (client, server, wire(&pkg2))
 }
 
+/// A portal session opened and its package 3 read: package 4 held while the user chooses;
+/// the phone's package 3 as sent.
+fn held() -> (ClientSession, ServerSession, SyncMl) {
+    let (mut client, mut server, pkg2) = open();
+    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    (client, server, pkg3)
+}
+
 pub(super) fn send(step: ClientStep) -> SyncMl {
     match step {
         ClientStep::Send(m) => wire(&m),
@@ -209,9 +218,7 @@ fn an_inline_package_too_large_for_the_client_goes_by_url() {
 
 #[test]
 fn a_repeated_client_message_is_answered_again_not_reprocessed() {
-    let (mut client, mut server, pkg2) = open();
-    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
-    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let (_, mut server, pkg3) = held();
     // Its answer still owed: held again (not answered with package 2).
     assert_eq!(server.handle(&pkg3).expect("again, held"), Step::AwaitChoice);
     let _ = server.poll_hold().expect("hold");
@@ -241,9 +248,7 @@ fn a_held_message_read_back_from_the_store_says_where_it_stands() {
 
 #[test]
 fn a_new_session_under_the_same_session_id_is_not_the_held_one() {
-    let (mut client, mut server, pkg2) = open();
-    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
-    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let (_, server, _) = held();
     let held = server.held_message().expect("held");
     // The same device opens another session with the same SessionID, and reaches its own
     // held package 3 (the same MsgID) while the first one waits.
@@ -260,9 +265,7 @@ fn a_new_session_under_the_same_session_id_is_not_the_held_one() {
 
 #[test]
 fn a_held_client_that_sends_package_3_again_under_a_new_msg_id_is_held_again() {
-    let (mut client, mut server, pkg2) = open();
-    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
-    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let (_, mut server, pkg3) = held();
     let first = server.held_message().expect("held");
     let copy = |id: &str| {
         let mut m = pkg3.clone();
@@ -293,9 +296,7 @@ fn a_held_client_that_sends_package_3_again_under_a_new_msg_id_is_held_again() {
 
 #[test]
 fn a_client_that_never_got_the_delivery_gets_it_again_when_it_asks_under_a_new_msg_id() {
-    let (mut client, mut server, pkg2) = open();
-    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
-    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let (mut client, mut server, pkg3) = held();
     // The delivery is made (and saved), and lost on its way to the phone.
     let lost = wire(&server.poll_deliver(&delivery(), None).expect("deliver"));
     let copy = |id: &str| {
@@ -327,9 +328,7 @@ fn a_client_that_never_got_the_delivery_gets_it_again_when_it_asks_under_a_new_m
 
 #[test]
 fn the_delivery_is_sent_again_only_to_a_message_that_answers_an_earlier_one_and_only_so_often() {
-    let (mut client, mut server, pkg2) = open();
-    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
-    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let (mut client, mut server, pkg3) = held();
     let pkg4 = wire(&server.poll_deliver(&delivery(), None).expect("deliver"));
     // A package 5 that answers the delivery but leaves out the Exec's status is refused.
     let mut pkg5 = send(client.handle(&pkg4).expect("pkg4"));
@@ -371,9 +370,7 @@ fn the_delivery_is_sent_again_only_to_a_message_that_answers_an_earlier_one_and_
 
 #[test]
 fn a_settings_delivery_sent_again_to_a_longer_message_numbers_every_command_once() {
-    let (mut client, mut server, pkg2) = open();
-    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
-    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let (_, mut server, pkg3) = held();
     let d = settings_delivery(&[("./Ext/A", "1")]);
     let _lost = server.poll_deliver(&d, None).expect("deliver");
     // Sent again with two commands more, so more statuses come before the Atomic.
@@ -437,9 +434,7 @@ fn header_status_ref(m: &SyncMl) -> String {
 
 #[test]
 fn session_end_while_choosing_closes_cleanly() {
-    let (mut client, mut server, pkg2) = open();
-    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
-    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let (mut client, mut server, _) = held();
     let end = wire(&server.poll_end().expect("end"));
     assert!(end.body.final_);
     assert_eq!(client.handle(&end).expect("end"), ClientStep::Done);
@@ -777,9 +772,7 @@ fn settings_delivery(settings: &[(&str, &str)]) -> FumoDelivery {
 
 /// Runs a portal session that delivers `d`; the server's step for package 5 and the client.
 fn deliver_settings(d: &FumoDelivery) -> (Step, ClientSession) {
-    let (mut client, mut server, pkg2) = open();
-    let pkg3 = send(client.handle(&pkg2).expect("pkg2"));
-    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let (mut client, mut server, _) = held();
     let pkg4 = wire(&server.poll_deliver(d, None).expect("deliver"));
     let pkg5 = send(client.handle(&pkg4).expect("pkg4"));
     (server.handle(&pkg5).expect("pkg5"), client)
