@@ -70,6 +70,10 @@ summarise() { # $1 = label, $2 = file of run lines
     "$(median "$2" sqlite_threads_ms_per_session)" "$(median "$2" postgres_ms_per_session)" >> "$tsv"
 }
 
+# floor_rate: when set, floors load their server at this many sessions/s (bench_dm --rate), the
+# origin's own rate, rather than as fast as it answers: a server never idle spends less per
+# request than one woken for each, so the ratio is read against both.
+floor_rate=
 # The floors: bare axum answering at once, then answering after the least store work a durable
 # DM session needs (bare_axum's --store: a read and a write per DM message, a write per portal
 # call), through sqlx with the origin's settings; on SQLite also with the writes batched into
@@ -85,7 +89,9 @@ floor() {
   wait_up_post "http://127.0.0.1:$bp/dm"
   echo "## floor: $label" >> "$report"
   : > "$out/$stem.runs"
-  for _ in $(seq "$runs"); do measure "$bare_pid" --bare "http://127.0.0.1:$bp" --concurrency "$conc" --secs "$secs" | tee -a "$out/$stem.runs" >> "$report"; done
+  local paced=()
+  [ -n "$floor_rate" ] && paced=(--rate "$floor_rate")
+  for _ in $(seq "$runs"); do measure "$bare_pid" --bare "http://127.0.0.1:$bp" --concurrency "$conc" --secs "$secs" "${paced[@]}" | tee -a "$out/$stem.runs" >> "$report"; done
   summarise "$label" "$out/$stem.runs"
   stop
 }
@@ -130,8 +136,25 @@ run_db() { # $1 = sqlite | postgres
 echo "## floor under the store: sqlx on SQLite, one statement at a time (CPU µs each)" >> "$report"
 taskset -c 0 target/release/bench_sqlite 3 >> "$report"
 
+# The floors again at the origin's median rate on $1 (sqlite | postgres): $2 = the store floor's
+# bare_axum arguments.
+paced_floors() {
+  floor_rate=$(awk -F'\t' -v w="DM server, $1" '$1 == w {print $2}' "$tsv")
+  floor "bare axum at the origin's $1 rate ($floor_rate/s)" "bare-at-$1" 
+  floor "bare axum + least store work, $1, at the origin's rate ($floor_rate/s)" "bare-$1-at-rate" "${@:2}"
+  floor_rate=
+}
 run_db sqlite
-if [ -n "${PDM_TEST_POSTGRES:-}" ]; then run_db postgres; fi
+floors=$(mktemp -d)
+paced_floors sqlite --store "sqlite:$floors/paced.db"
+rm -rf "$floors"
+if [ -n "${PDM_TEST_POSTGRES:-}" ]; then
+  run_db postgres
+  psql "$PDM_TEST_POSTGRES" -q -c "CREATE DATABASE floorpaced_$$"
+  db_pid=$PDM_TEST_POSTGRES_PID
+  paced_floors postgres --store "postgres:${PDM_TEST_POSTGRES%/*}/floorpaced_$$"
+  db_pid=
+fi
 echo "## medians" >> "$report"
 column -t -s$'\t' "$tsv" >> "$report"
 cat "$report"

@@ -5,14 +5,25 @@
 //! each DM message; with `--bare URL` it sends the same requests to `bare_axum` instead, for
 //! the floor.
 //!
-//! Usage: `bench_dm --origin URL --dir DEV_SETUP_DIR --concurrency N --secs S [--bare URL]`.
+//! Usage: `bench_dm --origin URL --dir DEV_SETUP_DIR --concurrency N --secs S [--bare URL]
+//! [--rate R]`. With `--rate`, session `i` starts no earlier than `i / R` seconds in: a server
+//! is measured at a given load rather than at its most (a server that is never idle spends less
+//! per request than one woken for each).
 //! The origin must run with `hold_secs = 0`: a held package 4 is answered at once and the
-//! client asks again (Alert 1222), so one thread drives each session.
+//! client asks again (Alert 1222), so one task drives each session.
+//!
+//! One thread (a current-thread tokio runtime) drives every session, each over a kept-alive
+//! HTTP/1.1 connection of its own (hyper's client): on one core the load generator must cost
+//! less than the servers it loads, so that the floor's rate measures the server, not this.
 
-use std::sync::{Arc, Mutex};
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
 use portaldm_shared::binding::BrowserBinding;
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::edgeauth;
@@ -30,10 +41,12 @@ struct Args {
     concurrency: usize,
     secs: u64,
     bare: Option<String>,
+    /// Sessions started per second, all drivers together; none: as fast as they go.
+    rate: Option<f64>,
 }
 
 fn args() -> Result<Args, String> {
-    let mut a = Args { origin: String::new(), dir: ".".into(), concurrency: 16, secs: 10, bare: None };
+    let mut a = Args { origin: String::new(), dir: ".".into(), concurrency: 16, secs: 10, bare: None, rate: None };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let v = it.next().ok_or(format!("{k} needs a value"))?;
@@ -43,6 +56,7 @@ fn args() -> Result<Args, String> {
             "--concurrency" => a.concurrency = v.parse().map_err(|_| "bad --concurrency")?,
             "--secs" => a.secs = v.parse().map_err(|_| "bad --secs")?,
             "--bare" => a.bare = Some(v),
+            "--rate" => a.rate = Some(v.parse().ok().filter(|r: &f64| *r > 0.0).ok_or("bad --rate")?),
             _ => return Err(format!("unknown argument {k}")),
         }
     }
@@ -64,31 +78,87 @@ fn key(dir: &std::path::Path, name: &str) -> Result<NamedKey, String> {
     NamedKey::parse(v).map_err(|e| e.to_string())
 }
 
+/// What every session shares: the server's address and the edge's keys.
 struct Ctx {
-    base: String,
+    /// `host:port`.
+    addr: String,
     bare: bool,
     signer: Option<TokenSigner>,
     edge: Vec<NamedKey>,
-    agent: ureq::Agent,
 }
 
-impl Ctx {
+/// The most bytes of an answer read.
+const ANSWER_LIMIT: usize = 1 << 20;
+
+/// One session driver's kept-alive connection to the server, opened again when the server
+/// closed it.
+struct Conn {
+    ctx: Rc<Ctx>,
+    sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+}
+
+impl Conn {
+    fn new(ctx: Rc<Ctx>) -> Self {
+        Conn { ctx, sender: None }
+    }
+
+    /// A sender ready for the next request on a live connection.
+    async fn ready(&mut self) -> Result<&mut hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
+        if let Some(mut s) = self.sender.take()
+            && s.ready().await.is_ok()
+        {
+            return Ok(self.sender.insert(s));
+        }
+        let stream = tokio::net::TcpStream::connect(&self.ctx.addr).await.map_err(|e| format!("connect: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        tokio::task::spawn_local(conn);
+        Ok(self.sender.insert(sender))
+    }
+
     /// POSTs `body` to `path` as the edge would; the answer's body and the time it took.
-    fn post(&self, path: &str, ctype: &str, body: &[u8], cookie: Option<&str>) -> Result<(Vec<u8>, Duration), String> {
+    async fn post(
+        &mut self,
+        path: &str,
+        ctype: &str,
+        body: &[u8],
+        cookie: Option<&str>,
+    ) -> Result<(Bytes, Duration), String> {
         let t = Instant::now();
-        let mut req = self.agent.post(&format!("{}{path}", self.base)).header("Content-Type", ctype);
-        if !self.bare {
-            let cred = edgeauth::sign(&self.edge, "POST", path, now()).map_err(|e| e.to_string())?;
-            req = req.header(edgeauth::HEADER, &cred).header(edgeauth::CLIENT_HEADER, "127.0.0.1");
+        let mut req = hyper::Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("host", &self.ctx.addr)
+            .header("content-type", ctype);
+        if !self.ctx.bare {
+            let cred = edgeauth::sign(&self.ctx.edge, "POST", path, now()).map_err(|e| e.to_string())?;
+            req = req.header(edgeauth::HEADER, cred).header(edgeauth::CLIENT_HEADER, "127.0.0.1");
         }
         if let Some(c) = cookie {
-            req = req.header("Cookie", c);
+            req = req.header("cookie", c);
         }
-        let mut r = req.send(body).map_err(|e| e.to_string())?;
-        if !r.status().is_success() {
-            return Err(format!("{path}: HTTP {}", r.status()));
+        let req = req.body(Full::new(Bytes::copy_from_slice(body))).map_err(|e| e.to_string())?;
+        let sent = self.ready().await?.send_request(req).await;
+        let r = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                self.sender = None;
+                return Err(format!("{path}: {e}"));
+            }
+        };
+        let status = r.status();
+        let bytes = http_body_util::Limited::new(r.into_body(), ANSWER_LIMIT)
+            .collect()
+            .await
+            .map_err(|e| {
+                self.sender = None;
+                format!("{path}: {e}")
+            })?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(format!("{path}: HTTP {status}"));
         }
-        let bytes = r.body_mut().with_config().limit(1 << 20).read_to_vec().map_err(|e| e.to_string())?;
         Ok((bytes, t.elapsed()))
     }
 }
@@ -110,21 +180,25 @@ fn random<const N: usize>() -> [u8; N] {
     b
 }
 
-/// Drives `s` to its end; every message's latency into `lat`; the session afterwards.
-fn drive(
-    ctx: &Ctx,
+/// Drives `s` to its end; every message's latency into `lat`; the session afterwards. Before
+/// the 4th message (the 1222 after the held package 4), with `cookie`, the user chooses.
+async fn drive(
+    c: &mut Conn,
     mut s: ClientSession,
     lat: &mut Histogram<u64>,
-    mut before_each: impl FnMut(usize) -> Result<(), String>,
+    cookie: Option<&str>,
 ) -> Result<ClientSession, String> {
     let mut out = s.first_message();
     // The session goes on at the RespURI the server names (its host is the edge's; the path
     // is what counts here).
     let mut path = "/dm".to_owned();
     for n in 0..64 {
-        before_each(n)?;
+        if let (3, Some(cookie)) = (n, cookie) {
+            c.post("/portal/api/identify", "application/json", br#"{"mine":true}"#, Some(cookie)).await?;
+            c.post("/portal/api/select", "application/json", br#"{"package_id":2}"#, Some(cookie)).await?;
+        }
         let body = syncml::encode(DmEncoding::Xml, &out).map_err(|e| e.to_string())?;
-        let (answer, took) = ctx.post(&path, DM, &body, None)?;
+        let (answer, took) = c.post(&path, DM, &body, None).await?;
         let _ = lat.record(took.as_micros() as u64);
         let msg = syncml::decode(DmEncoding::Xml, &answer).map_err(|e| e.to_string())?;
         if let Some(resp) = &msg.hdr.resp_uri {
@@ -139,7 +213,8 @@ fn drive(
 }
 
 /// One complete session (packages 1–5 with the choice, then the result session).
-fn session(ctx: &Ctx, i: u64, lat: &mut Histogram<u64>) -> Result<(), String> {
+async fn session(c: &mut Conn, i: u64, lat: &mut Histogram<u64>) -> Result<(), String> {
+    let ctx = c.ctx.clone();
     if ctx.bare {
         // The same requests, to the floor: 5 DM messages, "is this your phone?", the choice,
         // 1 result message.
@@ -149,7 +224,7 @@ fn session(ctx: &Ctx, i: u64, lat: &mut Histogram<u64>) -> Result<(), String> {
                 4 => ("/portal/api/select", "application/json"),
                 _ => ("/dm", DM),
             };
-            let (_, took) = ctx.post(path, ctype, b"<SyncML/>", None)?;
+            let (_, took) = c.post(path, ctype, b"<SyncML/>", None).await?;
             if path == "/dm" {
                 let _ = lat.record(took.as_micros() as u64);
             }
@@ -187,21 +262,14 @@ fn session(ctx: &Ctx, i: u64, lat: &mut Histogram<u64>) -> Result<(), String> {
         hw_v: Some("A1".into()),
         ..Default::default()
     };
-    let uri = format!("{}/dm", ctx.base);
+    let uri = format!("http://{}/dm", ctx.addr);
     let s = ClientSession::server_initiated(device.clone(), &uri, &format!("{nsid:X}"), &token);
     let cookie = format!("__Host-pdm={}", binding.cookie_value());
-    // Before the 4th message (the 1222 after the held package 4) the user chooses.
-    let s = drive(ctx, s, lat, |n| {
-        if n == 3 {
-            ctx.post("/portal/api/identify", "application/json", br#"{"mine":true}"#, Some(&cookie))?;
-            ctx.post("/portal/api/select", "application/json", br#"{"package_id":2}"#, Some(&cookie))?;
-        }
-        Ok(())
-    })?;
+    let s = drive(c, s, lat, Some(&cookie)).await?;
     let d = s.deliveries().first().cloned().ok_or("no delivery")?;
     let result = FumoResult { source: d.operation(), correlator: d.correlator, code: ResultCode::SUCCESS };
     let report = ClientSession::report(device, &uri, &format!("{:X}", u16::from_be_bytes(random::<2>())), &result);
-    drive(ctx, report, lat, |_| Ok(()))?;
+    drive(c, report, lat, None).await?;
     Ok(())
 }
 
@@ -213,28 +281,50 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bench_dm: runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    rt.block_on(tokio::task::LocalSet::new().run_until(run(a)));
+}
+
+/// Runs `a.concurrency` session drivers until the deadline and prints the run's line.
+async fn run(a: Args) {
     let bare = a.bare.is_some();
-    let ctx = Arc::new(Ctx {
-        base: a.bare.clone().unwrap_or(a.origin.clone()).trim_end_matches('/').to_owned(),
+    let base = a.bare.clone().unwrap_or(a.origin.clone());
+    let addr = base.trim_end_matches('/').trim_start_matches("http://").to_owned();
+    let ctx = Rc::new(Ctx {
+        addr,
         bare,
         signer: if bare { None } else { key(&a.dir, "token_key").ok().and_then(|k| TokenSigner::new(&k).ok()) },
         edge: if bare { vec![] } else { key(&a.dir, "edge_key").into_iter().collect() },
-        agent: ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).build().into(),
     });
     let deadline = Instant::now() + Duration::from_secs(a.secs);
-    let totals =
-        Arc::new(Mutex::new((0u64, 0u64, Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds"))));
-    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let hist = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+    let totals = Rc::new(RefCell::new((0u64, 0u64, hist())));
+    let counter = Rc::new(std::cell::Cell::new(0u64));
     let started = Instant::now();
-    let threads: Vec<_> = (0..a.concurrency)
+    let rate = a.rate;
+    let drivers: Vec<_> = (0..a.concurrency)
         .map(|_| {
             let (ctx, totals, counter) = (ctx.clone(), totals.clone(), counter.clone());
-            std::thread::spawn(move || {
-                let mut lat = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+            tokio::task::spawn_local(async move {
+                let mut conn = Conn::new(ctx);
+                let mut lat = hist();
                 let (mut ok, mut failed) = (0u64, 0u64);
                 while Instant::now() < deadline {
-                    let i = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    match session(&ctx, i, &mut lat) {
+                    let i = counter.get();
+                    counter.set(i + 1);
+                    if let Some(rate) = rate {
+                        tokio::time::sleep_until((started + Duration::from_secs_f64(i as f64 / rate)).into()).await;
+                        if Instant::now() >= deadline {
+                            break;
+                        }
+                    }
+                    match session(&mut conn, i, &mut lat).await {
                         Ok(()) => ok += 1,
                         Err(e) => {
                             failed += 1;
@@ -244,19 +334,18 @@ fn main() {
                         }
                     }
                 }
-                if let Ok(mut t) = totals.lock() {
-                    t.0 += ok;
-                    t.1 += failed;
-                    let _ = t.2.add(&lat);
-                }
+                let mut t = totals.borrow_mut();
+                t.0 += ok;
+                t.1 += failed;
+                let _ = t.2.add(&lat);
             })
         })
         .collect();
-    for t in threads {
-        let _ = t.join();
+    for d in drivers {
+        let _ = d.await;
     }
     let secs = started.elapsed().as_secs_f64();
-    let Ok(t) = totals.lock() else { return };
+    let t = totals.borrow();
     let ms = |q: f64| t.2.value_at_quantile(q) as f64 / 1000.0;
     println!(
         "{} sessions={} failed={} secs={:.1} sessions_per_s={:.1} messages_per_s={:.1} msg_p50_ms={:.2} msg_p99_ms={:.2} client_cpu_ms={}",
