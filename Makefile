@@ -53,7 +53,7 @@ fmt:
 # beside bare axum (target/bench/dm.txt). Not a test: nothing here is timed by `make test`.
 # See BENCHMARKS.md.
 bench: setup
-	$(CARGO) bench -p portaldm-shared --bench codec
+	$(CARGO) bench -p portaldm-shared --bench codec --bench session
 	scripts/bench-edge.sh
 	scripts/with-postgres.sh scripts/bench-held.sh
 	scripts/with-postgres.sh scripts/bench-flows.sh
