@@ -23,6 +23,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let state = AppState::new(cfg, store.clone()).context("blob store or keys")?;
     tracing::info!(blobs = state.blobs.label(), "package blobs");
     store.forward_wakeups(state.wake.clone()).await.context("listening for wake-ups")?;
+    store.start_background().await.context("starting the store's background work")?;
     tokio::spawn(sweep_forever(store.clone()));
     let max_body = state.cfg.max_body_bytes;
     let body_timeout = request_timeout(&state.cfg);

@@ -490,6 +490,11 @@ pub trait Store: Send + Sync {
     async fn forward_wakeups(&self, _wake: std::sync::Arc<crate::wake::Registry>) -> StoreResult<()> {
         Ok(())
     }
+    /// Starts what a serving store does beside its calls (SQLite: copying its WAL back into
+    /// the database off the writer).
+    async fn start_background(&self) -> StoreResult<()> {
+        Ok(())
+    }
     /// Every device profile, by id.
     async fn device_profiles(&self) -> StoreResult<Vec<portaldm_shared::profile::DeviceProfile>>;
     /// Every device profile, to match a device against: a copy at most

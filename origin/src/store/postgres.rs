@@ -103,6 +103,11 @@ impl PgStore {
         Ok(changed)
     }
 
+    /// Nothing beside the calls: PostgreSQL checkpoints on its own.
+    async fn background(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// Wakes the held messages of `wake` whose session another replica announced.
     async fn wakeups(&self, wake: Arc<Registry>) -> StoreResult<()> {
         let listener = listen(&self.pool).await?;

@@ -7,7 +7,7 @@
 //! arrive (`wakeups`).
 
 /// Implements [`Store`](super::Store) for `$store` (with `read`, `write`, `catalog`, `begin`,
-/// `decide` and `wakeups`), whose connections are `$conn` and rows `$row`.
+/// `decide`, `wakeups` and `background`), whose connections are `$conn` and rows `$row`.
 macro_rules! store_impl {
     ($store:ident, $conn:ty, $row:ty) => {
         fn portal_from_row(r: &$row) -> StoreResult<PortalRecord> {
@@ -323,6 +323,10 @@ macro_rules! store_impl {
 
             async fn forward_wakeups(&self, wake: std::sync::Arc<crate::wake::Registry>) -> StoreResult<()> {
                 self.wakeups(wake).await
+            }
+
+            async fn start_background(&self) -> StoreResult<()> {
+                self.background().await
             }
 
             async fn delivered(&self, correlator: &str, exec_status: u16, state: PortalState, now: i64) -> StoreResult<()> {

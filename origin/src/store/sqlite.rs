@@ -32,6 +32,9 @@ pub struct SqliteStore {
     /// others sleep in its busy handler (1, 2, 5 … 100 ms steps), even after the lock is
     /// free; here writers queue for this one instead and start as soon as it is free.
     writer: Arc<Conns>,
+    /// The connection that copies the WAL back into the database (`checkpoint_forever`), so
+    /// that the writer never waits for that copy's disk writes.
+    checkpointer: Arc<Conns>,
     /// The published catalog as last read.
     catalog: CatalogCache,
     /// The device profiles as last read.
@@ -72,7 +75,10 @@ impl SqliteStore {
         // Connections of our own rather than sqlx's pools: a SQLite connection is a file
         // handle and a thread in this process, and the pool's pings on acquire and release
         // are each a hand-over to that thread and back (`sqlite_conns`).
-        let writer = Conns::open(&opts, 1).await?;
+        // The writer copies the WAL back itself (and waits for the disk) only if the
+        // checkpointer falls this far behind.
+        let writer =
+            Conns::open(&opts.clone().pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string()), 1).await?;
         sqlx::migrate!("./migrations/sqlite").run(&mut *writer.get().await?).await?;
         // A reader is a thread of its own that every statement is handed to and back from,
         // and reads from the page cache are CPU work: more readers than cores only add
@@ -82,6 +88,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             readers: Arc::new(readers),
             writer: Arc::new(writer),
+            checkpointer: Arc::new(Conns::open(&opts, 1).await?),
             catalog: CatalogCache::default(),
             profiles: CatalogCache::default(),
         })
@@ -116,9 +123,40 @@ impl SqliteStore {
         Ok(decision.execute(&mut *self.write().await?).await?.rows_affected() == 1)
     }
 
+    /// Starts copying the WAL back into the database every [`CHECKPOINT_EVERY`], on a
+    /// connection of its own (`PRAGMA wal_checkpoint(PASSIVE)`, which never blocks the writer).
+    async fn background(&self) -> StoreResult<()> {
+        tokio::spawn(checkpoint_forever(self.checkpointer.clone()));
+        Ok(())
+    }
+
     /// Nothing to forward: every session is held by this process.
     async fn wakeups(&self, _wake: std::sync::Arc<crate::wake::Registry>) -> StoreResult<()> {
         Ok(())
+    }
+}
+
+/// How often a serving store copies its WAL back into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The WAL's size in pages at which the writer copies it back itself (SQLite's default is
+/// 1,000): only when the checkpointer has fallen behind.
+const WRITER_CHECKPOINT_PAGES: u32 = 10_000;
+
+/// Copies the WAL back into the database every [`CHECKPOINT_EVERY`]. A checkpoint that fails
+/// is logged and tried again at the next.
+async fn checkpoint_forever(conns: Arc<Conns>) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let done = match conns.get().await {
+            Ok(mut c) => sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *c).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "WAL checkpoint failed; trying again later");
+        }
     }
 }
 

@@ -750,3 +750,24 @@ async fn an_unreadable_portal_row_does_not_fail_its_dm_session_s_look_up() {
     let rec = found.session.expect("the DM session");
     assert!(rec.portal.is_none(), "an unreadable portal session was returned");
 }
+
+/// What a serving SQLite store commits reaches the database file itself within moments, copied
+/// there by its checkpointer; the writer alone would leave it in the WAL until 10,000 pages.
+#[tokio::test]
+async fn a_serving_sqlite_store_copies_its_wal_back_in_the_background() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("t.db");
+    let store = SqliteStore::open(&format!("sqlite://{}", path.display())).await.expect("opens");
+    let marker = "IMEI:checkpointed-in-the-background";
+    let in_file = || std::fs::read(&path).expect("reads").windows(marker.len()).any(|w| w == marker.as_bytes());
+    store.upsert_device(&DeviceDetails { dev_id: marker.into(), ..Default::default() }, 1).await.expect("writes");
+    assert!(!in_file(), "committed, and not yet in the database file: in the WAL");
+    store.start_background().await.expect("starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !in_file() {
+        assert!(std::time::Instant::now() < deadline, "the WAL was not copied back within 5 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Still readable, of course.
+    assert!(store.device(marker).await.expect("reads").is_some());
+}
