@@ -91,7 +91,7 @@ floor() {
   : > "$out/$stem.runs"
   local paced=()
   [ -n "$floor_rate" ] && paced=(--rate "$floor_rate")
-  for _ in $(seq "$runs"); do measure "$bare_pid" --bare "http://127.0.0.1:$bp" --concurrency "$conc" --secs "$secs" "${paced[@]}" | tee -a "$out/$stem.runs" >> "$report"; done
+  for _ in $(seq "$runs"); do measure "$bare_pid" --bare "http://127.0.0.1:$bp" --concurrency "$conc" --secs "$secs" ${paced[@]+"${paced[@]}"} | tee -a "$out/$stem.runs" >> "$report"; done
   summarise "$label" "$out/$stem.runs"
   stop
 }
@@ -140,7 +140,15 @@ taskset -c 0 target/release/bench_sqlite 3 >> "$report"
 # bare_axum arguments.
 paced_floors() {
   floor_rate=$(awk -F'\t' -v w="DM server, $1" '$1 == w {print $2}' "$tsv")
-  floor "bare axum at the origin's $1 rate ($floor_rate/s)" "bare-at-$1" 
+  if ! awk -v r="$floor_rate" 'BEGIN { exit !(r + 0 > 0) }'; then
+    echo "## no paced floors on $1: the origin completed no session" >> "$report"
+    floor_rate=
+    return
+  fi
+  local pg=$db_pid
+  db_pid=
+  floor "bare axum at the origin's $1 rate ($floor_rate/s)" "bare-at-$1"
+  db_pid=$pg
   floor "bare axum + least store work, $1, at the origin's rate ($floor_rate/s)" "bare-$1-at-rate" "${@:2}"
   floor_rate=
 }

@@ -32,9 +32,10 @@ pub struct SqliteStore {
     /// others sleep in its busy handler (1, 2, 5 … 100 ms steps), even after the lock is
     /// free; here writers queue for this one instead and start as soon as it is free.
     writer: Arc<Conns>,
-    /// The connection that copies the WAL back into the database (`checkpoint_forever`), so
-    /// that the writer never waits for that copy's disk writes.
-    checkpointer: Arc<Conns>,
+    /// How its connections are opened (the checkpointer's, once it serves).
+    opts: SqliteConnectOptions,
+    /// Whether the database lives in memory (no file, no WAL).
+    in_memory: bool,
     /// The published catalog as last read.
     catalog: CatalogCache,
     /// The device profiles as last read.
@@ -69,16 +70,14 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(5));
-        if !(url.contains(":memory:") || url.contains("mode=memory")) {
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
             create_private(opts.get_filename()).map_err(sqlx::Error::Io)?;
         }
         // Connections of our own rather than sqlx's pools: a SQLite connection is a file
         // handle and a thread in this process, and the pool's pings on acquire and release
         // are each a hand-over to that thread and back (`sqlite_conns`).
-        // The writer copies the WAL back itself (and waits for the disk) only if the
-        // checkpointer falls this far behind.
-        let writer =
-            Conns::open(&opts.clone().pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string()), 1).await?;
+        let writer = Conns::open(&opts, 1).await?;
         sqlx::migrate!("./migrations/sqlite").run(&mut *writer.get().await?).await?;
         // A reader is a thread of its own that every statement is handed to and back from,
         // and reads from the page cache are CPU work: more readers than cores only add
@@ -88,7 +87,8 @@ impl SqliteStore {
         Ok(SqliteStore {
             readers: Arc::new(readers),
             writer: Arc::new(writer),
-            checkpointer: Arc::new(Conns::open(&opts, 1).await?),
+            opts,
+            in_memory,
             catalog: CatalogCache::default(),
             profiles: CatalogCache::default(),
         })
@@ -123,10 +123,21 @@ impl SqliteStore {
         Ok(decision.execute(&mut *self.write().await?).await?.rows_affected() == 1)
     }
 
-    /// Starts copying the WAL back into the database every [`CHECKPOINT_EVERY`], on a
-    /// connection of its own (`PRAGMA wal_checkpoint(PASSIVE)`, which never blocks the writer).
+    /// Starts copying the WAL back into the database every [`CHECKPOINT_EVERY`] on a
+    /// connection of its own (`PRAGMA wal_checkpoint(PASSIVE)`, which never blocks the
+    /// writer), and lets the writer's own checkpoints, which it waits for, wait until
+    /// [`WRITER_CHECKPOINT_PAGES`]. A store that does not serve (the CLI) keeps SQLite's
+    /// default of 1,000 pages; one in memory has no WAL. (A writer connection opened afresh,
+    /// after its thread died, has the default again: it checkpoints sooner, nothing worse.)
     async fn background(&self) -> StoreResult<()> {
-        tokio::spawn(checkpoint_forever(self.checkpointer.clone()));
+        if self.in_memory {
+            return Ok(());
+        }
+        let checkpointer = Conns::open(&self.opts, 1).await?;
+        sqlx::query(&format!("PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}"))
+            .execute(&mut *self.write().await?)
+            .await?;
+        tokio::spawn(checkpoint_forever(checkpointer));
         Ok(())
     }
 
@@ -139,23 +150,34 @@ impl SqliteStore {
 /// How often a serving store copies its WAL back into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// The WAL's size in pages at which the writer copies it back itself (SQLite's default is
-/// 1,000): only when the checkpointer has fallen behind.
+/// The WAL's size in pages at which a serving store's writer checkpoints itself. Under
+/// sustained writes the WAL cannot start over while commits keep landing during the
+/// checkpointer's copies, so it grows to this size (about 40 MB); the writer's checkpoint then
+/// finds most frames copied already, and the WAL starts over.
 const WRITER_CHECKPOINT_PAGES: u32 = 10_000;
 
-/// Copies the WAL back into the database every [`CHECKPOINT_EVERY`]. A checkpoint that fails
-/// is logged and tried again at the next.
-async fn checkpoint_forever(conns: Arc<Conns>) {
+/// Copies the WAL back into the database every [`CHECKPOINT_EVERY`]. A failure is logged
+/// when it starts and when it ends, not at every try.
+async fn checkpoint_forever(conns: Conns) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
     loop {
         every.tick().await;
         let done = match conns.get().await {
             Ok(mut c) => sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *c).await.map(|_| ()),
             Err(e) => Err(e),
         };
-        if let Err(e) = done {
-            tracing::warn!(error = %e, "WAL checkpoint failed; trying again later");
+        match done {
+            Err(e) if !failing => {
+                tracing::warn!(error = %e, "WAL checkpoint failed; trying again every {CHECKPOINT_EVERY:?}");
+                failing = true;
+            }
+            Ok(()) if failing => {
+                tracing::info!("WAL checkpoints work again");
+                failing = false;
+            }
+            _ => {}
         }
     }
 }

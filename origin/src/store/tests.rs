@@ -752,7 +752,8 @@ async fn an_unreadable_portal_row_does_not_fail_its_dm_session_s_look_up() {
 }
 
 /// What a serving SQLite store commits reaches the database file itself within moments, copied
-/// there by its checkpointer; the writer alone would leave it in the WAL until 10,000 pages.
+/// there by its checkpointer; the writer alone would leave it in the WAL until the WAL reached
+/// 1,000 pages.
 #[tokio::test]
 async fn a_serving_sqlite_store_copies_its_wal_back_in_the_background() {
     let dir = tempfile::tempdir().expect("dir");

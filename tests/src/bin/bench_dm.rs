@@ -87,6 +87,9 @@ struct Ctx {
     edge: Vec<NamedKey>,
 }
 
+/// How long a request may take, answer and all, before the session counts as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The most bytes of an answer read.
 const ANSWER_LIMIT: usize = 1 << 20;
 
@@ -139,23 +142,25 @@ impl Conn {
             req = req.header("cookie", c);
         }
         let req = req.body(Full::new(Bytes::copy_from_slice(body))).map_err(|e| e.to_string())?;
-        let sent = self.ready().await?.send_request(req).await;
-        let r = match sent {
-            Ok(r) => r,
-            Err(e) => {
+        let exchange = async {
+            let r = self.ready().await?.send_request(req).await.map_err(|e| e.to_string())?;
+            let status = r.status();
+            let body =
+                http_body_util::Limited::new(r.into_body(), ANSWER_LIMIT).collect().await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((status, body.to_bytes()))
+        };
+        let (status, bytes) = match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+            Ok(Ok(answer)) => answer,
+            // The connection is not used again after a failure: it may be mid-answer.
+            Ok(Err(e)) => {
                 self.sender = None;
                 return Err(format!("{path}: {e}"));
             }
-        };
-        let status = r.status();
-        let bytes = http_body_util::Limited::new(r.into_body(), ANSWER_LIMIT)
-            .collect()
-            .await
-            .map_err(|e| {
+            Err(_) => {
                 self.sender = None;
-                format!("{path}: {e}")
-            })?
-            .to_bytes();
+                return Err(format!("{path}: no answer within {REQUEST_TIMEOUT:?}"));
+            }
+        };
         if !status.is_success() {
             return Err(format!("{path}: HTTP {status}"));
         }
@@ -319,10 +324,12 @@ async fn run(a: Args) {
                     let i = counter.get();
                     counter.set(i + 1);
                     if let Some(rate) = rate {
-                        tokio::time::sleep_until((started + Duration::from_secs_f64(i as f64 / rate)).into()).await;
-                        if Instant::now() >= deadline {
+                        let at = started + Duration::from_secs_f64(i as f64 / rate);
+                        // Not started at all past the deadline: the run's length stays its own.
+                        if at >= deadline {
                             break;
                         }
+                        tokio::time::sleep_until(at.into()).await;
                     }
                     match session(&mut conn, i, &mut lat).await {
                         Ok(()) => ok += 1,
