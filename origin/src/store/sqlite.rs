@@ -127,13 +127,14 @@ impl SqliteStore {
     /// connection of its own (`PRAGMA wal_checkpoint(PASSIVE)`, which never blocks the
     /// writer), and lets the writer's own checkpoints, which it waits for, wait until
     /// [`WRITER_CHECKPOINT_PAGES`]. A store that does not serve (the CLI) keeps SQLite's
-    /// default of 1,000 pages; one in memory has no WAL. (A writer connection opened afresh,
-    /// after its thread died, has the default again: it checkpoints sooner, nothing worse.)
+    /// default of 1,000 pages; one in memory has no WAL.
     async fn background(&self) -> StoreResult<()> {
         if self.in_memory {
             return Ok(());
         }
         let checkpointer = Conns::open(&self.opts, 1).await?;
+        // On the writer open now, and on any that replaces it.
+        self.writer.reopen_with(self.opts.clone().pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string()));
         sqlx::query(&format!("PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}"))
             .execute(&mut *self.write().await?)
             .await?;

@@ -26,7 +26,8 @@ pub struct Conns {
     wait: Duration,
     /// One per connection: a caller waits here for a free one.
     places: Semaphore,
-    opts: SqliteConnectOptions,
+    /// How a connection is opened afresh.
+    opts: Mutex<SqliteConnectOptions>,
 }
 
 /// A connection not in use, and when it last answered a ping (or was opened).
@@ -50,12 +51,23 @@ impl Conns {
         for _ in 0..n {
             idle.push(Idle { conn: opts.connect().await?, checked: Instant::now() });
         }
-        Ok(Conns { idle: Mutex::new(idle), wait: WAIT_AT_MOST, places: Semaphore::new(n), opts: opts.clone() })
+        Ok(Conns {
+            idle: Mutex::new(idle),
+            wait: WAIT_AT_MOST,
+            places: Semaphore::new(n),
+            opts: Mutex::new(opts.clone()),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Idle>> {
         // A list of idle connections: whatever a panicking holder left is still one.
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Connections opened from now on (to replace one) are opened with `opts`; those open
+    /// keep what they were opened with.
+    pub fn reopen_with(&self, opts: SqliteConnectOptions) {
+        *self.opts.lock().unwrap_or_else(|p| p.into_inner()) = opts;
     }
 
     /// A free connection, waiting for one if all are in use.
@@ -99,7 +111,8 @@ impl Conns {
     }
 
     async fn fresh(&self) -> Result<Idle, sqlx::Error> {
-        Ok(Idle { conn: self.opts.connect().await?, checked: Instant::now() })
+        let opts = self.opts.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Ok(Idle { conn: opts.connect().await?, checked: Instant::now() })
     }
 }
 
@@ -172,6 +185,16 @@ mod tests {
         assert_eq!(one, 1);
         drop(conn);
         assert_eq!(set.lock().len(), 1, "the new connection is kept");
+    }
+
+    #[tokio::test]
+    async fn a_replacement_is_opened_with_the_options_set_last() {
+        let set = Conns::open(&opts(), 1).await.unwrap();
+        set.reopen_with(opts().pragma("wal_autocheckpoint", "4321"));
+        drop(set.lock().pop());
+        let mut conn = set.get().await.unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(pages, 4321);
     }
 
     #[tokio::test]
