@@ -6,10 +6,11 @@
 
 use std::hint::black_box;
 
+mod fixtures;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use portaldm_shared::auth::{self, Nonce, Scheme, Secret};
 use portaldm_shared::device::DeviceDetails;
-use portaldm_shared::fumo::FumoDelivery;
 use portaldm_shared::session::client::ClientSession;
 use portaldm_shared::syncml::{Command, Status, SyncMl, wbxml, xml};
 
@@ -51,25 +52,7 @@ fn server_package() -> SyncMl {
             })
         })
         .collect();
-    let delivery = FumoDelivery {
-        node: "pdm17".into(),
-        pkg_name: "PDM-Phone-1 firmware".into(),
-        pkg_version: "1.2.0".into(),
-        url: format!(
-            "https://edge.example/dl/{}?d=IMEI%3A490154203237518&e=1790000000&s=cdn1.{}",
-            "ab".repeat(32),
-            "x".repeat(43)
-        ),
-        sha256: "ab".repeat(32),
-        size: 4_194_304,
-        correlator: "c0rre1at0r-0123456789abcdef".into(),
-        inline: false,
-        signature: None,
-        kind: Default::default(),
-        settings: vec![],
-        two_step: false,
-        device_root: None,
-    };
+    let delivery = fixtures::firmware_delivery();
     cmds.extend(delivery.commands(&mut next));
     msg.body.commands = cmds;
     msg.hdr.cred = auth::cred(Scheme::Md5, &Secret::from_password("portaldm", "pw"), None, &Nonce::from_bytes(b"n"));

@@ -13,6 +13,8 @@
 
 use std::hint::black_box;
 
+mod fixtures;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use portaldm_shared::device::DeviceDetails;
 use portaldm_shared::fumo::FumoDelivery;
@@ -40,24 +42,6 @@ fn device() -> DeviceDetails {
         sw_v: Some("1.0.0".into()),
         hw_v: Some("A1".into()),
         ..Default::default()
-    }
-}
-
-fn delivery() -> FumoDelivery {
-    FumoDelivery {
-        node: "pdm2".into(),
-        pkg_name: "PDM-Phone-1 firmware".into(),
-        pkg_version: "1.1.0".into(),
-        url: format!("https://edge.example/dl/{}?d=x&e=1700003600&s=k1.{}", "ab".repeat(32), "cd".repeat(43)),
-        sha256: "ab".repeat(32),
-        size: 4_194_304,
-        correlator: "0123456789abcdef0123456789abcdef".into(),
-        inline: false,
-        signature: None,
-        kind: Default::default(),
-        settings: vec![],
-        two_step: false,
-        device_root: None,
     }
 }
 
@@ -103,6 +87,16 @@ fn step(stored: &str, bytes: &[u8]) -> (ServerSession, Step, SyncMl) {
     (server, step, msg)
 }
 
+/// The server's answer to the `n`th phone message of a session, given the step it made.
+fn answer_to(n: usize, step: Step, server: &mut ServerSession, delivery: &FumoDelivery) -> SyncMl {
+    match (n, step) {
+        (1 | 2, Step::AwaitChoice) => server.poll_hold().expect("hold"),
+        (3, Step::AwaitChoice) => server.poll_deliver(delivery, None).expect("delivers"),
+        (4, Step::Delivered { reply, .. }) => reply,
+        (n, other) => panic!("message {n}: {other:?}"),
+    }
+}
+
 /// The answer encoded and the session written, as the origin stores them.
 fn answer(server: &ServerSession, reply: &SyncMl) -> (Vec<u8>, String) {
     (xml::encode(reply), serde_json::to_string(server).expect("session serialises"))
@@ -118,12 +112,7 @@ fn server_side(phone: &[Vec<u8>], verifier: &TokenVerifier, delivery: &FumoDeliv
     let mut last = 0;
     for (n, bytes) in phone.iter().enumerate().skip(1) {
         let (mut server, step, _) = step(&stored, bytes);
-        let reply = match (n, step) {
-            (1 | 2, Step::AwaitChoice) => server.poll_hold().expect("hold"),
-            (3, Step::AwaitChoice) => server.poll_deliver(delivery, None).expect("delivers"),
-            (4, Step::Delivered { reply, .. }) => reply,
-            (n, other) => panic!("message {n}: {other:?}"),
-        };
+        let reply = answer_to(n, step, &mut server, delivery);
         let (bytes, json) = answer(&server, &reply);
         last = bytes.len();
         stored = json;
@@ -132,7 +121,7 @@ fn server_side(phone: &[Vec<u8>], verifier: &TokenVerifier, delivery: &FumoDeliv
 }
 
 /// The phone's five messages, recorded from a run against the same server steps.
-fn record() -> (Vec<Vec<u8>>, TokenVerifier) {
+fn record(delivery: &FumoDelivery) -> (Vec<Vec<u8>>, TokenVerifier) {
     let (t, verifier) = token(0x2A);
     let mut client = ClientSession::server_initiated(device(), URI, "2A", &t);
     let first = xml::encode(&client.first_message());
@@ -145,21 +134,17 @@ fn record() -> (Vec<Vec<u8>>, TokenVerifier) {
         let reply = xml::decode(&xml::encode(&out)).expect("decodes");
         let bytes = xml::encode(&sent(client.handle(&reply).expect("client steps")));
         let msg = xml::decode(&bytes).expect("decodes");
-        out = match (n, server.handle(&msg).expect("steps")) {
-            (1 | 2, Step::AwaitChoice) => server.poll_hold().expect("hold"),
-            (3, Step::AwaitChoice) => server.poll_deliver(&delivery(), None).expect("delivers"),
-            (4, Step::Delivered { reply, .. }) => reply,
-            (n, other) => panic!("message {n}: {other:?}"),
-        };
+        let step = server.handle(&msg).expect("steps");
+        out = answer_to(n, step, &mut server, delivery);
         phone.push(bytes);
     }
     (phone, verifier)
 }
 
 fn bench(c: &mut Criterion) {
-    let (phone, verifier) = record();
+    let delivery = fixtures::firmware_delivery();
+    let (phone, verifier) = record(&delivery);
     // The replay takes the same steps as the recording (it panics otherwise).
-    let delivery = delivery();
     server_side(&phone, &verifier, &delivery);
     c.bench_function("server side of one portal DM session (5 messages)", |b| {
         b.iter(|| server_side(black_box(&phone), &verifier, &delivery))
