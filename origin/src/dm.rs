@@ -29,7 +29,7 @@ use crate::clock::{OsRandom, now_ms};
 use crate::error::AppError;
 use crate::pending::{Parkable, Parked};
 use crate::state::AppState;
-use crate::store::{DeviceAccount, DmRecord, PortalRecord, RecordOutcome};
+use crate::store::{DeviceAccount, DmRecord, KnownDevice, PortalRecord, RecordOutcome};
 
 /// The handler, for `/dm` and for the `RespURI` paths (`/dm/<secret>`) sessions continue on.
 pub async fn post_dm(
@@ -207,7 +207,7 @@ async fn authenticate_and_exchange(
             return Ok(Exchanged::Reply(x.encode(&reply)?, None));
         }
         drop(body);
-        return Ok(match exchange(&x, msg, client, stored).await? {
+        return Ok(match exchange(&x, msg, client, stored, &found.device).await? {
             Flow::Reply(answer) => Exchanged::Reply(answer, None),
             Flow::Hold(point) => {
                 let enc = point.session.encoding_for(enc);
@@ -243,7 +243,7 @@ async fn authenticate_and_exchange(
         }
         Verdict::Accepted { chal, proved } => {
             let x = Exchange { st, enc, sealed: Some((&device, chal.clone(), proved.clone())) };
-            (exchange(&x, msg, client, stored).await, Some((chal, proved)))
+            (exchange(&x, msg, client, stored, &found.device).await, Some((chal, proved)))
         }
     };
     // Kept whatever happened next (and before any hold): the nonce handed out is the one the
@@ -330,12 +330,18 @@ struct Held {
 
 /// Answers `msg`: continuing `stored` (the session it was admitted to, as read with the
 /// device's account), else opening a session.
-async fn exchange(x: &Exchange<'_>, msg: &SyncMl, client: &str, stored: Option<Stored>) -> Result<Flow, AppError> {
+async fn exchange(
+    x: &Exchange<'_>,
+    msg: &SyncMl,
+    client: &str,
+    stored: Option<Stored>,
+    known: &KnownDevice,
+) -> Result<Flow, AppError> {
     if let Some(Stored { rec, since }) = stored {
         let portal = rec.portal.map(|p| (p, since));
-        return continue_session(x, rec.session, rec.version, rec.last_reply, portal, msg).await;
+        return continue_session(x, rec.session, rec.version, rec.last_reply, portal, msg, known).await;
     }
-    open_session(x, msg, client).await.map(Flow::Reply)
+    open_session(x, msg, client, known).await.map(Flow::Reply)
 }
 
 async fn refusal(
@@ -359,7 +365,8 @@ async fn refusal(
 }
 
 /// Opens the session `msg` asks for; `client` is the handset's address as the edge saw it.
-async fn open_session(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<Encoded, AppError> {
+/// (`known`: the device's registry row as the look-up read it.)
+async fn open_session(x: &Exchange<'_>, msg: &SyncMl, client: &str, known: &KnownDevice) -> Result<Encoded, AppError> {
     let st = x.st;
     let now = now_ms();
     let token = match opening::open(msg) {
@@ -369,7 +376,7 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<En
             return refusal(x, msg, StatusCode::NOT_FOUND, &"no session token (stock clients are not served here)")
                 .await;
         }
-        Opening::Report => return open_report(x, msg).await,
+        Opening::Report => return open_report(x, msg, known).await,
         Opening::Refuse(code, why) => return refusal(x, msg, code, &why).await,
     };
     let verified = match st.verifier.verify(token, crate::clock::now()) {
@@ -407,7 +414,7 @@ async fn open_session(x: &Exchange<'_>, msg: &SyncMl, client: &str) -> Result<En
     // Single use, checked after the cheap checks so garbage cannot burn a token; one
     // transaction, so a crash cannot burn it without opening the session.
     let jti_expires = (claims.exp as i64) * 1000;
-    if !st.store.open_portal(&claims.jti, jti_expires, &portal, &session, &bytes.bytes, now).await? {
+    if !st.store.open_portal((&claims.jti, jti_expires), &portal, &session, &bytes.bytes, known, now).await? {
         return refusal(x, msg, StatusCode::UNAUTHORIZED, &"session token was already used").await;
     }
     tracing::info!(dev_id = %Quoted(&session.device.dev_id), sid = %claims.sid, "portal DM session opened");
@@ -521,7 +528,7 @@ impl Drop for Waiting {
 }
 
 /// Opens a client-initiated session: results to record (and an Update to order), or a check-in.
-async fn open_report(x: &Exchange<'_>, msg: &SyncMl) -> Result<Encoded, AppError> {
+async fn open_report(x: &Exchange<'_>, msg: &SyncMl, known: &KnownDevice) -> Result<Encoded, AppError> {
     let st = x.st;
     let now = now_ms();
     // The device's credentials were accepted for this message if, and only if, it is sealed.
@@ -532,7 +539,7 @@ async fn open_report(x: &Exchange<'_>, msg: &SyncMl) -> Result<Encoded, AppError
     };
     if opening.results.is_empty() {
         // Only an authenticated device gets here (`ReportOpening::read`).
-        st.store.upsert_device(&opening.device, now).await?;
+        st.store.upsert_device(&opening.device, known, now).await?;
         // An authenticated device checking in: read its DevDetail in a short session.
         let (session, pkg2) = match ServerSession::accept_check_in(msg, &st.cfg.dm_uri, x.enc, fresh()?) {
             Ok(opened) => opened,
@@ -564,7 +571,7 @@ async fn open_report(x: &Exchange<'_>, msg: &SyncMl) -> Result<Encoded, AppError
             continue;
         }
         // The device's details go with the first result that names a delivery to it.
-        let device = (!verified).then_some(&opening.device);
+        let device = (!verified).then_some((&opening.device, known));
         let outcome = st.store.record_result(&opening.device.dev_id, &r.correlator, r.code, device, now).await?;
         written |= device.is_some() && outcome != RecordOutcome::Unknown;
         if outcome == RecordOutcome::Recorded {
@@ -578,7 +585,7 @@ async fn open_report(x: &Exchange<'_>, msg: &SyncMl) -> Result<Encoded, AppError
         });
     }
     if verified && !written {
-        st.store.upsert_device(&opening.device, now).await?;
+        st.store.upsert_device(&opening.device, known, now).await?;
     }
     if let Some(order) = order {
         let (session, reply) = opening.reply_ordering_update(msg, &st.cfg.dm_uri, &verdicts, &order, x.enc, fresh()?);
@@ -614,6 +621,7 @@ async fn continue_session(
     last_reply: Option<Vec<u8>>,
     portal: Option<(PortalRecord, crate::wake::Since)>,
     msg: &SyncMl,
+    known: &KnownDevice,
 ) -> Result<Flow, AppError> {
     let st = x.st;
     let step = match session.handle(msg) {
@@ -649,7 +657,7 @@ async fn continue_session(
             if let Some(p) = portal.as_mut().filter(|p| p.state == PortalState::Connecting) {
                 // Before any offer is listed, the browser's user confirms the phone is theirs;
                 // the phone is seen now (one transaction with its details).
-                if st.store.phone_identified(&session.portal_sid, &session.device, now_ms()).await? {
+                if st.store.phone_identified(&session.portal_sid, &session.device, known, now_ms()).await? {
                     (p.state, p.device) = (PortalState::Identified, session.device.clone());
                     let packages = st.store.packages().await?;
                     let offers = portaldm_shared::catalog::offers(&packages, &session.device, &p.place, &[]);
@@ -666,7 +674,7 @@ async fn continue_session(
             return Ok(Flow::Hold(Box::new(HoldPoint { session: Box::new(session), version, wake, portal })));
         }
         Step::UpdateRequested => {
-            st.store.upsert_device(&session.device, now_ms()).await?;
+            st.store.upsert_device(&session.device, known, now_ms()).await?;
             let internal = |e: portaldm_shared::session::ProtocolError| AppError::Internal(e.into());
             match requested_delivery(st, &session).await? {
                 Some(d) => {
@@ -707,7 +715,7 @@ async fn continue_session(
     };
     let bytes = x.encode_in(session.encoding_for(x.enc), &reply)?;
     if with_device {
-        st.store.save_dm_session_and_device(&session, &bytes.bytes, &session.device, now_ms()).await?;
+        st.store.save_dm_session_and_device(&session, &bytes.bytes, &session.device, known, now_ms()).await?;
     } else if !st.store.save_if_unchanged(&session, Some(&bytes.bytes), version, now_ms()).await? {
         // Another message was saved since this one read the session: its answer stands. A copy
         // of this very message gets that answer too; anything else is refused.

@@ -194,6 +194,27 @@ pub struct DmLookup {
     pub account: Option<DeviceAccount>,
     /// The stored session of that id, if any.
     pub session: Option<DmRecord>,
+    /// The device's registry row as read with them.
+    pub device: KnownDevice,
+}
+
+/// A device's registry row as a DM message's look-up read it, handed back to the store when
+/// the message writes the device's details: the write merges with it and knows whether the
+/// history needs a row without reading the row again, and reads it afresh if it changed since
+/// (the write lands only on the row as read). `KnownDevice::default()`: not read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownDevice(Option<Option<String>>);
+
+impl KnownDevice {
+    /// The row as read: its stored details (JSON), or `None` for a device not in the registry.
+    pub(crate) fn read(stored: Option<String>) -> Self {
+        KnownDevice(Some(stored))
+    }
+
+    /// The stored details as read (`Some(None)`: no row), or `None` if nothing was read.
+    pub(crate) fn as_read(&self) -> Option<Option<&str>> {
+        self.0.as_ref().map(Option::as_deref)
+    }
 }
 
 /// A new catalog package.
@@ -311,17 +332,17 @@ pub struct ResultRecord {
 /// Everything the origin persists.
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Opens a portal-triggered DM session in one transaction: uses the token id (false,
-    /// and nothing written, if it was used before), records the device, creates the portal
+    /// Opens a portal-triggered DM session in one transaction: uses the token id (`jti`, with
+    /// when its token expires; false, and nothing written, if it was used before), records the device, creates the portal
     /// session (or moves the one its browser registered on from waiting) and saves the DM
     /// session with its first answer.
     async fn open_portal(
         &self,
-        jti: &str,
-        jti_expires_at: i64,
+        jti: (&str, i64),
         portal: &PortalRecord,
         session: &ServerSession,
         reply: &[u8],
+        known: &KnownDevice,
         now: i64,
     ) -> StoreResult<bool>;
     /// Records a trigger its browser has shown (`portal` in state waiting, `trigger` what a
@@ -351,8 +372,8 @@ pub trait Store: Send + Sync {
     async fn end_waiting(&self, sids: &[String], now: i64) -> StoreResult<()>;
     /// Creates a portal session that no browser is bound to (a device's own update request).
     async fn create_portal(&self, portal: &PortalRecord, now: i64) -> StoreResult<()>;
-    /// Records what a device reported.
-    async fn upsert_device(&self, device: &DeviceDetails, now: i64) -> StoreResult<()>;
+    /// Records what a device reported (`known`: its registry row as its message read it).
+    async fn upsert_device(&self, device: &DeviceDetails, known: &KnownDevice, now: i64) -> StoreResult<()>;
     /// Reads a portal session.
     async fn portal(&self, sid: &str) -> StoreResult<Option<PortalRecord>>;
     /// Ends a portal session whose user had not decided (its phone or its deadline left), with
@@ -363,13 +384,20 @@ pub trait Store: Send + Sync {
     /// The phone reached its choice point for the first time: its details go to the registry
     /// and the portal session, if still `connecting`, becomes `identified`, seen now, in one
     /// transaction. Whether it did.
-    async fn phone_identified(&self, sid: &str, device: &DeviceDetails, now: i64) -> StoreResult<bool>;
+    async fn phone_identified(
+        &self,
+        sid: &str,
+        device: &DeviceDetails,
+        known: &KnownDevice,
+        now: i64,
+    ) -> StoreResult<bool>;
     /// Writes a DM session and its last answer with the device's details, in one transaction.
     async fn save_dm_session_and_device(
         &self,
         s: &ServerSession,
         last_reply: &[u8],
         device: &DeviceDetails,
+        known: &KnownDevice,
         now: i64,
     ) -> StoreResult<()>;
     /// Records the browser's user's answer to "is this your phone?" if the session is still
@@ -390,11 +418,11 @@ pub trait Store: Send + Sync {
         dev_id: &str,
         correlator: &str,
         code: ResultCode,
-        device: Option<&DeviceDetails>,
+        device: Option<(&DeviceDetails, &KnownDevice)>,
         now: i64,
     ) -> StoreResult<RecordOutcome>;
-    /// What a DM message needs first, in one read: its device's account (if any) and the
-    /// stored session it may continue.
+    /// What a DM message needs first, in one read: its device's account (if any), the
+    /// stored session it may continue and the device's registry row.
     async fn dm_lookup(&self, dev_id: &str, session_id: &str) -> StoreResult<DmLookup>;
     /// Writes a DM session and its last answer.
     async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()>;

@@ -21,8 +21,8 @@ use crate::wake::Registry;
 
 use super::catalog_cache::CatalogCache;
 use super::{
-    Changed, ConsoleSession, DeviceAccount, DeviceRecord, DmLookup, DmRecord, NewPackage, PortalRecord, RecordOutcome,
-    ResultPoint, ResultRecord, Store, StoreError, StoreResult, Swept, json, parse, retention,
+    Changed, ConsoleSession, DeviceAccount, DeviceRecord, DmLookup, DmRecord, KnownDevice, NewPackage, PortalRecord,
+    RecordOutcome, ResultPoint, ResultRecord, Store, StoreError, StoreResult, Swept, json, parse, retention,
 };
 use crate::admin::api_types::{AdminTokenView, AuditEntry, PackageStatus, PackageView, SessionView};
 

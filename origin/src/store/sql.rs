@@ -39,7 +39,13 @@ macro_rules! store_impl {
             Ok(done.rows_affected() == 1)
         }
 
-        async fn upsert_device_on(c: &mut $conn, d: &DeviceDetails, now: i64) -> StoreResult<()> {
+        async fn upsert_device_on(c: &mut $conn, d: &DeviceDetails, known: &KnownDevice, now: i64) -> StoreResult<()> {
+            if let Some(stored) = known.as_read() {
+                if write_device_over_on(c, d, stored, now).await? {
+                    return Ok(());
+                }
+                // The row changed since it was read: merged with it as it is now, below.
+            }
             // DevInfo alone (package 1, a result report) keeps what the registry knew of the rest.
             let merged;
             let d = if d.has_dev_detail() {
@@ -58,29 +64,80 @@ macro_rules! store_impl {
                     None => d,
                 }
             };
+            let details = json(d)?;
             sqlx::query(
                 "INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (dev_id) DO UPDATE SET details = excluded.details, last_seen = excluded.last_seen",
             )
             .bind(&d.dev_id)
-            .bind(json(d)?)
+            .bind(&details)
             .bind(now)
             .bind(now)
             .execute(&mut *c)
             .await?;
-            // History only of complete details (DevDetail read), and only when they changed.
             if d.fw_v.is_some() {
-                sqlx::query(
-                    "INSERT INTO device_history (dev_id, details, seen_at) SELECT $1, $2, $3 WHERE COALESCE((SELECT details FROM device_history WHERE dev_id = $4 ORDER BY id DESC LIMIT 1), '') <> $5",
+                history_on(c, &d.dev_id, &details, now).await?;
+            }
+            Ok(())
+        }
+
+        /// Writes `d` (merged with `stored`, the registry's row as read: `None`, no row) only
+        /// over that row; false, and nothing written, if it changed since.
+        async fn write_device_over_on(c: &mut $conn, d: &DeviceDetails, stored: Option<&str>, now: i64) -> StoreResult<bool> {
+            let merged;
+            let d = match stored {
+                Some(stored) if !d.has_dev_detail() => {
+                    merged = d.clone().keeping(&parse::<DeviceDetails>(stored)?);
+                    &merged
+                }
+                _ => d,
+            };
+            let details = json(d)?;
+            let done = match stored {
+                None => sqlx::query(
+                    "INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (dev_id) DO NOTHING",
                 )
                 .bind(&d.dev_id)
-                .bind(json(d)?)
+                .bind(&details)
                 .bind(now)
+                .bind(now),
+                Some(stored) => sqlx::query(
+                    "INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (dev_id) DO UPDATE SET details = excluded.details, last_seen = excluded.last_seen \
+                     WHERE devices.details = $5",
+                )
                 .bind(&d.dev_id)
-                .bind(json(d)?)
-                .execute(&mut *c)
-                .await?;
+                .bind(&details)
+                .bind(now)
+                .bind(now)
+                .bind(stored),
             }
+            .execute(&mut *c)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Ok(false);
+            }
+            // Details the row held already are its latest history row: every write of complete
+            // details adds them when they differ from that row (and 0015 gave the older ones theirs).
+            if d.fw_v.is_some() && stored != Some(details.as_str()) {
+                history_on(c, &d.dev_id, &details, now).await?;
+            }
+            Ok(true)
+        }
+
+        /// A history row of complete `details`, only if they differ from the device's latest.
+        async fn history_on(c: &mut $conn, dev_id: &str, details: &str, now: i64) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO device_history (dev_id, details, seen_at) SELECT $1, $2, $3 WHERE COALESCE((SELECT details FROM device_history WHERE dev_id = $4 ORDER BY id DESC LIMIT 1), '') <> $5",
+            )
+            .bind(dev_id)
+            .bind(details)
+            .bind(now)
+            .bind(dev_id)
+            .bind(details)
+            .execute(&mut *c)
+            .await?;
             Ok(())
         }
 
@@ -146,11 +203,11 @@ macro_rules! store_impl {
         impl Store for $store {
             async fn open_portal(
                 &self,
-                jti: &str,
-                jti_expires_at: i64,
+                (jti, jti_expires_at): (&str, i64),
                 portal: &PortalRecord,
                 session: &ServerSession,
                 reply: &[u8],
+                known: &KnownDevice,
                 now: i64,
             ) -> StoreResult<bool> {
                 let mut w = self.write().await?;
@@ -158,7 +215,7 @@ macro_rules! store_impl {
                 if !use_jti_on(&mut tx, jti, jti_expires_at).await? {
                     return Ok(false); // dropped: rolled back
                 }
-                upsert_device_on(&mut tx, &session.device, now).await?;
+                upsert_device_on(&mut tx, &session.device, known, now).await?;
                 // The browser may have registered the trigger already (it waits for the phone).
                 let opened = insert_portal_on(&mut tx, portal, "{}", OPEN_WAITING, now).await?;
                 if !opened {
@@ -238,7 +295,7 @@ macro_rules! store_impl {
                 if bound.rows_affected() != 1 {
                     return Ok(false);
                 }
-                upsert_device_on(&mut tx, &session.device, now).await?;
+                upsert_device_on(&mut tx, &session.device, &KnownDevice::default(), now).await?;
                 save_dm_on(&mut tx, session, reply, now).await?;
                 tx.commit().await?;
                 Ok(true)
@@ -259,8 +316,8 @@ macro_rules! store_impl {
                 create_portal_on(&mut *self.write().await?, p, now).await
             }
 
-            async fn upsert_device(&self, d: &DeviceDetails, now: i64) -> StoreResult<()> {
-                upsert_device_on(&mut *self.write().await?, d, now).await
+            async fn upsert_device(&self, d: &DeviceDetails, known: &KnownDevice, now: i64) -> StoreResult<()> {
+                upsert_device_on(&mut *self.write().await?, d, known, now).await
             }
 
             async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()> {
@@ -361,40 +418,47 @@ macro_rules! store_impl {
                 dev_id: &str,
                 correlator: &str,
                 code: ResultCode,
-                device: Option<&DeviceDetails>,
+                device: Option<(&DeviceDetails, &KnownDevice)>,
                 now: i64,
             ) -> StoreResult<RecordOutcome> {
                 let mut w = self.write().await?;
                 let mut tx = Self::begin(&mut w).await?;
-                let portal = sqlx::query("SELECT sid, package_id FROM portal_sessions WHERE correlator = $1 AND dev_id = $2")
-                    .bind(correlator)
-                    .bind(dev_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some(portal) = portal else {
-                    return Ok(RecordOutcome::Unknown);
-                };
-                let sid: String = portal.try_get("sid")?;
-                let package_id: Option<i64> = portal.try_get("package_id")?;
-                if let Some(device) = device {
-                    upsert_device_on(&mut tx, device, now).await?;
-                }
+                // Recorded only for a delivery to this device, once: the common case in one statement.
                 let inserted = sqlx::query(
-                    "INSERT INTO results (correlator, dev_id, portal_sid, package_id, code, recorded_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (correlator) DO NOTHING",
+                    "INSERT INTO results (correlator, dev_id, portal_sid, package_id, code, recorded_at) \
+                     SELECT $1, $2, sid, package_id, $3, $4 FROM portal_sessions WHERE correlator = $5 AND dev_id = $6 \
+                     ON CONFLICT (correlator) DO NOTHING RETURNING portal_sid",
                 )
                 .bind(correlator)
                 .bind(dev_id)
-                .bind(&sid)
-                .bind(package_id)
                 .bind(i64::from(code.0))
                 .bind(now)
-                .execute(&mut *tx)
+                .bind(correlator)
+                .bind(dev_id)
+                .fetch_optional(&mut *tx)
                 .await?;
-                if inserted.rows_affected() == 0 {
+                let sid = match inserted {
+                    Some(row) => Some(row.try_get::<String, _>("portal_sid")?),
+                    None => {
+                        let known = sqlx::query("SELECT 1 FROM portal_sessions WHERE correlator = $1 AND dev_id = $2")
+                            .bind(correlator)
+                            .bind(dev_id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        if known.is_none() {
+                            // Nothing unverified is written.
+                            return Ok(RecordOutcome::Unknown);
+                        }
+                        None
+                    }
+                };
+                if let Some((device, known)) = device {
+                    upsert_device_on(&mut tx, device, known, now).await?;
+                }
+                let Some(sid) = sid else {
                     tx.commit().await?;
                     return Ok(RecordOutcome::Duplicate);
-                }
+                };
                 sqlx::query("UPDATE portal_sessions SET result_code = $1, state = $2, updated_at = $3 WHERE sid = $4")
                     .bind(i64::from(code.0))
                     .bind(PortalState::after_result(code).as_str())
@@ -407,13 +471,14 @@ macro_rules! store_impl {
             }
 
             async fn dm_lookup(&self, dev_id: &str, session_id: &str) -> StoreResult<DmLookup> {
-                // One statement instead of three: each is a round trip to a connection's thread.
+                // One statement instead of four: each is a round trip to a connection's thread.
                 let row = sqlx::query(
                     "SELECT a.account, a.auth_state, s.session, s.last_reply, s.updated_at, s.version, \
                      p.sid, p.bnd, p.nsid, p.dev_id, p.state, p.device, p.package_id, p.delivery, p.exec_status, \
-                     p.result_code, p.expires_at, p.place, p.phone_seen_at \
+                     p.result_code, p.expires_at, p.place, p.phone_seen_at, d.details AS registered \
                      FROM (SELECT CAST($1 AS TEXT) AS dev_id) k \
                      LEFT JOIN device_accounts a ON a.dev_id = k.dev_id \
+                     LEFT JOIN devices d ON d.dev_id = k.dev_id \
                      LEFT JOIN dm_sessions s ON s.dev_id = k.dev_id AND s.session_id = $2 \
                      LEFT JOIN portal_sessions p ON p.sid = s.portal_sid",
                 )
@@ -445,7 +510,8 @@ macro_rules! store_impl {
                     }),
                     None => None,
                 };
-                Ok(DmLookup { account, session })
+                let device = KnownDevice::read(row.try_get("registered")?);
+                Ok(DmLookup { account, session, device })
             }
 
             async fn add_package(&self, p: &NewPackage, actor: &str, now: i64) -> StoreResult<i64> {
@@ -858,10 +924,10 @@ macro_rules! store_impl {
                 Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
             }
 
-            async fn phone_identified(&self, sid: &str, device: &DeviceDetails, now: i64) -> StoreResult<bool> {
+            async fn phone_identified(&self, sid: &str, device: &DeviceDetails, known: &KnownDevice, now: i64) -> StoreResult<bool> {
                 let mut w = self.write().await?;
                 let mut tx = Self::begin(&mut w).await?;
-                upsert_device_on(&mut tx, device, now).await?;
+                upsert_device_on(&mut tx, device, known, now).await?;
                 let done = sqlx::query(
                     "UPDATE portal_sessions SET state = $1, device = $2, phone_seen_at = $3, updated_at = $4 \
                      WHERE sid = $5 AND state = $6",
@@ -884,11 +950,12 @@ macro_rules! store_impl {
                 s: &ServerSession,
                 last_reply: &[u8],
                 device: &DeviceDetails,
+                known: &KnownDevice,
                 now: i64,
             ) -> StoreResult<()> {
                 let mut w = self.write().await?;
                 let mut tx = Self::begin(&mut w).await?;
-                upsert_device_on(&mut tx, device, now).await?;
+                upsert_device_on(&mut tx, device, known, now).await?;
                 save_dm_on(&mut tx, s, last_reply, now).await?;
                 tx.commit().await?;
                 Ok(())

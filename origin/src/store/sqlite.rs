@@ -18,8 +18,8 @@ use sqlx::{Connection as _, Row, Sqlite, SqliteConnection, Transaction};
 use super::catalog_cache::CatalogCache;
 use super::sqlite_conns::{Conn, Conns};
 use super::{
-    Changed, ConsoleSession, DeviceAccount, DeviceRecord, DmLookup, DmRecord, NewPackage, PortalRecord, RecordOutcome,
-    ResultPoint, ResultRecord, Store, StoreError, StoreResult, Swept, json, parse, retention,
+    Changed, ConsoleSession, DeviceAccount, DeviceRecord, DmLookup, DmRecord, KnownDevice, NewPackage, PortalRecord,
+    RecordOutcome, ResultPoint, ResultRecord, Store, StoreError, StoreResult, Swept, json, parse, retention,
 };
 use crate::admin::api_types::{AdminTokenView, AuditEntry, PackageStatus, PackageView, SessionView};
 

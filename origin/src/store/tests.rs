@@ -69,12 +69,14 @@ on_both!(
     a_sweep_deletes_what_has_outlived_its_use_and_nothing_else,
     a_sweep_deletes_a_trigger_no_phone_answered_once_its_token_is_dead,
     a_devinfo_only_upsert_keeps_the_stored_devdetail,
+    a_write_over_the_row_as_read_merges_with_it_and_rereads_a_row_changed_since,
+    a_device_absent_when_read_but_written_since_is_merged_with_that_write,
     a_held_message_s_writes_land_only_on_the_row_it_read,
 );
 
 /// Takes an opened portal session `sid` to choosing at `now`, as its phone and browser do.
 async fn choosing(s: &dyn Store, sid: &str, now: i64) {
-    assert!(s.phone_identified(sid, &device(), now).await.expect("identified"));
+    assert!(s.phone_identified(sid, &device(), &KnownDevice::default(), now).await.expect("identified"));
     assert!(s.identify(sid, true, now).await.expect("confirmed"));
 }
 
@@ -152,7 +154,11 @@ fn delivery(correlator: &str) -> FumoDelivery {
 }
 
 async fn a_held_message_s_writes_land_only_on_the_row_it_read(s: &dyn Store) {
-    assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"package 2", 1).await.expect("opens"));
+    assert!(
+        s.open_portal(("j", 1), &portal("a"), &session("a"), b"package 2", &KnownDevice::default(), 1)
+            .await
+            .expect("opens")
+    );
     let dm = session("a");
     let read = s.dm_lookup(&dm.device.dev_id, &dm.session_id).await.expect("looks up").session.expect("saved");
     // Parked over the row it read; its last answer stays.
@@ -182,8 +188,16 @@ async fn a_held_message_s_writes_land_only_on_the_row_it_read(s: &dyn Store) {
 }
 
 async fn a_token_opens_one_session_only(s: &dyn Store) {
-    assert!(s.open_portal("j1", 1, &portal("a"), &session("a"), b"reply", 1).await.expect("opens"));
-    assert!(!s.open_portal("j1", 1, &portal("b"), &session("b"), b"reply", 1).await.expect("refuses"));
+    assert!(
+        s.open_portal(("j1", 1), &portal("a"), &session("a"), b"reply", &KnownDevice::default(), 1)
+            .await
+            .expect("opens")
+    );
+    assert!(
+        !s.open_portal(("j1", 1), &portal("b"), &session("b"), b"reply", &KnownDevice::default(), 1)
+            .await
+            .expect("refuses")
+    );
     assert!(s.portal("b").await.expect("reads").is_none(), "a refused replay writes nothing");
     assert_eq!(s.portal("a").await.expect("reads").expect("there").place, portal("a").place, "where it came from");
     let found = s.dm_lookup("IMEI:1", "7").await.expect("reads");
@@ -194,7 +208,9 @@ async fn a_token_opens_one_session_only(s: &dyn Store) {
 }
 
 async fn a_choice_is_taken_once_and_only_while_choosing(s: &dyn Store) {
-    assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
+    assert!(
+        s.open_portal(("j", 1), &portal("a"), &session("a"), b"r", &KnownDevice::default(), 1).await.expect("opens")
+    );
     assert!(!s.select("a", 1, &delivery("c1"), 2).await.expect("select"), "not choosing yet");
     choosing(s, "a", 2).await;
     assert!(s.select("a", 1, &delivery("c1"), 3).await.expect("select"));
@@ -205,13 +221,17 @@ async fn a_choice_is_taken_once_and_only_while_choosing(s: &dyn Store) {
 }
 
 async fn an_end_for_an_undecided_session_does_not_overwrite_a_choice(s: &dyn Store) {
-    assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
+    assert!(
+        s.open_portal(("j", 1), &portal("a"), &session("a"), b"r", &KnownDevice::default(), 1).await.expect("opens")
+    );
     assert!(!s.end_undecided("a", &device(), 2).await.expect("ends"), "ended one still connecting");
     choosing(s, "a", 2).await;
     assert!(s.select("a", 1, &delivery("c1"), 3).await.expect("select"));
     assert!(!s.end_undecided("a", &device(), 4).await.expect("ends"), "said it ended a choice");
     assert_eq!(s.portal("a").await.expect("reads").expect("there").state, PortalState::Selected);
-    assert!(s.open_portal("k", 1, &portal("b"), &session("b"), b"r", 1).await.expect("opens"));
+    assert!(
+        s.open_portal(("k", 1), &portal("b"), &session("b"), b"r", &KnownDevice::default(), 1).await.expect("opens")
+    );
     choosing(s, "b", 2).await;
     assert!(s.end_undecided("b", &device(), 4).await.expect("ends"));
     assert_eq!(s.portal("b").await.expect("reads").expect("there").state, PortalState::Ended);
@@ -219,9 +239,11 @@ async fn an_end_for_an_undecided_session_does_not_overwrite_a_choice(s: &dyn Sto
 }
 
 async fn a_phone_at_its_choice_point_is_identified_seen_and_registered_at_once(s: &dyn Store) {
-    assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
+    assert!(
+        s.open_portal(("j", 1), &portal("a"), &session("a"), b"r", &KnownDevice::default(), 1).await.expect("opens")
+    );
     let full = DeviceDetails { fw_v: Some("2.0".into()), ..device() };
-    assert!(s.phone_identified("a", &full, 5).await.expect("identified"));
+    assert!(s.phone_identified("a", &full, &KnownDevice::default(), 5).await.expect("identified"));
     let p = s.portal("a").await.expect("reads").expect("there");
     assert_eq!((p.state, p.phone_seen_at, p.device.fw_v.as_deref()), (PortalState::Identified, 5, Some("2.0")));
     let d = s.device("IMEI:1").await.expect("device").expect("registered");
@@ -233,17 +255,22 @@ async fn a_phone_at_its_choice_point_is_identified_seen_and_registered_at_once(s
     assert_eq!((with.sid.as_str(), with.state), ("a", PortalState::Identified));
     // A message sent again does not take a session the user has moved on back.
     assert!(s.identify("a", true, 6).await.expect("identify"));
-    assert!(!s.phone_identified("a", &full, 7).await.expect("again"), "said it moved a decided session");
+    assert!(
+        !s.phone_identified("a", &full, &KnownDevice::default(), 7).await.expect("again"),
+        "said it moved a decided session"
+    );
     assert_eq!(s.portal("a").await.expect("reads").expect("there").state, PortalState::Choosing);
 }
 
 async fn a_verified_result_writes_its_device_with_it(s: &dyn Store) {
-    assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
+    assert!(
+        s.open_portal(("j", 1), &portal("a"), &session("a"), b"r", &KnownDevice::default(), 1).await.expect("opens")
+    );
     choosing(s, "a", 2).await;
     assert!(s.select("a", 1, &delivery("c1"), 3).await.expect("select"));
     let after = DeviceDetails { fw_v: Some("3.0".into()), ..device() };
     assert_eq!(
-        s.record_result("IMEI:1", "c1", ResultCode(200), Some(&after), 4).await.expect("r"),
+        s.record_result("IMEI:1", "c1", ResultCode(200), Some((&after, &KnownDevice::default())), 4).await.expect("r"),
         RecordOutcome::Recorded
     );
     let d = s.device("IMEI:1").await.expect("device").expect("registered");
@@ -251,7 +278,9 @@ async fn a_verified_result_writes_its_device_with_it(s: &dyn Store) {
 }
 
 async fn results_are_recorded_once_for_the_right_device(s: &dyn Store) {
-    assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
+    assert!(
+        s.open_portal(("j", 1), &portal("a"), &session("a"), b"r", &KnownDevice::default(), 1).await.expect("opens")
+    );
     choosing(s, "a", 2).await;
     assert!(s.select("a", 1, &delivery("c1"), 3).await.expect("select"));
     assert_eq!(s.awaits_result("IMEI:1", "c1").await.expect("r"), Some(true));
@@ -259,7 +288,9 @@ async fn results_are_recorded_once_for_the_right_device(s: &dyn Store) {
     // A report naming no delivery to its device writes nothing, not even the device.
     let stranger = DeviceDetails { dev_id: "IMEI:2".into(), ..device() };
     assert_eq!(
-        s.record_result("IMEI:2", "c1", ResultCode(200), Some(&stranger), 4).await.expect("r"),
+        s.record_result("IMEI:2", "c1", ResultCode(200), Some((&stranger, &KnownDevice::default())), 4)
+            .await
+            .expect("r"),
         RecordOutcome::Unknown
     );
     assert!(s.device("IMEI:2").await.expect("device").is_none(), "an unverified report wrote its device");
@@ -520,14 +551,14 @@ async fn recent_sessions_are_newest_first_and_filter_by_state(s: &dyn Store) {
 
 async fn device_history_keeps_each_change_of_complete_details(s: &dyn Store) {
     let partial = DeviceDetails { dev_id: "IMEI:9".into(), model: Some("M".into()), ..Default::default() };
-    s.upsert_device(&partial, 1).await.expect("upserts");
+    s.upsert_device(&partial, &KnownDevice::default(), 1).await.expect("upserts");
     assert!(s.device_history("IMEI:9", 10).await.expect("q").is_empty(), "DevInfo alone is not a snapshot");
     let v1 = DeviceDetails { fw_v: Some("1.0".into()), ..partial.clone() };
-    s.upsert_device(&v1, 2).await.expect("upserts");
-    s.upsert_device(&partial, 3).await.expect("upserts");
-    s.upsert_device(&v1, 4).await.expect("upserts");
+    s.upsert_device(&v1, &KnownDevice::default(), 2).await.expect("upserts");
+    s.upsert_device(&partial, &KnownDevice::default(), 3).await.expect("upserts");
+    s.upsert_device(&v1, &KnownDevice::default(), 4).await.expect("upserts");
     let v2 = DeviceDetails { fw_v: Some("1.2".into()), ..partial };
-    s.upsert_device(&v2, 5).await.expect("upserts");
+    s.upsert_device(&v2, &KnownDevice::default(), 5).await.expect("upserts");
     let h = s.device_history("IMEI:9", 10).await.expect("q");
     let got: Vec<(i64, Option<String>)> = h.into_iter().map(|(at, d)| (at, d.fw_v)).collect();
     assert_eq!(got, [(5, Some("1.2".into())), (2, Some("1.0".into()))], "a row per change, newest first");
@@ -539,18 +570,28 @@ async fn a_sweep_deletes_what_has_outlived_its_use_and_nothing_else(s: &dyn Stor
     let now = 400 * day;
     // Old: a token used long ago, a session idle for a day, a portal session over for months.
     let old = PortalRecord { expires_at: now - 60 * day, ..portal("old") };
-    assert!(s.open_portal("j-old", now - 60 * day, &old, &session("old"), b"r", now - day).await.expect("opens"));
+    assert!(
+        s.open_portal(("j-old", now - 60 * day), &old, &session("old"), b"r", &KnownDevice::default(), now - day)
+            .await
+            .expect("opens")
+    );
     // Live: all of it fresh.
     let live = PortalRecord { expires_at: now + 60_000, ..portal("live") };
     let mut fresh = session("live");
     fresh.session_id = "8".into();
-    assert!(s.open_portal("j-live", now + 60_000, &live, &fresh, b"r", now).await.expect("opens"));
+    assert!(
+        s.open_portal(("j-live", now + 60_000), &live, &fresh, b"r", &KnownDevice::default(), now)
+            .await
+            .expect("opens")
+    );
     // History: an old row replaced by a newer one, and another device's only (old) row.
     let v1 = DeviceDetails { dev_id: "IMEI:5".into(), fw_v: Some("1".into()), ..Default::default() };
-    s.upsert_device(&v1, 10).await.expect("upserts");
-    s.upsert_device(&DeviceDetails { fw_v: Some("2".into()), ..v1.clone() }, now - day).await.expect("upserts");
+    s.upsert_device(&v1, &KnownDevice::default(), 10).await.expect("upserts");
+    s.upsert_device(&DeviceDetails { fw_v: Some("2".into()), ..v1.clone() }, &KnownDevice::default(), now - day)
+        .await
+        .expect("upserts");
     let lone = DeviceDetails { dev_id: "IMEI:6".into(), fw_v: Some("1".into()), ..Default::default() };
-    s.upsert_device(&lone, 10).await.expect("upserts");
+    s.upsert_device(&lone, &KnownDevice::default(), 10).await.expect("upserts");
 
     let swept = s.sweep(now).await.expect("sweeps");
     assert_eq!((swept.tokens, swept.dm_sessions, swept.portal_sessions, swept.history), (1, 1, 1, 1), "{swept:?}");
@@ -561,7 +602,18 @@ async fn a_sweep_deletes_what_has_outlived_its_use_and_nothing_else(s: &dyn Stor
     assert_eq!(s.device_history("IMEI:5", 10).await.expect("q").len(), 1, "the newer row stays");
     assert_eq!(s.device_history("IMEI:6", 10).await.expect("q").len(), 1, "a device's latest row always stays");
     // A used token id stays refused while its token lives.
-    assert!(!s.open_portal("j-live", now + 60_000, &portal("again"), &session("again"), b"r", now).await.expect("q"));
+    assert!(
+        !s.open_portal(
+            ("j-live", now + 60_000),
+            &portal("again"),
+            &session("again"),
+            b"r",
+            &KnownDevice::default(),
+            now
+        )
+        .await
+        .expect("q")
+    );
     assert_eq!(s.sweep(now).await.expect("sweeps"), Swept::default(), "nothing more to sweep");
 }
 
@@ -602,12 +654,61 @@ async fn a_sweep_deletes_a_trigger_no_phone_answered_once_its_token_is_dead(s: &
 
 async fn a_devinfo_only_upsert_keeps_the_stored_devdetail(s: &dyn Store) {
     let full = DeviceDetails { dev_id: "IMEI:3".into(), fw_v: Some("1.0".into()), hw_v: Some("A".into()), ..device() };
-    s.upsert_device(&full, 1).await.expect("upserts");
+    s.upsert_device(&full, &KnownDevice::default(), 1).await.expect("upserts");
     let info = DeviceDetails { dev_id: "IMEI:3".into(), lang: Some("de".into()), ..Default::default() };
-    s.upsert_device(&info, 2).await.expect("upserts");
+    s.upsert_device(&info, &KnownDevice::default(), 2).await.expect("upserts");
     let d = s.device("IMEI:3").await.expect("reads").expect("known").details;
     assert_eq!((d.fw_v.as_deref(), d.hw_v.as_deref(), d.lang.as_deref()), (Some("1.0"), Some("A"), Some("de")));
     assert_eq!(d.model.as_deref(), Some("M"));
+}
+
+async fn a_write_over_the_row_as_read_merges_with_it_and_rereads_a_row_changed_since(s: &dyn Store) {
+    let v1 = DeviceDetails { dev_id: "IMEI:4".into(), fw_v: Some("1.0".into()), ..device() };
+    s.upsert_device(&v1, &KnownDevice::default(), 1).await.expect("upserts");
+    let stale = s.dm_lookup("IMEI:4", "1").await.expect("reads").device;
+    assert_ne!(stale, KnownDevice::default(), "the look-up reads the registry's row");
+    // Written by another message after this one's look-up: an update landed.
+    let v2 = DeviceDetails { fw_v: Some("2.0".into()), ..v1.clone() };
+    s.upsert_device(&v2, &KnownDevice::default(), 2).await.expect("upserts");
+    let info = DeviceDetails { dev_id: "IMEI:4".into(), lang: Some("de".into()), ..Default::default() };
+    s.upsert_device(&info, &stale, 3).await.expect("upserts");
+    let d = s.device("IMEI:4").await.expect("reads").expect("known");
+    assert_eq!(
+        (d.details.fw_v.as_deref(), d.details.lang.as_deref()),
+        (Some("2.0"), Some("de")),
+        "merged with the row as it is"
+    );
+    assert_eq!(d.last_seen, 3);
+    let history = s.device_history("IMEI:4", 10).await.expect("q");
+    assert_eq!(history.len(), 3, "v1, v2 and v2 in German");
+    assert_eq!(history[0].1, d.details, "the latest history row is the registry's");
+    // The same report again over a current read: seen, nothing changed, no history row.
+    let current = s.dm_lookup("IMEI:4", "1").await.expect("reads").device;
+    s.upsert_device(&info, &current, 4).await.expect("upserts");
+    let again = s.device("IMEI:4").await.expect("reads").expect("known");
+    assert_eq!((again.details, again.last_seen), (d.details, 4));
+    assert_eq!(s.device_history("IMEI:4", 10).await.expect("q").len(), 3);
+    // Complete details over a current read write a history row when they changed.
+    let read = s.dm_lookup("IMEI:4", "1").await.expect("reads").device;
+    let v3 = DeviceDetails { fw_v: Some("3.0".into()), ..v1 };
+    s.upsert_device(&v3, &read, 5).await.expect("upserts");
+    let history = s.device_history("IMEI:4", 10).await.expect("q");
+    assert_eq!((history.len(), history[0].1.fw_v.as_deref()), (4, Some("3.0")));
+}
+
+async fn a_device_absent_when_read_but_written_since_is_merged_with_that_write(s: &dyn Store) {
+    let unknown = s.dm_lookup("IMEI:8", "1").await.expect("reads").device;
+    let full = DeviceDetails { dev_id: "IMEI:8".into(), fw_v: Some("1.0".into()), ..device() };
+    s.upsert_device(&full, &KnownDevice::default(), 1).await.expect("upserts");
+    let info = DeviceDetails { dev_id: "IMEI:8".into(), lang: Some("fr".into()), ..Default::default() };
+    s.upsert_device(&info, &unknown, 2).await.expect("upserts");
+    let d = s.device("IMEI:8").await.expect("reads").expect("known");
+    assert_eq!((d.details.fw_v.as_deref(), d.details.lang.as_deref(), d.first_seen), (Some("1.0"), Some("fr"), 1));
+    // Absent when read and still absent: inserted as reported.
+    let none = s.dm_lookup("IMEI:7", "1").await.expect("reads").device;
+    let lone = DeviceDetails { dev_id: "IMEI:7".into(), model: Some("Q".into()), ..Default::default() };
+    s.upsert_device(&lone, &none, 3).await.expect("upserts");
+    assert_eq!(s.device("IMEI:7").await.expect("reads").expect("known").details, lone);
 }
 
 /// Another process on the same database (a replica, or the CLI on the SQLite file) changes
@@ -738,7 +839,9 @@ async fn an_unreadable_portal_row_does_not_fail_its_dm_session_s_look_up() {
     let dir = tempfile::tempdir().expect("dir");
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let s = SqliteStore::open(&url).await.expect("opens");
-    assert!(s.open_portal("j", 1, &portal("a"), &session("a"), b"r", 1).await.expect("opens"));
+    assert!(
+        s.open_portal(("j", 1), &portal("a"), &session("a"), b"r", &KnownDevice::default(), 1).await.expect("opens")
+    );
     let mut raw = url.parse::<sqlx::sqlite::SqliteConnectOptions>().expect("url").connect().await.expect("connects");
     sqlx::query("UPDATE portal_sessions SET state = 'from-the-future' WHERE sid = 'a'")
         .execute(&mut raw)
@@ -761,7 +864,10 @@ async fn a_serving_sqlite_store_copies_its_wal_back_in_the_background() {
     let store = SqliteStore::open(&format!("sqlite://{}", path.display())).await.expect("opens");
     let marker = "IMEI:checkpointed-in-the-background";
     let in_file = || std::fs::read(&path).expect("reads").windows(marker.len()).any(|w| w == marker.as_bytes());
-    store.upsert_device(&DeviceDetails { dev_id: marker.into(), ..Default::default() }, 1).await.expect("writes");
+    store
+        .upsert_device(&DeviceDetails { dev_id: marker.into(), ..Default::default() }, &KnownDevice::default(), 1)
+        .await
+        .expect("writes");
     assert!(!in_file(), "committed, and not yet in the database file: in the WAL");
     store.start_background().await.expect("starts");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -771,4 +877,86 @@ async fn a_serving_sqlite_store_copies_its_wal_back_in_the_background() {
     }
     // Still readable, of course.
     assert!(store.device(marker).await.expect("reads").is_some());
+}
+
+/// Migrations 0001–0014 of `backend` alone, copied to a folder of their own.
+async fn migrations_before_0015(backend: &str) -> (sqlx::migrate::Migrator, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("dir");
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
+    for entry in std::fs::read_dir(from).expect("migrations") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).expect("name").to_owned();
+        if name.as_str() < "0015" {
+            std::fs::copy(&path, dir.path().join(name)).expect("copies");
+        }
+    }
+    (sqlx::migrate::Migrator::new(dir.path()).await.expect("reads"), dir)
+}
+
+/// Devices as a database from before 0007 holds them: complete details without a history row
+/// (IMEI:1), DevInfo alone (IMEI:2), and one whose history is current (IMEI:3).
+const OLD_DEVICES: [(&str, &str); 3] = [
+    ("IMEI:1", r#"{"dev_id":"IMEI:1","fw_v":"1.0"}"#),
+    ("IMEI:2", r#"{"dev_id":"IMEI:2","model":"M"}"#),
+    ("IMEI:3", r#"{"dev_id":"IMEI:3","fw_v":"2.0"}"#),
+];
+
+/// What 0015 must leave: a history row for IMEI:1, none for IMEI:2, IMEI:3's one.
+async fn every_complete_device_has_its_latest_history(s: &dyn Store) {
+    let rows = |dev: &'static str| async move { s.device_history(dev, 10).await.expect("q") };
+    let first = rows("IMEI:1").await;
+    assert_eq!((first.len(), first[0].0, first[0].1.fw_v.as_deref()), (1, 7, Some("1.0")));
+    assert!(rows("IMEI:2").await.is_empty(), "DevInfo alone is not a snapshot");
+    assert_eq!(rows("IMEI:3").await.len(), 1, "a current history gets no second row");
+}
+
+#[tokio::test]
+async fn migrating_sqlite_gives_each_complete_device_its_history_row() {
+    let (old, _keep) = migrations_before_0015("sqlite").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.expect("connects");
+    old.run(&mut c).await.expect("migrates to 0014");
+    for (dev, details) in OLD_DEVICES {
+        sqlx::query("INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES ($1, $2, 1, 7)")
+            .bind(dev)
+            .bind(details)
+            .execute(&mut c)
+            .await
+            .expect("inserts");
+    }
+    sqlx::query("INSERT INTO device_history (dev_id, details, seen_at) VALUES ($1, $2, 5)")
+        .bind(OLD_DEVICES[2].0)
+        .bind(OLD_DEVICES[2].1)
+        .execute(&mut c)
+        .await
+        .expect("inserts");
+    drop(c);
+    let s = SqliteStore::open(&url).await.expect("opens and migrates");
+    every_complete_device_has_its_latest_history(&s).await;
+}
+
+#[tokio::test]
+async fn migrating_postgres_gives_each_complete_device_its_history_row() {
+    let (old, _keep) = migrations_before_0015("postgres").await;
+    let url = fresh_postgres_database().await;
+    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.expect("connects");
+    old.run(&mut c).await.expect("migrates to 0014");
+    for (dev, details) in OLD_DEVICES {
+        sqlx::query("INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES ($1, $2, 1, 7)")
+            .bind(dev)
+            .bind(details)
+            .execute(&mut c)
+            .await
+            .expect("inserts");
+    }
+    sqlx::query("INSERT INTO device_history (dev_id, details, seen_at) VALUES ($1, $2, 5)")
+        .bind(OLD_DEVICES[2].0)
+        .bind(OLD_DEVICES[2].1)
+        .execute(&mut c)
+        .await
+        .expect("inserts");
+    drop(c);
+    let s = PgStore::open(&url).await.expect("opens and migrates");
+    every_complete_device_has_its_latest_history(&s).await;
 }
