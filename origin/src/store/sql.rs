@@ -46,25 +46,18 @@ macro_rules! store_impl {
                 }
                 // The row changed since it was read: merged with it as it is now, below.
             }
-            // DevInfo alone (package 1, a result report) keeps what the registry knew of the rest.
-            let merged;
-            let d = if d.has_dev_detail() {
-                d
+            let stored: Option<String> = if d.has_dev_detail() {
+                None
             } else {
-                let known = sqlx::query("SELECT details FROM devices WHERE dev_id = $1")
+                sqlx::query("SELECT details FROM devices WHERE dev_id = $1")
                     .bind(&d.dev_id)
                     .fetch_optional(&mut *c)
-                    .await?;
-                match known {
-                    Some(row) => {
-                        let known: DeviceDetails = parse(&row.try_get::<String, _>("details")?)?;
-                        merged = d.clone().keeping(&known);
-                        &merged
-                    }
-                    None => d,
-                }
+                    .await?
+                    .map(|row| row.try_get("details"))
+                    .transpose()?
             };
-            let details = json(d)?;
+            let d = merged(d, stored.as_deref())?;
+            let details = json(&*d)?;
             sqlx::query(
                 "INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (dev_id) DO UPDATE SET details = excluded.details, last_seen = excluded.last_seen",
@@ -75,24 +68,27 @@ macro_rules! store_impl {
             .bind(now)
             .execute(&mut *c)
             .await?;
+            // History only of complete details (DevDetail read), and only when they changed.
             if d.fw_v.is_some() {
                 history_on(c, &d.dev_id, &details, now).await?;
             }
             Ok(())
         }
 
+        /// `d`, or for DevInfo alone (package 1, a result report), `d` keeping what the registry's
+        /// `stored` details knew of the rest.
+        fn merged<'d>(d: &'d DeviceDetails, stored: Option<&str>) -> StoreResult<std::borrow::Cow<'d, DeviceDetails>> {
+            Ok(match stored {
+                Some(stored) if !d.has_dev_detail() => std::borrow::Cow::Owned(d.clone().keeping(&parse(stored)?)),
+                _ => std::borrow::Cow::Borrowed(d),
+            })
+        }
+
         /// Writes `d` (merged with `stored`, the registry's row as read: `None`, no row) only
         /// over that row; false, and nothing written, if it changed since.
         async fn write_device_over_on(c: &mut $conn, d: &DeviceDetails, stored: Option<&str>, now: i64) -> StoreResult<bool> {
-            let merged;
-            let d = match stored {
-                Some(stored) if !d.has_dev_detail() => {
-                    merged = d.clone().keeping(&parse::<DeviceDetails>(stored)?);
-                    &merged
-                }
-                _ => d,
-            };
-            let details = json(d)?;
+            let d = merged(d, stored)?;
+            let details = json(&*d)?;
             let done = match stored {
                 None => sqlx::query(
                     "INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES ($1, $2, $3, $4) \
