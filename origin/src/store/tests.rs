@@ -901,6 +901,20 @@ const OLD_DEVICES: [(&str, &str); 3] = [
     ("IMEI:3", r#"{"dev_id":"IMEI:3","fw_v":"2.0"}"#),
 ];
 
+/// The statements that write [`OLD_DEVICES`] and IMEI:3's history row (literals: the same text
+/// on both backends).
+fn old_rows() -> Vec<String> {
+    let mut rows: Vec<String> = OLD_DEVICES
+        .iter()
+        .map(|(dev, details)| {
+            format!("INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES ('{dev}', '{details}', 1, 7)")
+        })
+        .collect();
+    let (dev, details) = OLD_DEVICES[2];
+    rows.push(format!("INSERT INTO device_history (dev_id, details, seen_at) VALUES ('{dev}', '{details}', 5)"));
+    rows
+}
+
 /// What 0015 must leave: a history row for IMEI:1, none for IMEI:2, IMEI:3's one.
 async fn every_complete_device_has_its_latest_history(s: &dyn Store) {
     let rows = |dev: &'static str| async move { s.device_history(dev, 10).await.expect("q") };
@@ -917,20 +931,9 @@ async fn migrating_sqlite_gives_each_complete_device_its_history_row() {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
     let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.expect("connects");
     old.run(&mut c).await.expect("migrates to 0014");
-    for (dev, details) in OLD_DEVICES {
-        sqlx::query("INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES ($1, $2, 1, 7)")
-            .bind(dev)
-            .bind(details)
-            .execute(&mut c)
-            .await
-            .expect("inserts");
+    for sql in old_rows() {
+        sqlx::query(&sql).execute(&mut c).await.expect("inserts");
     }
-    sqlx::query("INSERT INTO device_history (dev_id, details, seen_at) VALUES ($1, $2, 5)")
-        .bind(OLD_DEVICES[2].0)
-        .bind(OLD_DEVICES[2].1)
-        .execute(&mut c)
-        .await
-        .expect("inserts");
     drop(c);
     let s = SqliteStore::open(&url).await.expect("opens and migrates");
     every_complete_device_has_its_latest_history(&s).await;
@@ -942,20 +945,9 @@ async fn migrating_postgres_gives_each_complete_device_its_history_row() {
     let url = fresh_postgres_database().await;
     let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.expect("connects");
     old.run(&mut c).await.expect("migrates to 0014");
-    for (dev, details) in OLD_DEVICES {
-        sqlx::query("INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES ($1, $2, 1, 7)")
-            .bind(dev)
-            .bind(details)
-            .execute(&mut c)
-            .await
-            .expect("inserts");
+    for sql in old_rows() {
+        sqlx::query(&sql).execute(&mut c).await.expect("inserts");
     }
-    sqlx::query("INSERT INTO device_history (dev_id, details, seen_at) VALUES ($1, $2, 5)")
-        .bind(OLD_DEVICES[2].0)
-        .bind(OLD_DEVICES[2].1)
-        .execute(&mut c)
-        .await
-        .expect("inserts");
     drop(c);
     let s = PgStore::open(&url).await.expect("opens and migrates");
     every_complete_device_has_its_latest_history(&s).await;
