@@ -29,18 +29,22 @@ pub enum StoreError {
     /// A stored JSON value no longer parses.
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
+    /// A device's row kept changing under a write merged with it (other writers won each time).
+    #[error("a device row kept changing while written")]
+    Contended,
 }
 
 impl StoreError {
-    /// Whether the database could not be reached (down, restarting, out of connections):
-    /// worth retrying shortly, unlike a failed query.
+    /// Whether the database could not be reached (down, restarting, out of connections) or a
+    /// row kept changing under a write: worth retrying shortly, unlike a failed query.
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
             StoreError::Db(
                 sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
             )
-        ) || matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
+        ) || matches!(self, StoreError::Contended)
+            || matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
     }
 }
 

@@ -80,6 +80,9 @@ impl PgStore {
         Ok(self.pool.acquire().await?)
     }
 
+    /// Reads a device's row for a write merged with it, locked until the transaction ends.
+    const DEVICE_TO_WRITE: &str = "SELECT details FROM devices WHERE dev_id = $1 FOR UPDATE";
+
     /// A transaction on `c`.
     async fn begin(c: &mut PgConnection) -> StoreResult<Transaction<'_, Postgres>> {
         Ok(c.begin().await?)

@@ -7,7 +7,8 @@
 //! arrive (`wakeups`).
 
 /// Implements [`Store`](super::Store) for `$store` (with `read`, `write`, `catalog`, `begin`,
-/// `decide`, `wakeups` and `background`), whose connections are `$conn` and rows `$row`.
+/// `decide`, `wakeups`, `background` and `DEVICE_TO_WRITE`), whose connections are `$conn` and
+/// rows `$row`.
 macro_rules! store_impl {
     ($store:ident, $conn:ty, $row:ty) => {
         fn portal_from_row(r: &$row) -> StoreResult<PortalRecord> {
@@ -44,36 +45,47 @@ macro_rules! store_impl {
                 if write_device_over_on(c, d, stored, now).await? {
                     return Ok(());
                 }
-                // The row changed since it was read: merged with it as it is now, below.
+                // The row changed since it was read: written over it as it is now, below.
             }
-            let stored: Option<String> = if d.has_dev_detail() {
-                None
-            } else {
-                sqlx::query("SELECT details FROM devices WHERE dev_id = $1")
+            if d.has_dev_detail() {
+                // Complete details replace the row, whatever it holds.
+                let details = json(d)?;
+                sqlx::query(
+                    "INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (dev_id) DO UPDATE SET details = excluded.details, last_seen = excluded.last_seen",
+                )
+                .bind(&d.dev_id)
+                .bind(&details)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *c)
+                .await?;
+                // History only of complete details (DevDetail read), and only when they changed.
+                if d.fw_v.is_some() {
+                    history_on(c, &d.dev_id, &details, now).await?;
+                }
+                return Ok(());
+            }
+            // DevInfo alone keeps the rest of the row, so it lands only on the row it was merged
+            // with, read locked (PostgreSQL takes no write lock up front): a DevDetail write is
+            // never overwritten with the older details. Only a row inserted since the read (a
+            // missing row locks nothing) sends it round again.
+            for _ in 0..WRITE_OVER_TRIES {
+                let stored: Option<String> = sqlx::query($store::DEVICE_TO_WRITE)
                     .bind(&d.dev_id)
                     .fetch_optional(&mut *c)
                     .await?
                     .map(|row| row.try_get("details"))
-                    .transpose()?
-            };
-            let d = merged(d, stored.as_deref())?;
-            let details = json(&*d)?;
-            sqlx::query(
-                "INSERT INTO devices (dev_id, details, first_seen, last_seen) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (dev_id) DO UPDATE SET details = excluded.details, last_seen = excluded.last_seen",
-            )
-            .bind(&d.dev_id)
-            .bind(&details)
-            .bind(now)
-            .bind(now)
-            .execute(&mut *c)
-            .await?;
-            // History only of complete details (DevDetail read), and only when they changed.
-            if d.fw_v.is_some() {
-                history_on(c, &d.dev_id, &details, now).await?;
+                    .transpose()?;
+                if write_device_over_on(c, d, stored.as_deref(), now).await? {
+                    return Ok(());
+                }
             }
-            Ok(())
+            Err(StoreError::Contended)
         }
+
+        /// How often a DevInfo write rereads a device row that changed under it.
+        const WRITE_OVER_TRIES: usize = 3;
 
         /// `d`, or for DevInfo alone (package 1, a result report), `d` keeping what the registry's
         /// `stored` details knew of the rest.
@@ -313,7 +325,11 @@ macro_rules! store_impl {
             }
 
             async fn upsert_device(&self, d: &DeviceDetails, known: &KnownDevice, now: i64) -> StoreResult<()> {
-                upsert_device_on(&mut *self.write().await?, d, known, now).await
+                // A transaction: the row, its history and the lock its reread takes go together.
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
+                upsert_device_on(&mut tx, d, known, now).await?;
+                Ok(tx.commit().await?)
             }
 
             async fn save_dm_session(&self, s: &ServerSession, last_reply: &[u8], now: i64) -> StoreResult<()> {
@@ -436,12 +452,14 @@ macro_rules! store_impl {
                 let sid = match inserted {
                     Some(row) => Some(row.try_get::<String, _>("portal_sid")?),
                     None => {
-                        let known = sqlx::query("SELECT 1 FROM portal_sessions WHERE correlator = $1 AND dev_id = $2")
+                        // Told apart by the result row the conflict met (a delivery's portal row
+                        // committed after the insert read them is no duplicate: it is unknown).
+                        let recorded = sqlx::query("SELECT 1 FROM results WHERE correlator = $1 AND dev_id = $2")
                             .bind(correlator)
                             .bind(dev_id)
                             .fetch_optional(&mut *tx)
                             .await?;
-                        if known.is_none() {
+                        if recorded.is_none() {
                             // Nothing unverified is written.
                             return Ok(RecordOutcome::Unknown);
                         }

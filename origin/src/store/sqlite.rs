@@ -104,6 +104,9 @@ impl SqliteStore {
         Ok(self.writer.get().await?)
     }
 
+    /// Reads a device's row for a write merged with it (the transaction holds the write lock).
+    const DEVICE_TO_WRITE: &str = "SELECT details FROM devices WHERE dev_id = $1";
+
     /// A transaction on the writer that holds SQLite's write lock from its start (`BEGIN
     /// IMMEDIATE`), so that it never deadlocks upgrading a read lock against another process
     /// (an admin's CLI) writing the same file.

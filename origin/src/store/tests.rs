@@ -72,6 +72,8 @@ on_both!(
     a_write_over_the_row_as_read_merges_with_it_and_rereads_a_row_changed_since,
     a_device_absent_when_read_but_written_since_is_merged_with_that_write,
     a_held_message_s_writes_land_only_on_the_row_it_read,
+    devinfo_reports_racing_firmware_updates_never_write_the_older_firmware_back,
+    a_result_written_over_the_device_as_read_merges_and_adds_history_only_for_a_change,
 );
 
 /// Takes an opened portal session `sid` to choosing at `now`, as its phone and browser do.
@@ -709,6 +711,81 @@ async fn a_device_absent_when_read_but_written_since_is_merged_with_that_write(s
     let lone = DeviceDetails { dev_id: "IMEI:7".into(), model: Some("Q".into()), ..Default::default() };
     s.upsert_device(&lone, &none, 3).await.expect("upserts");
     assert_eq!(s.device("IMEI:7").await.expect("reads").expect("known").details, lone);
+}
+
+/// DevInfo reports (package 1, result reports) racing a phone's firmware updates, as replicas
+/// over one PostgreSQL write them: a report merged with a row read before an update lands
+/// never writes the older firmware back.
+async fn devinfo_reports_racing_firmware_updates_never_write_the_older_firmware_back(s: &dyn Store) {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    const UPDATES: u32 = 120;
+    let fw = |v: u32| DeviceDetails { dev_id: "IMEI:9".into(), fw_v: Some(format!("{v:04}")), ..device() };
+    let read_fw = || async {
+        let d = s.device("IMEI:9").await.expect("reads").expect("known").details;
+        d.fw_v.as_deref().and_then(|v| v.parse::<u32>().ok()).expect("firmware kept")
+    };
+    s.upsert_device(&fw(0), &KnownDevice::default(), 0).await.expect("upserts");
+    let done = AtomicBool::new(false);
+    let updates = async {
+        for v in 1..=UPDATES {
+            s.upsert_device(&fw(v), &KnownDevice::default(), i64::from(v)).await.expect("updates");
+            tokio::task::yield_now().await;
+        }
+        done.store(true, Relaxed);
+    };
+    // The same phone's reports, as several messages in flight write them.
+    let reports = || {
+        let done = &done;
+        async move {
+            let info = DeviceDetails { dev_id: "IMEI:9".into(), lang: Some("de".into()), ..Default::default() };
+            while !done.load(Relaxed) {
+                s.upsert_device(&info, &KnownDevice::default(), 1).await.expect("reports");
+            }
+        }
+    };
+    let watch = async {
+        let mut seen = 0;
+        while !done.load(Relaxed) {
+            let now = read_fw().await;
+            assert!(now >= seen, "firmware {seen} was written back to {now}");
+            seen = now;
+        }
+    };
+    tokio::join!(updates, reports(), reports(), reports(), watch);
+    assert_eq!(read_fw().await, UPDATES, "the last update is the registry's");
+}
+
+/// A result report's DevInfo over the row its look-up read: merged with it, seen, and no
+/// history row for details that did not change; changed details over a stale read reread.
+async fn a_result_written_over_the_device_as_read_merges_and_adds_history_only_for_a_change(s: &dyn Store) {
+    assert!(
+        s.open_portal(("j", 1), &portal("a"), &session("a"), b"r", &KnownDevice::default(), 1).await.expect("opens")
+    );
+    choosing(s, "a", 2).await;
+    assert!(s.select("a", 1, &delivery("c1"), 3).await.expect("select"));
+    let before = s.device_history("IMEI:1", 10).await.expect("q").len();
+    let read = s.dm_lookup("IMEI:1", "1").await.expect("reads").device;
+    let info = DeviceDetails { dev_id: "IMEI:1".into(), model: Some("M".into()), ..Default::default() };
+    assert_eq!(
+        s.record_result("IMEI:1", "c1", ResultCode(200), Some((&info, &read)), 4).await.expect("r"),
+        RecordOutcome::Recorded
+    );
+    let d = s.device("IMEI:1").await.expect("device").expect("known");
+    assert_eq!((d.details.clone(), d.last_seen), (device(), 4), "merged with the row as read, seen");
+    assert_eq!(s.device_history("IMEI:1", 10).await.expect("q").len(), before, "nothing changed");
+    // The phone updated (another message wrote it) after this report's look-up: a duplicate
+    // report over the stale read keeps the update and its history row.
+    let updated = DeviceDetails { fw_v: Some("3.0".into()), ..device() };
+    s.upsert_device(&updated, &KnownDevice::default(), 5).await.expect("upserts");
+    let lang = DeviceDetails { lang: Some("de".into()), ..info };
+    assert_eq!(
+        s.record_result("IMEI:1", "c1", ResultCode(200), Some((&lang, &read)), 6).await.expect("r"),
+        RecordOutcome::Duplicate
+    );
+    let d = s.device("IMEI:1").await.expect("device").expect("known");
+    assert_eq!((d.details.fw_v.as_deref(), d.details.lang.as_deref()), (Some("3.0"), Some("de")));
+    let history = s.device_history("IMEI:1", 10).await.expect("q");
+    assert_eq!((history.len(), &history[0].1), (before + 2, &d.details), "3.0, then 3.0 in German");
 }
 
 /// Another process on the same database (a replica, or the CLI on the SQLite file) changes
