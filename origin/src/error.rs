@@ -83,7 +83,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = if status == StatusCode::SERVICE_UNAVAILABLE {
-            tracing::warn!(error = %self, "database unavailable");
+            tracing::warn!(error = %self, "database unavailable or busy");
             return (
                 status,
                 [(axum::http::header::RETRY_AFTER, "2")],

@@ -36,7 +36,8 @@ pub enum StoreError {
 
 impl StoreError {
     /// Whether the database could not be reached (down, restarting, out of connections) or a
-    /// row kept changing under a write: worth retrying shortly, unlike a failed query.
+    /// write lost to another (a deadlock, a serialization failure, a row that kept changing):
+    /// worth retrying shortly, unlike a failed query.
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
@@ -44,7 +45,7 @@ impl StoreError {
                 sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
             )
         ) || matches!(self, StoreError::Contended)
-            || matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
+            || matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08") || c == "40P01" || c == "40001"))
     }
 }
 
@@ -376,7 +377,8 @@ pub trait Store: Send + Sync {
     async fn end_waiting(&self, sids: &[String], now: i64) -> StoreResult<()>;
     /// Creates a portal session that no browser is bound to (a device's own update request).
     async fn create_portal(&self, portal: &PortalRecord, now: i64) -> StoreResult<()>;
-    /// Records what a device reported (`known`: its registry row as its message read it).
+    /// Records what a device reported (`known`: its registry row as its message read it);
+    /// [`StoreError::Contended`] if the row kept changing under the write.
     async fn upsert_device(&self, device: &DeviceDetails, known: &KnownDevice, now: i64) -> StoreResult<()>;
     /// Reads a portal session.
     async fn portal(&self, sid: &str) -> StoreResult<Option<PortalRecord>>;

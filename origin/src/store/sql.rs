@@ -2,7 +2,8 @@
 //! SQLite and for PostgreSQL by [`store_impl`]. The statements use `$n` placeholders, which
 //! both take (SQLite numbers them in order of first appearance, and every statement here
 //! uses them in order). What differs stays with each backend: opening the pool, how a
-//! transaction begins (`begin`: SQLite takes its write lock up front), how a user's decision is
+//! transaction begins (`begin`: SQLite takes its write lock up front), how a device row is read
+//! for a write merged with it (`DEVICE_TO_WRITE`: locked on PostgreSQL), how a user's decision is
 //! written (`decide`: PostgreSQL notifies the other replicas in the same transaction) and how wake-ups
 //! arrive (`wakeups`).
 
@@ -40,6 +41,8 @@ macro_rules! store_impl {
             Ok(done.rows_affected() == 1)
         }
 
+        /// Writes a device's details on `c`, which must be in a transaction (its reread's lock
+        /// and the history row go with the write).
         async fn upsert_device_on(c: &mut $conn, d: &DeviceDetails, known: &KnownDevice, now: i64) -> StoreResult<()> {
             if let Some(stored) = known.as_read() {
                 if write_device_over_on(c, d, stored, now).await? {
@@ -84,7 +87,8 @@ macro_rules! store_impl {
             Err(StoreError::Contended)
         }
 
-        /// How often a DevInfo write rereads a device row that changed under it.
+        /// How often a DevInfo write rereads a device row: only one inserted since its read
+        /// (a missing row locks nothing) sends it round again.
         const WRITE_OVER_TRIES: usize = 3;
 
         /// `d`, or for DevInfo alone (package 1, a result report), `d` keeping what the registry's
@@ -289,6 +293,9 @@ macro_rules! store_impl {
                 if !use_jti_on(&mut tx, &trigger.jti, jti_expires).await? {
                     return Ok(false); // dropped: rolled back
                 }
+                // The device before the portal row, as every transaction writing both does
+                // (one lock order: no deadlock between replicas); rolled back if not bound.
+                upsert_device_on(&mut tx, &session.device, &KnownDevice::default(), now).await?;
                 let bound = sqlx::query(
                     "UPDATE portal_sessions SET state = 'connecting', dev_id = $1, device = $2, expires_at = $3, \
                      updated_at = $4 WHERE sid = $5 AND state = 'waiting'",
@@ -303,7 +310,6 @@ macro_rules! store_impl {
                 if bound.rows_affected() != 1 {
                     return Ok(false);
                 }
-                upsert_device_on(&mut tx, &session.device, &KnownDevice::default(), now).await?;
                 save_dm_on(&mut tx, session, reply, now).await?;
                 tx.commit().await?;
                 Ok(true)
@@ -452,11 +458,15 @@ macro_rules! store_impl {
                 let sid = match inserted {
                     Some(row) => Some(row.try_get::<String, _>("portal_sid")?),
                     None => {
-                        // Told apart by the result row the conflict met (a delivery's portal row
-                        // committed after the insert read them is no duplicate: it is unknown).
-                        let recorded = sqlx::query("SELECT 1 FROM results WHERE correlator = $1 AND dev_id = $2")
-                            .bind(correlator)
-                            .bind(dev_id)
+                        // A duplicate: the result row the conflict met, for a delivery still
+                        // known (results outlive their portal rows, and an old correlator proves
+                        // nothing). A portal row committed after the insert read them is unknown.
+                        let recorded = sqlx::query(
+                            "SELECT 1 FROM results r JOIN portal_sessions p ON p.correlator = r.correlator \
+                             AND p.dev_id = r.dev_id WHERE r.correlator = $1 AND r.dev_id = $2",
+                        )
+                        .bind(correlator)
+                        .bind(dev_id)
                             .fetch_optional(&mut *tx)
                             .await?;
                         if recorded.is_none() {

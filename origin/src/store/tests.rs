@@ -74,6 +74,7 @@ on_both!(
     a_held_message_s_writes_land_only_on_the_row_it_read,
     devinfo_reports_racing_firmware_updates_never_write_the_older_firmware_back,
     a_result_written_over_the_device_as_read_merges_and_adds_history_only_for_a_change,
+    a_result_for_a_delivery_swept_since_is_unknown_and_writes_nothing,
 );
 
 /// Takes an opened portal session `sid` to choosing at `now`, as its phone and browser do.
@@ -314,6 +315,35 @@ async fn results_are_recorded_once_for_the_right_device(s: &dyn Store) {
     let d = s.device("IMEI:1").await.expect("device").expect("known");
     assert_eq!(d.details.dev_id, "IMEI:1");
     assert!(s.device("IMEI:404").await.expect("device").is_none());
+}
+
+async fn a_result_for_a_delivery_swept_since_is_unknown_and_writes_nothing(s: &dyn Store) {
+    let day = 24 * 60 * 60 * 1000;
+    let now = 400 * day;
+    let old = PortalRecord { expires_at: now - 60 * day, ..portal("a") };
+    assert!(
+        s.open_portal(("j", now - 60 * day), &old, &session("a"), b"r", &KnownDevice::default(), now - 61 * day)
+            .await
+            .expect("opens")
+    );
+    choosing(s, "a", now - 61 * day).await;
+    assert!(s.select("a", 1, &delivery("c1"), now - 61 * day).await.expect("select"));
+    assert_eq!(
+        s.record_result("IMEI:1", "c1", ResultCode(200), None, now - 61 * day).await.expect("r"),
+        RecordOutcome::Recorded
+    );
+    assert_eq!(s.sweep(now).await.expect("sweeps").portal_sessions, 1);
+    assert_eq!(s.results_for("IMEI:1").await.expect("results").len(), 1, "the result outlives its portal row");
+    // The old correlator again, with other details: it proves nothing now.
+    let claimed = DeviceDetails { model: Some("Other".into()), ..device() };
+    assert_eq!(
+        s.record_result("IMEI:1", "c1", ResultCode(200), Some((&claimed, &KnownDevice::default())), now)
+            .await
+            .expect("r"),
+        RecordOutcome::Unknown
+    );
+    let d = s.device("IMEI:1").await.expect("device").expect("known");
+    assert_eq!(d.details.model.as_deref(), Some("M"), "nothing written");
 }
 
 async fn packages_round_trip_and_blobs_are_known(s: &dyn Store) {
