@@ -835,7 +835,6 @@ async fn another_process_s_catalog_change_shows_within_the_max_age() {
     }
 }
 
-/// A session's continuation secret, from a fixed seed.
 #[tokio::test]
 async fn on_postgres_a_wakeup_listener_that_lost_its_connection_wakes_every_held_message_and_hears_again() {
     use std::time::Duration;
@@ -1058,4 +1057,49 @@ async fn migrating_postgres_gives_each_complete_device_its_history_row() {
     drop(c);
     let s = PgStore::open(&url).await.expect("opens and migrates");
     every_complete_device_has_its_latest_history(&s).await;
+}
+
+/// A write that lost to another on PostgreSQL (a deadlock, 40P01; a serialization failure,
+/// 40001), as the server reports it: worth retrying, so a 503 with Retry-After, not a 500.
+#[tokio::test]
+async fn on_postgres_a_deadlock_or_a_serialization_failure_is_a_503_to_retry() {
+    use axum::response::IntoResponse as _;
+    use sqlx::Connection as _;
+    let url = fresh_postgres_database().await;
+    let (mut a, mut b) = (
+        sqlx::PgConnection::connect(&url).await.expect("connection a"),
+        sqlx::PgConnection::connect(&url).await.expect("connection b"),
+    );
+    sqlx::query("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER NOT NULL)").execute(&mut a).await.expect("table");
+    sqlx::query("INSERT INTO t VALUES (1, 0), (2, 0)").execute(&mut a).await.expect("rows");
+    let set = |k: i32| sqlx::query("UPDATE t SET v = v + 1 WHERE k = $1").bind(k);
+    let refused = |e: sqlx::Error| {
+        let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned());
+        let e = crate::error::AppError::Store(StoreError::Db(e));
+        (code, e.status(), e.into_response().headers().contains_key(axum::http::header::RETRY_AFTER))
+    };
+    let unavailable = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+
+    // Each holds one row and asks for the other's: the server ends one of them.
+    let (mut ta, mut tb) = (a.begin().await.expect("begin a"), b.begin().await.expect("begin b"));
+    set(1).execute(&mut *ta).await.expect("a locks 1");
+    set(2).execute(&mut *tb).await.expect("b locks 2");
+    let (ra, rb) = tokio::join!(set(2).execute(&mut *ta), set(1).execute(&mut *tb));
+    let lost = match (ra, rb) {
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => e,
+        other => panic!("no deadlock reported: {other:?}"),
+    };
+    assert_eq!(refused(lost), (Some("40P01".into()), unavailable, true));
+    drop((ta, tb));
+
+    // A repeatable-read transaction writing a row another changed since its snapshot.
+    let mut ta = a.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ").await.expect("begin a");
+    sqlx::query("SELECT v FROM t WHERE k = 1").fetch_one(&mut *ta).await.expect("a's snapshot");
+    set(1).execute(&mut b).await.expect("b writes 1");
+    let lost = set(1).execute(&mut *ta).await.expect_err("a's write over a changed row");
+    assert_eq!(refused(lost), (Some("40001".into()), unavailable, true));
+
+    // A failed query stays a 500.
+    let failed = sqlx::query("INSERT INTO t VALUES (1, 0)").execute(&mut b).await.expect_err("duplicate key");
+    assert_eq!(refused(failed).1, axum::http::StatusCode::INTERNAL_SERVER_ERROR);
 }
