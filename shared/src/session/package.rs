@@ -56,6 +56,10 @@ pub struct Outbox {
     final_: bool,
     /// The front command continues a chunked item (its first chunk carried the Size).
     continuing: bool,
+    /// Whether the last message filled began inside a chunked item: what `continuing` is
+    /// again once that message's commands are queued again ([`Outbox::requeue`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    began_continuing: bool,
 }
 
 impl Outbox {
@@ -65,12 +69,14 @@ impl Outbox {
         self.final_ = final_;
     }
 
-    /// Puts commands that must be sent again in front of what is queued.
+    /// Puts the commands of the last message filled, which must be sent again, in front of
+    /// what is queued. That message may have begun or ended inside a chunked item: its chunks
+    /// go again as they were (the first with the item's Size, the others without).
     pub fn requeue(&mut self, commands: Vec<Command>) {
         for c in commands.into_iter().rev() {
             self.queue.push_front(c);
         }
-        self.continuing = false;
+        self.continuing = self.began_continuing;
     }
 
     /// Whether everything queued has been sent.
@@ -85,6 +91,7 @@ impl Outbox {
     pub fn fill(&mut self, msg: &mut SyncMl, limits: Limits, enc: DmEncoding) {
         let limit = limits.msg_bytes().saturating_sub(SLACK);
         msg.body.final_ = false;
+        self.began_continuing = self.continuing;
         // The usual case, the whole rest fits: one encode (none without a limit) instead of
         // one per command. Sizes grow with every command, so this is what the loop below
         // would build.
@@ -107,7 +114,8 @@ impl Outbox {
             msg.body.commands.push(cmd);
             if size(msg, enc) <= limit {
                 added += 1;
-                self.continuing = false;
+                // A chunk sent again whole leaves its item open for the next.
+                self.continuing = leaves_item_open(msg.body.commands.last());
                 continue;
             }
             let Some(cmd) = msg.body.commands.pop() else { break };
@@ -120,7 +128,7 @@ impl Outbox {
                 // peer answers 413 if it cannot take it) rather than stall the session.
                 Err(cmd) if added == 0 => {
                     msg.body.commands.push(*cmd);
-                    self.continuing = false;
+                    self.continuing = leaves_item_open(msg.body.commands.last());
                 }
                 Err(cmd) => self.queue.push_front(*cmd),
             }
@@ -173,7 +181,7 @@ impl Outbox {
             i.data = Some(String::new());
             i.more_data = true;
             if !self.continuing {
-                i.meta.size = Some(data_len as u64);
+                i.meta.size = i.meta.size.or(Some(data_len as u64));
             }
         }
         msg.body.commands.push(empty);
@@ -210,7 +218,8 @@ impl Outbox {
             }
             h.data = Some(data[..at].to_owned());
             h.more_data = true;
-            h.meta.size = if self.continuing { None } else { Some(total as u64) };
+            // A first chunk sent again and split anew keeps the whole item's Size.
+            h.meta.size = if self.continuing { None } else { h.meta.size.or(Some(total as u64)) };
             t.data = Some(data[at..].to_owned());
             t.meta.size = None;
         }
@@ -220,6 +229,16 @@ impl Outbox {
 
 fn size(msg: &SyncMl, enc: DmEncoding) -> usize {
     crate::syncml::encode(enc, msg).map_or(usize::MAX, |b| b.len())
+}
+
+/// Whether `cmd` ends with a chunk that more chunks follow (`MoreData`).
+fn leaves_item_open(cmd: Option<&Command>) -> bool {
+    let items = match cmd {
+        Some(Command::Replace(c) | Command::Add(c)) => &c.items,
+        Some(Command::Results(r)) => &r.items,
+        _ => return false,
+    };
+    items.last().is_some_and(|i| i.more_data)
 }
 
 fn first_item_mut(cmd: &mut Command) -> Option<&mut Item> {

@@ -527,9 +527,9 @@ impl ServerSession {
             return Ok(Step::Reply(self.reply(&msg.hdr, cmds, true)));
         }
         // A client answering an earlier message of ours than the last never got the last:
-        // while the delivery's status is awaited, its last message goes again. (Not a part
-        // of a longer delivery while more are queued: `continue_package` sends the next.)
-        if delivering && self.outbox.is_empty() && exec_status(msg).is_none() && self.missed_last(msg) {
+        // while the delivery's status is awaited, its last message goes again, a part of a
+        // longer delivery too (then what follows it, as it fits).
+        if delivering && exec_status(msg).is_none() && self.missed_last(msg) {
             return self.resend_delivery(msg);
         }
         if !self.outbox.is_empty() {
@@ -664,9 +664,10 @@ impl ServerSession {
         earlier
     }
 
-    /// The last message of the delivery again, addressed to `msg`, whose client never got it
+    /// The last message of the delivery again (a part of a longer one, then what follows it
+    /// as it fits), addressed to `msg`, whose client never got it
     /// ([`ServerSession::missed_last`]) and which carries no status for it: a bounded number of
-    /// times, then the session refuses. (Not in a report session: its first answer is the
+    /// times in all, then the session refuses. (Not in a report session: its first answer is the
     /// delivery, and nothing comes before it to answer.)
     fn resend_delivery(&mut self, msg: &SyncMl) -> Result<Step, ProtocolError> {
         let part: Vec<Command> =

@@ -180,6 +180,119 @@ fn an_inline_package_spans_messages_within_the_clients_max_msg_size() {
     assert_eq!(client.pkg_data(got), Some(firmware));
 }
 
+/// An inline package in 2 KiB parts, the part after `lost_after` answers lost on the way
+/// once: the phone sends its last message again under a new MsgID, with `extra` commands
+/// more. What the phone assembles, the data sent, how many parts the phone got, and how much
+/// data the lost part and its resend carried.
+fn a_part_lost(lost_after: usize, extra: usize) -> (Vec<u8>, Vec<u8>, usize, (usize, usize)) {
+    let (mut client, mut server, pkg2) = open();
+    let mut pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    pkg3.hdr.meta.max_msg_size = Some(2048);
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let firmware: Vec<u8> = (0..9000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut msg = wire(&server.poll_deliver(&delivery(), Some(&firmware)).expect("deliver"));
+    let data = |m: &SyncMl| -> usize {
+        let items = |c: &Command| match c {
+            Command::Replace(c) | Command::Add(c) => {
+                c.items.iter().map(|i| i.data.as_ref().map_or(0, String::len)).sum()
+            }
+            _ => 0,
+        };
+        m.body.commands.iter().map(items).sum()
+    };
+    // The answer to `last` never arrives: the phone sends `last` again, renumbered.
+    let again = |server: &mut ServerSession, last: &SyncMl| {
+        let mut again = last.clone();
+        again.hdr.msg_id = (again.hdr.msg_id.parse::<u32>().expect("msg id") + 1).to_string();
+        for id in 0..extra {
+            again.body.commands.push(Command::Alert(crate::syncml::Alert {
+                cmd_id: (90 + id).to_string(),
+                data: AlertCode::GENERIC.0,
+                ..Default::default()
+            }));
+        }
+        match server.handle(&wire(&again)).expect("the answer again") {
+            Step::Reply(resent) => wire(&resent),
+            other => panic!("expected the lost part again, got {other:?}"),
+        }
+    };
+    // The phone's MsgIDs, shifted past those its copies took.
+    let mut shift = 0;
+    let mut carried = (0, 0);
+    if lost_after == 0 {
+        // Package 4's first message lost: package 3 again.
+        shift += 1;
+        let resent = again(&mut server, &pkg3);
+        carried = (data(&msg), data(&resent));
+        msg = resent;
+    }
+    let mut parts = 1;
+    // The chunks as the phone gets them: only an item's first carries a Size, the whole item's.
+    let (mut declared, mut sum) = (None, 0);
+    let step = loop {
+        assert!(xml::encode(&msg).len() <= 2048, "part {parts} is {} bytes", xml::encode(&msg).len());
+        for c in &msg.body.commands {
+            let Command::Replace(r) = c else { continue };
+            for i in &r.items {
+                match declared {
+                    None if i.more_data => (declared, sum) = (Some(i.meta.size.expect("a first chunk's Size")), 0),
+                    None => continue,
+                    Some(_) => assert_eq!(i.meta.size, None, "a Size on a later chunk, part {parts}"),
+                }
+                sum += i.data.as_ref().map_or(0, String::len) as u64;
+                if !i.more_data {
+                    assert_eq!(declared.take(), Some(sum), "the Size declared is not the data sent");
+                }
+            }
+        }
+        let mut answer = send(client.handle(&msg).expect("part"));
+        answer.hdr.meta.max_msg_size = Some(2048);
+        answer.hdr.msg_id = (answer.hdr.msg_id.parse::<u32>().expect("msg id") + shift).to_string();
+        if msg.body.final_ {
+            break server.handle(&answer).expect("pkg5");
+        }
+        let next = match server.handle(&answer).expect("1222") {
+            Step::Reply(next) => wire(&next),
+            other => panic!("expected the next part, got {other:?}"),
+        };
+        msg = if parts == lost_after {
+            assert!(!next.body.final_, "the part lost is not the last");
+            shift += 1;
+            let resent = again(&mut server, &answer);
+            carried = (data(&next), data(&resent));
+            resent
+        } else {
+            next
+        };
+        parts += 1;
+    };
+    let Step::Delivered { status, .. } = step else { panic!("expected Delivered, got {step:?}") };
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let got = &client.deliveries()[0];
+    (client.pkg_data(got).expect("the package's data"), firmware, parts, carried)
+}
+
+#[test]
+fn a_part_of_a_longer_package_lost_on_the_way_is_sent_again_not_skipped() {
+    // Package 4's first message (the first chunk, with the Size), the next, one further on.
+    for lost_after in [0, 1, 3] {
+        let (got, firmware, parts, (lost, resent)) = a_part_lost(lost_after, 0);
+        assert!(parts >= 6, "{parts} parts");
+        assert_eq!(lost, resent, "the same part again");
+        assert!(got == firmware, "lost after part {lost_after}: {} bytes assembled of {}", got.len(), firmware.len());
+    }
+}
+
+#[test]
+fn a_lost_part_sent_again_to_a_longer_message_is_chunked_anew_with_the_items_size() {
+    // Enough statuses more that the part no longer fits as it went and is split again.
+    for (lost_after, extra) in [(0, 2), (0, 6), (1, 2), (1, 6)] {
+        let (got, firmware, _, (lost, resent)) = a_part_lost(lost_after, extra);
+        assert!(resent < lost, "{extra} commands more: {resent} bytes of data again, {lost} lost");
+        assert!(got == firmware, "{extra} commands more: {} bytes assembled of {}", got.len(), firmware.len());
+    }
+}
+
 #[test]
 fn a_client_that_opened_in_wbxml_and_goes_on_in_xml_gets_no_message_past_its_max_msg_size() {
     // Answers follow each request's encoding (no profile says otherwise): sized for WBXML,
