@@ -180,17 +180,29 @@ fn an_inline_package_spans_messages_within_the_clients_max_msg_size() {
     assert_eq!(client.pkg_data(got), Some(firmware));
 }
 
-/// An inline package in 2 KiB parts, the part after `lost_after` answers lost on the way
-/// once: the phone sends its last message again under a new MsgID, with `extra` commands
-/// more. What the phone assembles, the data sent, how many parts the phone got, and how much
-/// data the lost part and its resend carried.
-fn a_part_lost(lost_after: usize, extra: usize) -> (Vec<u8>, Vec<u8>, usize, (usize, usize)) {
+/// How one inline package went to a phone that lost some of its parts.
+struct Lossy {
+    /// What the phone assembled.
+    got: Vec<u8>,
+    /// How many messages of the package the phone got.
+    parts: usize,
+    /// For each part lost, how much data it carried and how much its resend did.
+    carried: Vec<(usize, usize)>,
+}
+
+/// `firmware` inline in parts of at most `max_msg` bytes; the message after each part in
+/// `lost` (0: package 4's first message) never arrives, and the phone sends its last message
+/// again under a new MsgID with `extra` commands more. The server session is stored and read
+/// back between messages, as the origin does.
+fn deliver_losing(firmware: &[u8], max_msg: u64, lost: &[usize], extra: usize) -> Lossy {
     let (mut client, mut server, pkg2) = open();
     let mut pkg3 = send(client.handle(&pkg2).expect("pkg2"));
-    pkg3.hdr.meta.max_msg_size = Some(2048);
+    pkg3.hdr.meta.max_msg_size = Some(max_msg);
     assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
-    let firmware: Vec<u8> = (0..9000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let mut msg = wire(&server.poll_deliver(&delivery(), Some(&firmware)).expect("deliver"));
+    let stored = |s: &ServerSession| -> ServerSession {
+        serde_json::from_str(&serde_json::to_string(s).expect("stores")).expect("reads back")
+    };
+    let mut msg = wire(&server.poll_deliver(&delivery(), Some(firmware)).expect("deliver"));
     let data = |m: &SyncMl| -> usize {
         let items = |c: &Command| match c {
             Command::Replace(c) | Command::Add(c) => {
@@ -211,6 +223,7 @@ fn a_part_lost(lost_after: usize, extra: usize) -> (Vec<u8>, Vec<u8>, usize, (us
                 ..Default::default()
             }));
         }
+        *server = stored(server);
         match server.handle(&wire(&again)).expect("the answer again") {
             Step::Reply(resent) => wire(&resent),
             other => panic!("expected the lost part again, got {other:?}"),
@@ -218,19 +231,20 @@ fn a_part_lost(lost_after: usize, extra: usize) -> (Vec<u8>, Vec<u8>, usize, (us
     };
     // The phone's MsgIDs, shifted past those its copies took.
     let mut shift = 0;
-    let mut carried = (0, 0);
-    if lost_after == 0 {
+    let mut carried = Vec::new();
+    if lost.contains(&0) {
         // Package 4's first message lost: package 3 again.
         shift += 1;
         let resent = again(&mut server, &pkg3);
-        carried = (data(&msg), data(&resent));
+        carried.push((data(&msg), data(&resent)));
         msg = resent;
     }
     let mut parts = 1;
     // The chunks as the phone gets them: only an item's first carries a Size, the whole item's.
     let (mut declared, mut sum) = (None, 0);
     let step = loop {
-        assert!(xml::encode(&msg).len() <= 2048, "part {parts} is {} bytes", xml::encode(&msg).len());
+        let len = xml::encode(&msg).len();
+        assert!(len as u64 <= max_msg, "part {parts} is {len} bytes");
         for c in &msg.body.commands {
             let Command::Replace(r) = c else { continue };
             for i in &r.items {
@@ -246,8 +260,9 @@ fn a_part_lost(lost_after: usize, extra: usize) -> (Vec<u8>, Vec<u8>, usize, (us
             }
         }
         let mut answer = send(client.handle(&msg).expect("part"));
-        answer.hdr.meta.max_msg_size = Some(2048);
+        answer.hdr.meta.max_msg_size = Some(max_msg);
         answer.hdr.msg_id = (answer.hdr.msg_id.parse::<u32>().expect("msg id") + shift).to_string();
+        server = stored(&server);
         if msg.body.final_ {
             break server.handle(&answer).expect("pkg5");
         }
@@ -255,11 +270,10 @@ fn a_part_lost(lost_after: usize, extra: usize) -> (Vec<u8>, Vec<u8>, usize, (us
             Step::Reply(next) => wire(&next),
             other => panic!("expected the next part, got {other:?}"),
         };
-        msg = if parts == lost_after {
-            assert!(!next.body.final_, "the part lost is not the last");
+        msg = if lost.contains(&parts) {
             shift += 1;
             let resent = again(&mut server, &answer);
-            carried = (data(&next), data(&resent));
+            carried.push((data(&next), data(&resent)));
             resent
         } else {
             next
@@ -269,27 +283,74 @@ fn a_part_lost(lost_after: usize, extra: usize) -> (Vec<u8>, Vec<u8>, usize, (us
     let Step::Delivered { status, .. } = step else { panic!("expected Delivered, got {step:?}") };
     assert_eq!(status, StatusCode::ACCEPTED);
     let got = &client.deliveries()[0];
-    (client.pkg_data(got).expect("the package's data"), firmware, parts, carried)
+    Lossy { got: client.pkg_data(got).expect("the package's data"), parts, carried }
+}
+
+fn firmware(len: u32) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 251) as u8).collect()
 }
 
 #[test]
 fn a_part_of_a_longer_package_lost_on_the_way_is_sent_again_not_skipped() {
+    let sent = firmware(9000);
     // Package 4's first message (the first chunk, with the Size), the next, one further on.
-    for lost_after in [0, 1, 3] {
-        let (got, firmware, parts, (lost, resent)) = a_part_lost(lost_after, 0);
+    for lost in [0, 1, 3] {
+        let Lossy { got, parts, carried } = deliver_losing(&sent, 2048, &[lost], 0);
         assert!(parts >= 6, "{parts} parts");
-        assert_eq!(lost, resent, "the same part again");
-        assert!(got == firmware, "lost after part {lost_after}: {} bytes assembled of {}", got.len(), firmware.len());
+        assert_eq!(carried.len(), 1);
+        assert_eq!(carried[0].0, carried[0].1, "the same part again");
+        assert!(got == sent, "lost after part {lost}: {} bytes assembled of {}", got.len(), sent.len());
     }
 }
 
 #[test]
 fn a_lost_part_sent_again_to_a_longer_message_is_chunked_anew_with_the_items_size() {
+    let sent = firmware(9000);
     // Enough statuses more that the part no longer fits as it went and is split again.
-    for (lost_after, extra) in [(0, 2), (0, 6), (1, 2), (1, 6)] {
-        let (got, firmware, _, (lost, resent)) = a_part_lost(lost_after, extra);
+    for (lost, extra) in [(0, 2), (0, 6), (1, 2), (1, 6)] {
+        let Lossy { got, carried, .. } = deliver_losing(&sent, 2048, &[lost], extra);
+        let (lost, resent) = carried[0];
         assert!(resent < lost, "{extra} commands more: {resent} bytes of data again, {lost} lost");
-        assert!(got == firmware, "{extra} commands more: {} bytes assembled of {}", got.len(), firmware.len());
+        assert!(got == sent, "{extra} commands more: {} bytes assembled of {}", got.len(), sent.len());
+    }
+}
+
+#[test]
+fn lost_parts_are_sent_again_no_more_often_than_the_bound() {
+    let (mut client, mut server, pkg2) = open();
+    let mut pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    pkg3.hdr.meta.max_msg_size = Some(2048);
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let _lost = server.poll_deliver(&delivery(), Some(&firmware(9000))).expect("deliver");
+    // Package 3 again and again: the first part each time, as often as the bound allows.
+    let mut sent = 0;
+    for id in 3..20 {
+        let mut m = pkg3.clone();
+        m.hdr.msg_id = id.to_string();
+        match server.handle(&m) {
+            Ok(Step::Reply(_)) => sent += 1,
+            Err(ProtocolError::Unexpected(_)) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(sent, crate::auth::server::MAX_TRIES);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+    /// Whatever the message size, the package's length and which parts are lost (within the
+    /// bound of resends), the phone assembles what was sent, each chunk as the rules want it.
+    #[test]
+    fn any_parts_lost_within_the_bound_arrive_whole(
+        len in 1u32..14_000,
+        max_msg in 2048u64..6000,
+        lost in proptest::collection::btree_set(0usize..8, 0..=2),
+        extra in 0usize..3,
+    ) {
+        let sent = firmware(len);
+        let lost: Vec<usize> = lost.into_iter().collect();
+        let Lossy { got, .. } = deliver_losing(&sent, max_msg, &lost, extra);
+        proptest::prop_assert!(got == sent, "{} bytes assembled of {}", got.len(), sent.len());
     }
 }
 
