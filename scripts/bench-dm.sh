@@ -99,6 +99,9 @@ floor "bare axum" bare
 floors=$(mktemp -d)
 floor "bare axum + least store work, SQLite" bare-sqlite --store "sqlite:$floors/floor.db"
 floor "bare axum + least store work, SQLite, group commit" bare-batched --store "sqlite-batched:$floors/batched.db"
+# A single process keeping its live sessions in memory: only the writes, alone and batched.
+floor "bare axum + writes only, SQLite" bare-writes --store "sqlite-writes:$floors/writes.db"
+floor "bare axum + writes only, SQLite, group commit" bare-writes-batched --store "sqlite-writes-batched:$floors/writes-batched.db"
 if [ -n "${PDM_TEST_POSTGRES:-}" ]; then
   psql "$PDM_TEST_POSTGRES" -q -c "CREATE DATABASE floor_$$"
   db_pid=$PDM_TEST_POSTGRES_PID
@@ -150,6 +153,10 @@ paced_floors() {
   floor "bare axum at the origin's $1 rate ($floor_rate/s)" "bare-at-$1"
   db_pid=$pg
   floor "bare axum + least store work, $1, at the origin's rate ($floor_rate/s)" "bare-$1-at-rate" "${@:2}"
+  if [ "$1" = sqlite ]; then
+    floor "bare axum + writes only, sqlite, group commit, at the origin's rate ($floor_rate/s)" "bare-writes-batched-at-rate" \
+      --store "sqlite-writes-batched:$(dirname "${3#*:}")/writes-paced.db"
+  fi
   floor_rate=
 }
 run_db sqlite

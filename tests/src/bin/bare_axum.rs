@@ -15,6 +15,9 @@
 //!   those waiting as one multi-row upsert (group commit: one statement and one commit for
 //!   many sessions' writes, each answer still waiting for its own commit);
 //! - `postgres:URL`: the same statements on PostgreSQL through a pool of 16 connections (the origin's).
+//! - `sqlite-writes:FILE` and `sqlite-writes-batched:FILE`: as `sqlite:` and `sqlite-batched:`
+//!   without the reads: the floor of a single process that keeps its live sessions in memory
+//!   and only writes each message durably.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -52,6 +55,8 @@ enum Store {
 
 struct Floor {
     store: Store,
+    /// Whether a DM message reads its row first (not when sessions are kept in memory).
+    reads: bool,
     value: String,
     next: AtomicU64,
     reader: AtomicUsize,
@@ -66,6 +71,7 @@ impl Floor {
 
     async fn read(&self, k: i64) -> Result<(), sqlx::Error> {
         match &self.store {
+            _ if !self.reads => Ok(()),
             Store::None => Ok(()),
             Store::Sqlite { readers, .. } | Store::SqliteBatched { readers, .. } => {
                 let r = &readers[self.reader.fetch_add(1, Ordering::Relaxed) % readers.len()];
@@ -141,7 +147,7 @@ async fn open(store: Option<&str>, value: &str) -> Result<Store, Box<dyn std::er
     let Some(store) = store else { return Ok(Store::None) };
     let (kind, at) = store.split_once(':').ok_or("--store KIND:WHERE")?;
     let store = match kind {
-        "sqlite" | "sqlite-batched" => {
+        "sqlite" | "sqlite-batched" | "sqlite-writes" | "sqlite-writes-batched" => {
             let mut conns = sqlite(at).await?;
             let mut writer = conns.pop().ok_or("no connection")?;
             sqlx::query(CREATE).execute(&mut writer).await?;
@@ -149,7 +155,7 @@ async fn open(store: Option<&str>, value: &str) -> Result<Store, Box<dyn std::er
                 sqlx::query(UPSERT).bind(k as i64).bind(value).bind(0i64).execute(&mut writer).await?;
             }
             let readers = conns.into_iter().map(Mutex::new).collect();
-            if kind == "sqlite" {
+            if !kind.ends_with("batched") {
                 Store::Sqlite { readers, writer: Mutex::new(writer) }
             } else {
                 let (queue, rx) = mpsc::unbounded_channel();
@@ -182,8 +188,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let value = "x".repeat(2000);
+        let reads = !store.as_deref().is_some_and(|s| s.starts_with("sqlite-writes"));
         let store = open(store.as_deref(), &value).await?;
-        let floor = Arc::new(Floor { store, value, next: AtomicU64::new(0), reader: AtomicUsize::new(0) });
+        let floor = Arc::new(Floor { store, reads, value, next: AtomicU64::new(0), reader: AtomicUsize::new(0) });
         let app = Router::new()
             .route("/dm", post(dm))
             .route("/portal/api/identify", post(portal))
