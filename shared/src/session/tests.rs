@@ -315,6 +315,22 @@ fn a_lost_part_sent_again_to_a_longer_message_is_chunked_anew_with_the_items_siz
     }
 }
 
+/// How often `msg`, sent again and again under new MsgIDs without ever answering, gets an
+/// answer before the server refuses it.
+fn sent_again_until_refused(server: &mut ServerSession, msg: &SyncMl) -> u8 {
+    let mut sent = 0;
+    for id in 3..20 {
+        let mut m = msg.clone();
+        m.hdr.msg_id = id.to_string();
+        match server.handle(&m) {
+            Ok(Step::Reply(_)) => sent += 1,
+            Err(ProtocolError::Unexpected(_)) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    sent
+}
+
 #[test]
 fn lost_parts_are_sent_again_no_more_often_than_the_bound() {
     let (mut client, mut server, pkg2) = open();
@@ -323,17 +339,7 @@ fn lost_parts_are_sent_again_no_more_often_than_the_bound() {
     assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
     let _lost = server.poll_deliver(&delivery(), Some(&firmware(9000))).expect("deliver");
     // Package 3 again and again: the first part each time, as often as the bound allows.
-    let mut sent = 0;
-    for id in 3..20 {
-        let mut m = pkg3.clone();
-        m.hdr.msg_id = id.to_string();
-        match server.handle(&m) {
-            Ok(Step::Reply(_)) => sent += 1,
-            Err(ProtocolError::Unexpected(_)) => break,
-            other => panic!("{other:?}"),
-        }
-    }
-    assert_eq!(sent, crate::auth::server::MAX_TRIES);
+    assert_eq!(sent_again_until_refused(&mut server, &pkg3), crate::auth::server::MAX_TRIES);
 }
 
 proptest::proptest! {
@@ -526,17 +532,7 @@ fn the_delivery_is_sent_again_only_to_a_message_that_answers_an_earlier_one_and_
     assert!(!stored.contains("delivery_resends"), "{stored}");
     assert_eq!(serde_json::from_str::<ServerSession>(&stored).unwrap(), server);
     // Asked again and again without ever answering: sent a bounded number of times.
-    let mut sent = 0;
-    for id in 3..20 {
-        let mut m = pkg3.clone();
-        m.hdr.msg_id = id.to_string();
-        match server.handle(&m) {
-            Ok(Step::Reply(_)) => sent += 1,
-            Err(ProtocolError::Unexpected(_)) => break,
-            other => panic!("{other:?}"),
-        }
-    }
-    assert_eq!(sent, crate::auth::server::MAX_TRIES);
+    assert_eq!(sent_again_until_refused(&mut server, &pkg3), crate::auth::server::MAX_TRIES);
     // And it survives being stored between messages.
     let stored: ServerSession = serde_json::from_str(&serde_json::to_string(&server).unwrap()).unwrap();
     assert_eq!(stored, server);
