@@ -171,7 +171,8 @@ pub struct ServerSession {
     /// How often the client refused the server's credentials.
     #[serde(default)]
     proof_refusals: u8,
-    /// How often the delivery was sent again to a client that had not received it.
+    /// How often the delivery's current message was sent again to a client that had not
+    /// received it (each message of a longer delivery has its own tries).
     #[serde(default, skip_serializing_if = "is_zero")]
     delivery_resends: u8,
     /// The encoding the session opened in (the profile's, when it names one).
@@ -533,6 +534,9 @@ impl ServerSession {
             return self.resend_delivery(msg);
         }
         if !self.outbox.is_empty() {
+            // The client got the last part: the next has tries of its own. (A client cannot
+            // buy more than the bound per part: each part it skips past is sent once more.)
+            self.delivery_resends = 0;
             return self.continue_package(msg);
         }
         match self.state.clone() {
@@ -667,7 +671,7 @@ impl ServerSession {
     /// The last message of the delivery again (a part of a longer one, then what follows it
     /// as it fits), addressed to `msg`, whose client never got it
     /// ([`ServerSession::missed_last`]) and which carries no status for it: a bounded number of
-    /// times in all, then the session refuses. (Not in a report session: its first answer is the
+    /// times for each message, then the session refuses. (Not in a report session: its first answer is the
     /// delivery, and nothing comes before it to answer.)
     fn resend_delivery(&mut self, msg: &SyncMl) -> Result<Step, ProtocolError> {
         let part: Vec<Command> =
