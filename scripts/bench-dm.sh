@@ -155,7 +155,7 @@ paced_floors() {
   floor "bare axum + least store work, $1, at the origin's rate ($floor_rate/s)" "bare-$1-at-rate" "${@:2}"
   if [ "$1" = sqlite ]; then
     floor "bare axum + writes only, sqlite, group commit, at the origin's rate ($floor_rate/s)" "bare-writes-batched-at-rate" \
-      --store "sqlite-writes-batched:$(dirname "${3#*:}")/writes-paced.db"
+      --store "sqlite-writes-batched:$floors/writes-paced.db"
   fi
   floor_rate=
 }

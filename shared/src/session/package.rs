@@ -57,7 +57,7 @@ pub struct Outbox {
     /// The front command continues a chunked item (its first chunk carried the Size).
     continuing: bool,
     /// Whether the last message filled began inside a chunked item: what `continuing` is
-    /// again once that message's commands are queued again ([`Outbox::requeue`]).
+    /// again when that message's commands are sent again ([`Outbox::refill`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     began_continuing: bool,
 }
@@ -69,14 +69,18 @@ impl Outbox {
         self.final_ = final_;
     }
 
-    /// Puts the commands of the last message filled, which must be sent again, in front of
-    /// what is queued. That message may have begun or ended inside a chunked item: its chunks
-    /// go again as they were (the first with the item's Size, the others without).
-    pub fn requeue(&mut self, commands: Vec<Command>) {
-        for c in commands.into_iter().rev() {
-            self.queue.push_front(c);
-        }
+    /// Like [`Outbox::fill`], with `again`, the commands of the last message filled, which
+    /// must be sent again: only they go, split anew if they no longer fit, and what is queued
+    /// after them waits (a resend is never larger than what it resends, and never joins two
+    /// chunks of one item). That message may have begun or ended inside a chunked item: its
+    /// chunks keep the rules (the first with the item's Size, the others without).
+    pub fn refill(&mut self, msg: &mut SyncMl, again: Vec<Command>, limits: Limits, enc: DmEncoding) {
+        let rest = std::mem::take(&mut self.queue);
+        self.queue.extend(again);
         self.continuing = self.began_continuing;
+        self.fill(msg, limits, enc);
+        self.queue.extend(rest);
+        msg.body.final_ &= self.queue.is_empty();
     }
 
     /// Whether everything queued has been sent.
@@ -95,14 +99,18 @@ impl Outbox {
         // The usual case, the whole rest fits: one encode (none without a limit) instead of
         // one per command. Sizes grow with every command, so this is what the loop below
         // would build.
-        if !self.queue.is_empty() {
+        // (Not when a chunk with more to come would be followed by another: a chunk ends its
+        // message, as the peer answers each with 213 and asks for the next.)
+        let joins_chunks = self.queue.iter().rev().skip(1).any(|c| leaves_item_open(Some(c)));
+        if !self.queue.is_empty() && !joins_chunks {
             let before = msg.body.commands.len();
             for mut cmd in self.queue.drain(..) {
                 number(&mut cmd, ids_in(&msg.body.commands) + 1);
                 msg.body.commands.push(cmd);
             }
             if limits.max_msg.is_none() || size(msg, enc) <= limit {
-                self.continuing = false;
+                // (Resent, the last may be a chunk whose item goes on: `refill`.)
+                self.continuing = leaves_item_open(msg.body.commands.last());
                 msg.body.final_ = self.final_;
                 return;
             }
@@ -114,8 +122,11 @@ impl Outbox {
             msg.body.commands.push(cmd);
             if size(msg, enc) <= limit {
                 added += 1;
-                // A chunk sent again whole leaves its item open for the next.
+                // A chunk sent again whole leaves its item open for the next message.
                 self.continuing = leaves_item_open(msg.body.commands.last());
+                if self.continuing {
+                    break;
+                }
                 continue;
             }
             let Some(cmd) = msg.body.commands.pop() else { break };

@@ -515,9 +515,9 @@ impl ServerSession {
                 let split = again.iter().position(|c| !matches!(c, Command::Status(_))).unwrap_or(again.len());
                 let mut cmds = vec![Command::Status(header_status(&msg.hdr, "1".into(), StatusCode::OK))];
                 let mut again = again;
-                self.outbox.requeue(again.split_off(split));
+                let commands = again.split_off(split);
                 cmds.extend(again);
-                return Ok(Step::Reply(self.send(&msg.hdr, cmds)));
+                return Ok(Step::Reply(self.send_with(&msg.hdr, cmds, Some(commands))));
             }
         }
         if aborted || refused_us {
@@ -534,8 +534,9 @@ impl ServerSession {
             return self.resend_delivery(msg);
         }
         if !self.outbox.is_empty() {
-            // The client got the last part: the next has tries of its own. (A client cannot
-            // buy more than the bound per part: each part it skips past is sent once more.)
+            // The client got the last part: the next has tries of its own. Every such message
+            // moves the delivery on by a part, and a resend is never larger than the part it
+            // resends, so what a client can draw stays within four times the package.
             self.delivery_resends = 0;
             return self.continue_package(msg);
         }
@@ -668,8 +669,8 @@ impl ServerSession {
         earlier
     }
 
-    /// The last message of the delivery again (a part of a longer one, then what follows it
-    /// as it fits), addressed to `msg`, whose client never got it
+    /// The delivery's most recent message again (a part of a longer one: that part alone,
+    /// split anew if this answer has less room), addressed to `msg`, whose client never got it
     /// ([`ServerSession::missed_last`]) and which carries no status for it: a bounded number of
     /// times for each message, then the session refuses. (Not in a report session: its first answer is the
     /// delivery, and nothing comes before it to answer.)
@@ -684,8 +685,7 @@ impl ServerSession {
         let mut cmds = vec![Command::Status(header_status(&msg.hdr, ids.next(), StatusCode::OK))];
         cmds.extend(statuses(&msg.hdr, &msg.body.commands, &mut ids, |_| StatusCode::OK));
         // Renumbered after this message's statuses as it is sent.
-        self.outbox.requeue(part);
-        Ok(Step::Reply(self.send(&msg.hdr, cmds)))
+        Ok(Step::Reply(self.send_with(&msg.hdr, cmds, Some(part))))
     }
 
     /// The client message whose package 4 is held, while its answer is owed
@@ -817,6 +817,12 @@ impl ServerSession {
     }
 
     fn send(&mut self, to: &SyncHdr, statuses: Vec<Command>) -> SyncMl {
+        self.send_with(to, statuses, None)
+    }
+
+    /// [`ServerSession::send`], with `again`, the commands of the last message sent, to send
+    /// again instead of what is queued ([`Outbox::refill`]).
+    fn send_with(&mut self, to: &SyncHdr, statuses: Vec<Command>, again: Option<Vec<Command>>) -> SyncMl {
         let mut hdr = reply_header(to, self.next_msg_id, &self.server_uri, &to.source);
         hdr.resp_uri = (!self.continuation.is_none()).then(|| self.continuation.resp_uri(&self.server_uri));
         self.next_msg_id += 1;
@@ -825,7 +831,11 @@ impl ServerSession {
         // its request's encoding, XML, the larger, so that a client switching encodings
         // mid-session never gets more than its MaxMsgSize (or the profile's cap).
         let sized_in = self.answer_in.unwrap_or(DmEncoding::Xml);
-        self.outbox.fill(&mut msg, self.peer.capped(self.msg_cap), sized_in);
+        let limits = self.peer.capped(self.msg_cap);
+        match again {
+            Some(again) => self.outbox.refill(&mut msg, again, limits, sized_in),
+            None => self.outbox.fill(&mut msg, limits, sized_in),
+        }
         let rest = msg.body.commands.iter().filter(|c| !matches!(c, Command::Status(s) if s.cmd == "SyncHdr")).cloned();
         self.last_sent = (rest.collect(), msg.body.final_);
         msg

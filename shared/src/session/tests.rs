@@ -192,9 +192,10 @@ struct Lossy {
 
 /// `firmware` inline in parts of at most `max_msg` bytes; the message after each part in
 /// `lost` (0: package 4's first message) never arrives, and the phone sends its last message
-/// again under a new MsgID with `extra` commands more. The server session is stored and read
-/// back between messages, as the origin does.
-fn deliver_losing(firmware: &[u8], max_msg: u64, lost: &[usize], extra: usize) -> Lossy {
+/// again under a new MsgID with `extra` commands more (and, with `copy_max`, announcing that
+/// MaxMsgSize from then on). The server session is stored and read back between messages, as
+/// the origin does.
+fn deliver_losing(firmware: &[u8], max_msg: u64, lost: &[usize], extra: usize, copy_max: Option<u64>) -> Lossy {
     let (mut client, mut server, pkg2) = open();
     let mut pkg3 = send(client.handle(&pkg2).expect("pkg2"));
     pkg3.hdr.meta.max_msg_size = Some(max_msg);
@@ -216,6 +217,7 @@ fn deliver_losing(firmware: &[u8], max_msg: u64, lost: &[usize], extra: usize) -
     let again = |server: &mut ServerSession, last: &SyncMl| {
         let mut again = last.clone();
         again.hdr.msg_id = (again.hdr.msg_id.parse::<u32>().expect("msg id") + 1).to_string();
+        again.hdr.meta.max_msg_size = copy_max.or(again.hdr.meta.max_msg_size);
         for id in 0..extra {
             again.body.commands.push(Command::Alert(crate::syncml::Alert {
                 cmd_id: (90 + id).to_string(),
@@ -240,11 +242,27 @@ fn deliver_losing(firmware: &[u8], max_msg: u64, lost: &[usize], extra: usize) -
         msg = resent;
     }
     let mut parts = 1;
-    // The chunks as the phone gets them: only an item's first carries a Size, the whole item's.
+    // The phone's MaxMsgSize as it last announced it.
+    let max_msg = |resent: bool| if resent { copy_max.unwrap_or(max_msg) } else { max_msg };
+    let mut roomier = lost.contains(&0);
+    // The chunks as the phone gets them: only an item's first carries a Size, the whole item's;
+    // a chunk with more to come ends its message.
     let (mut declared, mut sum) = (None, 0);
     let step = loop {
         let len = xml::encode(&msg).len();
-        assert!(len as u64 <= max_msg, "part {parts} is {len} bytes");
+        assert!(len as u64 <= max_msg(roomier), "part {parts} is {len} bytes");
+        let open_at = msg
+            .body
+            .commands
+            .iter()
+            .position(|c| matches!(c, Command::Replace(r) if r.items.iter().any(|i| i.more_data)));
+        if let Some(at) = open_at {
+            assert_eq!(
+                at + 1,
+                msg.body.commands.len(),
+                "a chunk with more to come before another command, part {parts}"
+            );
+        }
         for c in &msg.body.commands {
             let Command::Replace(r) = c else { continue };
             for i in &r.items {
@@ -260,7 +278,7 @@ fn deliver_losing(firmware: &[u8], max_msg: u64, lost: &[usize], extra: usize) -
             }
         }
         let mut answer = send(client.handle(&msg).expect("part"));
-        answer.hdr.meta.max_msg_size = Some(max_msg);
+        answer.hdr.meta.max_msg_size = Some(max_msg(roomier));
         answer.hdr.msg_id = (answer.hdr.msg_id.parse::<u32>().expect("msg id") + shift).to_string();
         server = stored(&server);
         if msg.body.final_ {
@@ -272,6 +290,7 @@ fn deliver_losing(firmware: &[u8], max_msg: u64, lost: &[usize], extra: usize) -
         };
         msg = if lost.contains(&parts) {
             shift += 1;
+            roomier = true;
             let resent = again(&mut server, &answer);
             carried.push((data(&next), data(&resent)));
             resent
@@ -295,7 +314,7 @@ fn a_part_of_a_longer_package_lost_on_the_way_is_sent_again_not_skipped() {
     let sent = firmware(9000);
     // Package 4's first message (the first chunk, with the Size), the next, one further on.
     for lost in [0, 1, 3] {
-        let Lossy { got, parts, carried } = deliver_losing(&sent, 2048, &[lost], 0);
+        let Lossy { got, parts, carried } = deliver_losing(&sent, 2048, &[lost], 0, None);
         assert!(parts >= 6, "{parts} parts");
         assert_eq!(carried.len(), 1);
         assert_eq!(carried[0].0, carried[0].1, "the same part again");
@@ -308,7 +327,7 @@ fn a_lost_part_sent_again_to_a_longer_message_is_chunked_anew_with_the_items_siz
     let sent = firmware(9000);
     // Enough statuses more that the part no longer fits as it went and is split again.
     for (lost, extra) in [(0, 2), (0, 6), (1, 2), (1, 6)] {
-        let Lossy { got, carried, .. } = deliver_losing(&sent, 2048, &[lost], extra);
+        let Lossy { got, carried, .. } = deliver_losing(&sent, 2048, &[lost], extra, None);
         let (lost, resent) = carried[0];
         assert!(resent < lost, "{extra} commands more: {resent} bytes of data again, {lost} lost");
         assert!(got == sent, "{extra} commands more: {} bytes assembled of {}", got.len(), sent.len());
@@ -333,10 +352,22 @@ fn sent_again_until_refused(server: &mut ServerSession, msg: &SyncMl) -> u8 {
 }
 
 #[test]
+fn a_lost_part_sent_again_with_more_room_is_that_part_alone() {
+    // The phone's copy announces a larger MaxMsgSize: the part goes again as it was, not
+    // joined with the rest of the package (a resend never draws more than it resends).
+    let sent = firmware(9000);
+    for lost in [0, 1, 3] {
+        let Lossy { got, carried, .. } = deliver_losing(&sent, 2048, &[lost], 0, Some(16_000));
+        assert_eq!(carried[0].0, carried[0].1, "lost after part {lost}: the resend carried other data");
+        assert!(got == sent, "{} bytes assembled of {}", got.len(), sent.len());
+    }
+}
+
+#[test]
 fn each_part_of_a_longer_package_has_its_own_tries() {
     // Five parts in a row lost once each: more than the bound in all, within it for each.
     let sent = firmware(9000);
-    let Lossy { got, carried, .. } = deliver_losing(&sent, 2048, &[0, 1, 2, 3, 4], 0);
+    let Lossy { got, carried, .. } = deliver_losing(&sent, 2048, &[0, 1, 2, 3, 4], 0, None);
     assert_eq!(carried.len(), 5);
     assert!(got == sent, "{} bytes assembled of {}", got.len(), sent.len());
     // One part lost over and over: sent again as often as the bound allows, then refused.
@@ -371,10 +402,11 @@ proptest::proptest! {
         max_msg in 2048u64..6000,
         lost in proptest::collection::btree_set(0usize..8, 0..=5),
         extra in 0usize..3,
+        copy_max in proptest::option::of(2048u64..16_000),
     ) {
         let sent = firmware(len);
         let lost: Vec<usize> = lost.into_iter().collect();
-        let Lossy { got, .. } = deliver_losing(&sent, max_msg, &lost, extra);
+        let Lossy { got, .. } = deliver_losing(&sent, max_msg, &lost, extra, copy_max);
         proptest::prop_assert!(got == sent, "{} bytes assembled of {}", got.len(), sent.len());
     }
 }

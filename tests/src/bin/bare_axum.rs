@@ -143,9 +143,11 @@ async fn sqlite(file: &str) -> Result<Vec<SqliteConnection>, sqlx::Error> {
     Ok(conns)
 }
 
-async fn open(store: Option<&str>, value: &str) -> Result<Store, Box<dyn std::error::Error>> {
-    let Some(store) = store else { return Ok(Store::None) };
+/// The store named by `--store`, and whether a DM message reads its row first.
+async fn open(store: Option<&str>, value: &str) -> Result<(Store, bool), Box<dyn std::error::Error>> {
+    let Some(store) = store else { return Ok((Store::None, true)) };
     let (kind, at) = store.split_once(':').ok_or("--store KIND:WHERE")?;
+    let reads = !kind.starts_with("sqlite-writes");
     let store = match kind {
         "sqlite" | "sqlite-batched" | "sqlite-writes" | "sqlite-writes-batched" => {
             let mut conns = sqlite(at).await?;
@@ -173,7 +175,7 @@ async fn open(store: Option<&str>, value: &str) -> Result<Store, Box<dyn std::er
         }
         other => return Err(format!("unknown store {other}").into()),
     };
-    Ok(store)
+    Ok((store, reads))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -188,8 +190,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let value = "x".repeat(2000);
-        let reads = !store.as_deref().is_some_and(|s| s.starts_with("sqlite-writes"));
-        let store = open(store.as_deref(), &value).await?;
+        let (store, reads) = open(store.as_deref(), &value).await?;
         let floor = Arc::new(Floor { store, reads, value, next: AtomicU64::new(0), reader: AtomicUsize::new(0) });
         let app = Router::new()
             .route("/dm", post(dm))

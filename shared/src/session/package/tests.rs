@@ -85,6 +85,49 @@ fn many_small_commands_are_spread_over_messages() {
 }
 
 #[test]
+fn a_message_sent_again_is_that_message_alone_whatever_the_room() {
+    let cmds: Vec<Command> = (0..40).map(|i| replace(&format!("./Ext/n{i}"), "x".repeat(50))).collect();
+    let mut out = Outbox::default();
+    out.push(cmds, true);
+    let small = Limits { max_msg: Some(1024), max_obj: None };
+    let mut first = base();
+    out.fill(&mut first, small, DmEncoding::Xml);
+    let sent = first.body.commands.clone();
+    assert!(!first.body.final_ && sent.len() > 1, "{} commands", sent.len());
+    // Sent again to a peer that now takes far larger messages: the same commands, no more,
+    // and what was queued after them still queued.
+    let mut again = base();
+    out.refill(&mut again, sent.clone(), Limits { max_msg: Some(64_000), max_obj: None }, DmEncoding::Xml);
+    assert_eq!(again.body.commands, sent);
+    assert!(!again.body.final_);
+    let mut rest = base();
+    out.fill(&mut rest, Limits { max_msg: None, max_obj: None }, DmEncoding::Xml);
+    assert!(rest.body.final_);
+    assert_eq!(sent.len() + rest.body.commands.len(), 40, "a command lost or sent twice");
+}
+
+#[test]
+fn a_chunk_with_more_to_come_ends_its_message() {
+    // A chunk sent again whole, its item's next chunk queued behind it: never both in one.
+    let mut out = Outbox::default();
+    out.push(vec![replace("./Ext/big", "y".repeat(6000))], true);
+    let limits = Limits { max_msg: Some(2048), max_obj: None };
+    let mut first = base();
+    out.fill(&mut first, limits, DmEncoding::Xml);
+    let sent = first.body.commands.clone();
+    // Sent again with less room, it is split anew: its own rest, then the item's, follow.
+    let mut again = base();
+    out.refill(&mut again, sent, Limits { max_msg: Some(1024), max_obj: None }, DmEncoding::Xml);
+    let roomy = Limits { max_msg: Some(64_000), max_obj: None };
+    let (mut next, mut last) = (base(), base());
+    out.fill(&mut next, roomy, DmEncoding::Xml);
+    out.fill(&mut last, roomy, DmEncoding::Xml);
+    let count = |m: &SyncMl| m.body.commands.len();
+    assert_eq!((count(&again), count(&next), count(&last)), (1, 1, 1), "two chunks of one item in one message");
+    assert!(last.body.final_ && out.is_empty());
+}
+
+#[test]
 fn a_package_that_fits_is_one_final_message_with_renumbered_commands() {
     let mut out = Outbox::default();
     out.push(vec![replace("./a", "1".into()), replace("./b", "2".into())], true);
