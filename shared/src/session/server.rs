@@ -171,8 +171,9 @@ pub struct ServerSession {
     /// How often the client refused the server's credentials.
     #[serde(default)]
     proof_refusals: u8,
-    /// How often the delivery's current message was sent again to a client that had not
-    /// received it (each message of a longer delivery has its own tries).
+    /// How often the delivery was sent again to a client that had not received it, in all: a
+    /// resend split anew leaves the rest of what it resends to go again, so a count per part
+    /// would let a client draw the package over and over.
     #[serde(default, skip_serializing_if = "is_zero")]
     delivery_resends: u8,
     /// The encoding the session opened in (the profile's, when it names one).
@@ -534,10 +535,6 @@ impl ServerSession {
             return self.resend_delivery(msg);
         }
         if !self.outbox.is_empty() {
-            // The client got the last part: the next has tries of its own. Every such message
-            // moves the delivery on by a part, and a resend is never larger than the part it
-            // resends, so what a client can draw stays within four times the package.
-            self.delivery_resends = 0;
             return self.continue_package(msg);
         }
         match self.state.clone() {
@@ -672,7 +669,7 @@ impl ServerSession {
     /// The delivery's most recent message again (a part of a longer one: that part alone,
     /// split anew if this answer has less room), addressed to `msg`, whose client never got it
     /// ([`ServerSession::missed_last`]) and which carries no status for it: a bounded number of
-    /// times for each message, then the session refuses. (Not in a report session: its first answer is the
+    /// times for the whole delivery, then the session refuses. (Not in a report session: its first answer is the
     /// delivery, and nothing comes before it to answer.)
     fn resend_delivery(&mut self, msg: &SyncMl) -> Result<Step, ProtocolError> {
         let part: Vec<Command> =
