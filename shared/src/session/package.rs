@@ -156,11 +156,7 @@ impl Outbox {
         limit: usize,
         enc: DmEncoding,
     ) -> Result<(Command, Command), Box<Command>> {
-        let items = match &cmd {
-            Command::Replace(c) | Command::Add(c) => &c.items,
-            Command::Results(r) => &r.items,
-            _ => return Err(Box::new(cmd)),
-        };
+        let Some(items) = items_of(&cmd) else { return Err(Box::new(cmd)) };
         if items.len() > 1 {
             // Whole items first: as many as fit, at least one (which may then be chunked).
             for keep in (1..items.len()).rev() {
@@ -242,14 +238,18 @@ fn size(msg: &SyncMl, enc: DmEncoding) -> usize {
     crate::syncml::encode(enc, msg).map_or(usize::MAX, |b| b.len())
 }
 
+/// The items of a command that carries data items (the ones a package may chunk).
+fn items_of(cmd: &Command) -> Option<&[Item]> {
+    match cmd {
+        Command::Replace(c) | Command::Add(c) => Some(&c.items),
+        Command::Results(r) => Some(&r.items),
+        _ => None,
+    }
+}
+
 /// Whether `cmd` ends with a chunk that more chunks follow (`MoreData`).
 fn leaves_item_open(cmd: Option<&Command>) -> bool {
-    let items = match cmd {
-        Some(Command::Replace(c) | Command::Add(c)) => &c.items,
-        Some(Command::Results(r)) => &r.items,
-        _ => return false,
-    };
-    items.last().is_some_and(|i| i.more_data)
+    cmd.and_then(items_of).and_then(<[Item]>::last).is_some_and(|i| i.more_data)
 }
 
 fn first_item_mut(cmd: &mut Command) -> Option<&mut Item> {

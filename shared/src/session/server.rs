@@ -529,8 +529,8 @@ impl ServerSession {
             return Ok(Step::Reply(self.reply(&msg.hdr, cmds, true)));
         }
         // A client answering an earlier message of ours than the last never got the last:
-        // while the delivery's status is awaited, its last message goes again, a part of a
-        // longer delivery too (then what follows it, as it fits).
+        // while the delivery's status is awaited, its last message goes again (a part of a
+        // longer delivery too: that part alone, `resend_delivery`).
         if delivering && exec_status(msg).is_none() && self.missed_last(msg) {
             return self.resend_delivery(msg);
         }
@@ -669,8 +669,8 @@ impl ServerSession {
     /// The delivery's most recent message again (a part of a longer one: that part alone,
     /// split anew if this answer has less room), addressed to `msg`, whose client never got it
     /// ([`ServerSession::missed_last`]) and which carries no status for it: a bounded number of
-    /// times for the whole delivery, then the session refuses. (Not in a report session: its first answer is the
-    /// delivery, and nothing comes before it to answer.)
+    /// times for the whole delivery, then the session refuses. (Not in a report session: its
+    /// first answer is the delivery, and nothing comes before it to answer.)
     fn resend_delivery(&mut self, msg: &SyncMl) -> Result<Step, ProtocolError> {
         let part: Vec<Command> =
             self.last_sent.0.iter().filter(|c| !matches!(c, Command::Status(_))).cloned().collect();
