@@ -180,6 +180,16 @@ fn an_inline_package_spans_messages_within_the_clients_max_msg_size() {
     assert_eq!(client.pkg_data(got), Some(firmware));
 }
 
+/// A portal session held at package 4 for a phone whose package 3 announced `max_msg` as its
+/// MaxMsgSize; the phone's package 3 as sent.
+fn held_at(max_msg: u64) -> (ClientSession, ServerSession, SyncMl) {
+    let (mut client, mut server, pkg2) = open();
+    let mut pkg3 = send(client.handle(&pkg2).expect("pkg2"));
+    pkg3.hdr.meta.max_msg_size = Some(max_msg);
+    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    (client, server, pkg3)
+}
+
 /// How one inline package went to a phone that lost some of its parts.
 struct Lossy {
     /// What the phone assembled.
@@ -194,12 +204,9 @@ struct Lossy {
 /// `lost` (0: package 4's first message) never arrives, and the phone sends its last message
 /// again under a new MsgID with `extra` commands more (and, with `copy_max`, announcing that
 /// MaxMsgSize from then on). The server session is stored and read back between messages, as
-/// the origin does.
-fn deliver_losing(firmware: &[u8], max_msg: u64, lost: &[usize], extra: usize, copy_max: Option<u64>) -> Lossy {
-    let (mut client, mut server, pkg2) = open();
-    let mut pkg3 = send(client.handle(&pkg2).expect("pkg2"));
-    pkg3.hdr.meta.max_msg_size = Some(max_msg);
-    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+/// the origin does. `None` if the server refused to send a lost part again.
+fn deliver_losing(firmware: &[u8], max_msg: u64, lost: &[usize], extra: usize, copy_max: Option<u64>) -> Option<Lossy> {
+    let (mut client, mut server, pkg3) = held_at(max_msg);
     let stored = |s: &ServerSession| -> ServerSession {
         serde_json::from_str(&serde_json::to_string(s).expect("stores")).expect("reads back")
     };
@@ -226,9 +233,10 @@ fn deliver_losing(firmware: &[u8], max_msg: u64, lost: &[usize], extra: usize, c
             }));
         }
         *server = stored(server);
-        match server.handle(&wire(&again)).expect("the answer again") {
-            Step::Reply(resent) => wire(&resent),
-            other => panic!("expected the lost part again, got {other:?}"),
+        match server.handle(&wire(&again)) {
+            Ok(Step::Reply(resent)) => Some(wire(&resent)),
+            Err(ProtocolError::Unexpected(_)) => None,
+            other => panic!("expected the lost part again or a refusal, got {other:?}"),
         }
     };
     // The phone's MsgIDs, shifted past those its copies took.
@@ -237,7 +245,7 @@ fn deliver_losing(firmware: &[u8], max_msg: u64, lost: &[usize], extra: usize, c
     if lost.contains(&0) {
         // Package 4's first message lost: package 3 again.
         shift += 1;
-        let resent = again(&mut server, &pkg3);
+        let resent = again(&mut server, &pkg3)?;
         carried.push((data(&msg), data(&resent)));
         msg = resent;
     }
@@ -291,7 +299,7 @@ fn deliver_losing(firmware: &[u8], max_msg: u64, lost: &[usize], extra: usize, c
         msg = if lost.contains(&parts) {
             shift += 1;
             roomier = true;
-            let resent = again(&mut server, &answer);
+            let resent = again(&mut server, &answer)?;
             carried.push((data(&next), data(&resent)));
             resent
         } else {
@@ -302,7 +310,7 @@ fn deliver_losing(firmware: &[u8], max_msg: u64, lost: &[usize], extra: usize, c
     let Step::Delivered { status, .. } = step else { panic!("expected Delivered, got {step:?}") };
     assert_eq!(status, StatusCode::ACCEPTED);
     let got = &client.deliveries()[0];
-    Lossy { got: client.pkg_data(got).expect("the package's data"), parts, carried }
+    Some(Lossy { got: client.pkg_data(got).expect("the package's data"), parts, carried })
 }
 
 fn firmware(len: u32) -> Vec<u8> {
@@ -314,7 +322,7 @@ fn a_part_of_a_longer_package_lost_on_the_way_is_sent_again_not_skipped() {
     let sent = firmware(9000);
     // Package 4's first message (the first chunk, with the Size), the next, one further on.
     for lost in [0, 1, 3] {
-        let Lossy { got, parts, carried } = deliver_losing(&sent, 2048, &[lost], 0, None);
+        let Lossy { got, parts, carried } = deliver_losing(&sent, 2048, &[lost], 0, None).expect("delivered");
         assert!(parts >= 6, "{parts} parts");
         assert_eq!(carried.len(), 1);
         assert_eq!(carried[0].0, carried[0].1, "the same part again");
@@ -327,7 +335,7 @@ fn a_lost_part_sent_again_to_a_longer_message_is_chunked_anew_with_the_items_siz
     let sent = firmware(9000);
     // Enough statuses more that the part no longer fits as it went and is split again.
     for (lost, extra) in [(0, 2), (0, 6), (1, 2), (1, 6)] {
-        let Lossy { got, carried, .. } = deliver_losing(&sent, 2048, &[lost], extra, None);
+        let Lossy { got, carried, .. } = deliver_losing(&sent, 2048, &[lost], extra, None).expect("delivered");
         let (lost, resent) = carried[0];
         assert!(resent < lost, "{extra} commands more: {resent} bytes of data again, {lost} lost");
         assert!(got == sent, "{extra} commands more: {} bytes assembled of {}", got.len(), sent.len());
@@ -357,7 +365,7 @@ fn a_lost_part_sent_again_with_more_room_is_that_part_alone() {
     // joined with the rest of the package (a resend never draws more than it resends).
     let sent = firmware(9000);
     for lost in [0, 1, 3] {
-        let Lossy { got, carried, .. } = deliver_losing(&sent, 2048, &[lost], 0, Some(16_000));
+        let Lossy { got, carried, .. } = deliver_losing(&sent, 2048, &[lost], 0, Some(16_000)).expect("delivered");
         assert_eq!(carried[0].0, carried[0].1, "lost after part {lost}: the resend carried other data");
         assert!(got == sent, "{} bytes assembled of {}", got.len(), sent.len());
     }
@@ -366,15 +374,14 @@ fn a_lost_part_sent_again_with_more_room_is_that_part_alone() {
 #[test]
 fn three_lost_parts_arrive_and_the_bound_is_for_the_whole_delivery() {
     let sent = firmware(9000);
-    let Lossy { got, carried, .. } = deliver_losing(&sent, 2048, &[0, 2, 4], 0, None);
+    let Lossy { got, carried, .. } = deliver_losing(&sent, 2048, &[0, 2, 4], 0, None).expect("delivered");
     assert_eq!(carried.len(), 3);
     assert!(got == sent, "{} bytes assembled of {}", got.len(), sent.len());
-    // A fourth part lost is one resend too many: each may carry as much as the message it
-    // resends, so their number in all is what bounds what a client can draw.
-    let (mut client, mut server, pkg2) = open();
-    let mut pkg3 = send(client.handle(&pkg2).expect("pkg2"));
-    pkg3.hdr.meta.max_msg_size = Some(2048);
-    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    // A fourth part lost, another one, is one resend too many: each may carry as much as the
+    // message it resends, so their number in all is what bounds what a client can draw.
+    assert!(deliver_losing(&sent, 2048, &[0, 2, 4, 5], 0, None).is_none(), "a fourth resend in one delivery");
+    // And one part lost over and over: the same bound.
+    let (mut client, mut server, _) = held_at(2048);
     let first = wire(&server.poll_deliver(&delivery(), Some(&sent)).expect("deliver"));
     let answer = send(client.handle(&first).expect("part 1"));
     let Step::Reply(_lost) = server.handle(&answer).expect("part 2") else { panic!("no part 2") };
@@ -387,14 +394,13 @@ fn a_client_alternating_room_and_claimed_losses_draws_a_bounded_amount() {
     // then claims that message lost with a small one (a sliver is sent again), then
     // acknowledges that with a huge one again, and so on. What the server sends in all must
     // stay a small multiple of the package, not grow with its square.
-    let (mut client, mut server, pkg2) = open();
-    let mut pkg3 = send(client.handle(&pkg2).expect("pkg2"));
-    pkg3.hdr.meta.max_msg_size = Some(2048);
-    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let (mut client, mut server, _) = held_at(2048);
     let package = firmware(20_000);
     let first = wire(&server.poll_deliver(&delivery(), Some(&package)).expect("deliver"));
     let ack = send(client.handle(&first).expect("part 1"));
     let (mut last, mut next_id, mut drawn) = (first, ack.hdr.msg_id.parse::<u32>().expect("msg id"), 0);
+    // The attack must have been played: losses claimed and answered, then refused.
+    let (mut resent, mut ended) = (0, false);
     for round in 0..400 {
         let claims_loss = round % 2 == 1;
         let mut m = ack.clone();
@@ -410,12 +416,17 @@ fn a_client_alternating_room_and_claimed_losses_draws_a_bounded_amount() {
         match server.handle(&wire(&m)) {
             Ok(Step::Reply(reply)) => {
                 drawn += xml::encode(&reply).len();
+                resent += usize::from(claims_loss);
                 last = reply;
             }
-            _ => break,
+            _ => {
+                ended = true;
+                break;
+            }
         }
     }
     let whole = xml::encode(&first_message_of(&package)).len();
+    assert!(ended && resent >= 1 && drawn > whole, "the attack did not run: {resent} resends, {drawn} bytes");
     assert!(drawn <= 6 * whole, "{drawn} bytes drawn for a package of about {whole}");
 }
 
@@ -427,10 +438,7 @@ fn first_message_of(data: &[u8]) -> SyncMl {
 
 #[test]
 fn lost_parts_are_sent_again_no_more_often_than_the_bound() {
-    let (mut client, mut server, pkg2) = open();
-    let mut pkg3 = send(client.handle(&pkg2).expect("pkg2"));
-    pkg3.hdr.meta.max_msg_size = Some(2048);
-    assert_eq!(server.handle(&pkg3).expect("pkg3"), Step::AwaitChoice);
+    let (_, mut server, pkg3) = held_at(2048);
     let _lost = server.poll_deliver(&delivery(), Some(&firmware(9000))).expect("deliver");
     // Package 3 again and again: the first part each time, as often as the bound allows.
     assert_eq!(sent_again_until_refused(&mut server, &pkg3), crate::auth::server::MAX_TRIES);
@@ -450,7 +458,7 @@ proptest::proptest! {
     ) {
         let sent = firmware(len);
         let lost: Vec<usize> = lost.into_iter().collect();
-        let Lossy { got, .. } = deliver_losing(&sent, max_msg, &lost, extra, copy_max);
+        let Lossy { got, .. } = deliver_losing(&sent, max_msg, &lost, extra, copy_max).expect("delivered");
         proptest::prop_assert!(got == sent, "{} bytes assembled of {}", got.len(), sent.len());
     }
 }
